@@ -1,0 +1,151 @@
+"""Settings: built once from the environment and `kpibot.yaml`, then passed in explicitly.
+
+Secrets (tokens, signing secrets, the database URL) come only from the environment; everything about the
+organisation (time zone, funnel, plans, digests, alert rules) comes from the YAML file.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = [
+    "OrgSettings",
+    "FunnelSettings",
+    "Settings",
+    "load_settings",
+    "DEFAULT_DATABASE_URL",
+]
+
+DEFAULT_DATABASE_URL = "sqlite:///kpibot.db"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class OrgSettings(_Section):
+    name: str = "Demo Sales Org"
+    timezone: str = "UTC"
+    currency: str = "USD"
+    locale: Literal["en", "ru"] = "en"
+    holidays: tuple[date, ...] = ()
+    reps_see_org_totals: bool = False
+    gross_margin: float = 1.0
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        ZoneInfo(value)  # raises for an unknown zone
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class FunnelSettings(_Section):
+    stages: tuple[str, ...] = ("lead", "mql", "sal", "sql", "opportunity", "won")
+    terminal_stages: tuple[str, ...] = ("lost", "disqualified")
+
+
+class ActivitySettings(_Section):
+    qualify_window_days: int = 7
+
+
+class MarketingSettings(_Section):
+    lag_days: int = 30
+
+
+class RetentionSettings(_Section):
+    window_days: int = 90
+
+
+class RevenueSettings(_Section):
+    source: Literal["deals", "orders"] = "deals"
+    new_customer_days: int = 365
+
+
+class DeliverySettings(_Section):
+    catch_up_hours: int = 6
+    max_attempts: int = 5
+    lease_seconds: int = 120
+
+
+class Settings(BaseSettings):
+    """Everything kpibot needs to run; read `load_settings` for where each part comes from."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
+
+    # From the environment only.
+    database_url: str = DEFAULT_DATABASE_URL
+    telegram_token: SecretStr | None = None
+    telegram_webhook_url: str | None = None
+    telegram_webhook_secret: SecretStr | None = None
+    telegram_api_base_url: str | None = None
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_api_base_url: str | None = None
+    kpibot_http_port: int = 3000
+    kpibot_log_level: str = "INFO"
+
+    # From kpibot.yaml.
+    org: OrgSettings = Field(default_factory=OrgSettings)
+    funnel: FunnelSettings = Field(default_factory=FunnelSettings)
+    activity: ActivitySettings = Field(default_factory=ActivitySettings)
+    marketing: MarketingSettings = Field(default_factory=MarketingSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    revenue: RevenueSettings = Field(default_factory=RevenueSettings)
+    delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+    digests: dict[str, Any] = Field(default_factory=dict)
+    alerts: list[dict[str, Any]] = Field(default_factory=list)
+
+
+_YAML_SECTIONS = {
+    "org",
+    "funnel",
+    "activity",
+    "marketing",
+    "retention",
+    "revenue",
+    "delivery",
+    "digests",
+    "alerts",
+}
+
+
+def load_settings(
+    config_path: str | Path | None = None,
+    env: dict[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Build the settings from `kpibot.yaml` (or `config_path`) and the environment (or `env`).
+
+    A YAML file may hold only organisation settings; a secret found there is refused, so tokens never end up in a
+    repository by accident.
+    """
+    path = Path(config_path) if config_path else Path("kpibot.yaml")
+    file_values: dict[str, Any] = {}
+    if path.exists():
+        file_values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        unknown = set(file_values) - _YAML_SECTIONS
+        if unknown:
+            raise ValueError(
+                f"{path}: unknown section(s) {sorted(unknown)}; allowed: {sorted(_YAML_SECTIONS)}. "
+                "Secrets and the database URL belong in the environment."
+            )
+    elif config_path:
+        raise FileNotFoundError(f"config file {path} does not exist")
+    values = {**file_values, **overrides}
+    if env is None:
+        return Settings(**values)
+    # An explicit environment (tests, embedding): read only from it, never from the process.
+    env_values = {k.lower(): v for k, v in env.items() if k.lower() in Settings.model_fields}
+    return Settings.model_validate({**env_values, **values})

@@ -1,0 +1,388 @@
+"""The canonical CRM tables (SPEC section 1) and kpibot's own bookkeeping tables.
+
+Timestamps are stored as naive UTC datetimes on every database, so SQLite and PostgreSQL compare them the same way.
+Referential integrity of CRM data is checked by the importer (which reports every bad row) rather than by database
+foreign keys, so bulk loads do not depend on table order and a rejected row never aborts a transaction half-way.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = [
+    "Base",
+    "User",
+    "Team",
+    "Lead",
+    "LeadStageEvent",
+    "Deal",
+    "DealStageEvent",
+    "Activity",
+    "Account",
+    "Order",
+    "Product",
+    "Mrr",
+    "Spend",
+    "Campaign",
+    "EmailList",
+    "Plan",
+    "Ticket",
+    "Invite",
+    "ChatBinding",
+    "Subscription",
+    "OutboxMessage",
+    "AlertState",
+    "AlertRun",
+    "CRM_TABLES",
+    "MONEY",
+]
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+MONEY = Numeric(18, 2)
+ID = String(64)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+# --- CRM tables -------------------------------------------------------------------------------------------------
+
+
+class User(Base):
+    __tablename__ = "users"
+    user_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(254), index=True)
+    role: Mapped[str] = mapped_column(String(16), default="rep")
+    team_id: Mapped[str | None] = mapped_column(ID, index=True)
+    manager_id: Mapped[str | None] = mapped_column(ID)
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    locale: Mapped[str | None] = mapped_column(String(8))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    telegram_user_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    slack_user_id: Mapped[str | None] = mapped_column(String(32), unique=True)
+
+
+class Team(Base):
+    __tablename__ = "teams"
+    team_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    manager_id: Mapped[str | None] = mapped_column(ID)
+
+
+class Lead(Base):
+    __tablename__ = "leads"
+    lead_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    owner_id: Mapped[str | None] = mapped_column(ID)
+    source: Mapped[str | None] = mapped_column(String(64))
+    campaign_id: Mapped[str | None] = mapped_column(ID, index=True)
+    segment: Mapped[str | None] = mapped_column(String(64))
+    company: Mapped[str | None] = mapped_column(String(200))
+
+    __table_args__ = (
+        Index("ix_leads_owner_created", "owner_id", "created_at"),
+        Index("ix_leads_created", "created_at"),
+    )
+
+
+class LeadStageEvent(Base):
+    __tablename__ = "lead_stage_events"
+    lead_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    stage: Mapped[str] = mapped_column(String(64), primary_key=True)
+    entered_at: Mapped[datetime] = mapped_column(DateTime, primary_key=True)
+    owner_id: Mapped[str | None] = mapped_column(ID)
+
+    __table_args__ = (
+        Index("ix_lead_stage_events_stage_entered", "stage", "entered_at"),
+        Index("ix_lead_stage_events_owner_entered", "owner_id", "entered_at"),
+    )
+
+
+class Deal(Base):
+    __tablename__ = "deals"
+    deal_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    owner_id: Mapped[str] = mapped_column(ID)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    status: Mapped[str] = mapped_column(String(8), default="open")
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    amount: Mapped[Decimal | None] = mapped_column(MONEY)
+    product_id: Mapped[str | None] = mapped_column(ID)
+    quantity: Mapped[int | None] = mapped_column(Integer)
+    lead_id: Mapped[str | None] = mapped_column(ID, index=True)
+    account_id: Mapped[str | None] = mapped_column(ID, index=True)
+    lost_reason: Mapped[str | None] = mapped_column(String(200))
+
+    __table_args__ = (
+        Index("ix_deals_owner_closed", "owner_id", "closed_at"),
+        Index("ix_deals_owner_created", "owner_id", "created_at"),
+        Index("ix_deals_closed", "closed_at"),
+    )
+
+
+class DealStageEvent(Base):
+    __tablename__ = "deal_stage_events"
+    deal_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    stage: Mapped[str] = mapped_column(String(64), primary_key=True)
+    entered_at: Mapped[datetime] = mapped_column(DateTime, primary_key=True)
+
+    __table_args__ = (Index("ix_deal_stage_events_entered", "entered_at"),)
+
+
+class Activity(Base):
+    __tablename__ = "activities"
+    activity_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    owner_id: Mapped[str] = mapped_column(ID)
+    type: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    due_at: Mapped[datetime | None] = mapped_column(DateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    status: Mapped[str] = mapped_column(String(16), default="planned")
+    lead_id: Mapped[str | None] = mapped_column(ID, index=True)
+    deal_id: Mapped[str | None] = mapped_column(ID, index=True)
+    account_id: Mapped[str | None] = mapped_column(ID)
+
+    __table_args__ = (
+        Index("ix_activities_owner_completed", "owner_id", "completed_at"),
+        Index("ix_activities_owner_created", "owner_id", "created_at"),
+        Index("ix_activities_owner_due", "owner_id", "due_at"),
+    )
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+    account_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime | None] = mapped_column(DateTime)
+    owner_id: Mapped[str | None] = mapped_column(ID, index=True)
+    segment: Mapped[str | None] = mapped_column(String(64))
+    referred_by: Mapped[str | None] = mapped_column(ID)
+    onboarded_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class Order(Base):
+    __tablename__ = "orders"
+    order_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    account_id: Mapped[str] = mapped_column(ID)
+    ordered_at: Mapped[datetime] = mapped_column(DateTime)
+    amount: Mapped[Decimal] = mapped_column(MONEY)
+    product_id: Mapped[str | None] = mapped_column(ID)
+    quantity: Mapped[int | None] = mapped_column(Integer)
+    owner_id: Mapped[str | None] = mapped_column(ID)
+    deal_id: Mapped[str | None] = mapped_column(ID)
+
+    __table_args__ = (
+        Index("ix_orders_account_ordered", "account_id", "ordered_at"),
+        Index("ix_orders_ordered", "ordered_at"),
+        Index("ix_orders_owner_ordered", "owner_id", "ordered_at"),
+    )
+
+
+class Product(Base):
+    __tablename__ = "products"
+    product_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    category: Mapped[str | None] = mapped_column(String(64))
+    price: Mapped[Decimal | None] = mapped_column(MONEY)
+
+
+class Mrr(Base):
+    __tablename__ = "mrr"
+    account_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)  # YYYY-MM
+    mrr: Mapped[Decimal] = mapped_column(MONEY)
+
+    __table_args__ = (Index("ix_mrr_month", "month"),)
+
+
+class Spend(Base):
+    """Costs per day; channel and campaign_id are '' when not given so the natural key stays unique."""
+
+    __tablename__ = "spend"
+    date: Mapped[date] = mapped_column(Date, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True, default="marketing")
+    channel: Mapped[str] = mapped_column(String(64), primary_key=True, default="")
+    campaign_id: Mapped[str] = mapped_column(ID, primary_key=True, default="")
+    amount: Mapped[Decimal] = mapped_column(MONEY)
+
+
+class Campaign(Base):
+    __tablename__ = "campaigns"
+    campaign_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    channel: Mapped[str | None] = mapped_column(String(64))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class EmailList(Base):
+    __tablename__ = "email_list"
+    date: Mapped[date] = mapped_column(Date, primary_key=True)
+    list_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    subscribed: Mapped[int] = mapped_column(Integer)
+    unsubscribed: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(Integer)
+
+
+class Plan(Base):
+    """A target; scope_id and product_id are '' when not applicable so the natural key stays unique."""
+
+    __tablename__ = "plans"
+    period: Mapped[str] = mapped_column(String(10), primary_key=True)  # 2026-11, 2026-Q4, 2026
+    scope: Mapped[str] = mapped_column(String(8), primary_key=True)  # user / team / org
+    scope_id: Mapped[str] = mapped_column(ID, primary_key=True, default="")
+    metric: Mapped[str] = mapped_column(String(32), primary_key=True)
+    product_id: Mapped[str] = mapped_column(ID, primary_key=True, default="")
+    target: Mapped[Decimal] = mapped_column(MONEY)
+
+
+class Ticket(Base):
+    __tablename__ = "tickets"
+    ticket_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    account_id: Mapped[str] = mapped_column(ID, index=True)
+    opened_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+CRM_TABLES: dict[str, type[Base]] = {
+    "users": User,
+    "teams": Team,
+    "products": Product,
+    "campaigns": Campaign,
+    "accounts": Account,
+    "leads": Lead,
+    "lead_stage_events": LeadStageEvent,
+    "deals": Deal,
+    "deal_stage_events": DealStageEvent,
+    "activities": Activity,
+    "orders": Order,
+    "mrr": Mrr,
+    "spend": Spend,
+    "email_list": EmailList,
+    "plans": Plan,
+    "tickets": Ticket,
+}
+"""Every CRM table by its import name, in an order in which foreign keys resolve."""
+
+
+# --- kpibot's own tables ----------------------------------------------------------------------------------------
+
+
+class Invite(Base):
+    """A one-time code that links a chat account to a CRM user."""
+
+    __tablename__ = "invites"
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ID)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+    used_at: Mapped[datetime | None] = mapped_column(DateTime)
+    used_by: Mapped[str | None] = mapped_column(String(64))  # "telegram:<id>" / "slack:<id>"
+
+
+class ChatBinding(Base):
+    """A group chat or channel bound to a team, so the bot answers there at team level."""
+
+    __tablename__ = "chat_bindings"
+    platform: Mapped[str] = mapped_column(String(16), primary_key=True)
+    chat_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    team_id: Mapped[str] = mapped_column(ID)
+    bound_by: Mapped[str] = mapped_column(ID)
+    bound_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Subscription(Base):
+    """A user's own choice about one digest: on or off, and at which local time."""
+
+    __tablename__ = "subscriptions"
+    user_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    digest: Mapped[str] = mapped_column(String(32), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    local_time: Mapped[str | None] = mapped_column(String(5))  # HH:MM; None = the digest's default
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class OutboxMessage(Base):
+    """One outgoing scheduled message; the idempotency key makes it unique per (source, recipient, period)."""
+
+    __tablename__ = "outbox"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))  # digest / alert
+    source: Mapped[str] = mapped_column(String(64))  # digest name or rule id
+    recipient: Mapped[str] = mapped_column(String(128))  # user id or chat address
+    platform: Mapped[str] = mapped_column(String(16))
+    chat_id: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending/claimed/sent/dead
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime)
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_outbox_status_next", "status", "next_attempt_at"),)
+
+
+class AlertState(Base):
+    """The current state of one alert rule for one scope (a team, the org, or one rep)."""
+
+    __tablename__ = "alert_states"
+    rule_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    scope_key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16), default="ok")  # ok / firing
+    since: Mapped[datetime | None] = mapped_column(DateTime)
+    last_notified_at: Mapped[datetime | None] = mapped_column(DateTime)
+    snoozed_until: Mapped[datetime | None] = mapped_column(DateTime)
+    acknowledged_by: Mapped[str | None] = mapped_column(ID)
+    muted: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_value: Mapped[float | None] = mapped_column(Float)
+
+
+class AlertRun(Base):
+    """One evaluation of one rule for one scope: its value, outcome and any error."""
+
+    __tablename__ = "alert_runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    rule_id: Mapped[str] = mapped_column(String(64))
+    scope_key: Mapped[str] = mapped_column(String(128))
+    evaluated_at: Mapped[datetime] = mapped_column(DateTime)
+    value: Mapped[float | None] = mapped_column(Float)
+    sample: Mapped[int | None] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16))
+    outcome: Mapped[str] = mapped_column(
+        String(32)
+    )  # fired / repeated / resolved / quiet / snoozed / skipped / error
+    error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("ix_alert_runs_rule_time", "rule_id", "evaluated_at"),
+        UniqueConstraint("rule_id", "scope_key", "evaluated_at"),
+    )
