@@ -1,9 +1,10 @@
-"""`kpibot db …`, `kpibot import …`, `kpibot demo …`."""
+"""`kpibot db …`, and the registration of `kpibot import …` and `kpibot demo …`."""
 
 from __future__ import annotations
 
 import argparse
 
+from storage import demo_cli, import_cli
 from storage.db import upgrade
 
 
@@ -13,6 +14,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     up = db_sub.add_parser("upgrade", help="create or upgrade the schema to the newest version")
     up.set_defaults(handler=_db_upgrade)
+    import_cli.register(subparsers)
+    demo_cli.register(subparsers)
 
 
 def _db_upgrade(ctx, args: argparse.Namespace) -> int:

@@ -45,6 +45,7 @@ __all__ = [
     "EmailList",
     "Plan",
     "Ticket",
+    "FxRate",
     "Invite",
     "ChatBinding",
     "Subscription",
@@ -261,6 +262,15 @@ class Plan(Base):
     target: Mapped[Decimal] = mapped_column(MONEY)
 
 
+class FxRate(Base):
+    """How many units of the organisation's currency one unit of `currency` bought on `date`."""
+
+    __tablename__ = "fx_rates"
+    date: Mapped[date] = mapped_column(Date, primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    rate: Mapped[Decimal] = mapped_column(Numeric(18, 8))
+
+
 class Ticket(Base):
     __tablename__ = "tickets"
     ticket_id: Mapped[str] = mapped_column(ID, primary_key=True)
@@ -286,6 +296,7 @@ CRM_TABLES: dict[str, type[Base]] = {
     "email_list": EmailList,
     "plans": Plan,
     "tickets": Ticket,
+    "fx_rates": FxRate,
 }
 """Every CRM table by its import name, in an order in which foreign keys resolve."""
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 05:36:22.946466
+Create Date: 2026-11-22 05:37:58.980691
 """
 
 from alembic import op
@@ -131,6 +131,12 @@ def upgrade() -> None:
     sa.Column('unsubscribed', sa.Integer(), nullable=False),
     sa.Column('size', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('date', 'list_id', name=op.f('pk_email_list'))
+    )
+    op.create_table('fx_rates',
+    sa.Column('date', sa.Date(), nullable=False),
+    sa.Column('currency', sa.String(length=3), nullable=False),
+    sa.Column('rate', sa.Numeric(precision=18, scale=8), nullable=False),
+    sa.PrimaryKeyConstraint('date', 'currency', name=op.f('pk_fx_rates'))
     )
     op.create_table('invites',
     sa.Column('code', sa.String(length=64), nullable=False),
@@ -330,6 +336,7 @@ def downgrade() -> None:
 
     op.drop_table('lead_stage_events')
     op.drop_table('invites')
+    op.drop_table('fx_rates')
     op.drop_table('email_list')
     with op.batch_alter_table('deals', schema=None) as batch_op:
         batch_op.drop_index('ix_deals_owner_created')
