@@ -1,0 +1,133 @@
+"""What the metrics core answers with: immutable values a chat reply, a digest and an alert can all explain."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from metrics.periods import Period
+    from metrics.scope import ResolvedScope
+
+__all__ = ["Unit", "Number", "Measure", "BreakdownRow", "Series", "Table", "MetricResult", "ratio"]
+
+Unit = Literal["count", "percent", "money", "days", "ratio", "number"]
+Number = int | float | Decimal
+
+
+def ratio(numerator: Number | None, denominator: Number | None) -> float | None:
+    """numerator / denominator, or None ("n/a") when the denominator is zero or missing."""
+    if numerator is None or denominator is None or denominator == 0:
+        return None
+    return float(numerator) / float(denominator)
+
+
+@dataclass(frozen=True)
+class Measure:
+    """One number: `value` is None for "n/a"; percentages are fractions (0.238 is 23.8 %)."""
+
+    key: str
+    label: str
+    unit: Unit
+    value: Number | None
+    previous: Number | None = None
+    detail: str | None = None  # the arithmetic behind it, e.g. "10 / 42"
+
+    @property
+    def delta(self) -> float | None:
+        """Change against the comparison: percentage points (as a fraction) for rates, relative change otherwise."""
+        if self.value is None or self.previous is None:
+            return None
+        if self.unit == "percent":
+            return float(self.value) - float(self.previous)
+        return ratio(float(self.value) - float(self.previous), abs(float(self.previous)))
+
+    @property
+    def direction(self) -> Literal["up", "down", "flat"] | None:
+        if self.value is None or self.previous is None:
+            return None
+        if float(self.value) > float(self.previous):
+            return "up"
+        if float(self.value) < float(self.previous):
+            return "down"
+        return "flat"
+
+
+@dataclass(frozen=True)
+class BreakdownRow:
+    """One row of a `by …` breakdown: `key` is the id (rep id, source, '2026-10'), `label` what people read."""
+
+    key: str
+    label: str
+    measures: tuple[Measure, ...]
+
+    def measure(self, key: str) -> Measure:
+        return _find(self.measures, key)
+
+
+@dataclass(frozen=True)
+class Series:
+    """A sequence for a chart: points of (x label, value); `kind` tells the chart what it is."""
+
+    key: str
+    label: str
+    points: tuple[tuple[str, Number | None], ...]
+    unit: Unit = "count"
+
+
+@dataclass(frozen=True)
+class Table:
+    """An extra table (cohort matrix, "what it takes"); cells are plain values, None for n/a."""
+
+    key: str
+    title: str
+    columns: tuple[str, ...]
+    rows: tuple[tuple[Any, ...], ...]
+    units: tuple[Unit | None, ...] = ()
+
+
+@dataclass(frozen=True)
+class MetricResult:
+    """The answer to one MetricQuery."""
+
+    metric: str
+    title: str
+    description: str
+    period: Period
+    scope: ResolvedScope
+    measures: tuple[Measure, ...]  # the headline first
+    comparison: Literal["prev", "year"] | None = None
+    comparison_period: Period | None = None
+    breakdown_by: str | None = None
+    rows: tuple[BreakdownRow, ...] = ()
+    series: tuple[Series, ...] = ()
+    tables: tuple[Table, ...] = ()
+    notes: tuple[str, ...] = field(default_factory=tuple)
+    mode: str | None = None
+
+    @property
+    def headline(self) -> Measure:
+        return self.measures[0]
+
+    def measure(self, key: str) -> Measure:
+        return _find(self.measures, key)
+
+    def table(self, key: str) -> Table:
+        for table in self.tables:
+            if table.key == key:
+                return table
+        raise KeyError(key)
+
+    def series_by_key(self, key: str) -> Series:
+        for series in self.series:
+            if series.key == key:
+                return series
+        raise KeyError(key)
+
+
+def _find(measures: tuple[Measure, ...], key: str) -> Measure:
+    for measure in measures:
+        if measure.key == key:
+            return measure
+    raise KeyError(f"no measure {key!r}; have {[m.key for m in measures]}")

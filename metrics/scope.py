@@ -1,0 +1,211 @@
+"""Who is asking, whose numbers they asked for, and whether they may see them (SPEC section 2).
+
+Permissions live here, in the core, so every adapter, digest and alert gets the same answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlalchemy import Connection, func, or_, select
+
+from metrics.errors import PermissionDenied, UserError
+from storage.config import Settings
+from storage.schema import Team, User
+
+__all__ = [
+    "Viewer",
+    "Scope",
+    "ResolvedScope",
+    "load_viewer",
+    "resolve_scope",
+    "default_scope",
+    "SYSTEM_VIEWER",
+]
+
+ScopeKind = Literal["me", "rep", "team", "org"]
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """The asker, as the store knows them."""
+
+    user_id: str
+    name: str
+    role: Literal["rep", "manager", "admin"]
+    team_id: str | None
+    managed_team_ids: tuple[str, ...]  # teams whose manager they are
+    report_ids: tuple[str, ...]  # everyone they may drill into (members of managed teams, direct reports)
+    timezone: str | None = None
+    locale: str | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+SYSTEM_VIEWER = Viewer("system", "kpibot", "admin", None, (), ())
+"""The scheduler's identity: it computes for recipients whose rights it checks itself."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What was asked for: `me`, a rep (`ref` = user id or name), a team (`ref` = id or name; None = my team), `org`."""
+
+    kind: ScopeKind = "me"
+    ref: str | None = None
+
+
+@dataclass(frozen=True)
+class ResolvedScope:
+    """Whose numbers a result holds. `owner_ids` None means the whole organisation (no owner restriction)."""
+
+    kind: Literal["rep", "team", "org"]
+    label: str
+    owner_ids: tuple[str, ...] | None
+    user_id: str | None = None
+    team_ids: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        """Stable id for idempotency and alert state keys."""
+        if self.kind == "rep":
+            return f"rep:{self.user_id}"
+        if self.kind == "team":
+            return "team:" + ",".join(self.team_ids)
+        return "org"
+
+
+def load_viewer(conn: Connection, user_id: str) -> Viewer:
+    """The viewer with their managed teams and reports; UserError when the id is unknown or inactive."""
+    user = conn.execute(select(User).where(User.user_id == user_id)).mappings().first()
+    if user is None or not user["active"]:
+        raise UserError("user.unknown", "I don't know the user '{user}'.", user=user_id)
+    managed = tuple(conn.execute(select(Team.team_id).where(Team.manager_id == user_id)).scalars())
+    reports = tuple(
+        conn.execute(
+            select(User.user_id)
+            .where(User.user_id != user_id, or_(User.team_id.in_(managed), User.manager_id == user_id))
+            .order_by(User.user_id)
+        ).scalars()
+    )
+    return Viewer(
+        user_id=user["user_id"],
+        name=user["name"],
+        role=user["role"] or "rep",
+        team_id=user["team_id"],
+        managed_team_ids=managed,
+        report_ids=reports,
+        timezone=user["timezone"],
+        locale=user["locale"],
+    )
+
+
+def default_scope(viewer: Viewer) -> Scope:
+    """A rep's default is themselves, a manager's their team, an admin's the organisation."""
+    if viewer.role == "admin":
+        return Scope("org")
+    if viewer.role == "manager" and viewer.managed_team_ids:
+        return Scope("team")
+    return Scope("me")
+
+
+def _what_you_may_see(viewer: Viewer, settings: Settings) -> str:
+    if viewer.role == "manager" and viewer.managed_team_ids:
+        return "your team(s) and each member"
+    if settings.org.reps_see_org_totals:
+        return "your own numbers and the org totals"
+    return "your own numbers"
+
+
+def _deny(viewer: Viewer, settings: Settings, what: str) -> PermissionDenied:
+    return PermissionDenied(
+        "scope.denied",
+        "You can't see {what}. You can see {allowed}.",
+        what=what,
+        allowed=_what_you_may_see(viewer, settings),
+    )
+
+
+def _find_user(conn: Connection, ref: str) -> dict | None:
+    ref = ref.lstrip("@")
+    row = conn.execute(select(User).where(User.user_id == ref)).mappings().first()
+    if row is None:
+        matches = (
+            conn.execute(
+                select(User).where(
+                    or_(
+                        func.lower(User.name) == ref.lower(),
+                        func.lower(User.email) == ref.lower(),
+                        func.lower(User.slack_user_id) == ref.lower(),
+                    )
+                )
+            )
+            .mappings()
+            .all()
+        )
+        if len(matches) > 1:
+            raise UserError(
+                "scope.ambiguous", "More than one person is called '{ref}'; use their id.", ref=ref
+            )
+        row = matches[0] if matches else None
+    return dict(row) if row is not None else None
+
+
+def _find_team(conn: Connection, ref: str) -> dict | None:
+    row = (
+        conn.execute(select(Team).where(or_(Team.team_id == ref, func.lower(Team.name) == ref.lower())))
+        .mappings()
+        .first()
+    )
+    return dict(row) if row is not None else None
+
+
+def _team_members(conn: Connection, team_ids: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(
+        conn.execute(select(User.user_id).where(User.team_id.in_(team_ids)).order_by(User.user_id)).scalars()
+    )
+
+
+def resolve_scope(conn: Connection, viewer: Viewer, scope: Scope | None, settings: Settings) -> ResolvedScope:
+    """Turn what was asked into whose numbers, refusing what the viewer may not see."""
+    scope = scope or default_scope(viewer)
+    if scope.kind == "me" or (scope.kind == "rep" and scope.ref in (None, viewer.user_id)):
+        return ResolvedScope("rep", viewer.name, (viewer.user_id,), user_id=viewer.user_id)
+
+    if scope.kind == "rep":
+        assert scope.ref is not None
+        user = _find_user(conn, scope.ref)
+        if user is None:
+            raise UserError("scope.unknown_rep", "I don't know a rep called '{ref}'.", ref=scope.ref)
+        if not (viewer.is_admin or user["user_id"] in viewer.report_ids):
+            raise _deny(viewer, settings, f"{user['name']}'s numbers")
+        return ResolvedScope(
+            "rep", user["name"], (user["user_id"],), user_id=user["user_id"], team_ids=_opt(user["team_id"])
+        )
+
+    if scope.kind == "team":
+        if scope.ref is None:
+            team_ids = viewer.managed_team_ids or _opt(viewer.team_id)
+            if not team_ids:
+                raise UserError("scope.no_team", "You are not in a team.")
+        else:
+            team = _find_team(conn, scope.ref)
+            if team is None:
+                raise UserError("scope.unknown_team", "I don't know a team called '{ref}'.", ref=scope.ref)
+            team_ids = (team["team_id"],)
+        if not (viewer.is_admin or set(team_ids) <= set(viewer.managed_team_ids)):
+            raise _deny(viewer, settings, "that team's numbers")
+        names = conn.execute(
+            select(Team.name).where(Team.team_id.in_(team_ids)).order_by(Team.name)
+        ).scalars()
+        return ResolvedScope("team", ", ".join(names), _team_members(conn, team_ids), team_ids=team_ids)
+
+    if not (viewer.is_admin or settings.org.reps_see_org_totals):
+        raise _deny(viewer, settings, "the whole organisation's numbers")
+    return ResolvedScope("org", settings.org.name, None)
+
+
+def _opt(value: str | None) -> tuple[str, ...]:
+    return (value,) if value else ()
