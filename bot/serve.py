@@ -1,0 +1,107 @@
+"""Serve the configured chat platforms and the scheduler in one process and one asyncio event loop.
+
+Each platform is a `Service` (start/stop). Services that receive webhooks (Telegram in webhook mode, Slack in HTTP
+mode) add routes to one shared aiohttp server on `KPIBOT_HTTP_PORT`, so one port serves them all behind a load
+balancer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from aiohttp import web
+from sqlalchemy import Engine
+
+from storage.config import Settings
+
+__all__ = ["Service", "Runtime", "build_services", "serve"]
+
+log = logging.getLogger(__name__)
+
+
+class Service(Protocol):
+    name: str
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+@dataclass
+class Runtime:
+    """What services share: settings, the engine, the conversation, the HTTP server and a clock."""
+
+    settings: Settings
+    engine: Engine
+    conversation: object  # bot.conversation.Conversation
+    http: web.Application = field(default_factory=web.Application)
+    http_host: str = "0.0.0.0"
+    clock: Callable[[], object] | None = None
+
+    @property
+    def needs_http(self) -> bool:
+        return bool(self.http.router.routes()) and len(list(self.http.router.routes())) > 0
+
+
+ServiceFactory = Callable[[Runtime], Service]
+
+
+def build_services(runtime: Runtime) -> list[Service]:
+    """The services the settings ask for: Telegram, Slack, and the scheduler whenever a platform is on."""
+    settings = runtime.settings
+    services: list[Service] = []
+    if settings.telegram_token:
+        from bot.telegram.service import TelegramService
+
+        services.append(TelegramService(runtime))
+    if settings.slack_bot_token:
+        from bot.slack.service import SlackService
+
+        services.append(SlackService(runtime))
+    if services:
+        try:
+            from alerts.service import SchedulerService
+        except ImportError:  # pragma: no cover - the scheduler package is optional while it is being built
+            log.warning("scheduler not available; digests and alerts are off")
+        else:
+            services.append(SchedulerService(runtime))
+    return services
+
+
+async def serve(runtime: Runtime, *, stop: asyncio.Event | None = None) -> None:
+    """Start every configured service, serve until `stop` is set (or SIGINT/SIGTERM), then stop them in reverse."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):  # not the main thread (tests) or not supported
+            pass
+    services = build_services(runtime)
+    started: list[Service] = []
+    site_runner: web.AppRunner | None = None
+    try:
+        for service in services:
+            await service.start()
+            started.append(service)
+            log.info("%s started", service.name)
+        if runtime.needs_http:
+            site_runner = web.AppRunner(runtime.http)
+            await site_runner.setup()
+            site = web.TCPSite(site_runner, runtime.http_host, runtime.settings.kpibot_http_port)
+            await site.start()
+            log.info("HTTP on %s:%s", runtime.http_host, runtime.settings.kpibot_http_port)
+        await stop.wait()
+    finally:
+        if site_runner is not None:
+            await site_runner.cleanup()
+        for service in reversed(started):
+            try:
+                await service.stop()
+            except Exception:  # one failing stop must not keep the others running
+                log.exception("stopping %s failed", service.name)
