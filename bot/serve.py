@@ -8,6 +8,7 @@ balancer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from collections.abc import Callable
@@ -45,7 +46,7 @@ class Runtime:
 
     @property
     def needs_http(self) -> bool:
-        return bool(self.http.router.routes()) and len(list(self.http.router.routes())) > 0
+        return len(self.http.router.routes()) > 0
 
 
 ServiceFactory = Callable[[Runtime], Service]
@@ -78,10 +79,9 @@ async def serve(runtime: Runtime, *, stop: asyncio.Event | None = None) -> None:
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
+        # Not the main thread (tests) or not supported on this platform: the caller's `stop` still works.
+        with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):  # not the main thread (tests) or not supported
-            pass
     services = build_services(runtime)
     started: list[Service] = []
     site_runner: web.AppRunner | None = None
