@@ -14,7 +14,8 @@ class UserError(Exception):
     where no catalogue is at hand (the CLI, logs).
     """
 
-    def __init__(self, key: str, text: str, **params: Any) -> None:
+    # Positional-only, so a message may have a parameter called `text` ("I don't understand the period '{text}'").
+    def __init__(self, key: str, text: str, /, **params: Any) -> None:
         super().__init__(text.format(**params) if params else text)
         self.key = key
         self.text = text
