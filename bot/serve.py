@@ -43,6 +43,9 @@ class Runtime:
     http: web.Application = field(default_factory=web.Application)
     http_host: str = "0.0.0.0"
     clock: Callable[[], object] | None = None
+    senders: dict[str, object] = field(
+        default_factory=dict
+    )  # platform -> alerts.sender.Sender, set by services
 
     @property
     def needs_http(self) -> bool:
