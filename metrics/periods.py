@@ -136,6 +136,12 @@ def _month_names() -> dict[str, int]:
 
 
 _MONTHS = _month_names()
+# A lone abbreviation is too often a person (Jan, Mar) or another word to take for a month; with a year
+# (`oct 2025`) or after `last`/`this` it is clearly one.
+_MONTH_ABBREVIATIONS = frozenset(
+    ["jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec"]
+    + ["янв", "фев", "мар", "апр", "июн", "июл", "авг", "сен", "сент", "окт", "ноя", "дек"]
+)
 
 _ISO_DATE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
 _DOTTED_DATE = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{4})")
@@ -297,6 +303,8 @@ def _match_month_name(words: _Words, i: int) -> _Match | None:
     if found := _year_after(words, i + 1):
         year, used = found
         return month_period(date(year, month, 1), words.tz), 1 + used
+    if words.norm[i] in _MONTH_ABBREVIATIONS:
+        return None
     return month_period(_recent_month(words.today, month, before_current=False), words.tz), 1
 
 
@@ -430,7 +438,12 @@ def extract_period(words: Sequence[str], *, now: datetime, tz: ZoneInfo) -> tupl
 
 
 def parse_period(text: str, *, now: datetime, tz: ZoneInfo) -> Period:
-    """The period the whole of `text` names, in `tz` (empty text: this month)."""
+    """The period the whole of `text` names, in `tz` (empty text: this month).
+
+    Choices a RevOps analyst would expect: `last 30 days` is the 30 local days ending today, today included (so
+    this morning's calls count); `ytd` runs through today; a month name alone (`october`) is the latest such month
+    not after the current one, `last october` the latest one already over; `Q3` alone is this year's.
+    """
     words = text.split()
     if not words:
         return default_period(now=now, tz=tz)

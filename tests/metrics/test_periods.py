@@ -316,6 +316,10 @@ def test_extract_period_leaves_words_that_are_no_period_alone():
     # A count after "last" may belong to another argument (plan dynamics over the last 6 periods).
     assert extract("dynamics last 6") == (None, ["dynamics", "last", "6"])
     assert extract("threshold 500") == (None, ["threshold", "500"])
+    # A rep called Jan is not January; the month with a year or a full name is.
+    assert extract("Jan by source") == (None, ["Jan", "by", "source"])
+    assert extract("Jan 2026 by source") == ("2026-01", ["by", "source"])
+    assert extract("last jan") == ("2026-01", [])
 
 
 def test_extract_period_rejects_words_clearly_meant_as_a_period():
