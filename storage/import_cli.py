@@ -1,9 +1,75 @@
-"""Subcommands of `kpibot` that belong to this module."""
+"""`kpibot import <table> FILE [--skip-invalid]`: load a CRM export into the store."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
+
+from metrics.errors import UserError
+from storage.import_sources import FORMATS
+from storage.importer import ImportReport, import_file
+from storage.schema import CRM_TABLES
+
+__all__ = ["register", "render_report", "SHOWN_ERRORS"]
+
+SHOWN_ERRORS = 50
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add this module's subcommands."""
+    """Add `kpibot import`."""
+    parser = subparsers.add_parser(
+        "import",
+        help="import a CRM file (CSV, JSON, XLSX) into one table",
+        description=(
+            "Import one file into one CRM table in one transaction. Every bad row is listed; unless "
+            "--skip-invalid is given, nothing is written when any row is bad. Re-importing a file updates rows "
+            f"by id instead of duplicating them. Formats: {', '.join(FORMATS)}."
+        ),
+    )
+    parser.add_argument("table", choices=list(CRM_TABLES), metavar="TABLE", help=", ".join(CRM_TABLES))
+    parser.add_argument("file", type=Path, metavar="FILE")
+    parser.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="write the good rows and put the bad ones, with their reasons, in FILE.rejects.csv",
+    )
+    parser.set_defaults(handler=_import)
+
+
+def render_report(report: ImportReport, limit: int = SHOWN_ERRORS) -> tuple[list[str], list[str]]:
+    """What to print after an import: the first `limit` problems, and the outcome (summary first)."""
+    problems = [str(error) for error in report.errors[:limit]]
+    hidden = len(report.errors) - limit
+    if hidden > 0:
+        where = f" (all of them are in {report.rejects_path})" if report.rejects_path else ""
+        problems.append(f"… and {hidden} more{where}")
+    outcome = [report.summary()]
+    if report.refused:
+        outcome.append(
+            "nothing was written: fix the problems above, or use --skip-invalid to write the good rows"
+        )
+    elif report.rejects_path:
+        outcome.append(f"rejected rows and their reasons: {report.rejects_path}")
+    return problems, outcome
+
+
+def _import(ctx, args: argparse.Namespace) -> int:
+    try:
+        report = import_file(
+            ctx.engine,
+            ctx.settings,
+            args.table,
+            args.file,
+            skip_invalid=args.skip_invalid,
+            progress=sys.stderr.isatty(),
+        )
+    except UserError as exc:
+        print(f"kpibot import: {exc}", file=sys.stderr)
+        return 2
+    problems, outcome = render_report(report)
+    for line in problems:
+        print(line, file=sys.stderr)
+    for line in outcome:
+        print(line)
+    return 1 if report.refused else 0

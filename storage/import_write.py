@@ -1,0 +1,102 @@
+"""Upserting batches of checked rows: `INSERT … ON CONFLICT (primary key) DO UPDATE` on SQLite and PostgreSQL.
+
+Only the columns a file names are updated on a conflict, so a file without `telegram_user_id` never wipes the chat
+links the bot made. PostgreSQL loads each batch with COPY into a temporary table and merges it with one statement,
+which is several times faster than parameterised inserts for a million rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from sqlalchemy import Column, Connection, MetaData, Table, delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+__all__ = ["BatchWriter", "make_writer", "group_by_present"]
+
+
+class BatchWriter(Protocol):
+    def write(self, rows: Sequence[dict[str, Any]], present: tuple[str, ...]) -> None:
+        """Upsert `rows` (every column filled in); on a conflict update only the `present` columns."""
+
+
+class _SqliteWriter:
+    def __init__(self, conn: Connection, table: Table) -> None:
+        self._conn = conn
+        self._table = table
+        self._key = [c.name for c in table.primary_key.columns]
+        self._statements: dict[tuple[str, ...], Any] = {}
+
+    def _statement(self, present: tuple[str, ...]) -> Any:
+        if present not in self._statements:
+            stmt = sqlite_insert(self._table)
+            updates = {name: stmt.excluded[name] for name in present if name not in self._key}
+            self._statements[present] = (
+                stmt.on_conflict_do_update(index_elements=self._key, set_=updates)
+                if updates
+                else stmt.on_conflict_do_nothing(index_elements=self._key)
+            )
+        return self._statements[present]
+
+    def write(self, rows: Sequence[dict[str, Any]], present: tuple[str, ...]) -> None:
+        self._conn.execute(self._statement(present), list(rows))
+
+
+class _PostgresWriter:
+    def __init__(self, conn: Connection, table: Table) -> None:
+        self._conn = conn
+        self._table = table
+        self._columns = [c.name for c in table.columns]
+        self._key = [c.name for c in table.primary_key.columns]
+        # ON COMMIT DROP: the staging table disappears with the import's transaction, whatever its outcome.
+        self._staging = Table(
+            f"import_{table.name}",
+            MetaData(),
+            *(Column(c.name, c.type) for c in table.columns),
+            prefixes=["TEMPORARY"],
+            postgresql_on_commit="DROP",
+        )
+        self._staging.create(conn)
+        quote = conn.dialect.identifier_preparer.quote
+        names = ", ".join(quote(name) for name in self._columns)
+        self._copy_sql = f"COPY {quote(self._staging.name)} ({names}) FROM STDIN"
+        self._statements: dict[tuple[str, ...], Any] = {}
+
+    def _merge(self, present: tuple[str, ...]) -> Any:
+        if present not in self._statements:
+            stmt = pg_insert(self._table).from_select(self._columns, select(self._staging))
+            updates = {name: stmt.excluded[name] for name in present if name not in self._key}
+            self._statements[present] = (
+                stmt.on_conflict_do_update(index_elements=self._key, set_=updates)
+                if updates
+                else stmt.on_conflict_do_nothing(index_elements=self._key)
+            )
+        return self._statements[present]
+
+    def write(self, rows: Sequence[dict[str, Any]], present: tuple[str, ...]) -> None:
+        columns = self._columns
+        driver = self._conn.connection.driver_connection
+        with driver.cursor() as cursor, cursor.copy(self._copy_sql) as copy:  # type: ignore[union-attr]
+            for row in rows:
+                copy.write_row([row[name] for name in columns])
+        self._conn.execute(self._merge(present))
+        self._conn.execute(delete(self._staging))
+
+
+def make_writer(conn: Connection, table: Table) -> BatchWriter:
+    """The fastest upsert the connection's database offers."""
+    if conn.dialect.name == "postgresql":
+        return _PostgresWriter(conn, table)
+    if conn.dialect.name == "sqlite":
+        return _SqliteWriter(conn, table)
+    raise NotImplementedError(f"import into {conn.dialect.name} is not supported")
+
+
+def group_by_present(rows: Sequence[tuple[dict[str, Any], tuple[str, ...]]]) -> dict[tuple[str, ...], list]:
+    """Rows that name the same columns, together (JSON objects may differ; CSV rows never do)."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row, present in rows:
+        groups.setdefault(present, []).append(row)
+    return groups
