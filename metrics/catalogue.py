@@ -117,6 +117,10 @@ class MetricDef:
     filters: tuple[str, ...] = ()
     modes: tuple[Mode, ...] = ("cohort",)
     comparable: bool = True
+    # An in-progress period is compared with the same elapsed part of the comparison period ("month to date vs
+    # the same days of last month"); metrics whose numbers are already normalised for elapsed time (plan pace)
+    # compare with the whole comparison period instead.
+    compare_to_date: bool = True
     options: tuple[str, ...] = ()
     aliases: tuple[str, ...] = field(default_factory=tuple)
 
@@ -196,6 +200,17 @@ def _with_previous(
     return measures, rows
 
 
+def _to_date(comparison: Period, period: Period, now: datetime) -> Period:
+    """Cut `comparison` to the part of it that has elapsed in `period` at `now`, when `period` is in progress."""
+    if not period.contains(now):
+        return comparison
+    elapsed = now.astimezone(period.tz) - period.start
+    end = (comparison.start + elapsed).astimezone(period.tz)
+    if end >= comparison.end or end <= comparison.start:
+        return comparison
+    return replace(comparison, end=end, label=f"{comparison.label} (to {end:%Y-%m-%d %H:%M})")
+
+
 def query(engine: Engine | Connection, settings: Settings, q: MetricQuery) -> MetricResult:
     """Answer one question, or raise UserError (bad input) / PermissionDenied (beyond the viewer's rights)."""
     metric = get_metric(q.metric)
@@ -228,6 +243,8 @@ def _answer(conn: Connection, settings: Settings, metric: MetricDef, q: MetricQu
     comparison_period = None
     if q.compare and metric.comparable:
         comparison_period = period.previous() if q.compare == "prev" else period.year_ago()
+        if metric.compare_to_date:
+            comparison_period = _to_date(comparison_period, period, q.now)
         previous = metric.compute(replace(ctx, period=comparison_period, is_comparison=True))
         measures, rows = _with_previous(current, previous)
     return MetricResult(
