@@ -48,6 +48,7 @@ __all__ = [
     "FxRate",
     "Invite",
     "ChatBinding",
+    "ChatAction",
     "Subscription",
     "OutboxMessage",
     "AlertState",
@@ -325,6 +326,16 @@ class ChatBinding(Base):
     team_id: Mapped[str] = mapped_column(ID)
     bound_by: Mapped[str] = mapped_column(ID)
     bound_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class ChatAction(Base):
+    """A follow-up button's command, kept when it does not fit the platform's button payload (Telegram: 64 bytes);
+    the button carries `action_id`, a hash of the command, so the same command is stored once."""
+
+    __tablename__ = "chat_actions"
+    action_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    command: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
 
 
 class Subscription(Base):

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 05:37:58.980691
+Create Date: 2026-11-22 05:47:11.418410
 """
 
 from alembic import op
@@ -85,6 +85,12 @@ def upgrade() -> None:
     sa.Column('started_at', sa.DateTime(), nullable=True),
     sa.Column('ended_at', sa.DateTime(), nullable=True),
     sa.PrimaryKeyConstraint('campaign_id', name=op.f('pk_campaigns'))
+    )
+    op.create_table('chat_actions',
+    sa.Column('action_id', sa.String(length=32), nullable=False),
+    sa.Column('command', sa.Text(), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('action_id', name=op.f('pk_chat_actions'))
     )
     op.create_table('chat_bindings',
     sa.Column('platform', sa.String(length=16), nullable=False),
@@ -351,6 +357,7 @@ def downgrade() -> None:
 
     op.drop_table('deal_stage_events')
     op.drop_table('chat_bindings')
+    op.drop_table('chat_actions')
     op.drop_table('campaigns')
     op.drop_table('alert_states')
     with op.batch_alter_table('alert_runs', schema=None) as batch_op:
