@@ -6,6 +6,7 @@ from metrics import (  # noqa: F401
     conversion,
     customer_success,
     funnel,
+    mrr,
     pipeline,
     plan,
     retention,

@@ -1,1 +1,216 @@
-"""Metrics of this module are declared here and registered in the catalogue (metrics.catalogue.register)."""
+"""Customer retention (SPEC 3.3): CRR and churn, new and repeat customers, and the monthly cohort table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import UTC, timedelta
+from typing import Any
+
+from dateutil.relativedelta import relativedelta
+from sqlalchemy import ColumnElement, and_, case, distinct, exists, func, literal, select
+
+from metrics.catalogue import ComputeContext, Computed, MetricDef, register
+from metrics.customers import ALL, account_grouping, active_at, mrr_month_before, sorted_rows
+from metrics.periods import iter_buckets, local_midnight
+from metrics.result import BreakdownRow, Measure, Table, ratio
+from storage.schema import Account, Order
+
+__all__ = ["RETENTION", "retention_counts", "RetentionCounts", "COHORT_MONTHS"]
+
+COHORT_MONTHS = 12
+
+
+@dataclass(frozen=True)
+class RetentionCounts:
+    """Customer counts of one group: active at start (S), at end (E), at both (S ∩ E), and new (N)."""
+
+    start: int = 0
+    end: int = 0
+    retained: int = 0
+    new: int = 0
+
+
+def _segment_filter(ctx: ComputeContext) -> ColumnElement[bool]:
+    segment = ctx.filters.get("segment")
+    return Account.segment == segment if segment else literal(True)
+
+
+def _flag(condition: ColumnElement[bool]) -> Any:
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+def retention_counts(ctx: ComputeContext, by: str | None = None) -> dict[str, tuple[str, RetentionCounts]]:
+    """S (active at the period's start), E (active at its end), S ∩ E and N (first order in the period) per group."""
+    account = Account.account_id
+    active_start = active_at(ctx, ctx.start, mrr_month_before(ctx.conn, ctx.period.start_date), account)
+    active_end = active_at(ctx, ctx.end, mrr_month_before(ctx.conn, ctx.period.end_date), account)
+    ordered_in_period = exists(
+        select(literal(1)).where(
+            Order.account_id == account, Order.ordered_at >= ctx.start, Order.ordered_at < ctx.end
+        )
+    )
+    ordered_before = exists(
+        select(literal(1)).where(Order.account_id == account, Order.ordered_at < ctx.start)
+    )
+    grouping = account_grouping(by)
+    stmt = grouping.group(
+        grouping.select_from_accounts(
+            _flag(active_start),
+            _flag(active_end),
+            _flag(and_(active_start, active_end)),
+            _flag(and_(ordered_in_period, ~ordered_before)),
+        ).where(ctx.owner_in_scope(Account.owner_id), _segment_filter(ctx))
+    )
+    return {
+        grouping.key_of(key): (grouping.label_of(label), RetentionCounts(int(s), int(e), int(both), int(n)))
+        for key, label, s, e, both, n in ctx.conn.execute(stmt)
+    }
+
+
+def _repeat_counts(ctx: ComputeContext, by: str | None) -> dict[str, tuple[int, int]]:
+    """Per group: (customers with ≥ 2 orders, customers with ≥ 1 order) over orders in the period."""
+    per_account = (
+        select(Order.account_id, func.count().label("orders"))
+        .where(Order.ordered_at >= ctx.start, Order.ordered_at < ctx.end)
+        .group_by(Order.account_id)
+        .subquery("per_account")
+    )
+    grouping = account_grouping(by)
+    stmt = grouping.group(
+        grouping.select_from_accounts(_flag(per_account.c.orders >= 2), func.count())
+        .join(per_account, per_account.c.account_id == Account.account_id)
+        .where(ctx.owner_in_scope(Account.owner_id), _segment_filter(ctx))
+    )
+    return {
+        grouping.key_of(key): (int(repeat), int(buyers))
+        for key, _label, repeat, buyers in ctx.conn.execute(stmt)
+    }
+
+
+def _measures(counts: RetentionCounts, repeat: tuple[int, int]) -> tuple[Measure, ...]:
+    crr = ratio(counts.retained, counts.start)
+    return (
+        Measure(
+            "crr", "Customer retention rate", "percent", crr, detail=f"{counts.retained} / {counts.start}"
+        ),
+        Measure(
+            "churn_rate",
+            "Churn rate",
+            "percent",
+            None if crr is None else 1 - crr,
+            detail=f"{counts.start - counts.retained} / {counts.start}",
+        ),
+        Measure("start_customers", "Customers at start", "count", counts.start),
+        Measure("end_customers", "Customers at end", "count", counts.end),
+        Measure("retained_customers", "Retained customers", "count", counts.retained),
+        Measure("new_customers", "New customers", "count", counts.new),
+        Measure(
+            "repeat_purchase_rate",
+            "Repeat purchase rate",
+            "percent",
+            ratio(repeat[0], repeat[1]),
+            detail=f"{repeat[0]} / {repeat[1]}",
+        ),
+    )
+
+
+def _by_month(ctx: ComputeContext) -> tuple[BreakdownRow, ...]:
+    rows = []
+    for bucket in iter_buckets(ctx.period, "month"):
+        sub = replace(ctx, period=bucket, by=None)
+        counts = retention_counts(sub).get(ALL, ("", RetentionCounts()))[1]
+        repeat = _repeat_counts(sub, None).get(ALL, (0, 0))
+        rows.append(BreakdownRow(bucket.label, bucket.label, _measures(counts, repeat)))
+    return tuple(rows)
+
+
+def cohort_table(ctx: ComputeContext) -> Table:
+    """The last 12 monthly cohorts (org time zone) up to the period's end: share of each with an order k months on."""
+    tz = ctx.settings.org.tz
+    last_month = (ctx.period.end.astimezone(tz) - timedelta(microseconds=1)).date().replace(day=1)
+    first_month = last_month - relativedelta(months=COHORT_MONTHS - 1)
+    months = [first_month + relativedelta(months=i) for i in range(COHORT_MONTHS + 1)]
+    bounds = [local_midnight(m, tz).astimezone(UTC).replace(tzinfo=None) for m in months]
+
+    def month_index(column: Any) -> Any:
+        return case(*((column < bound, i) for i, bound in enumerate(bounds[1:-1])), else_=COHORT_MONTHS - 1)
+
+    firsts = (
+        select(
+            Order.account_id,
+            func.min(Order.ordered_at).label("first_at"),
+            month_index(func.min(Order.ordered_at)).label("cohort"),
+        )
+        .group_by(Order.account_id)
+        .subquery("firsts")
+    )
+    active_months = (
+        select(Order.account_id, month_index(Order.ordered_at).label("month_index"))
+        .where(Order.ordered_at >= bounds[0], Order.ordered_at < bounds[-1])
+        .distinct()
+        .subquery("active_months")
+    )
+    # Grouping on the subqueries' columns (not on the CASE itself) keeps PostgreSQL happy with bound parameters.
+    stmt = (
+        select(firsts.c.cohort, active_months.c.month_index, func.count(distinct(firsts.c.account_id)))
+        .select_from(firsts)
+        .join(active_months, active_months.c.account_id == firsts.c.account_id)
+        .join(Account, Account.account_id == firsts.c.account_id)
+        .where(
+            firsts.c.first_at >= bounds[0],
+            firsts.c.first_at < bounds[-1],
+            ctx.owner_in_scope(Account.owner_id),
+            _segment_filter(ctx),
+        )
+        .group_by(firsts.c.cohort, active_months.c.month_index)
+    )
+    counts = {(int(c), int(m)): int(n) for c, m, n in ctx.conn.execute(stmt)}
+    rows = []
+    for cohort in range(COHORT_MONTHS):
+        size = counts.get((cohort, cohort), 0)
+        cells = [
+            ratio(counts.get((cohort, cohort + k), 0), size) if cohort + k < COHORT_MONTHS else None
+            for k in range(COHORT_MONTHS)
+        ]
+        rows.append((months[cohort].strftime("%Y-%m"), size, *cells))
+    columns = ("cohort", "customers", *(f"m{k}" for k in range(COHORT_MONTHS)))
+    units = ("number", "count", *(("percent",) * COHORT_MONTHS))
+    return Table("cohorts", "Monthly cohorts", columns, tuple(rows), units)  # type: ignore[arg-type]
+
+
+def compute(ctx: ComputeContext) -> Computed:
+    counts = retention_counts(ctx).get(ALL, ("", RetentionCounts()))[1]
+    repeat = _repeat_counts(ctx, None).get(ALL, (0, 0))
+    rows: tuple[BreakdownRow, ...] = ()
+    if ctx.by == "month":
+        rows = _by_month(ctx)
+    elif ctx.by:
+        repeats = _repeat_counts(ctx, ctx.by)
+        rows = tuple(
+            BreakdownRow(key, label, _measures(group, repeats.get(key, (0, 0))))
+            for key, label, group in sorted_rows(
+                [(key, label, group) for key, (label, group) in retention_counts(ctx, ctx.by).items()]
+            )
+        )
+    tables = () if ctx.is_comparison else (cohort_table(ctx),)
+    return Computed(measures=_measures(counts, repeat), rows=rows, tables=tables)
+
+
+RETENTION = register(
+    MetricDef(
+        name="retention",
+        title="Customer retention",
+        description=(
+            "CRR = customers active at both the period's start and its end / customers active at its start; "
+            "churn = 1 − CRR. A customer (an account, counted for its owner) is active at a moment if it ordered "
+            "in the retention window (default 90 days) before it, or had MRR > 0 in the previous calendar month — "
+            "either is enough. New customers placed their first order in the period; repeat purchase rate = "
+            "customers with 2+ orders / customers with an order, over orders in the period. Cohorts: customers by "
+            "month of first order (org time zone), share ordering again k months later."
+        ),
+        compute=compute,
+        needs=("accounts", "orders", "mrr"),
+        breakdowns=("rep", "team", "segment", "month"),
+        filters=("segment",),
+    )
+)
