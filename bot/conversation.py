@@ -1,0 +1,249 @@
+"""The conversation: one Request in, one Reply out, for every platform.
+
+It finds the command, works out who asks and in which language and zone, checks the two rules that belong to the
+chat (unlinked users; admin-only commands), reads the words with the grammar and asks the metrics core — which
+enforces every other permission. A UserError becomes a one-line reply with the command's usage; anything else an
+apology with an incident id, the traceback going to the log only.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import replace
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine, func, or_, select
+
+from bot import commands as _builtin_commands  # noqa: F401  (registers /help, /start, /whoami, /lang, /leaderboard)
+from bot.formatting import Formatter
+from bot.grammar import Arguments, parse_arguments, split_words
+from bot.i18n import Translator, normalize_locale, translator
+from bot.messages import Chart, Line, Reply, Request, Span
+from bot.registry import Command, CommandContext, get_command
+from bot.replies import metric_reply
+from metrics.catalogue import MetricQuery, get_metric, query
+from metrics.errors import PermissionDenied, UserError
+from metrics.periods import default_period
+from metrics.result import MetricResult
+from metrics.scope import Scope, Viewer, default_scope, load_viewer
+from storage.config import Settings
+from storage.schema import User
+
+__all__ = ["Conversation", "render_charts_safely", "find_person", "effective_query", "localize_error"]
+
+log = logging.getLogger(__name__)
+
+
+def _split_command(text: str) -> tuple[str, str]:
+    """(`funnel`, `last month by rep`) from `/funnel@kpibot last month by rep` or `kpi funnel last month`."""
+    text = text.strip()
+    head, _, rest = text.partition(" ")
+    name = head.lstrip("/").split("@", 1)[0].lower()
+    if name == "kpi" and rest.strip():  # Slack's single `/kpi <command> …`
+        return _split_command(rest)
+    return name, rest.strip()
+
+
+def find_person(engine_or_conn, words: tuple[str, ...]) -> str | None:
+    """The user id the words name — an id (`rep-001`), or a full name (`Anna Petrova`, any case) — or None."""
+    ref = " ".join(words).lstrip("@")
+    if not ref:
+        return None
+    stmt = select(User.user_id).where(or_(User.user_id == ref, func.lower(User.name) == ref.lower())).limit(2)
+    if isinstance(engine_or_conn, Engine):
+        with engine_or_conn.connect() as conn:
+            found = list(conn.execute(stmt).scalars())
+    else:
+        found = list(engine_or_conn.execute(stmt).scalars())
+    return found[0] if len(found) == 1 else None
+
+
+def render_charts_safely(result: MetricResult, fmt: Formatter) -> tuple[Chart, ...]:
+    """The result's charts as PNGs; a chart that fails is logged and left out, never blocking the text."""
+    try:
+        from metrics.charts import render_charts
+    except ImportError:  # pragma: no cover - the charts module is optional while it is being built
+        return ()
+    try:
+        images = render_charts(result, locale=fmt.locale, translate=lambda text: fmt.t(f"chart.{text}", text))
+        return tuple(
+            Chart(filename=image.filename, png=image.png, caption=image.title, alt_text=image.title)
+            for image in images
+        )
+    except Exception:
+        log.exception("chart of %s failed to render; sending the text without it", result.metric)
+        return ()
+
+
+def effective_query(
+    ctx: CommandContext, args: Arguments, metric: str, *, options: tuple[tuple[str, str], ...] = ()
+) -> tuple[MetricQuery, Arguments]:
+    """The MetricQuery the arguments ask for, with the chat's defaults: a group bound to a team answers for that
+    team, and a team-level answer is broken down by rep when the metric can (so a manager sees who is behind)."""
+    assert ctx.viewer is not None
+    request, viewer = ctx.request, ctx.viewer
+    scope = args.scope
+    if scope is None and request.chat_type == "group" and request.bound_team_id:
+        scope = Scope("team", request.bound_team_id)
+    definition = get_metric(metric)
+    effective_scope = scope or default_scope(viewer)
+    by = args.by
+    if by is None and effective_scope.kind == "team" and "rep" in definition.breakdowns:
+        by = "rep"
+    period = args.period or default_period(now=request.now, tz=ctx.tz)
+    q = MetricQuery(
+        metric=definition.name,
+        viewer_id=viewer.user_id,
+        now=request.now,
+        period=period,
+        scope=scope,
+        filters=args.filters,
+        by=by,
+        compare=args.compare,
+        mode=args.mode,
+        options=options,
+    )
+    return q, replace(args, scope=scope, by=by)
+
+
+def _permission_text(t: Translator, exc: PermissionDenied, viewer: Viewer | None, settings: Settings) -> str:
+    what = str(exc.params.get("what", ""))
+    if what.endswith("'s numbers") and what != "that team's numbers":
+        what_text = t("denied.what.rep", name=what[: -len("'s numbers")])
+    elif what == "that team's numbers":
+        what_text = t("denied.what.team")
+    elif what == "the whole organisation's numbers":
+        what_text = t("denied.what.org")
+    else:
+        what_text = what
+    if viewer is not None and viewer.role == "manager" and viewer.managed_team_ids:
+        allowed = t("denied.allowed.manager")
+    elif settings.org.reps_see_org_totals:
+        allowed = t("denied.allowed.rep_org")
+    else:
+        allowed = t("denied.allowed.rep")
+    return t("scope.denied", exc.text, what=what_text, allowed=allowed)
+
+
+def localize_error(t: Translator, exc: UserError) -> str:
+    """A UserError in the asker's language, ending with a full stop."""
+    message = t(exc.key, exc.text, **exc.params).rstrip()
+    return message if message.endswith((".", "!", "?")) else message + "."
+
+
+class Conversation:
+    """Answers chat messages: `Conversation(engine, settings).handle(request) -> Reply`."""
+
+    def __init__(self, engine: Engine, settings: Settings) -> None:
+        self.engine = engine
+        self.settings = settings
+
+    def _viewer(self, request: Request) -> Viewer | None:
+        if request.user_id is None:
+            return None
+        with self.engine.connect() as conn:
+            try:
+                return load_viewer(conn, request.user_id)
+            except UserError:  # deactivated or deleted since the account was linked: treat as unlinked
+                return None
+
+    def locale_for(self, request: Request, viewer: Viewer | None) -> str:
+        """The request's locale, else the user's stored one, else the organisation's."""
+        return (
+            normalize_locale(request.locale)
+            or normalize_locale(viewer.locale if viewer else None)
+            or self.settings.org.locale
+        )
+
+    def _zone(self, request: Request, viewer: Viewer | None) -> ZoneInfo:
+        name = request.timezone or (viewer.timezone if viewer else None)
+        try:
+            return ZoneInfo(name) if name else self.settings.org.tz
+        except (KeyError, ValueError):
+            return self.settings.org.tz
+
+    def handle(self, request: Request) -> Reply:
+        """Answer one message; never raises."""
+        t = translator(self.settings.org.locale)
+        command: Command | None = None
+        viewer: Viewer | None = None
+        try:
+            viewer = self._viewer(request)
+            locale = self.locale_for(request, viewer)
+            t = translator(locale)
+            name, rest = _split_command(request.text)
+            command = get_command(name or "help")
+            if command is None:
+                raise UserError("command.unknown", "I don't know the command '/{name}'.", name=name)
+            if viewer is None and not command.allowed_for_unlinked:
+                return Reply(lines=((Span(t("link.needed")),),), kind="info", extra={"locale": locale})
+            if command.admin_only and (viewer is None or not viewer.is_admin):
+                return self._user_error(t, t("command.admin_only", name=command.name), None)
+            fmt = Formatter(locale, self.settings.org.currency)
+            ctx = CommandContext(
+                engine=self.engine,
+                settings=self.settings,
+                request=request,
+                command=command,
+                viewer=viewer,
+                locale=locale,
+                tz=self._zone(request, viewer),
+                words=tuple(split_words(rest)),
+                t=t,
+                fmt=fmt,
+            )
+            reply = command.handler(ctx) if command.handler else self._metric_command(ctx)
+            return replace(reply, extra={"locale": ctx.locale, **reply.extra})
+        except PermissionDenied as exc:
+            return self._user_error(t, _permission_text(t, exc, viewer, self.settings), None)
+        except UserError as exc:
+            return self._user_error(t, localize_error(t, exc), command)
+        except Exception:
+            incident = uuid.uuid4().hex[:8]
+            log.exception("incident %s: failed to answer %r from %s", incident, request.text, request.user_id)
+            return Reply(
+                lines=((Span(t("failure", incident=incident)),),),
+                kind="failure",
+                incident_id=incident,
+                extra={"locale": t.locale},
+            )
+
+    def _user_error(self, t: Translator, message: str, command: Command | None) -> Reply:
+        usage = t(f"usage.{command.name}", command.usage) if command else "/help"
+        line: Line = (Span(f"{message} {t('try', usage=usage)}"),)
+        return Reply(lines=(line,), kind="user_error", extra={"locale": t.locale})
+
+    def _metric_command(self, ctx: CommandContext) -> Reply:
+        command = ctx.command
+        assert command.metric is not None and ctx.viewer is not None
+        args = parse_arguments(ctx.words, now=ctx.request.now, tz=ctx.tz)
+        options = dict(command.options)
+        rest = list(args.rest)
+        if command.option_words and rest:
+            option, values = command.option_words
+            for word in list(rest):
+                if word.lower() in values:
+                    options[option] = word.lower()
+                    rest.remove(word)
+        if rest:
+            args = self._rest_as_person(ctx, args, tuple(rest))
+        q, args = effective_query(ctx, args, command.metric, options=tuple(sorted(options.items())))
+        result = query(self.engine, self.settings, q)
+        charts = render_charts_safely(result, ctx.fmt) if command.chart else ()
+        return metric_reply(
+            result,
+            fmt=ctx.fmt,
+            command=command.name,
+            args=args,
+            viewer=ctx.viewer,
+            breakdowns=get_metric(command.metric).breakdowns,
+            charts=charts,
+        )
+
+    def _rest_as_person(self, ctx: CommandContext, args: Arguments, rest: tuple[str, ...]) -> Arguments:
+        """Words the grammar could not place: a rep's id or name (`rep-001`, `Anna Petrova`), or a mistake."""
+        person = None if args.scope is not None else find_person(self.engine, rest)
+        if person is None:
+            raise UserError("args.unknown", "I don't understand '{text}'.", text=" ".join(rest))
+        return replace(args, scope=Scope("rep", person), rest=())

@@ -1,0 +1,229 @@
+"""A MetricResult turned into the reply a rep wants to read: the headline number first with its delta, the other
+measures as short lines, the breakdown (who is ahead, who is behind), and one footer line saying which days,
+whose numbers and what the metric means. Every number is formatted for the asker's locale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from bot.formatting import Formatter
+from bot.grammar import Arguments, to_words
+from bot.messages import Action, Chart, Line, Reply, Span
+from metrics.result import BreakdownRow, Measure, MetricResult, Table
+from metrics.scope import Viewer
+
+__all__ = ["metric_reply", "leaderboard_reply", "metric_title", "measure_label", "ranked_rows"]
+
+_MAX_MEASURE_LINES = 10
+
+
+def metric_title(fmt: Formatter, metric: str, fallback: str) -> str:
+    return fmt.t(f"title.{metric}", fallback)
+
+
+def measure_label(fmt: Formatter, key: str, fallback: str) -> str:
+    """A measure's label in the asker's language; a step `mql_to_sal` is composed from its two stages."""
+    if fmt.t.has(f"measure.{key}"):
+        return fmt.t(f"measure.{key}")
+    before, sep, after = key.partition("_to_")
+    if sep and fmt.t.has(f"measure.{before}") and fmt.t.has(f"measure.{after}"):
+        return f"{fmt.t(f'measure.{before}')} → {fmt.t(f'measure.{after}')}"
+    return fallback
+
+
+def _measure_line(fmt: Formatter, measure: Measure, comparison: str | None, *, headline: bool) -> Line:
+    label = measure_label(fmt, measure.key, measure.label)
+    spans = [Span(f"{label}: ", bold=headline), Span(fmt.measure(measure), bold=True)]
+    delta = fmt.delta(measure, comparison)
+    if delta:
+        spans.append(Span(f"  {delta}", italic=not headline))
+    return tuple(spans)
+
+
+def ranked_rows(rows: Sequence[BreakdownRow], key: str) -> list[tuple[BreakdownRow, Measure]]:
+    """Rows with a value for measure `key`, best first (n/a rows are left out: they rank nowhere)."""
+    found = []
+    for row in rows:
+        try:
+            measure = row.measure(key)
+        except KeyError:
+            continue
+        if measure.value is not None:
+            found.append((row, measure))
+    return sorted(found, key=lambda pair: (-float(pair[1].value or 0), pair[0].label))
+
+
+def _ahead_behind(fmt: Formatter, result: MetricResult) -> Line | None:
+    if result.breakdown_by not in ("rep", "team") or not result.measures:
+        return None
+    ranked = ranked_rows(result.rows, result.headline.key)
+    if len(ranked) < 2 or ranked[0][1].value == ranked[-1][1].value:
+        return None
+    (best, best_m), (worst, worst_m) = ranked[0], ranked[-1]
+    return (
+        Span(fmt.t("reply.ahead") + " ", bold=True),
+        Span(f"{best.label} ({fmt.measure(best_m)})"),
+        Span(" · "),
+        Span(fmt.t("reply.behind") + " ", bold=True),
+        Span(f"{worst.label} ({fmt.measure(worst_m)})"),
+    )
+
+
+def _breakdown_table(fmt: Formatter, result: MetricResult) -> Table:
+    keys = [m.key for m in result.rows[0].measures]
+    labels = [measure_label(fmt, m.key, m.label) for m in result.rows[0].measures]
+    by = fmt.t(f"by.{result.breakdown_by}", result.breakdown_by or "")
+    rows = []
+    for row in result.rows:
+        values = {m.key: m for m in row.measures}
+        cells = [row.label]
+        for key in keys:
+            measure = values.get(key)
+            cells.append(fmt.measure(measure) if measure is not None else fmt.na)
+        rows.append(tuple(cells))
+    return Table(
+        key=f"by_{result.breakdown_by}",
+        title=fmt.t("reply.by", by=by),
+        columns=(by, *labels),
+        rows=tuple(rows),
+    )
+
+
+def format_table(fmt: Formatter, table: Table) -> Table:
+    """A metric's own table (cohorts, what it takes) with every cell formatted for the locale."""
+    units = list(table.units) + [None] * (len(table.columns) - len(table.units))
+    rows = tuple(tuple(fmt.cell(value, units[i]) for i, value in enumerate(row)) for row in table.rows)
+    columns = tuple(measure_label(fmt, str(column), str(column)) for column in table.columns)
+    return replace(
+        table, title=fmt.t(f"table.{table.key}", table.title), columns=columns, rows=rows, units=()
+    )
+
+
+def _actions(
+    fmt: Formatter,
+    command: str,
+    args: Arguments,
+    result: MetricResult,
+    viewer: Viewer | None,
+    breakdowns: tuple,
+) -> tuple[Action, ...]:
+    scope_ref = result.scope.user_id if result.scope.kind == "rep" else None
+    actions = []
+    last_month = Arguments(
+        period=None, compare=args.compare, scope=args.scope, filters=args.filters, by=args.by, mode=args.mode
+    )
+    if result.period.label != "last month":
+        words = ["last", "month", *to_words(last_month, scope_ref=scope_ref)]
+        actions.append(Action(fmt.t("action.last_month"), " ".join([f"/{command}", *words])))
+    if args.compare is None and result.comparison is None:
+        words = to_words(replace(args, period=result.period, compare="prev"), scope_ref=scope_ref)
+        actions.append(Action(fmt.t("action.vs_prev"), " ".join([f"/{command}", *words])))
+    may_drill = viewer is not None and (viewer.role == "admin" or bool(viewer.managed_team_ids))
+    if may_drill and "rep" in breakdowns and args.by != "rep" and result.scope.kind != "rep":
+        words = to_words(replace(args, period=result.period, by="rep"), scope_ref=scope_ref)
+        actions.append(Action(fmt.t("action.by_rep"), " ".join([f"/{command}", *words])))
+    return tuple(actions)
+
+
+def _footer(fmt: Formatter, result: MetricResult) -> str:
+    definition = fmt.t(f"definition.{result.metric}", result.description)
+    parts = [fmt.dates(result.period), result.scope.label]
+    if result.comparison_period is not None:
+        parts.append(fmt.t(f"compare.{result.comparison}") + " " + fmt.dates(result.comparison_period))
+    if result.mode:
+        parts.append(fmt.t(f"mode.{result.mode}", result.mode))
+    return " · ".join(parts) + ". " + definition
+
+
+def metric_reply(
+    result: MetricResult,
+    *,
+    fmt: Formatter,
+    command: str,
+    args: Arguments,
+    viewer: Viewer | None,
+    breakdowns: tuple[str, ...] = (),
+    charts: tuple[Chart, ...] = (),
+) -> Reply:
+    """The reply to a metric command."""
+    title = " · ".join(
+        [metric_title(fmt, result.metric, result.title), result.scope.label, fmt.period(result.period)]
+    )
+    lines: list[Line] = []
+    if result.measures:
+        lines.append(_measure_line(fmt, result.headline, result.comparison, headline=True))
+        for measure in result.measures[1:_MAX_MEASURE_LINES]:
+            lines.append(_measure_line(fmt, measure, result.comparison, headline=False))
+    else:
+        lines.append((Span(fmt.t("reply.no_numbers")),))
+    if (ahead := _ahead_behind(fmt, result)) is not None:
+        lines.append(ahead)
+    for note in result.notes:
+        lines.append((Span(note, italic=True),))
+    table = None
+    if result.rows:
+        table = _breakdown_table(fmt, result)
+    elif result.tables:
+        table = format_table(fmt, result.tables[0])
+    return Reply(
+        title=title,
+        lines=tuple(lines),
+        table=table,
+        charts=charts,
+        actions=_actions(fmt, command, args, result, viewer, breakdowns),
+        footer=_footer(fmt, result),
+        extra={"locale": fmt.locale, "metric": result.metric},
+    )
+
+
+def leaderboard_reply(
+    result: MetricResult,
+    *,
+    fmt: Formatter,
+    measure_key: str,
+    command_text: str,
+    charts: tuple[Chart, ...] = (),
+) -> Reply:
+    """`/leaderboard win_rate`: the reps in scope ranked by one measure, best first."""
+    sample = next((m for row in result.rows for m in row.measures if m.key == measure_key), None)
+    label = measure_label(fmt, measure_key, sample.label if sample else measure_key)
+    title = " · ".join(
+        [fmt.t("title.leaderboard", label=label), result.scope.label, fmt.period(result.period)]
+    )
+    ranked = ranked_rows(result.rows, measure_key)
+    lines: list[Line] = []
+    for place, (row, measure) in enumerate(ranked, 1):
+        line: list[Span] = [
+            Span(f"{place}. "),
+            Span(row.label, bold=place == 1),
+            Span(f" — {fmt.measure(measure)}"),
+        ]
+        delta = fmt.delta(measure, result.comparison)
+        if delta:
+            line.append(Span(f"  {delta}", italic=True))
+        lines.append(tuple(line))
+    ranked_keys = {row.key for row, _ in ranked}
+    unranked = [row.label for row in result.rows if row.key not in ranked_keys]
+    if unranked:
+        lines.append((Span(fmt.t("reply.unranked", names=", ".join(unranked)), italic=True),))
+    if not ranked and not unranked:
+        lines.append((Span(fmt.t("reply.no_numbers")),))
+    table = Table(
+        key="leaderboard",
+        title=label,
+        columns=("#", fmt.t("by.rep"), label),
+        rows=tuple((str(i), row.label, fmt.measure(m)) for i, (row, m) in enumerate(ranked, 1)),
+    )
+    return Reply(
+        title=title,
+        lines=tuple(lines),
+        table=table,
+        charts=charts,
+        actions=(Action(fmt.t("action.vs_prev"), f"{command_text} vs prev"),)
+        if result.comparison is None
+        else (),
+        footer=_footer(fmt, result),
+        extra={"locale": fmt.locale, "metric": result.metric},
+    )
