@@ -46,6 +46,7 @@ Handler = Callable[[CliContext, argparse.Namespace], int]
 def build_parser() -> argparse.ArgumentParser:
     from alerts import cli as alerts_cli
     from bot import cli_commands as bot_cli
+    from bot import invite_cli
     from metrics import cli as metrics_cli
     from storage import cli as storage_cli
 
@@ -56,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--db", help="database URL (default: $DATABASE_URL or sqlite:///kpibot.db)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (storage_cli, metrics_cli, bot_cli, alerts_cli):
+    for module in (storage_cli, metrics_cli, bot_cli, invite_cli, alerts_cli):
         module.register(subparsers)
     return parser
 

@@ -1,0 +1,170 @@
+"""One-time invite codes that link a chat account to a kpibot (CRM) user.
+
+An admin runs `kpibot invite USER_ID`, sends the person the link, and the person's `/start CODE` links the chat
+account they pressed it from. A code expires (7 days by default) and works once: it is marked used in the same
+conditional UPDATE that checks it, so two presses racing each other cannot both succeed.
+
+`install_start_command()` swaps the conversation's /start for one that also redeems a code; without a code it
+answers exactly as before.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine, insert, select, update
+
+from bot.identity import PLATFORMS
+from bot.messages import Line, Reply, Span
+from bot.registry import Command, CommandContext, get_command, register_command
+from metrics.errors import UserError
+from storage.schema import Invite, User
+
+__all__ = [
+    "DEFAULT_INVITE_DAYS",
+    "IssuedInvite",
+    "create_invite",
+    "redeem_invite",
+    "telegram_link",
+    "install_start_command",
+]
+
+DEFAULT_INVITE_DAYS = 7
+
+
+@dataclass(frozen=True)
+class IssuedInvite:
+    """A fresh code for `user_id`, valid until `expires_at` (UTC)."""
+
+    code: str
+    user_id: str
+    user_name: str
+    expires_at: datetime
+
+
+def _utc(now: datetime) -> datetime:
+    """Naive UTC, as the store keeps timestamps."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    return now.astimezone(UTC).replace(tzinfo=None)
+
+
+def create_invite(
+    engine: Engine, user_id: str, *, now: datetime, days: int = DEFAULT_INVITE_DAYS
+) -> IssuedInvite:
+    """Issue a one-time code for an active user; valid for `days` days from `now`."""
+    if days < 1:
+        raise UserError("invite.days", "An invite must be valid for at least one day.")
+    with engine.begin() as conn:
+        row = conn.execute(select(User.name, User.active).where(User.user_id == user_id)).first()
+        if row is None:
+            raise UserError("invite.no_user", "There is no user '{user}'.", user=user_id)
+        if not row.active:
+            raise UserError("invite.inactive", "User '{user}' is deactivated.", user=user_id)
+        # 16 URL-safe characters (96 random bits): fits Telegram's deep-link parameter ([A-Za-z0-9_-], ≤ 64).
+        code = secrets.token_urlsafe(12)
+        created = _utc(now)
+        expires = created + timedelta(days=days)
+        conn.execute(
+            insert(Invite).values(code=code, user_id=user_id, created_at=created, expires_at=expires)
+        )
+    return IssuedInvite(code, user_id, row.name, expires)
+
+
+def telegram_link(bot_username: str, code: str) -> str:
+    """The deep link that opens the bot and sends `/start CODE`."""
+    return f"https://t.me/{bot_username.lstrip('@')}?start={code}"
+
+
+def redeem_invite(
+    engine: Engine, code: str, *, platform: str, platform_user_id: str | int, now: datetime
+) -> str:
+    """Link the chat account to the invite's user and use the code up; the linked user's id.
+
+    Refused with a UserError when the code is unknown, expired or already used, or when this chat account is
+    already linked to someone else (an admin must unlink it first: a code must not move another person's link).
+    """
+    if platform not in PLATFORMS:
+        raise ValueError(f"unknown platform {platform!r}")
+    at = _utc(now)
+    account = int(platform_user_id) if platform == "telegram" else str(platform_user_id)
+    column = User.telegram_user_id if platform == "telegram" else User.slack_user_id
+    with engine.begin() as conn:
+        invite = conn.execute(select(Invite).where(Invite.code == code.strip())).first()
+        if invite is None:
+            raise UserError("invite.unknown", "This invite code is not valid. Ask your admin for a new one.")
+        if invite.used_at is not None:
+            raise UserError("invite.used", "This invite code was already used. Ask your admin for a new one.")
+        if invite.expires_at <= at:
+            raise UserError("invite.expired", "This invite code has expired. Ask your admin for a new one.")
+        holder = conn.execute(select(User.user_id).where(column == account)).scalar()
+        if holder is not None and holder != invite.user_id:
+            raise UserError(
+                "invite.taken",
+                "This account is already linked to another kpibot user. Ask your admin to unlink it.",
+            )
+        used = conn.execute(
+            update(Invite)
+            .where(Invite.code == invite.code, Invite.used_at.is_(None), Invite.expires_at > at)
+            .values(used_at=at, used_by=f"{platform}:{account}")
+        )
+        if used.rowcount != 1:  # someone redeemed it between our read and this write
+            raise UserError("invite.used", "This invite code was already used. Ask your admin for a new one.")
+        conn.execute(update(User).where(User.user_id == invite.user_id).values({column: account}))
+    return str(invite.user_id)
+
+
+def _welcome(ctx: CommandContext, user_id: str) -> Reply:
+    with ctx.engine.connect() as conn:
+        name = conn.execute(select(User.name).where(User.user_id == user_id)).scalar() or user_id
+    line: Line = (
+        Span(
+            ctx.t("invite.linked", "You are linked as {name}. Try /help to see what you can ask.", name=name)
+        ),
+    )
+    return Reply(title=ctx.t("invite.welcome", "Welcome to kpibot!"), lines=(line,), kind="info")
+
+
+def _start_with_code(previous: Command | None):
+    def start(ctx: CommandContext) -> Reply:
+        if ctx.words and ctx.request.platform in PLATFORMS:
+            user_id = redeem_invite(
+                ctx.engine,
+                ctx.words[0],
+                platform=ctx.request.platform,
+                platform_user_id=ctx.request.platform_user_id,
+                now=ctx.request.now,
+            )
+            return _welcome(ctx, user_id)
+        if previous is not None and previous.handler is not None:
+            return previous.handler(ctx)
+        if ctx.viewer is not None:
+            return _welcome(ctx, ctx.viewer.user_id)
+        text = ctx.t("invite.needed", "Ask your admin for an invite link to connect your account.")
+        return Reply(title=ctx.t("invite.welcome", "Welcome to kpibot!"), lines=((Span(text),),), kind="info")
+
+    start.redeems_invites = True  # type: ignore[attr-defined]
+    return start
+
+
+def install_start_command() -> Command:
+    """Make /start redeem invite codes (idempotent); the command otherwise keeps its declaration."""
+    previous = get_command("start")
+    if previous is not None and getattr(previous.handler, "redeems_invites", False):
+        return previous
+    if previous is None:
+        command = Command(
+            "start",
+            "/start CODE",
+            "help.start",
+            handler=_start_with_code(None),
+            allowed_for_unlinked=True,
+            chart=False,
+            help_text="Connect your chat account with the code from your invite link.",
+            group="account",
+        )
+    else:
+        command = replace(previous, handler=_start_with_code(previous), allowed_for_unlinked=True)
+    return register_command(command, replace=True)
