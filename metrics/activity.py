@@ -1,1 +1,258 @@
-"""Metrics of this module are declared here and registered in the catalogue (metrics.catalogue.register)."""
+"""Sales activity (`/activity`, SPEC 3.1): what reps did, what they were given, what is late, what moved leads.
+
+Every count is one grouped SQL query, grouped by owner (which serves the rep, the team, the organisation and the
+`by rep` / `by team` rows at once) or by local month / week / day bucket.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, case, exists, func, literal, select
+
+from metrics.catalogue import ComputeContext, Computed, MetricDef, register
+from metrics.customers import day_number
+from metrics.periods import Period, iter_buckets
+from metrics.plan_actuals import bucket_label
+from metrics.plan_progress import progress
+from metrics.plan_reverse import stage_entries
+from metrics.plan_targets import PlanKey, holders_of, load_plan_book, resolve_target
+from metrics.result import BreakdownRow, Measure, Series, ratio
+from storage.schema import Activity, Deal, Team, User
+
+__all__ = ["ACTIVITY", "TYPES"]
+
+TYPES = ("call", "meeting", "email", "task", "demo", "proposal", "other")
+_TYPE_KEYS = {"call": "calls", "meeting": "meetings", "email": "emails", "task": "tasks", "demo": "demos",
+              "proposal": "proposals", "other": "other"}  # fmt: skip
+_PLANNED = ("calls", "meetings", "activities")
+
+Group = str  # an owner id, or a bucket label
+Tally = dict[Group, int]
+
+
+def _tally(
+    ctx: ComputeContext,
+    buckets: Sequence[Period] | None,
+    owner: Any,
+    at: Any,
+    where: ColumnElement[bool],
+    *,
+    amount: Any = None,
+    extra: Any = None,
+) -> dict[tuple[Group, str], int]:
+    """sum(amount) (default: a count) per owner — or per time bucket of `at` — and per `extra` value if given."""
+    key = bucket_label(at, buckets) if buckets else owner
+    inner = (
+        select(
+            key.label("g"),
+            (extra if extra is not None else literal("")).label("x"),
+            (amount if amount is not None else literal(1)).label("n"),
+        )
+        .where(where, ctx.owner_in_scope(owner))
+        .subquery()
+    )
+    # Group on the subquery's columns, never on the CASE itself (PostgreSQL sees its parameters twice).
+    stmt = select(inner.c.g, inner.c.x, func.sum(inner.c.n)).group_by(inner.c.g, inner.c.x)
+    return {(g or "", x): int(n or 0) for g, x, n in ctx.conn.execute(stmt)}
+
+
+def _flat(tally: dict[tuple[Group, str], int]) -> Tally:
+    out: Tally = {}
+    for (g, _x), n in tally.items():
+        out[g] = out.get(g, 0) + n
+    return out
+
+
+@dataclass(frozen=True)
+class _Counts:
+    """Every count behind the measures, per group."""
+
+    done: dict[tuple[Group, str], int]  # (group, type) -> done
+    assigned: Tally
+    due: Tally
+    due_done: Tally
+    overdue: Tally | None  # as of now, so only per owner
+    qualifying: Tally
+    won: Tally
+    on_won: Tally
+
+    def measures(self, groups: Collection[Group] | None) -> list[Measure]:
+        def total(t: Mapping[Group, int]) -> int:
+            return sum(n for g, n in t.items() if groups is None or g in groups)
+
+        by_type = {k: 0 for k in _TYPE_KEYS.values()}
+        for (g, kind), n in self.done.items():
+            if groups is None or g in groups:
+                by_type[_TYPE_KEYS.get(kind, "other")] += n
+        done, due, due_done, won, on_won = (
+            total(t) for t in (self.done_flat, self.due, self.due_done, self.won, self.on_won)
+        )
+        measures = [Measure("activities", "Activities done", "count", done)]
+        measures += [Measure(key, key.capitalize(), "count", n) for key, n in by_type.items()]
+        measures += [
+            Measure("assigned", "Assigned", "count", total(self.assigned)),
+            Measure(
+                "completion_rate",
+                "Completion rate",
+                "percent",
+                ratio(due_done, due),
+                detail=f"{due_done} / {due}",
+            ),
+        ]
+        if self.overdue is not None:
+            measures.append(Measure("overdue", "Overdue now", "count", total(self.overdue)))
+        measures += [
+            Measure("qualifying_calls", "Qualifying calls", "count", total(self.qualifying)),
+            Measure("activities_per_won_deal", "Activities per won deal", "ratio", ratio(on_won, won),
+                    detail=f"{on_won} / {won}"),
+        ]  # fmt: skip
+        return measures
+
+    @property
+    def done_flat(self) -> Tally:
+        return _flat(self.done)
+
+
+def _counts(ctx: ComputeContext, buckets: Sequence[Period] | None) -> _Counts:
+    start, end, now = ctx.start, ctx.end, ctx.now_utc
+    status = func.coalesce(Activity.status, "planned")
+    done = and_(Activity.status == "done", Activity.completed_at >= start, Activity.completed_at < end)
+    due = and_(Activity.due_at >= start, Activity.due_at < end, status != "cancelled")
+    won = and_(Deal.status == "won", Deal.closed_at >= start, Deal.closed_at < end)
+    a = Activity
+    due_pair = _tally(
+        ctx, buckets, a.owner_id, a.due_at, due, extra=case((a.status == "done", "done"), else_="open")
+    )
+    on_won = (
+        select(Deal.owner_id, Deal.closed_at)
+        .select_from(Deal)
+        .join(Activity, Activity.deal_id == Deal.deal_id)
+        .where(won, Activity.status == "done")
+        .subquery()
+    )
+    return _Counts(
+        done=_tally(ctx, buckets, a.owner_id, a.completed_at, done, extra=a.type),
+        assigned=_flat(_tally(ctx, buckets, a.owner_id, a.created_at, and_(a.created_at >= start, a.created_at < end))),
+        due=_flat(due_pair),
+        due_done={g: n for (g, x), n in due_pair.items() if x == "done"},
+        overdue=None if buckets else _flat(_tally(ctx, None, a.owner_id, a.due_at, and_(
+            a.due_at < now, status.not_in(("done", "cancelled"))))),
+        qualifying=_flat(_tally(ctx, buckets, a.owner_id, a.completed_at, and_(done, _qualifying(ctx)))),
+        won=_flat(_tally(ctx, buckets, Deal.owner_id, Deal.closed_at, won)),
+        on_won=_flat(_tally(ctx, buckets, on_won.c.owner_id, on_won.c.closed_at, literal(True))),
+    )  # fmt: skip
+
+
+def _qualifying(ctx: ComputeContext) -> ColumnElement[bool]:
+    """A done call on a lead that entered a later funnel stage than it had at the call, within the window after it.
+
+    The lead's stage at the call is the furthest configured stage it had entered by the call's completion (`lead`
+    if none); the later entry must come after the call, no more than `activity.qualify_window_days` days after it,
+    and by now.
+    """
+    stages = ctx.settings.funnel.stages
+    before, after = stage_entries(stages, "entries_before"), stage_entries(stages, "entries_after")
+    stage_at_call = (
+        select(func.coalesce(func.max(before.c.rank), 0))
+        .where(before.c.lead_id == Activity.lead_id, before.c.entered_at <= Activity.completed_at)
+        .correlate(Activity)  # two levels down, auto-correlation would not reach the outer activity
+        .scalar_subquery()
+    )
+    moved = exists().where(
+        after.c.lead_id == Activity.lead_id,
+        after.c.entered_at > Activity.completed_at,
+        after.c.entered_at <= ctx.now_utc,
+        day_number(after.c.entered_at) - day_number(Activity.completed_at)
+        <= ctx.settings.activity.qualify_window_days,
+        after.c.rank > stage_at_call,
+    )
+    return and_(Activity.type == "call", Activity.lead_id.is_not(None), moved)
+
+
+def _plan_measures(ctx: ComputeContext, actual: dict[str, int], now: datetime) -> list[Measure]:
+    holidays = ctx.settings.org.holidays
+    book = load_plan_book(ctx.conn, [ctx.period], holidays)
+    measures = []
+    for metric in _PLANNED:
+        target = resolve_target(book, holders_of(ctx.scope), ctx.period, PlanKey(metric), holidays)
+        if target is None:
+            continue
+        p = progress(target, actual[metric], ctx.period, now, holidays)
+        measures += [
+            Measure(f"{metric}_attainment", f"{metric.capitalize()} vs plan", "percent", p.attainment,
+                    detail=f"{actual[metric]} / {float(target.value):g}"),
+            Measure(f"{metric}_pace", f"{metric.capitalize()} pace", "percent", p.pace,
+                    detail=f"{actual[metric]} / ({float(target.value):g} × {p.elapsed_share:.3f})"),
+        ]  # fmt: skip
+    return measures
+
+
+def _rows(ctx: ComputeContext, counts: _Counts) -> tuple[BreakdownRow, ...]:
+    if ctx.by in ("month", "week"):
+        buckets = list(iter_buckets(ctx.period, "month" if ctx.by == "month" else "week"))
+        per_bucket = _counts(ctx, buckets)
+        return tuple(BreakdownRow(b.label, b.label, tuple(per_bucket.measures({b.label}))) for b in buckets)
+    seen = set(counts.done_flat) | set(counts.assigned) | set(counts.due) | set(counts.overdue or {})
+    owners = sorted(set(ctx.scope.owner_ids or ()) | seen)
+    people = ctx.conn.execute(
+        select(User.user_id, User.name, User.team_id).where(User.user_id.in_(owners))
+    ).all()
+    names = {u: n for u, n, _t in people}
+    if ctx.by == "rep":
+        return tuple(
+            BreakdownRow(o, names.get(o, o or "(no owner)"), tuple(counts.measures({o}))) for o in owners
+        )
+    teams: dict[str, set[str]] = {}
+    for owner in owners:
+        team = next((t for u, _n, t in people if u == owner), None) or ""
+        teams.setdefault(team, set()).add(owner)
+    team_names = dict(ctx.conn.execute(select(Team.team_id, Team.name).where(Team.team_id.in_(teams))).all())
+    return tuple(
+        BreakdownRow(t, team_names.get(t, t or "(no team)"), tuple(counts.measures(members)))
+        for t, members in sorted(teams.items())
+    )
+
+
+def _compute(ctx: ComputeContext) -> Computed:
+    counts = _counts(ctx, None)
+    measures = counts.measures(None)
+    actual = {m.key: int(m.value or 0) for m in measures if m.key in _PLANNED}
+    measures += _plan_measures(ctx, actual, ctx.now)
+    rows = _rows(ctx, counts) if ctx.by else ()
+    if ctx.is_comparison:
+        return Computed(tuple(measures), rows)
+    by_type = {m.key: m.value for m in measures}
+    days = list(iter_buckets(ctx.period, "day"))
+    done = ctx.start, ctx.end
+    per_day = _flat(_tally(ctx, days, Activity.owner_id, Activity.completed_at, and_(
+        Activity.status == "done", Activity.completed_at >= done[0], Activity.completed_at < done[1])))  # fmt: skip
+    series = (
+        Series("by_type", "Activities by type", tuple((t, by_type[_TYPE_KEYS[t]]) for t in TYPES)),
+        Series("by_day", "Activities per day", tuple((d.label, per_day.get(d.label, 0)) for d in days)),
+    )
+    return Computed(tuple(measures), rows, series)
+
+
+ACTIVITY = register(
+    MetricDef(
+        name="activity",
+        title="Sales activity",
+        description=(
+            "Activities done (status done, completed in the period), in total and by type; assigned = created in "
+            "the period, whatever their status; completion rate = of the activities due in the period and not "
+            "cancelled, the share done by now; overdue = due before now, neither done nor cancelled (as of now, "
+            "whatever the period). A qualifying call is a done call on a lead that, after the call and within "
+            "activity.qualify_window_days, entered a funnel stage beyond the furthest it had reached at the call. "
+            "Activities per won deal = done activities linked to the deals won in the period (by anyone, at any "
+            "time) / those deals; where a plan for calls, meetings or activities exists, attainment and pace as "
+            "in /plan."
+        ),
+        compute=_compute,
+        needs=("activities", "deals", "leads", "lead_stage_events", "plans", "users", "teams"),
+        breakdowns=("rep", "team", "month", "week"),
+    )
+)

@@ -1,0 +1,155 @@
+""" "What it takes": the reverse funnel from the revenue still missing to the leads, meetings and calls needed.
+
+From the revenue still missing to the plan, the scope's own trailing numbers (the 90 days before now) give:
+won deals needed = missing / average won deal size; each earlier funnel stage = the next stage's need / the step
+conversion rate between them; meetings and calls = won deals needed × meetings (calls) done per deal won. Every
+need is rounded up to a whole one, and per day is that need over the remaining working days, today included.
+A rate that is zero or unknown makes that step and every earlier one n/a.
+
+The step conversion rates come from a simple cohort of the trailing window: leads created in it, counted at the
+furthest configured funnel stage each has reached by now (from `lead_stage_events`, a linked deal reaching
+`opportunity` at its creation and `won` when it is won). Recent leads have had less time to close, so this cohort
+understates late-stage rates; the plan reply says which window it used.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, Connection, Subquery, case, func, literal, select, true, union_all
+
+from metrics.plan_actuals import plan_actual
+from metrics.result import Table, ratio
+from storage.config import Settings
+from storage.schema import Deal, Lead, LeadStageEvent
+
+__all__ = ["TRAILING_DAYS", "stage_entries", "trailing_funnel", "Trailing", "trailing", "what_it_takes"]
+
+TRAILING_DAYS = 90
+
+
+def stage_entries(stages: Sequence[str], name: str = "stage_entries") -> Subquery:
+    """Every time a lead entered a configured funnel stage: (lead_id, rank, entered_at), rank = index in `stages`.
+
+    Besides `lead_stage_events`, a lead enters `opportunity` when a deal linked to it is created and `won` when
+    such a deal is won, as the funnel definition says (CRMs often keep those only on the deal).
+    """
+    rank = case(*((LeadStageEvent.stage == s, literal(i)) for i, s in enumerate(stages)), else_=None)
+    parts = [
+        select(LeadStageEvent.lead_id, rank.label("rank"), LeadStageEvent.entered_at).where(
+            LeadStageEvent.stage.in_(stages)
+        )
+    ]
+    if "opportunity" in stages:
+        parts.append(
+            select(Deal.lead_id, literal(stages.index("opportunity")), Deal.created_at).where(
+                Deal.lead_id.is_not(None)
+            )
+        )
+    if "won" in stages:
+        parts.append(
+            select(Deal.lead_id, literal(stages.index("won")), Deal.closed_at).where(
+                Deal.lead_id.is_not(None), Deal.status == "won", Deal.closed_at.is_not(None)
+            )
+        )
+    return union_all(*parts).subquery(name)
+
+
+def trailing_funnel(
+    conn: Connection,
+    stages: Sequence[str],
+    start: datetime,
+    end: datetime,
+    owner_ids: Sequence[str] | None,
+    now: datetime,
+) -> dict[str, int]:
+    """Leads created on `[start, end)` (owner in scope) that reached each stage by `now` (all naive UTC)."""
+    entries = stage_entries(stages)
+    owner_ok: ColumnElement[bool] = true() if owner_ids is None else Lead.owner_id.in_(owner_ids)
+    furthest = (
+        select(Lead.lead_id, func.coalesce(func.max(entries.c.rank), 0).label("furthest"))
+        .select_from(Lead)
+        .outerjoin(entries, (entries.c.lead_id == Lead.lead_id) & (entries.c.entered_at <= now))
+        .where(Lead.created_at >= start, Lead.created_at < end, owner_ok)
+        .group_by(Lead.lead_id)
+        .subquery()
+    )
+    at = dict(conn.execute(select(furthest.c.furthest, func.count()).group_by(furthest.c.furthest)).all())
+    # A lead that reached a later stage passed every earlier one.
+    return {stage: sum(n for rank, n in at.items() if rank >= i) for i, stage in enumerate(stages)}
+
+
+@dataclass(frozen=True)
+class Trailing:
+    """The scope's own numbers over the trailing window that drive the reverse funnel."""
+
+    start: datetime
+    end: datetime
+    revenue: float
+    deals_won: int
+    meetings: int
+    calls: int
+    funnel: dict[str, int]
+
+    @property
+    def avg_deal_size(self) -> float | None:
+        return ratio(self.revenue, self.deals_won)
+
+
+def trailing(
+    conn: Connection, settings: Settings, owner_ids: Sequence[str] | None, now_utc: datetime
+) -> Trailing:
+    """Revenue, deals won, meetings, calls and funnel counts of the scope over the 90 days before now."""
+    start, end = now_utc - timedelta(days=TRAILING_DAYS), now_utc
+
+    def total(metric: str) -> float:
+        return float(plan_actual(conn, settings, metric, "", start, end, owner_ids).value() or 0)
+
+    return Trailing(
+        start=start,
+        end=end,
+        revenue=total("revenue"),
+        deals_won=int(total("deals_won")),
+        meetings=int(total("meetings")),
+        calls=int(total("calls")),
+        funnel=trailing_funnel(conn, settings.funnel.stages, start, end, owner_ids, now_utc),
+    )
+
+
+def _whole(need: float | None) -> int | None:
+    # 2.0000000001 deals is two deals, not three: forgive float noise before rounding up.
+    return None if need is None else math.ceil(need - 1e-9)
+
+
+def what_it_takes(missing: float, t: Trailing, stages: Sequence[str], remaining_days: int) -> Table:
+    """The reverse-funnel table: rows (step, needed, per remaining working day), the last stage first."""
+    needs: list[tuple[str, float | None]] = []
+    won_needed = 0.0 if missing <= 0 else ratio(missing, t.avg_deal_size)
+    need = won_needed
+    for i in range(len(stages) - 1, -1, -1):
+        if i < len(stages) - 1 and need is not None and need > 0:
+            step_rate = ratio(t.funnel[stages[i + 1]], t.funnel[stages[i]])
+            need = ratio(need, step_rate) if step_rate else None
+        needs.append((stages[i], need))
+    for step, per_deal in (
+        ("meetings", ratio(t.meetings, t.deals_won)),
+        ("calls", ratio(t.calls, t.deals_won)),
+    ):
+        if won_needed == 0:
+            needs.append((step, 0.0))
+        else:
+            needs.append((step, None if won_needed is None or not per_deal else won_needed * per_deal))
+    rows = []
+    for step, raw in needs:
+        whole = _whole(raw)
+        rows.append((step, whole, ratio(whole, remaining_days)))
+    return Table(
+        key="what_it_takes",
+        title="What it takes",
+        columns=("step", "needed", "per_day"),
+        rows=tuple(rows),
+        units=(None, "count", "number"),
+    )
