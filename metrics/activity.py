@@ -210,7 +210,8 @@ def _rows(ctx: ComputeContext, counts: _Counts) -> tuple[BreakdownRow, ...]:
     for owner in owners:
         team = next((t for u, _n, t in people if u == owner), None) or ""
         teams.setdefault(team, set()).add(owner)
-    team_names = dict(ctx.conn.execute(select(Team.team_id, Team.name).where(Team.team_id.in_(teams))).all())
+    stmt = select(Team.team_id, Team.name).where(Team.team_id.in_(teams))
+    team_names: dict[str, str] = {team_id: name for team_id, name in ctx.conn.execute(stmt)}
     return tuple(
         BreakdownRow(t, team_names.get(t, t or "(no team)"), tuple(counts.measures(members)))
         for t, members in sorted(teams.items())

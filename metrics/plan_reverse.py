@@ -77,7 +77,8 @@ def trailing_funnel(
         .group_by(Lead.lead_id)
         .subquery()
     )
-    at = dict(conn.execute(select(furthest.c.furthest, func.count()).group_by(furthest.c.furthest)).all())
+    stmt = select(furthest.c.furthest, func.count()).group_by(furthest.c.furthest)
+    at: dict[int, int] = {rank: n for rank, n in conn.execute(stmt)}
     # A lead that reached a later stage passed every earlier one.
     return {stage: sum(n for rank, n in at.items() if rank >= i) for i, stage in enumerate(stages)}
 
