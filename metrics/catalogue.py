@@ -34,7 +34,7 @@ __all__ = [
     "query",
 ]
 
-BREAKDOWNS = ("rep", "team", "source", "segment", "product", "campaign", "month", "week")
+BREAKDOWNS = ("rep", "team", "source", "segment", "product", "campaign", "month", "week", "list")
 FILTERS = ("source", "segment", "product", "campaign")
 Mode = Literal["cohort", "flow"]
 
