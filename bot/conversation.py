@@ -22,7 +22,7 @@ from bot.i18n import Translator, normalize_locale, translator
 from bot.messages import Chart, Line, Reply, Request, Span
 from bot.registry import Command, CommandContext, get_command
 from bot.replies import metric_reply
-from metrics.catalogue import MetricQuery, get_metric, query
+from metrics.catalogue import MetricQuery, catalogue, get_metric, query
 from metrics.errors import PermissionDenied, UserError
 from metrics.periods import default_period
 from metrics.result import MetricResult
@@ -126,9 +126,20 @@ def _permission_text(t: Translator, exc: PermissionDenied, viewer: Viewer | None
     return t("scope.denied", exc.text, what=what_text, allowed=allowed)
 
 
+def _metric_titles(t: Translator) -> dict[str, str]:
+    """English catalogue titles → the asker's wording (the core names metrics by title in its errors)."""
+    try:
+        return {metric.title: t(f"title.{metric.name}", metric.title) for metric in catalogue()}
+    except Exception:  # a metric module that fails to import must not hide the user's mistake
+        return {}
+
+
 def localize_error(t: Translator, exc: UserError) -> str:
     """A UserError in the asker's language, ending with a full stop."""
-    message = t(exc.key, exc.text, **exc.params).rstrip()
+    params = dict(exc.params)
+    if isinstance(params.get("metric"), str) and t.locale != "en":
+        params["metric"] = _metric_titles(t).get(params["metric"], params["metric"])
+    message = t(exc.key, exc.text, **params).rstrip()
     return message if message.endswith((".", "!", "?")) else message + "."
 
 
@@ -179,7 +190,7 @@ class Conversation:
             if viewer is None and not command.allowed_for_unlinked:
                 return Reply(lines=((Span(t("link.needed")),),), kind="info", extra={"locale": locale})
             if command.admin_only and (viewer is None or not viewer.is_admin):
-                return self._user_error(t, t("command.admin_only", name=command.name), None)
+                return self._user_error(t, t("command.admin_only", name=command.name), None, try_usage=False)
             fmt = Formatter(locale, self.settings.org.currency)
             ctx = CommandContext(
                 engine=self.engine,
@@ -196,7 +207,7 @@ class Conversation:
             reply = command.handler(ctx) if command.handler else self._metric_command(ctx)
             return replace(reply, extra={"locale": ctx.locale, **reply.extra})
         except PermissionDenied as exc:
-            return self._user_error(t, _permission_text(t, exc, viewer, self.settings), None)
+            return self._user_error(t, _permission_text(t, exc, viewer, self.settings), None, try_usage=False)
         except UserError as exc:
             return self._user_error(t, localize_error(t, exc), command)
         except Exception:
@@ -209,9 +220,11 @@ class Conversation:
                 extra={"locale": t.locale},
             )
 
-    def _user_error(self, t: Translator, message: str, command: Command | None) -> Reply:
+    def _user_error(
+        self, t: Translator, message: str, command: Command | None, *, try_usage: bool = True
+    ) -> Reply:
         usage = t(f"usage.{command.name}", command.usage) if command else "/help"
-        line: Line = (Span(f"{message} {t('try', usage=usage)}"),)
+        line: Line = (Span(f"{message} {t('try', usage=usage)}" if try_usage else message),)
         return Reply(lines=(line,), kind="user_error", extra={"locale": t.locale})
 
     def _metric_command(self, ctx: CommandContext) -> Reply:

@@ -73,7 +73,7 @@ class Formatter:
         if value is None:
             return self.na
         amount = Decimal(str(value))
-        if abs(amount) >= 100:
+        if abs(amount) >= 100 or amount == amount.to_integral_value():
             # Cents only clutter a sales number; below 100 (a cost per lead) they still matter.
             return format_currency(
                 amount, self.currency, self._whole_money_pattern, locale=self.locale, currency_digits=False

@@ -119,12 +119,8 @@ def redeem_invite(
 def _welcome(ctx: CommandContext, user_id: str) -> Reply:
     with ctx.engine.connect() as conn:
         name = conn.execute(select(User.name).where(User.user_id == user_id)).scalar() or user_id
-    line: Line = (
-        Span(
-            ctx.t("invite.linked", "You are linked as {name}. Try /help to see what you can ask.", name=name)
-        ),
-    )
-    return Reply(title=ctx.t("invite.welcome", "Welcome to kpibot!"), lines=(line,), kind="info")
+    lines: tuple[Line, ...] = ((Span(ctx.t("start.linked")),), (Span(ctx.t("help.more")),))
+    return Reply(title=ctx.t("start.title", name=name), lines=lines, kind="info")
 
 
 def _start_with_code(previous: Command | None):
@@ -142,8 +138,7 @@ def _start_with_code(previous: Command | None):
             return previous.handler(ctx)
         if ctx.viewer is not None:
             return _welcome(ctx, ctx.viewer.user_id)
-        text = ctx.t("invite.needed", "Ask your admin for an invite link to connect your account.")
-        return Reply(title=ctx.t("invite.welcome", "Welcome to kpibot!"), lines=((Span(text),),), kind="info")
+        return Reply(lines=((Span(ctx.t("start.unlinked")),),), kind="info")
 
     start.redeems_invites = True  # type: ignore[attr-defined]
     return start

@@ -14,9 +14,18 @@ from bot.messages import Action, Chart, Line, Reply, Span
 from metrics.result import BreakdownRow, Measure, MetricResult, Table
 from metrics.scope import Viewer
 
-__all__ = ["metric_reply", "leaderboard_reply", "metric_title", "measure_label", "ranked_rows"]
+__all__ = [
+    "metric_reply",
+    "leaderboard_reply",
+    "short_definition",
+    "format_table",
+    "metric_title",
+    "measure_label",
+    "ranked_rows",
+]
 
 _MAX_MEASURE_LINES = 10
+_MAX_DEFINITION = 140
 
 
 def metric_title(fmt: Formatter, metric: str, fallback: str) -> str:
@@ -27,6 +36,13 @@ def measure_label(fmt: Formatter, key: str, fallback: str) -> str:
     """A measure's label in the asker's language; a step `mql_to_sal` is composed from its two stages."""
     if fmt.t.has(f"measure.{key}"):
         return fmt.t(f"measure.{key}")
+    line, dot, part = key.partition(".")
+    if dot and fmt.t.has(f"measure.{line}"):
+        # Plan lines: `revenue.actual` is "Revenue", `revenue.attainment` "Revenue: attainment".
+        if part == "actual":
+            return fmt.t(f"measure.{line}")
+        if fmt.t.has(f"measure.{part}"):
+            return f"{fmt.t(f'measure.{line}')}: {fmt.t(f'measure.{part}').lower()}"
     before, sep, after = key.partition("_to_")
     if sep and fmt.t.has(f"measure.{before}") and fmt.t.has(f"measure.{after}"):
         return f"{fmt.t(f'measure.{before}')} → {fmt.t(f'measure.{after}')}"
@@ -94,7 +110,13 @@ def _breakdown_table(fmt: Formatter, result: MetricResult) -> Table:
 def format_table(fmt: Formatter, table: Table) -> Table:
     """A metric's own table (cohorts, what it takes) with every cell formatted for the locale."""
     units = list(table.units) + [None] * (len(table.columns) - len(table.units))
-    rows = tuple(tuple(fmt.cell(value, units[i]) for i, value in enumerate(row)) for row in table.rows)
+    rows = tuple(
+        tuple(
+            measure_label(fmt, value, value) if isinstance(value, str) else fmt.cell(value, units[i])
+            for i, value in enumerate(row)
+        )
+        for row in table.rows
+    )
     columns = tuple(measure_label(fmt, str(column), str(column)) for column in table.columns)
     return replace(
         table, title=fmt.t(f"table.{table.key}", table.title), columns=columns, rows=rows, units=()
@@ -127,8 +149,18 @@ def _actions(
     return tuple(actions)
 
 
+def short_definition(text: str) -> str:
+    """The definition's first clause: the footer stays one short line, /help <command> has the whole text."""
+    for stop in (". ", "; ", ": "):
+        text = text.split(stop, 1)[0]
+    if len(text) > _MAX_DEFINITION:
+        text = text[:_MAX_DEFINITION].rsplit(" ", 1)[0].rstrip(",;(") + " …"
+        return text
+    return text.rstrip(".") + "."
+
+
 def _footer(fmt: Formatter, result: MetricResult) -> str:
-    definition = fmt.t(f"definition.{result.metric}", result.description)
+    definition = short_definition(fmt.t(f"definition.{result.metric}", result.description))
     parts = [fmt.dates(result.period), result.scope.label]
     if result.comparison_period is not None:
         parts.append(fmt.t(f"compare.{result.comparison}") + " " + fmt.dates(result.comparison_period))

@@ -1,0 +1,67 @@
+"""The outbox's way into Telegram: deliver a digest or an alert (a Reply) to a chat id.
+
+A user's direct messages are their `telegram_user_id`; a group is its (negative) chat id. Telegram's answers are
+turned into what the outbox understands: a rate limit into `DeliveryError(retry_after=…)`, a chat that is gone or
+a bot that was blocked into `DeliveryError(permanent=True)`; anything else is left to back off and retry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine
+from telegram import Bot
+from telegram.error import BadRequest, Forbidden, RetryAfter
+
+from alerts.sender import DeliveryError
+from bot.messages import Reply
+from bot.telegram.deliver import keyboard_maker, send_reply
+from bot.telegram.render import render_reply
+
+__all__ = ["TelegramSender", "delivery_error"]
+
+# BadRequest texts that mean the message can never be delivered to this chat.
+_GONE = ("chat not found", "user not found", "peer_id_invalid", "chat_id is empty", "group chat was upgraded")
+
+
+def delivery_error(exc: Exception) -> Exception:
+    """The DeliveryError a Telegram failure means to the outbox (or the failure itself: transient)."""
+    if isinstance(exc, RetryAfter):
+        wait = exc.retry_after
+        seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
+        return DeliveryError(f"telegram rate limit: retry after {seconds:g} s", retry_after=seconds)
+    if isinstance(exc, Forbidden):
+        return DeliveryError(f"telegram refused: {exc.message}", permanent=True)
+    if isinstance(exc, BadRequest) and any(text in exc.message.lower() for text in _GONE):
+        return DeliveryError(f"telegram: {exc.message}", permanent=True)
+    return exc
+
+
+def _chat(chat_id: str) -> int | str:
+    """A numeric chat id as a number; a public channel's `@name` as it is."""
+    return int(chat_id) if chat_id.lstrip("-").isdigit() else chat_id
+
+
+class TelegramSender:
+    """`alerts.sender.Sender` for Telegram."""
+
+    platform = "telegram"
+
+    def __init__(self, bot: Bot, engine: Engine, clock: Callable[[], datetime] | None = None) -> None:
+        self.bot = bot
+        self.engine = engine
+        self.clock = clock or (lambda: datetime.now(UTC))
+
+    async def send(self, chat_id: str, reply: Reply) -> None:
+        """Send `reply` to `chat_id`, its actions (snooze, acknowledge …) as buttons."""
+        rendered = render_reply(reply)
+        try:
+            await send_reply(
+                self.bot, _chat(chat_id), rendered, keyboard_maker(self.engine, reply.actions, self.clock())
+            )
+        except (RetryAfter, Forbidden, BadRequest) as exc:
+            mapped = delivery_error(exc)
+            if mapped is exc:
+                raise
+            raise mapped from exc

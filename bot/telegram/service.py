@@ -1,0 +1,132 @@
+"""kpibot in Telegram: a python-telegram-bot Application driven inside kpibot's own event loop.
+
+Polling by default. With `TELEGRAM_WEBHOOK_URL`, Telegram posts updates to a route on kpibot's shared HTTP server
+(the URL's path, `/telegram/webhook` by default) and every post must carry `TELEGRAM_WEBHOOK_SECRET` in the
+`X-Telegram-Bot-Api-Secret-Token` header; PTB's own webhook server is not used, so Telegram, Slack and health
+checks share one port. `TELEGRAM_API_BASE_URL` points the bot at a self-hosted Bot API server.
+
+Flood control is PTB's AIORateLimiter (Telegram's 30 messages/s overall, 20/min per group), which also waits out
+a 429's `retry_after` and tries again.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, cast
+from urllib.parse import urlsplit
+
+from aiohttp import web
+from telegram import BotCommand, Update
+from telegram.ext import AIORateLimiter, Application, CallbackQueryHandler, MessageHandler, filters
+
+from bot import invites
+from bot.i18n import translator
+from bot.registry import commands
+from bot.telegram import bind  # noqa: F401  (declares /bind)
+from bot.telegram.handlers import TelegramChat
+from bot.telegram.sender import TelegramSender
+
+__all__ = ["TelegramService", "menu_commands", "DEFAULT_WEBHOOK_PATH"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_WEBHOOK_PATH = "/telegram/webhook"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+_MENU_NAME = re.compile(r"[a-z0-9_]{1,32}")
+_RETRIES = 3  # 429s waited out per request before giving up
+
+
+def menu_commands(locale: str) -> list[BotCommand]:
+    """The command menu in one language: every command a user can run, with its help line (admin ones left out)."""
+    t = translator(locale)
+    menu = []
+    for command in commands():
+        if command.admin_only or not _MENU_NAME.fullmatch(command.name):
+            continue
+        description = t(command.help_key, command.help_text or command.usage).strip().splitlines()[0]
+        menu.append(BotCommand(command.name, description[:256] or command.usage))
+    return menu[:100]
+
+
+class TelegramService:
+    """The Telegram platform service: `start()` connects and begins serving, `stop()` lets go."""
+
+    name = "telegram"
+
+    def __init__(self, runtime: Any) -> None:
+        settings = runtime.settings
+        if settings.telegram_token is None:
+            raise ValueError("TELEGRAM_TOKEN is not set")
+        self.runtime = runtime
+        self.webhook_url: str | None = settings.telegram_webhook_url or None
+        self._secret = (
+            settings.telegram_webhook_secret.get_secret_value() if settings.telegram_webhook_secret else ""
+        )
+        if self.webhook_url and not self._secret:
+            raise ValueError("TELEGRAM_WEBHOOK_SECRET is required with TELEGRAM_WEBHOOK_URL")
+        builder = (
+            Application.builder()
+            .token(settings.telegram_token.get_secret_value())
+            .rate_limiter(AIORateLimiter(max_retries=_RETRIES))
+            .concurrent_updates(32)
+        )
+        if settings.telegram_api_base_url:
+            base = settings.telegram_api_base_url.rstrip("/")
+            builder = builder.base_url(f"{base}/bot").base_file_url(f"{base}/file/bot")
+        if self.webhook_url:
+            builder = builder.updater(None)
+        self.app = builder.build()
+        clock = cast(Callable[[], datetime], runtime.clock or (lambda: datetime.now(UTC)))
+        self.chat = TelegramChat(runtime.engine, runtime.conversation, clock)
+        self.app.add_handler(MessageHandler(filters.TEXT & filters.UpdateType.MESSAGE, self.chat.on_message))
+        self.app.add_handler(CallbackQueryHandler(self.chat.on_button))
+        self.app.add_error_handler(self.chat.on_error)
+        self.sender = TelegramSender(self.app.bot, runtime.engine, clock)
+        if self.webhook_url:
+            self.webhook_path = urlsplit(self.webhook_url).path.rstrip("/") or DEFAULT_WEBHOOK_PATH
+            runtime.http.router.add_post(self.webhook_path, self._webhook)
+
+    async def start(self) -> None:
+        invites.install_start_command()
+        await self.app.initialize()  # getMe: a wrong token fails here, before anything is served
+        await self.app.bot.set_my_commands(menu_commands("en"))
+        await self.app.bot.set_my_commands(menu_commands("ru"), language_code="ru")
+        await self.app.start()
+        allowed = [Update.MESSAGE, Update.CALLBACK_QUERY]
+        if self.webhook_url:
+            await self.app.bot.set_webhook(
+                self.webhook_url, secret_token=self._secret, allowed_updates=allowed
+            )
+            log.info("telegram: webhook mode on %s", self.webhook_path)
+        else:
+            assert self.app.updater is not None
+            await self.app.updater.start_polling(allowed_updates=allowed)
+            log.info("telegram: polling as @%s", self.app.bot.username)
+        self.runtime.senders["telegram"] = self.sender
+
+    async def stop(self) -> None:
+        # The webhook stays registered: other instances behind the same URL keep serving.
+        if self.app.updater is not None and self.app.updater.running:
+            await self.app.updater.stop()
+        if self.app.running:
+            await self.app.stop()
+        await self.app.shutdown()
+
+    async def _webhook(self, request: web.Request) -> web.Response:
+        """One update from Telegram: only with the right secret; queued for the application at once."""
+        given = request.headers.get(SECRET_HEADER, "")
+        if not hmac.compare_digest(given.encode(), self._secret.encode()):
+            return web.Response(status=403, text="forbidden")
+        try:
+            data = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return web.Response(status=400, text="bad update")
+        update = Update.de_json(data, self.app.bot)
+        if update is not None:
+            await self.app.update_queue.put(update)
+        return web.Response(text="ok")
