@@ -1,1 +1,269 @@
-"""Metrics of this module are declared here and registered in the catalogue (metrics.catalogue.register)."""
+"""Pipeline speed (SPEC 3.5): `/cycle`, how long won deals took, and `/stages`, where deals and leads wait."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+
+from sqlalchemy import ColumnElement, and_, case, func, outerjoin, select
+
+from metrics.breakdown_keys import (
+    NO_KEY,
+    breakdown_rows,
+    bucket_of,
+    group_key,
+    lead_filters,
+    product_filter,
+    time_buckets,
+)
+from metrics.catalogue import ComputeContext, Computed, MetricDef, register
+from metrics.duration_stats import DurationStats, days_between, duration_stats
+from metrics.lead_journey import stage_entries, touched_leads
+from metrics.result import BreakdownRow, Measure, Series
+from storage.schema import Deal, DealStageEvent, Lead
+
+__all__ = ["CYCLE", "STAGES", "cycle_measures", "stage_measures", "stage_key"]
+
+_NONE = DurationStats(0, None, None)
+
+
+def _in_period(ctx: ComputeContext, column) -> ColumnElement[bool]:
+    return and_(column >= ctx.start, column < ctx.end)
+
+
+# --- /cycle -----------------------------------------------------------------------------------------------------
+
+
+def cycle_measures(stats: DurationStats) -> tuple[Measure, ...]:
+    """Median first: one very long deal should not move the headline."""
+    detail = f"{stats.count} deals"
+    return (
+        Measure("median_days", "Median sales cycle", "days", stats.median, detail=detail),
+        Measure("mean_days", "Mean sales cycle", "days", stats.mean, detail=detail),
+        Measure("deals", "Deals won", "count", stats.count),
+    )
+
+
+def _cycle_stats(ctx: ComputeContext, key: ColumnElement[str]) -> dict[str, DurationStats]:
+    began = func.coalesce(Lead.created_at, Deal.created_at)
+    durations = (
+        select(key.label("grp"), days_between(began, Deal.closed_at).label("days"))
+        .select_from(outerjoin(Deal, Lead, Lead.lead_id == Deal.lead_id))
+        .where(
+            Deal.status == "won",
+            _in_period(ctx, Deal.closed_at),
+            ctx.owner_in_scope(Deal.owner_id),
+            *lead_filters(ctx.filters, Lead),
+            *product_filter(ctx.filters, Deal.product_id),
+        )
+    )
+    return {grp: stats for (grp,), stats in duration_stats(ctx.conn, durations, ("grp",)).items()}
+
+
+def _cycle(ctx: ComputeContext) -> Computed:
+    def key(by: str | None) -> ColumnElement[str]:
+        return group_key(
+            by,
+            period=ctx.period,
+            owner=Deal.owner_id,
+            lead=Lead,
+            product=Deal.product_id,
+            time=Deal.closed_at,
+        )
+
+    total = _cycle_stats(ctx, key(None)).get(NO_KEY, _NONE)
+    rows: tuple[BreakdownRow, ...] = ()
+    if ctx.by is not None:
+        groups = _cycle_stats(ctx, key(ctx.by))
+        rows = breakdown_rows(ctx.conn, ctx.by, ctx.period, groups, cycle_measures, empty=_NONE)
+    series: tuple[Series, ...] = ()
+    months = time_buckets(ctx.period, "month")
+    if len(months) > 1 and not ctx.is_comparison:
+        by_month = _cycle_stats(ctx, bucket_of(Deal.closed_at, months))
+        points = tuple((m.label, by_month.get(m.label, _NONE).median) for m in months)
+        series = (Series("cycle_by_month", "Median sales cycle by month", points, unit="days"),)
+    return Computed(measures=cycle_measures(total), rows=rows, series=series)
+
+
+CYCLE = register(
+    MetricDef(
+        name="cycle",
+        title="Sales cycle",
+        description=(
+            "For deals won in the period (closed_at in it): days from the linked lead's creation (or, without "
+            "a lead, the deal's creation) to the close, in fractional days; median (headline) and mean. "
+            "Deals count for their owner."
+        ),
+        compute=_cycle,
+        needs=("deals", "leads"),
+        breakdowns=("rep", "team", "source", "segment", "product", "month"),
+        filters=("source", "segment", "product", "campaign"),
+        aliases=("sales_cycle",),
+    )
+)
+
+
+# --- /stages ----------------------------------------------------------------------------------------------------
+
+
+def stage_key(kind: str, stage: str, stat: str) -> str:
+    """A per-stage measure key: `deal:Discovery:median_days`, `lead:mql:exits` (stage names as the CRM has them)."""
+    return f"{kind}:{stage}:{stat}"
+
+
+def _stage_triplet(kind: str, stage: str, stats: DurationStats) -> list[Measure]:
+    detail = f"{stats.count} exits"
+    return [
+        Measure(
+            stage_key(kind, stage, "median_days"), f"{stage}: median", "days", stats.median, detail=detail
+        ),
+        Measure(stage_key(kind, stage, "mean_days"), f"{stage}: mean", "days", stats.mean, detail=detail),
+        Measure(stage_key(kind, stage, "exits"), f"{stage}: exits", "count", stats.count),
+    ]
+
+
+def _deal_order(deal: Mapping[str, DurationStats]) -> list[str]:
+    # CRM stage names are free text; their usual place in a deal's history orders them.
+    return sorted(deal, key=lambda s: (deal[s].position or 0.0, s))
+
+
+def stage_measures(
+    deal: Mapping[str, DurationStats], lead: Mapping[str, DurationStats], funnel: tuple[str, ...]
+) -> tuple[Measure, ...]:
+    """The slowest deal stage (by median) first, then each deal stage in its usual order, then each lead stage
+    in funnel order."""
+    timed = [s for s in _deal_order(deal) if deal[s].median is not None]
+    slowest = max(timed, key=lambda s: deal[s].median or 0.0) if timed else None
+    measures = [
+        Measure(
+            "slowest_deal_stage_days",
+            f"Slowest deal stage: {slowest}" if slowest else "Slowest deal stage",
+            "days",
+            deal[slowest].median if slowest else None,
+            detail=f"median of {deal[slowest].count} exits" if slowest else None,
+        )
+    ]
+    for stage in _deal_order(deal):
+        measures += _stage_triplet("deal", stage, deal[stage])
+    for stage in funnel:
+        if stage in lead:
+            measures += _stage_triplet("lead", stage, lead[stage])
+    return tuple(measures)
+
+
+def _deal_stage_stats(ctx: ComputeContext, by: str | None) -> dict[tuple, DurationStats]:
+    order = (DealStageEvent.entered_at, DealStageEvent.stage)
+    moved = select(DealStageEvent.deal_id).where(_in_period(ctx, DealStageEvent.entered_at))
+    events = (
+        select(
+            DealStageEvent.deal_id,
+            DealStageEvent.stage,
+            DealStageEvent.entered_at,
+            func.lead(DealStageEvent.entered_at)
+            .over(partition_by=DealStageEvent.deal_id, order_by=order)
+            .label("next_at"),
+            func.row_number().over(partition_by=DealStageEvent.deal_id, order_by=order).label("position"),
+        )
+        .where(DealStageEvent.deal_id.in_(moved))
+        .subquery("deal_steps")
+    )
+    key = group_key(by, period=ctx.period, owner=Deal.owner_id)
+    durations = (
+        select(
+            key.label("grp"),
+            events.c.stage,
+            days_between(events.c.entered_at, events.c.next_at).label("days"),
+            events.c.position,
+        )
+        .select_from(events.join(Deal, Deal.deal_id == events.c.deal_id))
+        .where(_in_period(ctx, events.c.next_at), ctx.owner_in_scope(Deal.owner_id))
+    )
+    return duration_stats(ctx.conn, durations, ("grp", "stage"))
+
+
+def _lead_stage_stats(ctx: ComputeContext, by: str | None) -> dict[tuple, DurationStats]:
+    funnel = ctx.settings.funnel.stages
+    leads = select(Lead.lead_id).where(
+        ctx.owner_in_scope(Lead.owner_id), Lead.lead_id.in_(touched_leads(ctx.start, ctx.end))
+    )
+    entries = stage_entries(ctx.settings, leads.cte("moved_leads"), every_event=True).subquery("entries")
+    # A stage entered twice counts from its first entry; a lost or disqualified event only ends the stage before.
+    firsts = (
+        select(entries.c.lead_id, entries.c.stage, func.min(entries.c.entered_at).label("entered_at"))
+        .group_by(entries.c.lead_id, entries.c.stage)
+        .subquery("first_entries")
+    )
+    funnel_order = case({s: i for i, s in enumerate(funnel)}, value=firsts.c.stage, else_=len(funnel))
+    steps = select(
+        firsts.c.lead_id,
+        firsts.c.stage,
+        firsts.c.entered_at,
+        func.lead(firsts.c.entered_at)
+        .over(partition_by=firsts.c.lead_id, order_by=(firsts.c.entered_at, funnel_order))
+        .label("next_at"),
+    ).subquery("lead_steps")
+    key = group_key(by, period=ctx.period, owner=Lead.owner_id)
+    durations = (
+        select(
+            key.label("grp"),
+            steps.c.stage,
+            days_between(steps.c.entered_at, steps.c.next_at).label("days"),
+        )
+        .select_from(steps.join(Lead, Lead.lead_id == steps.c.lead_id))
+        .where(_in_period(ctx, steps.c.next_at), steps.c.stage.in_(funnel))
+    )
+    return duration_stats(ctx.conn, durations, ("grp", "stage"))
+
+
+def _by_group(stats: Mapping[tuple, DurationStats]) -> dict[str, dict[str, DurationStats]]:
+    grouped: dict[str, dict[str, DurationStats]] = defaultdict(dict)
+    for (grp, stage), s in stats.items():
+        grouped[grp][stage] = s
+    return grouped
+
+
+def _stages(ctx: ComputeContext) -> Computed:
+    funnel = ctx.settings.funnel.stages
+    deal = _by_group(_deal_stage_stats(ctx, None)).get(NO_KEY, {})
+    lead = _by_group(_lead_stage_stats(ctx, None)).get(NO_KEY, {})
+    rows: tuple[BreakdownRow, ...] = ()
+    if ctx.by is not None:
+        deals_by, leads_by = (
+            _by_group(_deal_stage_stats(ctx, ctx.by)),
+            _by_group(_lead_stage_stats(ctx, ctx.by)),
+        )
+        groups = {k: (deals_by.get(k, {}), leads_by.get(k, {})) for k in set(deals_by) | set(leads_by)}
+        rows = breakdown_rows(
+            ctx.conn, ctx.by, ctx.period, groups, lambda g: stage_measures(g[0], g[1], funnel), empty=({}, {})
+        )
+    series = (
+        Series("deal_stages", "Deal stages: median days", _points(_deal_order(deal), deal), unit="days"),
+        Series(
+            "lead_stages", "Lead stages: median days", _points([s for s in funnel if s in lead], lead), "days"
+        ),
+    )
+    return Computed(measures=stage_measures(deal, lead, funnel), rows=rows, series=series)
+
+
+def _points(stages: list[str], stats: Mapping[str, DurationStats]) -> tuple[tuple[str, float | None], ...]:
+    return tuple((stage, stats[stage].median) for stage in stages)
+
+
+STAGES = register(
+    MetricDef(
+        name="stages",
+        title="Stage duration",
+        description=(
+            "Days spent in each stage: from entering it to entering the next one, for stage exits (the next "
+            "entry) in the period; median and mean per stage. Deal stages are the CRM's own, in each deal's "
+            "time order; lead stages follow the funnel, from each stage's first entry to the next stage "
+            "entered (a lost or disqualified event also ends a stage), with a lead's creation entering 'lead' "
+            "and a linked deal entering opportunity and won. Keys: deal:<stage>:median_days, "
+            "lead:<stage>:mean_days, …:exits; the headline is the slowest deal stage by median."
+        ),
+        compute=_stages,
+        needs=("deal_stage_events", "deals", "lead_stage_events", "leads"),
+        breakdowns=("rep", "team"),
+        aliases=("stage_duration",),
+    )
+)
