@@ -65,6 +65,7 @@ class FakeBotApi:
         self.token = token
         self.calls: list[ApiCall] = []
         self.webhook: dict[str, Any] = {}
+        self.messages: dict[tuple[int, int], dict[str, Any]] = {}  # what each chat shows now, by message id
         self._updates: list[dict[str, Any]] = []
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(100)
@@ -269,6 +270,8 @@ class FakeBotApi:
                 message["caption"] = caption
         if "reply_markup" in params:
             message["reply_markup"] = params["reply_markup"]
+        with self._lock:
+            self.messages[(chat_id, message["message_id"])] = message
         return message
 
 
