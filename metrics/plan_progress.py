@@ -29,7 +29,7 @@ from metrics.result import Measure, Number, Unit, ratio
 from metrics.scope import ResolvedScope
 from storage.config import Settings
 
-__all__ = ["Progress", "progress", "progress_measures", "scope_progress", "metric_label"]
+__all__ = ["Progress", "progress", "progress_measures", "scope_progress", "metric_label", "unit_of"]
 
 _LABELS = {
     "revenue": "Revenue",
@@ -50,6 +50,11 @@ def metric_label(key: PlanKey) -> str:
     return f"{label} ({key.product_id})" if key.product_id else label
 
 
+def unit_of(key: PlanKey) -> Unit:
+    """Money for revenue-like lines, a count for the rest."""
+    return "money" if key.metric in MONEY_METRICS else "count"
+
+
 @dataclass(frozen=True)
 class Progress:
     """One plan line for one scope and period, with every derived number (None: n/a)."""
@@ -67,7 +72,7 @@ class Progress:
 
     @property
     def unit(self) -> Unit:
-        return "money" if self.key.metric in MONEY_METRICS else "count"
+        return unit_of(self.key)
 
 
 def progress(
@@ -100,15 +105,15 @@ def progress(
 
 
 def progress_measures(p: Progress) -> tuple[Measure, ...]:
-    """The six measures of a plan line, keyed `<line>.actual`, `.target`, `.attainment`, `.pace`, `.forecast`,
-    `.needed_per_day`."""
+    """The six measures of a plan line, attainment first: `<line>.attainment`, `.actual`, `.target`, `.pace`,
+    `.forecast`, `.needed_per_day`."""
     code, label, unit = p.key.code, metric_label(p.key), p.unit
     expected = float(p.target) * p.elapsed_share
     return (
-        Measure(f"{code}.actual", label, unit, p.actual),
-        Measure(f"{code}.target", f"{label}: target", unit, p.target, detail=p.basis),
         Measure(f"{code}.attainment", f"{label}: attainment", "percent", p.attainment,
                 detail=f"{_num(p.actual)} / {_num(p.target)}"),
+        Measure(f"{code}.actual", label, unit, p.actual),
+        Measure(f"{code}.target", f"{label}: target", unit, p.target, detail=p.basis),
         Measure(f"{code}.pace", f"{label}: pace", "percent", p.pace,
                 detail=f"{_num(p.actual)} / ({_num(p.target)} × {p.elapsed_share:.3f}) = "
                 f"{_num(p.actual)} / {expected:.2f}"),
