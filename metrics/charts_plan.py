@@ -1,0 +1,271 @@
+"""Charts of plan execution and retention: actual vs plan with the forecast, attainment dynamics, cohort heat map.
+
+Each `draw_*` takes a result and a ChartContext and returns a Figure, or None when there is nothing to plot.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import replace
+from datetime import date
+
+import numpy as np
+from babel.dates import format_date
+from matplotlib import colormaps
+from matplotlib.figure import Figure
+
+from metrics.charts_sales import category_ticks, series_points
+from metrics.charts_style import (
+    ACCENT,
+    ACCENT_LIGHT,
+    GREY,
+    INK,
+    INK_SOFT,
+    LABEL_SIZE,
+    SQUARE,
+    TICK_SIZE,
+    WIDE,
+    ChartContext,
+    add_axes,
+    format_value,
+    new_figure,
+    put_titles,
+    style_axes,
+    text_width,
+)
+from metrics.result import MetricResult, Unit
+
+__all__ = ["draw_plan", "draw_plan_dynamics", "draw_cohorts"]
+
+_MONTH_COLUMN = re.compile(r"m(\d+)$")
+
+
+def _series_unit(result: MetricResult, key: str) -> Unit:
+    return next((s.unit for s in result.series if s.key == key), "number")
+
+
+def draw_plan(result: MetricResult, ctx: ChartContext) -> Figure | None:
+    """Cumulative actual against the plan line, and the run-rate forecast to the period's end."""
+    actual = {
+        date.fromisoformat(d): float(v)
+        for d, v in series_points(result, "cumulative_actual")
+        if v is not None
+    }
+    target = {
+        date.fromisoformat(d): float(v)
+        for d, v in series_points(result, "cumulative_target")
+        if v is not None
+    }
+    if not actual and not target:
+        return None
+    unit = _series_unit(result, "cumulative_actual" if actual else "cumulative_target")
+    days = sorted(set(actual) | set(target))
+    position = {day: i for i, day in enumerate(days)}
+    fmt = ctx.formatters
+    target_total = target[days[-1]] if days[-1] in target else (max(target.values()) if target else None)
+
+    # The forecast follows the plan's shape over working days: actual so far / the share of the plan line reached.
+    projection: list[tuple[int, float]] = []
+    forecast = None
+    if actual and target and target_total:
+        last = max(actual)
+        share_now = target.get(last, 0.0) / target_total
+        if share_now > 0 and last < days[-1]:
+            forecast = actual[last] / share_now
+            projection = [
+                (position[d], actual[last] * target[d] / target[last])
+                for d in days
+                if d >= last and d in target
+            ]
+    attainment = next((m.value for m in result.measures if m.key == "attainment"), None)
+    if attainment is None and actual and target_total:
+        attainment = max(actual.items())[1] / target_total
+    if attainment is not None:
+        ctx = replace(
+            ctx, title=f"{ctx.title} · {fmt.percent(float(attainment), 1)} {ctx.translate('of plan')}"
+        )
+
+    fig = new_figure(WIDE)
+    put_titles(fig, ctx.title, ctx.subtitle)
+    top_value = max([*actual.values(), *target.values(), forecast or 0.0, 0.0])
+    ax = add_axes(fig, left=0.35 + text_width([format_value(fmt, top_value, unit)]), bottom=0.6, right=1.9)
+    label_at_end = []
+    if target:
+        xs = [position[d] for d in sorted(target)]
+        ax.plot(xs, [target[d] for d in sorted(target)], color=GREY, linewidth=2, linestyle=(0, (6, 3)))
+        label_at_end.append((xs[-1], target[max(target)], ctx.translate("plan"), INK_SOFT))
+    if projection:
+        ax.plot(
+            [p[0] for p in projection],
+            [p[1] for p in projection],
+            color=ACCENT_LIGHT,
+            linewidth=2.5,
+            linestyle=(0, (2, 2)),
+        )
+        label_at_end.append((projection[-1][0], projection[-1][1], ctx.translate("forecast"), ACCENT))
+    if actual:
+        xs = [position[d] for d in sorted(actual)]
+        ax.plot(xs, [actual[d] for d in sorted(actual)], color=ACCENT, linewidth=3.5, solid_capstyle="round")
+        last = max(actual)
+        ax.plot([position[last]], [actual[last]], marker="o", color=ACCENT, markersize=8)
+        # Label the latest actual on the side away from the plan line: below when behind plan, above when ahead.
+        behind = actual[last] < target.get(last, 0.0)
+        ax.annotate(
+            format_value(fmt, actual[last], unit),
+            (position[last], actual[last]),
+            xytext=(6, -12) if behind else (-6, 12),
+            textcoords="offset points",
+            ha="left" if behind else "right",
+            va="top" if behind else "bottom",
+            fontsize=LABEL_SIZE,
+            color=ACCENT,
+            fontweight="bold",
+        )
+    style_axes(ax, grid="y", unit=unit, fmt=fmt)
+    ax.set_xlim(-0.5, len(days) - 0.5)
+    ax.set_ylim(0, top_value * 1.08 if top_value > 0 else 1)
+    _spread_end_labels(ax, fig, label_at_end, unit, ctx)
+    ticks = [i for i, day in enumerate(days) if day.weekday() == 0 or len(days) <= 10] or [0]
+    step = max(1, math.ceil(len(ticks) / 7))
+    ticks = ticks[::step]
+    ax.set_xticks(ticks, [format_date(days[i], "d MMM", locale=ctx.locale) for i in ticks])
+    return fig
+
+
+def _spread_end_labels(ax, fig, labels, unit: Unit, ctx: ChartContext) -> None:
+    """Name the plan and forecast lines at their right ends, nudged apart when they end close together."""
+    _, y_max = ax.get_ylim()
+    plot_height_in = ax.get_position().height * fig.get_size_inches()[1]
+    min_gap = 0.42 / plot_height_in * y_max  # two lines of 13-pt text
+    placed: list[float] = []
+    for x, y, name, color in sorted(labels, key=lambda item: -item[1]):
+        y_text = y
+        for other in placed:
+            if abs(other - y_text) < min_gap:
+                y_text = other - min_gap
+        placed.append(y_text)
+        ax.annotate(
+            f"{name}\n{format_value(ctx.formatters, y, unit)}",
+            (x, y),
+            xytext=(x + 0.8, y_text),
+            textcoords="data",
+            ha="left",
+            va="center",
+            fontsize=TICK_SIZE,
+            color=color,
+            annotation_clip=False,
+        )
+
+
+def draw_plan_dynamics(result: MetricResult, ctx: ChartContext) -> Figure | None:
+    """Attainment over the last periods as columns against the 100 % line; the latest period in the accent."""
+    points = series_points(result, "dynamics")
+    if not points or all(v is None for _, v in points):
+        return None
+    values = [None if v is None else float(v) for _, v in points]
+    label = next(s.label for s in result.series if s.key == "dynamics")
+    fig = new_figure(WIDE)
+    put_titles(fig, f"{ctx.title} · {ctx.translate(label)}", ctx.subtitle)
+    ax = add_axes(fig, left=0.9, bottom=0.6, right=0.8)
+    xs = list(range(len(points)))
+    colors = [ACCENT if i == len(points) - 1 else GREY for i in xs]
+    ax.bar(xs, [v or 0.0 for v in values], width=0.62, color=colors)
+    style_axes(ax, grid="y", unit="percent", fmt=ctx.formatters)
+    top = max([*(v for v in values if v is not None), 1.0]) * 1.15
+    ax.set_ylim(0, top)
+    ax.axhline(1.0, color=INK_SOFT, linewidth=1.5, linestyle=(0, (5, 3)))
+    ax.annotate(
+        ctx.formatters.percent(1.0, 0),
+        (1.0, 1.0),
+        xycoords=("axes fraction", "data"),
+        xytext=(4, 0),
+        textcoords="offset points",
+        ha="left",
+        va="center",
+        fontsize=TICK_SIZE,
+        color=INK_SOFT,
+    )
+    for x, value in zip(xs, values, strict=True):
+        text = ctx.translate("n/a") if value is None else ctx.formatters.percent(value, 1)
+        ax.annotate(
+            text,
+            (x, value or 0.0),
+            xytext=(0, 5),
+            textcoords="offset points",
+            ha="center",
+            va="bottom",
+            fontsize=LABEL_SIZE,
+            color=INK,
+            fontweight="bold" if x == len(xs) - 1 else "normal",
+        )
+    category_ticks(ax, [ctx.translate(code) for code, _ in points], width_in=fig.get_size_inches()[0] - 1.4)
+    ax.set_xlim(-0.6, len(points) - 0.4)
+    return fig
+
+
+def draw_cohorts(result: MetricResult, ctx: ChartContext) -> Figure | None:
+    """Cohorts (first-order month) × months since, the share still ordering in each cell; n/a cells blank."""
+    table = next((t for t in result.tables if t.key == "cohorts"), None)
+    if table is None or not table.rows:
+        return None
+    columns = list(table.columns)
+    months = [(i, int(m.group(1))) for i, c in enumerate(columns) if (m := _MONTH_COLUMN.match(c))]
+    cohort_at = columns.index("cohort") if "cohort" in columns else 0
+    size_at = columns.index("customers") if "customers" in columns else None
+    grid = np.array(
+        [[np.nan if row[i] is None else float(row[i]) for i, _ in months] for row in table.rows], dtype=float
+    )
+    if not months or np.isnan(grid).all():
+        return None
+    row_labels = [
+        f"{row[cohort_at]} · {ctx.formatters.number(row[size_at], 0)}"
+        if size_at is not None
+        else str(row[cohort_at])
+        for row in table.rows
+    ]
+    fig = new_figure(SQUARE)
+    put_titles(fig, ctx.title, ctx.subtitle)
+    ax = add_axes(fig, left=0.4 + text_width(row_labels), bottom=0.85, right=0.3, top=1.05)
+    cmap = colormaps["Blues"]
+    # A mesh of cells draws much faster than an image resampled to the axes; masked (n/a) cells stay blank.
+    rows, cols = grid.shape
+    ax.pcolormesh(
+        np.arange(cols + 1) - 0.5,
+        np.arange(rows + 1) - 0.5,
+        np.ma.masked_invalid(grid),
+        cmap=cmap,
+        vmin=0,
+        vmax=1,
+        edgecolors="white",
+        linewidth=1.5,
+    )
+    ax.set_xlim(-0.5, cols - 0.5)
+    ax.set_ylim(rows - 0.5, -0.5)
+    for side in ax.spines.values():
+        side.set_visible(False)
+    ax.tick_params(labelsize=TICK_SIZE, colors=INK, length=0)
+    ax.set_yticks(range(len(row_labels)), row_labels)
+    ax.set_xticks(range(len(months)), [str(k) for _, k in months])
+    ax.set_xlabel(ctx.translate("months since first order"), fontsize=LABEL_SIZE, color=INK_SOFT)
+    # Fit the cell text to the cell: one decimal as everywhere while "100.0%" fits at 11 pt or more, else whole
+    # percents, which stay legible on a phone where a tiny "37.5%" would not.
+    box = ax.get_position()
+    cell_w_pt = box.width * fig.get_size_inches()[0] * 72 / len(months) - 4
+    cell_h_pt = box.height * fig.get_size_inches()[1] * 72 / len(row_labels)
+    decimals = 1
+    size = min(LABEL_SIZE, cell_w_pt / (6 * 0.64), cell_h_pt * 0.5)
+    if size < 11:
+        decimals, size = 0, min(LABEL_SIZE, cell_w_pt / (4 * 0.64), cell_h_pt * 0.5)
+    for r, c in np.argwhere(~np.isnan(grid)):
+        value = grid[r, c]
+        ax.text(
+            c,
+            r,
+            ctx.formatters.percent(value, decimals),
+            ha="center",
+            va="center",
+            fontsize=size,
+            color="white" if value > 0.55 else INK,
+        )
+    return fig

@@ -1,0 +1,278 @@
+"""Charts of counts and durations: the funnel, activity by type and by day, stage durations.
+
+Each `draw_*` takes a result and a ChartContext and returns a Figure, or None when the result holds nothing to
+plot (the caller then shows the "no data" card or leaves the chart out).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import date, timedelta
+
+from babel.dates import format_date
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from metrics.charts_style import (
+    ACCENT,
+    GREY,
+    GREY_LIGHT,
+    INK,
+    INK_SOFT,
+    LABEL_SIZE,
+    TICK_SIZE,
+    WEEKEND,
+    WIDE,
+    ChartContext,
+    add_axes,
+    format_value,
+    new_figure,
+    put_titles,
+    shorten,
+    style_axes,
+    text_width,
+)
+from metrics.result import MetricResult, Number, Series, Unit
+
+__all__ = [
+    "series_points",
+    "has_values",
+    "hbar_figure",
+    "draw_funnel",
+    "draw_activity_by_type",
+    "draw_activity_by_day",
+    "draw_stages",
+    "category_ticks",
+]
+
+_BAR = 0.62
+
+
+def series_points(result: MetricResult, key: str) -> tuple[tuple[str, Number | None], ...]:
+    """The points of a series, or () when the result has no such series."""
+    for series in result.series:
+        if series.key == key:
+            return series.points
+    return ()
+
+
+def _find_series(result: MetricResult, key: str) -> Series | None:
+    return next((s for s in result.series if s.key == key), None)
+
+
+def has_values(values: Sequence[Number | None]) -> bool:
+    """Whether anything is worth plotting: at least one value that is neither n/a nor zero."""
+    return any(v is not None and float(v) != 0 for v in values)
+
+
+def _hbars(
+    ax: Axes,
+    ctx: ChartContext,
+    labels: Sequence[str],
+    values: Sequence[Number | None],
+    unit: Unit,
+    colors: Sequence[str] | str = ACCENT,
+) -> None:
+    """Horizontal bars, first label on top, each labelled with its value at its end; n/a bars stay empty.
+
+    Every bar carries its value, so there is no value axis; names are plain text rather than ticks, which are
+    several times slower to build and draw.
+    """
+    numbers = [0.0 if v is None else float(v) for v in values]
+    positions = range(len(labels))
+    ax.barh(positions, numbers, height=_BAR, color=colors)
+    ax.set_ylim(len(labels) - 0.5, -0.5)
+    top = max([*numbers, 0.0])
+    ax.set_xlim(min([*numbers, 0.0]) * 1.18, top * 1.18 if top > 0 else 1)
+    style_axes(ax, grid=None)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.spines["bottom"].set_visible(False)
+    na = ctx.translate("n/a")
+    for y, (label, raw, number) in enumerate(zip(labels, values, numbers, strict=True)):
+        ax.annotate(
+            shorten(label),
+            (0, y),
+            xycoords=("axes fraction", "data"),
+            xytext=(-8, 0),
+            textcoords="offset points",
+            va="center",
+            ha="right",
+            fontsize=TICK_SIZE,
+            color=INK,
+        )
+        ax.annotate(
+            format_value(ctx.formatters, raw, unit, na),
+            (max(number, 0.0), y),
+            xytext=(6, 0),
+            textcoords="offset points",
+            va="center",
+            ha="left",
+            fontsize=LABEL_SIZE,
+            color=INK,
+        )
+
+
+def hbar_figure(
+    ctx: ChartContext,
+    labels: Sequence[str],
+    values: Sequence[Number | None],
+    unit: Unit,
+    colors: Sequence[str] | str = ACCENT,
+    xlabel: str | None = None,
+) -> Figure:
+    """A whole chart of labelled horizontal bars, the left margin sized to the longest name."""
+    fig = new_figure(WIDE)
+    put_titles(fig, ctx.title, ctx.subtitle)
+    ax = add_axes(
+        fig, left=0.45 + text_width([shorten(label) for label in labels]), bottom=0.75 if xlabel else 0.5
+    )
+    _hbars(ax, ctx, labels, values, unit, colors)
+    if xlabel:
+        ax.set_xlabel(xlabel, fontsize=LABEL_SIZE, color=INK_SOFT)
+    return fig
+
+
+def draw_funnel(result: MetricResult, ctx: ChartContext) -> Figure | None:
+    """Stages as horizontal bars with counts, the step conversion between bars, and first → last overall."""
+    points = series_points(result, "stages")
+    counts = [p[1] for p in points]
+    if not has_values(counts):
+        return None
+    labels = [ctx.translate(p[0]) for p in points]
+    fig = new_figure(WIDE)
+    put_titles(fig, ctx.title, ctx.subtitle)
+    ax = add_axes(fig, left=0.45 + text_width(labels), bottom=0.6)
+    _hbars(ax, ctx, labels, counts, "count")
+    fmt = ctx.formatters
+    for i in range(len(points) - 1):
+        here, after = counts[i], counts[i + 1]
+        step = None if not here or after is None else float(after) / float(here)
+        text = "↓ " + (fmt.percent(step, 1) if step is not None else ctx.translate("n/a"))
+        ax.annotate(
+            text,
+            (0, i + 0.5),
+            xytext=(8, 0),
+            textcoords="offset points",
+            va="center",
+            ha="left",
+            fontsize=LABEL_SIZE - 1,
+            color=INK_SOFT,
+        )
+    first, last = counts[0], counts[-1]
+    if len(points) > 1 and first and last is not None:
+        overall = f"{labels[0]} → {labels[-1]}: {fmt.percent(float(last) / float(first), 1)}"
+        fig.text(
+            0.97, 0.04, overall, ha="right", va="bottom", fontsize=LABEL_SIZE, color=INK, fontweight="bold"
+        )
+    return fig
+
+
+def draw_activity_by_type(result: MetricResult, ctx: ChartContext) -> Figure | None:
+    """Done activities by type, most frequent first."""
+    points = sorted(series_points(result, "by_type"), key=lambda p: -float(p[1] or 0))
+    if not has_values([p[1] for p in points]):
+        return None
+    ctx = _titled_by_series(result, "by_type", ctx)
+    return hbar_figure(ctx, [ctx.translate(p[0]) for p in points], [p[1] for p in points], "count")
+
+
+def _titled_by_series(result: MetricResult, key: str, ctx: ChartContext) -> ChartContext:
+    """The title names the series ("Activities · By day") when a result has several charts."""
+    series = _find_series(result, key)
+    return (
+        replace(ctx, title=f"{ctx.title} · {ctx.translate(series.label)}") if series and series.label else ctx
+    )
+
+
+def category_ticks(ax: Axes, labels: Sequence[str], *, width_in: float) -> None:
+    """Category labels along x, thinned to every k-th so they never overlap."""
+    needed = text_width(labels) + 0.25
+    step = max(1, math.ceil(needed * len(labels) / max(width_in, 1.0)))
+    shown = list(range(0, len(labels), step))
+    ax.set_xticks(shown, [labels[i] for i in shown])
+
+
+def draw_activity_by_day(result: MetricResult, ctx: ChartContext) -> Figure | None:
+    """Columns per day of the period; days missing from the series are gaps, weekends are light grey."""
+    by_day = {date.fromisoformat(day): value for day, value in series_points(result, "by_day")}
+    if not has_values(list(by_day.values())):
+        return None
+    # The whole period is shown, so the weekends and days still ahead read as what they are.
+    first = min(min(by_day), result.period.start_date)
+    last = max(max(by_day), result.period.last_date)
+    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    values = [float(by_day.get(day) or 0) for day in days]
+    colors = [GREY_LIGHT if day.weekday() >= 5 else ACCENT for day in days]
+    ctx = _titled_by_series(result, "by_day", ctx)
+    fig = new_figure(WIDE)
+    put_titles(fig, ctx.title, ctx.subtitle)
+    ax = add_axes(fig, left=0.35 + text_width([ctx.formatters.number(max(values), 0)]), bottom=0.6)
+    # A faint band behind each weekend tells a quiet Saturday from a weekday nobody worked.
+    for i, day in enumerate(days):
+        if day.weekday() == 5 or (i == 0 and day.weekday() == 6):
+            ax.axvspan(
+                i - 0.5, min(i + 1.5 - day.weekday() + 5, len(days) - 0.5), color=WEEKEND, lw=0, zorder=0
+            )
+    ax.bar(range(len(days)), values, width=0.75, color=colors)
+    style_axes(ax, grid="y", unit="count", fmt=ctx.formatters)
+    ax.set_xlim(-0.6, len(days) - 0.4)
+    ax.set_ylim(0, max(values) * 1.12)
+    if len(days) <= 16:
+        for x, value in enumerate(values):
+            if value:
+                ax.annotate(
+                    ctx.formatters.number(value, 0),
+                    (x, value),
+                    xytext=(0, 4),
+                    textcoords="offset points",
+                    ha="center",
+                    va="bottom",
+                    fontsize=LABEL_SIZE - 1,
+                    color=INK,
+                )
+    # A month or more reads best with a tick per week (Mondays); a short period gets every day.
+    ticks = [i for i, day in enumerate(days) if len(days) <= 16 or day.weekday() == 0] or [0]
+    labels, month = [], None
+    for i in ticks:
+        day = days[i]
+        labels.append(format_date(day, "d MMM" if day.month != month else "d", locale=ctx.locale))
+        month = day.month
+    ax.set_xticks(ticks, labels)
+    return fig
+
+
+def draw_stages(result: MetricResult, ctx: ChartContext) -> Figure | None:
+    """Median days per deal stage (and lead stage), the slowest stage in the accent colour."""
+    groups = []
+    for key in ("deal_stages", "lead_stages"):
+        series = _find_series(result, key)
+        if series is not None and has_values([p[1] for p in series.points]):
+            groups.append(series)
+    if not groups:
+        return None
+    fig = new_figure(WIDE)
+    put_titles(fig, ctx.title, ctx.subtitle)
+    labels = [ctx.translate(p[0]) for s in groups for p in s.points]
+    left = 0.45 + text_width(labels)
+    width, height = fig.get_size_inches()
+    # Panels share the plot height in proportion to their number of stages, so every bar is equally thick.
+    total_rows = sum(len(s.points) for s in groups) + 1.2 * (len(groups) - 1)
+    longest = max(float(p[1] or 0) for s in groups for p in s.points)
+    top = 1 - 1.15 / height
+    usable = top - 0.75 / height
+    for series in groups:
+        share = usable * len(series.points) / total_rows
+        ax = fig.add_axes((left / width, top - share, 1 - (left + 0.5) / width, share))
+        values = [p[1] for p in series.points]
+        slowest = max(range(len(values)), key=lambda i: float(values[i] or 0))
+        colors = [ACCENT if i == slowest else GREY for i in range(len(values))]
+        _hbars(ax, ctx, [ctx.translate(p[0]) for p in series.points], values, "days", colors)
+        # One scale for both panels, so a long lead stage and a long deal stage look equally long.
+        ax.set_xlim(0, longest * 1.18)
+        ax.set_title(ctx.translate(series.label), loc="left", fontsize=LABEL_SIZE, color=INK_SOFT, pad=4)
+        top -= share + usable * 1.2 / total_rows
+    ax.set_xlabel(ctx.translate("median days"), fontsize=LABEL_SIZE, color=INK_SOFT)
+    return fig

@@ -1,0 +1,373 @@
+"""Charts of metric results: a team in Moscow looks at October 2026 and gets a picture with its numbers on it.
+
+The results are built by hand, the way the metric modules hand them over; charts never touch the store.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import warnings
+from dataclasses import replace
+from datetime import date, timedelta
+from io import BytesIO
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from matplotlib.figure import Figure
+from matplotlib.image import imread
+
+from metrics.charts import (
+    CHART_KINDS,
+    ChartImage,
+    chart_kinds_for,
+    locale_formatters,
+    render_chart,
+    render_charts,
+)
+from metrics.charts_breakdown import draw_breakdown, draw_trend
+from metrics.charts_plan import draw_cohorts, draw_plan, draw_plan_dynamics
+from metrics.charts_sales import draw_activity_by_day, draw_funnel, draw_stages
+from metrics.charts_style import ChartContext, format_value
+from metrics.periods import month_period
+from metrics.result import BreakdownRow, Measure, MetricResult, Series, Table
+from metrics.scope import ResolvedScope
+
+MOSCOW = ZoneInfo("Europe/Moscow")
+OCTOBER = month_period(date(2026, 10, 1), MOSCOW)
+SEPTEMBER = month_period(date(2026, 9, 1), MOSCOW)
+ALPHA = ResolvedScope(kind="team", label="Alpha", owner_ids=("rep-1", "rep-2"), team_ids=("t-a",))
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _result(metric: str, title: str, headline: Measure, **fields) -> MetricResult:
+    return MetricResult(
+        metric=metric,
+        title=title,
+        description="",
+        period=OCTOBER,
+        scope=ALPHA,
+        measures=(headline,),
+        **fields,
+    )
+
+
+def funnel_result() -> MetricResult:
+    """42 leads created in October: 10 became MQL, 6 SQL, 4 opportunities, 3 won."""
+    stages = (("lead", 42), ("MQL", 10), ("SQL", 6), ("opportunity", 4), ("won", 3))
+    return _result(
+        "funnel",
+        "Funnel",
+        Measure("leads", "Leads", "count", 42),
+        series=(Series("stages", "Stages", stages),),
+    )
+
+
+def _october_days() -> list[date]:
+    return [date(2026, 10, 1) + timedelta(days=i) for i in range(31)]
+
+
+def activity_result() -> MetricResult:
+    """120 calls, 64 emails, 18 meetings, 9 tasks; done on weekdays only (weekends are missing from by_day)."""
+    by_day = tuple((d.isoformat(), 9 + d.day % 4) for d in _october_days() if d.weekday() < 5)
+    return _result(
+        "activity",
+        "Activities",
+        Measure("activities", "Activities", "count", 211),
+        series=(
+            Series("by_type", "By type", (("meeting", 18), ("call", 120), ("task", 9), ("email", 64))),
+            Series("by_day", "By day", by_day),
+        ),
+    )
+
+
+def plan_result() -> MetricResult:
+    """Plan 1,100,000 over October's 22 working days (50,000 a day); by Tue 20 Oct, after 14 working days,
+    560,000 is won: 50.9 % attained, against 700,000 due by now; the run rate forecasts 880,000."""
+    target, actual = [], []
+    due = 0
+    for day in _october_days():
+        if day.weekday() < 5:
+            due += 50_000
+        target.append((day.isoformat(), due))
+        actual.append((day.isoformat(), 40_000 * due // 50_000 if day <= date(2026, 10, 20) else None))
+    dynamics = (
+        ("2026-05", 0.92),
+        ("2026-06", 1.05),
+        ("2026-07", 1.12),
+        ("2026-08", 0.87),
+        ("2026-09", None),
+        ("2026-10", 0.509),
+    )
+    return _result(
+        "plan",
+        "Plan: revenue",
+        Measure("attainment", "Attainment", "percent", 560_000 / 1_100_000),
+        series=(
+            Series("cumulative_actual", "Actual", tuple(actual), unit="money"),
+            Series("cumulative_target", "Plan", tuple(target), unit="money"),
+            Series("dynamics", "Attainment by month", dynamics, unit="percent"),
+        ),
+    )
+
+
+def retention_result() -> MetricResult:
+    """Six monthly cohorts, May to October; later months of young cohorts are not observable yet (None)."""
+    rows = []
+    for age, (cohort, customers) in enumerate(
+        [("2026-05", 40), ("2026-06", 35), ("2026-07", 52), ("2026-08", 47), ("2026-09", 38), ("2026-10", 44)]
+    ):
+        shares = [1.0, 0.45, 0.375, 0.3, 0.275, 0.25][: 6 - age]
+        rows.append((cohort, customers, *shares, *[None] * age))
+    table = Table(
+        "cohorts", "Cohorts", ("cohort", "customers", "m0", "m1", "m2", "m3", "m4", "m5"), tuple(rows)
+    )
+    return _result("retention", "Retention", Measure("crr", "CRR", "percent", 0.8), tables=(table,))
+
+
+def stages_result() -> MetricResult:
+    deals = (("qualification", 3.5), ("proposal", 7.0), ("negotiation", 12.5), ("contract", 4.0))
+    leads = (("new", 1.5), ("MQL", 2.0), ("SQL", 5.5))
+    return _result(
+        "stages",
+        "Stage duration",
+        Measure("median", "Median days", "days", 27.0),
+        series=(
+            Series("deal_stages", "Deal stages", deals, unit="days"),
+            Series("lead_stages", "Lead stages", leads, unit="days"),
+        ),
+    )
+
+
+def trend_result() -> MetricResult:
+    """Revenue by month, May to October, against the same months a year earlier."""
+    months = [
+        ("2026-05", 410_000, 380_000),
+        ("2026-06", 455_000, 400_000),
+        ("2026-07", 390_000, 420_000),
+        ("2026-08", 520_000, 430_000),
+        ("2026-09", 610_000, 450_000),
+        ("2026-10", 560_000, 470_000),
+    ]
+    rows = tuple(
+        BreakdownRow(key, key, (Measure("revenue", "Revenue", "money", value, previous=before),))
+        for key, value, before in months
+    )
+    return replace(
+        _result("revenue", "Revenue", Measure("revenue", "Revenue", "money", 2_945_000, previous=2_550_000)),
+        breakdown_by="month",
+        rows=rows,
+        comparison="year",
+        comparison_period=month_period(date(2025, 10, 1), MOSCOW),
+    )
+
+
+def breakdown_result() -> MetricResult:
+    """Win rate by rep for 20 reps: rep 1 wins 5 %, rep 2 10 % … rep 20 100 %; rep 0 closed nothing (n/a)."""
+    rows = [
+        BreakdownRow(f"rep-{i}", f"Rep {i}", (Measure("win_rate", "Win rate", "percent", i / 20),))
+        for i in range(1, 21)
+    ]
+    rows.append(BreakdownRow("rep-0", "Rep 0", (Measure("win_rate", "Win rate", "percent", None),)))
+    return replace(
+        _result("winrate", "Win rate", Measure("win_rate", "Win rate", "percent", 0.4)),
+        breakdown_by="rep",
+        rows=tuple(rows),
+    )
+
+
+EXAMPLES = {
+    "funnel": funnel_result,
+    "activity_by_type": activity_result,
+    "activity_by_day": activity_result,
+    "plan": plan_result,
+    "plan_dynamics": plan_result,
+    "cohorts": retention_result,
+    "stages": stages_result,
+    "trend": trend_result,
+    "breakdown": breakdown_result,
+}
+
+
+def _ctx(locale: str = "en", translate=lambda s: s) -> ChartContext:
+    return ChartContext(locale_formatters(locale), translate, locale, "Title", "Alpha · 2026-10")
+
+
+def _texts(fig: Figure) -> list[str]:
+    """Every piece of text a reader sees: titles, annotations, tick labels, legend entries."""
+    texts = [t.get_text() for t in fig.texts]
+    texts += [t.get_text() for legend in fig.legends for t in legend.get_texts()]
+    for ax in fig.axes:
+        texts += [t.get_text() for t in ax.texts]
+        texts += [t.get_text() for t in ax.get_yticklabels() + ax.get_xticklabels()]
+        texts += [ax.get_title(loc="left"), ax.get_xlabel(), ax.get_ylabel()]
+        legend = ax.get_legend()
+        if legend is not None:
+            texts += [t.get_text() for t in legend.get_texts()]
+    return texts
+
+
+def _pixels(image: ChartImage) -> tuple[int, int]:
+    assert image.png.startswith(PNG_SIGNATURE)
+    height, width = imread(BytesIO(image.png), format="png").shape[:2]
+    return width, height
+
+
+@pytest.mark.parametrize("kind", CHART_KINDS)
+def test_every_kind_renders_a_phone_sized_png(kind):
+    image = render_chart(kind, EXAMPLES[kind]())
+    assert _pixels(image) == ((800, 800) if kind == "cohorts" else (1000, 600))
+    assert image.filename.endswith(f"_{kind}.png")
+    assert image.title
+
+
+def test_a_result_gets_the_charts_of_its_own_data():
+    assert chart_kinds_for(funnel_result()) == ("funnel",)
+    assert chart_kinds_for(plan_result()) == ("plan", "plan_dynamics")
+    assert chart_kinds_for(activity_result()) == ("activity_by_type", "activity_by_day")
+    assert chart_kinds_for(retention_result()) == ("cohorts",)
+    assert chart_kinds_for(stages_result()) == ("stages",)
+    assert chart_kinds_for(trend_result()) == ("trend",)
+    assert chart_kinds_for(breakdown_result()) == ("breakdown",)
+    plain = _result("cac", "CAC", Measure("cac", "CAC", "money", 1200))
+    assert chart_kinds_for(plain) == ()
+    assert render_charts(plain) == ()
+    images = render_charts(plan_result())
+    assert [i.filename for i in images] == ["plan_plan.png", "plan_plan_dynamics.png"]
+
+
+def test_activity_for_a_single_day_is_charted_by_type_only():
+    yesterday = replace(
+        activity_result(),
+        series=(
+            Series("by_type", "By type", (("call", 12),)),
+            Series("by_day", "By day", (("2026-10-20", 12),)),
+        ),
+    )
+    assert chart_kinds_for(yesterday) == ("activity_by_type",)
+
+
+def test_funnel_shows_counts_and_the_step_conversion_between_bars():
+    texts = _texts(draw_funnel(funnel_result(), _ctx()))
+    # 10/42 = 23.8 %, 6/10 = 60.0 %, 4/6 = 66.7 %, 3/4 = 75.0 %; lead → won 3/42 = 7.1 %
+    assert [t for t in texts if t.startswith("↓")] == ["↓ 23.8%", "↓ 60.0%", "↓ 66.7%", "↓ 75.0%"]
+    assert {"42", "10", "6", "4", "3", "lead", "won", "lead → won: 7.1%"} <= set(texts)
+
+
+def test_plan_chart_puts_attainment_in_the_title_and_names_plan_and_forecast():
+    fig = draw_plan(plan_result(), _ctx())
+    texts = _texts(fig)
+    assert fig.texts[0].get_text() == "Title · 50.9% of plan"
+    # plan ends at 1,100,000; 560,000 after 14 of 22 working days runs to 560,000 × 22 / 14 = 880,000
+    assert "plan\n1,100,000" in texts
+    assert "forecast\n880,000" in texts
+    assert "560,000" in texts
+
+
+def test_plan_dynamics_labels_each_period_and_the_hundred_percent_line():
+    texts = _texts(draw_plan_dynamics(plan_result(), _ctx()))
+    assert {"92.0%", "105.0%", "112.0%", "87.0%", "n/a", "50.9%", "100%"} <= set(texts)
+
+
+def test_cohort_cells_show_percentages_and_leave_the_unobservable_blank():
+    fig = draw_cohorts(retention_result(), _ctx())
+    cells = [t.get_text() for t in fig.axes[0].texts]
+    # 6 + 5 + 4 + 3 + 2 + 1 observable cells
+    assert len(cells) == 21
+    assert cells[:6] == ["100.0%", "45.0%", "37.5%", "30.0%", "27.5%", "25.0%"]
+    assert "2026-05 · 40" in _texts(fig)
+
+
+def test_activity_by_day_greys_weekends_and_fills_the_missing_ones_as_gaps():
+    fig = draw_activity_by_day(activity_result(), _ctx())
+    bars = list(fig.axes[0].containers[0])
+    assert len(bars) == 31  # Oct 1 … Oct 31, weekends included as empty columns
+    saturday = bars[2]  # 3 Oct 2026
+    assert saturday.get_height() == 0
+    assert saturday.get_facecolor() != bars[0].get_facecolor()
+
+
+def test_stage_durations_show_both_pipelines_in_days():
+    texts = _texts(draw_stages(stages_result(), _ctx()))
+    assert {"Deal stages", "Lead stages", "12.5", "3.5", "negotiation", "median days"} <= set(texts)
+
+
+def test_breakdown_shows_the_top_fifteen_largest_first():
+    fig = draw_breakdown(breakdown_result(), _ctx())
+    labels = [t.get_text() for t in fig.axes[0].texts if t.get_text().startswith("Rep")]
+    assert labels[:3] == ["Rep 20", "Rep 19", "Rep 18"]
+    assert len(labels) == 15 and "Rep 0" not in labels
+    assert "100.0%" in _texts(fig)
+    assert fig.axes[0].get_xlabel() == "Win rate · top 15 of 20"
+
+
+def test_trend_draws_the_comparison_as_faded_columns_with_a_legend():
+    result = trend_result()
+    fig = draw_trend(result, _ctx())
+    assert len(fig.axes[0].patches) == 12  # six months now, six a year earlier
+    assert {"2026-10", "2025-10", "560,000"} <= set(_texts(fig))
+
+
+def test_russian_labels_render_without_missing_glyphs():
+    words = {
+        "Funnel": "Воронка",
+        "lead": "лид",
+        "won": "сделка",
+        "n/a": "н/д",
+        "of plan": "от плана",
+        "plan": "план",
+        "forecast": "прогноз",
+        "months since first order": "месяцев с первого заказа",
+        "no data for this period": "нет данных за этот период",
+    }
+    russian = replace(funnel_result(), scope=replace(ALPHA, label="Альфа"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for kind in CHART_KINDS:
+            render_chart(
+                kind,
+                replace(EXAMPLES[kind](), scope=russian.scope),
+                locale="ru",
+                translate=lambda s: words.get(s, s),
+            )
+        render_chart("funnel", replace(russian, series=()), locale="ru", translate=lambda s: words.get(s, s))
+    assert [str(w.message) for w in caught] == []
+    texts = _texts(draw_plan(plan_result(), _ctx("ru", lambda s: words.get(s, s))))
+    assert "план\n1\u00a0100\u00a0000" in texts  # Russian groups thousands with no-break spaces
+
+
+def test_empty_data_renders_a_no_data_card_or_no_chart():
+    for kind in CHART_KINDS:
+        empty = replace(EXAMPLES[kind](), series=(), tables=(), rows=())
+        assert _pixels(render_chart(kind, empty))[0] in (800, 1000)
+    zeros = replace(funnel_result(), series=(Series("stages", "Stages", (("lead", 0), ("won", 0))),))
+    assert render_charts(zeros) == ()
+    assert render_chart("funnel", zeros).png.startswith(PNG_SIGNATURE)
+
+
+def test_unknown_kind_is_a_programming_error():
+    with pytest.raises(ValueError, match="unknown chart kind"):
+        render_chart("pie", funnel_result())
+
+
+def test_formatting_follows_the_locale():
+    en, ru = locale_formatters("en"), locale_formatters("ru")
+    assert format_value(en, 0.238, "percent") == "23.8%"
+    assert format_value(ru, 0.238, "percent") == "23,8%"
+    assert format_value(en, 1234567.4, "money") == "1,234,567"
+    assert format_value(en, 3.26, "days") == "3.3"
+    assert format_value(en, None, "count") == "n/a"
+
+
+def test_rendering_never_imports_pyplot():
+    code = (
+        "import sys\n"
+        "from tests.metrics.test_charts import EXAMPLES\n"
+        "from metrics.charts import CHART_KINDS, render_chart\n"
+        "for kind in CHART_KINDS: render_chart(kind, EXAMPLES[kind]())\n"
+        "print('matplotlib.pyplot' in sys.modules)\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root)
+    assert done.stdout.strip() == "False"
