@@ -62,7 +62,7 @@ SCALES = {
 }
 """`tiny` is for tests; `large` is the performance benchmark's data set."""
 
-_CHUNK_LEADS = 50_000
+_CHUNK_LEADS = 25_000
 
 
 @dataclass(frozen=True)

@@ -97,7 +97,7 @@ def make_activities(
     # Reps clean up old tasks eventually: what stays open past its due date is mostly from the last month.
     open_odds = org.trait_array("overdue")[owner] * np.where(due > now - 30, 1.0, 0.1)
     left_open = past & ~cancelled & (u < 0.05 + open_odds)
-    completed = due + rng.uniform(5, 90, n) * _MINUTE
+    completed = due + rng.uniform(5, 60, n) * _MINUTE
     done = past & ~cancelled & ~left_open & (completed < now)
     status = np.where(done, "done", np.where(cancelled, "cancelled", "planned"))
     month = cal.month_of(completed[done])
@@ -108,8 +108,8 @@ def make_activities(
         actuals.add(name, done_owner[is_kind], month[is_kind])
     nothing = [None] * n
 
-    def linked(values: np.ndarray | None) -> list:
-        return nothing if values is None else values[keep].tolist()
+    def linked(values: np.ndarray | None) -> list | np.ndarray:
+        return nothing if values is None else values[keep]
 
     rep_ids = np.array([p.user_id for p in org.reps], dtype=object)
     return Rows(
@@ -128,12 +128,12 @@ def make_activities(
         ),
         (
             ids("ACT-", counter.take("activity", n), n, 8),
-            rep_ids[owner].tolist(),
-            np.array(ACTIVITY_TYPES, dtype=object)[kind].tolist(),
+            rep_ids[owner],
+            np.array(ACTIVITY_TYPES)[kind],
             sql_times(cal.start, created),
             sql_times(cal.start, due),
             sql_times(cal.start, completed, missing=~done),
-            status.tolist(),
+            status,
             linked(lead_id),
             linked(deal_id),
             linked(account_id),
@@ -168,7 +168,7 @@ def routine_activities(
     counts[days[None, :] < hire_days(cal, org)[:, None]] = 0
     rep = np.repeat(np.arange(len(org.reps)), counts.sum(axis=1))
     day = np.concatenate([np.repeat(days, row) for row in counts]) if counts.sum() else np.zeros(0, int)
-    due = cal.at_local_hour(day, org.rep_zone[rep], rng.uniform(9.0, 18.0, len(rep)))
+    due = cal.at_local_hour(day, org.rep_zone[rep], rng.uniform(9.0, 17.0, len(rep)))
     created = due - rng.uniform(0, 30, len(rep)) * _MINUTE
     return make_activities(
         rng,

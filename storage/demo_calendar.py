@@ -72,12 +72,27 @@ class DemoCalendar:
         return np.round((days + (hours - offsets) / 24.0) / _MINUTE) * _MINUTE
 
     def work_time(
-        self, rng: np.random.Generator, days: np.ndarray, zone_idx: np.ndarray, first_hour: float = 9.0
+        self,
+        rng: np.random.Generator,
+        days: np.ndarray,
+        zone_idx: np.ndarray,
+        not_before: np.ndarray | None = None,
     ) -> np.ndarray:
-        """A time during local office hours on the working day on or after each (fractional) day."""
-        day = self.next_workday[np.clip(np.floor(days).astype(np.int64), 0, len(self.next_workday) - 1)]
-        hours = rng.uniform(first_hour, 18.0, size=len(day))
-        return self.at_local_hour(day, zone_idx, hours)
+        """A time during local office hours (9-17) on the working day on or after each (fractional) day.
+
+        With `not_before`, a time that would fall before it (or within ten minutes after) moves to the next
+        working day, so follow-ups never precede what they follow.
+        """
+        hours = rng.uniform(9.0, 17.0, size=len(days))
+        times = self.at_local_hour(self._workday(np.floor(days)), zone_idx, hours)
+        if not_before is not None:
+            early = times < not_before + 10 * _MINUTE
+            later = self._workday(np.floor(not_before[early]) + 1)
+            times[early] = self.at_local_hour(later, zone_idx[early], hours[early])
+        return times
+
+    def _workday(self, days: np.ndarray) -> np.ndarray:
+        return self.next_workday[np.clip(days.astype(np.int64), 0, len(self.next_workday) - 1)]
 
 
 def make_calendar(today: date, zones: tuple[str, ...]) -> DemoCalendar:

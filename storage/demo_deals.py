@@ -127,11 +127,11 @@ def make_deals(
     count = rng.poisson(2.0 + np.minimum(cycle, 90) / 12.0)
     which = np.repeat(np.arange(n), count)
     end = np.where(closed, close, np.minimum(close, now + 10))[which]
+    opened = created[which]
     due = cal.work_time(
-        rng, created[which] + rng.random(len(which)) * (end - created[which]), org.rep_zone[owner[which]]
+        rng, opened + rng.random(len(which)) * (end - opened), org.rep_zone[owner[which]], not_before=opened
     )
-    due = np.maximum(due, created[which] + 0.02)
-    made = np.maximum(created[which], due - rng.uniform(0, 4, len(which)))
+    made = np.maximum(opened, due - rng.uniform(0, 4, len(which)))
     activities = make_activities(
         rng,
         cal,

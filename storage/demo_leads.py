@@ -167,8 +167,8 @@ def make_leads(
     which = np.repeat(np.arange(n), count)
     start = created[which]
     span = np.maximum(until[which] - start, 0.5)
-    due = np.maximum(
-        cal.work_time(rng, start + rng.random(len(which)) * span, org.rep_zone[owner[which]]), start + 0.01
+    due = cal.work_time(
+        rng, start + rng.random(len(which)) * span, org.rep_zone[owner[which]], not_before=start
     )
     activities = make_activities(
         rng,

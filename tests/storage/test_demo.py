@@ -84,6 +84,7 @@ def test_a_manager_asking_on_monday_about_yesterday_sees_fridays_work_for_every_
             )
         ).scalar_one()
     assert set(done_on_friday) == set(summary.rep_ids)
+    # Reps work office hours on working days: nothing is done over the weekend.
     assert weekend == 0
 
 
