@@ -76,7 +76,7 @@ def compute_cac(ctx: ComputeContext) -> Computed:
                 select(bucket_of(acquired.c.acquired_at, buckets).label("b"), func.count())
                 .where(acquired.c.acquired_at >= ctx.start, acquired.c.acquired_at < ctx.end)
                 .group_by("b")
-            ).tuples()
+            ).all()
         )
         built = []
         for bucket in buckets:

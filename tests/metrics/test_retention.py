@@ -182,3 +182,15 @@ def test_mrr_of_a_quarter_in_progress_uses_the_latest_loaded_month(db):
     this_month = ask(db, "mrr", period="2026-11")
     assert this_month.measure("nrr").value is None
     assert this_month.measure("mrr_start").value == Decimal("880.00")  # October's MRR
+
+
+def test_retention_and_mrr_by_rep_and_mrr_by_segment(db):
+    retention = {row.key: row.measure("crr").value for row in ask(db, "retention", by="rep").rows}
+    # Rita (acc-1, acc-2, acc-7): S {1,2}, E {1,7}, kept {1} -> 1 / 2.
+    assert retention["rep-1"] == pytest.approx(0.5)
+    by_rep = {row.key: row for row in ask(db, "mrr", by="rep").rows}
+    assert by_rep["rep-2"].measure("nrr").value == pytest.approx(0.75)  # acc-3 500 -> 600, acc-4 300 -> 0
+    assert by_rep["rep-1"].measure("nrr").value is None  # acc-7 only started paying in October
+    assert by_rep["rep-1"].measure("new_mrr").value == Decimal("200.00")
+    by_segment = {row.key: row.measure("nrr").value for row in ask(db, "mrr", by="segment").rows}
+    assert by_segment == {"ent": pytest.approx(0.75), "smb": pytest.approx(0.8)}  # smb: acc-8 100 -> 80

@@ -353,3 +353,17 @@ def test_email_list_growth(db):
 def test_email_growth_is_refused_to_a_rep(db):
     with pytest.raises(UserError):
         ask(db, "email", viewer="rep-1")
+
+
+def test_revenue_and_cac_by_month_over_the_quarter(db):
+    revenue = ask(db, "revenue", period="2026-Q4", by="month").rows
+    assert [(row.key, money(row, "revenue")) for row in revenue] == [
+        ("2026-10", Decimal("2000.00")),
+        ("2026-11", Decimal("0")),
+        ("2026-12", Decimal("0")),
+    ]
+    cac = {row.key: row for row in ask(db, "cac", period="2026-Q4", by="month").rows}
+    assert cac["2026-10"].measure("cac").value == pytest.approx(525.0)
+    # November: 50 spent on Nov 1, nobody acquired -> n/a.
+    assert money(cac["2026-11"], "spend") == Decimal("50.00")
+    assert cac["2026-11"].measure("cac").value is None
