@@ -26,6 +26,7 @@ __all__ = [
 
 _MAX_MEASURE_LINES = 10
 _MAX_DEFINITION = 140
+_MAX_TABLE_MEASURES = 6
 
 
 def metric_title(fmt: Formatter, metric: str, fallback: str) -> str:
@@ -88,8 +89,10 @@ def _ahead_behind(fmt: Formatter, result: MetricResult) -> Line | None:
 
 
 def _breakdown_table(fmt: Formatter, result: MetricResult) -> Table:
-    keys = [m.key for m in result.rows[0].measures]
-    labels = [measure_label(fmt, m.key, m.label) for m in result.rows[0].measures]
+    # The first measures only: a chat table wider than a phone screen is read by nobody.
+    shown = result.rows[0].measures[:_MAX_TABLE_MEASURES]
+    keys = [m.key for m in shown]
+    labels = [measure_label(fmt, m.key, m.label) for m in shown]
     by = fmt.t(f"by.{result.breakdown_by}", result.breakdown_by or "")
     rows = []
     for row in result.rows:
