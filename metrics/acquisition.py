@@ -71,12 +71,14 @@ def compute_cac(ctx: ComputeContext) -> Computed:
     if ctx.by in ("month", "week"):
         acquired = acquisitions()
         buckets = time_buckets(ctx.period, ctx.by)
-        counts = dict(
+        counts: dict[str, int] = dict(
             ctx.conn.execute(
                 select(bucket_of(acquired.c.acquired_at, buckets).label("b"), func.count())
                 .where(acquired.c.acquired_at >= ctx.start, acquired.c.acquired_at < ctx.end)
                 .group_by("b")
-            ).all()
+            )
+            .tuples()
+            .all()
         )
         built = []
         for bucket in buckets:
