@@ -6,12 +6,12 @@ Every count is one grouped SQL query, grouped by owner (which serves the rep, th
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, exists, func, literal, select
+from sqlalchemy import ColumnElement, Subquery, and_, case, func, literal, select
 
 from metrics.catalogue import ComputeContext, Computed, MetricDef, register
 from metrics.customers import day_number
@@ -141,36 +141,63 @@ def _counts(ctx: ComputeContext, buckets: Sequence[Period] | None) -> _Counts:
         due_done={g: n for (g, x), n in due_pair.items() if x == "done"},
         overdue=None if buckets else _flat(_tally(ctx, None, a.owner_id, a.due_at, and_(
             a.due_at < now, status.not_in(("done", "cancelled"))))),
-        qualifying=_flat(_tally(ctx, buckets, a.owner_id, a.completed_at, and_(done, _qualifying(ctx)))),
+        qualifying=_qualifying(ctx, buckets),
         won=_flat(_tally(ctx, buckets, Deal.owner_id, Deal.closed_at, won)),
         on_won=_flat(_tally(ctx, buckets, on_won.c.owner_id, on_won.c.closed_at, literal(True))),
     )  # fmt: skip
 
 
-def _qualifying(ctx: ComputeContext) -> ColumnElement[bool]:
-    """A done call on a lead that entered a later funnel stage than it had at the call, within the window after it.
+def _qualifying(ctx: ComputeContext, buckets: Sequence[Period] | None) -> Tally:
+    """Done calls on a lead that entered a later funnel stage than it had at the call, within the window after it.
 
     The lead's stage at the call is the furthest configured stage it had entered by the call's completion (`lead`
     if none); the later entry must come after the call, no more than `activity.qualify_window_days` days after it,
-    and by now.
+    and by now. Written as joins over the period's calls rather than as a correlated test per call, so each
+    database can hash or index the lead's stage entries once.
     """
+    a = Activity
+    calls = (
+        select(a.activity_id, a.owner_id, a.completed_at, a.lead_id)
+        .where(
+            a.status == "done",
+            a.type == "call",
+            a.lead_id.is_not(None),
+            a.completed_at >= ctx.start,
+            a.completed_at < ctx.end,
+            ctx.owner_in_scope(a.owner_id),
+        )
+        .subquery("calls")
+    )
     stages = ctx.settings.funnel.stages
-    before, after = stage_entries(stages, "entries_before"), stage_entries(stages, "entries_after")
-    stage_at_call = (
-        select(func.coalesce(func.max(before.c.rank), 0))
-        .where(before.c.lead_id == Activity.lead_id, before.c.entered_at <= Activity.completed_at)
-        .correlate(Activity)  # two levels down, auto-correlation would not reach the outer activity
-        .scalar_subquery()
+    leads = select(calls.c.lead_id)
+
+    def furthest(name: str, when: Callable[[Subquery], ColumnElement[bool]]) -> Subquery:
+        entries = stage_entries(stages, f"entries_{name}", leads=leads)
+        return (
+            select(calls.c.activity_id, func.max(entries.c.rank).label("rank"))
+            .join(entries, and_(entries.c.lead_id == calls.c.lead_id, when(entries)))
+            .group_by(calls.c.activity_id)
+            .subquery(name)
+        )
+
+    window = ctx.settings.activity.qualify_window_days
+    before = furthest("before", lambda e: e.c.entered_at <= calls.c.completed_at)
+    after = furthest(
+        "after",
+        lambda e: and_(
+            e.c.entered_at > calls.c.completed_at,
+            e.c.entered_at <= ctx.now_utc,
+            day_number(e.c.entered_at) - day_number(calls.c.completed_at) <= window,
+        ),
     )
-    moved = exists().where(
-        after.c.lead_id == Activity.lead_id,
-        after.c.entered_at > Activity.completed_at,
-        after.c.entered_at <= ctx.now_utc,
-        day_number(after.c.entered_at) - day_number(Activity.completed_at)
-        <= ctx.settings.activity.qualify_window_days,
-        after.c.rank > stage_at_call,
+    moved = (
+        select(calls.c.owner_id, calls.c.completed_at)
+        .join(after, after.c.activity_id == calls.c.activity_id)
+        .outerjoin(before, before.c.activity_id == calls.c.activity_id)
+        .where(after.c.rank > func.coalesce(before.c.rank, 0))
+        .subquery("moved")
     )
-    return and_(Activity.type == "call", Activity.lead_id.is_not(None), moved)
+    return _flat(_tally(ctx, buckets, moved.c.owner_id, moved.c.completed_at, literal(True)))
 
 
 def _plan_measures(ctx: ComputeContext, actual: dict[str, int], now: datetime) -> list[Measure]:

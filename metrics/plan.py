@@ -113,7 +113,9 @@ def _compute(ctx: ComputeContext) -> Computed:
     tables: list[Table] = []
     notes = [f"{metric_label(p.key)} target: {p.basis}." for p in progresses if p.basis != ctx.period.key]
     revenue = next((p for p in progresses if p.key == PlanKey("revenue")), None)
-    if revenue is not None:
+    if revenue is not None and revenue.remaining_days == 0:
+        notes.append("The period is over: nothing is left to plan for.")
+    elif revenue is not None:
         lookback = trailing(ctx.conn, ctx.settings, ctx.scope.owner_ids, ctx.now_utc)
         missing = max(float(revenue.target) - float(revenue.actual or 0), 0.0)
         tables.append(what_it_takes(missing, lookback, ctx.settings.funnel.stages, revenue.remaining_days))

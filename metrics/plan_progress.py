@@ -108,6 +108,7 @@ def progress_measures(p: Progress) -> tuple[Measure, ...]:
     """The six measures of a plan line, attainment first: `<line>.attainment`, `.actual`, `.target`, `.pace`,
     `.forecast`, `.needed_per_day`."""
     code, label, unit = p.key.code, metric_label(p.key), p.unit
+    per_day_unit: Unit = "number" if unit == "count" else unit  # 0.4 calls a day must not print as 0
     expected = float(p.target) * p.elapsed_share
     return (
         Measure(f"{code}.attainment", f"{label}: attainment", "percent", p.attainment,
@@ -119,7 +120,7 @@ def progress_measures(p: Progress) -> tuple[Measure, ...]:
                 f"{_num(p.actual)} / {expected:.2f}"),
         Measure(f"{code}.forecast", f"{label}: forecast", unit, p.forecast,
                 detail=f"{_num(p.actual)} / {p.elapsed_share:.3f}"),
-        Measure(f"{code}.needed_per_day", f"{label}: needed per working day", unit, p.needed_per_day,
+        Measure(f"{code}.needed_per_day", f"{label}: needed per working day", per_day_unit, p.needed_per_day,
                 detail=f"still missing over {p.remaining_days} working days"),
     )  # fmt: skip
 

@@ -19,7 +19,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Connection, Subquery, case, func, literal, select, true, union_all
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    Subquery,
+    case,
+    func,
+    literal,
+    select,
+    true,
+    union_all,
+)
 
 from metrics.plan_actuals import plan_actual
 from metrics.result import Table, ratio
@@ -31,11 +42,14 @@ __all__ = ["TRAILING_DAYS", "stage_entries", "trailing_funnel", "Trailing", "tra
 TRAILING_DAYS = 90
 
 
-def stage_entries(stages: Sequence[str], name: str = "stage_entries") -> Subquery:
+def stage_entries(
+    stages: Sequence[str], name: str = "stage_entries", leads: Select | None = None
+) -> Subquery:
     """Every time a lead entered a configured funnel stage: (lead_id, rank, entered_at), rank = index in `stages`.
 
     Besides `lead_stage_events`, a lead enters `opportunity` when a deal linked to it is created and `won` when
-    such a deal is won, as the funnel definition says (CRMs often keep those only on the deal).
+    such a deal is won, as the funnel definition says (CRMs often keep those only on the deal). `leads`, a select
+    of lead ids, narrows it to those leads inside each part, where the lead_id indexes can serve it.
     """
     rank = case(*((LeadStageEvent.stage == s, literal(i)) for i, s in enumerate(stages)), else_=None)
     parts = [
@@ -55,6 +69,11 @@ def stage_entries(stages: Sequence[str], name: str = "stage_entries") -> Subquer
                 Deal.lead_id.is_not(None), Deal.status == "won", Deal.closed_at.is_not(None)
             )
         )
+    if leads is not None:
+        parts = [
+            part.where(LeadStageEvent.lead_id.in_(leads)) if i == 0 else part.where(Deal.lead_id.in_(leads))
+            for i, part in enumerate(parts)
+        ]
     return union_all(*parts).subquery(name)
 
 
@@ -67,8 +86,9 @@ def trailing_funnel(
     now: datetime,
 ) -> dict[str, int]:
     """Leads created on `[start, end)` (owner in scope) that reached each stage by `now` (all naive UTC)."""
-    entries = stage_entries(stages)
     owner_ok: ColumnElement[bool] = true() if owner_ids is None else Lead.owner_id.in_(owner_ids)
+    cohort = select(Lead.lead_id).where(Lead.created_at >= start, Lead.created_at < end, owner_ok)
+    entries = stage_entries(stages, leads=cohort)
     furthest = (
         select(Lead.lead_id, func.coalesce(func.max(entries.c.rank), 0).label("furthest"))
         .select_from(Lead)
