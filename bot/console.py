@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import TextIO
 
@@ -64,7 +64,7 @@ def render_reply(reply: Reply, chart_paths: Iterable[Path] = ()) -> str:
 
 
 def prepare_database(
-    engine: Engine, *, today_for_demo: Callable[[], object], out: TextIO = sys.stderr, progress: bool = True
+    engine: Engine, *, today_for_demo: Callable[[], date], out: TextIO = sys.stderr, progress: bool = True
 ) -> None:
     """Migrate the store and, when it has no users yet, fill it with the demo organisation."""
     upgrade(engine)
