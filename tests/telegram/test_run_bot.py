@@ -1,0 +1,178 @@
+"""End to end: the real `run_bot.py` in a subprocess, talking over real HTTP to the fake Bot API — by polling, and
+through its webhook route on kpibot's HTTP port.
+
+The data is made relative to the real clock (the subprocess reads it): Rita (rep-1) has 3 leads this month and 5
+last month, so /funnel shows 3 and the "last month" button turns the same reply into 5.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import insert
+
+from bot.invites import create_invite
+from storage.db import make_engine
+from storage.schema import Lead
+from tests.metrics.org import seed_people
+from tests.telegram.conftest import TOKEN
+from tests.telegram.fake_bot_api import FakeBotApi
+from tests.telegram.updates import button_press, person, private_text
+
+ROOT = Path(__file__).resolve().parents[2]
+RITA = person(555001, "Rita", "en")
+EVE = person(555999, "Eve")
+SECRET = "s3cret-webhook-token"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def rita_db(db_url) -> Iterator[tuple[str, str]]:
+    """The fixture people, Rita's leads (3 this month, 5 last month) and an invite for her: (url, code)."""
+    engine = make_engine(db_url)
+    seed_people(engine)
+    now = datetime.now(UTC)
+    month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0, tzinfo=None)
+    last_month = (month_start - timedelta(days=1)).replace(day=10, hour=12)
+    leads = [
+        dict(lead_id=f"now-{i}", owner_id="rep-1", created_at=month_start + timedelta(hours=1))
+        for i in range(3)
+    ]
+    leads += [dict(lead_id=f"prev-{i}", owner_id="rep-1", created_at=last_month) for i in range(5)]
+    with engine.begin() as conn:
+        conn.execute(insert(Lead), leads)
+    code = create_invite(engine, "rep-1", now=now).code
+    engine.dispose()
+    yield db_url, code
+
+
+def start_bot(tmp_path: Path, db_url: str, fake_api: FakeBotApi, **env: str) -> subprocess.Popen:
+    environment = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": os.environ.get("HOME", str(tmp_path)),  # matplotlib keeps its font cache there
+        "DATABASE_URL": db_url,
+        "TELEGRAM_TOKEN": TOKEN,
+        "TELEGRAM_API_BASE_URL": fake_api.base_url,
+        "MPLBACKEND": "Agg",
+        **env,
+    }
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "run_bot.py")],
+        cwd=tmp_path,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def stop_bot(process: subprocess.Popen) -> str:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+    return process.stdout.read().decode(errors="replace") if process.stdout else ""
+
+
+def rita_links_asks_and_flips(fake_api: FakeBotApi, code: str, deliver) -> None:
+    """The story both modes must tell; `deliver` hands an update to the bot."""
+    mark = len(fake_api.calls)
+    deliver(private_text(EVE, "/funnel"))  # not linked: refused, pointed at /start
+    (refusal,) = fake_api.wait_for_calls("sendMessage", 1, after=mark, timeout=20)
+    assert int(refusal.params["chat_id"]) == EVE["id"] and "/start" in refusal.params["text"]
+
+    mark = len(fake_api.calls)
+    deliver(private_text(RITA, f"/start {code}"))
+    (welcome,) = fake_api.wait_for_calls("sendMessage", 1, after=mark)
+    assert "Rita Rep" in welcome.params["text"]
+
+    mark = len(fake_api.calls)
+    deliver(private_text(RITA, "/funnel"))
+    (photo,) = fake_api.wait_for_calls("sendPhoto", 1, after=mark)
+    assert photo.files["photo"].startswith(b"\x89PNG")
+    (text,) = fake_api.wait_for_calls("sendMessage", 1, after=mark)
+    assert "<b>3</b>" in text.params["text"]
+    buttons = [b for row in text.params["reply_markup"]["inline_keyboard"] for b in row]
+    last_month = next(b for b in buttons if b["callback_data"].endswith("/funnel last month"))
+
+    shown = fake_api.messages[(RITA["id"], max(m for c, m in fake_api.messages if c == RITA["id"]))]
+    mark = len(fake_api.calls)
+    deliver(button_press(RITA, shown, last_month["callback_data"]))
+    (edited,) = fake_api.wait_for_calls("editMessageText", 1, after=mark)
+    fake_api.wait_for_calls("editMessageMedia", 1, after=mark)
+    assert int(edited.params["message_id"]) == shown["message_id"]
+    assert "<b>5</b>" in edited.params["text"]
+
+
+def test_polling_rita_links_asks_for_the_funnel_and_flips_it_to_last_month(tmp_path, fake_api, rita_db):
+    db_url, code = rita_db
+    process = start_bot(tmp_path, db_url, fake_api)
+    try:
+        fake_api.wait_for_calls("getUpdates", 1, timeout=30)
+        rita_links_asks_and_flips(fake_api, code, fake_api.push_update)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n--- bot output ---\n{stop_bot(process)}") from exc
+    finally:
+        stop_bot(process)
+
+
+def test_webhook_only_updates_with_the_secret_are_served(tmp_path, fake_api, rita_db):
+    db_url, code = rita_db
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/telegram/webhook"
+    process = start_bot(
+        tmp_path,
+        db_url,
+        fake_api,
+        TELEGRAM_WEBHOOK_URL=url,
+        TELEGRAM_WEBHOOK_SECRET=SECRET,
+        KPIBOT_HTTP_PORT=str(port),
+    )
+    try:
+        (hook,) = fake_api.wait_for_calls("setWebhook", 1, timeout=30)
+        assert hook.params["url"] == url and hook.params["secret_token"] == SECRET
+        assert not fake_api.calls_of("getUpdates")
+        with httpx.Client(timeout=5) as client:
+            deadline = time.monotonic() + 15
+            while True:  # the HTTP site opens right after the services have started
+                try:
+                    forged = client.post(url, json=fake_api.make_update(private_text(RITA, f"/start {code}")))
+                    break
+                except httpx.ConnectError:
+                    assert time.monotonic() < deadline, "the webhook port never opened"
+                    time.sleep(0.1)
+            assert forged.status_code == 403
+            wrong = {"X-Telegram-Bot-Api-Secret-Token": "guess"}
+            update = fake_api.make_update(private_text(RITA, f"/start {code}"))
+            assert client.post(url, json=update, headers=wrong).status_code == 403
+            time.sleep(0.5)
+            assert not fake_api.calls_of("sendMessage"), "a rejected update must not be answered"
+
+            headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+
+            def deliver(update: dict) -> None:
+                response = client.post(url, json=fake_api.make_update(update), headers=headers)
+                assert response.status_code == 200
+
+            rita_links_asks_and_flips(fake_api, code, deliver)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n--- bot output ---\n{stop_bot(process)}") from exc
+    finally:
+        stop_bot(process)
