@@ -5,7 +5,8 @@ November 2026 has 21 weekdays, 20 working days with the holiday. By the 18th, 12
 
 Plans (2026-11 unless said): Rita (rep-1) revenue 10,000, deals won 4, calls 40; Rob (rep-2) revenue 5,000,
 deals won 0; Rae (rep-3) revenue 8,000, units of P-PRO 5; team Bravo revenue 9,000 (its own row); team Alpha has
-no November row but a 2026-Q4 row of 60,000; Rita also had 10,000 for 2026-09 and 2026-10. No org row.
+no November row but a 2026-Q4 row of 60,000; Rita also had 10,000 for 2026-09 and 2026-10, Rae 8,000 for 2026-10
+and 2026-12. No org row.
 
 Won deals: Rita D8 4,000 (Sep 10), D7 6,000 (Oct 15), D1 3,000 (Nov 5, from lead L1), D2 2,000 (Nov 12), and D3 was
 lost; Rob D5 1,500 (Nov 3); Rae D6 4,000 (Nov 16, 2 × P-PRO). Rita's open D9 comes from lead L2.
@@ -109,6 +110,8 @@ def seed_plan(engine) -> None:
         plan("2026-Q4", "team", "t-a", "revenue", 60000),
         plan("2026-10", "user", "rep-1", "revenue", 10000),
         plan("2026-09", "user", "rep-1", "revenue", 10000),
+        plan("2026-10", "user", "rep-3", "revenue", 8000),
+        plan("2026-12", "user", "rep-3", "revenue", 8000),
     ]
     with engine.begin() as conn:
         conn.execute(insert(Lead), leads)
@@ -206,6 +209,21 @@ def test_december_prorates_the_quarter_plan_by_working_days(db):
     # Q4 working days: October 22 + November 20 + December 23 = 65; December's share of 60,000 is 23/65.
     assert float(r.measure("revenue.target").value) == pytest.approx(60000 * 23 / 65)
     assert r.measure("revenue.target").detail == "2026-Q4 × 23/65 working days"
+
+
+def test_a_week_gets_its_share_of_the_month_plan(db):
+    r = ask(db, period="this week")
+    # Nov 16–22 holds 5 of November's 20 working days: 10,000 × 5/20 = 2,500; D2 closed the week before.
+    assert r.measure("revenue.target").value == 2500
+    assert r.measure("revenue.target").detail == "2026-11 × 5/20 working days"
+    assert r.measure("revenue.actual").value == 0
+
+
+def test_a_quarter_without_its_own_row_adds_up_its_months(db):
+    r = ask(db, viewer="mgr-b", period="2026-Q4")
+    # Bravo: October and December only Rae's rows (8,000 each), November Bravo's own 9,000.
+    assert r.measure("revenue.target").value == 25000
+    assert r.measure("revenue.target").detail == "2026-10 + 2026-11 + 2026-12"
 
 
 def test_compared_with_the_whole_of_october(db):
