@@ -153,7 +153,10 @@ def stage_measures(
 
 def _deal_stage_stats(ctx: ComputeContext, by: str | None) -> dict[tuple, DurationStats]:
     order = (DealStageEvent.entered_at, DealStageEvent.stage)
-    moved = select(DealStageEvent.deal_id).where(_in_period(ctx, DealStageEvent.entered_at))
+    scoped = select(Deal.deal_id).where(ctx.owner_in_scope(Deal.owner_id))
+    moved = select(DealStageEvent.deal_id).where(
+        _in_period(ctx, DealStageEvent.entered_at), DealStageEvent.deal_id.in_(scoped)
+    )
     events = (
         select(
             DealStageEvent.deal_id,

@@ -127,6 +127,11 @@ def test_cycle_by_month_and_its_chart_series(crm):
 def test_cycle_filters_and_rep_view(crm):
     pro = ask(crm, "cycle", filters=(("product", "P-PRO"),))
     assert values(pro, "median_days", "deals") == [pytest.approx(10.75), 2]
+    spring = ask(crm, "cycle", filters=(("campaign", "Spring Promo"),))
+    assert values(spring, "median_days", "deals") == [
+        pytest.approx(18.0),
+        1,
+    ]  # D1, whose lead L1 came from it
     mine = ask(crm, "cycle", viewer="rep-3")
     assert values(mine, "median_days", "deals") == [pytest.approx(3.5), 1]
     with pytest.raises(PermissionDenied):
