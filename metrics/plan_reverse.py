@@ -6,9 +6,8 @@ conversion rate between them; meetings and calls = won deals needed × meetings 
 need is rounded up to a whole one, and per day is that need over the remaining working days, today included.
 A rate that is zero or unknown makes that step and every earlier one n/a.
 
-The step conversion rates come from a simple cohort of the trailing window: leads created in it, counted at the
-furthest configured funnel stage each has reached by now (from `lead_stage_events`, a linked deal reaching
-`opportunity` at its creation and `won` when it is won). Recent leads have had less time to close, so this cohort
+The step conversion rates come from a simple cohort of the trailing window: leads created in it, counted at each
+configured funnel stage they reached by now, by the same lead-journey rules as /funnel (`metrics.lead_journey`). Recent leads have had less time to close, so this cohort
 understates late-stage rates; the plan reply says which window it used.
 """
 
@@ -22,85 +21,41 @@ from datetime import datetime, timedelta
 from sqlalchemy import (
     ColumnElement,
     Connection,
-    Select,
-    Subquery,
     case,
     func,
-    literal,
     select,
     true,
-    union_all,
 )
 
+from metrics.lead_journey import journey, reached_column
 from metrics.plan_actuals import plan_actual
 from metrics.result import Table, ratio
 from storage.config import Settings
-from storage.schema import Deal, Lead, LeadStageEvent
+from storage.schema import Lead
 
-__all__ = ["TRAILING_DAYS", "stage_entries", "trailing_funnel", "Trailing", "trailing", "what_it_takes"]
+__all__ = ["TRAILING_DAYS", "trailing_funnel", "Trailing", "trailing", "what_it_takes"]
 
 TRAILING_DAYS = 90
 
 
-def stage_entries(
-    stages: Sequence[str], name: str = "stage_entries", leads: Select | None = None
-) -> Subquery:
-    """Every time a lead entered a configured funnel stage: (lead_id, rank, entered_at), rank = index in `stages`.
-
-    Besides `lead_stage_events`, a lead enters `opportunity` when a deal linked to it is created and `won` when
-    such a deal is won, as the funnel definition says (CRMs often keep those only on the deal). `leads`, a select
-    of lead ids, narrows it to those leads inside each part, where the lead_id indexes can serve it.
-    """
-    rank = case(*((LeadStageEvent.stage == s, literal(i)) for i, s in enumerate(stages)), else_=None)
-    parts = [
-        select(LeadStageEvent.lead_id, rank.label("rank"), LeadStageEvent.entered_at).where(
-            LeadStageEvent.stage.in_(stages)
-        )
-    ]
-    if "opportunity" in stages:
-        parts.append(
-            select(Deal.lead_id, literal(stages.index("opportunity")), Deal.created_at).where(
-                Deal.lead_id.is_not(None)
-            )
-        )
-    if "won" in stages:
-        parts.append(
-            select(Deal.lead_id, literal(stages.index("won")), Deal.closed_at).where(
-                Deal.lead_id.is_not(None), Deal.status == "won", Deal.closed_at.is_not(None)
-            )
-        )
-    if leads is not None:
-        parts = [
-            part.where(LeadStageEvent.lead_id.in_(leads)) if i == 0 else part.where(Deal.lead_id.in_(leads))
-            for i, part in enumerate(parts)
-        ]
-    return union_all(*parts).subquery(name)
-
-
 def trailing_funnel(
     conn: Connection,
-    stages: Sequence[str],
+    settings: Settings,
     start: datetime,
     end: datetime,
     owner_ids: Sequence[str] | None,
     now: datetime,
 ) -> dict[str, int]:
-    """Leads created on `[start, end)` (owner in scope) that reached each stage by `now` (all naive UTC)."""
+    """Leads created on `[start, end)` (owner in scope) that reached each stage by `now` (all naive UTC), by the
+    shared lead-journey rules of /funnel."""
+    stages = settings.funnel.stages
     owner_ok: ColumnElement[bool] = true() if owner_ids is None else Lead.owner_id.in_(owner_ids)
     cohort = select(Lead.lead_id).where(Lead.created_at >= start, Lead.created_at < end, owner_ok)
-    entries = stage_entries(stages, leads=cohort)
-    furthest = (
-        select(Lead.lead_id, func.coalesce(func.max(entries.c.rank), 0).label("furthest"))
-        .select_from(Lead)
-        .outerjoin(entries, (entries.c.lead_id == Lead.lead_id) & (entries.c.entered_at <= now))
-        .where(Lead.created_at >= start, Lead.created_at < end, owner_ok)
-        .group_by(Lead.lead_id)
-        .subquery()
-    )
-    stmt = select(furthest.c.furthest, func.count()).group_by(furthest.c.furthest)
-    at: dict[int, int] = {rank: n for rank, n in conn.execute(stmt)}
-    # A lead that reached a later stage passed every earlier one.
-    return {stage: sum(n for rank, n in at.items() if rank >= i) for i, stage in enumerate(stages)}
+    journeys = journey(settings, cohort)
+    counts = conn.execute(
+        select(*(func.count(case((journeys.c[reached_column(i)] <= now, 1))) for i in range(len(stages))))
+    ).one()
+    return {stage: int(n) for stage, n in zip(stages, counts, strict=True)}
 
 
 @dataclass(frozen=True)
@@ -136,7 +91,7 @@ def trailing(
         deals_won=int(total("deals_won")),
         meetings=int(total("meetings")),
         calls=int(total("calls")),
-        funnel=trailing_funnel(conn, settings.funnel.stages, start, end, owner_ids, now_utc),
+        funnel=trailing_funnel(conn, settings, start, end, owner_ids, now_utc),
     )
 
 
