@@ -44,12 +44,18 @@ class RowChecker:
         self._good_ids: set[str] = set()  # ids of accepted rows, for references within the file (manager_id)
         self._unique_seen: dict[tuple[str, Any], tuple[str, int]] = {}
         self._names = tuple(c.name for c in rules.columns)
+        self._columns = tuple((c.name, c.parse, c.required, c.default) for c in rules.columns)
         self._single_key = rules.key[0] if len(rules.key) == 1 else None
+        self._self_refs = rules.self_refs
+        self._present: dict[tuple[str, ...], tuple[str, ...]] = {}
 
     def parse(self, record: Record) -> Checked:
         """Read and check one row on its own."""
         values = record.values
-        present = tuple(name for name in self._names if name in values)
+        keys = tuple(values)
+        present = self._present.get(keys)
+        if present is None:
+            present = self._present[keys] = tuple(name for name in self._names if name in values)
         checked = Checked(record, {}, present)
         problems, row = checked.problems, checked.row
         if record.problem:
@@ -59,25 +65,25 @@ class RowChecker:
         stray = values.get("")
         if stray not in (None, ""):
             problems.append(("", stray, "a value in a column without a header"))
-        for rule in self.rules.columns:
-            raw = values.get(rule.name)
-            if isinstance(raw, str):
+        for name, parse, required, default in self._columns:
+            raw = values.get(name)
+            if type(raw) is str:
                 raw = raw.strip()
             if raw is None or raw == "":
-                if rule.required:
-                    problems.append((rule.name, "", "missing a required value"))
-                row[rule.name] = rule.default
+                if required:
+                    problems.append((name, "", "missing a required value"))
+                row[name] = default
                 continue
             try:
-                row[rule.name] = rule.parse(raw)
+                row[name] = parse(raw)
             except BadValue as exc:
-                problems.append((rule.name, raw, str(exc)))
-                row[rule.name] = None
+                problems.append((name, raw, str(exc)))
+                row[name] = None
         if self.rules.money:
             self._read_currency(checked, values.get("currency"))
         if not problems:
             for check in self.rules.checks:
-                problems.extend((column, row[column], reason) for column, reason in check(row))
+                problems.extend((column, values.get(column), reason) for column, reason in check(row))
         self._check_duplicate(checked)
         return checked
 
@@ -138,7 +144,7 @@ class RowChecker:
                 self._check_unique(checked, column, holders[column])
             if checked.currency and not problems:
                 self._convert(checked)
-            if rules.self_refs and not problems and self._single_key:
+            if self._self_refs and not problems and self._single_key:
                 self._good_ids.add(row[self._single_key])
 
     def _check_unique(self, checked: Checked, column: str, holders: dict[Any, str]) -> None:

@@ -11,10 +11,9 @@ import csv
 import io
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import ijson
 from openpyxl import load_workbook
@@ -26,8 +25,7 @@ __all__ = ["Record", "Source", "SourceError", "open_source", "FORMATS"]
 FORMATS = (".csv", ".tsv", ".txt", ".json", ".jsonl", ".ndjson", ".xlsx")
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
+class Record(NamedTuple):
     """One row of the file: where it starts (line; for a JSON array, the object's position) and its cells."""
 
     line: int
@@ -96,6 +94,7 @@ class CsvSource(Source):
     def records(self) -> Iterator[Record]:
         reader = csv.reader(self._stream, delimiter=self._delimiter)
         header, width = self.header or (), len(self.header or ())
+        all_named = all(header)
         ended = 0  # physical lines consumed after the header
         try:
             for cells in reader:
@@ -106,6 +105,8 @@ class CsvSource(Source):
                     yield Record(
                         line, _named(header, cells), f"{len(cells)} fields but the header has {width}"
                     )
+                elif all_named:
+                    yield Record(line, dict(zip(header, cells, strict=False)))
                 else:
                     yield Record(line, _named(header, cells))
         except UnicodeDecodeError:

@@ -10,11 +10,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from sqlalchemy import Column, Connection, MetaData, Table, delete, select
+from sqlalchemy import Column, Connection, MetaData, Table, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-__all__ = ["BatchWriter", "make_writer", "group_by_present"]
+__all__ = ["BatchWriter", "make_writer", "group_by_present", "SQLITE_CACHE_KIB"]
+
+SQLITE_CACHE_KIB = 256 * 1024
 
 
 class BatchWriter(Protocol):
@@ -23,25 +25,47 @@ class BatchWriter(Protocol):
 
 
 class _SqliteWriter:
+    """Compiled once, then fed plain tuples: the statement is SQLAlchemy's, the per-row work is the driver's."""
+
     def __init__(self, conn: Connection, table: Table) -> None:
+        # SQLite's default page cache (2 MB) turns every index insert of a big load into a disk read.
+        conn.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
         self._conn = conn
         self._table = table
         self._key = [c.name for c in table.primary_key.columns]
-        self._statements: dict[tuple[str, ...], Any] = {}
+        dialect = conn.dialect
+        # The type's own bind processors, so values are stored exactly as SQLAlchemy stores and compares them.
+        self._processors = {
+            c.name: c.type.dialect_impl(dialect).bind_processor(dialect) for c in table.columns
+        }
+        self._statements: dict[tuple[str, ...], tuple[str, list[Any]]] = {}
 
-    def _statement(self, present: tuple[str, ...]) -> Any:
+    def _statement(self, present: tuple[str, ...]) -> tuple[str, list[Any]]:
         if present not in self._statements:
             stmt = sqlite_insert(self._table)
             updates = {name: stmt.excluded[name] for name in present if name not in self._key}
-            self._statements[present] = (
+            upsert = (
                 stmt.on_conflict_do_update(index_elements=self._key, set_=updates)
                 if updates
                 else stmt.on_conflict_do_nothing(index_elements=self._key)
             )
+            names = [c.name for c in self._table.columns]
+            compiled = upsert.compile(dialect=self._conn.dialect, column_keys=names)
+            order = [(name, self._processors[name]) for name in compiled.positiontup or ()]
+            self._statements[present] = (str(compiled), order)
         return self._statements[present]
 
     def write(self, rows: Sequence[dict[str, Any]], present: tuple[str, ...]) -> None:
-        self._conn.execute(self._statement(present), list(rows))
+        sql, order = self._statement(present)
+        self._conn.exec_driver_sql(sql, [_bound(row, order) for row in rows])
+
+
+def _bound(row: dict[str, Any], order: list[Any]) -> tuple[Any, ...]:
+    values = []
+    for name, process in order:
+        value = row[name]
+        values.append(value if value is None or process is None else process(value))
+    return tuple(values)
 
 
 class _PostgresWriter:
@@ -62,6 +86,8 @@ class _PostgresWriter:
         quote = conn.dialect.identifier_preparer.quote
         names = ", ".join(quote(name) for name in self._columns)
         self._copy_sql = f"COPY {quote(self._staging.name)} ({names}) FROM STDIN"
+        # TRUNCATE, not DELETE: dead rows would pile up in the staging table and slow every later batch.
+        self._truncate = text(f"TRUNCATE {quote(self._staging.name)}")
         self._statements: dict[tuple[str, ...], Any] = {}
 
     def _merge(self, present: tuple[str, ...]) -> Any:
@@ -82,7 +108,7 @@ class _PostgresWriter:
             for row in rows:
                 copy.write_row([row[name] for name in columns])
         self._conn.execute(self._merge(present))
-        self._conn.execute(delete(self._staging))
+        self._conn.execute(self._truncate)
 
 
 def make_writer(conn: Connection, table: Table) -> BatchWriter:
