@@ -6,6 +6,7 @@ Each `draw_*` takes a result and a ChartContext and returns a Figure, or None wh
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from matplotlib.figure import Figure
 
@@ -67,6 +68,7 @@ def draw_trend(result: MetricResult, ctx: ChartContext) -> Figure | None:
     previous = [math.nan if r[3] is None else float(r[3]) for r in rows]
     has_previous = any(r[3] is not None for r in rows)
     xs = list(range(len(rows)))
+    ctx = replace(ctx, title=f"{ctx.title} · {ctx.translate(result.headline.label)}")
     fig = new_figure(WIDE)
     put_titles(fig, ctx.title, ctx.subtitle)
     finite = [v for v in values + previous if not math.isnan(v)]

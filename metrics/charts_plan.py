@@ -45,6 +45,19 @@ def _series_unit(result: MetricResult, key: str) -> Unit:
     return next((s.unit for s in result.series if s.key == key), "number")
 
 
+def _em_width(text: str) -> float:
+    """Width of a number label in ems of DejaVu Sans: digits are 0.64 em, "%" 0.95, separators about 0.32."""
+    return sum(0.64 if ch.isdigit() else 0.95 if ch == "%" else 0.32 for ch in text)
+
+
+def _measure_value(result: MetricResult, name: str) -> float | None:
+    """The headline plan's `name` measure: keyed "attainment" or "<plan code>.attainment", the first one given."""
+    for measure in result.measures:
+        if measure.key == name or measure.key.endswith("." + name):
+            return None if measure.value is None else float(measure.value)
+    return None
+
+
 def draw_plan(result: MetricResult, ctx: ChartContext) -> Figure | None:
     """Cumulative actual against the plan line, and the run-rate forecast to the period's end."""
     actual = {
@@ -65,30 +78,32 @@ def draw_plan(result: MetricResult, ctx: ChartContext) -> Figure | None:
     fmt = ctx.formatters
     target_total = target[days[-1]] if days[-1] in target else (max(target.values()) if target else None)
 
-    # The forecast follows the plan's shape over working days: actual so far / the share of the plan line reached.
+    # The forecast runs from today's actual to the period's end along the plan line's shape, so it stays flat over
+    # weekends and holidays. Its end is the metric's own forecast when the result has one, so chart and text agree;
+    # else the run rate over working days: actual so far / the share of the plan line reached by now.
     projection: list[tuple[int, float]] = []
-    forecast = None
+    forecast = _measure_value(result, "forecast")
     if actual and target and target_total:
         last = max(actual)
-        share_now = target.get(last, 0.0) / target_total
-        if share_now > 0 and last < days[-1]:
-            forecast = actual[last] / share_now
+        done = target.get(last, 0.0)
+        if 0 < done < target_total and last < days[-1]:
+            if forecast is None:
+                forecast = actual[last] * target_total / done
+            still = forecast - actual[last]
             projection = [
-                (position[d], actual[last] * target[d] / target[last])
+                (position[d], actual[last] + still * (target[d] - done) / (target_total - done))
                 for d in days
                 if d >= last and d in target
             ]
-    attainment = next((m.value for m in result.measures if m.key == "attainment"), None)
+    attainment = _measure_value(result, "attainment")
     if attainment is None and actual and target_total:
-        attainment = max(actual.items())[1] / target_total
+        attainment = actual[max(actual)] / target_total
     if attainment is not None:
-        ctx = replace(
-            ctx, title=f"{ctx.title} · {fmt.percent(float(attainment), 1)} {ctx.translate('of plan')}"
-        )
+        ctx = replace(ctx, title=f"{ctx.title} · {fmt.percent(attainment, 1)} {ctx.translate('of plan')}")
 
     fig = new_figure(WIDE)
     put_titles(fig, ctx.title, ctx.subtitle)
-    top_value = max([*actual.values(), *target.values(), forecast or 0.0, 0.0])
+    top_value = max([*actual.values(), *target.values(), *(p[1] for p in projection), 0.0])
     ax = add_axes(fig, left=0.35 + text_width([format_value(fmt, top_value, unit)]), bottom=0.6, right=1.9)
     label_at_end = []
     if target:
@@ -213,16 +228,16 @@ def draw_cohorts(result: MetricResult, ctx: ChartContext) -> Figure | None:
     months = [(i, int(m.group(1))) for i, c in enumerate(columns) if (m := _MONTH_COLUMN.match(c))]
     cohort_at = columns.index("cohort") if "cohort" in columns else 0
     size_at = columns.index("customers") if "customers" in columns else None
-    grid = np.array(
-        [[np.nan if row[i] is None else float(row[i]) for i, _ in months] for row in table.rows], dtype=float
-    )
-    if not months or np.isnan(grid).all():
+    # Cohorts with nothing observable (months still ahead, months without new customers) are left out.
+    shown = [row for row in table.rows if any(row[i] is not None for i, _ in months)]
+    if not months or not shown:
         return None
+    grid = np.array([[np.nan if row[i] is None else float(row[i]) for i, _ in months] for row in shown])
     row_labels = [
         f"{row[cohort_at]} · {ctx.formatters.number(row[size_at], 0)}"
         if size_at is not None
         else str(row[cohort_at])
-        for row in table.rows
+        for row in shown
     ]
     fig = new_figure(SQUARE)
     put_titles(fig, ctx.title, ctx.subtitle)
@@ -244,19 +259,44 @@ def draw_cohorts(result: MetricResult, ctx: ChartContext) -> Figure | None:
     ax.set_ylim(rows - 0.5, -0.5)
     for side in ax.spines.values():
         side.set_visible(False)
-    ax.tick_params(labelsize=TICK_SIZE, colors=INK, length=0)
-    ax.set_yticks(range(len(row_labels)), row_labels)
-    ax.set_xticks(range(len(months)), [str(k) for _, k in months])
-    ax.set_xlabel(ctx.translate("months since first order"), fontsize=LABEL_SIZE, color=INK_SOFT)
+    # Row and column names as plain text: tick objects cost several times more to build and draw.
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for r, label in enumerate(row_labels):
+        ax.annotate(
+            label,
+            (0, r),
+            xycoords=("axes fraction", "data"),
+            xytext=(-8, 0),
+            textcoords="offset points",
+            ha="right",
+            va="center",
+            fontsize=TICK_SIZE,
+            color=INK,
+        )
+    for c, (_, k) in enumerate(months):
+        ax.annotate(
+            str(k),
+            (c, 0),
+            xycoords=("data", "axes fraction"),
+            xytext=(0, -6),
+            textcoords="offset points",
+            ha="center",
+            va="top",
+            fontsize=TICK_SIZE,
+            color=INK,
+        )
+    ax.set_xlabel(ctx.translate("months since first order"), fontsize=LABEL_SIZE, color=INK_SOFT, labelpad=26)
     # Fit the cell text to the cell: one decimal as everywhere while "100.0%" fits at 11 pt or more, else whole
     # percents, which stay legible on a phone where a tiny "37.5%" would not.
     box = ax.get_position()
-    cell_w_pt = box.width * fig.get_size_inches()[0] * 72 / len(months) - 4
+    cell_w_pt = box.width * fig.get_size_inches()[0] * 72 / len(months) - 6
     cell_h_pt = box.height * fig.get_size_inches()[1] * 72 / len(row_labels)
     decimals = 1
-    size = min(LABEL_SIZE, cell_w_pt / (6 * 0.64), cell_h_pt * 0.5)
+    size = min(LABEL_SIZE, cell_w_pt / _em_width(ctx.formatters.percent(1.0, 1)), cell_h_pt * 0.5)
     if size < 11:
-        decimals, size = 0, min(LABEL_SIZE, cell_w_pt / (4 * 0.64), cell_h_pt * 0.5)
+        decimals = 0
+        size = min(LABEL_SIZE, cell_w_pt / _em_width(ctx.formatters.percent(1.0, 0)), cell_h_pt * 0.5)
     for r, c in np.argwhere(~np.isnan(grid)):
         value = grid[r, c]
         ax.text(

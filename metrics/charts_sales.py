@@ -261,8 +261,11 @@ def draw_stages(result: MetricResult, ctx: ChartContext) -> Figure | None:
     # Panels share the plot height in proportion to their number of stages, so every bar is equally thick.
     total_rows = sum(len(s.points) for s in groups) + 1.2 * (len(groups) - 1)
     longest = max(float(p[1] or 0) for s in groups for p in s.points)
-    top = 1 - 1.15 / height
-    usable = top - 0.75 / height
+    unit_words = ctx.translate("median days")
+    # The unit goes under the plot unless every panel's name already says it ("Deal stages: median days").
+    needs_unit = not all(unit_words.lower() in ctx.translate(s.label).lower() for s in groups)
+    top = 1 - 1.2 / height
+    usable = top - (0.75 if needs_unit else 0.35) / height
     for series in groups:
         share = usable * len(series.points) / total_rows
         ax = fig.add_axes((left / width, top - share, 1 - (left + 0.5) / width, share))
@@ -274,5 +277,6 @@ def draw_stages(result: MetricResult, ctx: ChartContext) -> Figure | None:
         ax.set_xlim(0, longest * 1.18)
         ax.set_title(ctx.translate(series.label), loc="left", fontsize=LABEL_SIZE, color=INK_SOFT, pad=4)
         top -= share + usable * 1.2 / total_rows
-    ax.set_xlabel(ctx.translate("median days"), fontsize=LABEL_SIZE, color=INK_SOFT)
+    if needs_unit:
+        ax.set_xlabel(unit_words, fontsize=LABEL_SIZE, color=INK_SOFT)
     return fig

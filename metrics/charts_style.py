@@ -67,7 +67,7 @@ LABEL_SIZE = 13
 TICK_SIZE = 13
 
 # Space above the plot for the title and subtitle, in inches.
-_HEADER_IN = 0.95
+_HEADER_IN = 1.05
 
 
 @dataclass(frozen=True)

@@ -103,7 +103,7 @@ def plan_result() -> MetricResult:
     return _result(
         "plan",
         "Plan: revenue",
-        Measure("attainment", "Attainment", "percent", 560_000 / 1_100_000),
+        Measure("revenue.attainment", "Revenue: attainment", "percent", 560_000 / 1_100_000),
         series=(
             Series("cumulative_actual", "Actual", tuple(actual), unit="money"),
             Series("cumulative_target", "Plan", tuple(target), unit="money"),
@@ -113,13 +113,15 @@ def plan_result() -> MetricResult:
 
 
 def retention_result() -> MetricResult:
-    """Six monthly cohorts, May to October; later months of young cohorts are not observable yet (None)."""
+    """Six monthly cohorts, May to October; later months of young cohorts are not observable yet (None), and
+    November, still ahead, has no customers."""
     rows = []
     for age, (cohort, customers) in enumerate(
         [("2026-05", 40), ("2026-06", 35), ("2026-07", 52), ("2026-08", 47), ("2026-09", 38), ("2026-10", 44)]
     ):
         shares = [1.0, 0.45, 0.375, 0.3, 0.275, 0.25][: 6 - age]
         rows.append((cohort, customers, *shares, *[None] * age))
+    rows.append(("2026-11", 0, *[None] * 6))  # a month still ahead: nothing observable
     table = Table(
         "cohorts", "Cohorts", ("cohort", "customers", "m0", "m1", "m2", "m3", "m4", "m5"), tuple(rows)
     )
@@ -265,6 +267,15 @@ def test_plan_chart_puts_attainment_in_the_title_and_names_plan_and_forecast():
     assert "560,000" in texts
 
 
+def test_plan_chart_ends_the_forecast_at_the_metrics_own_forecast():
+    # the plan metric counts today's elapsed hours too and forecasts 871,000; the chart must say the same
+    result = plan_result()
+    result = replace(
+        result, measures=(*result.measures, Measure("revenue.forecast", "Forecast", "money", 871_000))
+    )
+    assert "forecast\n871,000" in _texts(draw_plan(result, _ctx()))
+
+
 def test_plan_dynamics_labels_each_period_and_the_hundred_percent_line():
     texts = _texts(draw_plan_dynamics(plan_result(), _ctx()))
     assert {"92.0%", "105.0%", "112.0%", "87.0%", "n/a", "50.9%", "100%"} <= set(texts)
@@ -272,11 +283,13 @@ def test_plan_dynamics_labels_each_period_and_the_hundred_percent_line():
 
 def test_cohort_cells_show_percentages_and_leave_the_unobservable_blank():
     fig = draw_cohorts(retention_result(), _ctx())
-    cells = [t.get_text() for t in fig.axes[0].texts]
+    cells = [t.get_text() for t in fig.axes[0].texts if t.get_text().endswith("%")]
     # 6 + 5 + 4 + 3 + 2 + 1 observable cells
     assert len(cells) == 21
     assert cells[:6] == ["100.0%", "45.0%", "37.5%", "30.0%", "27.5%", "25.0%"]
-    assert "2026-05 · 40" in _texts(fig)
+    texts = _texts(fig)
+    assert "2026-05 · 40" in texts and "2026-10 · 44" in texts
+    assert not any(t.startswith("2026-11") for t in texts)
 
 
 def test_activity_by_day_greys_weekends_and_fills_the_missing_ones_as_gaps():
