@@ -56,7 +56,7 @@ class Source:
 
     def position(self) -> int:
         """How far reading has got, in `unit`s of `size`."""
-        return self._raw.tell()
+        return self.size if self._raw.closed else self._raw.tell()
 
     def records(self) -> Iterator[Record]:
         raise NotImplementedError
@@ -121,7 +121,8 @@ class JsonLinesSource(Source):
     def records(self) -> Iterator[Record]:
         line = 0
         try:
-            for line, text in enumerate(self._text(), start=1):
+            self._stream = self._text()  # held: the wrapper closes the file when it is collected
+            for line, text in enumerate(self._stream, start=1):
                 if not text.strip():
                     continue
                 try:
