@@ -90,11 +90,14 @@ def draw_trend(result: MetricResult, ctx: ChartContext) -> Figure | None:
     style_axes(ax, grid="y", unit=unit, fmt=ctx.formatters)
     low, high = min([*finite, 0.0]), max([*finite, 0.0])
     ax.set_ylim(low * 1.15, high * 1.15 if high > 0 else 1)
-    if len(rows) <= 12:
-        for x, r in zip(xs, rows, strict=True):
+    # Values go on the marks only while the widest one fits the space of a column; else the grid tells them.
+    texts = [format_value(ctx.formatters, r[2], unit) for r in rows]
+    column_in = ax.get_position().width * fig.get_size_inches()[0] / len(rows)
+    if text_width(texts, LABEL_SIZE - 1) <= column_in * 0.95:
+        for x, r, text in zip(xs, rows, texts, strict=True):
             if r[2] is not None:
                 ax.annotate(
-                    format_value(ctx.formatters, r[2], unit),
+                    text,
                     (x + (0.19 if has_previous and not as_line else 0), float(r[2])),
                     xytext=(0, 6),
                     textcoords="offset points",

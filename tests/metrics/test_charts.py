@@ -8,6 +8,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import date, timedelta
 from io import BytesIO
@@ -371,6 +372,14 @@ def test_formatting_follows_the_locale():
     assert format_value(en, 1234567.4, "money") == "1,234,567"
     assert format_value(en, 3.26, "days") == "3.3"
     assert format_value(en, None, "count") == "n/a"
+
+
+def test_charts_rendered_from_several_threads_are_the_same_pictures():
+    kinds = ["funnel", "cohorts", "trend", "plan"]
+    alone = [render_chart(kind, EXAMPLES[kind]()).png for kind in kinds]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        together = list(pool.map(lambda kind: render_chart(kind, EXAMPLES[kind]()).png, kinds))
+    assert together == alone
 
 
 def test_rendering_never_imports_pyplot():
