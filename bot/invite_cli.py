@@ -42,13 +42,11 @@ def telegram_bot_username(settings: Settings) -> str | None:
     from telegram import Bot
     from telegram.error import TelegramError
 
-    kwargs = {}
-    if settings.telegram_api_base_url:
-        base = settings.telegram_api_base_url.rstrip("/")
-        kwargs = {"base_url": f"{base}/bot", "base_file_url": f"{base}/file/bot"}
+    token = settings.telegram_token.get_secret_value()
+    base = (settings.telegram_api_base_url or "https://api.telegram.org").rstrip("/")
 
     async def ask() -> str | None:
-        async with Bot(settings.telegram_token.get_secret_value(), **kwargs) as bot:  # type: ignore[union-attr]
+        async with Bot(token, base_url=f"{base}/bot", base_file_url=f"{base}/file/bot") as bot:
             return bot.username
 
     try:

@@ -128,10 +128,10 @@ async def edit_reply(bot: Bot, pressed: Message, head: int, reply: TelegramReply
         head = sent[0].message_id
         photos = []
     texts = list(reply.texts) or [pressed.text_html or "…"]
-    first = texts.pop(0)
+    first_text = texts.pop(0)
     await _ignore_unchanged(
         bot.edit_message_text(
-            first,
+            first_text,
             chat_id=chat_id,
             message_id=pressed.message_id,
             parse_mode=ParseMode.HTML,

@@ -110,3 +110,18 @@ def test_the_invite_command_prints_the_link_and_the_code(db_url, capsys):
     code = link.rsplit("=", 1)[1]
     assert link == f"Link: https://t.me/kpi_bot?start={code}"
     assert f"Code: {code}" in out
+
+
+def test_without_a_username_the_invite_command_asks_the_bot_api(db_url, capsys, monkeypatch, fake_api):
+    from bot.cli import main
+    from storage.db import make_engine
+    from tests.telegram.conftest import TOKEN
+
+    engine = make_engine(db_url)
+    seed_people(engine)
+    engine.dispose()
+    monkeypatch.setenv("TELEGRAM_TOKEN", TOKEN)
+    monkeypatch.setenv("TELEGRAM_API_BASE_URL", fake_api.base_url)
+    assert main(["--db", db_url, "invite", "rep-2"]) == 0
+    assert "Link: https://t.me/kpi_test_bot?start=" in capsys.readouterr().out
+    assert fake_api.calls_of("getMe")
