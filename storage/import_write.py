@@ -17,11 +17,15 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 __all__ = ["BatchWriter", "make_writer", "group_by_present", "SQLITE_CACHE_KIB"]
 
 SQLITE_CACHE_KIB = 256 * 1024
+SQLITE_DEFAULT_CACHE = -2000  # SQLite's own default, in KiB
 
 
 class BatchWriter(Protocol):
     def write(self, rows: Sequence[dict[str, Any]], present: tuple[str, ...]) -> None:
         """Upsert `rows` (every column filled in); on a conflict update only the `present` columns."""
+
+    def close(self) -> None:
+        """Give back what the import borrowed from the connection."""
 
 
 class _SqliteWriter:
@@ -58,6 +62,10 @@ class _SqliteWriter:
     def write(self, rows: Sequence[dict[str, Any]], present: tuple[str, ...]) -> None:
         sql, order = self._statement(present)
         self._conn.exec_driver_sql(sql, [_bound(row, order) for row in rows])
+
+    def close(self) -> None:
+        # The connection goes back to the pool; the bot's short queries need no big cache.
+        self._conn.exec_driver_sql(f"PRAGMA cache_size = {SQLITE_DEFAULT_CACHE}")
 
 
 def _bound(row: dict[str, Any], order: list[Any]) -> tuple[Any, ...]:
@@ -109,6 +117,9 @@ class _PostgresWriter:
                 copy.write_row([row[name] for name in columns])
         self._conn.execute(self._merge(present))
         self._conn.execute(self._truncate)
+
+    def close(self) -> None:
+        """Nothing to give back: the staging table goes with the transaction."""
 
 
 def make_writer(conn: Connection, table: Table) -> BatchWriter:

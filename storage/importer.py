@@ -237,6 +237,7 @@ def _load(
                         writer.write(rows, present)
                     written += len(good)
                 bar.update(source.position() - bar.n)
+            writer.close()
         except (SourceError, _Refused) as exc:
             transaction.rollback()
             if rejects:

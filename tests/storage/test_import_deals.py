@@ -234,3 +234,19 @@ def test_foreign_currency_is_converted_at_the_latest_rate_on_or_before_the_close
     ]
     assert report.errors[0].reason.startswith("no fx_rates rate for EUR on or before 2026-02-20")
     assert report.errors[1].reason.startswith("no fx_rates rate for GBP on or before 2026-03-02")
+
+
+def test_a_long_list_of_problems_is_cut_at_fifty_on_screen_but_the_rejects_file_has_them_all(
+    team, db_url, tmp_path, capsys
+):
+    rows = "".join(f"d-{n},u-ghost,2026-03-03T11:00:00,open,,800.00\n" for n in range(60))
+    path = write(tmp_path / "deals.csv", HEADER + rows)
+
+    code = main(["--db", db_url, "import", "deals", str(path), "--skip-invalid"])
+
+    out, err = capsys.readouterr()
+    assert code == 0
+    assert len(err.splitlines()) == 51
+    assert err.splitlines()[-1] == f"… and 10 more (all of them are in {path}.rejects.csv)"
+    assert "deals: 60 read, 0 written, 60 rejected" in out
+    assert len((tmp_path / "deals.csv.rejects.csv").read_text(encoding="utf-8").splitlines()) == 61
