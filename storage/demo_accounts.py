@@ -93,7 +93,7 @@ def make_accounts(
     )
 
     # Expansion deals: an add-on sold to an existing customer.
-    grows = np.flatnonzero((offset > 0) & (length > 0) & (rng.random(len(acc)) < 0.1))
+    grows = np.flatnonzero((offset > 0) & (length > 0) & (rng.random(len(acc)) < 0.12))
     add_on = rng.choice(ADD_ON_PRODUCTS, len(grows))
     quantity = rng.integers(1, 4, len(grows))
     expansion = make_deals(

@@ -93,7 +93,7 @@ TRAITS = {
             amount=1.1,
             meeting_share=1.6,
             overdue=0.03,
-            plan_factor=0.8,
+            plan_factor=0.75,
         ),
         Trait(
             "behind",
@@ -102,7 +102,7 @@ TRAITS = {
             win=0.75,
             cold_calls=0.5,
             overdue=0.25,
-            plan_factor=1.4,
+            plan_factor=1.45,
         ),
         Trait(
             "weak_acceptance",
@@ -128,7 +128,11 @@ TRAITS = {
             cycle=1.7,
         ),
         Trait(
-            "ramping", "new hire (joined 4 months ago), still ramping up", lead_weight=0.8, hired_months_ago=4
+            "ramping",
+            "new hire (joined 4 months ago), still ramping up",
+            lead_weight=0.8,
+            plan_factor=1.2,
+            hired_months_ago=4,
         ),
     )
 }

@@ -25,6 +25,14 @@ def _plan_months(cal: DemoCalendar) -> int:
     return cal.current_month + 1 + (2 - (month - 1) % 3)
 
 
+def _elapsed_share(cal: DemoCalendar) -> float:
+    """The share of this month's working days that lie before today."""
+    first = int(cal.month_starts[cal.current_month])
+    last = int(cal.month_starts[cal.current_month + 1])
+    working = cal.is_workday[first:last]
+    return float(working[: cal.history_days - first].sum() / working.sum())
+
+
 def make_plans(rng: np.random.Generator, cal: DemoCalendar, org: DemoOrg, actuals: Actuals) -> Rows:
     """Monthly targets for every rep and team for every month up to the end of this quarter, org per quarter."""
     n_months = min(_plan_months(cal), len(cal.months))
@@ -41,18 +49,24 @@ def make_plans(rng: np.random.Generator, cal: DemoCalendar, org: DemoOrg, actual
         metrics.append(metric)
         targets.append(round(target, 2))
 
+    elapsed = _elapsed_share(cal)
     team_targets = np.zeros((len(org.teams), len(PLAN_METRICS), n_months))
     for r, rep in enumerate(org.reps):
         # A typical month: the mean of the last six complete months the rep worked in full.
         since = max(min(first_month[r] + 1, current - 1), current - 6)
         for k, metric in enumerate(PLAN_METRICS):
-            history = actuals.metrics.get(metric, np.zeros((len(org.reps), len(cal.months))))[
-                r, since:current
-            ]
+            actual = actuals.metrics.get(metric, np.zeros((len(org.reps), len(cal.months))))[r]
+            history = actual[since:current]
             typical = float(history.mean()) if len(history) else 0.0
+            # This month's target follows the run rate so far, so today's pace tells each rep's story
+            # (early in the month the run rate is noise, so the typical month counts more).
+            run_rate = actual[current] / elapsed if elapsed else typical
+            weight = min(1.0, 2 * elapsed)
+            expected = {current: weight * run_rate + (1 - weight) * typical}
             step = _ROUND_TO[metric]
             for m in range(int(first_month[r]), n_months):
-                target = max(step, round(typical * factor[r] * rng.uniform(0.95, 1.08) / step) * step)
+                base = expected.get(m, typical) * factor[r] * rng.uniform(0.95, 1.08)
+                target = max(step, round(base / step) * step)
                 add(labels[m], "user", rep.user_id, metric, target)
                 team_targets[org.rep_team[r], k, m] += target
     for t, (team_id, _, _) in enumerate(org.teams):

@@ -128,6 +128,35 @@ def test_the_current_month_has_plans_for_every_rep_and_team_and_the_quarter_for_
     assert quarter > 0
 
 
+def test_this_months_pace_tells_each_reps_story(engine):
+    """Monday 23 November: 15 of November's 21 working days are behind us (Nov 1 is a Sunday)."""
+    _demo(engine)
+    elapsed = 15 / 21
+    with engine.connect() as conn:
+        calls = dict(
+            conn.execute(
+                select(Activity.owner_id, func.count())
+                .where(
+                    Activity.type == "call",
+                    Activity.status == "done",
+                    Activity.completed_at >= datetime(2026, 11, 1),
+                )
+                .group_by(Activity.owner_id)
+            ).all()
+        )
+        targets = dict(
+            conn.execute(
+                select(Plan.scope_id, Plan.target).where(
+                    Plan.period == "2026-11", Plan.scope == "user", Plan.metric == "calls"
+                )
+            ).all()
+        )
+    pace = {rep: calls[rep] / (float(targets[rep]) * elapsed) for rep in targets}
+    assert pace["rep-002"] > 1.15  # the star is ahead
+    assert pace["rep-003"] < 0.8  # the rep behind plan is behind
+    assert 0.85 < pace["rep-001"] < 1.15  # the steady rep is on plan
+
+
 def test_every_lead_walks_the_funnel_in_order_and_nothing_happens_after_now(engine):
     _demo(engine)
     with engine.connect() as conn:
