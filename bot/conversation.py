@@ -20,6 +20,7 @@ from bot.formatting import Formatter
 from bot.grammar import Arguments, parse_arguments, split_words
 from bot.i18n import Translator, normalize_locale, translator
 from bot.messages import Chart, Line, Reply, Request, Span
+from bot.ratelimit import RateLimiter
 from bot.registry import Command, CommandContext, get_command
 from bot.replies import metric_reply
 from metrics.catalogue import MetricQuery, catalogue, get_metric, query
@@ -143,12 +144,19 @@ def localize_error(t: Translator, exc: UserError) -> str:
     return message if message.endswith((".", "!", "?")) else message + "."
 
 
+def _sender_key(request: Request) -> str:
+    if request.user_id:
+        return f"user:{request.user_id}"
+    return f"{request.platform}:{request.platform_user_id or request.chat_id}"
+
+
 class Conversation:
     """Answers chat messages: `Conversation(engine, settings).handle(request) -> Reply`."""
 
     def __init__(self, engine: Engine, settings: Settings) -> None:
         self.engine = engine
         self.settings = settings
+        self.rate_limiter = RateLimiter(settings.chat.rate_limit_per_minute)
 
     def _viewer(self, request: Request) -> Viewer | None:
         if request.user_id is None:
@@ -183,6 +191,13 @@ class Conversation:
             viewer = self._viewer(request)
             locale = self.locale_for(request, viewer)
             t = translator(locale)
+            wait = self.rate_limiter.check(_sender_key(request), request.now)
+            if wait > 0:
+                return Reply(
+                    lines=((Span(t("rate_limited", seconds=max(1, round(wait)))),),),
+                    kind="user_error",
+                    extra={"locale": locale},
+                )
             name, rest = _split_command(request.text)
             command = get_command(name or "help")
             if command is None:

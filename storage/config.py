@@ -15,6 +15,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from alerts.config import AlertRule, DigestsSettings, default_alert_rules
+
 __all__ = [
     "OrgSettings",
     "FunnelSettings",
@@ -72,6 +74,11 @@ class RevenueSettings(_Section):
     new_customer_days: int = 365
 
 
+class ChatSettings(_Section):
+    # Commands a minute each chat user may send (bursts up to half of it); 0 turns the limit off.
+    rate_limit_per_minute: int = 30
+
+
 class DeliverySettings(_Section):
     catch_up_hours: int = 6
     max_attempts: int = 5
@@ -104,8 +111,9 @@ class Settings(BaseSettings):
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     revenue: RevenueSettings = Field(default_factory=RevenueSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
-    digests: dict[str, Any] = Field(default_factory=dict)
-    alerts: list[dict[str, Any]] = Field(default_factory=list)
+    chat: ChatSettings = Field(default_factory=ChatSettings)
+    digests: DigestsSettings = Field(default_factory=DigestsSettings)
+    alerts: list[AlertRule] = Field(default_factory=default_alert_rules)
 
 
 _YAML_SECTIONS = {
@@ -116,6 +124,7 @@ _YAML_SECTIONS = {
     "retention",
     "revenue",
     "delivery",
+    "chat",
     "digests",
     "alerts",
 }

@@ -1,0 +1,34 @@
+from datetime import UTC, datetime, timedelta
+
+from bot.conversation import Conversation
+from bot.messages import Request
+from bot.ratelimit import RateLimiter
+from storage.config import Settings
+from tests.metrics.org import seed_people
+
+T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+
+
+def test_a_burst_is_allowed_then_the_sender_waits_for_tokens_to_refill():
+    limiter = RateLimiter(per_minute=6, burst=3)  # one token every 10 s
+    assert [limiter.check("rita", T0) for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert limiter.check("rita", T0) == 10.0  # bucket empty: the next token is 10 s away
+    assert limiter.check("rob", T0) == 0.0  # another user has a bucket of their own
+    assert limiter.check("rita", T0 + timedelta(seconds=10)) == 0.0
+
+
+def test_a_flooding_rep_is_told_to_slow_down_and_others_are_still_answered(engine):
+    seed_people(engine)
+    settings = Settings.model_validate({"chat": {"rate_limit_per_minute": 4}})  # burst of 2
+    conversation = Conversation(engine, settings)
+
+    def ask(user_id: str, seconds: int = 0):
+        return conversation.handle(Request("console", "/whoami", T0 + timedelta(seconds=seconds), user_id))
+
+    first, second = ask("rep-2"), ask("rep-2")
+    assert "Rob Rep" in first.plain_text and "Rob Rep" in second.plain_text
+    flooded = ask("rep-2")
+    assert flooded.kind == "user_error"
+    assert "try again in 15 s" in flooded.plain_text  # one token every 15 s at 4 a minute
+    assert "Rita Rep" in ask("rep-1").plain_text  # another rep is still answered
+    assert "Rob Rep" in ask("rep-2", seconds=15).plain_text  # and Rob again once a token has refilled
