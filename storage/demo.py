@@ -77,8 +77,9 @@ class DemoSummary:
     admin_id: str
     manager_ids: tuple[str, ...]
     team_ids: tuple[str, ...]
+    team_names: tuple[str, ...]
     rep_ids: tuple[str, ...]
-    rep_traits: tuple[tuple[str, str, str, str], ...]  # rep id, name, team id, what is special about them
+    rep_traits: tuple[tuple[str, str, str, str, str], ...]  # rep id, name, team id, time zone, strength
     default_user_id: str = "mgr-1"
     seconds: float = field(default=0.0, compare=False)
 
@@ -86,9 +87,15 @@ class DemoSummary:
         """A printable report: counts per table and who is who."""
         lines = [f"Demo data ({self.scale}, seed {self.seed}, up to {self.now:%Y-%m-%d %H:%M} UTC):"]
         lines += [f"  {name:<18} {count:>10,}" for name, count in self.counts.items()]
-        lines.append(f"Users: {self.admin_id} (admin), managers {', '.join(self.manager_ids)}.")
+        lines.append(f"Admin: {self.admin_id}. Teams:")
+        lines += [
+            f"  {team} {name}, manager {manager}"
+            for team, name, manager in zip(self.team_ids, self.team_names, self.manager_ids, strict=True)
+        ]
         lines.append("Reps:")
-        lines += [f"  {rep} {name} ({team}): {trait}" for rep, name, team, trait in self.rep_traits]
+        lines += [
+            f"  {rep} {name} ({team}, {zone}): {trait}" for rep, name, team, zone, trait in self.rep_traits
+        ]
         lines.append(f"Generated in {self.seconds:.1f} s; the console user is {self.default_user_id}.")
         return "\n".join(lines)
 
@@ -236,9 +243,11 @@ def generate_demo(
         admin_id=org.admin.user_id,
         manager_ids=tuple(p.user_id for p in org.managers),
         team_ids=tuple(t[0] for t in org.teams),
+        team_names=tuple(t[1] for t in org.teams),
         rep_ids=tuple(p.user_id for p in org.reps),
         rep_traits=tuple(
-            (p.user_id, p.name, p.team_id or "", TRAITS[p.trait or "steady"].description) for p in org.reps
+            (p.user_id, p.name, p.team_id or "", p.timezone, TRAITS[p.trait or "steady"].description)
+            for p in org.reps
         ),
         seconds=time.monotonic() - started,
     )
