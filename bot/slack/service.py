@@ -1,0 +1,112 @@
+"""kpibot in Slack: a slack_bolt AsyncApp driven inside kpibot's own event loop.
+
+HTTP mode by default: Slack posts slash commands, button presses and events to `/slack/events` on kpibot's shared
+HTTP server (`KPIBOT_HTTP_PORT`), and bolt refuses with 401 anything not signed with `SLACK_SIGNING_SECRET` or
+signed more than five minutes ago. With `SLACK_APP_TOKEN` the app connects out over Socket Mode instead (no public
+URL needed; no signing secret either, the WebSocket itself is authenticated). `SLACK_API_BASE_URL` points the Web
+API client elsewhere (a proxy, or the fake API of the tests).
+
+A 429 from the Web API is waited out (its Retry-After) and retried up to three times by slack_sdk's retry handler;
+the outbox's Sender has a client without it, since the outbox keeps its own schedule of retries.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot import invites
+from bot.slack.blocks import ACTION_PREFIX
+from bot.slack.handlers import SlackChat
+from bot.slack.sender import SlackSender
+from bot.telegram import bind  # noqa: F401  (declares /bind, which works for a Slack channel too)
+
+__all__ = ["SlackService", "EVENTS_PATH", "SLASH_COMMAND", "make_client"]
+
+log = logging.getLogger(__name__)
+
+EVENTS_PATH = "/slack/events"
+SLASH_COMMAND = "/kpi"
+_RATE_LIMIT_RETRIES = 3
+
+
+def make_client(token: str, base_url: str | None, *, wait_out_rate_limits: bool) -> AsyncWebClient:
+    """A Web API client for `token`; with `wait_out_rate_limits` it sleeps through a 429 and tries again."""
+    handlers: list[Any] = [AsyncConnectionErrorRetryHandler()]
+    if wait_out_rate_limits:
+        handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=_RATE_LIMIT_RETRIES))
+    url = (base_url or "https://slack.com/api/").rstrip("/") + "/"
+    return AsyncWebClient(token=token, base_url=url, retry_handlers=handlers)
+
+
+class SlackService:
+    """The Slack platform service: `start()` connects and begins serving, `stop()` lets go."""
+
+    name = "slack"
+
+    def __init__(self, runtime: Any) -> None:
+        settings = runtime.settings
+        if settings.slack_bot_token is None:
+            raise ValueError("SLACK_BOT_TOKEN is not set")
+        token = settings.slack_bot_token.get_secret_value()
+        self.runtime = runtime
+        self.app_token = settings.slack_app_token.get_secret_value() if settings.slack_app_token else ""
+        signing_secret = (
+            settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
+        )
+        if not self.app_token and not signing_secret:
+            raise ValueError("HTTP mode needs SLACK_SIGNING_SECRET (or set SLACK_APP_TOKEN for Socket Mode)")
+        self.client = make_client(token, settings.slack_api_base_url, wait_out_rate_limits=True)
+        self.app = AsyncApp(
+            client=self.client,
+            signing_secret=signing_secret,
+            # Socket Mode messages come over an authenticated WebSocket and carry no signature.
+            request_verification_enabled=not self.app_token,
+            logger=logging.getLogger("kpibot.slack.bolt"),
+        )
+        clock = cast(Callable[[], datetime], runtime.clock or (lambda: datetime.now(UTC)))
+        self.chat = SlackChat(runtime.engine, runtime.conversation, self.client, clock)
+        self.app.command(SLASH_COMMAND)(self.chat.on_command)
+        self.app.action(re.compile(f"^{ACTION_PREFIX}\\d+$"))(self.chat.on_button)
+        self.app.event("app_home_opened")(self.chat.on_home_opened)
+        self.sender = SlackSender(make_client(token, settings.slack_api_base_url, wait_out_rate_limits=False))
+        self._socket: Any = None
+        if not self.app_token:
+            runtime.http.router.add_post(EVENTS_PATH, self._events)
+
+    async def start(self) -> None:
+        invites.install_start_command()
+        # auth.test: a wrong token fails here, before anything is served.
+        identity = await self.client.auth_test()
+        log.info("slack: connected as %s in %s", identity.get("user"), identity.get("team"))
+        if self.app_token:
+            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+            self._socket = AsyncSocketModeHandler(self.app, self.app_token)
+            await self._socket.connect_async()
+            log.info("slack: socket mode")
+        else:
+            log.info("slack: HTTP mode on %s", EVENTS_PATH)
+        self.runtime.senders["slack"] = self.sender
+
+    async def stop(self) -> None:
+        if self._socket is not None:
+            await self._socket.close_async()
+            self._socket = None
+
+    async def _events(self, request: web.Request) -> web.Response:
+        """One request from Slack, verified and dispatched by bolt; answered as soon as the listener acks."""
+        response = await self.app.async_dispatch(await to_bolt_request(request))
+        return await to_aiohttp_response(response)
