@@ -1,0 +1,363 @@
+"""What a digest says, computed for many recipients at once.
+
+For one local day in one time zone, `DigestNumbers` asks the metrics core three grouped questions for the whole
+organisation — activity yesterday by rep, the funnel month to date by rep (vs the same days of the previous month),
+the plan month to date by rep — and every recipient's digest is a slice of those rows, cut to what that recipient
+may see. The numbers are "as of" the local midnight that starts the digest's day, so a digest shows complete days
+only and two instances computing it get the same text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from functools import cached_property
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection
+
+from alerts.audience import Person
+from bot.formatting import Formatter
+from bot.messages import Line, Reply, Span
+from metrics.catalogue import MetricQuery, query
+from metrics.periods import day_period, elapsed_working_share, local_midnight, month_period
+from metrics.result import BreakdownRow, Measure, MetricResult, Table
+from metrics.scope import SYSTEM_VIEWER, Scope
+from storage.config import Settings
+
+__all__ = ["DigestNumbers", "FiringAlert", "rep_daily", "team_digest", "weekly_plan", "build_digest"]
+
+_FUNNEL_KEYS = ("lead", "mql", "sql", "won")
+_ACTIVITY_KEYS = ("activities", "calls", "meetings")
+
+
+@dataclass(frozen=True)
+class FiringAlert:
+    rule_id: str
+    title: str
+    scope_key: str
+    scope_label: str
+
+
+@dataclass
+class DigestNumbers:
+    """The organisation's numbers for the digests of one local day `day` in zone `tz` (queried on first use)."""
+
+    conn: Connection
+    settings: Settings
+    tz: ZoneInfo
+    day: date
+
+    @property
+    def as_of(self):
+        return local_midnight(self.day, self.tz)
+
+    @property
+    def month(self):
+        # The month holding yesterday: on the 1st the digest reports the month that just ended.
+        return month_period(self.day - timedelta(days=1), self.tz)
+
+    def _ask(self, metric: str, period, *, compare=None, options=()) -> MetricResult:
+        return query(
+            self.conn,
+            self.settings,
+            MetricQuery(
+                metric=metric,
+                viewer_id=SYSTEM_VIEWER.user_id,
+                now=self.as_of,
+                period=period,
+                scope=Scope("org"),
+                by="rep",
+                compare=compare,
+                options=options,
+            ),
+        )
+
+    @cached_property
+    def activity(self) -> MetricResult:
+        return self._ask("activity", day_period(self.day - timedelta(days=1), self.tz))
+
+    @cached_property
+    def funnel(self) -> MetricResult:
+        return self._ask("funnel", self.month, compare="prev")
+
+    @cached_property
+    def plan(self) -> MetricResult:
+        return self._ask("plan", self.month, options=(("plan_metric", self.settings.digests.plan_metric),))
+
+    @cached_property
+    def elapsed_share(self) -> float:
+        return elapsed_working_share(self.month, self.as_of, self.settings.org.holidays)
+
+
+def _rows(result: MetricResult, ids: Sequence[str]) -> list[BreakdownRow]:
+    wanted = set(ids)
+    return [row for row in result.rows if row.key in wanted]
+
+
+def _value(row: BreakdownRow | None, key: str) -> float | None:
+    if row is None:
+        return None
+    try:
+        value = row.measure(key).value
+    except KeyError:
+        return None
+    return None if value is None else float(value)
+
+
+def _summed(rows: Sequence[BreakdownRow], key: str, label: str, unit="count") -> Measure:
+    values, previous = [], []
+    for row in rows:
+        try:
+            measure = row.measure(key)
+        except KeyError:
+            continue
+        if measure.value is not None:
+            values.append(float(measure.value))
+        if measure.previous is not None:
+            previous.append(float(measure.previous))
+    return Measure(key, label, unit, sum(values), sum(previous) if previous else None)
+
+
+def _visible_reps(person: Person, people: Mapping[str, Person]) -> list[Person]:
+    """The reps whose rows a digest for `person` shows: their reports, or everyone for an admin."""
+    return [
+        p
+        for p in people.values()
+        if p.user_id != person.user_id and p.role == "rep" and person.may_see(p.user_id)
+    ]
+
+
+def _plan_line(fmt: Formatter, numbers: DigestNumbers, actual: float | None, target: float | None) -> Line:
+    t = fmt.t
+    metric = numbers.settings.digests.plan_metric
+    label = t(f"measure.{metric}", metric)
+    if not target:
+        return (Span(t("digest.plan_none", "{metric}: no plan for this month.", metric=label)),)
+    attainment = (actual or 0.0) / target
+    pace = attainment / numbers.elapsed_share if numbers.elapsed_share else None
+    return (
+        Span(f"{label}: ", bold=True),
+        Span(
+            t(
+                "digest.plan_line",
+                "{attainment} of plan, pace {pace}",
+                attainment=fmt.percent(attainment),
+                pace=fmt.percent(pace),
+            )
+        ),
+    )
+
+
+def _plan_numbers(numbers: DigestNumbers, rows: Sequence[BreakdownRow]) -> tuple[float, float]:
+    metric = numbers.settings.digests.plan_metric
+    actual = sum(_value(row, f"{metric}.actual") or 0.0 for row in rows if _value(row, f"{metric}.target"))
+    target = sum(_value(row, f"{metric}.target") or 0.0 for row in rows)
+    return actual, target
+
+
+def _activity_text(fmt: Formatter, row: BreakdownRow | None) -> str:
+    values = {key: int(_value(row, key) or 0) for key in _ACTIVITY_KEYS}
+    return fmt.t(
+        "digest.activity_line",
+        "{activities} activities done ({calls} calls, {meetings} meetings)",
+        **{key: fmt.count(v) for key, v in values.items()},
+    )
+
+
+def _formatter(person: Person, settings: Settings) -> Formatter:
+    return Formatter(person.locale or settings.org.locale, settings.org.currency)
+
+
+def rep_daily(person: Person, numbers: DigestNumbers, settings: Settings) -> Reply:
+    """A rep's morning summary: what they did yesterday and where their plan stands."""
+    fmt = _formatter(person, settings)
+    t = fmt.t
+    mine = _rows(numbers.activity, [person.user_id])
+    plan_rows = _rows(numbers.plan, [person.user_id])
+    actual, target = _plan_numbers(numbers, plan_rows)
+    lines: list[Line] = [
+        (
+            Span(t("digest.yesterday", "Yesterday") + ": ", bold=True),
+            Span(_activity_text(fmt, mine[0] if mine else None)),
+        ),
+        _plan_line(fmt, numbers, actual, target),
+    ]
+    return Reply(
+        title=t("digest.rep_daily.title", "Your day · {date}", date=fmt.date(numbers.day)),
+        lines=tuple(lines),
+        kind="info",
+        footer=t(
+            "digest.footer",
+            "Digest of {date} · /unsubscribe {name} to stop it",
+            date=fmt.date(numbers.day),
+            name="rep_daily",
+        ),
+    )
+
+
+def team_digest(
+    person: Person,
+    numbers: DigestNumbers,
+    settings: Settings,
+    people: Mapping[str, Person],
+    firing: Sequence[FiringAlert] = (),
+) -> Reply:
+    """A manager's morning digest: yesterday per rep, the funnel month to date vs the previous month, plan pace
+    with who is behind, and the alerts that are firing for their team."""
+    fmt = _formatter(person, settings)
+    t = fmt.t
+    reps = _visible_reps(person, people)
+    ids = [p.user_id for p in reps]
+    names = {p.user_id: p.name for p in reps}
+    lines: list[Line] = []
+
+    activity_rows = {row.key: row for row in _rows(numbers.activity, ids)}
+    total = sum(int(_value(row, "activities") or 0) for row in activity_rows.values())
+    lines.append(
+        (
+            Span(t("digest.yesterday", "Yesterday") + ": ", bold=True),
+            Span(
+                t(
+                    "digest.team_activity",
+                    "{count} activities done by {reps} reps",
+                    count=fmt.count(total),
+                    reps=fmt.count(len(reps)),
+                )
+            ),
+        )
+    )
+    table = Table(
+        key="digest_activity",
+        title=t("digest.yesterday", "Yesterday"),
+        columns=(t("by.rep", "Rep"), *(t(f"measure.{k}", k.capitalize()) for k in _ACTIVITY_KEYS)),
+        rows=tuple(
+            (
+                names[rep_id],
+                *(fmt.count(int(_value(activity_rows.get(rep_id), k) or 0)) for k in _ACTIVITY_KEYS),
+            )
+            for rep_id in sorted(ids, key=lambda i: names[i])
+        ),
+    )
+
+    funnel_rows = _rows(numbers.funnel, ids)
+    funnel_spans: list[Span] = [
+        Span(t("digest.funnel", "Funnel, {month}", month=fmt.period(numbers.month)) + ": ", bold=True)
+    ]
+    parts = []
+    for key in _FUNNEL_KEYS:
+        measure = _summed(funnel_rows, key, key)
+        text = f"{t(f'measure.{key}', key)} {fmt.count(measure.value)}"
+        delta = fmt.delta(measure, "prev")
+        parts.append(f"{text} ({delta})" if delta else text)
+    funnel_spans.append(Span(" · ".join(parts)))
+    lines.append(tuple(funnel_spans))
+
+    plan_rows = _rows(numbers.plan, ids)
+    actual, target = _plan_numbers(numbers, plan_rows)
+    lines.append(_plan_line(fmt, numbers, actual, target))
+    metric = settings.digests.plan_metric
+    behind = []
+    for row in plan_rows:
+        pace = _value(row, f"{metric}.pace")
+        if pace is not None and pace < 1.0:
+            behind.append((pace, names.get(row.key, row.label)))
+    if behind:
+        text = ", ".join(f"{name} ({fmt.percent(pace)})" for pace, name in sorted(behind))
+        lines.append((Span(t("digest.behind", "Behind pace") + ": ", bold=True), Span(text)))
+
+    if firing:
+        text = ", ".join(f"{alert.title} ({alert.scope_label})" for alert in firing)
+        lines.append((Span(t("digest.firing", "Alerts firing") + ": ", bold=True), Span(text)))
+    return Reply(
+        title=t("digest.team_digest.title", "Team digest · {date}", date=fmt.date(numbers.day)),
+        lines=tuple(lines),
+        table=table,
+        kind="info",
+        footer=t(
+            "digest.footer",
+            "Digest of {date} · /unsubscribe {name} to stop it",
+            date=fmt.date(numbers.day),
+            name="team_digest",
+        ),
+    )
+
+
+def weekly_plan(
+    person: Person, numbers: DigestNumbers, settings: Settings, people: Mapping[str, Person]
+) -> Reply:
+    """The weekly plan summary: a rep's own attainment and pace; a manager's per rep and for the team."""
+    fmt = _formatter(person, settings)
+    t = fmt.t
+    metric = settings.digests.plan_metric
+    reps = _visible_reps(person, people) if (person.is_manager or person.is_admin) else [person]
+    ids = [p.user_id for p in reps]
+    names = {p.user_id: p.name for p in reps}
+    rows = _rows(numbers.plan, ids)
+    actual, target = _plan_numbers(numbers, rows)
+    lines: list[Line] = [_plan_line(fmt, numbers, actual, target)]
+    table = None
+    if len(reps) > 1 or person.is_manager:
+        by_id = {row.key: row for row in rows}
+        table = Table(
+            key="digest_plan",
+            title=t(f"measure.{metric}", metric),
+            columns=(
+                t("by.rep", "Rep"),
+                t("measure.attainment", "Attainment"),
+                t("measure.pace", "Pace"),
+                t("measure.forecast", "Forecast"),
+            ),
+            rows=tuple(
+                (
+                    names[rep_id],
+                    fmt.percent(_value(by_id.get(rep_id), f"{metric}.attainment")),
+                    fmt.percent(_value(by_id.get(rep_id), f"{metric}.pace")),
+                    fmt.count(_value(by_id.get(rep_id), f"{metric}.forecast")),
+                )
+                for rep_id in sorted(ids, key=lambda i: names[i])
+            ),
+        )
+    return Reply(
+        title=t("digest.weekly_plan.title", "Plan this month · {month}", month=fmt.period(numbers.month)),
+        lines=tuple(lines),
+        table=table,
+        kind="info",
+        footer=t(
+            "digest.footer",
+            "Digest of {date} · /unsubscribe {name} to stop it",
+            date=fmt.date(numbers.day),
+            name="weekly_plan",
+        ),
+    )
+
+
+def build_digest(
+    name: str,
+    person: Person,
+    numbers: DigestNumbers,
+    settings: Settings,
+    people: Mapping[str, Person],
+    firing: Sequence[FiringAlert] = (),
+) -> Reply:
+    """The digest `name` for `person`."""
+    if name == "rep_daily":
+        return rep_daily(person, numbers, settings)
+    if name == "team_digest":
+        mine = [a for a in firing if _concerns(a.scope_key, person)]
+        return team_digest(person, numbers, settings, people, mine)
+    if name == "weekly_plan":
+        return weekly_plan(person, numbers, settings, people)
+    raise KeyError(name)
+
+
+def _concerns(scope_key: str, person: Person) -> bool:
+    if person.is_admin:
+        return True
+    kind, _, ref = scope_key.partition(":")
+    if kind == "team":
+        return ref in person.managed_team_ids
+    if kind == "rep":
+        return person.may_see(ref)
+    return False
