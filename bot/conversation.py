@@ -109,15 +109,15 @@ def effective_query(
 
 
 def _permission_text(t: Translator, exc: PermissionDenied, viewer: Viewer | None, settings: Settings) -> str:
-    what = str(exc.params.get("what", ""))
-    if what.endswith("'s numbers") and what != "that team's numbers":
-        what_text = t("denied.what.rep", name=what[: -len("'s numbers")])
-    elif what == "that team's numbers":
+    denied = exc.params.get("denied")
+    if denied == "rep":
+        what_text = t("denied.what.rep", name=exc.params.get("name", ""))
+    elif denied == "team":
         what_text = t("denied.what.team")
-    elif what == "the whole organisation's numbers":
+    elif denied == "org":
         what_text = t("denied.what.org")
     else:
-        what_text = what
+        what_text = str(exc.params.get("what", ""))
     if viewer is not None and viewer.role == "manager" and viewer.managed_team_ids:
         allowed = t("denied.allowed.manager")
     elif settings.org.reps_see_org_totals:

@@ -124,12 +124,17 @@ def _what_you_may_see(viewer: Viewer, settings: Settings) -> str:
     return "your own numbers"
 
 
-def _deny(viewer: Viewer, settings: Settings, what: str) -> PermissionDenied:
+def _deny(
+    viewer: Viewer, settings: Settings, what: str, *, denied: Literal["rep", "team", "org"], name: str = ""
+) -> PermissionDenied:
+    # `denied` and `name` let a chat say the same thing in the asker's language without parsing `what`.
     return PermissionDenied(
         "scope.denied",
         "You can't see {what}. You can see {allowed}.",
         what=what,
         allowed=_what_you_may_see(viewer, settings),
+        denied=denied,
+        name=name,
     )
 
 
@@ -185,7 +190,7 @@ def resolve_scope(conn: Connection, viewer: Viewer, scope: Scope | None, setting
         if user is None:
             raise UserError("scope.unknown_rep", "I don't know a rep called '{ref}'.", ref=scope.ref)
         if not (viewer.is_admin or user["user_id"] in viewer.report_ids):
-            raise _deny(viewer, settings, f"{user['name']}'s numbers")
+            raise _deny(viewer, settings, f"{user['name']}'s numbers", denied="rep", name=user["name"])
         return ResolvedScope(
             "rep", user["name"], (user["user_id"],), user_id=user["user_id"], team_ids=_opt(user["team_id"])
         )
@@ -201,14 +206,14 @@ def resolve_scope(conn: Connection, viewer: Viewer, scope: Scope | None, setting
                 raise UserError("scope.unknown_team", "I don't know a team called '{ref}'.", ref=scope.ref)
             team_ids = (team["team_id"],)
         if not (viewer.is_admin or set(team_ids) <= set(viewer.managed_team_ids)):
-            raise _deny(viewer, settings, "that team's numbers")
+            raise _deny(viewer, settings, "that team's numbers", denied="team")
         names = conn.execute(
             select(Team.name).where(Team.team_id.in_(team_ids)).order_by(Team.name)
         ).scalars()
         return ResolvedScope("team", ", ".join(names), _team_members(conn, team_ids), team_ids=team_ids)
 
     if not (viewer.is_admin or settings.org.reps_see_org_totals):
-        raise _deny(viewer, settings, "the whole organisation's numbers")
+        raise _deny(viewer, settings, "the whole organisation's numbers", denied="org")
     return ResolvedScope("org", settings.org.name, None)
 
 
