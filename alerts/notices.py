@@ -1,0 +1,95 @@
+"""An alert notice as a chat message: what fired, the value, the threshold and comparison, who moved it most, and
+buttons to snooze, acknowledge or mute it."""
+
+from __future__ import annotations
+
+from alerts.config import AlertRule
+from alerts.evaluate import Contributor, Notice
+from bot.formatting import Formatter
+from bot.messages import Action, Line, Reply, Span
+from bot.replies import measure_label
+
+__all__ = ["notice_reply", "top_contributors"]
+
+_TOP = 3
+
+
+def top_contributors(
+    rule: AlertRule, contributors: tuple[Contributor, ...]
+) -> tuple[list[Contributor], bool]:
+    """The rows that moved the number most in the alert's direction (down for below/drops, up for above), and
+    whether they are movers (True) or, with nothing to compare with, just the lowest (highest) values."""
+    rising = rule.condition == "above"
+    moved = [c for c in contributors if c.change is not None and (c.change > 0 if rising else c.change < 0)]
+    moved.sort(key=lambda c: (-(c.change or 0.0) if rising else (c.change or 0.0), c.label))
+    if moved:
+        return moved[:_TOP], True
+    # Nothing to compare with: name the extremes instead.
+    valued = [c for c in contributors if c.value is not None]
+    valued.sort(key=lambda c: (-(c.value or 0.0) if rising else (c.value or 0.0), c.label))
+    return valued[:_TOP], False
+
+
+def _threshold_text(fmt: Formatter, rule: AlertRule, unit: str) -> str:
+    if rule.condition in ("drops_by", "pace_below") or unit == "percent":
+        return fmt.percent(rule.threshold / 100.0)
+    return fmt.value(rule.threshold, unit)
+
+
+def _change_text(fmt: Formatter, contributor: Contributor, unit: str, moved: bool) -> str:
+    if contributor.change is None or not moved:
+        return fmt.value(contributor.value, unit)
+    arrow = "▲" if contributor.change > 0 else "▼"
+    if unit == "percent":
+        return f"{arrow} {fmt.t('value.points', value=fmt.decimal(abs(contributor.change) * 100, 1))}"
+    return f"{arrow} {fmt.value(abs(contributor.change), unit)}"
+
+
+def notice_reply(rule: AlertRule, notice: Notice, fmt: Formatter, *, period_label: str) -> Reply:
+    """The message of a fired, repeated or resolved alert."""
+    t = fmt.t
+    obs = notice.observation
+    unit = "percent" if rule.condition == "pace_below" else obs.unit
+    value = fmt.value(obs.value, unit)
+    measure = rule.watched_measure or rule.metric
+    label = measure_label(fmt, measure, measure)
+    threshold = _threshold_text(fmt, rule, unit)
+    head = {"fired": "🔔", "repeated": "🔁", "resolved": "✅"}[notice.kind]
+    title = f"{head} {t(f'alert.{notice.kind}', notice.kind.capitalize())}: {rule.title} · {obs.scope_label}"
+    lines: list[Line] = []
+    if rule.condition == "drops_by":
+        previous = fmt.value(obs.previous, unit)
+        comparison = t(
+            f"alert.compare.{rule.compare}", "vs prev" if rule.compare == "prev" else "vs a week ago"
+        )
+        condition = t(
+            "alert.drops_by", "{label}: {value}, was {previous} {comparison} (alert when it drops by {threshold})",
+            label=label, value=value, previous=previous, comparison=comparison, threshold=threshold,
+        )  # fmt: skip
+    else:
+        condition = t(
+            f"alert.{rule.condition}", "{label}: {value} (alert {condition} {threshold})",
+            label=label, value=value, threshold=threshold, condition=rule.condition.replace("_", " "),
+        )  # fmt: skip
+    lines.append((Span(condition, bold=notice.kind != "resolved"),))
+    if notice.kind != "resolved":
+        top, moved = top_contributors(rule, obs.contributors)
+        if top:
+            names = ", ".join(f"{c.label} ({_change_text(fmt, c, unit, moved)})" for c in top)
+            heading = t("alert.moved", "Moved it most") if moved else t("alert.lowest", "Lowest")
+            if not moved and rule.condition == "above":
+                heading = t("alert.highest", "Highest")
+            lines.append((Span(heading + ": ", bold=True), Span(names)))
+        if obs.sample is not None and rule.min_sample:
+            lines.append(
+                (Span(t("alert.sample", "Sample: {sample}", sample=fmt.count(obs.sample)), italic=True),)
+            )
+    actions: tuple[Action, ...] = ()
+    if notice.kind != "resolved":
+        target = f"{rule.id} {obs.scope_key}"
+        actions = (
+            Action(t("alert.action.snooze", "Snooze 4h"), f"/alerts snooze {target} 4h"),
+            Action(t("alert.action.ack", "Acknowledge"), f"/alerts ack {target}"),
+            Action(t("alert.action.mute", "Mute"), f"/alerts mute {rule.id}"),
+        )
+    return Reply(title=title, lines=tuple(lines), actions=actions, kind="info", footer=period_label)
