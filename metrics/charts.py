@@ -145,11 +145,10 @@ def render_chart(
 
 
 def chart_kinds_for(result: MetricResult) -> tuple[str, ...]:
-    """The kinds that suit a result: the breakdown's chart when it is broken down, else its own series' charts."""
+    """The kinds that suit a result: its own series' charts (the funnel, plan vs actual …); broken down by rep,
+    team or source, the first of them and the ranked breakdown; by month or week, the trend."""
     if result.breakdown_by in _TREND_BREAKDOWNS:
         return ("trend",)
-    if result.breakdown_by:
-        return ("breakdown",)
     present = {s.key for s in result.series} | {t.key for t in result.tables}
     # One day of activity (yesterday, today) makes a single column: the chart by type says more.
     if sum(1 for s in result.series if s.key == "by_day" for _ in s.points) < 2:
@@ -158,6 +157,8 @@ def chart_kinds_for(result: MetricResult) -> tuple[str, ...]:
     for kind, source in _SOURCES:
         if source in present and kind not in kinds:
             kinds.append(kind)
+    if result.breakdown_by:
+        return (*kinds[:1], "breakdown")
     return tuple(kinds)
 
 
