@@ -1,9 +1,153 @@
-"""Subcommands of `kpibot` that belong to this package."""
+"""Subcommands of `kpibot` that belong to this package: `digests run`, `alerts run` and `deliveries`.
+
+`digests run` and `alerts run` run one scheduling pass as if it were `--now`: queue what is due, then deliver with
+the senders available — Telegram when its token is set, else the console sender (stdout, or `--console-file`).
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
+import sys
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+__all__ = ["register", "parse_now"]
+
+
+def parse_now(text: str | None) -> datetime:
+    """`2026-11-20T09:00+01:00` → that moment; without an offset it is UTC; None → the current time."""
+    if not text:
+        return datetime.now(UTC)
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _add_pass_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", default=argparse.SUPPRESS, help="database URL (as the global --db)")
+    parser.add_argument("--now", help="run as if it were this moment (ISO 8601; default: now)")
+    parser.add_argument("--dry-run", action="store_true", help="compute and show, queue and send nothing")
+    parser.add_argument("--console-file", help="the console sender appends one JSON line per message here")
+    parser.add_argument("--no-send", action="store_true", help="queue only; leave delivery to the next pass")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add this package's subcommands."""
+    digests = subparsers.add_parser("digests", help="digests: run one scheduling pass")
+    digests_sub = digests.add_subparsers(dest="digests_command", metavar="ACTION", required=True)
+    run = digests_sub.add_parser("run", help="queue the digests due at --now and deliver them")
+    _add_pass_options(run)
+    run.set_defaults(handler=_digests_run)
+
+    alerts = subparsers.add_parser("alerts", help="alerts: run one evaluation pass")
+    alerts_sub = alerts.add_subparsers(dest="alerts_command", metavar="ACTION", required=True)
+    run = alerts_sub.add_parser("run", help="evaluate the rules due at --now and deliver their notices")
+    _add_pass_options(run)
+    run.set_defaults(handler=_alerts_run)
+
+    deliveries = subparsers.add_parser("deliveries", help="show what was sent, pending and failed")
+    deliveries.add_argument("--db", default=argparse.SUPPRESS, help="database URL (as the global --db)")
+    deliveries.add_argument("--status", choices=("pending", "claimed", "sent", "dead"))
+    deliveries.add_argument("--limit", type=int, default=50)
+    deliveries.set_defaults(handler=_deliveries)
+
+
+@contextlib.asynccontextmanager
+async def _senders(ctx, args) -> AsyncIterator[dict]:
+    from alerts.console import ConsoleSender
+
+    settings = ctx.settings
+    if settings.telegram_token is None:
+        yield {"console": ConsoleSender(args.console_file)}
+        return
+    from telegram import Bot
+
+    from bot.telegram.sender import TelegramSender
+
+    kwargs = {}
+    if settings.telegram_api_base_url:
+        base = settings.telegram_api_base_url.rstrip("/")
+        kwargs = {"base_url": f"{base}/bot", "base_file_url": f"{base}/file/bot"}
+    bot = Bot(settings.telegram_token.get_secret_value(), **kwargs)
+    async with bot:
+        yield {"telegram": TelegramSender(bot, ctx.engine)}
+
+
+async def _deliver(ctx, args, now: datetime, queue) -> tuple[object, object]:
+    from alerts.outbox import drain_outbox
+
+    async with _senders(ctx, args) as senders:
+        found = await asyncio.to_thread(queue, list(senders))
+        if args.dry_run or args.no_send:
+            return found, None
+        report = await drain_outbox(ctx.engine, senders, now, delivery=ctx.settings.delivery)
+        return found, report
+
+
+def _print_report(report) -> None:
+    if report is not None:
+        print(f"sent {len(report.sent)}, retrying {len(report.retried)}, dead {len(report.dead)}")
+
+
+def _digests_run(ctx, args: argparse.Namespace) -> int:
+    from alerts.digests import run_digests
+
+    now = parse_now(args.now)
+    found, report = asyncio.run(
+        _deliver(
+            ctx,
+            args,
+            now,
+            lambda platforms: run_digests(
+                ctx.engine, ctx.settings, now, platforms=platforms, dry_run=args.dry_run
+            ),
+        )
+    )
+    if args.dry_run:
+        for key, reply in found.replies.items():
+            print(f"--- {key}\n{reply.plain_text}")
+    print(
+        f"digests due {len(found.due)}: queued {len(found.queued)}, already queued {len(found.already)}, "
+        f"unreachable {len(found.unreachable)}"
+    )
+    _print_report(report)
+    return 0
+
+
+def _alerts_run(ctx, args: argparse.Namespace) -> int:
+    from alerts.rules import run_alerts
+
+    now = parse_now(args.now)
+    found, report = asyncio.run(
+        _deliver(
+            ctx,
+            args,
+            now,
+            lambda platforms: run_alerts(
+                ctx.engine, ctx.settings, now, platforms=platforms, dry_run=args.dry_run
+            ),
+        )
+    )
+    for rule_id, scope_key, outcome in found.evaluations:
+        print(f"{rule_id} {scope_key}: {outcome}")
+    for rule_id, error in found.errors.items():
+        print(f"{rule_id}: error: {error}", file=sys.stderr)
+    print(f"alerts evaluated {len(found.evaluations)}: queued {len(found.queued)}")
+    _print_report(report)
+    return 1 if found.errors else 0
+
+
+def _deliveries(ctx, args: argparse.Namespace) -> int:
+    from alerts.outbox import deliveries, status_counts
+
+    counts = status_counts(ctx.engine)
+    print(", ".join(f"{status} {counts.get(status, 0)}" for status in ("sent", "pending", "claimed", "dead")))
+    for item in deliveries(ctx.engine, status=args.status, limit=args.limit):
+        when = item.sent_at or item.next_attempt_at
+        error = f"  error: {item.last_error}" if item.last_error and item.status != "sent" else ""
+        print(
+            f"{item.id:>5} {item.status:<8} {when:%Y-%m-%d %H:%M} {item.platform}:{item.chat_id} "
+            f"{item.key} (attempts {item.attempts}){error}"
+        )
+    return 0
