@@ -125,9 +125,14 @@ def enqueue(conn: Connection, items: Iterable[OutboxItem], now: datetime) -> int
         for item in items
     ]
     new = 0
-    for row in rows:  # one by one: the rowcount tells which keys were new
-        stmt = _insert(conn).values(**row).on_conflict_do_nothing(index_elements=["idempotency_key"])
-        new += conn.execute(stmt).rowcount or 0
+    for row in rows:  # one by one: RETURNING tells which keys were new
+        stmt = (
+            _insert(conn)
+            .values(**row)
+            .on_conflict_do_nothing(index_elements=["idempotency_key"])
+            .returning(OutboxMessage.id)
+        )
+        new += len(conn.execute(stmt).all())
     return new
 
 
