@@ -161,6 +161,15 @@ class FakeSlackApi:
                 raise AssertionError(f"expected {count} {method} call(s) within {timeout} s; saw {seen}")
             time.sleep(0.02)
 
+    async def await_calls(
+        self, method: str, count: int = 1, *, after: int = 0, timeout: float = 10.0
+    ) -> list[ApiCall]:
+        """`wait_for_calls` for a test whose own event loop runs the bot: waits without blocking that loop."""
+        deadline = time.monotonic() + timeout
+        while len(self.calls_of(method, after=after)) < count and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        return self.wait_for_calls(method, count, after=after, timeout=0)
+
     # --- the server -----------------------------------------------------------------------------------------------
 
     def _record(self, call: ApiCall) -> None:
