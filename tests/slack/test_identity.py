@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import select, update
 
-from bot.slack.handlers import link_needed_text, needs_link
+from bot.slack.handlers import command_text, link_needed_text, needs_link
 from bot.slack.identity import SlackIdentity, SlackPerson, link_by_email
 from bot.slack.service import make_client
 from storage.schema import User
@@ -65,3 +65,9 @@ def test_an_unlinked_person_may_still_ask_for_help_and_is_told_whom_to_ask():
         in link_needed_text("en", "eve@x.example").lower()
     )
     assert "/kpi start КОД" in link_needed_text("ru", None)
+
+
+def test_kpi_words_become_the_conversations_command():
+    assert command_text("funnel last month by rep") == "/funnel last month by rep"
+    assert command_text("  /plan ") == "/plan"
+    assert command_text("") == "/help"  # a bare /kpi

@@ -165,7 +165,8 @@ def test_http_mode_rob_asks_flips_opens_home_and_is_refused_what_is_not_his(tmp_
         blocks = answer.params["blocks"]
         assert blocks[0]["type"] == "header" and "Rob Rep" in blocks[0]["text"]["text"]
         assert "*3*" in blocks[1]["text"]["text"]  # the headline: Leads: *3*
-        assert blocks[-2]["type"] == "context" or any(b["type"] == "context" for b in blocks)
+        (context,) = [b for b in blocks if b["type"] == "context"]  # which days, whose numbers, what it means
+        assert "Rob Rep" in context["elements"][0]["text"]
         (users_info,) = slack_api.calls_of("users.info", after=mark)
         assert users_info.params["user"] == ROB
         (complete,) = slack_api.wait_for_calls("files.completeUploadExternal", 1, after=mark)
