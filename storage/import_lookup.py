@@ -6,7 +6,7 @@ Everything runs on the import's own connection, so rows written earlier in the s
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date
 from decimal import Decimal
 
@@ -29,8 +29,9 @@ def _table(name: str) -> Table:
 class StoreLookup:
     """Batched questions to the store, remembering the answers that cannot change during one import."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, before_query: Callable[[], None] = lambda: None) -> None:
         self._conn = conn
+        self._before_query = before_query  # waits for a batch still being written on the same connection
         self._known: dict[str, set[str]] = {}
         self._rates: dict[str, tuple[list[date], list[Decimal]]] = {}
 
@@ -42,6 +43,8 @@ class StoreLookup:
         table = _table(target)
         (key,) = table.primary_key.columns
         pending = sorted(wanted)
+        if pending:
+            self._before_query()
         for start in range(0, len(pending), _CHUNK):
             chunk = pending[start : start + _CHUNK]
             rows = self._conn.execute(select(key).where(key.in_(chunk))).scalars()
@@ -57,6 +60,8 @@ class StoreLookup:
         col = table.c[column]
         pending = sorted(set(values), key=str)
         holders: dict[object, str] = {}
+        if pending:
+            self._before_query()
         for start in range(0, len(pending), _CHUNK):
             chunk = pending[start : start + _CHUNK]
             for value, holder in self._conn.execute(select(col, key).where(col.in_(chunk))):
@@ -66,6 +71,7 @@ class StoreLookup:
     def fx_rate(self, currency: str, on: date | None) -> tuple[date, Decimal] | None:
         """The latest rate of `currency` on or before `on` (or the latest of all), with its day; None if none."""
         if currency not in self._rates:
+            self._before_query()
             rows = self._conn.execute(
                 select(FxRate.date, FxRate.rate).where(FxRate.currency == currency).order_by(FxRate.date)
             ).all()

@@ -8,13 +8,14 @@ which is several times faster than parameterised inserts for a million rows.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
 from sqlalchemy import Column, Connection, MetaData, Table, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-__all__ = ["BatchWriter", "make_writer", "group_by_present", "SQLITE_CACHE_KIB"]
+__all__ = ["BatchWriter", "BackgroundWriter", "make_writer", "group_by_present", "SQLITE_CACHE_KIB"]
 
 SQLITE_CACHE_KIB = 256 * 1024
 SQLITE_DEFAULT_CACHE = -2000  # SQLite's own default, in KiB
@@ -120,6 +121,44 @@ class _PostgresWriter:
 
     def close(self) -> None:
         """Nothing to give back: the staging table goes with the transaction."""
+
+
+class BackgroundWriter:
+    """Writes one batch on a worker thread while the caller checks the next one.
+
+    The database works on batch N (index updates, the merge) while Python reads and checks batch N+1, which on
+    two cores nearly halves a large import. The connection is never used by both at once: anything else that
+    touches it first calls `wait()`.
+    """
+
+    def __init__(self, writer: BatchWriter) -> None:
+        self._writer = writer
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kpibot-import")
+        self._pending: Future[None] | None = None
+
+    def write(self, rows: Sequence[dict[str, Any]], present: tuple[str, ...]) -> None:
+        self.wait()
+        self._pending = self._pool.submit(self._writer.write, rows, present)
+
+    def wait(self) -> None:
+        """Until the batch in flight is written; its error, if any, is raised here."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def close(self) -> None:
+        try:
+            self.wait()
+            self._writer.close()
+        finally:
+            self._pool.shutdown()
+
+    def abandon(self) -> None:
+        """Stop after a failure elsewhere: let the batch in flight end, whatever its outcome."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.exception()
+        self._pool.shutdown()
 
 
 def make_writer(conn: Connection, table: Table) -> BatchWriter:

@@ -26,7 +26,7 @@ from storage.import_check import Checked, RowChecker
 from storage.import_lookup import StoreLookup
 from storage.import_rules import TableRules, rules_for
 from storage.import_sources import Record, Source, SourceError, open_source
-from storage.import_write import group_by_present, make_writer
+from storage.import_write import BackgroundWriter, group_by_present, make_writer
 from storage.schema import CRM_TABLES
 
 __all__ = ["RowError", "ImportReport", "import_file", "rejects_path_for", "BATCH_SIZE"]
@@ -211,9 +211,10 @@ def _load(
     with engine.connect() as conn:
         transaction = conn.begin()
         rejects = _RejectsFile(source.path, columns) if skip_invalid else None
+        writer: BackgroundWriter | None = None
         try:
-            checker = RowChecker(rules, settings.org.currency, StoreLookup(conn))
-            writer = make_writer(conn, model)
+            writer = BackgroundWriter(make_writer(conn, model))
+            checker = RowChecker(rules, settings.org.currency, StoreLookup(conn, before_query=writer.wait))
             for records in _batches(source.records(), batch_size):
                 if source.header is None:
                     _refuse_unknown_keys(records, allowed, rules, file)
@@ -239,6 +240,8 @@ def _load(
                 bar.update(source.position() - bar.n)
             writer.close()
         except (SourceError, _Refused) as exc:
+            if writer:
+                writer.abandon()
             transaction.rollback()
             if rejects:
                 rejects.discard()
@@ -247,6 +250,8 @@ def _load(
             )
             return ImportReport(rules.table, read, 0, rejected, [*errors, *fatal], refused=True)
         except BaseException:
+            if writer:
+                writer.abandon()
             transaction.rollback()
             if rejects:
                 rejects.discard()
