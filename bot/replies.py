@@ -11,7 +11,7 @@ from dataclasses import replace
 from bot.formatting import Formatter
 from bot.grammar import Arguments, to_words
 from bot.messages import Action, Chart, Line, Reply, Span
-from metrics.result import BreakdownRow, Measure, MetricResult, Table
+from metrics.result import BreakdownRow, Measure, MetricResult, Note, Table
 from metrics.scope import Viewer
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "metric_title",
     "measure_label",
     "ranked_rows",
+    "note_text",
 ]
 
 _MAX_MEASURE_LINES = 10
@@ -57,6 +58,82 @@ def _measure_line(fmt: Formatter, measure: Measure, comparison: str | None, *, h
     if delta:
         spans.append(Span(f"  {delta}", italic=not headline))
     return tuple(spans)
+
+
+_PLAN_PARTS = ("attainment", "actual", "target", "pace", "forecast", "needed_per_day")
+
+
+def _plan_lines(fmt: Formatter, measures: Sequence[Measure], comparison: str | None) -> list[Line] | None:
+    """Plan measures (`revenue.attainment`, `revenue.actual` …) as one line per plan line:
+    "Revenue: 67.7% of plan — $1.8M of $2.7M · pace 94.8% · forecast $2.6M · needs $146K a working day"."""
+    lines: dict[str, dict[str, Measure]] = {}
+    for measure in measures:
+        line, dot, part = measure.key.partition(".")
+        if dot and part in _PLAN_PARTS:
+            lines.setdefault(line, {})[part] = measure
+    if not lines:
+        return None
+    out: list[Line] = []
+    for line, parts in lines.items():
+        label = measure_label(fmt, line, parts.get("actual", next(iter(parts.values()))).label.split(":")[0])
+        spans = [Span(f"{label}: ", bold=not out)]
+        if "attainment" in parts:
+            spans.append(Span(fmt.t("plan.of_plan", value=fmt.measure(parts["attainment"])), bold=True))
+            delta = fmt.delta(parts["attainment"], comparison)
+            if delta:
+                spans.append(Span(f"  {delta}", italic=bool(out)))
+        details = []
+        if "actual" in parts and "target" in parts:
+            details.append(
+                fmt.t(
+                    "plan.actual_of_target",
+                    actual=fmt.measure(parts["actual"]),
+                    target=fmt.measure(parts["target"]),
+                )
+            )
+        for part in ("pace", "forecast"):
+            if part in parts and parts[part].value is not None:
+                details.append(f"{fmt.t(f'plan.{part}')} {fmt.measure(parts[part])}")
+        needed = parts.get("needed_per_day")
+        if needed is not None and needed.value:
+            details.append(fmt.t("plan.needed", value=fmt.measure(needed)))
+        if details:
+            spans.append(Span(" — " + " · ".join(details)))
+        out.append(tuple(spans))
+    return out
+
+
+def _trend_line(fmt: Formatter, measure: Measure) -> Line:
+    word = (
+        {1: "rising", -1: "falling", 0: "flat"}.get(int(measure.value), "flat")
+        if measure.value is not None
+        else "na"
+    )
+    return (Span(fmt.t("plan.trend") + ": "), Span(fmt.t(f"plan.trend.{word}"), bold=True))
+
+
+def _what_it_takes_lines(fmt: Formatter, table: Table) -> list[Line]:
+    """The reverse funnel as lines: what is still needed to make the plan, in total and per working day."""
+    steps = []
+    for step, needed, per_day in table.rows:
+        label = measure_label(fmt, str(step), str(step))
+        if needed is None:
+            steps.append(f"{label} {fmt.na}")
+        else:
+            steps.append(
+                fmt.t("plan.step", label=label, needed=fmt.count(needed), per_day=fmt.decimal(per_day, 1))
+                if per_day is not None
+                else f"{label} {fmt.count(needed)}"
+            )
+    return [(Span(fmt.t("table.what_it_takes") + ": ", bold=True), Span(" · ".join(steps)))]
+
+
+def note_text(fmt: Formatter, note: str | Note) -> str:
+    """A result's note in the reader's language, its numbers formatted for their locale."""
+    if isinstance(note, str):
+        return note
+    params = {name: fmt.value(value, unit) if unit else str(value) for name, value, unit in note.params}
+    return fmt.t(f"note.{note.key}", note.text, **params)
 
 
 def ranked_rows(rows: Sequence[BreakdownRow], key: str) -> list[tuple[BreakdownRow, Measure]]:
@@ -187,7 +264,15 @@ def metric_reply(
         [metric_title(fmt, result.metric, result.title), result.scope.label, fmt.period(result.period)]
     )
     lines: list[Line] = []
-    if result.measures:
+    plan_lines = _plan_lines(fmt, result.measures, result.comparison)
+    if plan_lines is not None:
+        lines.extend(plan_lines)
+        for measure in result.measures:
+            if measure.key == "dynamics_trend":
+                lines.append(_trend_line(fmt, measure))
+            elif "." not in measure.key:
+                lines.append(_measure_line(fmt, measure, result.comparison, headline=False))
+    elif result.measures:
         lines.append(_measure_line(fmt, result.headline, result.comparison, headline=True))
         for measure in result.measures[1:_MAX_MEASURE_LINES]:
             lines.append(_measure_line(fmt, measure, result.comparison, headline=False))
@@ -196,12 +281,16 @@ def metric_reply(
     if (ahead := _ahead_behind(fmt, result)) is not None:
         lines.append(ahead)
     for note in result.notes:
-        lines.append((Span(note, italic=True),))
+        lines.append((Span(note_text(fmt, note), italic=True),))
     table = None
+    own_tables = list(result.tables)
     if result.rows:
         table = _breakdown_table(fmt, result)
-    elif result.tables:
-        table = format_table(fmt, result.tables[0])
+    elif own_tables and own_tables[0].key != "what_it_takes":
+        table = format_table(fmt, own_tables.pop(0))
+    for own in own_tables:
+        if own.key == "what_it_takes" and own.rows:
+            lines.extend(_what_it_takes_lines(fmt, own))
     return Reply(
         title=title,
         lines=tuple(lines),

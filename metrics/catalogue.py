@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, Connection, Engine, true
 
 from metrics.errors import UserError
 from metrics.periods import Period, parse_period
-from metrics.result import BreakdownRow, Measure, MetricResult, Series, Table
+from metrics.result import BreakdownRow, Measure, MetricResult, Note, Series, Table
 from metrics.scope import ResolvedScope, Scope, Viewer, load_viewer, resolve_scope
 from storage.config import Settings
 
@@ -101,7 +101,7 @@ class Computed:
     rows: tuple[BreakdownRow, ...] = ()
     series: tuple[Series, ...] = ()
     tables: tuple[Table, ...] = ()
-    notes: tuple[str, ...] = ()
+    notes: tuple[str | Note, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -161,7 +161,7 @@ def result_to_json(result: MetricResult) -> dict[str, Any]:
             }
             for t in result.tables
         ],
-        "notes": list(result.notes),
+        "notes": [str(note) for note in result.notes],
     }
 
 
@@ -211,7 +211,7 @@ def render_text(result: MetricResult) -> str:
         parts += ["", f"by {result.breakdown_by}", _grid([result.breakdown_by or ""] + labels, table)]
     for t in result.tables:
         parts += ["", t.title, _grid(list(t.columns), [[_plain_cell(c) for c in r] for r in t.rows])]
-    parts += ["", result.description, *result.notes]
+    parts += ["", result.description, *(str(note) for note in result.notes)]
     return "\n".join(parts)
 
 

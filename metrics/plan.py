@@ -19,7 +19,7 @@ from metrics.plan_actuals import AVERAGE_METRICS, PLAN_METRICS, Actual, plan_act
 from metrics.plan_progress import Progress, metric_label, progress, progress_measures, unit_of
 from metrics.plan_reverse import TRAILING_DAYS, trailing, what_it_takes
 from metrics.plan_targets import Holder, PlanBook, PlanKey, Target, holders_of, load_plan_book, resolve_target
-from metrics.result import BreakdownRow, Measure, Number, Series, Table, ratio
+from metrics.result import BreakdownRow, Measure, Note, Number, Series, Table, ratio
 from storage.schema import Team, User
 
 __all__ = ["PLAN", "dynamics_trend"]
@@ -90,7 +90,16 @@ def _compute(ctx: ComputeContext) -> Computed:
         if (t := resolve_target(book, holders, ctx.period, key, holidays)) is not None
     ]
     if not targets:
-        return Computed(measures=(), notes=(f"No plan for {ctx.scope.label} in {ctx.period.label}.",))
+        return Computed(
+            measures=(),
+            notes=(
+                Note(
+                    "plan.none",
+                    "No plan for {scope} in {period}.",
+                    (("scope", ctx.scope.label, None), ("period", ctx.period.label, None)),
+                ),
+            ),
+        )
     actuals = {t.key: _actual(ctx, t.key, ctx.period) for t in targets}
     progresses = _headline_first(
         [progress(t, actuals[t.key].value(), ctx.period, ctx.now, holidays) for t in targets]
@@ -111,21 +120,31 @@ def _compute(ctx: ComputeContext) -> Computed:
     series = [Series("dynamics", f"{metric_label(headline.key)}: attainment", tuple(points), "percent")]
     series += _cumulative(ctx, headline, holidays)
     tables: list[Table] = []
-    notes = [f"{metric_label(p.key)} target: {p.basis}." for p in progresses if p.basis != ctx.period.key]
+    notes: list[str | Note] = [
+        f"{metric_label(p.key)} target: {p.basis}." for p in progresses if p.basis != ctx.period.key
+    ]
     revenue = next((p for p in progresses if p.key == PlanKey("revenue")), None)
     if revenue is not None and revenue.remaining_days == 0:
-        notes.append("The period is over: nothing is left to plan for.")
+        notes.append(Note("plan.period_over", "The period is over: nothing is left to plan for."))
     elif revenue is not None:
         lookback = trailing(ctx.conn, ctx.settings, ctx.scope.owner_ids, ctx.now_utc)
         missing = max(float(revenue.target) - float(revenue.actual or 0), 0.0)
         tables.append(what_it_takes(missing, lookback, ctx.settings.funnel.stages, revenue.remaining_days))
         avg = lookback.avg_deal_size
         notes.append(
-            f"What it takes uses the last {TRAILING_DAYS} days: {lookback.deals_won} deals won, average deal "
-            f"{'n/a' if avg is None else f'{avg:.2f}'}, {lookback.funnel[ctx.settings.funnel.stages[0]]} new leads."
+            Note(
+                "plan.what_it_takes_basis",
+                "What it takes uses the last {days} days: {deals} deals won, average deal {avg}, {leads} new leads.",
+                (
+                    ("days", TRAILING_DAYS, "count"),
+                    ("deals", lookback.deals_won, "count"),
+                    ("avg", avg, "money"),
+                    ("leads", lookback.funnel[ctx.settings.funnel.stages[0]], "count"),
+                ),
+            )
         )
     else:
-        notes.append("What it takes needs a revenue plan.")
+        notes.append(Note("plan.what_it_takes_needs_revenue", "What it takes needs a revenue plan."))
     return Computed(tuple(measures), rows, tuple(series), tuple(tables), tuple(notes))
 
 

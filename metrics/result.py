@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from metrics.periods import Period
     from metrics.scope import ResolvedScope
 
-__all__ = ["Unit", "Number", "Measure", "BreakdownRow", "Series", "Table", "MetricResult", "ratio"]
+__all__ = ["Unit", "Number", "Note", "Measure", "BreakdownRow", "Series", "Table", "MetricResult", "ratio"]
 
 Unit = Literal["count", "percent", "money", "days", "ratio", "number"]
 Number = int | float | Decimal
@@ -21,6 +21,19 @@ def ratio(numerator: Number | None, denominator: Number | None) -> float | None:
     if numerator is None or denominator is None or denominator == 0:
         return None
     return float(numerator) / float(denominator)
+
+
+@dataclass(frozen=True)
+class Note:
+    """A remark under a result that a chat can translate: `key` names it in the message catalogue, `text` is the
+    English template, `params` are (name, value, unit) so each value is formatted for the reader's locale."""
+
+    key: str
+    text: str
+    params: tuple[tuple[str, Number | str | None, Unit | None], ...] = ()
+
+    def __str__(self) -> str:
+        return self.text.format(**{name: "n/a" if value is None else value for name, value, _ in self.params})
 
 
 @dataclass(frozen=True)
@@ -103,7 +116,7 @@ class MetricResult:
     rows: tuple[BreakdownRow, ...] = ()
     series: tuple[Series, ...] = ()
     tables: tuple[Table, ...] = ()
-    notes: tuple[str, ...] = field(default_factory=tuple)
+    notes: tuple[str | Note, ...] = field(default_factory=tuple)
     mode: str | None = None
 
     @property

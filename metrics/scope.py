@@ -173,8 +173,14 @@ def _find_team(conn: Connection, ref: str) -> dict | None:
 
 
 def _team_members(conn: Connection, team_ids: tuple[str, ...]) -> tuple[str, ...]:
+    """A team's sellers: its users except managers and admins, who lead it rather than sell in it (their own
+    records still count under their own name), so a team breakdown lists reps only."""
     return tuple(
-        conn.execute(select(User.user_id).where(User.team_id.in_(team_ids)).order_by(User.user_id)).scalars()
+        conn.execute(
+            select(User.user_id)
+            .where(User.team_id.in_(team_ids), User.role.not_in(("manager", "admin")))
+            .order_by(User.user_id)
+        ).scalars()
     )
 
 

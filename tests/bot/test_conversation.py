@@ -189,7 +189,10 @@ def test_lang_ru_then_plan_answers_in_russian(conversation, engine):
     reply = ask(conversation, "mgr-a", "/plan прошлый месяц")
     assert reply.title == "План · Alpha · октябрь 2026"
     # Alpha's target is Rita's 10,000 (summed from its members); won 5,000 + 3,000 = 8,000.
-    assert "Выручка: выполнение: 80,0\xa0%" in lines(reply)
+    assert lines(reply)[0] == (
+        "Выручка: 80,0\xa0% плана — 8\xa0000\xa0$ из 10\xa0000\xa0$ · темп 80,0\xa0% · прогноз 8\xa0000\xa0$"
+    )
+    assert "Период закончился: планировать больше нечего." in lines(reply)
     assert_valid_charts(reply)
     assert lines(ask(conversation, "mgr-a", "/lang en")) == ["Done: I will answer you in English."]
 
