@@ -1,0 +1,70 @@
+"""Two `kpibot digests run` processes started at the same moment on one database deliver each digest exactly once:
+the outbox's unique key decides who queues, the claim (SKIP LOCKED on PostgreSQL) decides who sends."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.alerts.org import seed_november
+
+ROOT = Path(__file__).resolve().parents[2]
+NOW = "2026-11-17T09:00:00+00:00"  # Tuesday: 4 digests are due (see tests/alerts/org.py)
+
+
+def _start(db_url: str, out: Path) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "SLACK_"))}
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bot.cli",
+            "--db",
+            db_url,
+            "digests",
+            "run",
+            "--now",
+            NOW,
+            "--console-file",
+            str(out),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_two_processes_send_each_digest_once(db_url, engine, tmp_path):
+    seed_november(engine)
+    out = tmp_path / "console.jsonl"
+    runs = [_start(db_url, out), _start(db_url, out)]
+    try:
+        deadline = time.monotonic() + 60
+        for run in runs:
+            run.wait(timeout=max(deadline - time.monotonic(), 1))
+        outputs = [run.communicate()[0] for run in runs]
+        assert [run.returncode for run in runs] == [0, 0], [
+            run.stderr.read() if run.stderr else "" for run in runs
+        ]
+    finally:
+        for run in runs:
+            if run.poll() is None:
+                run.kill()
+                run.wait()
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    delivered = sorted((m["chat_id"], m["title"].split(" ·")[0]) for m in lines)
+    assert delivered == [
+        ("mgr-a", "Team digest"),
+        ("mgr-b", "Team digest"),
+        ("rep-1", delivered[2][1]),  # Rita reads Russian
+        ("rep-2", "Your day"),
+    ]
+    # Between them the two processes sent four messages: each one sent what it claimed.
+    sent = sum(int(o.split("sent ")[1].split(",")[0]) for o in outputs)
+    assert sent == 4
