@@ -65,7 +65,23 @@ class Source:
         self._raw.close()
 
     def _text(self) -> io.TextIOWrapper:
-        return io.TextIOWrapper(io.BufferedReader(self._raw), encoding="utf-8-sig", newline="")
+        # Bytes that are not UTF-8 are kept as escapes, so the row that holds them is named by its line.
+        return io.TextIOWrapper(
+            io.BufferedReader(self._raw), encoding="utf-8-sig", errors="surrogateescape", newline=""
+        )
+
+
+NOT_UTF8 = "not UTF-8 text; save the file as UTF-8 (Excel: CSV UTF-8)"
+
+
+def _is_utf8(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _named(header: tuple[str, ...], cells: tuple[Any, ...] | list[Any]) -> dict[str, Any]:
@@ -84,10 +100,9 @@ class CsvSource(Source):
     def __init__(self, path: Path) -> None:
         super().__init__(path)
         self._stream = self._text()
-        try:
-            first = self._stream.readline()
-        except UnicodeDecodeError:
-            raise SourceError(1, "not UTF-8 text; save the file as CSV UTF-8") from None
+        first = self._stream.readline()
+        if not _is_utf8(first):
+            raise SourceError(1, NOT_UTF8)
         self._delimiter = max(",;\t", key=first.count)
         self.header = tuple(name.strip() for name in next(csv.reader([first], delimiter=self._delimiter), []))
 
@@ -101,7 +116,9 @@ class CsvSource(Source):
                 line, ended = ended + 2, reader.line_num
                 if not any(cells):
                     continue
-                if len(cells) > width and any(cells[width:]):
+                if not _is_utf8("".join(cells)):
+                    yield Record(line, _named(header, cells), NOT_UTF8)
+                elif len(cells) > width and any(cells[width:]):
                     yield Record(
                         line, _named(header, cells), f"{len(cells)} fields but the header has {width}"
                     )
@@ -109,8 +126,6 @@ class CsvSource(Source):
                     yield Record(line, dict(zip(header, cells, strict=False)))
                 else:
                     yield Record(line, _named(header, cells))
-        except UnicodeDecodeError:
-            raise SourceError(ended + 2, "not UTF-8 text; save the file as CSV UTF-8") from None
         except csv.Error as exc:
             raise SourceError(reader.line_num + 1, f"broken CSV: {exc}") from None
 
@@ -119,23 +134,22 @@ class JsonLinesSource(Source):
     """One JSON object per line."""
 
     def records(self) -> Iterator[Record]:
-        line = 0
-        try:
-            self._stream = self._text()  # held: the wrapper closes the file when it is collected
-            for line, text in enumerate(self._stream, start=1):
-                if not text.strip():
-                    continue
-                try:
-                    item = json.loads(text, parse_float=Decimal)
-                except ValueError as exc:
-                    yield Record(line, {}, f"not valid JSON: {exc}")
-                    continue
-                if isinstance(item, dict):
-                    yield Record(line, item)
-                else:
-                    yield Record(line, {}, "expected a JSON object {...}")
-        except UnicodeDecodeError:
-            raise SourceError(line + 1, "not UTF-8 text") from None
+        self._stream = self._text()  # held: the wrapper closes the file when it is collected
+        for line, text in enumerate(self._stream, start=1):
+            if not text.strip():
+                continue
+            if not _is_utf8(text):
+                yield Record(line, {}, NOT_UTF8)
+                continue
+            try:
+                item = json.loads(text, parse_float=Decimal)
+            except ValueError as exc:
+                yield Record(line, {}, f"not valid JSON: {exc}")
+                continue
+            if isinstance(item, dict):
+                yield Record(line, item)
+            else:
+                yield Record(line, {}, "expected a JSON object {...}")
 
 
 class JsonArraySource(Source):

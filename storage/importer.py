@@ -88,7 +88,7 @@ class _RejectsFile:
         self.path = rejects_path_for(path)
         self._part = self.path.with_name(self.path.name + ".part")
         self._columns = columns
-        self._handle = open(self._part, "w", encoding="utf-8", newline="")  # noqa: SIM115 - see finish()
+        self._handle = open(self._part, "w", encoding="utf-8", errors="surrogateescape", newline="")  # noqa: SIM115 - see finish()
         self._writer = csv.writer(self._handle)
         self._writer.writerow(("line", "reason", *columns))
         self.count = 0

@@ -188,3 +188,21 @@ def test_every_table_imports_its_example_file(engine, tmp_path):
     with engine.connect() as conn:
         # 2026-03-05T10:24:00+03:00 in the leads example is 07:24 UTC.
         assert conn.execute(select(Lead.created_at)).scalar_one() == datetime(2026, 3, 5, 7, 24)
+
+
+def test_a_row_saved_in_another_encoding_is_named_by_its_line_and_kept_byte_for_byte(anna, tmp_path):
+    path = tmp_path / "leads.csv"
+    path.write_bytes(
+        b"lead_id,created_at,owner_id,company\n"
+        b"l-1,2026-03-05T10:24:00,u-anna,Northwind\n"
+        b"l-2,2026-03-05T11:00:00,u-anna,\xce\xee\xee \xd0\xee\xec\xe0\xf8\xea\xe0\n"  # cp1251, not UTF-8
+    )
+
+    report = import_file(anna, MOSCOW, "leads", path, skip_invalid=True)
+
+    assert (report.written, report.rejected) == (1, 1)
+    assert (report.errors[0].line, report.errors[0].reason) == (
+        3,
+        "not UTF-8 text; save the file as UTF-8 (Excel: CSV UTF-8)",
+    )
+    assert b"\xce\xee\xee \xd0\xee\xec\xe0\xf8\xea\xe0" in (tmp_path / "leads.csv.rejects.csv").read_bytes()
