@@ -13,6 +13,8 @@ import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
+from alerts import chat as _chat_commands  # noqa: F401  (registers /digest /alerts /subscribe /unsubscribe /deliveries)
+
 __all__ = ["register", "parse_now"]
 
 

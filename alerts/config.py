@@ -7,7 +7,8 @@ percent (`below: 20` on a conversion rate means 20 %).
 from __future__ import annotations
 
 import re
-from datetime import time, timedelta
+from datetime import time as TimeOfDay
+from datetime import timedelta
 from typing import Literal
 
 from apscheduler.triggers.cron import CronTrigger
@@ -38,12 +39,12 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
 
 
-def parse_local_time(text: str) -> time:
+def parse_local_time(text: str) -> TimeOfDay:
     """`09:00` / `9:30` → a time; ValueError otherwise."""
     match = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*", str(text))
     if not match or int(match.group(1)) > 23 or int(match.group(2)) > 59:
         raise ValueError(f"'{text}' is not a time of day; write HH:MM, e.g. 09:00")
-    return time(int(match.group(1)), int(match.group(2)))
+    return TimeOfDay(int(match.group(1)), int(match.group(2)))
 
 
 class _Section(BaseModel):
@@ -75,7 +76,7 @@ class DigestConfig(_Section):
         return days
 
     @property
-    def local_time(self) -> time:
+    def local_time(self) -> TimeOfDay:
         return parse_local_time(self.time)
 
     @property

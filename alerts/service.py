@@ -18,6 +18,7 @@ from typing import Any, cast
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from alerts import chat as _chat_commands  # noqa: F401  (registers the scheduler's chat commands)
 from alerts.digests import run_digests
 from alerts.outbox import drain_outbox, worker_id
 from alerts.rules import run_alerts

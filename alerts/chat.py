@@ -1,0 +1,263 @@
+"""The scheduler's chat commands: /digest, /subscribe, /unsubscribe, /alerts and (admins) /deliveries.
+
+Declared once in the conversation's registry, so the console, Telegram and Slack all serve them; the buttons under
+an alert (snooze, acknowledge, mute) are plain `/alerts …` commands.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine
+from sqlalchemy.dialects import postgresql, sqlite
+
+from alerts.audience import load_people
+from alerts.config import DIGEST_NAMES, parse_duration, parse_local_time
+from alerts.control import acknowledge, alert_states, set_muted, snooze
+from alerts.digests import digest_time, load_choices, may_receive, preview_digests, receives
+from alerts.outbox import deliveries, status_counts
+from alerts.rules import RULE_WIDE
+from bot.messages import Line, Reply, Span
+from bot.registry import Command, CommandContext, get_command, register_command
+from metrics.errors import UserError
+from storage.schema import Subscription
+
+__all__ = ["COMMANDS"]
+
+
+def _lines(*texts: str) -> tuple[Line, ...]:
+    return tuple((Span(text),) for text in texts)
+
+
+def _now(ctx: CommandContext) -> datetime:
+    return ctx.request.now
+
+
+def digest_command(ctx: CommandContext) -> Reply:
+    """`/digest`: my digests as they would read now; `/digest team_digest`: one of them."""
+    assert ctx.viewer is not None
+    wanted = ctx.words[0].lower() if ctx.words else None
+    if wanted is not None and wanted not in DIGEST_NAMES:
+        raise UserError("digest.unknown", "There is no digest '{name}'; try: {allowed}.", name=wanted,
+                        allowed=", ".join(DIGEST_NAMES))  # fmt: skip
+    found = preview_digests(ctx.engine, ctx.settings, ctx.viewer.user_id, _now(ctx))
+    if wanted is not None:
+        found = [(name, reply) for name, reply in found if name == wanted]
+    if not found:
+        return Reply(lines=_lines(ctx.t("digest.none", "You receive no digests. Try: /subscribe rep_daily 09:00")),
+                     kind="info")  # fmt: skip
+    if len(found) == 1:
+        return found[0][1]
+    lines: list[Line] = []
+    table = None
+    for _name, reply in found:
+        lines.append((Span(reply.title, bold=True),))
+        lines.extend(reply.lines)
+        table = table or reply.table
+    return Reply(title=ctx.t("digest.preview", "Your digests"), lines=tuple(lines), table=table, kind="info")
+
+
+def _save_choice(
+    engine: Engine, user_id: str, digest: str, enabled: bool, local_time: str | None, now
+) -> None:
+    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+    values = dict(enabled=enabled, local_time=local_time, updated_at=now.astimezone(UTC).replace(tzinfo=None))
+    stmt = dialect.insert(Subscription).values(user_id=user_id, digest=digest, **values)
+    if local_time is None:
+        values.pop("local_time")  # /unsubscribe keeps the chosen time for a later /subscribe
+    stmt = stmt.on_conflict_do_update(index_elements=["user_id", "digest"], set_=values)
+    with engine.begin() as conn:
+        conn.execute(stmt)
+
+
+def _my_digests(ctx: CommandContext) -> Reply:
+    assert ctx.viewer is not None
+    with ctx.engine.connect() as conn:
+        people = load_people(conn)
+        choices = load_choices(conn)
+    person = people[ctx.viewer.user_id]
+    lines = []
+    for name in DIGEST_NAMES:
+        config = ctx.settings.digests.get(name)
+        if not may_receive(name, person):
+            continue
+        on = receives(name, config, person, choices)
+        at = digest_time(name, config, person, choices).strftime("%H:%M")
+        state = ctx.t("subscribe.on", "on at {time}", time=at) if on else ctx.t("subscribe.off", "off")
+        lines.append(f"{name}: {state}")
+    lines.append(ctx.t("subscribe.usage", "Change with /subscribe NAME [HH:MM] or /unsubscribe NAME."))
+    return Reply(title=ctx.t("subscribe.title", "Your digests"), lines=_lines(*lines), kind="info")
+
+
+def _digest_name(ctx: CommandContext) -> str:
+    name = ctx.words[0].lower()
+    if name not in DIGEST_NAMES:
+        raise UserError("digest.unknown", "There is no digest '{name}'; try: {allowed}.", name=name,
+                        allowed=", ".join(DIGEST_NAMES))  # fmt: skip
+    return name
+
+
+def subscribe_command(ctx: CommandContext) -> Reply:
+    """`/subscribe team_digest 08:30`: receive a digest (at my own local time); `/subscribe`: what I receive."""
+    assert ctx.viewer is not None
+    if not ctx.words:
+        return _my_digests(ctx)
+    name = _digest_name(ctx)
+    local_time = None
+    if len(ctx.words) > 1:
+        try:
+            local_time = parse_local_time(ctx.words[1]).strftime("%H:%M")
+        except ValueError:
+            raise UserError("subscribe.time", "I don't understand the time '{text}'; write HH:MM.",
+                            text=ctx.words[1]) from None  # fmt: skip
+    with ctx.engine.connect() as conn:
+        person = load_people(conn).get(ctx.viewer.user_id)
+    if person is None or not may_receive(name, person):
+        raise UserError("subscribe.not_for_you", "The {name} digest is for managers of a team.", name=name)
+    _save_choice(ctx.engine, ctx.viewer.user_id, name, True, local_time, _now(ctx))
+    at = local_time or ctx.settings.digests.get(name).time
+    return Reply(lines=_lines(ctx.t("subscribe.done", "You will get {name} at {time} ({zone}) on its days.",
+                                    name=name, time=at, zone=str(ctx.tz))), kind="info")  # fmt: skip
+
+
+def unsubscribe_command(ctx: CommandContext) -> Reply:
+    """`/unsubscribe rep_daily`: stop a digest."""
+    assert ctx.viewer is not None
+    if not ctx.words:
+        return _my_digests(ctx)
+    name = _digest_name(ctx)
+    _save_choice(ctx.engine, ctx.viewer.user_id, name, False, None, _now(ctx))
+    return Reply(
+        lines=_lines(ctx.t("unsubscribe.done", "You will no longer get {name}.", name=name)), kind="info"
+    )
+
+
+def _rule(ctx: CommandContext, rule_id: str):
+    for rule in ctx.settings.alerts:
+        if rule.id == rule_id:
+            return rule
+    raise UserError("alerts.unknown", "There is no alert '{rule}'. Try: /alerts", rule=rule_id)
+
+
+def _may_act(ctx: CommandContext) -> None:
+    viewer = ctx.viewer
+    if viewer is None or not (viewer.is_admin or viewer.managed_team_ids):
+        raise UserError(
+            "alerts.managers_only", "Only managers and admins can snooze, mute or acknowledge alerts."
+        )
+
+
+def _list_alerts(ctx: CommandContext) -> Reply:
+    t = ctx.t
+    states: dict[str, list] = {}
+    for row in alert_states(ctx.engine):
+        states.setdefault(row.rule_id, []).append(row)
+    now = _now(ctx).astimezone(UTC).replace(tzinfo=None)
+    lines: list[Line] = []
+    for rule in ctx.settings.alerts:
+        rows = states.get(rule.id, [])
+        firing = [r.scope_key for r in rows if r.state == "firing"]
+        wide = next((r for r in rows if r.scope_key == RULE_WIDE), None)
+        notes = []
+        if wide is not None and wide.muted:
+            notes.append(t("alerts.muted", "muted"))
+        if wide is not None and wide.snoozed_until and wide.snoozed_until > now:
+            notes.append(
+                t("alerts.snoozed", "snoozed until {until}", until=f"{wide.snoozed_until:%Y-%m-%d %H:%M} UTC")
+            )
+        status = (
+            t("alerts.firing", "firing: {scopes}", scopes=", ".join(firing))
+            if firing
+            else t("alerts.ok", "ok")
+        )
+        text = f"{rule.id} — {rule.title}: {rule.condition.replace('_', ' ')} {rule.threshold:g} · {status}"
+        if notes:
+            text += f" ({', '.join(notes)})"
+        lines.append((Span(text),))
+    if not lines:
+        lines.append((Span(t("alerts.none", "No alert rules are configured.")),))
+    lines.append((Span(t("alerts.usage", "/alerts snooze RULE [SCOPE] 4h · /alerts ack RULE [SCOPE] · "
+                                         "/alerts mute RULE · /alerts unmute RULE"), italic=True),))  # fmt: skip
+    return Reply(title=t("alerts.title", "Alerts"), lines=tuple(lines), kind="info")
+
+
+def alerts_command(ctx: CommandContext) -> Reply:
+    """`/alerts`: the rules and what is firing; `/alerts snooze|ack|mute|unmute RULE [SCOPE] [4h]`."""
+    if not ctx.words:
+        return _list_alerts(ctx)
+    action = ctx.words[0].lower()
+    if action not in ("snooze", "ack", "mute", "unmute", "list"):
+        raise UserError("alerts.action", "I don't understand '{text}'.", text=action)
+    if action == "list":
+        return _list_alerts(ctx)
+    _may_act(ctx)
+    assert ctx.viewer is not None
+    rest = list(ctx.words[1:])
+    if not rest:
+        raise UserError("alerts.rule_needed", "Which alert? Try: /alerts")
+    rule = _rule(ctx, rest.pop(0))
+    duration = None
+    if action == "snooze":
+        if not rest:
+            raise UserError(
+                "alerts.duration_needed", "For how long? e.g. /alerts snooze {rule} 4h", rule=rule.id
+            )
+        try:
+            duration = parse_duration(rest.pop())
+        except ValueError:
+            raise UserError("alerts.duration", "Write a duration like 30m, 4h or 1d.") from None
+    scope = rest[0] if rest else None
+    t = ctx.t
+    if action == "snooze":
+        assert duration is not None
+        until = _now(ctx) + duration
+        snooze(ctx.engine, rule.id, scope, until)
+        text = t("alerts.snoozed_done", "{rule} is snoozed until {until}.", rule=rule.title,
+                 until=until.astimezone(ctx.tz).strftime("%Y-%m-%d %H:%M"))  # fmt: skip
+    elif action == "ack":
+        count = acknowledge(ctx.engine, rule.id, scope, ctx.viewer.user_id)
+        text = t("alerts.acked", "{rule}: acknowledged; no repeats until it resolves.", rule=rule.title) if count \
+            else t("alerts.not_firing", "{rule} is not firing.", rule=rule.title)  # fmt: skip
+    else:
+        set_muted(ctx.engine, rule.id, scope, action == "mute")
+        key = "alerts.muted_done" if action == "mute" else "alerts.unmuted_done"
+        text = t(key, "{rule} is muted." if action == "mute" else "{rule} speaks again.", rule=rule.title)
+    return Reply(lines=_lines(text), kind="info")
+
+
+def deliveries_command(ctx: CommandContext) -> Reply:
+    """`/deliveries [sent|pending|dead]`: what the outbox sent, holds and gave up on (admins)."""
+    status = ctx.words[0].lower() if ctx.words else None
+    if status is not None and status not in ("pending", "claimed", "sent", "dead"):
+        raise UserError("deliveries.status", "Try: /deliveries sent, pending or dead.")
+    counts = status_counts(ctx.engine)
+    t = ctx.t
+    head = t("deliveries.counts", "sent {sent} · pending {pending} · dead {dead}", sent=counts.get("sent", 0),
+             pending=counts.get("pending", 0) + counts.get("claimed", 0), dead=counts.get("dead", 0))  # fmt: skip
+    lines = [head]
+    for item in deliveries(ctx.engine, status=status, limit=10):
+        when = item.sent_at or item.next_attempt_at
+        line = f"{item.status} {when:%m-%d %H:%M} {item.platform}:{item.chat_id} {item.source} — {item.title}"
+        if item.last_error and item.status != "sent":
+            line += f" ({item.last_error[:80]})"
+        lines.append(line)
+    return Reply(title=t("deliveries.title", "Deliveries"), lines=_lines(*lines), kind="info")
+
+
+COMMANDS = (
+    Command("digest", "/digest", "help.digest", aliases=("дайджест",), handler=digest_command, chart=False,
+            help_text="Preview my digests as they would read now.", group="team"),
+    Command("subscribe", "/subscribe team_digest 08:30", "help.subscribe", aliases=("подписка",),
+            handler=subscribe_command, chart=False,
+            help_text="Choose a digest and its local time: /subscribe NAME [HH:MM].", group="team"),
+    Command("unsubscribe", "/unsubscribe rep_daily", "help.unsubscribe", aliases=("отписка",),
+            handler=unsubscribe_command, chart=False, help_text="Stop a digest: /unsubscribe NAME.", group="team"),
+    Command("alerts", "/alerts snooze mql-rate 4h", "help.alerts", aliases=("алерты",), handler=alerts_command,
+            chart=False, help_text="Alert rules and what is firing; snooze, acknowledge or mute them.", group="team"),
+    Command("deliveries", "/deliveries dead", "help.deliveries", handler=deliveries_command, chart=False,
+            admin_only=True, help_text="What was sent, is pending or failed (admins).", group="team"),
+)  # fmt: skip
+
+for _command in COMMANDS:
+    if get_command(_command.name) is None:
+        register_command(_command)
