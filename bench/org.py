@@ -11,14 +11,17 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from sqlalchemy import Engine, inspect, text
+from sqlalchemy.engine import make_url
 
-from storage.db import upgrade
+from storage.db import make_engine, upgrade
 from storage.demo import generate_demo, has_crm_data
 from storage.schema import Base
 
 __all__ = [
     "BENCH_SEED",
     "BENCH_TODAY",
+    "BENCH_DATABASE",
+    "postgres_database",
     "MARKER_TABLE",
     "BenchOrg",
     "ensure_demo_org",
@@ -32,6 +35,7 @@ BENCH_TODAY = date(2026, 11, 18)
 """A Wednesday: "yesterday" is a working day and "last quarter" (Q3) is complete, so every run asks the same."""
 
 MARKER_TABLE = "kpibot_bench_marker"
+BENCH_DATABASE = "kpibot_bench"
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,21 @@ class BenchOrg:
     rep_id: str
     recipients: int
     built_seconds: float | None  # None when an earlier build was reused
+
+
+def postgres_database(server_url: str, name: str = BENCH_DATABASE) -> str:
+    """The URL of database `name` on the server of `server_url`, created when it does not exist yet."""
+    admin = make_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            exists = conn.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+            ).first()
+            if not exists:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
 
 
 def read_marker(engine: Engine) -> tuple[str, int, date] | None:

@@ -1,0 +1,133 @@
+"""`python -m bench`: measure kpibot on the large demo org, on SQLite and/or PostgreSQL (docs/benchmark.md)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from bench.importing import measure_import, write_leads_csv
+from bench.measure import measure_charts, measure_commands, measure_digests
+from bench.org import ensure_demo_org, postgres_database
+from bench.report import markdown
+from storage.config import load_settings
+from storage.db import make_engine
+
+HERE = Path(__file__).parent
+DATA = HERE / "data"
+RESULTS = HERE / "results"
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+def _machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        kib = int(Path("/proc/meminfo").read_text().split()[1])
+        mem = f", {kib / 1024 / 1024:.0f} GB RAM"
+    except (OSError, ValueError, IndexError):
+        pass
+    return f"{os.cpu_count()} × {cpu}{mem}, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+
+
+def _engine(backend: str, args: argparse.Namespace, scale: str) -> Engine:
+    if backend == "sqlite":
+        DATA.mkdir(parents=True, exist_ok=True)
+        return make_engine(f"sqlite:///{DATA / f'{scale}.db'}")
+    name = "kpibot_bench" if scale == "large" else f"kpibot_bench_{scale}"
+    return make_engine(postgres_database(args.pg_url, name))
+
+
+def _import_url(backend: str, args: argparse.Namespace) -> str:
+    if backend == "sqlite":
+        path = DATA / "import.db"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        return f"sqlite:///{path}"
+    return postgres_database(args.pg_url, "kpibot_bench_import")
+
+
+def run_backend(backend: str, args: argparse.Namespace) -> dict:
+    """Every measurement on one backend; the results as a dict (also written as JSON)."""
+    scale = args.scale or ("medium" if args.quick else "large")
+    # The benchmark asks hundreds of questions a minute as three people: the chat's flood limit would answer most
+    # of them with "please wait", so it is off here.
+    settings = load_settings(config_path=None, env={}, chat={"rate_limit_per_minute": 0})
+    engine = _engine(backend, args, scale)
+    print(f"[{backend}] preparing the {scale} demo org (built once, then reused) …", flush=True)
+    started = time.monotonic()
+    org = ensure_demo_org(engine, scale=scale, progress=sys.stderr.isatty())
+    prepared = time.monotonic() - started
+    print(f"[{backend}] ready in {prepared:.0f} s ({'built' if org.built_seconds else 'reused'})", flush=True)
+    results: dict = {
+        "meta": {
+            "backend": backend,
+            "scale": scale,
+            "seed": org.seed,
+            "today": org.today.isoformat(),
+            "reps": args.reps,
+            "machine": _machine(),
+            "when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "built_seconds": org.built_seconds,
+        }
+    }
+    print(f"[{backend}] chat commands (reply without charts, with charts, hand-written SQL) …", flush=True)
+    results["commands"] = measure_commands(engine, settings, org, args.reps)
+    print(f"[{backend}] morning digests …", flush=True)
+    results["digests"] = measure_digests(engine, settings, org, max(1, min(args.reps, 3)))
+    print(f"[{backend}] charts …", flush=True)
+    results["charts"] = measure_charts(engine, settings, org, args.reps)
+    engine.dispose()
+    if not args.skip_import:
+        rows = 1_000_000 if scale == "large" else 100_000
+        print(f"[{backend}] import of {rows:,} leads from CSV in a child process …", flush=True)
+        csv_path = write_leads_csv(DATA / f"leads_{rows}.csv", rows)
+        results["import"] = measure_import(_import_url(backend, args), csv_path)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    name = backend if scale == "large" else f"{backend}-{scale}"
+    (RESULTS / f"{name}.json").write_text(json.dumps(results, indent=2, default=str))
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
+    parser.add_argument(
+        "--pg-url", default=DEFAULT_PG, help="a PostgreSQL server URL (database kpibot_bench on it)"
+    )
+    parser.add_argument("--reps", type=int, default=5, help="timed runs per measurement (default 5)")
+    parser.add_argument("--skip-import", action="store_true", help="leave out the 1 M-lead import")
+    parser.add_argument(
+        "--quick", action="store_true", help="the medium demo org and 100 k leads: a smoke run"
+    )
+    parser.add_argument("--scale", choices=("tiny", "small", "medium", "large"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    backends = ("sqlite", "postgres") if args.backend == "both" else (args.backend,)
+    for backend in backends:
+        print(markdown(run_backend(backend, args)), flush=True)
+    # The summary worth committing: the latest large run of each backend, whichever were run this time.
+    large = [RESULTS / f"{b}.json" for b in ("sqlite", "postgres") if (RESULTS / f"{b}.json").exists()]
+    if large:
+        tables = [markdown(json.loads(path.read_text())) for path in large]
+        (HERE / "latest.md").write_text("# Latest benchmark run\n\n" + "\n".join(tables))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

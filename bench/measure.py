@@ -1,0 +1,112 @@
+"""What the benchmark measures on one database: chat commands against their hand-written SQL, the morning
+digests of every recipient, and each kind of chart."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Engine
+
+from bench.commands import COMMAND_TEXTS, answer_with_result, charts_off, request_for
+from bench.org import BenchOrg
+from bench.queries import HAND_QUERIES, hand_params
+from bench.timing import measure
+from bot.conversation import Conversation
+from metrics.catalogue import MetricQuery, query
+from metrics.charts import CHART_KINDS, render_chart
+from metrics.scope import Scope
+from storage.config import DeliverySettings, Settings
+
+__all__ = ["measure_commands", "measure_digests", "measure_charts", "CHART_SOURCES"]
+
+
+def measure_commands(engine: Engine, settings: Settings, org: BenchOrg, reps: int, log=print) -> list[dict]:
+    """Every command as a rep, a manager and an admin: reply time without and with charts, hand-written SQL time."""
+    conversation = Conversation(engine, settings)
+    rows = []
+    for role, user in (("rep", org.rep_id), ("manager", org.manager_id), ("admin", org.admin_id)):
+        for command, text in COMMAND_TEXTS.items():
+            request = request_for(text, user, org.now)
+            with charts_off(tuple(COMMAND_TEXTS)):
+                _reply, result = answer_with_result(conversation, request)
+                reply_time = measure(lambda request=request: conversation.handle(request), reps)
+            with_charts = measure(lambda request=request: conversation.handle(request), reps)
+            params = hand_params(result, org.now, settings)
+            hand = HAND_QUERIES[command]
+
+            def run_hand(hand=hand, params=params) -> Any:
+                with engine.connect() as conn:
+                    return hand(conn, params)
+
+            sql_time = measure(run_hand, reps)
+            row = {
+                "command": command,
+                "text": text,
+                "role": role,
+                "user": user,
+                "scope": result.scope.label,
+                "period": result.period.label,
+                "reply": reply_time.as_dict(),
+                "reply_with_charts": with_charts.as_dict(),
+                "sql": sql_time.as_dict(),
+                "ratio": round(reply_time.median_ms / sql_time.median_ms, 2) if sql_time.median_ms else None,
+            }
+            log(
+                f"  {role:<8} {text:<26} reply {reply_time.median_ms:8.1f} ms   with charts "
+                f"{with_charts.median_ms:8.1f} ms   SQL {sql_time.median_ms:8.1f} ms   ×{row['ratio']}"
+            )
+            rows.append(row)
+    return rows
+
+
+def measure_digests(engine: Engine, settings: Settings, org: BenchOrg, reps: int) -> dict:
+    """Composing the morning digests of every recipient of the benchmark day (nothing is queued)."""
+    try:
+        from alerts.digests import run_digests
+    except ImportError:  # the digests are not in this checkout yet
+        return {"missing": "alerts.digests.run_digests is not available"}
+    # Every zone's morning slot falls in the day before this moment, so one pass composes them all.
+    day_end = org.now + timedelta(hours=23)
+    whole_day = settings.model_copy(
+        update={"delivery": DeliverySettings(**{**settings.delivery.model_dump(), "catch_up_hours": 24})}
+    )
+    passes = []
+
+    def compose() -> None:
+        passes.append(run_digests(engine, whole_day, day_end, platforms=("console",), dry_run=True))
+
+    timing = measure(compose, reps)
+    last = passes[-1]
+    return {"recipients": len({d.person.user_id for d in last.due}), "digests": len(last.replies),
+            **timing.as_dict()}  # fmt: skip
+
+
+CHART_SOURCES: dict[str, tuple[str, str, str | None]] = {
+    # chart kind -> (metric, period, breakdown) of a result that has the chart's data, asked by the admin
+    "funnel": ("funnel", "last quarter", None),
+    "activity_by_type": ("activity", "yesterday", None),
+    "activity_by_day": ("activity", "last month", None),
+    "plan": ("plan", "this month", None),
+    "plan_dynamics": ("plan", "this month", None),
+    "cohorts": ("retention", "last quarter", None),
+    "stages": ("stages", "last quarter", None),
+    "trend": ("funnel", "last quarter", "month"),
+    "breakdown": ("win_rate", "last quarter", "rep"),
+}
+
+
+def measure_charts(engine: Engine, settings: Settings, org: BenchOrg, reps: int) -> list[dict]:
+    """Rendering each chart kind from a real result of the benchmark org (the query is not timed)."""
+    rows = []
+    for kind in CHART_KINDS:
+        metric, period, by = CHART_SOURCES.get(kind, ("funnel", "last quarter", None))
+        scope = Scope("team", org.team_id) if by == "rep" else None
+        result = query(
+            engine, settings, MetricQuery(metric, org.admin_id, org.now, period, scope=scope, by=by)
+        )
+        size = len(render_chart(kind, result).png)
+        timing = measure(lambda kind=kind, result=result: render_chart(kind, result), reps)
+        rows.append({"kind": kind, "from": f"{metric} {period}" + (f" by {by}" if by else ""), "png_bytes": size,
+                     **timing.as_dict()})  # fmt: skip
+    return rows

@@ -1,0 +1,108 @@
+"""The benchmark's results as a readable table (Markdown) checked against the targets of SPEC section 9."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["TARGETS", "markdown", "verdicts"]
+
+TARGETS = {
+    "funnel_team_ms": 150.0,  # /funnel, one team, last quarter (the manager's question)
+    "activity_rep_ms": 50.0,  # /activity, one rep, yesterday
+    "ratio": 1.5,  # each command / its hand-written SQL
+    "digests_s": 5.0,
+    "chart_ms": 200.0,
+    "import_s": 60.0,
+    "import_rss_mb": 1024.0,
+}
+
+
+def _ok(passed: bool | None) -> str:
+    return "—" if passed is None else ("yes" if passed else "**no**")
+
+
+def verdicts(results: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
+    """(target, limit, measured, met) for every SPEC 9 target the results can speak to."""
+    out: list[tuple[str, str, str, bool | None]] = []
+    commands = results.get("commands", [])
+    for command, role, key, label in (("funnel", "manager", "funnel_team_ms", "/funnel one team, last quarter"),
+                                      ("activity", "rep", "activity_rep_ms", "/activity one rep, yesterday")):  # fmt: skip
+        row = next((r for r in commands if r["command"] == command and r["role"] == role), None)
+        if row:
+            ms = row["reply"]["median_ms"]
+            out.append((label, f"≤ {TARGETS[key]:.0f} ms", f"{ms:.1f} ms", ms <= TARGETS[key]))
+    if commands:
+        worst = max(commands, key=lambda r: r["ratio"] or 0)
+        over = [f"{r['command']} ({r['role']})" for r in commands if (r["ratio"] or 0) > TARGETS["ratio"]]
+        measured = f"worst ×{worst['ratio']} ({worst['command']}, {worst['role']})"
+        if over:
+            measured += "; over: " + ", ".join(over)
+        out.append(("each command / its SQL", f"≤ ×{TARGETS['ratio']}", measured, not over))
+    digests = results.get("digests") or {}
+    if "median_ms" in digests:
+        s = digests["median_ms"] / 1000
+        label = f"{s:.2f} s for {digests['recipients']} recipients"
+        out.append(("morning digests, every recipient", "≤ 5 s", label, s <= TARGETS["digests_s"]))
+    charts = results.get("charts") or []
+    if charts:
+        worst_chart = max(charts, key=lambda c: c["median_ms"])
+        ms = worst_chart["median_ms"]
+        out.append(
+            ("a chart", "≤ 200 ms", f"slowest {ms:.0f} ms ({worst_chart['kind']})", ms <= TARGETS["chart_ms"])
+        )
+    imported = results.get("import") or {}
+    if "import_seconds" in imported:
+        out.append(
+            (
+                "import of 1 M leads",
+                "≤ 60 s",
+                f"{imported['import_seconds']:.1f} s ({imported['rows_per_second']:,} rows/s)",
+                imported["import_seconds"] <= TARGETS["import_s"],
+            )
+        )
+        out.append(("import peak memory", "≤ 1 GB", f"{imported['peak_rss_mb']:.0f} MB RSS",
+                    imported["peak_rss_mb"] <= TARGETS["import_rss_mb"]))  # fmt: skip
+    return out
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The results of one backend as Markdown: targets first, then every command, digests, charts and import."""
+    meta = results["meta"]
+    lines = [
+        f"### {meta['backend']} — {meta['scale']} demo org (seed {meta['seed']}, day {meta['today']})",
+        "",
+        f"{meta['machine']}; {meta['reps']} timed runs after one warm-up, median shown; {meta['when']}.",
+        "",
+        "| target (SPEC 9) | limit | measured | met |",
+        "|---|---|---|---|",
+    ]
+    lines += [f"| {t} | {limit} | {m} | {_ok(ok)} |" for t, limit, m, ok in verdicts(results)]
+    commands = results.get("commands", [])
+    if commands:
+        lines += [
+            "",
+            "| command | as | reply ms | with charts ms | hand SQL ms | reply / SQL |",
+            "|---|---|---:|---:|---:|---:|",
+        ]
+        for r in commands:
+            lines.append(
+                f"| `{r['text']}` | {r['role']} | {r['reply']['median_ms']:.1f} | "
+                f"{r['reply_with_charts']['median_ms']:.1f} | {r['sql']['median_ms']:.1f} | ×{r['ratio']} |"
+            )
+    digests = results.get("digests") or {}
+    if digests:
+        lines += ["", "Morning digests: " + (
+            f"{digests['digests']} digests for {digests['recipients']} recipients composed in "
+            f"{digests['median_ms'] / 1000:.2f} s (median)." if "median_ms" in digests else digests["missing"])]  # fmt: skip
+    charts = results.get("charts") or []
+    if charts:
+        lines += ["", "| chart kind | drawn from | ms | PNG bytes |", "|---|---|---:|---:|"]
+        lines += [
+            f"| {c['kind']} | {c['from']} | {c['median_ms']:.1f} | {c['png_bytes']:,} |" for c in charts
+        ]
+    imported = results.get("import")
+    if imported:
+        lines += ["", "Import of 1 M leads (CSV): " + (
+            f"{imported['import_seconds']:.1f} s, {imported['rows_per_second']:,} rows/s, "
+            f"peak RSS {imported['peak_rss_mb']:.0f} MB." if "import_seconds" in imported else str(imported))]  # fmt: skip
+    return "\n".join(lines) + "\n"
