@@ -281,8 +281,8 @@ class Ticket(Base):
 
 
 CRM_TABLES: dict[str, type[Base]] = {
-    "users": User,
     "teams": Team,
+    "users": User,
     "products": Product,
     "campaigns": Campaign,
     "accounts": Account,
