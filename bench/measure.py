@@ -4,6 +4,7 @@ digests of every recipient, and each kind of chart."""
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Engine
@@ -30,8 +31,8 @@ def measure_commands(engine: Engine, settings: Settings, org: BenchOrg, reps: in
             request = request_for(text, user, org.now)
             with charts_off(tuple(COMMAND_TEXTS)):
                 _reply, result = answer_with_result(conversation, request)
-                reply_time = measure(lambda request=request: conversation.handle(request), reps)
-            with_charts = measure(lambda request=request: conversation.handle(request), reps)
+                reply_time = measure(partial(conversation.handle, request), reps)
+            with_charts = measure(partial(conversation.handle, request), reps)
             params = hand_params(result, org.now, settings)
             hand = HAND_QUERIES[command]
 
@@ -106,7 +107,7 @@ def measure_charts(engine: Engine, settings: Settings, org: BenchOrg, reps: int)
             engine, settings, MetricQuery(metric, org.admin_id, org.now, period, scope=scope, by=by)
         )
         size = len(render_chart(kind, result).png)
-        timing = measure(lambda kind=kind, result=result: render_chart(kind, result), reps)
+        timing = measure(partial(render_chart, kind, result), reps)
         rows.append({"kind": kind, "from": f"{metric} {period}" + (f" by {by}" if by else ""), "png_bytes": size,
                      **timing.as_dict()})  # fmt: skip
     return rows
