@@ -1,0 +1,40 @@
+"""The digest and alert configuration: the shipped example loads, and mistakes are refused with a reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from alerts.config import AlertRule, parse_duration
+from storage.config import Settings, load_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_example_configuration_loads():
+    settings = load_settings(ROOT / "kpibot.example.yaml", env={})
+    assert [rule.id for rule in settings.alerts] == ["plan-pace", "mql-rate", "calls-drop", "win-rate-org"]
+    assert settings.digests.team_digest.time == "08:30"
+    assert settings.digests.weekly_plan.weekday_numbers == {0}
+
+
+def test_defaults_work_without_a_file():
+    settings = Settings()
+    assert settings.digests.rep_daily.time == "09:00" and settings.digests.rep_daily.audience == "reps"
+    assert {rule.id for rule in settings.alerts} == {"plan-pace", "mql-rate"}
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"every": "soon"}, {"cron": "not a cron"}, {"target": "nowhere"}, {"id": "Has Spaces"}, {"every": None}],
+)
+def test_a_bad_rule_is_refused(change):
+    rule = dict(id="r", metric="funnel", condition="below", threshold=1, every="15m") | change
+    with pytest.raises(ValidationError):
+        AlertRule(**rule)
+
+
+def test_durations():
+    assert parse_duration("90m").total_seconds() == 5400 and parse_duration("1d").days == 1
