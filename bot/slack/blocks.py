@@ -9,11 +9,13 @@ button values and 50 blocks a message.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
 from bot.messages import Action, Line, Reply
+from bot.registry import get_command
 from metrics.result import Table
 
 __all__ = [
@@ -55,11 +57,19 @@ def _emphasize(text: str, mark: str) -> str:
     return f"{text[:start]}{mark}{core}{mark}{text[start + len(core) :]}"
 
 
+_COMMAND_WORD = re.compile(r"(?<![\w/])/([^\W\d][\w]*)")
+
+
+def as_kpi_commands(text: str) -> str:
+    """`/funnel last month` as Slack users type it: `/kpi funnel last month` (one slash command serves all)."""
+    return _COMMAND_WORD.sub(lambda m: f"/kpi {m.group(1)}" if get_command(m.group(1)) else m.group(0), text)
+
+
 def render_line(line: Line) -> str:
-    """A Line as mrkdwn, every text escaped."""
+    """A Line as mrkdwn, every text escaped, chat commands written as `/kpi <command>`."""
     parts = []
     for span in line:
-        text = escape_mrkdwn(span.text)
+        text = escape_mrkdwn(as_kpi_commands(span.text))
         if span.code:
             text = _emphasize(text, "`")
         if span.italic:

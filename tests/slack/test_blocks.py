@@ -94,7 +94,7 @@ def test_a_mistake_is_plain_text_without_fields():
             "type": "section",
             "text": {
                 "type": "mrkdwn",
-                "text": "I don't understand the period 'blorp'. Try: /funnel last month",
+                "text": "I don't understand the period 'blorp'. Try: /kpi funnel last month",
             },
         }
     ]
@@ -142,3 +142,12 @@ def test_numbers_line_up_in_tables_and_the_notification_text_is_escaped():
     table = Table(key="t", title="", columns=("Rep", "Win rate"), rows=(("Rita", 0.5), ("Rob", None)))
     assert table_text(table) == ["Rep   Win rate", "Rita      0.50", "Rob          —"]
     assert fallback_text(Reply(title="A <b>", lines=((Span("x & y"),),))) == "A &lt;b&gt;\nx &amp; y"
+
+
+def test_commands_in_replies_are_written_the_way_slack_users_type_them():
+    from bot.slack.blocks import as_kpi_commands
+
+    text = "I don't understand the period 'blorp'. Try: /funnel last month (or /help, not /etc/passwd or 1/2)"
+    assert as_kpi_commands(text) == (
+        "I don't understand the period 'blorp'. Try: /kpi funnel last month (or /kpi help, not /etc/passwd or 1/2)"
+    )
