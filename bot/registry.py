@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from bot.formatting import Formatter
     from bot.i18n import Translator
 
+from storage.schema import PLAN_METRICS
+
 __all__ = [
     "Command",
     "CommandContext",
@@ -127,18 +129,6 @@ def get_command(name: str) -> Command | None:
     return None
 
 
-_PLAN_METRICS = (
-    "revenue",
-    "deals_won",
-    "avg_deal_size",
-    "product_units",
-    "product_revenue",
-    "new_leads",
-    "calls",
-    "meetings",
-    "activities",
-)
-
 METRIC_COMMANDS: tuple[Command, ...] = (
     Command("funnel", "/funnel last month", "help.funnel", "funnel", ("воронка",)),
     Command("activity", "/activity yesterday", "help.activity", "activity", ("активность",)),
@@ -148,7 +138,7 @@ METRIC_COMMANDS: tuple[Command, ...] = (
         "help.plan",
         "plan",
         ("план",),
-        option_words=("plan_metric", _PLAN_METRICS),
+        option_words=("plan_metric", PLAN_METRICS),
     ),
     Command("retention", "/retention last quarter", "help.retention", "retention", ("удержание",)),
     Command("cycle", "/cycle last quarter", "help.cycle", "cycle", ("цикл",)),

@@ -18,7 +18,7 @@ from sqlalchemy import ColumnElement, Connection, and_, case, func, literal, sel
 from metrics.periods import Period
 from metrics.result import Number, ratio
 from storage.config import Settings
-from storage.schema import Activity, Deal, Lead, Order
+from storage.schema import MONEY_PLAN_METRICS, PLAN_METRICS, Activity, Deal, Lead, Order
 
 __all__ = [
     "PLAN_METRICS",
@@ -30,21 +30,9 @@ __all__ = [
     "bucket_label",
 ]
 
-PLAN_METRICS = (
-    "revenue",
-    "deals_won",
-    "avg_deal_size",
-    "product_units",
-    "product_revenue",
-    "new_leads",
-    "calls",
-    "meetings",
-    "activities",
-)
-"""Every metric a plan row may target, in the order replies show them."""
 
 AVERAGE_METRICS = frozenset({"avg_deal_size"})
-MONEY_METRICS = frozenset({"revenue", "avg_deal_size", "product_revenue"})
+MONEY_METRICS = MONEY_PLAN_METRICS
 
 NO_OWNER = ""
 """The owner key of rows without an owner (an org-wide lead or order); only the organisation sees them."""

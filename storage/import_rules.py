@@ -17,25 +17,10 @@ from sqlalchemy import BigInteger, Boolean, Date, DateTime, Integer, Numeric, St
 
 from storage import import_values as v
 from storage.config import Settings
-from storage.schema import CRM_TABLES
+from storage.schema import CRM_TABLES, MONEY_PLAN_METRICS, PLAN_METRICS
 
 __all__ = ["ColumnRule", "Ref", "MoneyRule", "TableRules", "rules_for", "PLAN_METRICS", "MONEY_PLAN_METRICS"]
 
-PLAN_METRICS = (
-    "revenue",
-    "deals_won",
-    "avg_deal_size",
-    "product_units",
-    "product_revenue",
-    "new_leads",
-    "calls",
-    "meetings",
-    "activities",
-)
-"""The plan metrics of SPEC 3.4 (as `metrics.plan_actuals` measures them); a target for anything else would never be
-measured. Kept here so the store does not import the metrics core."""
-
-MONEY_PLAN_METRICS = frozenset({"revenue", "avg_deal_size", "product_revenue"})
 
 Problem = tuple[str, str]
 """(column, reason) of one thing wrong with a row."""

@@ -55,6 +55,8 @@ __all__ = [
     "AlertRun",
     "CRM_TABLES",
     "MONEY",
+    "PLAN_METRICS",
+    "MONEY_PLAN_METRICS",
 ]
 
 NAMING = {
@@ -249,6 +251,23 @@ class EmailList(Base):
     subscribed: Mapped[int] = mapped_column(Integer)
     unsubscribed: Mapped[int] = mapped_column(Integer)
     size: Mapped[int] = mapped_column(Integer)
+
+
+PLAN_METRICS = (
+    "revenue",
+    "deals_won",
+    "avg_deal_size",
+    "product_units",
+    "product_revenue",
+    "new_leads",
+    "calls",
+    "meetings",
+    "activities",
+)
+"""Every metric a plan row may target (SPEC 3.4), in the order replies show them."""
+
+MONEY_PLAN_METRICS = frozenset({"revenue", "avg_deal_size", "product_revenue"})
+"""Plan metrics whose targets are money, in the organisation's currency."""
 
 
 class Plan(Base):

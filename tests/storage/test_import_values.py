@@ -107,12 +107,3 @@ def test_ids_from_excel_lose_their_trailing_point_zero_and_long_text_is_refused(
         ident("123456789")
     with pytest.raises(v.BadValue, match="single value"):
         ident({"id": 1})
-
-
-def test_the_importer_accepts_exactly_the_plan_metrics_the_metrics_core_measures():
-    from metrics.plan_actuals import MONEY_METRICS, PLAN_METRICS
-    from storage.import_rules import MONEY_PLAN_METRICS
-    from storage.import_rules import PLAN_METRICS as IMPORTABLE
-
-    assert IMPORTABLE == PLAN_METRICS
-    assert MONEY_PLAN_METRICS == MONEY_METRICS
