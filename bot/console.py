@@ -18,6 +18,7 @@ from typing import TextIO
 from sqlalchemy import Engine, func, select
 
 from bot.messages import Reply, Request
+from bot.tables import table_lines
 from metrics.result import Table
 from storage.config import Settings
 from storage.db import upgrade
@@ -31,17 +32,7 @@ _QUIT = frozenset({"/quit", "/exit", "quit", "exit", "/выход"})
 
 def render_table(table: Table) -> str:
     """The table as aligned columns of text (numbers right-aligned, the first column left-aligned)."""
-    rows = [tuple(str(c) for c in table.columns)] + [
-        tuple("" if c is None else str(c) for c in r) for r in table.rows
-    ]
-    widths = [max(len(row[i]) for row in rows if i < len(row)) for i in range(len(table.columns))]
-    out = []
-    for n, row in enumerate(rows):
-        cells = [cell.ljust(widths[i]) if i == 0 else cell.rjust(widths[i]) for i, cell in enumerate(row)]
-        out.append("  ".join(cells).rstrip())
-        if n == 0:
-            out.append("  ".join("-" * w for w in widths))
-    return "\n".join(out)
+    return "\n".join(table_lines(table, rule=True))
 
 
 def render_reply(reply: Reply, chart_paths: Iterable[Path] = ()) -> str:

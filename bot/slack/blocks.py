@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from decimal import Decimal
 from typing import Any
 
 from bot.messages import Action, Line, Reply
 from bot.registry import get_command
+from bot.tables import table_lines
 from metrics.result import Table
 
 __all__ = [
@@ -92,35 +92,9 @@ def _mrkdwn(text: str) -> Block:
     return {"type": "mrkdwn", "text": text}
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, float):
-        return f"{value:.2f}"
-    if isinstance(value, Decimal):
-        return f"{value:.2f}" if value != value.to_integral_value() else str(value.to_integral_value())
-    return str(value)
-
-
 def table_text(table: Table) -> list[str]:
     """The table's rows as padded monospaced lines (header first; numbers to the right), not yet escaped."""
-    header = tuple(str(column) for column in table.columns)
-    width = len(header)
-    rows = [tuple(_cell(value) for value in row) for row in table.rows]
-    widths = [max([len(header[i])] + [len(row[i]) for row in rows if i < len(row)]) for i in range(width)]
-    numeric = [
-        i > 0 and all(isinstance(row[i], int | float | Decimal) or row[i] is None for row in table.rows)
-        for i in range(width)
-    ]
-
-    def line(cells: Sequence[str]) -> str:
-        padded = [
-            cell.rjust(widths[i]) if numeric[i] else cell.ljust(widths[i])
-            for i, cell in enumerate(cells[:width])
-        ]
-        return "  ".join(padded).rstrip()
-
-    return [line(header), *(line(row) for row in rows)]
+    return table_lines(table)
 
 
 def _table_blocks(table: Table) -> list[Block]:

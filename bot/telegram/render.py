@@ -11,10 +11,9 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
-from typing import Any
 
 from bot.messages import Action, Chart, Line, Reply
+from bot.tables import table_lines
 from metrics.result import Table
 
 __all__ = [
@@ -84,38 +83,12 @@ def render_line(line: Line) -> str:
     return "".join(parts)
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, float):
-        return f"{value:.2f}"
-    if isinstance(value, Decimal):
-        return f"{value:.2f}" if value != value.to_integral_value() else str(value.to_integral_value())
-    return str(value)
-
-
 def render_table(table: Table) -> list[HtmlLine]:
     """A table as monospaced lines: the title in bold, then columns padded to line up (numbers to the right)."""
-    rows = [tuple(_cell(value) for value in row) for row in table.rows]
-    header = tuple(str(column) for column in table.columns)
-    width = len(header)
-    widths = [max([len(header[i])] + [len(row[i]) for row in rows if i < len(row)]) for i in range(width)]
-    numeric = [
-        i > 0 and all(isinstance(row[i], int | float | Decimal) or row[i] is None for row in table.rows)
-        for i in range(width)
-    ]
-
-    def text_of(cells: Sequence[str]) -> str:
-        padded = [
-            cell.rjust(widths[i]) if numeric[i] else cell.ljust(widths[i])
-            for i, cell in enumerate(cells[:width])
-        ]
-        return "  ".join(padded).rstrip()
-
     lines = []
     if table.title:
         lines.append(HtmlLine(f"<b>{html.escape(table.title, quote=False)}</b>", table.title))
-    for plain in [text_of(header), *(text_of(row) for row in rows)]:
+    for plain in table_lines(table):
         lines.append(HtmlLine(html.escape(plain, quote=False), plain, pre=True))
     return lines
 
