@@ -15,13 +15,13 @@ import statistics
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, text
 
-from metrics.periods import Period, iter_buckets
+from metrics.periods import Period, iter_buckets, local_midnight
 from metrics.result import MetricResult, Number, ratio
 from storage.config import Settings
 
@@ -99,19 +99,18 @@ def _entries(p: HandParams, leads: str, *, every_event: bool = False) -> str:
     stages (lost, disqualified) only with `every_event`."""
     stages = p.settings.funnel.stages
     names = ", ".join(f"'{s}'" for s in stages)
-    events = f"SELECT e.lead_id, e.stage, e.entered_at FROM lead_stage_events e JOIN {leads} x ON x.lead_id = e.lead_id"
+    ids = f"IN (SELECT lead_id FROM {leads})"
+    events = f"SELECT lead_id, stage, entered_at FROM lead_stage_events WHERE lead_id {ids}"
     parts = [
-        events if every_event else f"{events} WHERE e.stage IN ({names})",
-        f"SELECT l.lead_id, '{stages[0]}', l.created_at FROM leads l JOIN {leads} x ON x.lead_id = l.lead_id",
+        events if every_event else f"{events} AND stage IN ({names})",
+        f"SELECT lead_id, '{stages[0]}', created_at FROM leads WHERE lead_id {ids}",
     ]
     if "opportunity" in stages:
-        parts.append(
-            f"SELECT d.lead_id, 'opportunity', d.created_at FROM deals d JOIN {leads} x ON x.lead_id = d.lead_id"
-        )
+        parts.append(f"SELECT lead_id, 'opportunity', created_at FROM deals WHERE lead_id {ids}")
     if "won" in stages:
         parts.append(
-            f"SELECT d.lead_id, 'won', d.closed_at FROM deals d JOIN {leads} x ON x.lead_id = d.lead_id"
-            " WHERE d.status = 'won' AND d.closed_at IS NOT NULL"
+            f"SELECT lead_id, 'won', closed_at FROM deals WHERE lead_id {ids}"
+            " AND status = 'won' AND closed_at IS NOT NULL"
         )
     return " UNION ALL ".join(parts)
 
@@ -358,6 +357,7 @@ def retention(conn: Connection, p: HandParams) -> Numbers:
     ).one()
     crr = ratio(both, start)
     return {
+        **_cohorts(conn, p),
         "crr": crr,
         "churn_rate": None if crr is None else 1 - crr,
         "start_customers": start,
@@ -366,6 +366,47 @@ def retention(conn: Connection, p: HandParams) -> Numbers:
         "new_customers": new,
         "repeat_purchase_rate": ratio(repeat, buyers),
     }
+
+
+def _cohorts(conn: Connection, p: HandParams, months: int = 12) -> Numbers:
+    """The last `months` monthly cohorts (org time zone) of the scope's customers, by month of first order, and
+    the share of each that ordered again k months later (keys `cohort:<YYYY-MM>:size` and `…:m<k>`)."""
+    tz = p.settings.org.tz
+    last = (p.period.end.astimezone(tz) - timedelta(microseconds=1)).date().replace(day=1)
+    firsts = [last]
+    for _ in range(months):
+        firsts.insert(0, (firsts[0] - timedelta(days=1)).replace(day=1))
+    firsts = firsts[1:] + [(last + timedelta(days=32)).replace(day=1)]
+    bounds = [local_midnight(day, tz).astimezone(UTC).replace(tzinfo=None) for day in firsts]
+    cohort, values = _bucket_case("f.first_at", bounds)
+    month, _ = _bucket_case("o.ordered_at", bounds)
+    rows = _run(
+        conn,
+        f"""
+        WITH first_orders AS (
+            SELECT o.account_id, MIN(o.ordered_at) AS first_at FROM orders o
+            JOIN accounts a ON a.account_id = o.account_id WHERE 1 = 1{_owner("a.owner_id", p)}
+            GROUP BY o.account_id
+        )
+        SELECT cohort, month, COUNT(DISTINCT account_id) FROM (
+            SELECT f.account_id, {cohort} AS cohort, {month} AS month FROM first_orders f
+            JOIN orders o ON o.account_id = f.account_id
+            WHERE f.first_at >= :b0 AND f.first_at < :b{months}
+              AND o.ordered_at >= :b0 AND o.ordered_at < :b{months}
+        ) active GROUP BY cohort, month
+        """,
+        p,
+        **values,
+    ).all()
+    counts = {(int(c), int(m)): int(n) for c, m, n in rows}
+    numbers: Numbers = {}
+    for c in range(months):
+        label = firsts[c].strftime("%Y-%m")
+        size = counts.get((c, c), 0)
+        numbers[f"cohort:{label}:size"] = size
+        for k in range(months - c):
+            numbers[f"cohort:{label}:m{k}"] = ratio(counts.get((c, c + k), 0), size)
+    return numbers
 
 
 def cycle(conn: Connection, p: HandParams) -> Numbers:
@@ -585,6 +626,12 @@ def result_numbers(command: str, result: MetricResult, keys: Iterable[str]) -> N
             for row in result.rows
             if row.measure("revenue").value
         }
+    if command == "retention":
+        values = {m.key: m.value for m in result.measures}
+        for label, size, *cells in result.table("cohorts").rows:
+            values[f"cohort:{label}:size"] = size
+            values.update({f"cohort:{label}:m{k}": cell for k, cell in enumerate(cells)})
+        return {k: values.get(k) for k in keys}
     if command == "plan":
         values = {m.key: m.value for m in result.measures}
         values.update({f"dynamics:{key}": value for key, value in result.series_by_key("dynamics").points})

@@ -20,7 +20,7 @@ from metrics.breakdown_keys import (
     time_buckets,
 )
 from metrics.catalogue import ComputeContext, Computed, MetricDef, register
-from metrics.lead_journey import journey, reached_column, touched_leads
+from metrics.lead_journey import journey, reached_column, was_touched
 from metrics.result import BreakdownRow, Measure, Series, ratio
 from storage.schema import Lead
 
@@ -89,8 +89,8 @@ def _leads(ctx: ComputeContext):
     leads = select(Lead.lead_id).where(ctx.owner_in_scope(Lead.owner_id), *lead_filters(ctx.filters, Lead))
     if ctx.mode == "cohort":
         return leads.where(_in_period(ctx, Lead.created_at))
-    touched = touched_leads(ctx.start, ctx.end)
-    return leads.where(or_(_in_period(ctx, Lead.created_at), Lead.lead_id.in_(touched)))
+    touched = was_touched(Lead.lead_id, ctx.start, ctx.end, scoped=ctx.scope.owner_ids is not None)
+    return leads.where(or_(_in_period(ctx, Lead.created_at), touched))
 
 
 def stage_counts(ctx: ComputeContext, by: str | None) -> dict[str, list[int]]:

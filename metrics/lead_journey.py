@@ -13,9 +13,11 @@ Each lead counts once per stage, at its first entry.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     CTE,
+    ColumnElement,
     CompoundSelect,
     Select,
     String,
@@ -23,6 +25,7 @@ from sqlalchemy import (
     and_,
     case,
     cast,
+    exists,
     func,
     literal,
     or_,
@@ -34,7 +37,16 @@ from sqlalchemy import (
 from storage.config import Settings
 from storage.schema import Deal, Lead, LeadStageEvent
 
-__all__ = ["OPPORTUNITY", "WON", "reached_column", "touched_leads", "stage_entries", "journey", "closings"]
+__all__ = [
+    "OPPORTUNITY",
+    "WON",
+    "reached_column",
+    "touched_leads",
+    "was_touched",
+    "stage_entries",
+    "journey",
+    "closings",
+]
 
 OPPORTUNITY = "opportunity"
 WON = "won"
@@ -63,6 +75,33 @@ def touched_leads(start: datetime, end: datetime) -> CompoundSelect:
             ),
         ),
     )
+
+
+def was_touched(lead_id: Any, start: datetime, end: datetime, *, scoped: bool) -> ColumnElement[bool]:
+    """Whether the lead `lead_id` was touched in `[start, end)`, as `touched_leads` counts it.
+
+    For a rep's or a team's leads (`scoped`) each lead is looked up by its id, which reads only their events; for
+    the whole organisation the touched leads of the period are gathered once, which reads only the period's.
+    """
+    if not scoped:
+        return lead_id.in_(touched_leads(start, end))
+    by_event = exists(
+        select(literal(1)).where(
+            LeadStageEvent.lead_id == lead_id,
+            LeadStageEvent.entered_at >= start,
+            LeadStageEvent.entered_at < end,
+        )
+    )
+    by_deal = exists(
+        select(literal(1)).where(
+            Deal.lead_id == lead_id,
+            or_(
+                and_(Deal.created_at >= start, Deal.created_at < end),
+                and_(Deal.closed_at >= start, Deal.closed_at < end),
+            ),
+        )
+    )
+    return or_(by_event, by_deal)
 
 
 def stage_entries(settings: Settings, leads: CTE, *, every_event: bool = False) -> CompoundSelect:

@@ -18,7 +18,7 @@ from metrics.breakdown_keys import (
 )
 from metrics.catalogue import ComputeContext, Computed, MetricDef, register
 from metrics.duration_stats import DurationStats, days_between, duration_stats
-from metrics.lead_journey import stage_entries, touched_leads
+from metrics.lead_journey import stage_entries, was_touched
 from metrics.result import BreakdownRow, Measure, Series
 from storage.schema import Deal, DealStageEvent, Lead
 
@@ -187,7 +187,8 @@ def _deal_stage_stats(ctx: ComputeContext, by: str | None) -> dict[tuple, Durati
 def _lead_stage_stats(ctx: ComputeContext, by: str | None) -> dict[tuple, DurationStats]:
     funnel = ctx.settings.funnel.stages
     leads = select(Lead.lead_id).where(
-        ctx.owner_in_scope(Lead.owner_id), Lead.lead_id.in_(touched_leads(ctx.start, ctx.end))
+        ctx.owner_in_scope(Lead.owner_id),
+        was_touched(Lead.lead_id, ctx.start, ctx.end, scoped=ctx.scope.owner_ids is not None),
     )
     entries = stage_entries(ctx.settings, leads.cte("moved_leads"), every_event=True).subquery("entries")
     # A stage entered twice counts from its first entry; a lost or disqualified event only ends the stage before.

@@ -35,6 +35,16 @@ def _segment_filter(ctx: ComputeContext) -> ColumnElement[bool]:
     return Account.segment == segment if segment else literal(True)
 
 
+def _orders_in_scope(ctx: ComputeContext) -> ColumnElement[bool]:
+    """Orders of the accounts in scope: a rep's or a team's numbers read only their accounts' orders, not every
+    order of the organisation (which is what the organisation's numbers read anyway)."""
+    if ctx.scope.owner_ids is None and "segment" not in ctx.filters:
+        return literal(True)
+    return Order.account_id.in_(
+        select(Account.account_id).where(ctx.owner_in_scope(Account.owner_id), _segment_filter(ctx))
+    )
+
+
 def _flag(condition: ColumnElement[bool]) -> Any:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
@@ -71,7 +81,7 @@ def _repeat_counts(ctx: ComputeContext, by: str | None) -> dict[str, tuple[int, 
     """Per group: (customers with ≥ 2 orders, customers with ≥ 1 order) over orders in the period."""
     per_account = (
         select(Order.account_id, func.count().label("orders"))
-        .where(Order.ordered_at >= ctx.start, Order.ordered_at < ctx.end)
+        .where(Order.ordered_at >= ctx.start, Order.ordered_at < ctx.end, _orders_in_scope(ctx))
         .group_by(Order.account_id)
         .subquery("per_account")
     )
@@ -135,18 +145,24 @@ def cohort_table(ctx: ComputeContext) -> Table:
     def month_index(column: Any) -> Any:
         return case(*((column < bound, i) for i, bound in enumerate(bounds[1:-1])), else_=COHORT_MONTHS - 1)
 
+    in_scope = _orders_in_scope(ctx)
     firsts = (
         select(
             Order.account_id,
             func.min(Order.ordered_at).label("first_at"),
             month_index(func.min(Order.ordered_at)).label("cohort"),
         )
+        .where(in_scope)
         .group_by(Order.account_id)
         .subquery("firsts")
     )
     active_months = (
         select(Order.account_id, month_index(Order.ordered_at).label("month_index"))
-        .where(Order.ordered_at >= bounds[0], Order.ordered_at < bounds[-1])
+        .where(
+            Order.ordered_at >= bounds[0],
+            Order.ordered_at < bounds[-1],
+            in_scope,
+        )
         .distinct()
         .subquery("active_months")
     )
