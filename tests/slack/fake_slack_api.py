@@ -23,6 +23,8 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
+from tests.loopback import LoopbackServer
+
 __all__ = ["ApiCall", "FakeSlackApi", "BOT_USER_ID", "TEAM_ID"]
 
 BOT_USER_ID = "U0KPIBOT"
@@ -49,26 +51,21 @@ class _Failure:
     retry_after: int | None
 
 
-class FakeSlackApi:
+class FakeSlackApi(LoopbackServer):
+    name = "fake Slack API"
+
     """The fake server; `api_url` is what `SLACK_API_BASE_URL` should be set to."""
 
     def __init__(self, token: str) -> None:
+        super().__init__()
         self.token = token
         self.calls: list[ApiCall] = []
         self.users: dict[str, dict[str, Any]] = {}  # Slack user id -> users.info's `user`
         self._failures: dict[str, list[_Failure]] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
-        self._thread: threading.Thread | None = None
-        self.port = 0
 
     # --- lifecycle ------------------------------------------------------------------------------------------------
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     @property
     def api_url(self) -> str:
@@ -78,43 +75,12 @@ class FakeSlackApi:
         """A response_url for one slash command or button press; its posts are recorded as `response_url`."""
         return f"{self.base_url}/respond/{name}"
 
-    def start(self) -> FakeSlackApi:
-        ready = threading.Event()
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            asyncio.set_event_loop(loop)
-            loop.run_until_complete(self._start_server())
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(self._runner.cleanup() if self._runner else asyncio.sleep(0))
-            loop.close()
-
-        self._thread = threading.Thread(target=run, name="fake-slack-api", daemon=True)
-        self._thread.start()
-        if not ready.wait(10):
-            raise RuntimeError("the fake Slack API did not start within 10 s")
-        return self
-
-    def stop(self) -> None:
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._thread is not None:
-            self._thread.join(10)
-
-    async def _start_server(self) -> None:
+    def build_app(self) -> web.Application:
         app = web.Application(client_max_size=20 * 1024 * 1024)
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/upload/{file_id}", self._upload)
         app.router.add_post("/respond/{name}", self._respond)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return app
 
     # --- what tests do --------------------------------------------------------------------------------------------
 

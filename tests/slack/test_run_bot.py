@@ -8,11 +8,8 @@ message into 5. Rob's Slack email is his kpibot email, so his first command link
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -25,6 +22,7 @@ from sqlalchemy import insert, select
 from storage.db import make_engine
 from storage.schema import Lead, User
 from tests.metrics.org import seed_people
+from tests.run_bot_process import start_run_bot, stop_run_bot
 from tests.slack.conftest import TOKEN
 from tests.slack.fake_slack_api import FakeSlackApi
 from tests.slack.slack_requests import (
@@ -35,7 +33,6 @@ from tests.slack.slack_requests import (
     slash_command,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
 ROB, EVE = "U0ROB", "U0EVE"
 ROB_DM = "D0ROB"
 
@@ -66,34 +63,19 @@ def rob_db(db_url) -> Iterator[str]:
 
 
 def start_bot(tmp_path: Path, db_url: str, api: FakeSlackApi, port: int) -> subprocess.Popen:
-    environment = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": os.environ.get("HOME", str(tmp_path)),  # matplotlib keeps its font cache there
-        "DATABASE_URL": db_url,
-        "SLACK_BOT_TOKEN": TOKEN,
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "SLACK_API_BASE_URL": api.api_url,
-        "KPIBOT_HTTP_PORT": str(port),
-        "MPLBACKEND": "Agg",
-    }
-    return subprocess.Popen(
-        [sys.executable, str(ROOT / "run_bot.py")],
-        cwd=tmp_path,
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+    return start_run_bot(
+        tmp_path,
+        {
+            "DATABASE_URL": db_url,
+            "SLACK_BOT_TOKEN": TOKEN,
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_API_BASE_URL": api.api_url,
+            "KPIBOT_HTTP_PORT": str(port),
+        },
     )
 
 
-def stop_bot(process: subprocess.Popen) -> str:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
-    return process.stdout.read().decode(errors="replace") if process.stdout else ""
+stop_bot = stop_run_bot
 
 
 def _texts(blocks: list[dict]) -> str:

@@ -23,6 +23,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.loopback import LoopbackServer
+
 __all__ = ["ApiCall", "FakeBotApi", "BOT_USER"]
 
 BOT_USER = {"id": 7000001, "is_bot": True, "first_name": "KPI Bot", "username": "kpi_test_bot"}
@@ -58,10 +60,13 @@ class _Failure:
     retry_after: int | None
 
 
-class FakeBotApi:
+class FakeBotApi(LoopbackServer):
+    name = "fake Bot API"
+
     """The fake server; `base_url` is what `TELEGRAM_API_BASE_URL` should be set to."""
 
     def __init__(self, token: str) -> None:
+        super().__init__()
         self.token = token
         self.calls: list[ApiCall] = []
         self.webhook: dict[str, Any] = {}
@@ -71,55 +76,16 @@ class FakeBotApi:
         self._message_ids = itertools.count(100)
         self._failures: dict[str, list[_Failure]] = {}
         self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._new_update: asyncio.Condition | None = None
-        self._runner: web.AppRunner | None = None
-        self._thread: threading.Thread | None = None
-        self.port = 0
 
     # --- lifecycle ------------------------------------------------------------------------------------------------
 
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> FakeBotApi:
-        ready = threading.Event()
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            asyncio.set_event_loop(loop)
-            loop.run_until_complete(self._start_server())
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(self._runner.cleanup() if self._runner else asyncio.sleep(0))
-            loop.close()
-
-        self._thread = threading.Thread(target=run, name="fake-bot-api", daemon=True)
-        self._thread.start()
-        if not ready.wait(10):
-            raise RuntimeError("the fake Bot API did not start within 10 s")
-        return self
-
-    def stop(self) -> None:
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._thread is not None:
-            self._thread.join(10)
-
-    async def _start_server(self) -> None:
+    def build_app(self) -> web.Application:
         self._new_update = asyncio.Condition()
         app = web.Application()
         app.router.add_post("/bot{token}/{method}", self._handle)
         app.router.add_get("/bot{token}/{method}", self._handle)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return app
 
     # --- what tests do --------------------------------------------------------------------------------------------
 
@@ -173,12 +139,17 @@ class FakeBotApi:
             time.sleep(0.05)
 
     def wait_for_calls(
-        self, method: str, count: int, *, after: int = 0, timeout: float = 10.0
+        self, method: str, count: int, *, after: int = 0, timeout: float = 10.0, chat_id: int | None = None
     ) -> list[ApiCall]:
-        """Wait until `count` calls of `method` were made after the first `after` calls; return them."""
+        """Wait until `count` calls of `method` (to `chat_id`, when given) were made after the first `after` calls;
+        return them."""
 
         def enough(calls: list[ApiCall]) -> list[ApiCall] | None:
-            found = [c for c in calls[after:] if c.method == method]
+            found = [
+                c
+                for c in calls[after:]
+                if c.method == method and (chat_id is None or int(c.params.get("chat_id", 0)) == chat_id)
+            ]
             return found if len(found) >= count else None
 
         return self.wait_for(enough, timeout=timeout, what=f"{count} × {method}")

@@ -7,11 +7,8 @@ last month, so /funnel shows 3 and the "last month" button turns the same reply 
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -25,11 +22,11 @@ from bot.invites import create_invite
 from storage.db import make_engine
 from storage.schema import Lead
 from tests.metrics.org import seed_people
+from tests.run_bot_process import start_run_bot, stop_run_bot
 from tests.telegram.conftest import TOKEN
 from tests.telegram.fake_bot_api import FakeBotApi
 from tests.telegram.updates import button_press, person, private_text
 
-ROOT = Path(__file__).resolve().parents[2]
 RITA = person(555001, "Rita", "en")
 EVE = person(555999, "Eve")
 SECRET = "s3cret-webhook-token"
@@ -62,33 +59,13 @@ def rita_db(db_url) -> Iterator[tuple[str, str]]:
 
 
 def start_bot(tmp_path: Path, db_url: str, fake_api: FakeBotApi, **env: str) -> subprocess.Popen:
-    environment = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": os.environ.get("HOME", str(tmp_path)),  # matplotlib keeps its font cache there
-        "DATABASE_URL": db_url,
-        "TELEGRAM_TOKEN": TOKEN,
-        "TELEGRAM_API_BASE_URL": fake_api.base_url,
-        "MPLBACKEND": "Agg",
-        **env,
-    }
-    return subprocess.Popen(
-        [sys.executable, str(ROOT / "run_bot.py")],
-        cwd=tmp_path,
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+    return start_run_bot(
+        tmp_path,
+        {"DATABASE_URL": db_url, "TELEGRAM_TOKEN": TOKEN, "TELEGRAM_API_BASE_URL": fake_api.base_url, **env},
     )
 
 
-def stop_bot(process: subprocess.Popen) -> str:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
-    return process.stdout.read().decode(errors="replace") if process.stdout else ""
+stop_bot = stop_run_bot
 
 
 def rita_links_asks_and_flips(fake_api: FakeBotApi, code: str, deliver) -> None:
