@@ -21,7 +21,7 @@ from alerts.audience import Person
 from bot.formatting import Formatter
 from bot.messages import Line, Reply, Span
 from metrics.catalogue import MetricQuery, query
-from metrics.periods import day_period, elapsed_working_share, local_midnight, month_period
+from metrics.periods import day_period, elapsed_working_share, is_working_day, local_midnight, month_period
 from metrics.result import BreakdownRow, Measure, MetricResult, Table
 from metrics.scope import SYSTEM_VIEWER, Scope
 from storage.config import Settings
@@ -75,8 +75,19 @@ class DigestNumbers:
         )
 
     @cached_property
+    def activity_day(self) -> date:
+        """The working day the activity summary covers: yesterday, or on a Monday (or after a holiday) the last
+        working day before — a rep reads "what did I do on my last day", not "what did I do on Sunday"."""
+        day = self.day - timedelta(days=1)
+        for _ in range(14):
+            if is_working_day(day, self.settings.org.holidays):
+                return day
+            day -= timedelta(days=1)
+        return self.day - timedelta(days=1)
+
+    @cached_property
     def activity(self) -> MetricResult:
-        return self._ask("activity", day_period(self.day - timedelta(days=1), self.tz))
+        return self._ask("activity", day_period(self.activity_day, self.tz))
 
     @cached_property
     def funnel(self) -> MetricResult:
@@ -170,6 +181,12 @@ def _formatter(person: Person, settings: Settings) -> Formatter:
     return Formatter(person.locale or settings.org.locale, settings.org.currency)
 
 
+def _activity_label(fmt: Formatter, numbers: DigestNumbers) -> str:
+    if numbers.activity_day == numbers.day - timedelta(days=1):
+        return fmt.t("digest.yesterday", "Yesterday")
+    return fmt.t("digest.on_day", "On {date}", date=fmt.date(numbers.activity_day))
+
+
 def rep_daily(person: Person, numbers: DigestNumbers, settings: Settings) -> Reply:
     """A rep's morning summary: what they did yesterday and where their plan stands."""
     fmt = _formatter(person, settings)
@@ -179,7 +196,7 @@ def rep_daily(person: Person, numbers: DigestNumbers, settings: Settings) -> Rep
     actual, target = _plan_numbers(numbers, plan_rows)
     lines: list[Line] = [
         (
-            Span(t("digest.yesterday", "Yesterday") + ": ", bold=True),
+            Span(_activity_label(fmt, numbers) + ": ", bold=True),
             Span(_activity_text(fmt, mine[0] if mine else None)),
         ),
         _plan_line(fmt, numbers, actual, target),
@@ -217,7 +234,7 @@ def team_digest(
     total = sum(int(_value(row, "activities") or 0) for row in activity_rows.values())
     lines.append(
         (
-            Span(t("digest.yesterday", "Yesterday") + ": ", bold=True),
+            Span(_activity_label(fmt, numbers) + ": ", bold=True),
             Span(
                 t(
                     "digest.team_activity",
@@ -230,7 +247,7 @@ def team_digest(
     )
     table = Table(
         key="digest_activity",
-        title=t("digest.yesterday", "Yesterday"),
+        title=_activity_label(fmt, numbers),
         columns=(t("by.rep", "Rep"), *(t(f"measure.{k}", k.capitalize()) for k in _ACTIVITY_KEYS)),
         rows=tuple(
             (

@@ -178,3 +178,13 @@ def test_people_are_loaded_with_their_rights(engine):
     assert people["mgr-a"].report_ids == {"rep-1", "rep-2"}
     assert people["rep-1"].may_see("rep-1") and not people["rep-1"].may_see("rep-2")
     assert people["admin"].may_see("rep-3")
+
+
+def test_after_a_holiday_the_morning_digest_reports_the_last_working_day(engine, tmp_path):
+    seed_november(engine)
+    # Tuesday the 17th is a holiday: on Wednesday morning Rob reads about Monday, not about the empty holiday.
+    settings = Settings.model_validate({"org": {"holidays": ["2026-11-17"]}})
+    now = datetime(2026, 11, 18, 9, 0, tzinfo=UTC)
+    run_digests(engine, settings, now, platforms=("console",))
+    rob = _send_all(engine, now, tmp_path)["rep-2|Your day"]["text"]
+    assert "On Nov 16, 2026: 3 activities done (3 calls, 0 meetings)" in rob
