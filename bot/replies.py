@@ -11,7 +11,7 @@ from dataclasses import replace
 from bot.formatting import Formatter
 from bot.grammar import Arguments, to_words
 from bot.messages import Action, Chart, Line, Reply, Span
-from metrics.result import BreakdownRow, Measure, MetricResult, Note, Table
+from metrics.result import BreakdownRow, Measure, MetricResult, Note, Table, lower_is_better
 from metrics.scope import Viewer
 
 __all__ = [
@@ -137,7 +137,8 @@ def note_text(fmt: Formatter, note: str | Note) -> str:
 
 
 def ranked_rows(rows: Sequence[BreakdownRow], key: str) -> list[tuple[BreakdownRow, Measure]]:
-    """Rows with a value for measure `key`, best first (n/a rows are left out: they rank nowhere)."""
+    """Rows with a value for measure `key`, best first — the smallest first where less is better (costs, churn,
+    days); n/a rows are left out: they rank nowhere."""
     found = []
     for row in rows:
         try:
@@ -146,7 +147,8 @@ def ranked_rows(rows: Sequence[BreakdownRow], key: str) -> list[tuple[BreakdownR
             continue
         if measure.value is not None:
             found.append((row, measure))
-    return sorted(found, key=lambda pair: (-float(pair[1].value or 0), pair[0].label))
+    sign = 1.0 if lower_is_better(key) else -1.0
+    return sorted(found, key=lambda pair: (sign * float(pair[1].value or 0), pair[0].label))
 
 
 def _ahead_behind(fmt: Formatter, result: MetricResult) -> Line | None:

@@ -10,10 +10,50 @@ if TYPE_CHECKING:
     from metrics.periods import Period
     from metrics.scope import ResolvedScope
 
-__all__ = ["Unit", "Number", "Note", "Measure", "BreakdownRow", "Series", "Table", "MetricResult", "ratio"]
+__all__ = [
+    "Unit",
+    "Number",
+    "Note",
+    "Measure",
+    "LOWER_IS_BETTER",
+    "lower_is_better",
+    "BreakdownRow",
+    "Series",
+    "Table",
+    "MetricResult",
+    "ratio",
+]
 
 Unit = Literal["count", "percent", "money", "days", "ratio", "number"]
 Number = int | float | Decimal
+
+
+LOWER_IS_BETTER = frozenset(
+    {
+        "churn_rate",
+        "cac",
+        "cost_per_sql",
+        "cost_per_sql_lagged",
+        "cost_per_lead",
+        "cost_per_mql",
+        "overdue",
+        "leads_per_deal",
+        "lost",
+        "median_days",
+        "mean_days",
+        "slowest_deal_stage_days",
+        "contraction_mrr",
+        "churned_mrr",
+        "tickets_per_active_account",
+        "median_onboarding_days",
+    }
+)
+"""Measures where less is better (costs, churn, days): who is "ahead" and which way a leaderboard ranks."""
+
+
+def lower_is_better(key: str) -> bool:
+    """Whether a smaller value of the measure `key` is the better one (stage keys like `deal:Demo:median_days` too)."""
+    return key in LOWER_IS_BETTER or key.rsplit(":", 1)[-1] in LOWER_IS_BETTER
 
 
 def ratio(numerator: Number | None, denominator: Number | None) -> float | None:
