@@ -1,0 +1,67 @@
+"""The one door: comparisons of a period still in progress, and what the catalogue declares."""
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import insert
+
+from metrics.catalogue import MetricQuery, catalogue, query
+from metrics.errors import UserError
+from storage.config import Settings
+from storage.schema import Activity
+from tests.metrics.org import seed_people
+
+SETTINGS = Settings()
+NOW = datetime(2026, 11, 10, 12, 0, tzinfo=UTC)  # Tuesday; November is 9.5 days old
+
+
+def call(activity_id: str, day: datetime) -> dict:
+    return dict(
+        activity_id=activity_id,
+        owner_id="rep-2",
+        type="call",
+        created_at=day,
+        completed_at=day,
+        status="done",
+    )
+
+
+@pytest.fixture
+def db(engine):
+    seed_people(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            insert(Activity),
+            [
+                call("a1", datetime(2026, 11, 3, 10)),
+                call("a2", datetime(2026, 11, 9, 10)),
+                call("a3", datetime(2026, 10, 3, 10)),  # within October's first 9.5 days
+                call("a4", datetime(2026, 10, 10, 13)),  # just after the same point of October
+                call("a5", datetime(2026, 10, 25, 10)),
+            ],
+        )
+    return engine
+
+
+def test_this_month_so_far_is_compared_with_the_same_days_of_last_month(db):
+    result = query(db, SETTINGS, MetricQuery("activity", "rep-2", NOW, "this month", compare="prev"))
+    calls = result.measure("calls")
+    # November to the 10th 12:00: a1, a2 = 2; October to the 10th 12:00: a3 only (a4 is an hour later) = 1.
+    assert (calls.value, calls.previous) == (2, 1)
+    assert result.comparison_period is not None
+    assert result.comparison_period.end == datetime(2026, 10, 10, 12, 0, tzinfo=UTC)
+
+
+def test_a_finished_period_is_compared_with_the_whole_previous_one(db):
+    result = query(db, SETTINGS, MetricQuery("activity", "rep-2", NOW, "last month", compare="prev"))
+    # October: a3, a4, a5 = 3; September: none.
+    assert (result.measure("calls").value, result.measure("calls").previous) == (3, 0)
+
+
+def test_every_metric_is_declared_with_a_definition_and_unknown_ones_are_refused(db):
+    names = {metric.name for metric in catalogue()}
+    assert {"funnel", "activity", "plan", "retention", "cycle", "stages", "sql", "win_rate"} <= names
+    assert {"revenue", "cac", "ltv", "roi", "email", "mrr", "cs"} <= names
+    assert all(len(metric.description) > 40 for metric in catalogue())
+    with pytest.raises(UserError, match="I don't know the metric 'blorp'"):
+        query(db, SETTINGS, MetricQuery("blorp", "rep-2", NOW))
