@@ -111,14 +111,20 @@ def active_at(ctx: ComputeContext, at_utc: datetime, mrr_month: str, account_id:
     return by_order | by_mrr
 
 
-def acquisitions() -> FromClause:
-    """Per account, `acquired_at`: its first order or first won deal, whichever came first."""
-    firsts = union_all(
-        select(Order.account_id.label("account_id"), Order.ordered_at.label("at")),
-        select(Deal.account_id, Deal.closed_at).where(
-            Deal.status == "won", Deal.account_id.is_not(None), Deal.closed_at.is_not(None)
-        ),
-    ).subquery("firsts")
+def acquisitions(accounts: Select | None = None) -> FromClause:
+    """Per account, `acquired_at`: its first order or first won deal, whichever came first.
+
+    `accounts` (a select of account ids) narrows it to the accounts a question is about, so a month's revenue
+    reads those customers' histories rather than every order and deal of the organisation.
+    """
+    orders = select(Order.account_id.label("account_id"), Order.ordered_at.label("at"))
+    deals = select(Deal.account_id, Deal.closed_at).where(
+        Deal.status == "won", Deal.account_id.is_not(None), Deal.closed_at.is_not(None)
+    )
+    if accounts is not None:
+        orders = orders.where(Order.account_id.in_(accounts))
+        deals = deals.where(Deal.account_id.in_(accounts))
+    firsts = union_all(orders, deals).subquery("firsts")
     return (
         select(firsts.c.account_id, func.min(firsts.c.at).label("acquired_at"))
         .group_by(firsts.c.account_id)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, select
+from sqlalchemy import ColumnElement, Select, and_, case, func, select
 
 from metrics.breakdown_keys import breakdown_rows, group_key, lead_filters, product_filter
 from metrics.catalogue import ComputeContext, Computed, MetricDef, register
@@ -34,8 +34,19 @@ def _is_new(acquired_at: Any, at: Any, days: int) -> ColumnElement[bool]:
 
 def revenue_sums(ctx: ComputeContext, source: str, by: str | None) -> dict[str, RevenueSums]:
     """Won deals (`source` "deals", by close date) or orders ("orders", by order date) in the period, per group."""
-    acquired = acquisitions()
     days = ctx.settings.revenue.new_customer_days
+    # Only the customers this question is about: their first orders and deals decide what counts as new.
+    customers: Select[Any]
+    if source == "deals":
+        customers = select(Deal.account_id).where(
+            Deal.status == "won",
+            Deal.closed_at >= ctx.start,
+            Deal.closed_at < ctx.end,
+            ctx.owner_in_scope(Deal.owner_id),
+        )
+    else:
+        customers = select(Order.account_id).where(Order.ordered_at >= ctx.start, Order.ordered_at < ctx.end)
+    acquired = acquisitions(customers)
     if source == "deals":
         owner: Any = Deal.owner_id
         amount, product, at = Deal.amount, Deal.product_id, Deal.closed_at
