@@ -10,6 +10,7 @@ None for "n/a". Times are naive UTC, as stored.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -67,7 +68,7 @@ _MONEY = {"deals": "amount", "orders": "amount", "mrr": "mrr", "spend": "amount"
 DAY = timedelta(days=1)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity, so derived tables can be cached per load
 class Frames:
     """Every table of the store that a metric reads, as one DataFrame each (attribute = table name)."""
 
@@ -194,15 +195,19 @@ def mine(column: pd.Series, owners: tuple[str, ...] | None) -> pd.Series:
 # --- the lead journey -------------------------------------------------------------------------------------------
 
 
-def stage_entries(frames: Frames, stages: tuple[str, ...], now: datetime) -> pd.DataFrame:
-    """For every lead, when it first reached each funnel stage (NaT: not by now), one column per stage.
+@functools.lru_cache(maxsize=32)
+def stage_entries(frames: Frames, stages: tuple[str, ...], now: datetime | None) -> pd.DataFrame:
+    """For every lead, when it first reached each funnel stage (NaT: not by `now`; None: whenever), one column
+    per stage.
 
     SPEC 1: a lead enters `lead` at its creation; `opportunity` when a deal links to it (the deal's creation) and
     `won` when a linked deal is won (its close), whichever comes first; reaching a later stage means having passed
-    every earlier one, so a stage's entry is the earliest entry into it or any stage after it.
+    every earlier one, so a stage's entry is the earliest entry into it or any stage after it (but `lead` is
+    entered at creation, even if a careless CRM dated a later stage before it).
     """
     raw = _raw_entries(frames, stages)
-    raw = raw[raw["at"] < now]
+    if now is not None:
+        raw = raw[raw["at"] < now]
     first = raw.groupby(["lead_id", "step"])["at"].min().unstack("step")
     first = first.reindex(index=frames.leads["lead_id"], columns=range(len(stages)))
     seconds = np.array(first.apply(lambda c: c.astype("datetime64[us]").astype("int64") / 1e6), dtype=float)
@@ -216,6 +221,9 @@ def stage_entries(frames: Frames, stages: tuple[str, ...], now: datetime) -> pd.
         },
         index=first.index,
     )
+    out[stages[0]] = frames.leads.set_index("lead_id")["created_at"].reindex(out.index)
+    if now is not None:
+        out.loc[out[stages[0]] >= now, stages[0]] = pd.NaT
     return out
 
 
@@ -274,9 +282,13 @@ def funnel_cohort(frames: Frames, settings: Settings, window: Window, owners: tu
 
 
 def funnel_flow(frames: Frames, settings: Settings, window: Window, owners: tuple[str, ...] | None) -> dict:
-    """SPEC 3.2 flow mode: entries into each stage during the period, once per lead, whenever the lead was made."""
+    """SPEC 3.2 flow mode: entries into each stage during the period, once per lead, whenever the lead was made.
+
+    Unlike cohort mode ("reached it by now") SPEC counts every entry dated in the period, so an entry a CRM dated
+    after now still counts in the current period.
+    """
     stages = settings.funnel.stages
-    entries = stage_entries(frames, stages, window.now).loc[_leads_of(frames, owners)["lead_id"]]
+    entries = stage_entries(frames, stages, None).loc[_leads_of(frames, owners)["lead_id"]]
     return _funnel_measures({stage: int(window.holds(entries[stage]).sum()) for stage in stages}, stages)
 
 

@@ -150,9 +150,10 @@ def campaign_roi(frames: Frames, window: Window) -> dict:
     """SPEC 3.6 ROI = (revenue of won deals from the campaigns' leads − the campaigns' spend) / that spend."""
     won = won_in(frames, window, None)
     campaign = won["lead_id"].map(frames.leads.set_index("lead_id")["campaign_id"])
-    from_campaigns = won[campaign.isin(frames.campaigns["campaign_id"])]
+    # A campaign is its id on the lead and on the spend row, whether or not the campaigns table names it.
+    from_campaigns = won[campaign.notna() & (campaign != "")]
     spend = _spend(frames, window)
-    spend = spend[spend["campaign_id"].isin(frames.campaigns["campaign_id"])]
+    spend = spend[spend["campaign_id"].fillna("") != ""]
     revenue_ = float(from_campaigns["amount"].sum())
     cost = float(spend["amount"].sum())
     return {"roi": ratio(revenue_ - cost, cost), "revenue": revenue_, "spend": cost}

@@ -28,7 +28,7 @@ _TYPE_KEYS = {
     "proposal": "proposals",
     "other": "other",
 }
-PLAN_METRICS = ("revenue", "deals_won", "new_leads", "calls", "meetings")
+PLAN_METRICS = ("revenue", "deals_won", "new_leads", "calls", "meetings", "activities")
 
 
 def _activities_of(frames: Frames, owners: tuple[str, ...] | None) -> pd.DataFrame:
@@ -128,6 +128,8 @@ def plan_actual(frames: Frames, window: Window, owners: tuple[str, ...] | None, 
         leads = frames.leads[mine(frames.leads["owner_id"], owners)]
         return int(window.holds(leads["created_at"]).sum())
     done = _done_in(_activities_of(frames, owners), window)
+    if metric == "activities":
+        return len(done)
     return int((done["type"] == {"calls": "call", "meetings": "meeting"}[metric]).sum())
 
 

@@ -2,8 +2,10 @@
 
 The tiny demo organisation (seed 7) is asked, on Wednesday 2026-11-18 at 10:00 UTC, by the admin (the whole
 organisation, Berlin time), by the Mid-Market manager mgr-2 (their four reps, New York time) and by rep-004
-(themselves, Moscow time), about last month and this month. The reference reads the same tables with pandas and
-works each number out the plain way; they must agree to 1e-9, counts exactly, and "n/a" where the other says n/a.
+(themselves, Moscow time), about last month and this month. A few hand-made rows of rep-004 (edge_rows.py) add the
+corners the generator never makes: skipped stages, a lead back after "lost", boundaries of the retention and
+new-customer windows, a referral, a team plan made of its members' rows. The reference reads the same tables with
+pandas and works each number out the plain way; they must agree to 1e-9, counts exactly, and "n/a" where the other says n/a.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, insert, text
 from sqlalchemy.engine import make_url
 
 from metrics.catalogue import MetricQuery, query
@@ -23,10 +26,12 @@ from metrics.result import MetricResult
 from storage.config import Settings, load_settings
 from storage.db import make_engine, upgrade
 from storage.demo import generate_demo
+from storage.schema import Lead, LeadStageEvent, User
 from tests.conftest import BACKENDS, POSTGRES_URL
 from tests.crosscheck import reference as ref
 from tests.crosscheck import reference_customers as customers
 from tests.crosscheck import reference_sales as sales
+from tests.crosscheck.edge_rows import add_edge_rows
 
 NOW = datetime(2026, 11, 18, 10, 0, tzinfo=UTC)
 VIEWERS = ("admin", "mgr-2", "rep-004")
@@ -73,7 +78,7 @@ def _private_postgres() -> Iterator[str]:
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def demo(request, tmp_path_factory) -> Iterator[Demo]:
-    """The tiny demo org, generated once per backend for the whole module."""
+    """The tiny demo org with the corner cases of edge_rows on top, built once per backend for the whole module."""
     if request.param == "sqlite":
         urls: Iterator[str] = iter([f"sqlite:///{tmp_path_factory.mktemp('crosscheck') / 'demo.db'}"])
     else:
@@ -83,6 +88,7 @@ def demo(request, tmp_path_factory) -> Iterator[Demo]:
     try:
         upgrade(engine)
         generate_demo(engine, scale="tiny", seed=7, today=date(2026, 11, 18))
+        add_edge_rows(engine)
         yield Demo(engine, load_settings(config_path=None, env={}), ref.load_frames(engine))
     finally:
         engine.dispose()
@@ -164,25 +170,32 @@ def test_activity_counts_completion_overdue_and_qualifying_calls(demo, viewer, p
 def test_plan_actual_target_attainment_and_pace_over_working_days(demo, viewer, period):
     q = _question(demo, viewer, period)
     month = q.window.first_day.strftime("%Y-%m")
+    result = _ask(demo, q, "plan")
     expected: dict = {}
     for metric in sales.PLAN_METRICS:
         target = sales.plan_target(demo.frames, q.kind, q.ids, month, metric)
-        assert target is not None, f"the demo plans {metric} for {q.viewer} in {month}"
+        if target is None:  # no plan line at all (activities are planned for October only)
+            assert not [m for m in result.measures if m.key.startswith(f"{metric}.")]
+            continue
         expected |= sales.plan_line(demo.frames, demo.settings, q.window, q.owners, target, metric)
-    assert_same_numbers(_ask(demo, q, "plan"), expected)
+    assert_same_numbers(result, expected)
 
 
 @pytest.mark.parametrize(("viewer", "period"), CASES, ids=CASE_IDS)
 def test_activity_vs_plan_matches_the_plan_lines(demo, viewer, period):
     q = _question(demo, viewer, period)
     month = q.window.first_day.strftime("%Y-%m")
+    result = _ask(demo, q, "activity")
     expected = {}
-    for metric in ("calls", "meetings"):
+    for metric in ("calls", "meetings", "activities"):
         target = sales.plan_target(demo.frames, q.kind, q.ids, month, metric)
+        if target is None:
+            assert f"{metric}_attainment" not in {m.key for m in result.measures}
+            continue
         line = sales.plan_line(demo.frames, demo.settings, q.window, q.owners, target, metric)
         expected[f"{metric}_attainment"] = line[f"{metric}.attainment"]
         expected[f"{metric}_pace"] = line[f"{metric}.pace"]
-    assert_same_numbers(_ask(demo, q, "activity"), expected)
+    assert_same_numbers(result, expected)
 
 
 @pytest.mark.parametrize(("viewer", "period"), CASES, ids=CASE_IDS)
@@ -230,3 +243,38 @@ def test_cac_roi_and_email_growth_for_the_organisation(demo, period):
     assert roi["spend"] > 0
     assert_same_numbers(_ask(demo, q, "roi"), roi)
     assert_same_numbers(_ask(demo, q, "email"), customers.email_growth(demo.frames, q.window))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="flow mode dates a lead's 'lead' entry at its earliest stage event, not at created_at (SPEC 1)",
+)
+def test_flow_counts_a_lead_in_the_month_it_was_created_even_if_the_crm_dated_its_mql_earlier(engine):
+    """A marketing tool scored L1 as an MQL on 28 September; sales created the lead on 5 October (the importer
+    accepts both rows). SPEC 1: "a lead's lead stage is entered at created_at", so October's flow has 1 lead entry
+    and no MQL entry, and September's has the MQL but no lead — as /winrate's "new leads" (created in the period)
+    already says. The core answers October: 0 leads, September: 1 lead, 1 MQL."""
+    with engine.begin() as conn:
+        conn.execute(insert(User).values(user_id="boss", name="Boss", role="admin", timezone="UTC"))
+        conn.execute(
+            insert(Lead).values(lead_id="L1", created_at=datetime(2026, 10, 5, 10, 0), owner_id="boss")
+        )
+        conn.execute(
+            insert(LeadStageEvent).values(lead_id="L1", stage="mql", entered_at=datetime(2026, 9, 28, 10, 0))
+        )
+    settings = load_settings(config_path=None, env={})
+    frames = ref.load_frames(engine)
+
+    def flow(period: str) -> tuple[dict, dict]:
+        window = ref.month_window(NOW, ZoneInfo("UTC"), 1 if period == "2026-10" else 2)
+        expected = ref.funnel_flow(frames, settings, window, None)
+        got = query(engine, settings, MetricQuery("funnel", "boss", NOW, period, mode="flow"))
+        return {k: got.measure(k).value for k in ("lead", "mql")}, {k: expected[k] for k in ("lead", "mql")}
+
+    assert flow("2026-10")[1] == {"lead": 1, "mql": 0}
+    assert flow("2026-09")[1] == {"lead": 0, "mql": 1}
+    assert flow("2026-10")[0] == flow("2026-10")[1]
+    assert flow("2026-09")[0] == flow("2026-09")[1]
+    winrate = query(engine, settings, MetricQuery("win_rate", "boss", NOW, "2026-10"))
+    sql = query(engine, settings, MetricQuery("sql", "boss", NOW, "2026-10"))
+    assert sql.measure("leads").value == winrate.measure("leads").value == 1
