@@ -132,12 +132,16 @@ def stage_entries(settings: Settings, leads: CTE, *, every_event: bool = False) 
 def journey(settings: Settings, leads: Select) -> Subquery:
     """Per lead of `leads` (a select of lead ids): `lead_id` and `reached_<i>` for each configured stage i.
 
-    `reached_<i>` is the earliest entry into stage i or any later stage, so skipped stages are filled in.
+    `reached_<i>` is the earliest entry into stage i or any later stage, so skipped stages are filled in — except
+    the first stage, which a lead enters when it is created (or by an event of that stage), never earlier because
+    the CRM dated a later stage before the lead existed.
     """
     stages = settings.funnel.stages
     entries = stage_entries(settings, leads.cte("journey_leads")).subquery("stage_entries")
     columns = [
-        func.min(case((entries.c.stage.in_(stages[i:]), entries.c.entered_at))).label(reached_column(i))
+        func.min(case((entries.c.stage.in_(stages[i:] if i else stages[:1]), entries.c.entered_at))).label(
+            reached_column(i)
+        )
         for i in range(len(stages))
     ]
     return select(entries.c.lead_id, *columns).group_by(entries.c.lead_id).subquery("journey")

@@ -245,10 +245,6 @@ def test_cac_roi_and_email_growth_for_the_organisation(demo, period):
     assert_same_numbers(_ask(demo, q, "email"), customers.email_growth(demo.frames, q.window))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="flow mode dates a lead's 'lead' entry at its earliest stage event, not at created_at (SPEC 1)",
-)
 def test_flow_counts_a_lead_in_the_month_it_was_created_even_if_the_crm_dated_its_mql_earlier(engine):
     """A marketing tool scored L1 as an MQL on 28 September; sales created the lead on 5 October (the importer
     accepts both rows). SPEC 1: "a lead's lead stage is entered at created_at", so October's flow has 1 lead entry
