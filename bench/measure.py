@@ -32,7 +32,7 @@ def measure_commands(engine: Engine, settings: Settings, org: BenchOrg, reps: in
             with charts_off(tuple(COMMAND_TEXTS)):
                 _reply, result = answer_with_result(conversation, request)
                 reply_time = measure(partial(conversation.handle, request), reps)
-            with_charts = measure(partial(conversation.handle, request), reps)
+            with_charts = measure(partial(conversation.handle, request), reps, warm_up=False)
             params = hand_params(result, org.now, settings)
             hand = HAND_QUERIES[command]
 
@@ -40,7 +40,7 @@ def measure_commands(engine: Engine, settings: Settings, org: BenchOrg, reps: in
                 with engine.connect() as conn:
                     return hand(conn, params)
 
-            sql_time = measure(run_hand, reps)
+            sql_time = measure(run_hand, reps, warm_up=False)
             row = {
                 "command": command,
                 "text": text,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -113,6 +113,24 @@ def _entries(p: HandParams, leads: str, *, every_event: bool = False) -> str:
             " AND status = 'won' AND closed_at IS NOT NULL"
         )
     return " UNION ALL ".join(parts)
+
+
+def _touched(lead: str, p: HandParams) -> str:
+    """Whether the lead `lead` had a stage event, or a linked deal created or closed, in the period: looked up per
+    lead for a rep or a team, gathered once for the whole organisation."""
+    deal_in_period = (
+        "((d.created_at >= :start AND d.created_at < :end) OR (d.closed_at >= :start AND d.closed_at < :end))"
+    )
+    if p.owner_ids is None:
+        return (
+            f"{lead}.lead_id IN (SELECT lead_id FROM lead_stage_events WHERE entered_at >= :start AND entered_at < :end"
+            f" UNION SELECT d.lead_id FROM deals d WHERE d.lead_id IS NOT NULL AND {deal_in_period})"
+        )
+    return (
+        f"(EXISTS (SELECT 1 FROM lead_stage_events e WHERE e.lead_id = {lead}.lead_id"
+        " AND e.entered_at >= :start AND e.entered_at < :end)"
+        f" OR EXISTS (SELECT 1 FROM deals d WHERE d.lead_id = {lead}.lead_id AND {deal_in_period}))"
+    )
 
 
 def _money(value: Any) -> Decimal:
@@ -297,6 +315,22 @@ def plan(conn: Connection, p: HandParams) -> Numbers:
             for i, h in enumerate(history):
                 target = target_of.get((h.start_date.strftime("%Y-%m"), "revenue"))
                 numbers[f"dynamics:{h.key}"] = ratio(sums.get(i, 0), target)
+    if p.now < p.end:
+        # What it takes: the scope's last 90 days of revenue, deals, meetings, calls and funnel (timed, and the
+        # funnel part checked through /funnel's query, which it reuses).
+        trailing = replace(p, start=p.now - timedelta(days=90), end=p.now)
+        _run(
+            conn,
+            "SELECT "
+            + ", ".join(
+                f"(SELECT SUM({amount}) FROM {table} WHERE {where} AND {at} >= :start AND {at} < :end"
+                f"{_owner('owner_id', p)})"
+                for table, amount, at, where in _PLAN_ACTUALS.values()
+                if table != "leads"
+            ),
+            trailing,
+        ).one()
+        funnel(conn, trailing)
     return numbers
 
 
@@ -456,12 +490,7 @@ def stages(conn: Connection, p: HandParams) -> Numbers:
         conn,
         f"""
         WITH moved AS (
-            SELECT l.lead_id FROM leads l WHERE l.lead_id IN (
-                SELECT lead_id FROM lead_stage_events WHERE entered_at >= :start AND entered_at < :end
-                UNION
-                SELECT lead_id FROM deals WHERE lead_id IS NOT NULL AND ((created_at >= :start AND created_at < :end)
-                                                 OR (closed_at >= :start AND closed_at < :end))
-            ){_owner("l.owner_id", p)}
+            SELECT l.lead_id FROM leads l WHERE {_touched("l", p)}{_owner("l.owner_id", p)}
         ),
         entries AS ({entries}),
         firsts AS (SELECT lead_id, stage, MIN(entered_at) AS entered_at FROM entries GROUP BY lead_id, stage),
@@ -506,13 +535,8 @@ def sql_report(conn: Connection, p: HandParams) -> Numbers:
         conn,
         f"""
         WITH touched AS (
-            SELECT lead_id FROM leads WHERE (created_at >= :start AND created_at < :end
-              OR lead_id IN (
-                SELECT lead_id FROM lead_stage_events WHERE entered_at >= :start AND entered_at < :end
-                UNION
-                SELECT lead_id FROM deals WHERE lead_id IS NOT NULL AND ((created_at >= :start AND created_at < :end)
-                                                 OR (closed_at >= :start AND closed_at < :end))
-              )){_owner("owner_id", p)}
+            SELECT l.lead_id FROM leads l WHERE (l.created_at >= :start AND l.created_at < :end
+              OR {_touched("l", p)}){_owner("l.owner_id", p)}
         ),
         entries AS ({_entries(p, "touched")}),
         reached AS (SELECT lead_id, {firsts} FROM entries GROUP BY lead_id)
@@ -550,22 +574,29 @@ def win_rate(conn: Connection, p: HandParams) -> Numbers:
         p,
     ).one()
     closers = [*p.settings.funnel.terminal_stages, "won"]
+    if p.owner_ids is None:
+        closed_before = """l.lead_id NOT IN (SELECT lead_id FROM lead_stage_events
+                                             WHERE stage IN :closers AND entered_at < :start)
+          AND l.lead_id NOT IN (SELECT lead_id FROM deals WHERE lead_id IS NOT NULL
+                                AND status IN ('won', 'lost') AND closed_at < :start)"""
+    else:
+        # Per lead for a rep or a team. The stage test is a CASE on purpose: SQLite 3.40 answers
+        # `EXISTS (… lead_id = l.lead_id AND stage IN (…) AND entered_at < …)` wrongly when it searches the
+        # (lead_id, stage, entered_at) primary key with the IN.
+        closed_before = """NOT EXISTS (SELECT 1 FROM lead_stage_events e WHERE e.lead_id = l.lead_id
+                                AND e.entered_at < :start AND CASE WHEN e.stage IN :closers THEN 1 ELSE 0 END = 1)
+          AND NOT EXISTS (SELECT 1 FROM deals d WHERE d.lead_id = l.lead_id
+                          AND d.status IN ('won', 'lost') AND d.closed_at < :start)"""
     new, pipeline = _run(
         conn,
         f"""
         SELECT COUNT(CASE WHEN l.created_at >= :start THEN 1 END), COUNT(*) FROM leads l
         WHERE l.created_at < :end{_owner("l.owner_id", p)}
-          AND l.lead_id NOT IN (SELECT lead_id FROM lead_stage_events
-                                WHERE stage IN :closers AND entered_at < :start)
-          AND l.lead_id NOT IN (SELECT lead_id FROM deals WHERE lead_id IS NOT NULL
-                                AND status IN ('won', 'lost') AND closed_at < :start)
+          AND {closed_before}
         """,
         p,
         closers=closers,
     ).one()
-    # A lead created in the period cannot have closed before it started, so it is always in the pipeline.
-    # NOT IN rather than a correlated NOT EXISTS: SQLite 3.40 answers `EXISTS (… lead_id = l.lead_id AND stage IN
-    # (…) AND entered_at < …)` wrongly when it searches the (lead_id, stage, entered_at) primary key.
     return {
         "win_rate": ratio(won, won + lost),
         "won": int(won),

@@ -25,9 +25,11 @@ class Timing:
                 "max_ms": round(self.max_ms, 2), "reps": self.reps}  # fmt: skip
 
 
-def measure(work: Callable[[], object], reps: int) -> Timing:
-    """Time `work`; the warm-up run lets the database's cache and Python's imports settle, as on a running bot."""
-    work()
+def measure(work: Callable[[], object], reps: int, *, warm_up: bool = True) -> Timing:
+    """Time `work`; the warm-up run lets the database's cache and Python's imports settle, as on a running bot
+    (leave it out when the same data was just read by a measurement of the same question)."""
+    if warm_up:
+        work()
     samples = []
     for _ in range(reps):
         started = time.perf_counter()
