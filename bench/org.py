@@ -93,20 +93,25 @@ def _write_marker(engine: Engine, scale: str, seed: int, today: date) -> None:
 
 
 def ensure_indexes(engine: Engine) -> list[str]:
-    """Create every index storage/schema.py declares that the database lacks; the names of those created.
+    """Make the indexes those storage/schema.py declares: create the missing, drop replaced `ix_` ones; what changed.
 
     A database built before an index was added keeps its data; the index is what a fresh migration would have made.
     """
     inspector = inspect(engine)
-    created = []
+    changed = []
     with engine.begin() as conn:
         for table in Base.metadata.sorted_tables:
-            have = {ix["name"] for ix in inspector.get_indexes(table.name)}
+            have = {str(ix["name"]) for ix in inspector.get_indexes(table.name)}
+            declared = {str(index.name) for index in table.indexes}
+            for name in sorted(have - declared):
+                if name.startswith("ix_"):  # an index the schema has since replaced
+                    conn.execute(text(f'DROP INDEX "{name}"'))
+                    changed.append(f"-{name}")
             for index in table.indexes:
                 if index.name not in have:
                     index.create(conn)
-                    created.append(str(index.name))
-    return created
+                    changed.append(str(index.name))
+    return changed
 
 
 def analyze(engine: Engine) -> None:

@@ -174,7 +174,8 @@ class Activity(Base):
     __table_args__ = (
         Index("ix_activities_owner_completed", "owner_id", "completed_at"),
         Index("ix_activities_owner_created", "owner_id", "created_at"),
-        Index("ix_activities_owner_due", "owner_id", "due_at"),
+        # Status rides along so "overdue now" (due before now, neither done nor cancelled) reads the index alone.
+        Index("ix_activities_owner_due_status", "owner_id", "due_at", "status"),
     )
 
 
