@@ -1,7 +1,8 @@
 """Subcommands of `kpibot` that belong to this package: `digests run`, `alerts run` and `deliveries`.
 
 `digests run` and `alerts run` run one scheduling pass as if it were `--now`: queue what is due, then deliver with
-the senders available — Telegram when its token is set, else the console sender (stdout, or `--console-file`).
+the senders available — Telegram and Slack when their tokens are set, else the console sender (stdout, or
+`--console-file`).
 """
 
 from __future__ import annotations
@@ -57,23 +58,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 @contextlib.asynccontextmanager
 async def _senders(ctx, args) -> AsyncIterator[dict]:
-    from alerts.console import ConsoleSender
-
+    """A sender for each platform whose token is set; the console sender when none is."""
     settings = ctx.settings
-    if settings.telegram_token is None:
-        yield {"console": ConsoleSender(args.console_file)}
-        return
-    from telegram import Bot
+    async with contextlib.AsyncExitStack() as stack:
+        senders: dict = {}
+        if settings.telegram_token is not None:
+            from bot.telegram.api import make_bot
+            from bot.telegram.sender import TelegramSender
 
-    from bot.telegram.sender import TelegramSender
+            bot = await stack.enter_async_context(make_bot(settings))
+            senders["telegram"] = TelegramSender(bot, ctx.engine)
+        if settings.slack_bot_token is not None:
+            from bot.slack.sender import SlackSender
+            from bot.slack.service import make_client
 
-    kwargs = {}
-    if settings.telegram_api_base_url:
-        base = settings.telegram_api_base_url.rstrip("/")
-        kwargs = {"base_url": f"{base}/bot", "base_file_url": f"{base}/file/bot"}
-    bot = Bot(settings.telegram_token.get_secret_value(), **kwargs)
-    async with bot:
-        yield {"telegram": TelegramSender(bot, ctx.engine)}
+            client = make_client(
+                settings.slack_bot_token.get_secret_value(),
+                settings.slack_api_base_url,
+                wait_out_rate_limits=False,
+            )
+            senders["slack"] = SlackSender(client)
+        if not senders:
+            from alerts.console import ConsoleSender
+
+            senders["console"] = ConsoleSender(args.console_file)
+        yield senders
 
 
 async def _deliver(ctx, args, now: datetime, queue) -> tuple[object, object]:

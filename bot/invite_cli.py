@@ -39,14 +39,12 @@ def telegram_bot_username(settings: Settings) -> str | None:
     """The bot's username from getMe, or None without a token or when the Bot API cannot be reached."""
     if settings.telegram_token is None:
         return None
-    from telegram import Bot
     from telegram.error import TelegramError
 
-    token = settings.telegram_token.get_secret_value()
-    base = (settings.telegram_api_base_url or "https://api.telegram.org").rstrip("/")
+    from bot.telegram.api import make_bot
 
     async def ask() -> str | None:
-        async with Bot(token, base_url=f"{base}/bot", base_file_url=f"{base}/file/bot") as bot:
+        async with make_bot(settings) as bot:
             return bot.username
 
     try:

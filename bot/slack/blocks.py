@@ -182,7 +182,7 @@ def reply_blocks(reply: Reply, *, with_actions: bool = True) -> list[Block]:
         blocks.extend(_table_blocks(reply.table))
     context: list[Block] = []
     if reply.footer:
-        context.append(_mrkdwn(_cut(escape_mrkdwn(reply.footer), _TEXT_LIMIT)))
+        context.append(_mrkdwn(_cut(escape_mrkdwn(as_kpi_commands(reply.footer)), _TEXT_LIMIT)))
     if reply.incident_id and reply.incident_id not in reply.plain_text:
         context.append(_mrkdwn(f"`#{escape_mrkdwn(reply.incident_id)}`"))
     tail = [{"type": "context", "elements": context}] if context else []

@@ -28,6 +28,7 @@ from bot import invites
 from bot.i18n import translator
 from bot.registry import commands
 from bot.telegram import bind  # noqa: F401  (declares /bind)
+from bot.telegram.api import api_urls
 from bot.telegram.handlers import TelegramChat
 from bot.telegram.sender import TelegramSender
 
@@ -75,9 +76,8 @@ class TelegramService:
             .rate_limiter(AIORateLimiter(max_retries=_RETRIES))
             .concurrent_updates(32)
         )
-        if settings.telegram_api_base_url:
-            base = settings.telegram_api_base_url.rstrip("/")
-            builder = builder.base_url(f"{base}/bot").base_file_url(f"{base}/file/bot")
+        base_url, base_file_url = api_urls(settings)
+        builder = builder.base_url(base_url).base_file_url(base_file_url)
         if self.webhook_url:
             builder = builder.updater(None)
         self.app = builder.build()
