@@ -35,6 +35,7 @@ from metrics.errors import UserError
 from storage.db import table_counts
 from storage.demo_accounts import make_accounts
 from storage.demo_activities import Actuals, IdCounter, hire_days, routine_activities
+from storage.demo_base import BASE_PER_LEAD, installed_base
 from storage.demo_calendar import make_calendar
 from storage.demo_leads import LeadWorld, make_leads
 from storage.demo_marketing import make_campaigns, make_email_lists, make_spend
@@ -63,6 +64,7 @@ SCALES = {
 """`tiny` is for tests; `large` is the performance benchmark's data set."""
 
 _CHUNK_LEADS = 25_000
+_CHUNK_BASE = 10_000
 
 
 @dataclass(frozen=True)
@@ -121,10 +123,15 @@ def _rng(seed: int, *stream: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence((seed, *stream)))
 
 
-def _lead_days(rng: np.random.Generator, history_days: int, weekday: np.ndarray, count: int) -> np.ndarray:
-    """Creation day of every lead, sorted: fewer at weekends, and a business growing about 30 % over the year."""
-    weight = np.where(weekday, 1.0, 0.3) * np.linspace(0.85, 1.15, history_days)
-    return np.repeat(np.arange(history_days), rng.multinomial(count, weight / weight.sum()))
+def _expected_leads(weekday: np.ndarray, count: int) -> np.ndarray:
+    """Leads expected on each day: fewer at weekends, and a business growing about 30 % over the year."""
+    weight = np.where(weekday, 1.0, 0.3) * np.linspace(0.85, 1.15, len(weekday))
+    return count * weight / weight.sum()
+
+
+def _lead_days(rng: np.random.Generator, expected: np.ndarray, count: int) -> np.ndarray:
+    """Creation day of every lead, sorted."""
+    return np.repeat(np.arange(len(expected)), rng.multinomial(count, expected / expected.sum()))
 
 
 def _org_rows(org: DemoOrg) -> list[Rows]:
@@ -190,7 +197,8 @@ def generate_demo(
         campaign_ids=campaigns.ids,
         campaign_on=campaigns.on,
     )
-    days = _lead_days(_rng(seed, 2), cal.history_days, cal.is_workday[: cal.history_days], size.leads)
+    expected_leads = _expected_leads(cal.is_workday[: cal.history_days], size.leads)
+    days = _lead_days(_rng(seed, 2), expected_leads, size.leads)
     chunks = np.array_split(days, max(1, -(-len(days) // _CHUNK_LEADS)))
     history_months = cal.current_month + 1
     counter = IdCounter()
@@ -198,14 +206,38 @@ def generate_demo(
     earlier_ids: list[np.ndarray] = []
     earlier_created: list[np.ndarray] = []
     leads_per_day = size.leads / cal.history_days
+    base = installed_base(
+        _rng(seed, 8),
+        org,
+        counter,
+        hire_day=world.hire_day,
+        companies=world.companies,
+        count=int(round(BASE_PER_LEAD * size.leads)),
+    )
+    base_chunks = np.array_split(
+        np.arange(len(base.account_id)), max(1, -(-len(base.account_id) // _CHUNK_BASE))
+    )
     with (
         tqdm(
-            total=len(chunks) + history_months + 1, desc="demo data", unit="step", disable=not progress
+            total=len(base_chunks) + len(chunks) + history_months + 1,
+            desc="demo data",
+            unit="step",
+            disable=not progress,
         ) as bar,
         bulk_load(engine) as conn,
     ):
         for rows in (*_org_rows(org), campaigns.rows):
             write_rows(conn, rows)
+        # The installed base first: its accounts are the oldest, and this year's referrals point to them.
+        for i, part in enumerate(base_chunks):
+            customers = base.take(part)
+            nobody = (np.zeros(0, object), np.zeros(0))
+            for rows in make_accounts(_rng(seed, 9, i), cal, org, counter, actuals, customers, nobody):
+                write_rows(conn, rows)
+            conn.commit()
+            earlier_ids.append(customers.account_id)
+            earlier_created.append(customers.created)
+            bar.update()
         for i, chunk in enumerate(chunks):
             rng = _rng(seed, 3, i)
             lead_rows, won = make_leads(rng, world, counter, actuals, chunk)
@@ -222,13 +254,13 @@ def generate_demo(
         # Prospecting about 1.5 a day for every lead a rep gets a day, so big orgs are busy orgs.
         per_rep_day = 1.5 * size.leads / max(1, int(cal.is_workday[: cal.history_days].sum())) / size.reps
         for month in range(history_months):
-            rows = routine_activities(
+            for rows in routine_activities(
                 _rng(seed, 4, month), cal, org, counter, actuals, month=month, per_rep_day=per_rep_day
-            )
-            write_rows(conn, rows)
+            ):
+                write_rows(conn, rows)
             conn.commit()
             bar.update()
-        write_rows(conn, make_spend(_rng(seed, 5), cal, campaigns, leads_per_day))
+        write_rows(conn, make_spend(_rng(seed, 5), cal, campaigns, expected_leads))
         write_rows(conn, make_email_lists(_rng(seed, 6), cal, leads_per_day))
         write_rows(conn, make_plans(_rng(seed, 7), cal, org, actuals))
         conn.commit()

@@ -28,6 +28,8 @@ ACTIVITY_TYPES = ("call", "meeting", "email", "task", "demo", "proposal")
 LEAD_MIX = np.array([0.45, 0.10, 0.33, 0.12, 0.00, 0.00])
 DEAL_MIX = np.array([0.25, 0.22, 0.18, 0.07, 0.18, 0.10])
 ROUTINE_MIX = np.array([0.78, 0.04, 0.18, 0.00, 0.00, 0.00])
+_WEEKEND_MIX = np.cumsum([0.15, 0.00, 0.55, 0.30, 0.00, 0.00])  # cumulative: mostly e-mails and tasks
+_WEEKEND_SHARE = 0.25  # chance that a rep (besides the one on duty) does some work on a weekend day
 _MINUTE = 1.0 / 1440.0
 
 
@@ -150,17 +152,16 @@ def routine_activities(
     *,
     month: int,
     per_rep_day: float,
-) -> Rows:
-    """Prospecting calls and e-mails not tied to a lead, on every working day of one month.
+) -> list[Rows]:
+    """Prospecting calls and e-mails not tied to a lead on every working day of one month, and light weekend work.
 
     Every rep has at least one on the last two working days before today, so "yesterday" is never empty.
     """
     first = int(cal.month_starts[month])
     last = int(cal.month_starts[month + 1]) if month + 1 < len(cal.months) else len(cal.is_workday)
     days = np.arange(first, min(last, cal.history_days))
+    weekend = days[~cal.is_workday[days]]
     days = days[cal.is_workday[days]]
-    if not len(days):
-        return Rows("activities", (), ())
     rate = per_rep_day * org.trait_array("cold_calls")
     counts = rng.poisson(rate[:, None], size=(len(org.reps), len(days)))
     recent = np.isin(days, cal.recent_workdays(2))
@@ -170,7 +171,7 @@ def routine_activities(
     day = np.concatenate([np.repeat(days, row) for row in counts]) if counts.sum() else np.zeros(0, int)
     due = cal.at_local_hour(day, org.rep_zone[rep], rng.uniform(9.0, 17.0, len(rep)))
     created = due - rng.uniform(0, 30, len(rep)) * _MINUTE
-    return make_activities(
+    routine = make_activities(
         rng,
         cal,
         org,
@@ -181,6 +182,42 @@ def routine_activities(
         created=created,
         cumulative_mix=type_mix(org, ROUTINE_MIX),
     )
+    weekend_rep, weekend_due = _weekend_work(rng, cal, org, weekend, per_rep_day)
+    weekend_work = make_activities(
+        rng,
+        cal,
+        org,
+        counter,
+        actuals,
+        owner=weekend_rep,
+        due=weekend_due,
+        created=weekend_due - rng.uniform(0, 600, len(weekend_rep)) * _MINUTE,
+        cumulative_mix=np.tile(_WEEKEND_MIX, (len(org.reps), 1)),
+    )
+    return [routine, weekend_work]
+
+
+def _weekend_work(
+    rng: np.random.Generator, cal: DemoCalendar, org: DemoOrg, days: np.ndarray, per_rep_day: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """(rep, due time) of weekend work: a few reps catch up on e-mails and tasks, one on duty in every team.
+
+    Working reps do under half a weekday's routine, so a weekend day carries some 5-10 % of a weekday's
+    activities.
+    """
+    n_reps = len(org.reps)
+    works = rng.random((n_reps, len(days))) < _WEEKEND_SHARE
+    on_duty = np.zeros_like(works)
+    for team in range(len(org.teams)):
+        members = np.flatnonzero(org.rep_team == team)
+        # Duty rotates through the team, so every weekend day has someone answering in each team.
+        on_duty[members[(days + team) % len(members)], np.arange(len(days))] = True
+    hired = days[None, :] >= hire_days(cal, org)[:, None]
+    counts = np.maximum(1, rng.poisson(0.4 * per_rep_day, works.shape))
+    counts = np.where(on_duty, np.maximum(counts, 2), counts) * ((works | on_duty) & hired)
+    rep = np.repeat(np.arange(n_reps), counts.sum(axis=1))
+    day = np.concatenate([np.repeat(days, row) for row in counts]) if counts.sum() else np.zeros(0, int)
+    return rep, cal.at_local_hour(day, org.rep_zone[rep], rng.uniform(10.0, 18.0, len(rep)))
 
 
 def hire_days(cal: DemoCalendar, org: DemoOrg) -> np.ndarray:

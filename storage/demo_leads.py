@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -57,6 +57,10 @@ class NewAccounts:
     lead_created: np.ndarray
     deal_id: np.ndarray
 
+    def take(self, index: np.ndarray) -> NewAccounts:
+        """The customers at `index`, as a batch of their own."""
+        return NewAccounts(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
+
 
 def make_leads(
     rng: np.random.Generator, world: LeadWorld, counter: IdCounter, actuals: Actuals, days: np.ndarray
@@ -93,11 +97,13 @@ def make_leads(
     level = reached.sum(axis=1)
     last = np.where(level > 0, entered[np.arange(n), np.maximum(level - 1, 0)], created)
     failed = (level < 4) & ~passes[np.arange(n), np.minimum(level, 3)]
+    # A lead that stalls is closed out some weeks later, once the rep gives up on it: disqualified before SQL
+    # (now and then marked lost instead), lost after it. A few are forgotten and stay open.
     ends = rng.random(n)
-    disqualified = failed & (level <= 2) & (ends < 0.7)
-    dropped = failed & (level == 3) & (ends < 0.6)
-    end_at = np.round((last + 0.01 + rng.exponential(6.0, n)) / _MINUTE) * _MINUTE
-    ended = (disqualified | dropped) & (end_at < now)
+    closes_out = failed & (ends < np.where(level <= 2, 0.96, 0.9))
+    disqualified = closes_out & (level <= 2) & (ends < 0.88)
+    end_at = np.round((last + 7.0 + rng.gamma(2.0, 7.0, n)) / _MINUTE) * _MINUTE
+    ended = closes_out & (end_at < now)
 
     # Leads that reached "opportunity" became deals there.
     opp = np.flatnonzero(level == 4)

@@ -8,18 +8,31 @@ from datetime import date
 import numpy as np
 
 from storage.demo_calendar import DemoCalendar
-from storage.demo_org import SOURCES
+from storage.demo_org import SOURCE_SHARE, SOURCES
 from storage.demo_write import Rows, sql_dates, sql_times
 
 __all__ = ["Campaigns", "make_campaigns", "make_spend", "make_email_lists"]
 
-# source, id code, name pattern, daily spend per 50 leads a day
+# source, id code, name pattern
 _CAMPAIGN_CHANNELS = (
-    ("paid_search", "PS", "Paid search {q}", 420.0),
-    ("email", "EM", "Newsletter nurture {q}", 60.0),
-    ("events", "EV", "Trade show {q}", 950.0),
+    ("paid_search", "PS", "Paid search {q}"),
+    ("email", "EM", "Newsletter nurture {q}"),
+    ("events", "EV", "Trade show {q}"),
 )
 _EVENT_DAYS = 21
+# What one lead of a source costs: clicks, list upkeep, booth and travel, SEO content, referral bonuses
+# (marketing) and the outbound team's time and data (sales). Set so that the campaigns earn back one to five
+# times their cost and all spend is some 15-20 % of what new customers bring in.
+_COST_PER_LEAD = {
+    "paid_search": 600.0,
+    "email": 500.0,
+    "events": 1300.0,
+    "organic_search": 120.0,
+    "referral": 200.0,
+    "outbound": 550.0,
+}
+_SALES_TEAM_PER_LEAD = 170.0  # account executives' pay and tools, per lead the organisation works
+_EVENT_UPFRONT = 0.5  # of a trade show's cost (stand, sponsorship) paid in instalments over its quarter
 
 
 @dataclass(frozen=True)
@@ -29,8 +42,9 @@ class Campaigns:
     rows: Rows
     ids: np.ndarray  # object array
     on: np.ndarray  # [source, day] -> index in ids, or -1
-    spend_per_day: np.ndarray  # per campaign, at 50 leads a day
+    source: np.ndarray  # per campaign: index in SOURCES
     window: np.ndarray  # [campaign, 2] first and last+1 day index, clipped to the history
+    quarter: np.ndarray  # [campaign, 2] first and last+1 day index of the campaign's quarter, not clipped
 
 
 def _quarters(cal: DemoCalendar) -> list[tuple[date, date, str]]:
@@ -54,12 +68,14 @@ def make_campaigns(cal: DemoCalendar) -> Campaigns:
     channels: list[str] = []
     starts: list[float] = []
     ends: list[float] = []
-    costs: list[float] = []
+    sources: list[int] = []
     windows: list[tuple[int, int]] = []
+    quarters: list[tuple[int, int]] = []
     for first, nxt, label in _quarters(cal):
-        for source, code, pattern, cost in _CAMPAIGN_CHANNELS:
+        for source, code, pattern in _CAMPAIGN_CHANNELS:
             begin = (first - cal.start).days
             end = (nxt - cal.start).days
+            quarter = (begin, end)
             if source == "events":
                 begin, end = begin + 30, begin + 30 + _EVENT_DAYS
             lo, hi = max(begin, 0), min(end, days)
@@ -71,32 +87,56 @@ def make_campaigns(cal: DemoCalendar) -> Campaigns:
             channels.append(source)
             starts.append(begin)
             ends.append(end - 1.0 / 86400)
-            costs.append(cost)
+            sources.append(SOURCES.index(source))
             windows.append((lo, hi))
+            quarters.append(quarter)
     rows = Rows(
         "campaigns",
         ("campaign_id", "name", "channel", "started_at", "ended_at"),
         (ids, names, channels, sql_times(cal.start, np.array(starts)), sql_times(cal.start, np.array(ends))),
     )
-    return Campaigns(rows, np.array(ids, dtype=object), on, np.array(costs), np.array(windows))
+    return Campaigns(
+        rows, np.array(ids, dtype=object), on, np.array(sources), np.array(windows), np.array(quarters)
+    )
 
 
 def make_spend(
-    rng: np.random.Generator, cal: DemoCalendar, campaigns: Campaigns, leads_per_day: float
+    rng: np.random.Generator, cal: DemoCalendar, campaigns: Campaigns, expected_leads: np.ndarray
 ) -> Rows:
-    """Daily costs: campaign spend, SEO content and referral bonuses (marketing), outbound team costs (sales)."""
-    scale = leads_per_day / 50.0
+    """Daily costs, following the leads each channel is expected to bring that day (`expected_leads` per day).
+
+    Marketing: campaigns (a trade show's stand is paid in instalments over its quarter, the rest during the
+    show, so its month does not dwarf the others), SEO content and referral bonuses. Sales (working days only):
+    the outbound team and the account executives.
+    """
     days = np.arange(cal.history_days)
-    weekday = np.where(cal.is_workday[days], 1.0, 0.45)
+    by_source = SOURCE_SHARE[:, None] * expected_leads[None, :]
     rows: list[tuple[np.ndarray, str, str, object, np.ndarray]] = []
     for c, (lo, hi) in enumerate(campaigns.window):
-        span = days[lo:hi]
-        amount = campaigns.spend_per_day[c] * scale * weekday[span] * rng.lognormal(0, 0.15, len(span))
-        rows.append((span, "marketing", str(campaigns.rows.data[2][c]), campaigns.ids[c], amount))
-    for channel, kind, cost in (("organic_search", "marketing", 150.0), ("referral", "marketing", 40.0)):
-        rows.append((days, kind, channel, "", cost * scale * weekday * rng.lognormal(0, 0.1, len(days))))
-    work = days[cal.is_workday[days]]
-    rows.append((work, "sales", "outbound", "", 700.0 * scale * rng.lognormal(0, 0.05, len(work))))
+        source = int(campaigns.source[c])
+        cost = by_source[source, lo:hi] * _COST_PER_LEAD[SOURCES[source]]
+        span, amount = days[lo:hi], cost
+        if SOURCES[source] == "events":
+            q_first, q_end = campaigns.quarter[c]
+            q_lo, q_hi = max(q_first, 0), min(q_end, cal.history_days)
+            upfront = _EVENT_UPFRONT * cost.sum() / (q_end - q_first)
+            span = days[q_lo:q_hi]
+            amount = np.full(len(span), upfront)
+            amount[lo - q_lo : hi - q_lo] += (1 - _EVENT_UPFRONT) * cost
+        amount = amount * rng.lognormal(0, 0.15, len(span))
+        rows.append((span, "marketing", SOURCES[source], campaigns.ids[c], amount))
+    for channel in ("organic_search", "referral"):
+        cost = by_source[SOURCES.index(channel)] * _COST_PER_LEAD[channel]
+        rows.append((days, "marketing", channel, "", cost * rng.lognormal(0, 0.1, len(days))))
+    # Salaries are paid for the month, spread here over its working days like the work itself, growing with it.
+    work = cal.is_workday[days]
+    per_workday = expected_leads[work] * expected_leads.sum() / expected_leads[work].sum()
+    for channel, cost in (
+        ("outbound", _COST_PER_LEAD["outbound"] * SOURCE_SHARE[SOURCES.index("outbound")]),
+        ("sales_team", _SALES_TEAM_PER_LEAD),
+    ):
+        amount = cost * per_workday * rng.lognormal(0, 0.05, len(per_workday))
+        rows.append((days[work], "sales", channel, "", amount))
     return Rows(
         "spend",
         ("date", "kind", "channel", "campaign_id", "amount"),
