@@ -17,8 +17,14 @@ Teams differ in what they sell: Enterprise sells the Enterprise plan (large deal
 Professional plan, SMB the Starter plan (small deals, ~12-day cycle).
 
 History runs from the first day of the month a year before `today` up to `today` 00:00 UTC (`now`): nothing
-happens at or after `now` except planned activities and plans. Working days are Monday to Friday; organisation
-holidays are left to the configuration.
+happens at or after `now` except planned activities and plans. Working days are Monday to Friday (at weekends one
+rep per team is on duty and a few others catch up on e-mails and tasks); organisation holidays are left to the
+configuration.
+
+The business adds up: customers signed in the years before the history (the installed base) keep paying and buy
+more, so part of the revenue is not new and MRR grows where expansions are won; about one new customer in ten was
+referred by an older one; marketing and sales cost about a fifth of what first sales bring in; leads that stall
+are disqualified or lost some weeks later.
 """
 
 from __future__ import annotations
