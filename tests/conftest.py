@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, inspect, text
 from sqlalchemy.engine import make_url
 
 from storage.db import make_engine, upgrade
@@ -59,8 +59,13 @@ def postgres_database() -> Iterator[str]:
 
 
 def _truncate_all(engine: Engine) -> None:
-    names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    """Empty every table of the schema and drop any other a test left behind (the shared database of a run must
+    look freshly migrated to the next test)."""
+    known = {t.name for t in Base.metadata.sorted_tables} | {"alembic_version"}
+    names = ", ".join(f'"{name}"' for name in sorted(known - {"alembic_version"}))
     with engine.begin() as conn:
+        for stray in set(inspect(conn).get_table_names()) - known:
+            conn.execute(text(f'DROP TABLE "{stray}" CASCADE'))
         conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY"))
 
 
