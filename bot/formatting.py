@@ -110,8 +110,9 @@ class Formatter:
     def measure(self, measure: Measure) -> str:
         return self.value(measure.value, measure.unit)
 
-    def delta(self, measure: Measure, comparison: str | None) -> str:
-        """`▲ 12.5% vs prev`; rates move in percentage points (`▼ 2.1 pp`); empty without a comparison."""
+    def delta(self, measure: Measure, comparison: str | None, *, short: bool = False) -> str:
+        """`▲ 12.5% vs prev`; rates move in percentage points (`▼ 2.1 pp`); `short` leaves out "vs prev"; empty
+        without a comparison."""
         change = measure.delta
         if change is None or comparison is None:
             return ""
@@ -120,6 +121,8 @@ class Formatter:
             amount = self.t("value.points", value=self.decimal(abs(change) * 100, 1))
         else:
             amount = self.percent(abs(change))
+        if short:
+            return f"{arrow} {amount}"
         return f"{arrow} {amount} {self.t('compare.' + comparison)}"
 
     def date(self, day: date) -> str:

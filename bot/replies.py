@@ -103,6 +103,58 @@ def _plan_lines(fmt: Formatter, measures: Sequence[Measure], comparison: str | N
     return out
 
 
+def _funnel_lines(fmt: Formatter, result: MetricResult) -> list[Line] | None:
+    """A funnel as one line per stage with the step into it ("MQL: 232 · 59.5% of Leads"), then one line with the
+    overall conversion and the named rates — instead of fifteen lines of counts and percentages."""
+    try:
+        stages = [str(stage) for stage, _ in result.series_by_key("stages").points]
+        by_key = {m.key: m for m in result.measures}
+    except KeyError:
+        return None
+    if not stages or any(stage not in by_key for stage in stages):
+        return None
+    lines: list[Line] = []
+    for i, stage in enumerate(stages):
+        count = by_key[stage]
+        spans = [
+            Span(measure_label(fmt, stage, count.label) + ": ", bold=i == 0),
+            Span(fmt.measure(count), bold=True),
+        ]
+        delta = fmt.delta(count, result.comparison, short=True)
+        if delta:
+            spans.append(Span(f" {delta}", italic=True))
+        step = by_key.get(f"{stages[i - 1]}_to_{stage}") if i else None
+        if step is not None:
+            before = measure_label(fmt, stages[i - 1], stages[i - 1])
+            spans.append(Span(" · " + fmt.t("funnel.step", rate=fmt.measure(step), stage=before)))
+            step_delta = fmt.delta(step, result.comparison, short=True)
+            if step_delta:
+                spans.append(Span(f" {step_delta}", italic=True))
+        lines.append(tuple(spans))
+    rates = [by_key.get(f"{stages[0]}_to_{stages[-1]}")] + [by_key.get(k) for k in _FUNNEL_RATES]
+    summary = [
+        " ".join(
+            part
+            for part in (
+                measure_label(fmt, m.key, m.label),
+                fmt.measure(m),
+                fmt.delta(m, result.comparison, short=True),
+            )
+            if part
+        )
+        for m in rates
+        if m is not None
+    ]
+    if summary and result.comparison:
+        summary[-1] += " " + fmt.t("compare." + result.comparison)
+    if summary:
+        lines.append((Span(" · ".join(summary), italic=True),))
+    return lines
+
+
+_FUNNEL_RATES = ("mql_rate", "acceptance_rate", "proposal_rate")
+
+
 def _trend_line(fmt: Formatter, measure: Measure) -> Line:
     word = (
         {1: "rising", -1: "falling", 0: "flat"}.get(int(measure.value), "flat")
@@ -267,7 +319,10 @@ def metric_reply(
     )
     lines: list[Line] = []
     plan_lines = _plan_lines(fmt, result.measures, result.comparison)
-    if plan_lines is not None:
+    funnel_lines = _funnel_lines(fmt, result) if plan_lines is None else None
+    if funnel_lines is not None:
+        lines.extend(funnel_lines)
+    elif plan_lines is not None:
         lines.extend(plan_lines)
         for measure in result.measures:
             if measure.key == "dynamics_trend":

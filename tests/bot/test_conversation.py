@@ -46,7 +46,9 @@ def test_a_rep_asks_for_last_months_funnel(conversation):
     reply = ask(conversation, "rep-2", "/funnel last month")
     assert reply.kind == "answer"
     assert reply.title == "Funnel · Rob Rep · October 2026"
-    assert lines(reply)[:4] == ["Leads: 7", "Leads → Won: 0.0%", "MQL: 3", "Leads → MQL: 42.9%"]
+    # Rob's 7 October leads: 3 reached MQL, 1 of them SAL; nothing was won.
+    assert lines(reply)[:3] == ["Leads: 7", "MQL: 3 · 42.9% of Leads", "SAL: 1 · 33.3% of MQL"]
+    assert lines(reply)[6].startswith("Leads → Won 0.0% · MQL rate 42.9%")
     assert reply.footer.startswith(
         "Oct 1\u2009–\u200931, 2026 · Rob Rep · cohort. Leads reaching each funnel stage"
     )
@@ -60,7 +62,7 @@ def test_a_manager_sees_the_team_broken_down_by_rep_with_who_is_ahead(conversati
     reply = ask(conversation, "mgr-a", "/funnel last month")
     assert reply.title == "Funnel · Alpha · October 2026"
     text = lines(reply)
-    assert text[0] == "Leads: 17" and "Leads → MQL: 41.2%" in text
+    assert text[:2] == ["Leads: 17", "MQL: 7 · 41.2% of Leads"]
     assert "Ahead: Rita Rep (10) · Behind: Rob Rep (7)" in text
     assert reply.table is not None
     assert reply.table.columns[:2] == ("rep", "Leads")
@@ -71,8 +73,9 @@ def test_a_manager_sees_the_team_broken_down_by_rep_with_who_is_ahead(conversati
 def test_vs_prev_in_any_order_shows_the_deltas(conversation):
     reply = ask(conversation, "rep-1", "/funnel vs prev last month", locale="en")
     text = lines(reply)
-    assert text[0] == "Leads: 10  ▲ 25.0% vs prev"  # 10 against September's 8
-    assert "Leads → MQL: 40.0%  ▲ 15.0 pp vs prev" in text  # 40.0 % against 2 / 8 = 25.0 %
+    # 10 leads against September's 8; 4 MQL against 2: the step 40.0 % against 2 / 8 = 25.0 %.
+    assert text[:2] == ["Leads: 10 ▲ 25.0%", "MQL: 4 ▲ 100.0% · 40.0% of Leads ▲ 15.0 pp"]
+    assert text[6].endswith("vs prev")
     assert "vs prev Sep 1\u2009–\u200930, 2026" in reply.footer
 
 
@@ -105,7 +108,8 @@ def test_a_manager_drills_into_a_rep_by_id_or_name(conversation):
 def test_russian_words_and_a_russian_reply(conversation):
     reply = ask(conversation, "rep-1", "/воронка прошлый месяц к прошлому")  # Rita's stored language is ru
     assert reply.title == "Воронка · Rita Rep · октябрь 2026"
-    assert lines(reply)[0] == "Лиды: 10  ▲ 25,0\xa0% к пред. периоду"
+    assert lines(reply)[0] == "Лиды: 10 ▲ 25,0\xa0%"
+    assert lines(reply)[6].endswith("к пред. периоду")
     assert reply.footer.startswith(
         "1–31 окт. 2026\u202fг. · Rita Rep · к пред. периоду 1–30 сент. 2026\u202fг. · когорта"
     )

@@ -94,7 +94,7 @@ async def test_rob_asks_in_a_channel_the_app_was_not_invited_to_and_is_told_why_
     assert answer.params["response_type"] == "in_channel"
     assert answer.params["blocks"][0]["text"]["text"] == "Funnel · Rob Rep · October 2026"
     assert answer.params["blocks"][1]["text"]["text"].startswith("*Leads:* *7*")
-    assert "*42.9%*" in _texts(answer.params["blocks"])
+    assert "MQL: *3* · 42.9% of Leads" in _texts(answer.params["blocks"])
     assert note.params == {
         "text": "Invite the kpibot app to this channel to see the chart here.",
         "response_type": "ephemeral",
