@@ -182,22 +182,28 @@ def _validate(metric: MetricDef, q: MetricQuery) -> None:
         raise UserError("mode.unsupported", "{metric} has no {mode} mode.", metric=metric.title, mode=q.mode)
 
 
+_TIME_BREAKDOWNS = ("month", "week")
+
+
 def _with_previous(
-    current: Computed, previous: Computed
+    current: Computed, previous: Computed, by: str | None = None
 ) -> tuple[tuple[Measure, ...], tuple[BreakdownRow, ...]]:
+    """Fill `previous` into the current measures and rows. Rows match by key (the same rep, the same source);
+    time buckets match by position — this period's first week against the comparison period's first week."""
     before = {m.key: m.value for m in previous.measures}
     measures = tuple(replace(m, previous=before.get(m.key)) for m in current.measures)
-    before_rows = {r.key: {m.key: m.value for m in r.measures} for r in previous.rows}
-    rows = tuple(
-        replace(
-            row,
-            measures=tuple(
-                replace(m, previous=before_rows.get(row.key, {}).get(m.key)) for m in row.measures
-            ),
+    if by in _TIME_BREAKDOWNS:
+        paired = dict(zip((r.key for r in current.rows), previous.rows, strict=False))
+    else:
+        by_key = {r.key: r for r in previous.rows}
+        paired = {r.key: by_key[r.key] for r in current.rows if r.key in by_key}
+    rows = []
+    for row in current.rows:
+        earlier = {m.key: m.value for m in paired[row.key].measures} if row.key in paired else {}
+        rows.append(
+            replace(row, measures=tuple(replace(m, previous=earlier.get(m.key)) for m in row.measures))
         )
-        for row in current.rows
-    )
-    return measures, rows
+    return measures, tuple(rows)
 
 
 def _to_date(comparison: Period, period: Period, now: datetime) -> Period:
@@ -246,7 +252,7 @@ def _answer(conn: Connection, settings: Settings, metric: MetricDef, q: MetricQu
         if metric.compare_to_date:
             comparison_period = _to_date(comparison_period, period, q.now)
         previous = metric.compute(replace(ctx, period=comparison_period, is_comparison=True))
-        measures, rows = _with_previous(current, previous)
+        measures, rows = _with_previous(current, previous, q.by)
     return MetricResult(
         metric=metric.name,
         title=metric.title,

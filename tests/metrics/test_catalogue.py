@@ -65,3 +65,14 @@ def test_every_metric_is_declared_with_a_definition_and_unknown_ones_are_refused
     assert all(len(metric.description) > 40 for metric in catalogue())
     with pytest.raises(UserError, match="I don't know the metric 'blorp'"):
         query(db, SETTINGS, MetricQuery("blorp", "rep-2", NOW))
+
+
+def test_weeks_are_compared_with_the_weeks_of_the_previous_period_in_order(db):
+    result = query(
+        db, SETTINGS, MetricQuery("activity", "rep-2", NOW, "last month", by="week", compare="prev")
+    )
+    first = result.rows[0]
+    # October's first (partial) week, Oct 1-4, holds a3 (Oct 3); September's first week has nothing.
+    assert first.key == "2026-W40"
+    assert (first.measure("calls").value, first.measure("calls").previous) == (1, 0)
+    assert all(row.measure("calls").previous is not None for row in result.rows)
