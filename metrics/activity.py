@@ -204,10 +204,11 @@ def _qualifying(ctx: ComputeContext, buckets: Sequence[Period] | None) -> Tally:
 
 def _plan_measures(ctx: ComputeContext, actual: dict[str, int], now: datetime) -> list[Measure]:
     holidays = ctx.settings.org.holidays
-    book = load_plan_book(ctx.conn, [ctx.period], holidays)
+    holders = holders_of(ctx.scope)
+    book = load_plan_book(ctx.conn, [ctx.period], holidays, holders)
     measures = []
     for metric in _PLANNED:
-        target = resolve_target(book, holders_of(ctx.scope), ctx.period, PlanKey(metric), holidays)
+        target = resolve_target(book, holders, ctx.period, PlanKey(metric), holidays)
         if target is None:
             continue
         p = progress(target, actual[metric], ctx.period, now, holidays)

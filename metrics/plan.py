@@ -82,8 +82,8 @@ def _periods_option(ctx: ComputeContext) -> int:
 def _compute(ctx: ComputeContext) -> Computed:
     holidays = ctx.settings.org.holidays
     history = [ctx.period] if ctx.is_comparison else _history(ctx.period, _periods_option(ctx))
-    book = load_plan_book(ctx.conn, history, holidays)
     holders = holders_of(ctx.scope)
+    book = load_plan_book(ctx.conn, history, holidays, holders)
     targets = [
         t
         for key in _chosen_keys(book, ctx.options.get("plan_metric"))

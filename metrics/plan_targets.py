@@ -116,15 +116,25 @@ def _candidates(period: Period, holidays: Sequence[date]) -> list[_Candidate]:
     return found
 
 
-def load_plan_book(conn: Connection, periods: Iterable[Period], holidays: Sequence[date] = ()) -> PlanBook:
-    """Every plan row that could apply to any of `periods`, in one query, plus who is in which team."""
+def load_plan_book(
+    conn: Connection,
+    periods: Iterable[Period],
+    holidays: Sequence[date] = (),
+    holders: Sequence[Holder] | None = None,
+) -> PlanBook:
+    """Every plan row that could apply to any of `periods`, in one query, plus who is in which team.
+
+    With `holders` that are all users (a rep's question), only their own rows are read: a user's target never
+    comes from anyone else's, and the whole organisation's rows are thousands.
+    """
     codes = {code for period in periods for c in _candidates(period, holidays) for code in c.codes}
     rows: dict[tuple[str, PlanKey, HolderKind, str], Decimal] = {}
-    plan_rows = conn.execute(
-        select(Plan.period, Plan.metric, Plan.product_id, Plan.scope, Plan.scope_id, Plan.target).where(
-            Plan.period.in_(sorted(codes))
-        )
+    stmt = select(Plan.period, Plan.metric, Plan.product_id, Plan.scope, Plan.scope_id, Plan.target).where(
+        Plan.period.in_(sorted(codes))
     )
+    if holders and all(h.kind == "user" for h in holders):
+        stmt = stmt.where(Plan.scope == "user", Plan.scope_id.in_(sorted(h.id for h in holders)))
+    plan_rows = conn.execute(stmt)
     for code, metric, product_id, scope, scope_id, target in plan_rows:
         if scope not in ("user", "team", "org"):
             continue
