@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Subquery, and_, case, func, literal, select
+from sqlalchemy import ColumnElement, Subquery, and_, case, func, literal, select, text
 
 from metrics.catalogue import ComputeContext, Computed, MetricDef, register
 from metrics.customers import day_number
@@ -21,7 +21,7 @@ from metrics.plan_actuals import bucket_label
 from metrics.plan_progress import progress
 from metrics.plan_targets import PlanKey, holders_of, load_plan_book, resolve_target
 from metrics.result import BreakdownRow, Measure, Series, ratio
-from storage.schema import Activity, Deal, Team, User
+from storage.schema import OPEN_ACTIVITY, Activity, Deal, Team, User
 
 __all__ = ["ACTIVITY", "TYPES"]
 
@@ -139,8 +139,9 @@ def _counts(ctx: ComputeContext, buckets: Sequence[Period] | None) -> _Counts:
         assigned=_flat(_tally(ctx, buckets, a.owner_id, a.created_at, and_(a.created_at >= start, a.created_at < end))),
         due=_flat(due_pair),
         due_done={g: n for (g, x), n in due_pair.items() if x == "done"},
+        # Word for word the partial index's condition, so the database reads only open activities.
         overdue=None if buckets else _flat(_tally(ctx, None, a.owner_id, a.due_at, and_(
-            a.due_at < now, status.not_in(("done", "cancelled"))))),
+            a.due_at < now, text(OPEN_ACTIVITY)))),
         qualifying=_qualifying(ctx, buckets),
         won=_flat(_tally(ctx, buckets, Deal.owner_id, Deal.closed_at, won)),
         on_won=_flat(_tally(ctx, buckets, on_won.c.owner_id, on_won.c.closed_at, literal(True))),

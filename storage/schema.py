@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -67,6 +68,8 @@ NAMING = {
 }
 
 MONEY = Numeric(18, 2)
+OPEN_ACTIVITY = "coalesce(status, 'planned') NOT IN ('done', 'cancelled')"
+"""An activity neither done nor cancelled (a missing status means planned), as SQL the partial index repeats."""
 ID = String(64)
 
 
@@ -174,8 +177,18 @@ class Activity(Base):
     __table_args__ = (
         Index("ix_activities_owner_completed", "owner_id", "completed_at"),
         Index("ix_activities_owner_created", "owner_id", "created_at"),
-        # Status rides along so "overdue now" (due before now, neither done nor cancelled) reads the index alone.
+        # Status rides along so "due in the period" and its completion read the index alone.
         Index("ix_activities_owner_due_status", "owner_id", "due_at", "status"),
+        # "Overdue now" asks only for open activities, a few percent of them: this index holds just those. A query
+        # uses it when it states OPEN_ACTIVITY word for word (literal values, not bound parameters).
+        Index(
+            "ix_activities_open_due",
+            "owner_id",
+            "due_at",
+            "status",
+            sqlite_where=text(OPEN_ACTIVITY),
+            postgresql_where=text(OPEN_ACTIVITY),
+        ),
     )
 
 

@@ -46,6 +46,7 @@ def upgrade() -> None:
     with op.batch_alter_table('activities', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_activities_deal_id'), ['deal_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_activities_lead_id'), ['lead_id'], unique=False)
+        batch_op.create_index('ix_activities_open_due', ['owner_id', 'due_at', 'status'], unique=False, sqlite_where=sa.text("coalesce(status, 'planned') NOT IN ('done', 'cancelled')"), postgresql_where=sa.text("coalesce(status, 'planned') NOT IN ('done', 'cancelled')"))
         batch_op.create_index('ix_activities_owner_completed', ['owner_id', 'completed_at'], unique=False)
         batch_op.create_index('ix_activities_owner_created', ['owner_id', 'created_at'], unique=False)
         batch_op.create_index('ix_activities_owner_due_status', ['owner_id', 'due_at', 'status'], unique=False)
@@ -368,6 +369,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_activities_owner_due_status')
         batch_op.drop_index('ix_activities_owner_created')
         batch_op.drop_index('ix_activities_owner_completed')
+        batch_op.drop_index('ix_activities_open_due', sqlite_where=sa.text("coalesce(status, 'planned') NOT IN ('done', 'cancelled')"), postgresql_where=sa.text("coalesce(status, 'planned') NOT IN ('done', 'cancelled')"))
         batch_op.drop_index(batch_op.f('ix_activities_lead_id'))
         batch_op.drop_index(batch_op.f('ix_activities_deal_id'))
 
