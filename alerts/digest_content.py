@@ -72,6 +72,7 @@ class DigestNumbers:
                 compare=compare,
                 options=options,
             ),
+            viewer=SYSTEM_VIEWER,
         )
 
     @cached_property

@@ -102,6 +102,7 @@ def _ask(conn: Connection, settings: Settings, rule: AlertRule, now: datetime, p
             compare=compare,
             options=options,
         ),
+        viewer=SYSTEM_VIEWER,
     )
 
 

@@ -116,6 +116,8 @@ def _permission_text(t: Translator, exc: PermissionDenied, viewer: Viewer | None
         what_text = t("denied.what.team")
     elif denied == "org":
         what_text = t("denied.what.org")
+    elif denied == "org_breakdown":
+        what_text = t("denied.what.org_breakdown")
     else:
         what_text = str(exc.params.get("what", ""))
     if viewer is not None and viewer.role == "manager" and viewer.managed_team_ids:

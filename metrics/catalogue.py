@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Connection, Engine, true
 
-from metrics.errors import UserError
+from metrics.errors import PermissionDenied, UserError
 from metrics.periods import Period, parse_period
 from metrics.result import BreakdownRow, Measure, MetricResult, Note, Series, Table
 from metrics.scope import ResolvedScope, Scope, Viewer, load_viewer, resolve_scope
@@ -217,21 +217,42 @@ def _to_date(comparison: Period, period: Period, now: datetime) -> Period:
     return replace(comparison, end=end, label=f"{comparison.label} (to {end:%Y-%m-%d %H:%M})")
 
 
-def query(engine: Engine | Connection, settings: Settings, q: MetricQuery) -> MetricResult:
-    """Answer one question, or raise UserError (bad input) / PermissionDenied (beyond the viewer's rights)."""
+def query(
+    engine: Engine | Connection, settings: Settings, q: MetricQuery, *, viewer: Viewer | None = None
+) -> MetricResult:
+    """Answer one question, or raise UserError (bad input) / PermissionDenied (beyond the viewer's rights).
+
+    The viewer is looked up by `q.viewer_id`; the scheduler passes its own `viewer` (SYSTEM_VIEWER) instead.
+    """
     metric = get_metric(q.metric)
     _validate(metric, q)
     if isinstance(engine, Connection):
-        return _answer(engine, settings, metric, q)
+        return _answer(engine, settings, metric, q, viewer)
     with engine.connect() as conn:
-        return _answer(conn, settings, metric, q)
+        return _answer(conn, settings, metric, q, viewer)
 
 
-def _answer(conn: Connection, settings: Settings, metric: MetricDef, q: MetricQuery) -> MetricResult:
-    viewer = load_viewer(conn, q.viewer_id)
+def _check_breakdown(viewer: Viewer, scope: ResolvedScope, by: str | None, settings: Settings) -> None:
+    # Org totals may be open to everyone (org.reps_see_org_totals); the org broken down by person or team is not:
+    # that would show each rep's numbers to every other.
+    if scope.kind == "org" and by in ("rep", "team") and not viewer.is_admin:
+        raise PermissionDenied(
+            "scope.denied",
+            "You can't see {what}. You can see {allowed}.",
+            what="the organisation's numbers by rep or team",
+            allowed="the org totals" if settings.org.reps_see_org_totals else "your own numbers",
+            denied="org_breakdown",
+        )
+
+
+def _answer(
+    conn: Connection, settings: Settings, metric: MetricDef, q: MetricQuery, viewer: Viewer | None
+) -> MetricResult:
+    viewer = viewer or load_viewer(conn, q.viewer_id)
     tz = _viewer_zone(viewer, settings)
     period = q.period if isinstance(q.period, Period) else parse_period(q.period, now=q.now, tz=tz)
     scope = resolve_scope(conn, viewer, q.scope, settings)
+    _check_breakdown(viewer, scope, q.by, settings)
     ctx = ComputeContext(
         conn=conn,
         settings=settings,

@@ -45,8 +45,9 @@ class Viewer:
         return self.role == "admin"
 
 
-SYSTEM_VIEWER = Viewer("system", "kpibot", "admin", None, (), ())
-"""The scheduler's identity: it computes for recipients whose rights it checks itself."""
+SYSTEM_VIEWER = Viewer("kpibot:scheduler", "kpibot", "admin", None, (), ())
+"""The scheduler's identity, handed to `query(..., viewer=SYSTEM_VIEWER)` as an object — never looked up by id, so
+no CRM user can take it on: it computes for recipients whose rights it checks itself."""
 
 
 @dataclass(frozen=True)
@@ -78,12 +79,7 @@ class ResolvedScope:
 
 
 def load_viewer(conn: Connection, user_id: str) -> Viewer:
-    """The viewer with their managed teams and reports; UserError when the id is unknown or inactive.
-
-    `SYSTEM_VIEWER.user_id` is the scheduler, which sees everything and slices results per recipient itself.
-    """
-    if user_id == SYSTEM_VIEWER.user_id:
-        return SYSTEM_VIEWER
+    """The viewer with their managed teams and reports; UserError when the id is unknown or inactive."""
     user = conn.execute(select(User).where(User.user_id == user_id)).mappings().first()
     if user is None or not user["active"]:
         raise UserError("user.unknown", "I don't know the user '{user}'.", user=user_id)

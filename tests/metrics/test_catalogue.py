@@ -76,3 +76,27 @@ def test_weeks_are_compared_with_the_weeks_of_the_previous_period_in_order(db):
     assert first.key == "2026-W40"
     assert (first.measure("calls").value, first.measure("calls").previous) == (1, 0)
     assert all(row.measure("calls").previous is not None for row in result.rows)
+
+
+def test_org_totals_open_to_reps_never_break_down_into_other_reps(db):
+    from metrics.errors import PermissionDenied
+    from metrics.scope import Scope
+
+    open_totals = Settings.model_validate({"org": {"reps_see_org_totals": True}})
+    org = Scope("org")
+    totals = query(db, open_totals, MetricQuery("activity", "rep-1", NOW, "last month", scope=org))
+    assert totals.measure("calls").value == 3  # Rob's October calls are the whole org's
+    for by in ("rep", "team"):
+        with pytest.raises(PermissionDenied, match="by rep or team"):
+            query(db, open_totals, MetricQuery("activity", "rep-1", NOW, "last month", scope=org, by=by))
+    admin = query(db, SETTINGS, MetricQuery("activity", "admin", NOW, "last month", scope=org, by="rep"))
+    assert {row.key for row in admin.rows} >= {"rep-2"}
+
+
+def test_the_schedulers_identity_cannot_be_taken_by_a_crm_user_id(db):
+    from metrics.scope import SYSTEM_VIEWER
+
+    with pytest.raises(UserError, match="I don't know the user"):
+        query(db, SETTINGS, MetricQuery("activity", SYSTEM_VIEWER.user_id, NOW, scope=None))
+    whole = query(db, SETTINGS, MetricQuery("activity", "ignored", NOW, "last month"), viewer=SYSTEM_VIEWER)
+    assert whole.scope.kind == "org"
