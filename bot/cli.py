@@ -7,7 +7,6 @@ hands them, with an engine, to the chosen command.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from functools import cached_property
 
 from sqlalchemy import Engine
 
+from bot.logs import configure_logging
 from storage.config import Settings, load_settings
 from storage.db import make_engine
 
@@ -68,15 +68,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
     try:
         settings = load_settings(args.config)
     except (ValueError, FileNotFoundError) as exc:
         print(f"kpibot: bad configuration: {exc}", file=sys.stderr)
         return 2
+    configure_logging(settings, verbose=args.verbose)
     ctx = CliContext(settings=settings, db_url=args.db or settings.database_url)
     try:
         return int(args.handler(ctx, args) or 0)

@@ -190,16 +190,18 @@ class Conversation:
         command: Command | None = None
         viewer: Viewer | None = None
         try:
-            viewer = self._viewer(request)
-            locale = self.locale_for(request, viewer)
-            t = translator(locale)
+            # The limit comes first, before any database work, so a flood costs next to nothing.
             wait = self.rate_limiter.check(_sender_key(request), request.now)
             if wait > 0:
+                t = translator(normalize_locale(request.locale) or self.settings.org.locale)
                 return Reply(
                     lines=((Span(t("rate_limited", seconds=max(1, round(wait)))),),),
                     kind="user_error",
-                    extra={"locale": locale},
+                    extra={"locale": t.locale},
                 )
+            viewer = self._viewer(request)
+            locale = self.locale_for(request, viewer)
+            t = translator(locale)
             name, rest = _split_command(request.text)
             command = get_command(name or "help")
             if command is None:

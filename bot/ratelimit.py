@@ -18,6 +18,8 @@ class _Bucket:
 class RateLimiter:
     """Allows `per_minute` commands a minute per key, with bursts up to `burst`; time comes from the caller."""
 
+    MAX_BUCKETS = 10_000
+
     def __init__(self, per_minute: int, burst: int | None = None) -> None:
         self.rate = per_minute / 60.0
         self.capacity = float(burst if burst is not None else max(1, per_minute // 2))
@@ -31,6 +33,8 @@ class RateLimiter:
         with self._lock:
             bucket = self._buckets.get(key)
             if bucket is None:
+                if len(self._buckets) >= self.MAX_BUCKETS:
+                    self._forget_idle(now)
                 bucket = self._buckets[key] = _Bucket(self.capacity, now)
             elapsed = max(0.0, (now - bucket.updated).total_seconds())
             bucket.tokens = min(self.capacity, bucket.tokens + elapsed * self.rate)
@@ -39,3 +43,9 @@ class RateLimiter:
                 bucket.tokens -= 1.0
                 return 0.0
             return (1.0 - bucket.tokens) / self.rate
+
+    def _forget_idle(self, now: datetime) -> None:
+        # A bucket idle long enough to be full again says nothing a new bucket would not.
+        refill = self.capacity / self.rate
+        for key in [k for k, b in self._buckets.items() if (now - b.updated).total_seconds() >= refill]:
+            del self._buckets[key]

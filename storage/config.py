@@ -101,7 +101,7 @@ class Settings(BaseSettings):
     slack_app_token: SecretStr | None = None
     slack_api_base_url: str | None = None
     kpibot_http_port: int = 3000
-    kpibot_log_level: str = "INFO"
+    kpibot_log_level: str = "WARNING"
 
     # From kpibot.yaml.
     org: OrgSettings = Field(default_factory=OrgSettings)

@@ -32,3 +32,12 @@ def test_a_flooding_rep_is_told_to_slow_down_and_others_are_still_answered(engin
     assert "try again in 15 s" in flooded.plain_text  # one token every 15 s at 4 a minute
     assert "Rita Rep" in ask("rep-1").plain_text  # another rep is still answered
     assert "Rob Rep" in ask("rep-2", seconds=15).plain_text  # and Rob again once a token has refilled
+
+
+def test_buckets_of_senders_gone_quiet_are_forgotten():
+    limiter = RateLimiter(per_minute=60, burst=2)  # full again 2 s after the last command
+    limiter.MAX_BUCKETS = 3
+    for n in range(3):
+        limiter.check(f"user-{n}", T0)
+    limiter.check("user-3", T0 + timedelta(seconds=5))  # the table is full: the three idle buckets go
+    assert set(limiter._buckets) == {"user-3"}
