@@ -81,7 +81,8 @@ def effective_query(
     ctx: CommandContext, args: Arguments, metric: str, *, options: tuple[tuple[str, str], ...] = ()
 ) -> tuple[MetricQuery, Arguments]:
     """The MetricQuery the arguments ask for, with the chat's defaults: a group bound to a team answers for that
-    team, and a team-level answer is broken down by rep when the metric can (so a manager sees who is behind)."""
+    team, and a team-level answer in a private chat is broken down by rep when the metric can (so a manager sees
+    who is behind)."""
     assert ctx.viewer is not None
     request, viewer = ctx.request, ctx.viewer
     scope = args.scope
@@ -90,7 +91,13 @@ def effective_query(
     definition = get_metric(metric)
     effective_scope = scope or default_scope(viewer)
     by = args.by
-    if by is None and effective_scope.kind == "team" and "rep" in definition.breakdowns:
+    # In a group every member reads the answer: a team there gets its totals; who did what only when asked.
+    if (
+        by is None
+        and effective_scope.kind == "team"
+        and "rep" in definition.breakdowns
+        and request.chat_type != "group"
+    ):
         by = "rep"
     period = args.period or default_period(now=request.now, tz=ctx.tz)
     q = MetricQuery(

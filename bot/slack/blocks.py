@@ -89,7 +89,8 @@ def _plain(text: str, limit: int) -> Block:
 
 
 def _mrkdwn(text: str) -> Block:
-    return {"type": "mrkdwn", "text": text}
+    # verbatim: Slack links and mentions nothing by itself, so a CRM name like "@here" or a URL stays plain text.
+    return {"type": "mrkdwn", "text": text, "verbatim": True}
 
 
 def table_text(table: Table) -> list[str]:

@@ -22,7 +22,7 @@ MAX_HOME_BLOCKS = 100
 
 def _hint(locale: str) -> dict[str, Any]:
     text = translator(locale)("slack.home.hint", "Ask for more with /kpi — try /kpi help.")
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": escape_mrkdwn(text)}]}
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": escape_mrkdwn(text), "verbatim": True}]}
 
 
 def home_view(replies: Sequence[Reply], *, locale: str) -> dict[str, Any]:
@@ -47,6 +47,6 @@ def unlinked_home_view(text: str, *, locale: str) -> dict[str, Any]:
         "type": "home",
         "blocks": [
             {"type": "header", "text": {"type": "plain_text", "text": t("slack.home.title", "Your numbers")}},
-            {"type": "section", "text": {"type": "mrkdwn", "text": escape_mrkdwn(text)}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": escape_mrkdwn(text), "verbatim": True}},
         ],
     }

@@ -209,7 +209,11 @@ def test_leaderboard_ranks_the_reps_by_calls(conversation):
 
 def test_a_group_bound_to_a_team_answers_for_the_team(conversation):
     group = dict(chat_type="group", bound_team_id="t-a")
-    assert ask(conversation, "mgr-a", "/funnel last month", **group).title == "Funnel · Alpha · October 2026"
+    team = ask(conversation, "mgr-a", "/funnel last month", **group)
+    assert team.title == "Funnel · Alpha · October 2026"
+    # Every member reads a group: the team's totals, not each rep's numbers, unless the manager asks for them.
+    assert team.table is None and lines(team)[0] == "Leads: 17"
+    assert ask(conversation, "mgr-a", "/funnel last month by rep", **group).table is not None
     # A rep's own numbers only when asked for explicitly; the team is beyond a rep's rights.
     assert ask(conversation, "rep-2", "/funnel last month", **group).kind == "user_error"
     assert (

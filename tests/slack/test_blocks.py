@@ -95,6 +95,7 @@ def test_a_mistake_is_plain_text_without_fields():
             "text": {
                 "type": "mrkdwn",
                 "text": "I don't understand the period 'blorp'. Try: /kpi funnel last month",
+                "verbatim": True,
             },
         }
     ]
@@ -104,7 +105,7 @@ def test_an_apology_shows_its_incident_id_when_the_text_does_not():
     reply = Reply(lines=((Span("Sorry, something went wrong."),),), kind="failure", incident_id="ab12cd34")
     assert reply_blocks(reply)[-1] == {
         "type": "context",
-        "elements": [{"type": "mrkdwn", "text": "`#ab12cd34`"}],
+        "elements": [{"type": "mrkdwn", "text": "`#ab12cd34`", "verbatim": True}],
     }
 
 
