@@ -45,6 +45,18 @@ class Person:
         """Whether this person may see `user_id`'s numbers (own, reports, or everyone for an admin)."""
         return self.is_admin or user_id == self.user_id or user_id in self.report_ids
 
+    def may_see_scope(self, scope_key: str) -> bool:
+        """Whether this person may see an alert about `scope_key`: `team:<id>` of a team they manage, `rep:<id>`
+        of themselves or a report; `org` and the rule-wide `*` only for an admin."""
+        if self.is_admin:
+            return True
+        kind, _, ref = scope_key.partition(":")
+        if kind == "team":
+            return ref in self.managed_team_ids
+        if kind == "rep":
+            return self.may_see(ref)
+        return False
+
 
 def load_people(conn: Connection) -> dict[str, Person]:
     """Every active user by id, with the teams they manage and the people they may drill into."""

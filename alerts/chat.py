@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine
 from sqlalchemy.dialects import postgresql, sqlite
 
-from alerts.audience import load_people
+from alerts.audience import Person, load_people
 from alerts.config import DIGEST_NAMES, parse_duration, parse_local_time
 from alerts.control import acknowledge, alert_states, set_muted, snooze
 from alerts.digests import digest_time, load_choices, may_receive, preview_digests, receives
@@ -139,12 +139,23 @@ def _rule(ctx: CommandContext, rule_id: str):
     raise UserError("alerts.unknown", "There is no alert '{rule}'. Try: /alerts", rule=rule_id)
 
 
-def _may_act(ctx: CommandContext) -> None:
-    viewer = ctx.viewer
-    if viewer is None or not (viewer.is_admin or viewer.managed_team_ids):
-        raise UserError(
-            "alerts.managers_only", "Only managers and admins can snooze, mute or acknowledge alerts."
-        )
+def _person(ctx: CommandContext) -> Person | None:
+    assert ctx.viewer is not None
+    with ctx.engine.connect() as conn:
+        return load_people(conn).get(ctx.viewer.user_id)
+
+
+def _may_act(person: Person | None, action: str, scope: str | None) -> None:
+    """Muting, unmuting and anything rule-wide silence alerts meant for others: admins only. A snooze or an
+    acknowledgement of one scope needs the right to see that scope (a manager's teams and reps, a rep's own)."""
+    if person is not None and person.is_admin:
+        return
+    if action in ("mute", "unmute") or scope is None:
+        raise UserError("alerts.admins_only", "Only an admin can mute or unmute an alert or silence a whole rule; "
+                        "to snooze or acknowledge one alert, name its scope (team:ID or rep:ID).")  # fmt: skip
+    if person is None or not person.may_see_scope(scope):
+        raise UserError("alerts.not_your_scope", "You can only snooze or acknowledge alerts about your own teams "
+                        "or yourself, not {scope}.", scope=scope)  # fmt: skip
 
 
 def _list_alerts(ctx: CommandContext) -> Reply:
@@ -153,10 +164,14 @@ def _list_alerts(ctx: CommandContext) -> Reply:
     for row in alert_states(ctx.engine):
         states.setdefault(row.rule_id, []).append(row)
     now = _now(ctx).astimezone(UTC).replace(tzinfo=None)
+    person = _person(ctx)
     lines: list[Line] = []
     for rule in ctx.settings.alerts:
         rows = states.get(rule.id, [])
-        firing = [r.scope_key for r in rows if r.state == "firing"]
+        # Which colleague is below a line is theirs and their managers' to know, as in the team digest.
+        firing = [
+            r.scope_key for r in rows if r.state == "firing" and person and person.may_see_scope(r.scope_key)
+        ]
         wide = next((r for r in rows if r.scope_key == RULE_WIDE), None)
         notes = []
         if wide is not None and wide.muted:
@@ -190,7 +205,6 @@ def alerts_command(ctx: CommandContext) -> Reply:
         raise UserError("alerts.action", "I don't understand '{text}'.", text=action)
     if action == "list":
         return _list_alerts(ctx)
-    _may_act(ctx)
     assert ctx.viewer is not None
     rest = list(ctx.words[1:])
     if not rest:
@@ -207,6 +221,7 @@ def alerts_command(ctx: CommandContext) -> Reply:
         except ValueError:
             raise UserError("alerts.duration", "Write a duration like 30m, 4h or 1d.") from None
     scope = rest[0] if rest else None
+    _may_act(_person(ctx), action, scope)
     t = ctx.t
     if action == "snooze":
         assert duration is not None

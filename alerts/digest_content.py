@@ -363,19 +363,8 @@ def build_digest(
     if name == "rep_daily":
         return rep_daily(person, numbers, settings)
     if name == "team_digest":
-        mine = [a for a in firing if _concerns(a.scope_key, person)]
+        mine = [a for a in firing if person.may_see_scope(a.scope_key)]
         return team_digest(person, numbers, settings, people, mine)
     if name == "weekly_plan":
         return weekly_plan(person, numbers, settings, people)
     raise KeyError(name)
-
-
-def _concerns(scope_key: str, person: Person) -> bool:
-    if person.is_admin:
-        return True
-    kind, _, ref = scope_key.partition(":")
-    if kind == "team":
-        return ref in person.managed_team_ids
-    if kind == "rep":
-        return person.may_see(ref)
-    return False

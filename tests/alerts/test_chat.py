@@ -18,7 +18,10 @@ from tests.alerts.org import seed_november
 NOW = datetime(2026, 11, 17, 10, 0, tzinfo=UTC)
 RULE = AlertRule(id="calls-yesterday", name="Calls yesterday", metric="activity", measure="calls",
                  condition="below", threshold=4, period="yesterday", every="15m", repeat_every="1h")  # fmt: skip
-SETTINGS = Settings(alerts=[RULE])
+# Per rep, calls yesterday below 3: Rita (2) and Rae (1) fire, Rob (3) does not.
+PER_REP = AlertRule(id="rep-calls", name="My calls yesterday", metric="activity", measure="calls",
+                    condition="below", threshold=3, period="yesterday", every="15m", scope="each rep")  # fmt: skip
+SETTINGS = Settings(alerts=[RULE, PER_REP])
 
 
 def say(engine, user: str, text: str, now: datetime = NOW) -> Reply:
@@ -63,6 +66,55 @@ def test_snooze_from_the_button_then_the_list_shows_it(engine):
     assert "firing: team:t-b" in say(engine, "mgr-b", "/alerts").plain_text
     assert "acknowledged" in say(engine, "mgr-b", "/alerts ack calls-yesterday team:t-b").plain_text
     assert say(engine, "rep-3", "/alerts mute calls-yesterday").kind == "user_error"
+
+
+def _firing(text: str, rule_id: str) -> str:
+    line = next(line for line in text.splitlines() if line.startswith(rule_id + " "))
+    return line.split(" · ", 1)[1]
+
+
+def test_the_list_shows_each_person_only_the_firing_they_may_see(engine):
+    seed_november(engine)
+    run_alerts(engine, SETTINGS, NOW, platforms=("console",))
+    # Bravo (1 call) is below 4; Rita (2) and Rae (1) are below 3.
+    assert _firing(say(engine, "admin", "/alerts").plain_text, "rep-calls") == "firing: rep:rep-1, rep:rep-3"
+    mia = say(engine, "mgr-a", "/alerts").plain_text
+    assert (_firing(mia, "calls-yesterday"), _firing(mia, "rep-calls")) == ("ok", "firing: rep:rep-1")
+    rae = say(engine, "rep-3", "/alerts").plain_text
+    assert (_firing(rae, "calls-yesterday"), _firing(rae, "rep-calls")) == ("ok", "firing: rep:rep-3")
+    rob = say(engine, "rep-2", "/alerts").plain_text
+    assert "rep:rep-" not in rob and "team:" not in rob
+
+
+def test_only_an_admin_mutes_or_silences_a_whole_rule(engine):
+    seed_november(engine)
+    run_alerts(engine, SETTINGS, NOW, platforms=("console",))
+    for text in ("/alerts mute calls-yesterday", "/alerts unmute calls-yesterday",
+                 "/alerts mute calls-yesterday team:t-a", "/alerts snooze calls-yesterday 4h",
+                 "/alerts ack rep-calls"):  # fmt: skip
+        assert say(engine, "mgr-a", text).kind == "user_error", text
+    assert not [r for r in alert_states(engine) if r.muted or r.acknowledged_by or r.snoozed_until]
+    assert say(engine, "admin", "/alerts mute calls-yesterday").kind == "info"
+    assert [r.muted for r in alert_states(engine) if r.scope_key == "*"] == [True]
+
+
+def test_a_manager_or_rep_acts_only_on_the_scopes_they_may_see(engine):
+    seed_november(engine)
+    run_alerts(engine, SETTINGS, NOW, platforms=("console",))
+    for user, text in (("mgr-a", "/alerts snooze calls-yesterday team:t-b 4h"),
+                       ("mgr-a", "/alerts snooze calls-yesterday org 4h"),
+                       ("mgr-a", "/alerts ack rep-calls rep:rep-3"),
+                       ("rep-3", "/alerts ack calls-yesterday team:t-b"),
+                       ("rep-3", "/alerts snooze rep-calls rep:rep-1 1h")):  # fmt: skip
+        assert say(engine, user, text).kind == "user_error", (user, text)
+    assert "acknowledged" in say(engine, "mgr-a", "/alerts ack rep-calls rep:rep-1").plain_text
+    assert say(engine, "rep-3", "/alerts snooze rep-calls rep:rep-3 1h").kind == "info"
+    touched = {(r.rule_id, r.scope_key): (r.acknowledged_by, r.snoozed_until) for r in alert_states(engine)
+               if r.acknowledged_by or r.snoozed_until}  # fmt: skip
+    assert touched == {
+        ("rep-calls", "rep:rep-1"): ("mgr-a", None),
+        ("rep-calls", "rep:rep-3"): (None, (NOW + timedelta(hours=1)).replace(tzinfo=None)),
+    }
 
 
 def test_deliveries_is_for_admins(engine):
