@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from alerts.audience import Person, address_of, load_people
 from alerts.config import AlertRule, parse_duration
-from alerts.evaluate import AlertStatus, Contributor, Evaluation, Observation, evaluate
+from alerts.evaluate import AlertStatus, Contributor, Observation, evaluate
 from alerts.notices import notice_reply
 from alerts.outbox import OutboxItem, enqueue, naive_utc
 from bot.formatting import Formatter
@@ -252,6 +252,17 @@ def _targets(
     return found
 
 
+def _dm_not_permitted(rule: AlertRule, scope_key: str, people: Mapping[str, Person]) -> str | None:
+    """The user a `dm:<user>` rule would message although they may not see `scope_key`, else None.
+
+    The notice names the scope and the reps who moved it most, so an org or team rule aimed at one rep's chat
+    would show them their colleagues' numbers. Group and channel targets are an admin's choice and not checked.
+    """
+    kind, _, ref = rule.target.partition(":")
+    person = people.get(ref) if kind == "dm" else None
+    return ref if person is not None and not person.may_see_scope(scope_key) else None
+
+
 def _record(
     engine: Engine,
     settings: Settings,
@@ -262,8 +273,10 @@ def _record(
     people: Mapping[str, Person],
     platforms: Sequence[str],
     period_label: str,
-) -> tuple[Evaluation | None, list[str]]:
-    """Evaluate one scope in one transaction: run row first (the arbiter), then state, then the outbox."""
+) -> tuple[str | None, list[str]]:
+    """Evaluate one scope in one transaction: run row first (the arbiter), then state, then the outbox.
+
+    Returns the run's outcome (None when another instance evaluated this slot) and the queued keys."""
     at = naive_utc(slot)
     scope_key = observation.scope_key
     try:
@@ -310,13 +323,20 @@ def _record(
                 conn.execute(update(s).where(s.rule_id == rule.id, s.scope_key == scope_key).values(**values))
             else:
                 conn.execute(insert(s).values(rule_id=rule.id, scope_key=scope_key, **values))
+            outcome: str = evaluation.outcome
+            error: str | None = None
+            refused = _dm_not_permitted(rule, scope_key, people) if evaluation.notice is not None else None
+            if refused is not None:
+                error = f"{evaluation.outcome} notice not sent: {refused} may not see {scope_key}"
+                log.warning("alert %s: %s", rule.id, error)
+                outcome = "not_permitted"
             conn.execute(
                 update(AlertRun)
                 .where(AlertRun.id == run_id)
-                .values(state=new.state, outcome=evaluation.outcome)
+                .values(state=new.state, outcome=outcome, error=error)
             )
             queued = []
-            if evaluation.notice is not None:
+            if evaluation.notice is not None and refused is None:
                 items = []
                 for recipient, platform, chat_id, locale in _targets(
                     conn, rule, scope_key, people, platforms
@@ -328,7 +348,7 @@ def _record(
                 for item in items:
                     if enqueue(conn, [item], now):
                         queued.append(item.key)
-            return evaluation, queued
+            return outcome, queued
     except IntegrityError:
         # Another instance evaluated this rule, scope and slot first.
         return None, []
@@ -390,12 +410,17 @@ def run_alerts(
                         )
                     ).first()
                 evaluation = evaluate(rule, observation, _status(row), now)
-                result.evaluations.append((rule.id, observation.scope_key, evaluation.outcome))
+                refused = evaluation.notice is not None and _dm_not_permitted(
+                    rule, observation.scope_key, people
+                )
+                result.evaluations.append(
+                    (rule.id, observation.scope_key, "not_permitted" if refused else evaluation.outcome)
+                )
                 continue
-            evaluation, queued = _record(
+            recorded, queued = _record(
                 engine, settings, rule, observation, slot, now, people, platforms, period_label
             )
-            if evaluation is not None:
-                result.evaluations.append((rule.id, observation.scope_key, evaluation.outcome))
+            if recorded is not None:
+                result.evaluations.append((rule.id, observation.scope_key, recorded))
             result.queued += queued
     return result

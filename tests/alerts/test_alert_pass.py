@@ -143,3 +143,30 @@ def test_each_rep_and_drops_by_against_the_same_weekday_last_week(engine):
     [result] = passes(engine, rule, 0)
     assert outcomes(result) == {"rep:rep-1": "fired", "rep:rep-2": "quiet", "rep:rep-3": "skipped"}
     assert result.queued == ["alert:calls-drop:rep:rep-1:fired:2026-11-17T10:00:00:mgr-a"]
+
+
+def test_a_direct_message_goes_only_to_someone_who_may_see_the_alert(engine, caplog):
+    seed_november(engine)
+    # Rita asked for the per-rep calls alert in her own chat: below 3, she (2) and Rae (1) fire.
+    mine = CALLS.model_copy(
+        update={"id": "rep-calls", "scope": "each rep", "threshold": 3, "target": "dm:rep-1"}
+    )
+    dry = run_alerts(engine, Settings(alerts=[mine]), TEN, platforms=("console",), dry_run=True)
+    assert outcomes(dry)["rep:rep-3"] == "not_permitted"
+    [result] = passes(engine, mine, 0)
+    assert outcomes(result) == {"rep:rep-1": "fired", "rep:rep-2": "quiet", "rep:rep-3": "not_permitted"}
+    assert result.queued == ["alert:rep-calls:rep:rep-1:fired:2026-11-17T10:00:00:rep-1"]
+    # A team rule aimed at her would name Bravo's reps ("Moved it most: Rae Rep"): it is not sent to her.
+    [team] = passes(engine, CALLS.model_copy(update={"target": "dm:rep-1"}), 0)
+    assert outcomes(team) == {"team:t-a": "quiet", "team:t-b": "not_permitted"} and team.queued == []
+    with engine.connect() as conn:
+        runs = conn.execute(
+            select(AlertRun.rule_id, AlertRun.scope_key, AlertRun.state, AlertRun.outcome)
+            .where(AlertRun.outcome == "not_permitted")
+            .order_by(AlertRun.rule_id)
+        ).all()
+    assert [tuple(r) for r in runs] == [
+        ("calls-yesterday", "team:t-b", "firing", "not_permitted"),
+        ("rep-calls", "rep:rep-3", "firing", "not_permitted"),
+    ]
+    assert "may not see team:t-b" in caplog.text
