@@ -16,14 +16,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 import os
 import socket
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -48,6 +51,7 @@ __all__ = [
     "backoff",
     "worker_id",
     "naive_utc",
+    "run_blocking",
 ]
 
 log = logging.getLogger(__name__)
@@ -56,6 +60,17 @@ BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_MAX = timedelta(hours=1)
 _CLAIM_BATCH = 50
 _MAX_ERROR = 2000
+
+T = TypeVar("T")
+
+
+async def run_blocking(executor: Executor | None, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run the blocking `call` in `executor`, or with `asyncio.to_thread` (the loop's default pool) when None."""
+    if executor is None:
+        return await asyncio.to_thread(call, *args, **kwargs)
+    return await asyncio.get_running_loop().run_in_executor(
+        executor, functools.partial(call, *args, **kwargs)
+    )
 
 
 def naive_utc(moment: datetime) -> datetime:
@@ -270,17 +285,18 @@ async def drain_outbox(
     delivery: DeliverySettings | None = None,
     worker: str | None = None,
     max_batches: int = 20,
+    executor: Executor | None = None,
 ) -> DrainReport:
-    """Send every message that is due at `now` through the sender of its platform; record each outcome."""
-    import asyncio
+    """Send every message that is due at `now` through the sender of its platform; record each outcome.
 
+    The database work runs in `executor` (the scheduler's own threads), else in the loop's default pool."""
     delivery = delivery or DeliverySettings()
     worker = worker or worker_id()
     at = naive_utc(now)
     report = DrainReport()
     lease = timedelta(seconds=delivery.lease_seconds)
     for _ in range(max_batches):
-        batch = await asyncio.to_thread(claim, engine, list(senders), now, worker=worker, lease=lease)
+        batch = await run_blocking(executor, claim, engine, list(senders), now, worker=worker, lease=lease)
         if not batch:
             break
         for message in batch:
@@ -291,11 +307,11 @@ async def drain_outbox(
                 log.warning(
                     "delivery %s to %s:%s failed: %s", message.key, message.platform, message.chat_id, exc
                 )
-                outcome = await asyncio.to_thread(_failed, engine, message, worker, exc, at, delivery)
+                outcome = await run_blocking(executor, _failed, engine, message, worker, exc, at, delivery)
                 (report.dead if outcome == "dead" else report.retried).append(message.id)
                 continue
-            await asyncio.to_thread(
-                _finish, engine, message, worker, status="sent", sent_at=at, last_error=None
+            await run_blocking(
+                executor, _finish, engine, message, worker, status="sent", sent_at=at, last_error=None
             )
             report.sent.append(message.id)
     return report

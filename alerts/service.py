@@ -2,8 +2,10 @@
 outbox drain — in the bot's own event loop.
 
 The pass is the same code the CLI and the tests call with a fixed clock (`run_digests`, `run_alerts`,
-`drain_outbox`); its database work runs in threads, so a flood of chat commands on the event loop cannot starve it
-and a slow query cannot stall the chats. Several instances may run it against one PostgreSQL database: the outbox's
+`drain_outbox`); its database work runs in a small thread pool of its own ("kpibot-scheduler" threads), not in the
+loop's default pool where the chat adapters run theirs, so a flood of chat commands cannot starve it, and a slow
+query cannot stall the chats (only a sender's own work, such as the Telegram sender storing its buttons' payloads,
+still goes through the default pool). Several instances may run it against one PostgreSQL database: the outbox's
 idempotency keys and SKIP LOCKED claims, and the alert run log's unique slots, make each message go out once.
 On start a pass runs at once, which catches up the slots missed while no instance was running.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from concurrent.futures import Executor, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -20,7 +23,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from alerts import chat as _chat_commands  # noqa: F401  (registers the scheduler's chat commands)
 from alerts.digests import run_digests
-from alerts.outbox import drain_outbox, worker_id
+from alerts.outbox import drain_outbox, run_blocking, worker_id
 from alerts.rules import run_alerts
 from alerts.sender import Sender
 
@@ -30,20 +33,28 @@ log = logging.getLogger(__name__)
 
 
 async def scheduling_pass(
-    engine, settings, senders: dict[str, Sender], now: datetime, *, worker: str
+    engine,
+    settings,
+    senders: dict[str, Sender],
+    now: datetime,
+    *,
+    worker: str,
+    executor: Executor | None = None,
 ) -> None:
-    """Queue what is due at `now`, then deliver; one failing step does not skip the others."""
+    """Queue what is due at `now`, then deliver; one failing step does not skip the others.
+
+    The database work runs in `executor`, else in the loop's default pool (`asyncio.to_thread`)."""
     platforms = list(senders)
     for step, call in (
         ("digests", lambda: run_digests(engine, settings, now, platforms=platforms)),
         ("alerts", lambda: run_alerts(engine, settings, now, platforms=platforms)),
     ):
         try:
-            await asyncio.to_thread(call)
+            await run_blocking(executor, call)
         except Exception:
             log.exception("scheduler: %s pass failed", step)
     try:
-        await drain_outbox(engine, senders, now, delivery=settings.delivery, worker=worker)
+        await drain_outbox(engine, senders, now, delivery=settings.delivery, worker=worker, executor=executor)
     except Exception:
         log.exception("scheduler: outbox drain failed")
 
@@ -59,6 +70,7 @@ class SchedulerService:
         self.worker = worker_id()
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self._lock = asyncio.Lock()
+        self.executor: ThreadPoolExecutor | None = None
 
     async def run_once(self) -> None:
         """One pass now; a pass still running is not doubled (the next minute catches up)."""
@@ -69,10 +81,18 @@ class SchedulerService:
             if not senders:
                 return
             await scheduling_pass(
-                self.runtime.engine, self.runtime.settings, senders, self.clock(), worker=self.worker
+                self.runtime.engine,
+                self.runtime.settings,
+                senders,
+                self.clock(),
+                worker=self.worker,
+                executor=self.executor,
             )
 
     async def start(self) -> None:
+        # A pass does one thing at a time and passes never overlap (the lock), so a small pool is enough; it is the
+        # scheduler's alone, so chat commands waiting for threads never queue ahead of a pass.
+        self.executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="kpibot-scheduler")
         self.scheduler.add_job(
             self.run_once,
             "interval",
@@ -88,3 +108,7 @@ class SchedulerService:
     async def stop(self) -> None:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        if self.executor is not None:
+            # A query already running finishes in its thread; nothing new starts.
+            self.executor.shutdown(wait=False, cancel_futures=True)
+            self.executor = None
