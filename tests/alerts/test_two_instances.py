@@ -46,24 +46,23 @@ def test_two_processes_send_each_digest_once(db_url, engine, tmp_path):
     runs = [_start(db_url, out), _start(db_url, out)]
     try:
         deadline = time.monotonic() + 60
-        for run in runs:
-            run.wait(timeout=max(deadline - time.monotonic(), 1))
-        outputs = [run.communicate()[0] for run in runs]
-        assert [run.returncode for run in runs] == [0, 0], [
-            run.stderr.read() if run.stderr else "" for run in runs
-        ]
+        # communicate() reads both pipes to the end and closes them: keep what it returns for the messages.
+        results = [run.communicate(timeout=max(deadline - time.monotonic(), 1)) for run in runs]
+        outputs = [stdout for stdout, _ in results]
+        assert [run.returncode for run in runs] == [0, 0], [stderr for _, stderr in results]
     finally:
         for run in runs:
             if run.poll() is None:
                 run.kill()
                 run.wait()
     lines = [json.loads(line) for line in out.read_text().splitlines()]
-    delivered = sorted((m["chat_id"], m["title"].split(" ·")[0]) for m in lines)
+    delivered = sorted((m["chat_id"], m["title"]) for m in lines)
     assert delivered == [
-        ("mgr-a", "Team digest"),
-        ("mgr-b", "Team digest"),
-        ("rep-1", delivered[2][1]),  # Rita reads Russian
-        ("rep-2", "Your day"),
+        ("mgr-a", "Team digest · Nov 17, 2026"),
+        ("mgr-b", "Team digest · Nov 17, 2026"),
+        # Rita reads Russian: her catalogue's "Ваш день · {date}", the year followed by a narrow space and "г."
+        ("rep-1", "Ваш день · 17 нояб. 2026\u202fг."),
+        ("rep-2", "Your day · Nov 17, 2026"),
     ]
     # Between them the two processes sent four messages: each one sent what it claimed.
     sent = sum(int(o.split("sent ")[1].split(",")[0]) for o in outputs)
