@@ -432,9 +432,8 @@ class AlertRun(Base):
     value: Mapped[float | None] = mapped_column(Float)
     sample: Mapped[int | None] = mapped_column(Integer)
     state: Mapped[str] = mapped_column(String(16))
-    outcome: Mapped[str] = mapped_column(
-        String(32)
-    )  # fired / repeated / resolved / quiet / snoozed / skipped / error
+    # fired / repeated / resolved / quiet / snoozed / skipped / not_permitted / error
+    outcome: Mapped[str] = mapped_column(String(32))
     error: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
