@@ -94,8 +94,16 @@ class SlackService:
         if self.app_token:
             from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
-            self._socket = AsyncSocketModeHandler(self.app, self.app_token)
-            await self._socket.connect_async()
+            socket = AsyncSocketModeHandler(self.app, self.app_token)
+            try:
+                # apps.connections.open once here rather than inside connect(): there slack_sdk retries a refused
+                # app token forever, so a wrong SLACK_APP_TOKEN would hang the start instead of stopping it.
+                socket.client.wss_uri = await socket.client.issue_new_wss_url()
+            except Exception:
+                await socket.close_async()
+                raise
+            await socket.connect_async()
+            self._socket = socket
             log.info("slack: socket mode")
         else:
             log.info("slack: HTTP mode on %s", EVENTS_PATH)
