@@ -165,8 +165,9 @@ class FakeSlackApi(LoopbackServer):
         params, body = await self._params(request)
         token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         self._record(ApiCall(method, params, body, token))
-        if token != self.token:
-            return web.json_response({"ok": False, "error": "invalid_auth"})
+        refusal = self._token_refusal(method, token)
+        if refusal is not None:
+            return web.json_response({"ok": False, "error": refusal})
         failure = self._take_failure(method)
         if failure is not None:
             if failure.status == 429:
@@ -177,6 +178,10 @@ class FakeSlackApi(LoopbackServer):
         if answer is None:
             return web.json_response({"ok": False, "error": "unknown_method"})
         return web.json_response(answer(params))
+
+    def _token_refusal(self, method: str, token: str) -> str | None:
+        """Slack's error for calling `method` with `token`, or None when the token may call it."""
+        return None if token == self.token else "invalid_auth"
 
     async def _upload(self, request: web.Request) -> web.Response:
         body = await request.read()

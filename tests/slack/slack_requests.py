@@ -17,7 +17,15 @@ from urllib.parse import urlencode
 
 from tests.slack.fake_slack_api import TEAM_ID
 
-__all__ = ["signed_headers", "slash_command", "button_press", "home_opened", "SIGNING_SECRET"]
+__all__ = [
+    "signed_headers",
+    "slash_command",
+    "slash_command_fields",
+    "button_press",
+    "home_opened",
+    "home_opened_event",
+    "SIGNING_SECRET",
+]
 
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 _ids = itertools.count(1)
@@ -37,9 +45,9 @@ def signed_headers(
     }
 
 
-def slash_command(user_id: str, text: str, *, channel_id: str, response_url: str) -> tuple[bytes, str]:
-    """`/kpi <text>` typed by `user_id` in `channel_id`: (body, content type)."""
-    form = {
+def slash_command_fields(user_id: str, text: str, *, channel_id: str, response_url: str) -> dict[str, str]:
+    """The fields Slack sends for `/kpi <text>` typed by `user_id` in `channel_id` (a form, or a Socket Mode payload)."""
+    return {
         "token": "legacy-verification-token",
         "team_id": TEAM_ID,
         "team_domain": "kpi-test",
@@ -54,6 +62,11 @@ def slash_command(user_id: str, text: str, *, channel_id: str, response_url: str
         "response_url": response_url,
         "trigger_id": f"{next(_ids)}.1.abc",
     }
+
+
+def slash_command(user_id: str, text: str, *, channel_id: str, response_url: str) -> tuple[bytes, str]:
+    """`/kpi <text>` typed by `user_id` in `channel_id`: (body, content type)."""
+    form = slash_command_fields(user_id, text, channel_id=channel_id, response_url=response_url)
     return urlencode(form).encode(), "application/x-www-form-urlencoded"
 
 
@@ -91,9 +104,9 @@ def button_press(
     return urlencode({"payload": json.dumps(payload)}).encode(), "application/x-www-form-urlencoded"
 
 
-def home_opened(user_id: str) -> tuple[bytes, str]:
-    """`user_id` opened the app's Home tab: (body, content type)."""
-    body = {
+def home_opened_event(user_id: str) -> dict[str, Any]:
+    """The event callback Slack sends when `user_id` opens the app's Home tab (a body, or a Socket Mode payload)."""
+    return {
         "token": "legacy-verification-token",
         "team_id": TEAM_ID,
         "api_app_id": "A0KPI",
@@ -108,4 +121,8 @@ def home_opened(user_id: str) -> tuple[bytes, str]:
         "event_id": f"Ev{next(_ids):06d}",
         "event_time": int(time.time()),
     }
-    return json.dumps(body).encode(), "application/json"
+
+
+def home_opened(user_id: str) -> tuple[bytes, str]:
+    """`user_id` opened the app's Home tab: (body, content type)."""
+    return json.dumps(home_opened_event(user_id)).encode(), "application/json"
