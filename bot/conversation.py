@@ -116,6 +116,8 @@ def effective_query(
 
 
 def _permission_text(t: Translator, exc: PermissionDenied, viewer: Viewer | None, settings: Settings) -> str:
+    if exc.key != "scope.denied":
+        return localize_error(t, exc)
     denied = exc.params.get("denied")
     if denied == "rep":
         what_text = t("denied.what.rep", name=exc.params.get("name", ""))

@@ -32,7 +32,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import FunctionElement
 
 from metrics.catalogue import ComputeContext
-from metrics.errors import UserError
+from metrics.errors import PermissionDenied, UserError
 from storage.schema import Account, Deal, Mrr, Order, Team, User
 
 __all__ = [
@@ -181,8 +181,16 @@ def account_grouping(by: str | None) -> AccountGrouping:
 
 
 def require_org(ctx: ComputeContext, metric_title: str, reason: str) -> None:
-    """Refuse a rep or team scope for a metric that only makes sense for the whole organisation."""
+    """Refuse a rep or team scope for a metric that only makes sense for the whole organisation — saying to ask for
+    the org to those who may see it, and that it is for admins to those who may not."""
     if ctx.scope.owner_ids is not None:
+        if not (ctx.viewer.is_admin or ctx.settings.org.reps_see_org_totals):
+            raise PermissionDenied(
+                "metric.org_only_denied",
+                "{metric} is an organisation-wide metric ({reason}), and the organisation's numbers are for admins.",
+                metric=metric_title,
+                reason=reason,
+            )
         raise UserError(
             "metric.org_only",
             "{metric} is an organisation-wide metric ({reason}); ask for it with scope org.",

@@ -265,3 +265,12 @@ def test_a_chat_account_resolves_to_its_linked_user(engine):
         assert resolve_user(conn, "telegram", "not-a-number") is None
         conn.execute(update(User).where(User.user_id == "rep-1").values(active=False))
         assert resolve_user(conn, "telegram", 1001) is None
+
+
+def test_an_org_only_metric_tells_a_manager_it_is_for_admins_without_a_useless_example(conversation):
+    reply = ask(conversation, "mgr-a", "/email last month")
+    assert reply.kind == "user_error"
+    assert lines(reply) == [
+        "Email list growth is an organisation-wide metric (email lists belong to the whole organisation), "
+        "and the organisation's numbers are for admins."
+    ]
