@@ -182,6 +182,15 @@ def _formatter(person: Person, settings: Settings) -> Formatter:
     return Formatter(person.locale or settings.org.locale, settings.org.currency)
 
 
+def _footer(fmt: Formatter, numbers: DigestNumbers, name: str) -> str:
+    return fmt.t(
+        "digest.footer",
+        "Digest of {date} · /unsubscribe {name} to stop it",
+        date=fmt.date(numbers.day),
+        name=name,
+    )
+
+
 def _activity_label(fmt: Formatter, numbers: DigestNumbers) -> str:
     if numbers.activity_day == numbers.day - timedelta(days=1):
         return fmt.t("digest.yesterday", "Yesterday")
@@ -206,12 +215,7 @@ def rep_daily(person: Person, numbers: DigestNumbers, settings: Settings) -> Rep
         title=t("digest.rep_daily.title", "Your day · {date}", date=fmt.date(numbers.day)),
         lines=tuple(lines),
         kind="info",
-        footer=t(
-            "digest.footer",
-            "Digest of {date} · /unsubscribe {name} to stop it",
-            date=fmt.date(numbers.day),
-            name="rep_daily",
-        ),
+        footer=_footer(fmt, numbers, "rep_daily"),
     )
 
 
@@ -293,12 +297,7 @@ def team_digest(
         lines=tuple(lines),
         table=table,
         kind="info",
-        footer=t(
-            "digest.footer",
-            "Digest of {date} · /unsubscribe {name} to stop it",
-            date=fmt.date(numbers.day),
-            name="team_digest",
-        ),
+        footer=_footer(fmt, numbers, "team_digest"),
     )
 
 
@@ -342,12 +341,7 @@ def weekly_plan(
         lines=tuple(lines),
         table=table,
         kind="info",
-        footer=t(
-            "digest.footer",
-            "Digest of {date} · /unsubscribe {name} to stop it",
-            date=fmt.date(numbers.day),
-            name="weekly_plan",
-        ),
+        footer=_footer(fmt, numbers, "weekly_plan"),
     )
 
 
