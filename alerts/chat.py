@@ -191,8 +191,12 @@ def _list_alerts(ctx: CommandContext) -> Reply:
         lines.append((Span(text),))
     if not lines:
         lines.append((Span(t("alerts.none", "No alert rules are configured.")),))
-    lines.append((Span(t("alerts.usage", "/alerts snooze RULE [SCOPE] 4h · /alerts ack RULE [SCOPE] · "
-                                         "/alerts mute RULE · /alerts unmute RULE"), italic=True),))  # fmt: skip
+    if person is not None and person.is_admin:
+        usage = t("alerts.usage", "/alerts snooze RULE [SCOPE] 4h · /alerts ack RULE [SCOPE] · "
+                                  "/alerts mute RULE · /alerts unmute RULE")  # fmt: skip
+    else:  # what the others may do: snooze or acknowledge one alert they can see
+        usage = t("alerts.usage_scoped", "/alerts snooze RULE SCOPE 4h · /alerts ack RULE SCOPE")
+    lines.append((Span(usage, italic=True),))
     return Reply(title=t("alerts.title", "Alerts"), lines=tuple(lines), kind="info")
 
 

@@ -96,6 +96,10 @@ def test_only_an_admin_mutes_or_silences_a_whole_rule(engine):
     assert not [r for r in alert_states(engine) if r.muted or r.acknowledged_by or r.snoozed_until]
     assert say(engine, "admin", "/alerts mute calls-yesterday").kind == "info"
     assert [r.muted for r in alert_states(engine) if r.scope_key == "*"] == [True]
+    # And each is shown only what they may do.
+    assert "/alerts mute RULE" not in say(engine, "mgr-a", "/alerts").plain_text
+    assert "/alerts snooze RULE SCOPE 4h" in say(engine, "mgr-a", "/alerts").plain_text
+    assert "/alerts mute RULE" in say(engine, "admin", "/alerts").plain_text
 
 
 def test_a_manager_or_rep_acts_only_on_the_scopes_they_may_see(engine):
