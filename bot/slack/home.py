@@ -22,7 +22,10 @@ MAX_HOME_BLOCKS = 100
 
 def _hint(locale: str) -> dict[str, Any]:
     text = translator(locale)("slack.home.hint", "Ask for more with /kpi — try /kpi help.")
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": escape_mrkdwn(text), "verbatim": True}]}
+    return {
+        "type": "context",
+        "elements": [{"type": "mrkdwn", "text": escape_mrkdwn(text), "verbatim": True}],
+    }
 
 
 def home_view(replies: Sequence[Reply], *, locale: str) -> dict[str, Any]:
