@@ -531,12 +531,23 @@ def sql_report(conn: Connection, p: HandParams) -> Numbers:
     counted = ", ".join(
         f"COUNT(CASE WHEN r{i} >= :start AND r{i} < :end THEN 1 END)" for i in range(len(stages))
     )
+    if p.owner_ids is None:  # one union, which PostgreSQL can hash (it cannot hash `… OR lead_id IN (…)`)
+        touched = (
+            "SELECT lead_id FROM leads WHERE created_at >= :start AND created_at < :end"
+            " UNION SELECT lead_id FROM lead_stage_events WHERE entered_at >= :start AND entered_at < :end"
+            " UNION SELECT d.lead_id FROM deals d WHERE d.lead_id IS NOT NULL AND ((d.created_at >= :start"
+            " AND d.created_at < :end) OR (d.closed_at >= :start AND d.closed_at < :end))"
+        )
+    else:
+        touched = (
+            "SELECT l.lead_id FROM leads l WHERE (l.created_at >= :start AND l.created_at < :end"
+            f" OR {_touched('l', p)}){_owner('l.owner_id', p)}"
+        )
     row = _run(
         conn,
         f"""
         WITH touched AS (
-            SELECT l.lead_id FROM leads l WHERE (l.created_at >= :start AND l.created_at < :end
-              OR {_touched("l", p)}){_owner("l.owner_id", p)}
+            {touched}
         ),
         entries AS ({_entries(p, "touched")}),
         reached AS (SELECT lead_id, {firsts} FROM entries GROUP BY lead_id)

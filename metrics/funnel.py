@@ -20,7 +20,7 @@ from metrics.breakdown_keys import (
     time_buckets,
 )
 from metrics.catalogue import ComputeContext, Computed, MetricDef, register
-from metrics.lead_journey import journey, reached_column, was_touched
+from metrics.lead_journey import journey, reached_column, touched_leads, was_touched
 from metrics.result import BreakdownRow, Measure, Series, ratio
 from storage.schema import Lead
 
@@ -89,7 +89,9 @@ def _leads(ctx: ComputeContext):
     leads = select(Lead.lead_id).where(ctx.owner_in_scope(Lead.owner_id), *lead_filters(ctx.filters, Lead))
     if ctx.mode == "cohort":
         return leads.where(_in_period(ctx, Lead.created_at))
-    touched = was_touched(Lead.lead_id, ctx.start, ctx.end, scoped=ctx.scope.owner_ids is not None)
+    if ctx.scope.owner_ids is None:
+        return leads.where(Lead.lead_id.in_(touched_leads(ctx.start, ctx.end, created=True)))
+    touched = was_touched(Lead.lead_id, ctx.start, ctx.end, scoped=True)
     return leads.where(or_(_in_period(ctx, Lead.created_at), touched))
 
 

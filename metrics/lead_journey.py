@@ -61,9 +61,13 @@ def _as_stage(name: str):
     return cast(literal(name), String)
 
 
-def touched_leads(start: datetime, end: datetime) -> CompoundSelect:
-    """Ids of the leads with a stage event, a linked deal created or a linked deal closed in `[start, end)`."""
+def touched_leads(start: datetime, end: datetime, *, created: bool = False) -> CompoundSelect:
+    """Ids of the leads with a stage event, a linked deal created or a linked deal closed in `[start, end)`; with
+    `created`, also those created in it (one union: PostgreSQL cannot hash `created … OR lead_id IN (…)` and
+    falls back to running the subquery for every lead)."""
+    extra = [select(Lead.lead_id).where(Lead.created_at >= start, Lead.created_at < end)] if created else []
     return union(
+        *extra,
         select(LeadStageEvent.lead_id).where(
             LeadStageEvent.entered_at >= start, LeadStageEvent.entered_at < end
         ),
