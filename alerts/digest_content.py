@@ -96,7 +96,9 @@ class DigestNumbers:
 
     @cached_property
     def plan(self) -> MetricResult:
-        return self._ask("plan", self.month, options=(("plan_metric", self.settings.digests.plan_metric),))
+        # Digests show the plan lines only: no dynamics, no "what it takes" (the costly trailing-90-day part).
+        options = (("detail", "summary"), ("plan_metric", self.settings.digests.plan_metric))
+        return self._ask("plan", self.month, options=options)
 
     @cached_property
     def elapsed_share(self) -> float:

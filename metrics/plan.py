@@ -79,9 +79,18 @@ def _periods_option(ctx: ComputeContext) -> int:
     return int(raw)
 
 
+def _summary_only(ctx: ComputeContext) -> bool:
+    """`detail=summary`: the plan lines and their rows without dynamics or "what it takes" (digests, alerts)."""
+    detail = ctx.options.get("detail", "full")
+    if detail not in ("full", "summary"):
+        raise UserError("plan.bad_detail", "detail is full or summary, not '{raw}'.", raw=detail)
+    return detail == "summary"
+
+
 def _compute(ctx: ComputeContext) -> Computed:
     holidays = ctx.settings.org.holidays
-    history = [ctx.period] if ctx.is_comparison else _history(ctx.period, _periods_option(ctx))
+    lines_only = ctx.is_comparison or _summary_only(ctx)
+    history = [ctx.period] if lines_only else _history(ctx.period, _periods_option(ctx))
     holders = holders_of(ctx.scope)
     book = load_plan_book(ctx.conn, history, holidays, holders)
     targets = [
@@ -106,7 +115,7 @@ def _compute(ctx: ComputeContext) -> Computed:
     )
     measures = [m for p in progresses for m in progress_measures(p)]
     rows = _rows(ctx, book, targets, actuals)
-    if ctx.is_comparison:
+    if lines_only:
         return Computed(measures=tuple(measures), rows=rows)
     headline = progresses[0]
     points = _dynamics(ctx, book, holders, history, headline.key)
@@ -254,7 +263,7 @@ PLAN = register(
         compute=_compute,
         needs=("plans", "deals", "orders", "leads", "lead_stage_events", "activities", "users", "teams"),
         breakdowns=("rep", "team"),
-        options=("plan_metric", "periods"),
+        options=("plan_metric", "periods", "detail"),
         compare_to_date=False,  # pace already allows for elapsed time; last month is compared whole
     )
 )

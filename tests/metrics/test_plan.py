@@ -23,7 +23,7 @@ import pytest
 from sqlalchemy import insert
 
 from metrics.catalogue import MetricQuery, query
-from metrics.errors import PermissionDenied
+from metrics.errors import PermissionDenied, UserError
 from metrics.plan import dynamics_trend
 from metrics.scope import Scope
 from storage.config import Settings
@@ -336,3 +336,13 @@ def test_admin_breaks_the_plan_down_by_team(db):
 def test_a_rep_cannot_see_another_rep_s_plan(db):
     with pytest.raises(PermissionDenied):
         ask(db, scope=Scope("rep", "rep-3"))
+
+
+def test_a_summary_plan_has_the_lines_without_dynamics_or_what_it_takes(db):
+    full = ask(db, viewer="rep-1")
+    summary = ask(db, viewer="rep-1", options=(("detail", "summary"),))
+    lines = [m for m in full.measures if m.key != "dynamics_trend"]
+    assert [(m.key, m.value) for m in summary.measures] == [(m.key, m.value) for m in lines]
+    assert summary.series == () and summary.tables == ()
+    with pytest.raises(UserError, match="detail is full or summary"):
+        ask(db, viewer="rep-1", options=(("detail", "everything"),))
