@@ -8,21 +8,18 @@ message into 5. Rob's Slack email is his kpibot email, so his first command link
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from storage.db import make_engine
-from storage.schema import Lead, User
-from tests.metrics.org import seed_people
-from tests.run_bot_process import start_run_bot, stop_run_bot
+from storage.schema import User
+from tests.run_bot_process import free_port, seed_leads_around_now, start_run_bot, stop_run_bot
 from tests.slack.conftest import TOKEN
 from tests.slack.fake_slack_api import FakeSlackApi
 from tests.slack.slack_requests import (
@@ -37,28 +34,10 @@ ROB, EVE = "U0ROB", "U0EVE"
 ROB_DM = "D0ROB"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def rob_db(db_url) -> Iterator[str]:
     """The fixture people and Rob's leads: 3 this month, 5 last month."""
-    engine = make_engine(db_url)
-    seed_people(engine)
-    now = datetime.now(UTC)
-    month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0, tzinfo=None)
-    last_month = (month_start - timedelta(days=1)).replace(day=10, hour=12)
-    leads = [
-        dict(lead_id=f"now-{i}", owner_id="rep-2", created_at=month_start + timedelta(minutes=5))
-        for i in range(3)
-    ]
-    leads += [dict(lead_id=f"prev-{i}", owner_id="rep-2", created_at=last_month) for i in range(5)]
-    with engine.begin() as conn:
-        conn.execute(insert(Lead), leads)
-    engine.dispose()
+    seed_leads_around_now(db_url, "rep-2")
     yield db_url
 
 
@@ -117,7 +96,7 @@ class SlackClient:
 def test_http_mode_rob_asks_flips_opens_home_and_is_refused_what_is_not_his(tmp_path, slack_api, rob_db):
     slack_api.add_user(ROB, email="Rep-2@Fixture.example", name="Rob Rep")
     slack_api.add_user(EVE, email="eve@elsewhere.example", name="Eve")
-    port = _free_port()
+    port = free_port()
     slack = SlackClient(f"http://127.0.0.1:{port}/slack/events")
     process = start_bot(tmp_path, rob_db, slack_api, port)
     try:

@@ -7,22 +7,17 @@ last month, so /funnel shows 3 and the "last month" button turns the same reply 
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import insert
 
 from bot.invites import create_invite
 from storage.db import make_engine
-from storage.schema import Lead
-from tests.metrics.org import seed_people
-from tests.run_bot_process import start_run_bot, stop_run_bot
+from tests.run_bot_process import free_port, seed_leads_around_now, start_run_bot, stop_run_bot
 from tests.telegram.conftest import TOKEN
 from tests.telegram.fake_bot_api import FakeBotApi
 from tests.telegram.updates import button_press, person, private_text
@@ -32,27 +27,11 @@ EVE = person(555999, "Eve")
 SECRET = "s3cret-webhook-token"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def rita_db(db_url) -> Iterator[tuple[str, str]]:
     """The fixture people, Rita's leads (3 this month, 5 last month) and an invite for her: (url, code)."""
+    now = seed_leads_around_now(db_url, "rep-1")
     engine = make_engine(db_url)
-    seed_people(engine)
-    now = datetime.now(UTC)
-    month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0, tzinfo=None)
-    last_month = (month_start - timedelta(days=1)).replace(day=10, hour=12)
-    leads = [
-        dict(lead_id=f"now-{i}", owner_id="rep-1", created_at=month_start + timedelta(hours=1))
-        for i in range(3)
-    ]
-    leads += [dict(lead_id=f"prev-{i}", owner_id="rep-1", created_at=last_month) for i in range(5)]
-    with engine.begin() as conn:
-        conn.execute(insert(Lead), leads)
     code = create_invite(engine, "rep-1", now=now).code
     engine.dispose()
     yield db_url, code
@@ -112,7 +91,7 @@ def test_polling_rita_links_asks_for_the_funnel_and_flips_it_to_last_month(tmp_p
 
 def test_webhook_only_updates_with_the_secret_are_served(tmp_path, fake_api, rita_db):
     db_url, code = rita_db
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}/telegram/webhook"
     process = start_bot(
         tmp_path,
