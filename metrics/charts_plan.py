@@ -31,6 +31,7 @@ from metrics.charts_style import (
     format_value,
     new_figure,
     put_titles,
+    row_label,
     style_axes,
     text_width,
 )
@@ -263,17 +264,7 @@ def draw_cohorts(result: MetricResult, ctx: ChartContext) -> Figure | None:
     ax.set_xticks([])
     ax.set_yticks([])
     for r, label in enumerate(row_labels):
-        ax.annotate(
-            label,
-            (0, r),
-            xycoords=("axes fraction", "data"),
-            xytext=(-8, 0),
-            textcoords="offset points",
-            ha="right",
-            va="center",
-            fontsize=TICK_SIZE,
-            color=INK,
-        )
+        row_label(ax, label, r)
     for c, (_, k) in enumerate(months):
         ax.annotate(
             str(k),

@@ -22,7 +22,6 @@ from metrics.charts_style import (
     INK,
     INK_SOFT,
     LABEL_SIZE,
-    TICK_SIZE,
     WEEKEND,
     WIDE,
     ChartContext,
@@ -30,6 +29,7 @@ from metrics.charts_style import (
     format_value,
     new_figure,
     put_titles,
+    row_label,
     shorten,
     style_axes,
     text_width,
@@ -92,17 +92,7 @@ def _hbars(
     ax.spines["bottom"].set_visible(False)
     na = ctx.translate("n/a")
     for y, (label, raw, number) in enumerate(zip(labels, values, numbers, strict=True)):
-        ax.annotate(
-            shorten(label),
-            (0, y),
-            xycoords=("axes fraction", "data"),
-            xytext=(-8, 0),
-            textcoords="offset points",
-            va="center",
-            ha="right",
-            fontsize=TICK_SIZE,
-            color=INK,
-        )
+        row_label(ax, shorten(label), y)
         ax.annotate(
             format_value(ctx.formatters, raw, unit, na),
             (max(number, 0.0), y),
