@@ -26,6 +26,7 @@ from alerts.digests import run_digests
 from alerts.outbox import drain_outbox, run_blocking, worker_id
 from alerts.rules import run_alerts
 from alerts.sender import Sender
+from storage.journeys import refresh_store
 
 __all__ = ["SchedulerService", "scheduling_pass"]
 
@@ -77,6 +78,7 @@ class SchedulerService:
         if self._lock.locked():
             return
         async with self._lock:
+            await self._refresh_journeys()
             senders = cast(dict[str, Sender], dict(self.runtime.senders))
             if not senders:
                 return
@@ -88,6 +90,16 @@ class SchedulerService:
                 worker=self.worker,
                 executor=self.executor,
             )
+
+    async def _refresh_journeys(self) -> None:
+        """Work out the journeys of leads changed since the last pass, so chat answers keep reading them whole."""
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(
+                self.executor, refresh_store, self.runtime.engine, self.runtime.settings
+            )
+        except Exception:  # answers stay right meanwhile (changed leads are read live); the next pass retries
+            log.exception("refreshing the lead journeys failed")
 
     async def start(self) -> None:
         # A pass does one thing at a time and passes never overlap (the lock), so a small pool is enough; it is the

@@ -71,7 +71,7 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict:
     engine = _engine(backend, args, scale)
     print(f"[{backend}] preparing the {scale} demo org (built once, then reused) …", flush=True)
     started = time.monotonic()
-    org = ensure_demo_org(engine, scale=scale, progress=sys.stderr.isatty())
+    org = ensure_demo_org(engine, settings, scale=scale, progress=sys.stderr.isatty())
     prepared = time.monotonic() - started
     print(f"[{backend}] ready in {prepared:.0f} s ({'built' if org.built_seconds else 'reused'})", flush=True)
     results: dict = {

@@ -13,8 +13,10 @@ from datetime import UTC, date, datetime
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.engine import make_url
 
+from storage.config import Settings
 from storage.db import make_engine, upgrade
 from storage.demo import generate_demo, has_crm_data
+from storage.journeys import refresh_store
 from storage.schema import Base
 
 __all__ = [
@@ -130,7 +132,13 @@ def analyze(engine: Engine) -> None:
 
 
 def ensure_demo_org(
-    engine: Engine, *, scale: str, seed: int = BENCH_SEED, today: date = BENCH_TODAY, progress: bool = False
+    engine: Engine,
+    settings: Settings,
+    *,
+    scale: str,
+    seed: int = BENCH_SEED,
+    today: date = BENCH_TODAY,
+    progress: bool = False,
 ) -> BenchOrg:
     """The demo org at `scale` in this database: reused when the marker matches, (re)generated otherwise."""
     upgrade(engine)
@@ -138,9 +146,13 @@ def ensure_demo_org(
     # The marker alone is not enough: whoever empties the CRM tables (a test, `kpibot demo --replace`) leaves it.
     if read_marker(engine) != (scale, seed, today) or not has_crm_data(engine):
         started = time.monotonic()
-        generate_demo(engine, scale=scale, seed=seed, today=today, progress=progress, replace=True)
+        generate_demo(
+            engine, scale=scale, seed=seed, today=today, progress=progress, replace=True, settings=settings
+        )
         _write_marker(engine, scale, seed, today)
         built = time.monotonic() - started
+    # As the bot does at start: leads the migration or a writer marked get their journeys worked out.
+    refresh_store(engine, settings)
     if ensure_indexes(engine) or built is not None:
         analyze(engine)
     with engine.connect() as conn:

@@ -71,8 +71,10 @@ def _run(ctx, args: argparse.Namespace) -> int:
         from bot.conversation import Conversation
         from bot.serve import Runtime, serve
         from storage.db import upgrade
+        from storage.journeys import refresh_store
 
         upgrade(ctx.engine)
+        refresh_store(ctx.engine, settings)
         runtime = Runtime(
             settings=settings, engine=ctx.engine, conversation=Conversation(ctx.engine, settings)
         )
@@ -81,7 +83,7 @@ def _run(ctx, args: argparse.Namespace) -> int:
 
     from bot.console import interactive_lines, prepare_database, user_exists
 
-    prepare_database(ctx.engine, today_for_demo=lambda: _clock().astimezone(settings.org.tz).date())
+    prepare_database(ctx.engine, settings, today_for_demo=lambda: _clock().astimezone(settings.org.tz).date())
     if not user_exists(ctx.engine, args.as_user):
         print(
             f"kpibot: there is no user '{args.as_user}' in this database (use --as USER_ID)", file=sys.stderr

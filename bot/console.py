@@ -22,6 +22,7 @@ from bot.tables import table_lines
 from metrics.result import Table
 from storage.config import Settings
 from storage.db import upgrade
+from storage.journeys import refresh_store
 from storage.schema import User
 
 __all__ = ["ConsoleChat", "render_table", "render_reply", "prepare_database", "DEMO_USER"]
@@ -55,10 +56,17 @@ def render_reply(reply: Reply, chart_paths: Iterable[Path] = ()) -> str:
 
 
 def prepare_database(
-    engine: Engine, *, today_for_demo: Callable[[], date], out: TextIO = sys.stderr, progress: bool = True
+    engine: Engine,
+    settings: Settings,
+    *,
+    today_for_demo: Callable[[], date],
+    out: TextIO = sys.stderr,
+    progress: bool = True,
 ) -> None:
-    """Migrate the store and, when it has no users yet, fill it with the demo organisation."""
+    """Migrate the store, bring the lead journeys up to date and, when it has no users yet, fill it with the demo
+    organisation."""
     upgrade(engine)
+    refresh_store(engine, settings)
     with engine.connect() as conn:
         users = conn.execute(select(func.count()).select_from(User)).scalar_one()
     if users:
@@ -66,7 +74,9 @@ def prepare_database(
     from storage.demo import generate_demo
 
     print("The database is empty: building the demo sales organisation …", file=out)
-    generate_demo(engine, scale="small", seed=42, today=today_for_demo(), progress=progress)
+    generate_demo(
+        engine, scale="small", seed=42, today=today_for_demo(), progress=progress, settings=settings
+    )
 
 
 def user_exists(engine: Engine, user_id: str) -> bool:

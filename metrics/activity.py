@@ -15,12 +15,12 @@ from sqlalchemy import ColumnElement, Subquery, and_, case, func, literal, selec
 
 from metrics.catalogue import ComputeContext, Computed, MetricDef, register
 from metrics.customers import day_number
-from metrics.lead_journey import stage_entries
 from metrics.periods import Period, iter_buckets
 from metrics.plan_actuals import bucket_label
 from metrics.plan_progress import progress
 from metrics.plan_targets import PlanKey, holders_of, load_plan_book, resolve_target
 from metrics.result import BreakdownRow, Measure, Series, ratio
+from storage.journeys import stage_entries
 from storage.schema import OPEN_ACTIVITY, Activity, Deal, Team, User
 
 __all__ = ["ACTIVITY", "TYPES"]
@@ -174,7 +174,7 @@ def _qualifying(ctx: ComputeContext, buckets: Sequence[Period] | None) -> Tally:
     def furthest(name: str, when: Callable[[Subquery], ColumnElement[bool]]) -> Subquery:
         """Per call, the furthest stage (its index in the funnel) among the lead's entries that meet `when`."""
         leads = select(calls.c.lead_id).cte(f"leads_{name}")
-        entries = stage_entries(ctx.settings, leads).subquery(f"entries_{name}")
+        entries = stage_entries(ctx.settings, select(leads.c.lead_id)).subquery(f"entries_{name}")
         rank = case(*((entries.c.stage == stage, i) for i, stage in enumerate(stages)), else_=0)
         return (
             select(calls.c.activity_id, func.max(rank).label("rank"))

@@ -20,9 +20,9 @@ from metrics.breakdown_keys import (
     time_buckets,
 )
 from metrics.catalogue import ComputeContext, Computed, MetricDef, register
-from metrics.lead_journey import journey, reached_column, touched_leads, was_touched
+from metrics.lead_journey import touched_leads, was_touched
 from metrics.result import BreakdownRow, Measure, Series, ratio
-from storage.schema import Lead
+from storage.journeys import LeadWhere, journey, reached_column
 
 __all__ = ["FUNNEL", "STAGE_LABELS", "stage_label", "step_key", "funnel_measures", "stage_counts"]
 
@@ -84,23 +84,27 @@ def _in_period(ctx: ComputeContext, column) -> ColumnElement[bool]:
     return and_(column >= ctx.start, column < ctx.end)
 
 
-def _leads(ctx: ComputeContext):
-    """The ids of the leads whose journey matters: created in the period (cohort), or touched in it (flow)."""
-    leads = select(Lead.lead_id).where(ctx.owner_in_scope(Lead.owner_id), *lead_filters(ctx.filters, Lead))
-    if ctx.mode == "cohort":
-        return leads.where(_in_period(ctx, Lead.created_at))
-    if ctx.scope.owner_ids is None:
-        return leads.where(Lead.lead_id.in_(touched_leads(ctx.start, ctx.end, created=True)))
-    touched = was_touched(Lead.lead_id, ctx.start, ctx.end, scoped=True)
-    return leads.where(or_(_in_period(ctx, Lead.created_at), touched))
+def _leads(ctx: ComputeContext) -> LeadWhere:
+    """Which leads' journeys matter: created in the period (cohort), or touched in it (flow)."""
+
+    def where(lead) -> list[ColumnElement[bool]]:
+        conditions = [ctx.owner_in_scope(lead.owner_id), *lead_filters(ctx.filters, lead)]
+        if ctx.mode == "cohort":
+            return [*conditions, _in_period(ctx, lead.created_at)]
+        if ctx.scope.owner_ids is None:
+            return [*conditions, lead.lead_id.in_(touched_leads(ctx.start, ctx.end, created=True))]
+        touched = was_touched(lead.lead_id, ctx.start, ctx.end, scoped=True)
+        return [*conditions, or_(_in_period(ctx, lead.created_at), touched)]
+
+    return where
 
 
 def stage_counts(ctx: ComputeContext, by: str | None) -> dict[str, list[int]]:
     """Per group key, the count at each configured stage (in ctx.mode); no breakdown gives the one key ''."""
     stages = ctx.settings.funnel.stages
-    path = journey(ctx.settings, _leads(ctx))
+    path = journey(ctx.conn, ctx.settings, _leads(ctx))
     reached = [path.c[reached_column(i)] for i in range(len(stages))]
-    source = path.join(Lead, Lead.lead_id == path.c.lead_id)
+    source = path
 
     if ctx.mode == "flow" and by in TIME_BREAKDOWNS:
         # Each stage's entries fall in their own month/week, so each (bucket, stage) is a column of its own.
@@ -112,7 +116,7 @@ def stage_counts(ctx: ComputeContext, by: str | None) -> dict[str, list[int]]:
         n = len(stages)
         return {b.label: list(row[j * n : (j + 1) * n]) for j, b in enumerate(buckets)}
 
-    key = group_key(by, period=ctx.period, owner=Lead.owner_id, lead=Lead, time=Lead.created_at)
+    key = group_key(by, period=ctx.period, owner=path.c.owner_id, lead=path.c, time=path.c.created_at)
     inner = select(key.label("grp"), *reached).select_from(source).subquery("funnel_rows")
     if ctx.mode == "cohort":
         counted = [case((inner.c[reached_column(i)] <= ctx.now_utc, 1)) for i in range(len(stages))]

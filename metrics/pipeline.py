@@ -18,8 +18,9 @@ from metrics.breakdown_keys import (
 )
 from metrics.catalogue import ComputeContext, Computed, MetricDef, register
 from metrics.duration_stats import DurationStats, days_between, duration_stats
-from metrics.lead_journey import stage_entries, was_touched
+from metrics.lead_journey import was_touched
 from metrics.result import BreakdownRow, Measure, Series
+from storage.journeys import stage_entries
 from storage.schema import Deal, DealStageEvent, Lead
 
 __all__ = ["CYCLE", "STAGES", "cycle_measures", "stage_measures", "stage_key"]
@@ -190,7 +191,8 @@ def _lead_stage_stats(ctx: ComputeContext, by: str | None) -> dict[tuple, Durati
         ctx.owner_in_scope(Lead.owner_id),
         was_touched(Lead.lead_id, ctx.start, ctx.end, scoped=ctx.scope.owner_ids is not None),
     )
-    entries = stage_entries(ctx.settings, leads.cte("moved_leads"), every_event=True).subquery("entries")
+    moved = select(leads.cte("moved_leads").c.lead_id)
+    entries = stage_entries(ctx.settings, moved, every_event=True).subquery("entries")
     # A stage entered twice counts from its first entry; a lost or disqualified event only ends the stage before.
     firsts = (
         select(entries.c.lead_id, entries.c.stage, func.min(entries.c.entered_at).label("entered_at"))

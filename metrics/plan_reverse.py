@@ -27,11 +27,10 @@ from sqlalchemy import (
     true,
 )
 
-from metrics.lead_journey import journey, reached_column
 from metrics.plan_actuals import plan_actual
 from metrics.result import Table, ratio
 from storage.config import Settings
-from storage.schema import Lead
+from storage.journeys import journey, reached_column
 
 __all__ = ["TRAILING_DAYS", "trailing_funnel", "Trailing", "trailing", "what_it_takes"]
 
@@ -49,9 +48,12 @@ def trailing_funnel(
     """Leads created on `[start, end)` (owner in scope) that reached each stage by `now` (all naive UTC), by the
     shared lead-journey rules of /funnel."""
     stages = settings.funnel.stages
-    owner_ok: ColumnElement[bool] = true() if owner_ids is None else Lead.owner_id.in_(owner_ids)
-    cohort = select(Lead.lead_id).where(Lead.created_at >= start, Lead.created_at < end, owner_ok)
-    journeys = journey(settings, cohort)
+
+    def cohort(lead) -> list[ColumnElement[bool]]:
+        owner_ok: ColumnElement[bool] = true() if owner_ids is None else lead.owner_id.in_(owner_ids)
+        return [lead.created_at >= start, lead.created_at < end, owner_ok]
+
+    journeys = journey(conn, settings, cohort)
     counts = conn.execute(
         select(*(func.count(case((journeys.c[reached_column(i)] <= now, 1))) for i in range(len(stages))))
     ).one()

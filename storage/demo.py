@@ -38,6 +38,7 @@ from sqlalchemy import Engine, text
 from tqdm import tqdm
 
 from metrics.errors import UserError
+from storage.config import Settings
 from storage.db import table_counts
 from storage.demo_accounts import make_accounts
 from storage.demo_activities import Actuals, IdCounter, hire_days, routine_activities
@@ -49,7 +50,8 @@ from storage.demo_names import company_names
 from storage.demo_org import PRODUCTS, TRAITS, ZONES, DemoOrg, make_org
 from storage.demo_plans import make_plans
 from storage.demo_write import Rows, bulk_load, write_rows
-from storage.schema import CRM_TABLES
+from storage.journeys import refresh_journeys
+from storage.schema import CRM_TABLES, JOURNEY_TABLES
 
 __all__ = ["Scale", "SCALES", "DemoSummary", "generate_demo", "has_crm_data", "clear_crm_data"]
 
@@ -116,11 +118,13 @@ def has_crm_data(engine: Engine) -> bool:
 
 def clear_crm_data(engine: Engine) -> None:
     """Empty every CRM table (kpibot's own tables — invites, subscriptions, outbox, alerts — are kept)."""
+    # What kpibot derived from the CRM tables goes with them (TRUNCATE fires no row triggers).
+    names = [*CRM_TABLES, *(table.name for table in JOURNEY_TABLES)]
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
-            conn.execute(text("TRUNCATE " + ", ".join(f'"{name}"' for name in CRM_TABLES)))
+            conn.execute(text("TRUNCATE " + ", ".join(f'"{name}"' for name in names)))
         else:
-            for name in CRM_TABLES:
+            for name in names:
                 conn.execute(text(f'DELETE FROM "{name}"'))
 
 
@@ -171,10 +175,12 @@ def generate_demo(
     today: date,
     progress: bool = False,
     replace: bool = False,
+    settings: Settings | None = None,
 ) -> DemoSummary:
     """Fill a migrated database with the demo organisation (see the module docstring) and say what was made.
 
-    Refuses a database that already holds CRM data unless `replace`, which empties the CRM tables first.
+    Refuses a database that already holds CRM data unless `replace`, which empties the CRM tables first. With
+    `settings`, the lead journeys are worked out for its funnel stages at the end (otherwise at the next refresh).
     """
     if scale not in SCALES:
         raise UserError(
@@ -271,6 +277,9 @@ def generate_demo(
         write_rows(conn, make_plans(_rng(seed, 7), cal, org, actuals))
         conn.commit()
         bar.update()
+    if settings is not None:
+        with engine.begin() as conn:
+            refresh_journeys(conn, settings)
     counts = table_counts(engine, [name for name in CRM_TABLES if name != "fx_rates"])
     return DemoSummary(
         scale=scale,

@@ -41,6 +41,7 @@ def _demo(ctx, args: argparse.Namespace) -> int:
             today=args.today or date.today(),
             progress=sys.stderr.isatty(),
             replace=args.replace,
+            settings=ctx.settings,
         )
     except UserError as exc:
         print(f"kpibot demo: {exc}", file=sys.stderr)

@@ -14,6 +14,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Column,
     Date,
     DateTime,
     Float,
@@ -22,6 +23,7 @@ from sqlalchemy import (
     MetaData,
     Numeric,
     String,
+    Table,
     Text,
     UniqueConstraint,
     text,
@@ -54,6 +56,11 @@ __all__ = [
     "OutboxMessage",
     "AlertState",
     "AlertRun",
+    "lead_journeys",
+    "lead_journey_dirty",
+    "lead_journey_state",
+    "JOURNEY_STAGES_MAX",
+    "JOURNEY_TABLES",
     "CRM_TABLES",
     "MONEY",
     "PLAN_METRICS",
@@ -440,3 +447,44 @@ class AlertRun(Base):
         Index("ix_alert_runs_rule_time", "rule_id", "evaluated_at"),
         UniqueConstraint("rule_id", "scope_key", "evaluated_at"),
     )
+
+
+# --- what kpibot derives from the CRM tables (storage/journeys.py keeps it) --------------------------------------
+
+JOURNEY_STAGES_MAX = 12
+"""Funnel stages `lead_journeys` has room for; a longer configured funnel is always worked out live."""
+
+lead_journeys = Table(
+    "lead_journeys",
+    Base.metadata,
+    # Keyed by owner and creation time, so one team's leads of a quarter lie together (SQLite keeps a table
+    # without rowid in key order); the lead's own columns come along so a funnel never goes back to `leads`.
+    Column("owner_id", ID, primary_key=True),  # '' for a lead without an owner
+    Column("created_at", DateTime, primary_key=True),
+    Column("lead_id", ID, primary_key=True),
+    Column("source", String(64)),
+    Column("campaign_id", ID),
+    Column("segment", String(64)),
+    *(Column(f"reached_{i}", DateTime) for i in range(JOURNEY_STAGES_MAX)),
+    Index("ix_lead_journeys_lead", "lead_id", unique=True),
+    sqlite_with_rowid=False,
+)
+"""A lead's owner, creation, source, campaign and segment as in `leads`, and when it first reached funnel stage i
+(`reached_i`) for the stages in `lead_journey_state`."""
+
+lead_journey_dirty = Table(
+    "lead_journey_dirty",
+    Base.metadata,
+    Column("lead_id", ID, primary_key=True),
+    sqlite_with_rowid=False,
+)
+"""Leads changed since their `lead_journeys` row was worked out (marked by triggers)."""
+
+lead_journey_state = Table(
+    "lead_journey_state",
+    Base.metadata,
+    Column("stages", Text, primary_key=True),
+)
+"""The funnel stages, one per line, that `lead_journeys` was worked out for."""
+
+JOURNEY_TABLES = (lead_journeys, lead_journey_dirty, lead_journey_state)

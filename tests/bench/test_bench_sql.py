@@ -28,7 +28,7 @@ def _same(a, b) -> bool:
 
 @pytest.fixture
 def tiny_org(engine):
-    return ensure_demo_org(engine, scale="tiny")
+    return ensure_demo_org(engine, load_settings(config_path=None, env={}), scale="tiny")
 
 
 def test_every_hand_written_query_returns_the_replys_numbers(engine, tiny_org):
@@ -55,6 +55,6 @@ def test_every_hand_written_query_returns_the_replys_numbers(engine, tiny_org):
 def test_the_org_is_built_once_and_then_reused(engine, tiny_org):
     assert read_marker(engine) == ("tiny", 42, tiny_org.today)
     assert tiny_org.built_seconds is not None
-    again = ensure_demo_org(engine, scale="tiny")
+    again = ensure_demo_org(engine, load_settings(config_path=None, env={}), scale="tiny")
     assert again.built_seconds is None  # the marker matched: nothing was generated twice
     assert again.recipients == tiny_org.recipients > 8

@@ -35,9 +35,10 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine, insert, update
 
 from storage.config import Settings, load_settings
+from storage.journeys import refresh_store
 from storage.schema import Campaign, Deal, Lead, LeadStageEvent, Product, Spend
 from tests.metrics.org import seed_people
 
@@ -166,3 +167,21 @@ def seed_conversion(engine: Engine) -> None:
             insert(Spend),
             [dict(date=d, kind=k, channel=ch, campaign_id=c, amount=Decimal(a)) for d, k, ch, c, a in SPEND],
         )
+
+
+JOURNEY_STATES = ("worked out live", "kept", "partly kept")
+"""How the leads' journeys are read: live from the CRM tables (never refreshed), from `lead_journeys`, or from it
+with three leads changed since (L1, L5 and L7 are then worked out live)."""
+
+
+def prepare_journeys(engine: Engine, state: str) -> None:
+    """Put the fixture's lead journeys into `state` (one of JOURNEY_STATES); every answer must be the same."""
+    if state == "worked out live":
+        return
+    refresh_store(engine, SETTINGS)
+    if state == "partly kept":
+        with engine.begin() as conn:
+            # Setting a column to itself is a change to the triggers: the three leads wait for the next refresh.
+            conn.execute(
+                update(Lead).where(Lead.lead_id.in_(["L1", "L5", "L7"])).values(created_at=Lead.created_at)
+            )

@@ -11,12 +11,13 @@ from metrics.errors import PermissionDenied
 from metrics.scope import Scope
 from metrics.sql_report import SPEND_IS_ORG_WIDE
 from storage.config import Settings
-from tests.metrics.fixture_conversion import NOW, SETTINGS, seed_conversion
+from tests.metrics.fixture_conversion import JOURNEY_STATES, NOW, SETTINGS, prepare_journeys, seed_conversion
 
 
-@pytest.fixture
-def crm(engine):
+@pytest.fixture(params=JOURNEY_STATES)
+def crm(engine, request):
     seed_conversion(engine)
+    prepare_journeys(engine, request.param)
     return engine
 
 

@@ -16,15 +16,23 @@ from metrics.errors import PermissionDenied
 from metrics.scope import Scope
 from storage.config import Settings
 from storage.schema import Lead, User
-from tests.metrics.fixture_conversion import NOW, SETTINGS, at, seed_conversion
+from tests.metrics.fixture_conversion import (
+    JOURNEY_STATES,
+    NOW,
+    SETTINGS,
+    at,
+    prepare_journeys,
+    seed_conversion,
+)
 from tests.metrics.org import seed_people
 
 STAGES = ("lead", "mql", "sal", "sql", "opportunity", "won")
 
 
-@pytest.fixture
-def crm(engine):
+@pytest.fixture(params=JOURNEY_STATES)
+def crm(engine, request):
     seed_conversion(engine)
+    prepare_journeys(engine, request.param)
     return engine
 
 

@@ -1,0 +1,274 @@
+"""A lead's way through the funnel: when it first reached each configured stage, live from the CRM tables or from
+the `lead_journeys` table that keeps it.
+
+The rules (SPEC section 1) in one place, so `/funnel`, `/sql`, `/winrate` and the digests count the same way:
+- a lead enters the first stage (`lead`) at its `created_at`, with or without an event;
+- it reaches `opportunity` when a deal links to it (the deal's `created_at`) and `won` when a linked deal is won
+  (its `closed_at`), or by its own events, whichever comes first;
+- a lead that reached a later stage has passed every earlier one: a skipped stage counts as entered when the
+  first later stage was entered;
+- `lost` and `disqualified` are not stages: a lead keeps every stage it reached before it was lost.
+Each lead counts once per stage, at its first entry.
+
+Working a journey out means gathering every event and deal of every lead asked about, which for a team's quarter
+is a hundred thousand rows; `lead_journeys` holds the answer, one row per lead. It is kept without trusting every
+writer: triggers on `leads`, `lead_stage_events` and `deals` (whoever writes to them: the importer, the demo, a
+CRM sync, a hand-made fix) put the ids of the leads they change into `lead_journey_dirty`. A reader takes a dirty
+lead's journey live, so answers are always those of the CRM tables as they are; `refresh_journeys` (after an
+import, after the demo, when the bot starts and every few minutes while it runs) recomputes the dirty leads and
+empties the list. The table answers for one list of stages, recorded in `lead_journey_state`; under any other
+configuration readers take every journey live until the next refresh rebuilds the table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    Connection,
+    Engine,
+    Select,
+    String,
+    Subquery,
+    case,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    union_all,
+)
+
+from storage.config import Settings
+from storage.schema import (
+    JOURNEY_STAGES_MAX,
+    Deal,
+    Lead,
+    LeadStageEvent,
+    lead_journey_dirty,
+    lead_journey_state,
+    lead_journeys,
+)
+
+__all__ = [
+    "OPPORTUNITY",
+    "WON",
+    "reached_column",
+    "stage_entries",
+    "live_journey",
+    "journey",
+    "LeadWhere",
+    "refresh_journeys",
+    "refresh_store",
+    "journeys_current",
+    "trigger_ddl",
+    "JOURNEY_SOURCES",
+]
+
+OPPORTUNITY = "opportunity"
+WON = "won"
+LEAD_COLUMNS = ("source", "campaign_id", "segment")
+JOURNEY_SOURCES = ("leads", "lead_stage_events", "deals")
+"""The CRM tables a journey is worked out from."""
+
+
+def reached_column(index: int) -> str:
+    """The name of the journey column holding when a lead first reached stage number `index` (or NULL)."""
+    return f"reached_{index}"
+
+
+def _as_stage(name: str):
+    return cast(literal(name), String)
+
+
+def stage_entries(settings: Settings, leads: Select, *, every_event: bool = False) -> CompoundSelect:
+    """Every stage entry (`lead_id`, `stage`, `entered_at`) of the leads whose ids `leads` selects: their events,
+    their creation and what their deals imply. Events of other stages (lost, disqualified) only with `every_event`."""
+    stages = settings.funnel.stages
+    events = select(LeadStageEvent.lead_id, LeadStageEvent.stage, LeadStageEvent.entered_at).where(
+        LeadStageEvent.lead_id.in_(leads)
+    )
+    parts = [
+        events if every_event else events.where(LeadStageEvent.stage.in_(stages)),
+        select(Lead.lead_id, _as_stage(stages[0]), Lead.created_at).where(Lead.lead_id.in_(leads)),
+    ]
+    if OPPORTUNITY in stages:
+        parts.append(
+            select(Deal.lead_id, _as_stage(OPPORTUNITY), Deal.created_at).where(Deal.lead_id.in_(leads))
+        )
+    if WON in stages:
+        parts.append(
+            select(Deal.lead_id, _as_stage(WON), Deal.closed_at).where(
+                Deal.lead_id.in_(leads), Deal.status == "won", Deal.closed_at.is_not(None)
+            )
+        )
+    return union_all(*parts)
+
+
+def _live_reached(settings: Settings, leads: Select) -> Select:
+    stages = settings.funnel.stages
+    entries = stage_entries(settings, select(leads.cte("journey_leads").c.lead_id)).subquery("stage_entries")
+    columns = [
+        func.min(case((entries.c.stage.in_(stages[i:] if i else stages[:1]), entries.c.entered_at))).label(
+            reached_column(i)
+        )
+        for i in range(len(stages))
+    ]
+    return select(entries.c.lead_id, *columns).group_by(entries.c.lead_id)
+
+
+def live_journey(settings: Settings, leads: Select) -> Subquery:
+    """Per lead of `leads` (a select of lead ids): `lead_id` and `reached_<i>` for each configured stage i, worked
+    out from the CRM tables.
+
+    `reached_<i>` is the earliest entry into stage i or any later stage, so skipped stages are filled in — except
+    the first stage, which a lead enters when it is created (or by an event of that stage), never earlier because
+    the CRM dated a later stage before the lead existed.
+    """
+    return _live_reached(settings, leads).subquery("journey")
+
+
+def _live_rows(settings: Settings, where: Sequence[ColumnElement[bool]]) -> Select:
+    """The rows of `lead_journeys` for the leads meeting `where` (on `leads`), worked out from the CRM tables."""
+    reached = live_journey(settings, select(Lead.lead_id).where(*where))
+    return select(
+        func.coalesce(Lead.owner_id, "").label("owner_id"),
+        *(Lead.__table__.c[name] for name in ("created_at", "lead_id", *LEAD_COLUMNS)),
+        *(reached.c[reached_column(i)] for i in range(len(settings.funnel.stages))),
+    ).join(reached, reached.c.lead_id == Lead.lead_id)
+
+
+def _stages_key(settings: Settings) -> str:
+    return "\n".join(settings.funnel.stages)
+
+
+def journeys_current(conn: Connection, settings: Settings) -> tuple[bool, bool]:
+    """(whether `lead_journeys` answers for the configured stages, whether any lead is waiting to be refreshed)."""
+    key, dirty = conn.execute(
+        select(
+            select(lead_journey_state.c.stages).scalar_subquery(),
+            select(lead_journey_dirty.c.lead_id).limit(1).exists(),
+        )
+    ).one()
+    return key == _stages_key(settings), bool(dirty)
+
+
+LeadWhere = Callable[[Any], Sequence[ColumnElement[bool]]]
+"""Conditions on a lead, given the columns to put them on (`Lead` or `lead_journeys.c`): owner_id, created_at,
+lead_id, source, campaign_id, segment."""
+
+
+def journey(conn: Connection, settings: Settings, where: LeadWhere) -> Subquery:
+    """Per lead meeting `where`: `lead_id`, `owner_id` ('' when none), `created_at`, `source`, `campaign_id`,
+    `segment` and `reached_<i>` for each configured stage i, from `lead_journeys` where it is current and worked out
+    live where it is not."""
+    current, dirty = journeys_current(conn, settings)
+    if not current:
+        return _live_rows(settings, where(Lead)).subquery("journey")
+    kept = [
+        *(lead_journeys.c[name] for name in ("owner_id", "created_at", "lead_id", *LEAD_COLUMNS)),
+        *(lead_journeys.c[reached_column(i)] for i in range(len(settings.funnel.stages))),
+    ]
+    fresh = select(*kept).where(*where(lead_journeys.c))
+    if not dirty:
+        return fresh.subquery("journey")
+    waiting = select(lead_journey_dirty.c.lead_id)
+    stale_ones = _live_rows(settings, [*where(Lead), Lead.lead_id.in_(waiting)])
+    return union_all(fresh.where(lead_journeys.c.lead_id.not_in(waiting)), stale_ones).subquery("journey")
+
+
+def refresh_store(engine: Engine, settings: Settings) -> int:
+    """`refresh_journeys` in a transaction of its own (at start-up, and every minute while the bot runs)."""
+    with engine.begin() as conn:
+        return refresh_journeys(conn, settings)
+
+
+def refresh_journeys(conn: Connection, settings: Settings) -> int:
+    """Bring `lead_journeys` up to date in the caller's transaction: the waiting leads, or every lead when the
+    stages changed; how many leads were worked out."""
+    if len(settings.funnel.stages) > JOURNEY_STAGES_MAX:
+        return 0  # more stages than the table has columns: readers always take the live journey
+    current, dirty = journeys_current(conn, settings)
+    if current and not dirty:
+        return 0
+    if conn.dialect.name == "postgresql":
+        # Writers mark leads while we work; holding them back until we commit means no mark is lost in between.
+        conn.exec_driver_sql("LOCK TABLE lead_journey_dirty IN EXCLUSIVE MODE")
+    where: list[ColumnElement[bool]] = []
+    if current:
+        waiting = select(lead_journey_dirty.c.lead_id)
+        conn.execute(delete(lead_journeys).where(lead_journeys.c.lead_id.in_(waiting)))
+        where.append(Lead.lead_id.in_(waiting))
+    else:
+        conn.execute(delete(lead_journeys))
+        conn.execute(delete(lead_journey_state))
+        conn.execute(insert(lead_journey_state).values(stages=_stages_key(settings)))
+    done = conn.execute(select(func.count()).select_from(Lead).where(*where)).scalar_one()
+    # In key order, so PostgreSQL too finds one owner's leads of a period on neighbouring pages.
+    rows = _live_rows(settings, where).order_by("owner_id", "created_at")
+    conn.execute(insert(lead_journeys).from_select([c.name for c in rows.selected_columns], rows))
+    if conn.dialect.name == "postgresql":
+        # Not DELETE: a million dead rows would slow every reader's "anything waiting?" until a vacuum.
+        conn.exec_driver_sql("TRUNCATE lead_journey_dirty")
+    else:
+        conn.execute(delete(lead_journey_dirty))
+    return int(done)
+
+
+_MARKS = {
+    "leads": {
+        "INSERT": None,
+        "UPDATE": "lead_id, created_at, owner_id, source, campaign_id, segment",
+        "DELETE": None,
+    },
+    "lead_stage_events": {"INSERT": None, "UPDATE": "lead_id, stage, entered_at", "DELETE": None},
+    "deals": {"INSERT": None, "UPDATE": "lead_id, created_at, closed_at, status", "DELETE": None},
+}
+
+_PG_FUNCTION = """
+CREATE OR REPLACE FUNCTION lead_journey_mark() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        INSERT INTO lead_journey_dirty (lead_id)
+        SELECT DISTINCT lead_id FROM journey_new WHERE lead_id IS NOT NULL ON CONFLICT DO NOTHING;
+    END IF;
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        INSERT INTO lead_journey_dirty (lead_id)
+        SELECT DISTINCT lead_id FROM journey_old WHERE lead_id IS NOT NULL ON CONFLICT DO NOTHING;
+    END IF;
+    RETURN NULL;
+END $$
+"""
+
+
+def trigger_ddl(dialect: str) -> list[str]:
+    """The statements that make `leads`, `lead_stage_events` and `deals` mark the leads they change.
+
+    PostgreSQL marks once per statement from its transition tables (a million-row COPY stays one insert);
+    SQLite has row triggers only, and an UPDATE marks only when a column the journey reads is set.
+    """
+    statements = []
+    for table, operations in _MARKS.items():
+        for operation, columns in operations.items():
+            name = f"{table}_journey_{operation.lower()}"
+            if dialect == "postgresql":
+                new = "NEW TABLE AS journey_new" if operation != "DELETE" else ""
+                old = "OLD TABLE AS journey_old" if operation != "INSERT" else ""
+                statements.append(
+                    f"CREATE TRIGGER {name} AFTER {operation} ON {table} REFERENCING {old} {new} "
+                    "FOR EACH STATEMENT EXECUTE FUNCTION lead_journey_mark()"
+                )
+                continue
+            rows = {"INSERT": ("NEW",), "UPDATE": ("OLD", "NEW"), "DELETE": ("OLD",)}[operation]
+            marks = " ".join(
+                f"INSERT OR IGNORE INTO lead_journey_dirty (lead_id) SELECT {row}.lead_id "
+                f"WHERE {row}.lead_id IS NOT NULL;"
+                for row in rows
+            )
+            event = f"UPDATE OF {columns}" if columns else operation
+            statements.append(f"CREATE TRIGGER {name} AFTER {event} ON {table} BEGIN {marks} END")
+    return [_PG_FUNCTION, *statements] if dialect == "postgresql" else statements
