@@ -48,8 +48,8 @@ def _recording() -> Iterator[list[MetricResult]]:
     results: list[MetricResult] = []
     original = catalogue.query
 
-    def recording_query(engine, settings, q):
-        result = original(engine, settings, q)
+    def recording_query(engine, settings, q, *, viewer=None):
+        result = original(engine, settings, q, viewer=viewer)
         results.append(result)
         return result
 

@@ -152,7 +152,7 @@ def leaderboard_command(ctx: CommandContext) -> Reply:
         raise UserError("leaderboard.unsupported", "{metric} can't be ranked by rep.", metric=metric.title)
     q, args = effective_query(ctx, args, metric.name)
     q = replace(q, by="rep")
-    result = query(ctx.engine, ctx.settings, q)
+    result = query(ctx.engine, ctx.settings, q, viewer=ctx.viewer)
     key = measure_key if measure_key and any(m.key == measure_key for m in result.measures) else None
     key = key or (result.headline.key if result.measures else measure_key or word)
     command_text = " ".join(["/leaderboard", *ctx.words]) if ctx.words else f"/leaderboard {word}"

@@ -270,7 +270,8 @@ class Conversation:
         if rest:
             args = self._rest_as_person(ctx, args, tuple(rest))
         q, args = effective_query(ctx, args, command.metric, options=tuple(sorted(options.items())))
-        result = query(self.engine, self.settings, q)
+        # The viewer was loaded for this request already (a minute-old link is as good as a fresh one).
+        result = query(self.engine, self.settings, q, viewer=ctx.viewer)
         charts = render_charts_safely(result, ctx.fmt) if command.chart else ()
         return metric_reply(
             result,

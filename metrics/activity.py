@@ -6,12 +6,12 @@ Every count is one grouped SQL query, grouped by owner (which serves the rep, th
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Subquery, and_, case, func, literal, select, text
+from sqlalchemy import ColumnElement, and_, case, func, literal, null, select, text
 
 from metrics.catalogue import ComputeContext, Computed, MetricDef, register
 from metrics.customers import day_number
@@ -20,7 +20,7 @@ from metrics.plan_actuals import bucket_label
 from metrics.plan_progress import progress
 from metrics.plan_targets import PlanKey, holders_of, load_plan_book, resolve_target
 from metrics.result import BreakdownRow, Measure, Series, ratio
-from storage.journeys import stage_entries
+from storage.journeys import journey, reached_column
 from storage.schema import OPEN_ACTIVITY, Activity, Deal, Team, User
 
 __all__ = ["ACTIVITY", "TYPES"]
@@ -46,17 +46,17 @@ def _tally(
 ) -> dict[tuple[Group, str], int]:
     """sum(amount) (default: a count) per owner — or per time bucket of `at` — and per `extra` value if given."""
     key = bucket_label(at, buckets) if buckets else owner
-    inner = (
+    # Grouped by the output names, never by the CASE itself (PostgreSQL would see its parameters twice and refuse
+    # to match them); no subquery either, whose column objects cost more to build than the query takes to run.
+    stmt = (
         select(
             key.label("g"),
             (extra if extra is not None else literal("")).label("x"),
-            (amount if amount is not None else literal(1)).label("n"),
+            func.sum(amount if amount is not None else literal(1)).label("n"),
         )
         .where(where, ctx.owner_in_scope(owner))
-        .subquery()
+        .group_by("g", "x")
     )
-    # Group on the subquery's columns, never on the CASE itself (PostgreSQL sees its parameters twice).
-    stmt = select(inner.c.g, inner.c.x, func.sum(inner.c.n)).group_by(inner.c.g, inner.c.x)
     return {(g or "", x): int(n or 0) for g, x, n in ctx.conn.execute(stmt)}
 
 
@@ -169,35 +169,20 @@ def _qualifying(ctx: ComputeContext, buckets: Sequence[Period] | None) -> Tally:
         )
         .subquery("calls")
     )
-    stages = ctx.settings.funnel.stages
-
-    def furthest(name: str, when: Callable[[Subquery], ColumnElement[bool]]) -> Subquery:
-        """Per call, the furthest stage (its index in the funnel) among the lead's entries that meet `when`."""
-        leads = select(calls.c.lead_id).cte(f"leads_{name}")
-        entries = stage_entries(ctx.settings, select(leads.c.lead_id)).subquery(f"entries_{name}")
-        rank = case(*((entries.c.stage == stage, i) for i, stage in enumerate(stages)), else_=0)
-        return (
-            select(calls.c.activity_id, func.max(rank).label("rank"))
-            .join(entries, and_(entries.c.lead_id == calls.c.lead_id, when(entries)))
-            .group_by(calls.c.activity_id)
-            .subquery(name)
-        )
-
+    # The lead's journey says it all: reached_i (i >= 1) is its first entry into stage i or a later one, so it only
+    # grows with i; the stages it had by the call are those with reached_i <= the call, and the first reached_i
+    # after the call is its first entry into any stage beyond them.
+    path = journey(ctx.conn, ctx.settings, lambda lead: [lead.lead_id.in_(select(calls.c.lead_id))])
+    reached = [path.c[reached_column(i)] for i in range(1, len(ctx.settings.funnel.stages))]
+    next_entry = case(*((r > calls.c.completed_at, r) for r in reached), else_=null()) if reached else null()
     window = ctx.settings.activity.qualify_window_days
-    before = furthest("before", lambda e: e.c.entered_at <= calls.c.completed_at)
-    after = furthest(
-        "after",
-        lambda e: and_(
-            e.c.entered_at > calls.c.completed_at,
-            e.c.entered_at <= ctx.now_utc,
-            day_number(e.c.entered_at) - day_number(calls.c.completed_at) <= window,
-        ),
-    )
     moved = (
         select(calls.c.owner_id, calls.c.completed_at)
-        .join(after, after.c.activity_id == calls.c.activity_id)
-        .outerjoin(before, before.c.activity_id == calls.c.activity_id)
-        .where(after.c.rank > func.coalesce(before.c.rank, 0))
+        .join(path, path.c.lead_id == calls.c.lead_id)
+        .where(
+            next_entry <= ctx.now_utc,
+            day_number(next_entry) - day_number(calls.c.completed_at) <= window,
+        )
         .subquery("moved")
     )
     return _flat(_tally(ctx, buckets, moved.c.owner_id, moved.c.completed_at, literal(True)))

@@ -42,6 +42,7 @@ from metrics.errors import PermissionDenied
 from metrics.scope import Scope
 from storage.config import Settings
 from storage.schema import Activity, Deal, Lead, LeadStageEvent, Plan
+from tests.metrics.fixture_conversion import JOURNEY_STATES, prepare_journeys
 from tests.metrics.org import seed_people
 
 NOW = datetime(2026, 11, 18, 12, tzinfo=UTC)
@@ -146,9 +147,10 @@ def seed_activity(engine) -> None:
         )
 
 
-@pytest.fixture
-def db(engine):
+@pytest.fixture(params=JOURNEY_STATES)
+def db(engine, request):
     seed_activity(engine)
+    prepare_journeys(engine, request.param)  # the qualifying calls read the leads' journeys
     return engine
 
 
