@@ -6,6 +6,7 @@ group), which read the same on SQLite and PostgreSQL and return one row per grou
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,7 +14,7 @@ from sqlalchemy import ColumnElement, Connection, Float, Select, and_, case, cas
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
-__all__ = ["days_between", "DurationStats", "duration_stats"]
+__all__ = ["days_between", "DurationStats", "duration_stats", "stats_of"]
 
 
 class _day_number(FunctionElement):
@@ -85,6 +86,15 @@ def duration_stats(
             position=_float(rest[0]) if rest else None,
         )
     return result
+
+
+def stats_of(days: Sequence[float]) -> DurationStats:
+    """The same count, median and mean as `duration_stats`, of durations already fetched (one group's)."""
+    if not days:
+        return DurationStats(0, None, None)
+    ordered = sorted(days)
+    n = len(ordered)
+    return DurationStats(n, (ordered[(n - 1) // 2] + ordered[n // 2]) / 2, sum(ordered) / n)
 
 
 def _float(value: Any) -> float | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, timedelta
 from typing import Any
@@ -145,40 +146,37 @@ def cohort_table(ctx: ComputeContext) -> Table:
     def month_index(column: Any) -> Any:
         return case(*((column < bound, i) for i, bound in enumerate(bounds[1:-1])), else_=COHORT_MONTHS - 1)
 
-    in_scope = _orders_in_scope(ctx)
+    # The cohort's customers first (first order in the twelve months), then each one's orders of those months by
+    # its (account, time) index: the months' orders of everybody else are never read.
+    first_at = func.min(Order.ordered_at)
     firsts = (
-        select(
-            Order.account_id,
-            func.min(Order.ordered_at).label("first_at"),
-            month_index(func.min(Order.ordered_at)).label("cohort"),
-        )
-        .where(in_scope)
+        select(Order.account_id, first_at.label("first_at"))
+        .where(_orders_in_scope(ctx))
         .group_by(Order.account_id)
+        .having(first_at >= bounds[0], first_at < bounds[-1])
         .subquery("firsts")
     )
-    active_months = (
-        select(Order.account_id, month_index(Order.ordered_at).label("month_index"))
-        .where(
-            Order.ordered_at >= bounds[0],
-            Order.ordered_at < bounds[-1],
-            in_scope,
+    orders = Order.__table__.alias("later")
+    active = (
+        select(
+            firsts.c.account_id,
+            month_index(firsts.c.first_at).label("cohort"),
+            month_index(orders.c.ordered_at).label("month_index"),
         )
-        .distinct()
-        .subquery("active_months")
-    )
-    # Grouping on the subqueries' columns (not on the CASE itself) keeps PostgreSQL happy with bound parameters.
-    stmt = (
-        select(firsts.c.cohort, active_months.c.month_index, func.count(distinct(firsts.c.account_id)))
         .select_from(firsts)
-        .join(active_months, active_months.c.account_id == firsts.c.account_id)
+        .join(orders, orders.c.account_id == firsts.c.account_id)
         .join(Account, Account.account_id == firsts.c.account_id)
         .where(
-            firsts.c.first_at >= bounds[0],
-            firsts.c.first_at < bounds[-1],
+            orders.c.ordered_at >= bounds[0],
+            orders.c.ordered_at < bounds[-1],
             ctx.owner_in_scope(Account.owner_id),
             _segment_filter(ctx),
         )
-        .group_by(firsts.c.cohort, active_months.c.month_index)
+        .subquery("active")
+    )
+    # Grouping on the subquery's columns (not on the CASE itself) keeps PostgreSQL happy with bound parameters.
+    stmt = select(active.c.cohort, active.c.month_index, func.count(distinct(active.c.account_id))).group_by(
+        active.c.cohort, active.c.month_index
     )
     counts = {(int(c), int(m)): int(n) for c, m, n in ctx.conn.execute(stmt)}
     rows = []
@@ -194,20 +192,36 @@ def cohort_table(ctx: ComputeContext) -> Table:
     return Table("cohorts", "Monthly cohorts", columns, tuple(rows), units)  # type: ignore[arg-type]
 
 
+def _total(groups: Iterable[RetentionCounts]) -> RetentionCounts:
+    groups = list(groups)
+    return RetentionCounts(
+        start=sum(g.start for g in groups),
+        end=sum(g.end for g in groups),
+        retained=sum(g.retained for g in groups),
+        new=sum(g.new for g in groups),
+    )
+
+
 def compute(ctx: ComputeContext) -> Computed:
-    counts = retention_counts(ctx).get(ALL, ("", RetentionCounts()))[1]
-    repeat = _repeat_counts(ctx, None).get(ALL, (0, 0))
     rows: tuple[BreakdownRow, ...] = ()
-    if ctx.by == "month":
-        rows = _by_month(ctx)
-    elif ctx.by:
+    if ctx.by and ctx.by != "month":
+        # Every account falls in exactly one group (a missing owner, team or segment is a group too), so the
+        # totals are the groups' sums: the accounts are read once, not once for the groups and once more in all.
+        grouped = retention_counts(ctx, ctx.by)
         repeats = _repeat_counts(ctx, ctx.by)
+        counts = _total(group for _label, group in grouped.values())
+        repeat = (sum(r for r, _ in repeats.values()), sum(b for _, b in repeats.values()))
         rows = tuple(
             BreakdownRow(key, label, _measures(group, repeats.get(key, (0, 0))))
             for key, label, group in sorted_rows(
-                [(key, label, group) for key, (label, group) in retention_counts(ctx, ctx.by).items()]
+                [(key, label, group) for key, (label, group) in grouped.items()]
             )
         )
+    else:
+        counts = retention_counts(ctx).get(ALL, ("", RetentionCounts()))[1]
+        repeat = _repeat_counts(ctx, None).get(ALL, (0, 0))
+        if ctx.by == "month":
+            rows = _by_month(ctx)
     tables = () if ctx.is_comparison else (cohort_table(ctx),)
     return Computed(measures=_measures(counts, repeat), rows=rows, tables=tables)
 
