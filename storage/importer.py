@@ -27,7 +27,6 @@ from storage.import_lookup import StoreLookup
 from storage.import_rules import TableRules, rules_for
 from storage.import_sources import Record, Source, SourceError, open_source
 from storage.import_write import BackgroundWriter, group_by_present, make_writer
-from storage.journeys import JOURNEY_SOURCES, refresh_journeys
 from storage.schema import CRM_TABLES
 
 __all__ = ["RowError", "ImportReport", "import_file", "rejects_path_for", "BATCH_SIZE"]
@@ -262,8 +261,6 @@ def _load(
         if errors and not skip_invalid:
             transaction.rollback()
             return ImportReport(rules.table, read, 0, rejected, errors, refused=True)
-        if rules.table in JOURNEY_SOURCES and written:
-            refresh_journeys(conn, settings)
         transaction.commit()
     rejects_path = rejects.finish() if rejects else None
     return ImportReport(rules.table, read, written, rejected, errors, rejects_path)

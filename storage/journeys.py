@@ -85,33 +85,44 @@ def _as_stage(name: str):
     return cast(literal(name), String)
 
 
-def stage_entries(settings: Settings, leads: Select, *, every_event: bool = False) -> CompoundSelect:
-    """Every stage entry (`lead_id`, `stage`, `entered_at`) of the leads whose ids `leads` selects: their events,
-    their creation and what their deals imply. Events of other stages (lost, disqualified) only with `every_event`."""
+def stage_entries(settings: Settings, leads: Select | None, *, every_event: bool = False) -> CompoundSelect:
+    """Every stage entry (`lead_id`, `stage`, `entered_at`) of the leads whose ids `leads` selects (None: every
+    lead): their events, their creation and what their deals imply. Events of other stages (lost, disqualified)
+    only with `every_event`."""
     stages = settings.funnel.stages
+
+    def of_leads(column) -> list[ColumnElement[bool]]:
+        return [] if leads is None else [column.in_(leads)]
+
     events = select(LeadStageEvent.lead_id, LeadStageEvent.stage, LeadStageEvent.entered_at).where(
-        LeadStageEvent.lead_id.in_(leads)
+        *of_leads(LeadStageEvent.lead_id)
     )
     parts = [
         events if every_event else events.where(LeadStageEvent.stage.in_(stages)),
-        select(Lead.lead_id, _as_stage(stages[0]), Lead.created_at).where(Lead.lead_id.in_(leads)),
+        select(Lead.lead_id, _as_stage(stages[0]), Lead.created_at).where(*of_leads(Lead.lead_id)),
     ]
     if OPPORTUNITY in stages:
         parts.append(
-            select(Deal.lead_id, _as_stage(OPPORTUNITY), Deal.created_at).where(Deal.lead_id.in_(leads))
+            select(Deal.lead_id, _as_stage(OPPORTUNITY), Deal.created_at).where(
+                Deal.lead_id.is_not(None), *of_leads(Deal.lead_id)
+            )
         )
     if WON in stages:
         parts.append(
             select(Deal.lead_id, _as_stage(WON), Deal.closed_at).where(
-                Deal.lead_id.in_(leads), Deal.status == "won", Deal.closed_at.is_not(None)
+                Deal.lead_id.is_not(None),
+                *of_leads(Deal.lead_id),
+                Deal.status == "won",
+                Deal.closed_at.is_not(None),
             )
         )
     return union_all(*parts)
 
 
-def _live_reached(settings: Settings, leads: Select) -> Select:
+def _live_reached(settings: Settings, leads: Select | None) -> Select:
     stages = settings.funnel.stages
-    entries = stage_entries(settings, select(leads.cte("journey_leads").c.lead_id)).subquery("stage_entries")
+    ids = None if leads is None else select(leads.cte("journey_leads").c.lead_id)
+    entries = stage_entries(settings, ids).subquery("stage_entries")
     columns = [
         func.min(case((entries.c.stage.in_(stages[i:] if i else stages[:1]), entries.c.entered_at))).label(
             reached_column(i)
@@ -132,9 +143,11 @@ def live_journey(settings: Settings, leads: Select) -> Subquery:
     return _live_reached(settings, leads).subquery("journey")
 
 
-def _live_rows(settings: Settings, where: Sequence[ColumnElement[bool]]) -> Select:
-    """The rows of `lead_journeys` for the leads meeting `where` (on `leads`), worked out from the CRM tables."""
-    reached = live_journey(settings, select(Lead.lead_id).where(*where))
+def _live_rows(settings: Settings, where: Sequence[ColumnElement[bool]] | None) -> Select:
+    """The rows of `lead_journeys` for the leads meeting `where` (on `leads`; None: every lead), worked out from
+    the CRM tables."""
+    ids = None if where is None else select(Lead.lead_id).where(*where)
+    reached = _live_reached(settings, ids).subquery("journey")
     return select(
         func.coalesce(Lead.owner_id, "").label("owner_id"),
         *(Lead.__table__.c[name] for name in ("created_at", "lead_id", *LEAD_COLUMNS)),
@@ -189,7 +202,7 @@ def refresh_store(engine: Engine, settings: Settings) -> int:
 
 def refresh_journeys(conn: Connection, settings: Settings) -> int:
     """Bring `lead_journeys` up to date in the caller's transaction: the waiting leads, or every lead when the
-    stages changed; how many leads were worked out."""
+    stages changed or most leads are waiting; how many leads were worked out."""
     if len(settings.funnel.stages) > JOURNEY_STAGES_MAX:
         return 0  # more stages than the table has columns: readers always take the live journey
     current, dirty = journeys_current(conn, settings)
@@ -198,16 +211,20 @@ def refresh_journeys(conn: Connection, settings: Settings) -> int:
     if conn.dialect.name == "postgresql":
         # Writers mark leads while we work; holding them back until we commit means no mark is lost in between.
         conn.exec_driver_sql("LOCK TABLE lead_journey_dirty IN EXCLUSIVE MODE")
-    where: list[ColumnElement[bool]] = []
-    if current:
-        waiting = select(lead_journey_dirty.c.lead_id)
-        conn.execute(delete(lead_journeys).where(lead_journeys.c.lead_id.in_(waiting)))
-        where.append(Lead.lead_id.in_(waiting))
-    else:
+    leads = conn.execute(select(func.count()).select_from(Lead)).scalar_one()
+    waiting = select(lead_journey_dirty.c.lead_id)
+    changed = conn.execute(
+        select(func.count()).select_from(Lead).where(Lead.lead_id.in_(waiting))
+    ).scalar_one()
+    where: list[ColumnElement[bool]] | None = [Lead.lead_id.in_(waiting)]
+    # Past a fifth of the leads, one pass over whole tables beats looking each changed lead up.
+    if not current or changed * 5 > leads:
         conn.execute(delete(lead_journeys))
         conn.execute(delete(lead_journey_state))
         conn.execute(insert(lead_journey_state).values(stages=_stages_key(settings)))
-    done = conn.execute(select(func.count()).select_from(Lead).where(*where)).scalar_one()
+        where, changed = None, leads
+    else:
+        conn.execute(delete(lead_journeys).where(lead_journeys.c.lead_id.in_(waiting)))
     # In key order, so PostgreSQL too finds one owner's leads of a period on neighbouring pages.
     rows = _live_rows(settings, where).order_by("owner_id", "created_at")
     conn.execute(insert(lead_journeys).from_select([c.name for c in rows.selected_columns], rows))
@@ -216,7 +233,7 @@ def refresh_journeys(conn: Connection, settings: Settings) -> int:
         conn.exec_driver_sql("TRUNCATE lead_journey_dirty")
     else:
         conn.execute(delete(lead_journey_dirty))
-    return int(done)
+    return int(changed)
 
 
 _MARKS = {

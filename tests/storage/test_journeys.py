@@ -10,9 +10,9 @@ from datetime import datetime
 import pytest
 from sqlalchemy import delete, insert, select, update
 
+from bot.cli import main
 from metrics.catalogue import MetricQuery, query
 from storage.config import load_settings
-from storage.importer import import_file
 from storage.journeys import journeys_current, live_journey, refresh_store
 from storage.schema import Deal, Lead, LeadStageEvent, lead_journey_dirty, lead_journeys
 from tests.metrics.fixture_conversion import NOW, SETTINGS, at, seed_conversion
@@ -72,6 +72,11 @@ def test_a_refresh_keeps_every_leads_journey_as_it_is_worked_out_live(crm):
     with crm.connect() as conn:
         assert journeys_current(conn, SETTINGS) == (True, False)
     assert refresh_store(crm, SETTINGS) == 0  # nothing changed, nothing to do
+    with crm.begin() as conn:
+        conn.execute(insert(LeadStageEvent).values(lead_id="L4", stage="mql", entered_at=at(11, 5)))
+    assert refresh_store(crm, SETTINGS) == 1  # one lead of twelve: only its row is worked out again
+    assert kept(crm)["L4"][5:7] == (at(11, 4), at(11, 5))
+    assert kept(crm) == live(crm)
 
 
 def test_the_funnel_reads_the_kept_journeys(crm):
@@ -95,7 +100,8 @@ def test_every_kind_of_change_marks_its_leads_and_is_read_live_until_the_refresh
     assert waiting(crm) == {"L4", "L1", "L6", "L12", "L3"}
     # Read before the refresh: L4 won (new event), L6 won (D1 now), L1 no longer won, L5 still.
     assert won_leads(crm) == 3
-    assert refresh_store(crm, SETTINGS) == 4  # L12 is gone: its row goes, nothing to work out
+    # Five of the twelve leads changed, past a fifth: the table is rebuilt from the eleven left (L12 is gone).
+    assert refresh_store(crm, SETTINGS) == 11
     assert waiting(crm) == set()
     assert kept(crm) == live(crm)
     assert "L12" not in kept(crm)
@@ -118,12 +124,12 @@ def test_other_funnel_stages_are_worked_out_live_until_a_refresh_rebuilds_the_ta
     assert query(crm, shorter, asked).measure("sql").value == 4  # L1, L2, L5, L7
 
 
-def test_an_import_leaves_the_journeys_it_changed_worked_out(crm, tmp_path):
+def test_kpibot_import_leaves_the_journeys_it_changed_worked_out(crm, db_url, tmp_path, capsys):
     refresh_store(crm, SETTINGS)
     events = tmp_path / "events.csv"
     events.write_text("lead_id,stage,entered_at\nL4,mql,2026-11-06T10:00:00Z\nL6,sql,2026-11-15T10:00:00Z\n")
-    report = import_file(crm, SETTINGS, "lead_stage_events", events)
-    assert report.written == 2
+    assert main(["--db", db_url, "import", "lead_stage_events", str(events)]) == 0
+    assert "lead journeys brought up to date: 2 leads" in capsys.readouterr().out
     assert waiting(crm) == set()
     rows = kept(crm)
     assert rows == live(crm)
