@@ -17,9 +17,11 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, cast
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy.exc import OperationalError
 
 from alerts import chat as _chat_commands  # noqa: F401  (registers the scheduler's chat commands)
 from alerts.digests import run_digests
@@ -94,10 +96,13 @@ class SchedulerService:
     async def _refresh_journeys(self) -> None:
         """Work out the journeys of leads changed since the last pass, so chat answers keep reading them whole."""
         loop = asyncio.get_running_loop()
+        refresh = partial(refresh_store, self.runtime.engine, self.runtime.settings, wait=False)
         try:
-            await loop.run_in_executor(
-                self.executor, refresh_store, self.runtime.engine, self.runtime.settings
-            )
+            await loop.run_in_executor(self.executor, refresh)
+        except OperationalError as exc:
+            # An import holds the tables (PostgreSQL refuses at once, SQLite after its busy timeout); it brings the
+            # journeys up to date itself when it is done.
+            log.info("lead journeys not refreshed this pass (%s)", type(exc.orig).__name__)
         except Exception:  # answers stay right meanwhile (changed leads are read live); the next pass retries
             log.exception("refreshing the lead journeys failed")
 

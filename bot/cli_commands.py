@@ -71,10 +71,8 @@ def _run(ctx, args: argparse.Namespace) -> int:
         from bot.conversation import Conversation
         from bot.serve import Runtime, serve
         from storage.db import upgrade
-        from storage.journeys import refresh_store
 
         upgrade(ctx.engine)
-        refresh_store(ctx.engine, settings)
         runtime = Runtime(
             settings=settings, engine=ctx.engine, conversation=Conversation(ctx.engine, settings)
         )

@@ -3,7 +3,7 @@ leads one won deal takes (SPEC 3.2). The SQL report (`/sql`) lives in `metrics.s
 
 from __future__ import annotations
 
-from sqlalchemy import and_, case, func, or_, outerjoin, select
+from sqlalchemy import ColumnElement, and_, case, func, or_, outerjoin, select
 
 import metrics.sql_report  # noqa: F401  (registers /sql right after /winrate)
 from metrics.breakdown_keys import (
@@ -15,8 +15,8 @@ from metrics.breakdown_keys import (
     time_buckets,
 )
 from metrics.catalogue import ComputeContext, Computed, MetricDef, register
-from metrics.lead_journey import closings
 from metrics.result import BreakdownRow, Measure, ratio
+from storage.journeys import journey
 from storage.schema import Deal, Lead
 
 __all__ = ["WIN_RATE", "win_rate_measures"]
@@ -98,10 +98,15 @@ def _new_leads(ctx: ComputeContext, by: str | None) -> dict[str, int]:
 
 def _pipeline_leads(ctx: ComputeContext, by: str | None) -> dict[str, int]:
     """Per group: leads in the pipeline during the period (or during each month of it, for `by month`)."""
-    existing = select(Lead.lead_id).where(Lead.created_at < ctx.end, *_scoped_leads(ctx))
-    closed = closings(ctx.settings, existing)
-    source = outerjoin(Lead, closed, closed.c.lead_id == Lead.lead_id)
-    base = [Lead.created_at < ctx.end, *_scoped_leads(ctx)]
+
+    def existing(lead) -> list[ColumnElement[bool]]:
+        return [
+            lead.created_at < ctx.end,
+            ctx.owner_in_scope(lead.owner_id),
+            *lead_filters(ctx.filters, lead),
+        ]
+
+    path = journey(ctx.conn, ctx.settings, existing)
     if by in TIME_BREAKDOWNS:
         # A lead open across two months is in both months' pipelines, so months are columns, not groups.
         buckets = time_buckets(ctx.period, by)
@@ -110,8 +115,8 @@ def _pipeline_leads(ctx: ComputeContext, by: str | None) -> dict[str, int]:
                 case(
                     (
                         and_(
-                            Lead.created_at < b.end_utc,
-                            or_(closed.c.closed_at.is_(None), closed.c.closed_at >= b.start_utc),
+                            path.c.created_at < b.end_utc,
+                            or_(path.c.closed_at.is_(None), path.c.closed_at >= b.start_utc),
                         ),
                         1,
                     )
@@ -119,13 +124,12 @@ def _pipeline_leads(ctx: ComputeContext, by: str | None) -> dict[str, int]:
             )
             for b in buckets
         ]
-        row = ctx.conn.execute(select(*columns).select_from(source).where(*base)).one()
+        row = ctx.conn.execute(select(*columns)).one()
         return {b.label: n for b, n in zip(buckets, row, strict=True)}
-    key = group_key(by, period=ctx.period, owner=Lead.owner_id, lead=Lead, time=Lead.created_at)
+    key = group_key(by, period=ctx.period, owner=path.c.owner_id, lead=path.c, time=path.c.created_at)
     inner = (
         select(key.label("grp"))
-        .select_from(source)
-        .where(*base, or_(closed.c.closed_at.is_(None), closed.c.closed_at >= ctx.start))
+        .where(or_(path.c.closed_at.is_(None), path.c.closed_at >= ctx.start))
         .subquery("pipeline_leads")
     )
     stmt = select(inner.c.grp, func.count()).group_by(inner.c.grp)

@@ -1,5 +1,5 @@
-"""Which leads a period touched, and when a lead closed: the lead-level questions beside the journey itself
-(storage/journeys.py, which holds the funnel rules of SPEC section 1)."""
+"""Which leads a period touched: the lead-level question beside the journey itself (storage/journeys.py, which
+holds the funnel rules of SPEC section 1)."""
 
 from __future__ import annotations
 
@@ -9,23 +9,17 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     CompoundSelect,
-    Select,
-    Subquery,
     and_,
     exists,
-    func,
     literal,
     or_,
     select,
     union,
-    union_all,
 )
 
-from storage.config import Settings
-from storage.journeys import WON
 from storage.schema import Deal, Lead, LeadStageEvent
 
-__all__ = ["touched_leads", "was_touched", "closings"]
+__all__ = ["touched_leads", "was_touched"]
 
 
 def touched_leads(start: datetime, end: datetime, *, created: bool = False) -> CompoundSelect:
@@ -73,24 +67,3 @@ def was_touched(lead_id: Any, start: datetime, end: datetime, *, scoped: bool) -
         )
     )
     return or_(by_event, by_deal)
-
-
-def closings(settings: Settings, leads: Select) -> Subquery:
-    """Per lead of `leads` that has closed: `lead_id` and `closed_at`, the first of its won, lost or disqualified
-    events and the closing (won or lost) of a deal linked to it."""
-    closers = (*settings.funnel.terminal_stages, WON)
-    scoped = leads.cte("closing_leads")
-    ids = select(scoped.c.lead_id)
-    ends = union_all(
-        select(LeadStageEvent.lead_id, LeadStageEvent.entered_at.label("closed_at")).where(
-            LeadStageEvent.lead_id.in_(ids), LeadStageEvent.stage.in_(closers)
-        ),
-        select(Deal.lead_id, Deal.closed_at).where(
-            Deal.lead_id.in_(ids), Deal.status.in_(("won", "lost")), Deal.closed_at.is_not(None)
-        ),
-    ).subquery("lead_ends")
-    return (
-        select(ends.c.lead_id, func.min(ends.c.closed_at).label("closed_at"))
-        .group_by(ends.c.lead_id)
-        .subquery("closings")
-    )

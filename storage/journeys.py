@@ -33,12 +33,14 @@ from sqlalchemy import (
     Select,
     String,
     Subquery,
+    and_,
     case,
     cast,
     delete,
     func,
     insert,
     literal,
+    literal_column,
     select,
     union_all,
 )
@@ -119,17 +121,42 @@ def stage_entries(settings: Settings, leads: Select | None, *, every_event: bool
     return union_all(*parts)
 
 
+def _closing_entries(settings: Settings, leads: Select | None) -> CompoundSelect:
+    """(`lead_id`, `closed_at`) for every way a lead of `leads` (None: every lead) closes: an event of a terminal
+    stage or `won`, or a linked deal won or lost."""
+    closers = (*settings.funnel.terminal_stages, WON)
+    events = select(LeadStageEvent.lead_id, LeadStageEvent.entered_at).where(
+        LeadStageEvent.stage.in_(closers)
+    )
+    deals = select(Deal.lead_id, Deal.closed_at).where(
+        Deal.lead_id.is_not(None), Deal.status.in_(("won", "lost")), Deal.closed_at.is_not(None)
+    )
+    if leads is not None:
+        events = events.where(LeadStageEvent.lead_id.in_(leads))
+        deals = deals.where(Deal.lead_id.in_(leads))
+    return union_all(events, deals)
+
+
 def _live_reached(settings: Settings, leads: Select | None) -> Select:
     stages = settings.funnel.stages
     ids = None if leads is None else select(leads.cte("journey_leads").c.lead_id)
-    entries = stage_entries(settings, ids).subquery("stage_entries")
+    reaching = stage_entries(settings, ids).subquery("stage_entries")
+    closing = _closing_entries(settings, ids).subquery("closing_entries")
+    entries = union_all(
+        select(
+            reaching.c.lead_id, reaching.c.stage, reaching.c.entered_at, literal_column("0").label("closes")
+        ),
+        select(closing.c.lead_id, _as_stage(""), closing.c.entered_at, literal_column("1")),
+    ).subquery("entries")
+    reaches = entries.c.closes == 0
     columns = [
-        func.min(case((entries.c.stage.in_(stages[i:] if i else stages[:1]), entries.c.entered_at))).label(
-            reached_column(i)
-        )
+        func.min(
+            case((and_(reaches, entries.c.stage.in_(stages[i:] if i else stages[:1])), entries.c.entered_at))
+        ).label(reached_column(i))
         for i in range(len(stages))
     ]
-    return select(entries.c.lead_id, *columns).group_by(entries.c.lead_id)
+    closed_at = func.min(case((entries.c.closes == 1, entries.c.entered_at))).label("closed_at")
+    return select(entries.c.lead_id, *columns, closed_at).group_by(entries.c.lead_id)
 
 
 def live_journey(settings: Settings, leads: Select) -> Subquery:
@@ -152,11 +179,13 @@ def _live_rows(settings: Settings, where: Sequence[ColumnElement[bool]] | None) 
         func.coalesce(Lead.owner_id, "").label("owner_id"),
         *(Lead.__table__.c[name] for name in ("created_at", "lead_id", *LEAD_COLUMNS)),
         *(reached.c[reached_column(i)] for i in range(len(settings.funnel.stages))),
+        reached.c.closed_at,
     ).join(reached, reached.c.lead_id == Lead.lead_id)
 
 
 def _stages_key(settings: Settings) -> str:
-    return "\n".join(settings.funnel.stages)
+    """The configuration a kept journey depends on: the stages in order, then the terminal stages."""
+    return "\n".join((*settings.funnel.stages, "--", *settings.funnel.terminal_stages))
 
 
 def journeys_current(conn: Connection, settings: Settings) -> tuple[bool, bool]:
@@ -177,7 +206,8 @@ lead_id, source, campaign_id, segment."""
 
 def journey(conn: Connection, settings: Settings, where: LeadWhere) -> Subquery:
     """Per lead meeting `where`: `lead_id`, `owner_id` ('' when none), `created_at`, `source`, `campaign_id`,
-    `segment` and `reached_<i>` for each configured stage i, from `lead_journeys` where it is current and worked out
+    `segment`, `reached_<i>` for each configured stage i and `closed_at` (its first won, lost or disqualified event,
+    or the close of a linked deal won or lost; NULL while open), from `lead_journeys` where it is current and worked out
     live where it is not."""
     current, dirty = journeys_current(conn, settings)
     if not current:
@@ -185,6 +215,7 @@ def journey(conn: Connection, settings: Settings, where: LeadWhere) -> Subquery:
     kept = [
         *(lead_journeys.c[name] for name in ("owner_id", "created_at", "lead_id", *LEAD_COLUMNS)),
         *(lead_journeys.c[reached_column(i)] for i in range(len(settings.funnel.stages))),
+        lead_journeys.c.closed_at,
     ]
     fresh = select(*kept).where(*where(lead_journeys.c))
     if not dirty:
@@ -194,15 +225,19 @@ def journey(conn: Connection, settings: Settings, where: LeadWhere) -> Subquery:
     return union_all(fresh.where(lead_journeys.c.lead_id.not_in(waiting)), stale_ones).subquery("journey")
 
 
-def refresh_store(engine: Engine, settings: Settings) -> int:
-    """`refresh_journeys` in a transaction of its own (at start-up, and every minute while the bot runs)."""
+def refresh_store(engine: Engine, settings: Settings, *, wait: bool = True) -> int:
+    """`refresh_journeys` in a transaction of its own (after an import, at start-up, every minute in the bot)."""
     with engine.begin() as conn:
-        return refresh_journeys(conn, settings)
+        return refresh_journeys(conn, settings, wait=wait)
 
 
-def refresh_journeys(conn: Connection, settings: Settings) -> int:
+def refresh_journeys(conn: Connection, settings: Settings, *, wait: bool = True) -> int:
     """Bring `lead_journeys` up to date in the caller's transaction: the waiting leads, or every lead when the
-    stages changed or most leads are waiting; how many leads were worked out."""
+    stages changed or most leads are waiting; how many leads were worked out.
+
+    Without `wait`, a writer still marking leads (an import in progress) makes PostgreSQL refuse at once with
+    `OperationalError` instead of waiting for it to commit.
+    """
     if len(settings.funnel.stages) > JOURNEY_STAGES_MAX:
         return 0  # more stages than the table has columns: readers always take the live journey
     current, dirty = journeys_current(conn, settings)
@@ -210,7 +245,7 @@ def refresh_journeys(conn: Connection, settings: Settings) -> int:
         return 0
     if conn.dialect.name == "postgresql":
         # Writers mark leads while we work; holding them back until we commit means no mark is lost in between.
-        conn.exec_driver_sql("LOCK TABLE lead_journey_dirty IN EXCLUSIVE MODE")
+        conn.exec_driver_sql("LOCK TABLE lead_journey_dirty IN EXCLUSIVE MODE" + ("" if wait else " NOWAIT"))
     leads = conn.execute(select(func.count()).select_from(Lead)).scalar_one()
     waiting = select(lead_journey_dirty.c.lead_id)
     changed = conn.execute(

@@ -466,11 +466,12 @@ lead_journeys = Table(
     Column("campaign_id", ID),
     Column("segment", String(64)),
     *(Column(f"reached_{i}", DateTime) for i in range(JOURNEY_STAGES_MAX)),
+    Column("closed_at", DateTime),
     Index("ix_lead_journeys_lead", "lead_id", unique=True),
     sqlite_with_rowid=False,
 )
-"""A lead's owner, creation, source, campaign and segment as in `leads`, and when it first reached funnel stage i
-(`reached_i`) for the stages in `lead_journey_state`."""
+"""A lead's owner, creation, source, campaign and segment as in `leads`, when it first reached funnel stage i
+(`reached_i`) for the stages in `lead_journey_state`, and when it closed (won, lost or disqualified)."""
 
 lead_journey_dirty = Table(
     "lead_journey_dirty",

@@ -9,6 +9,7 @@ from datetime import datetime
 
 import pytest
 from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import OperationalError
 
 from bot.cli import main
 from metrics.catalogue import MetricQuery, query
@@ -27,8 +28,8 @@ def crm(engine):
 
 
 def kept(engine) -> dict[str, tuple]:
-    """Every kept row: lead id -> (owner, created, source, campaign, segment, reached_0 … reached_5)."""
-    reached = [lead_journeys.c[f"reached_{i}"] for i in range(STAGES)]
+    """Every kept row: lead id -> (owner, created, source, campaign, segment, reached_0 … reached_5, closed)."""
+    reached = [*(lead_journeys.c[f"reached_{i}"] for i in range(STAGES)), lead_journeys.c.closed_at]
     columns = [lead_journeys.c[n] for n in ("owner_id", "created_at", "source", "campaign_id", "segment")]
     with engine.connect() as conn:
         rows = conn.execute(select(lead_journeys.c.lead_id, *columns, *reached)).all()
@@ -38,7 +39,7 @@ def kept(engine) -> dict[str, tuple]:
 def live(engine) -> dict[str, tuple]:
     """The same rows worked out from the CRM tables as they are now."""
     path = live_journey(SETTINGS, select(Lead.lead_id))
-    reached = [path.c[f"reached_{i}"] for i in range(STAGES)]
+    reached = [*(path.c[f"reached_{i}"] for i in range(STAGES)), path.c.closed_at]
     lead = [Lead.owner_id, Lead.created_at, Lead.source, Lead.campaign_id, Lead.segment]
     with engine.connect() as conn:
         rows = conn.execute(
@@ -66,9 +67,19 @@ def test_a_refresh_keeps_every_leads_journey_as_it_is_worked_out_live(crm):
     rows = kept(crm)
     assert rows == live(crm)
     # L2 skipped sal on its way to sql (Nov 8): sal counts as entered then; it never got further.
-    assert rows["L2"][5:] == (at(11, 3), at(11, 5), at(11, 8), at(11, 8), None, None)
+    assert rows["L2"][5:] == (
+        at(11, 3),
+        at(11, 5),
+        at(11, 8),
+        at(11, 8),
+        None,
+        None,
+        at(11, 12),
+    )  # lost Nov 12
     # L10: mql Oct 21, then its deal D10 (opened Nov 5, won Dec 3) fills sal, sql and opportunity in.
-    assert rows["L10"][5:] == (at(10, 20), at(10, 21), at(11, 5), at(11, 5), at(11, 5), at(12, 3))
+    assert rows["L10"][5:] == (at(10, 20), at(10, 21), at(11, 5), at(11, 5), at(11, 5), at(12, 3), at(12, 3))
+    assert rows["L3"][-1] == at(11, 7)  # disqualified
+    assert rows["L6"][-1] is None  # still open
     with crm.connect() as conn:
         assert journeys_current(conn, SETTINGS) == (True, False)
     assert refresh_store(crm, SETTINGS) == 0  # nothing changed, nothing to do
@@ -146,4 +157,19 @@ def test_a_lead_without_an_owner_is_kept_with_an_empty_owner(crm):
         )
     refresh_store(crm, SETTINGS)
     assert kept(crm)["L99"][:3] == ("", datetime(2026, 11, 9, 10), "event")
+    assert kept(crm) == live(crm)
+
+
+def test_the_bots_minute_pass_does_not_wait_for_an_import_still_writing(crm):
+    if crm.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time: its busy timeout is the wait")
+    refresh_store(crm, SETTINGS)
+    with crm.begin() as conn:  # a change already committed: there is work for the pass
+        conn.execute(insert(LeadStageEvent).values(lead_id="L6", stage="sql", entered_at=at(11, 15)))
+    with crm.connect() as importing:
+        importing.execute(insert(LeadStageEvent).values(lead_id="L4", stage="mql", entered_at=at(11, 5)))
+        with pytest.raises(OperationalError):
+            refresh_store(crm, SETTINGS, wait=False)
+        importing.commit()
+    assert refresh_store(crm, SETTINGS, wait=False) == 2
     assert kept(crm) == live(crm)

@@ -49,6 +49,7 @@ def upgrade() -> None:
     sa.Column('reached_9', sa.DateTime(), nullable=True),
     sa.Column('reached_10', sa.DateTime(), nullable=True),
     sa.Column('reached_11', sa.DateTime(), nullable=True),
+    sa.Column('closed_at', sa.DateTime(), nullable=True),
     sa.PrimaryKeyConstraint('owner_id', 'created_at', 'lead_id', name=op.f('pk_lead_journeys')),
     sqlite_with_rowid=False
     )
