@@ -186,6 +186,11 @@ class Activity(Base):
         Index("ix_activities_owner_created", "owner_id", "created_at"),
         # Status rides along so "due in the period" and its completion read the index alone.
         Index("ix_activities_owner_due_status", "owner_id", "due_at", "status"),
+        # The organisation's day (digests, an admin's /activity): PostgreSQL cannot skip through the owner-first
+        # indexes above the way SQLite does, and would read all activities for one day's.
+        Index("ix_activities_completed", "completed_at"),
+        Index("ix_activities_created", "created_at"),
+        Index("ix_activities_due", "due_at"),
         # "Overdue now" asks only for open activities, a few percent of them: this index holds just those. A query
         # uses it when it states OPEN_ACTIVITY word for word (literal values, not bound parameters).
         Index(
