@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -12,7 +13,7 @@ from metrics.breakdown_keys import breakdown_rows, group_key, lead_filters, prod
 from metrics.catalogue import ComputeContext, Computed, MetricDef, register
 from metrics.customers import acquisitions, day_number
 from metrics.mrr import money
-from metrics.result import BreakdownRow, Measure, ratio
+from metrics.result import Measure, ratio
 from storage.schema import Account, Deal, Lead, Order
 
 __all__ = ["REVENUE", "RevenueSums", "revenue_sums"]
@@ -135,12 +136,25 @@ def compute(ctx: ComputeContext) -> Computed:
             for key in {**deals, **orders}
         }
 
-    totals = groups(None).get("", _Group(RevenueSums(), RevenueSums() if from_orders else None))
-    rows: tuple[BreakdownRow, ...] = ()
-    if ctx.by:
-        empty = _Group(RevenueSums(), RevenueSums() if from_orders else None)
-        rows = breakdown_rows(ctx.conn, ctx.by, ctx.period, groups(ctx.by), _measures, empty=empty)
+    empty = _Group(RevenueSums(), RevenueSums() if from_orders else None)
+    if not ctx.by:
+        return Computed(measures=_measures(groups(None).get("", empty)))
+    # Every sale falls in exactly one group (a missing owner, source, product … is the "" group), so the totals
+    # are the groups' sums and the sales are read once.
+    by_group = groups(ctx.by)
+    totals = _Group(
+        _sum(g.deals for g in by_group.values()),
+        _sum(g.orders for g in by_group.values() if g.orders) if from_orders else None,
+    )
+    rows = breakdown_rows(ctx.conn, ctx.by, ctx.period, by_group, _measures, empty=empty)
     return Computed(measures=_measures(totals), rows=rows)
+
+
+def _sum(sums: Iterable[RevenueSums]) -> RevenueSums:
+    total = RevenueSums()
+    for s in sums:
+        total = RevenueSums(total.amount + s.amount, total.new_amount + s.new_amount, total.items + s.items)
+    return total
 
 
 REVENUE = register(

@@ -11,13 +11,14 @@ The rules (SPEC section 1) in one place, so `/funnel`, `/sql`, `/winrate` and th
 Each lead counts once per stage, at its first entry.
 
 Working a journey out means gathering every event and deal of every lead asked about, which for a team's quarter
-is a hundred thousand rows; `lead_journeys` holds the answer, one row per lead. It is kept without trusting every
-writer: triggers on `leads`, `lead_stage_events` and `deals` (whoever writes to them: the importer, the demo, a
-CRM sync, a hand-made fix) put the ids of the leads they change into `lead_journey_dirty`. A reader takes a dirty
-lead's journey live, so answers are always those of the CRM tables as they are; `refresh_journeys` (after an
-import, after the demo, when the bot starts and every few minutes while it runs) recomputes the dirty leads and
-empties the list. The table answers for one list of stages, recorded in `lead_journey_state`; under any other
-configuration readers take every journey live until the next refresh rebuilds the table.
+is a hundred thousand rows; `lead_journeys` holds the answer, one row per lead, with when the lead closed (won,
+lost or disqualified). It is kept without trusting every writer: triggers on `leads`, `lead_stage_events` and
+`deals` (whoever writes to them: the importer, the demo, a CRM sync, a hand-made fix) put the ids of the leads
+they change into `lead_journey_dirty`. A reader takes a dirty lead's journey live, so answers are always those of
+the CRM tables as they are; `refresh_journeys` (after `kpibot import`, after the demo, at the console's start and
+every minute in the bot's scheduler) recomputes the dirty leads and empties the list. The table answers for one
+list of stages and terminal stages, recorded in `lead_journey_state`; under any other configuration readers take
+every journey live until the next refresh rebuilds the table.
 """
 
 from __future__ import annotations
@@ -160,8 +161,8 @@ def _live_reached(settings: Settings, leads: Select | None) -> Select:
 
 
 def live_journey(settings: Settings, leads: Select) -> Subquery:
-    """Per lead of `leads` (a select of lead ids): `lead_id` and `reached_<i>` for each configured stage i, worked
-    out from the CRM tables.
+    """Per lead of `leads` (a select of lead ids): `lead_id`, `reached_<i>` for each configured stage i and
+    `closed_at`, worked out from the CRM tables.
 
     `reached_<i>` is the earliest entry into stage i or any later stage, so skipped stages are filled in — except
     the first stage, which a lead enters when it is created (or by an event of that stage), never earlier because
