@@ -233,6 +233,11 @@ def draw_cohorts(result: MetricResult, ctx: ChartContext) -> Figure | None:
     shown = [row for row in table.rows if any(row[i] is not None for i, _ in months)]
     if not months or not shown:
         return None
+    # Month 0 is 100 % for every cohort (a first order is an order): a column that says nothing, and a dozen
+    # labels fewer to draw. The youngest cohort keeps its row (name and size) with nothing observable yet.
+    later = [(i, k) for i, k in months if k > 0]
+    if later and all(row[i] in (None, 1.0) for i, k in months if k == 0 for row in shown):
+        months = later
     grid = np.array([[np.nan if row[i] is None else float(row[i]) for i, _ in months] for row in shown])
     row_labels = [
         f"{row[cohort_at]} · {ctx.formatters.number(row[size_at], 0)}"

@@ -285,11 +285,14 @@ def test_plan_dynamics_labels_each_period_and_the_hundred_percent_line():
 def test_cohort_cells_show_percentages_and_leave_the_unobservable_blank():
     fig = draw_cohorts(retention_result(), _ctx())
     cells = [t.get_text() for t in fig.axes[0].texts if t.get_text().endswith("%")]
-    # 6 + 5 + 4 + 3 + 2 + 1 observable cells
-    assert len(cells) == 21
-    assert cells[:6] == ["100.0%", "45.0%", "37.5%", "30.0%", "27.5%", "25.0%"]
+    # 5 + 4 + 3 + 2 + 1 observable cells after month 0, which is 100 % for every cohort and is not drawn
+    assert len(cells) == 15
+    assert cells[:5] == ["45.0%", "37.5%", "30.0%", "27.5%", "25.0%"]
     texts = _texts(fig)
-    assert "2026-05 · 40" in texts and "2026-10 · 44" in texts
+    assert "100.0%" not in texts and "0" not in texts and {"1", "5"} <= set(texts)
+    assert (
+        "2026-05 · 40" in texts and "2026-10 · 44" in texts
+    )  # October's cohort: its row, nothing observed yet
     assert not any(t.startswith("2026-11") for t in texts)
 
 
