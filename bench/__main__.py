@@ -62,6 +62,9 @@ def _import_url(backend: str, args: argparse.Namespace) -> str:
     return postgres_database(args.pg_url, "kpibot_bench_import")
 
 
+PARTS = ("commands", "digests", "charts", "import")
+
+
 def run_backend(backend: str, args: argparse.Namespace) -> dict:
     """Every measurement on one backend; the results as a dict (also written as JSON)."""
     scale = args.scale or ("medium" if args.quick else "large")
@@ -74,6 +77,15 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict:
     org = ensure_demo_org(engine, settings, scale=scale, progress=sys.stderr.isatty())
     prepared = time.monotonic() - started
     print(f"[{backend}] ready in {prepared:.0f} s ({'built' if org.built_seconds else 'reused'})", flush=True)
+    name = backend if scale == "large" else f"{backend}-{scale}"
+    parts = set(args.parts.split(",")) if args.parts else set(PARTS)
+    earlier = RESULTS / f"{name}.json"
+    if parts != set(PARTS) and earlier.exists():
+        # Measuring again only some parts: the others stay as the last run measured them, and the summary says so.
+        kept = json.loads(earlier.read_text())
+        when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        kept["meta"].setdefault("remeasured", {}).update({part: when for part in sorted(parts)})
+        return _measure(kept, parts, backend, args, engine, settings, org, name)
     results: dict = {
         "meta": {
             "backend": backend,
@@ -86,20 +98,28 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict:
             "built_seconds": org.built_seconds,
         }
     }
-    print(f"[{backend}] chat commands (reply without charts, with charts, hand-written SQL) …", flush=True)
-    results["commands"] = measure_commands(engine, settings, org, args.reps)
-    print(f"[{backend}] morning digests …", flush=True)
-    results["digests"] = measure_digests(engine, settings, org, max(1, min(args.reps, 3)))
-    print(f"[{backend}] charts …", flush=True)
-    results["charts"] = measure_charts(engine, settings, org, args.reps)
+    return _measure(results, parts, backend, args, engine, settings, org, name)
+
+
+def _measure(results: dict, parts: set[str], backend: str, args, engine, settings, org, name: str) -> dict:
+    if "commands" in parts:
+        print(
+            f"[{backend}] chat commands (reply without charts, with charts, hand-written SQL) …", flush=True
+        )
+        results["commands"] = measure_commands(engine, settings, org, args.reps)
+    if "digests" in parts:
+        print(f"[{backend}] morning digests …", flush=True)
+        results["digests"] = measure_digests(engine, settings, org, max(1, min(args.reps, 3)))
+    if "charts" in parts:
+        print(f"[{backend}] charts …", flush=True)
+        results["charts"] = measure_charts(engine, settings, org, args.reps)
     engine.dispose()
-    if not args.skip_import:
-        rows = 1_000_000 if scale == "large" else 100_000
+    if "import" in parts and not args.skip_import:
+        rows = 1_000_000 if org.scale == "large" else 100_000
         print(f"[{backend}] import of {rows:,} leads from CSV in a child process …", flush=True)
         csv_path = write_leads_csv(DATA / f"leads_{rows}.csv", rows)
         results["import"] = measure_import(_import_url(backend, args), csv_path)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    name = backend if scale == "large" else f"{backend}-{scale}"
     (RESULTS / f"{name}.json").write_text(json.dumps(results, indent=2, default=str))
     return results
 
@@ -113,10 +133,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=5, help="timed runs per measurement (default 5)")
     parser.add_argument("--skip-import", action="store_true", help="leave out the 1 M-lead import")
     parser.add_argument(
+        "--parts",
+        help=f"measure only these parts again (comma-separated of {', '.join(PARTS)}); the others are kept "
+        "from the last run of the backend",
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="the medium demo org and 100 k leads: a smoke run"
     )
     parser.add_argument("--scale", choices=("tiny", "small", "medium", "large"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    unknown = set(args.parts.split(",")) - set(PARTS) if args.parts else set()
+    if unknown:
+        parser.error(f"unknown part(s) {', '.join(sorted(unknown))}; choose from {', '.join(PARTS)}")
     logging.basicConfig(level=logging.WARNING)
     backends = ("sqlite", "postgres") if args.backend == "both" else (args.backend,)
     for backend in backends:

@@ -71,7 +71,11 @@ def markdown(results: dict[str, Any]) -> str:
     lines = [
         f"### {meta['backend']} — {meta['scale']} demo org (seed {meta['seed']}, day {meta['today']})",
         "",
-        f"{meta['machine']}; {meta['reps']} timed runs after one warm-up, median shown; {meta['when']}.",
+        f"{meta['machine']}; {meta['reps']} timed runs after one warm-up, median shown; {meta['when']}."
+        + "".join(
+            f" {part.capitalize()} measured again {when}."
+            for part, when in meta.get("remeasured", {}).items()
+        ),
         "",
         "| target (SPEC 9) | limit | measured | met |",
         "|---|---|---|---|",
