@@ -8,13 +8,17 @@ by that key. That keeps the same SQL valid on SQLite and PostgreSQL, whichever b
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from dataclasses import fields, replace
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import ColumnElement, Connection, String, case, cast, func, literal, or_, select
 
 from metrics.periods import Period, iter_buckets
 from metrics.result import BreakdownRow, Measure
 from storage.schema import Campaign, Product, Team, User
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 __all__ = [
     "NO_KEY",
@@ -26,6 +30,7 @@ __all__ = [
     "lead_filters",
     "product_filter",
     "breakdown_rows",
+    "add_up",
 ]
 
 NO_KEY = ""
@@ -119,6 +124,20 @@ def _labels(conn: Connection, by: str, keys: Iterable[str]) -> dict[str, str]:
     key_col, name_col = lookups[by]
     found = dict(conn.execute(select(key_col, name_col).where(key_col.in_(keys))).tuples().all())
     return {k: found.get(k) or k for k in keys}
+
+
+Counts = TypeVar("Counts", bound="DataclassInstance")
+
+
+def add_up(groups: Iterable[Counts], zero: Counts) -> Counts:
+    """The field-by-field sum of a breakdown's groups (dataclasses of counts and amounts), for a breakdown whose
+    groups split the rows with none left over, so the total needs no query of its own."""
+    total = zero
+    for group in groups:
+        total = replace(
+            total, **{f.name: getattr(total, f.name) + getattr(group, f.name) for f in fields(group)}
+        )
+    return total
 
 
 def breakdown_rows(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, timedelta
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 from dateutil.relativedelta import relativedelta
 from sqlalchemy import ColumnElement, and_, case, distinct, exists, func, literal, select
 
+from metrics.breakdown_keys import add_up
 from metrics.catalogue import ComputeContext, Computed, MetricDef, register
 from metrics.customers import ALL, account_grouping, active_at, mrr_month_before, sorted_rows
 from metrics.periods import iter_buckets, local_midnight
@@ -192,16 +192,6 @@ def cohort_table(ctx: ComputeContext) -> Table:
     return Table("cohorts", "Monthly cohorts", columns, tuple(rows), units)  # type: ignore[arg-type]
 
 
-def _total(groups: Iterable[RetentionCounts]) -> RetentionCounts:
-    groups = list(groups)
-    return RetentionCounts(
-        start=sum(g.start for g in groups),
-        end=sum(g.end for g in groups),
-        retained=sum(g.retained for g in groups),
-        new=sum(g.new for g in groups),
-    )
-
-
 def compute(ctx: ComputeContext) -> Computed:
     rows: tuple[BreakdownRow, ...] = ()
     if ctx.by and ctx.by != "month":
@@ -209,7 +199,7 @@ def compute(ctx: ComputeContext) -> Computed:
         # totals are the groups' sums: the accounts are read once, not once for the groups and once more in all.
         grouped = retention_counts(ctx, ctx.by)
         repeats = _repeat_counts(ctx, ctx.by)
-        counts = _total(group for _label, group in grouped.values())
+        counts = add_up((group for _label, group in grouped.values()), RetentionCounts())
         repeat = (sum(r for r, _ in repeats.values()), sum(b for _, b in repeats.values()))
         rows = tuple(
             BreakdownRow(key, label, _measures(group, repeats.get(key, (0, 0))))

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, case, func, select
 
-from metrics.breakdown_keys import breakdown_rows, group_key, lead_filters, product_filter
+from metrics.breakdown_keys import add_up, breakdown_rows, group_key, lead_filters, product_filter
 from metrics.catalogue import ComputeContext, Computed, MetricDef, register
 from metrics.customers import acquisitions, day_number
 from metrics.mrr import money
@@ -143,18 +142,11 @@ def compute(ctx: ComputeContext) -> Computed:
     # are the groups' sums and the sales are read once.
     by_group = groups(ctx.by)
     totals = _Group(
-        _sum(g.deals for g in by_group.values()),
-        _sum(g.orders for g in by_group.values() if g.orders) if from_orders else None,
+        add_up((g.deals for g in by_group.values()), RevenueSums()),
+        add_up((g.orders for g in by_group.values() if g.orders), RevenueSums()) if from_orders else None,
     )
     rows = breakdown_rows(ctx.conn, ctx.by, ctx.period, by_group, _measures, empty=empty)
     return Computed(measures=_measures(totals), rows=rows)
-
-
-def _sum(sums: Iterable[RevenueSums]) -> RevenueSums:
-    total = RevenueSums()
-    for s in sums:
-        total = RevenueSums(total.amount + s.amount, total.new_amount + s.new_amount, total.items + s.items)
-    return total
 
 
 REVENUE = register(
