@@ -3,6 +3,8 @@ leads one won deal takes (SPEC 3.2). The SQL report (`/sql`) lives in `metrics.s
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import ColumnElement, and_, case, func, or_, outerjoin, select
 
 import metrics.sql_report  # noqa: F401  (registers /sql right after /winrate)
@@ -80,8 +82,9 @@ def _closed_deals(ctx: ComputeContext, by: str | None) -> dict[str, tuple[int, i
     return {grp: (won, lost) for grp, won, lost in ctx.conn.execute(stmt).tuples()}
 
 
-def _scoped_leads(ctx: ComputeContext):
-    return [ctx.owner_in_scope(Lead.owner_id), *lead_filters(ctx.filters, Lead)]
+def _scoped_leads(ctx: ComputeContext, lead: Any = Lead) -> list[ColumnElement[bool]]:
+    """The scope's leads with the question's filters, on `lead` (`Lead`, or a journey's columns)."""
+    return [ctx.owner_in_scope(lead.owner_id), *lead_filters(ctx.filters, lead)]
 
 
 def _new_leads(ctx: ComputeContext, by: str | None) -> dict[str, int]:
@@ -98,15 +101,9 @@ def _new_leads(ctx: ComputeContext, by: str | None) -> dict[str, int]:
 
 def _pipeline_leads(ctx: ComputeContext, by: str | None) -> dict[str, int]:
     """Per group: leads in the pipeline during the period (or during each month of it, for `by month`)."""
-
-    def existing(lead) -> list[ColumnElement[bool]]:
-        return [
-            lead.created_at < ctx.end,
-            ctx.owner_in_scope(lead.owner_id),
-            *lead_filters(ctx.filters, lead),
-        ]
-
-    path = journey(ctx.conn, ctx.settings, existing)
+    path = journey(
+        ctx.conn, ctx.settings, lambda lead: [lead.created_at < ctx.end, *_scoped_leads(ctx, lead)]
+    )
     if by in TIME_BREAKDOWNS:
         # A lead open across two months is in both months' pipelines, so months are columns, not groups.
         buckets = time_buckets(ctx.period, by)

@@ -104,7 +104,6 @@ def stage_counts(ctx: ComputeContext, by: str | None) -> dict[str, list[int]]:
     stages = ctx.settings.funnel.stages
     path = journey(ctx.conn, ctx.settings, _leads(ctx))
     reached = [path.c[reached_column(i)] for i in range(len(stages))]
-    source = path
 
     if ctx.mode == "flow" and by in TIME_BREAKDOWNS:
         # Each stage's entries fall in their own month/week, so each (bucket, stage) is a column of its own.
@@ -112,12 +111,12 @@ def stage_counts(ctx: ComputeContext, by: str | None) -> dict[str, list[int]]:
         columns = [
             func.count(case((and_(r >= b.start_utc, r < b.end_utc), 1))) for b in buckets for r in reached
         ]
-        row = ctx.conn.execute(select(*columns).select_from(source)).one()
+        row = ctx.conn.execute(select(*columns).select_from(path)).one()
         n = len(stages)
         return {b.label: list(row[j * n : (j + 1) * n]) for j, b in enumerate(buckets)}
 
     key = group_key(by, period=ctx.period, owner=path.c.owner_id, lead=path.c, time=path.c.created_at)
-    inner = select(key.label("grp"), *reached).select_from(source).subquery("funnel_rows")
+    inner = select(key.label("grp"), *reached).select_from(path).subquery("funnel_rows")
     if ctx.mode == "cohort":
         counted = [case((inner.c[reached_column(i)] <= ctx.now_utc, 1)) for i in range(len(stages))]
     else:
