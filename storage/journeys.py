@@ -69,6 +69,7 @@ __all__ = [
     "refresh_store",
     "journeys_current",
     "trigger_ddl",
+    "drop_trigger_ddl",
     "JOURNEY_SOURCES",
 ]
 
@@ -272,15 +273,14 @@ def refresh_journeys(conn: Connection, settings: Settings, *, wait: bool = True)
     return int(changed)
 
 
-_MARKS = {
-    "leads": {
-        "INSERT": None,
-        "UPDATE": "lead_id, created_at, owner_id, source, campaign_id, segment",
-        "DELETE": None,
-    },
-    "lead_stage_events": {"INSERT": None, "UPDATE": "lead_id, stage, entered_at", "DELETE": None},
-    "deals": {"INSERT": None, "UPDATE": "lead_id, created_at, closed_at, status", "DELETE": None},
+_UPDATED_COLUMNS = {
+    "leads": "lead_id, created_at, owner_id, source, campaign_id, segment",
+    "lead_stage_events": "lead_id, stage, entered_at",
+    "deals": "lead_id, created_at, closed_at, status",
 }
+"""Per table whose rows mark their leads, the columns a journey reads: an UPDATE of others marks nothing on SQLite."""
+_OPERATIONS = {"INSERT": ("NEW",), "UPDATE": ("OLD", "NEW"), "DELETE": ("OLD",)}
+"""Each operation that marks, with the rows (before and after) whose lead it marks."""
 
 _PG_FUNCTION = """
 CREATE OR REPLACE FUNCTION lead_journey_mark() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -298,6 +298,11 @@ END $$
 """
 
 
+def _triggers() -> list[tuple[str, str, str]]:
+    """(trigger name, table, operation) of every marking trigger."""
+    return [(f"{t}_journey_{o.lower()}", t, o) for t in _UPDATED_COLUMNS for o in _OPERATIONS]
+
+
 def trigger_ddl(dialect: str) -> list[str]:
     """The statements that make `leads`, `lead_stage_events` and `deals` mark the leads they change.
 
@@ -305,23 +310,28 @@ def trigger_ddl(dialect: str) -> list[str]:
     SQLite has row triggers only, and an UPDATE marks only when a column the journey reads is set.
     """
     statements = []
-    for table, operations in _MARKS.items():
-        for operation, columns in operations.items():
-            name = f"{table}_journey_{operation.lower()}"
-            if dialect == "postgresql":
-                new = "NEW TABLE AS journey_new" if operation != "DELETE" else ""
-                old = "OLD TABLE AS journey_old" if operation != "INSERT" else ""
-                statements.append(
-                    f"CREATE TRIGGER {name} AFTER {operation} ON {table} REFERENCING {old} {new} "
-                    "FOR EACH STATEMENT EXECUTE FUNCTION lead_journey_mark()"
-                )
-                continue
-            rows = {"INSERT": ("NEW",), "UPDATE": ("OLD", "NEW"), "DELETE": ("OLD",)}[operation]
-            marks = " ".join(
-                f"INSERT OR IGNORE INTO lead_journey_dirty (lead_id) SELECT {row}.lead_id "
-                f"WHERE {row}.lead_id IS NOT NULL;"
-                for row in rows
+    for name, table, operation in _triggers():
+        if dialect == "postgresql":
+            new = "NEW TABLE AS journey_new" if operation != "DELETE" else ""
+            old = "OLD TABLE AS journey_old" if operation != "INSERT" else ""
+            statements.append(
+                f"CREATE TRIGGER {name} AFTER {operation} ON {table} REFERENCING {old} {new} "
+                "FOR EACH STATEMENT EXECUTE FUNCTION lead_journey_mark()"
             )
-            event = f"UPDATE OF {columns}" if columns else operation
-            statements.append(f"CREATE TRIGGER {name} AFTER {event} ON {table} BEGIN {marks} END")
+            continue
+        marks = " ".join(
+            f"INSERT OR IGNORE INTO lead_journey_dirty (lead_id) SELECT {row}.lead_id "
+            f"WHERE {row}.lead_id IS NOT NULL;"
+            for row in _OPERATIONS[operation]
+        )
+        event = f"UPDATE OF {_UPDATED_COLUMNS[table]}" if operation == "UPDATE" else operation
+        statements.append(f"CREATE TRIGGER {name} AFTER {event} ON {table} BEGIN {marks} END")
     return [_PG_FUNCTION, *statements] if dialect == "postgresql" else statements
+
+
+def drop_trigger_ddl(dialect: str) -> list[str]:
+    """The statements that undo `trigger_ddl`."""
+    if dialect != "postgresql":
+        return [f"DROP TRIGGER IF EXISTS {name}" for name, _table, _operation in _triggers()]
+    drops = [f"DROP TRIGGER IF EXISTS {name} ON {table}" for name, table, _operation in _triggers()]
+    return [*drops, "DROP FUNCTION IF EXISTS lead_journey_mark()"]
