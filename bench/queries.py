@@ -260,22 +260,23 @@ def _bucket_case(column: str, bounds: list[datetime]) -> tuple[str, dict[str, da
     return f"CASE {whens} ELSE {len(bounds) - 2} END", {f"b{i}": b for i, b in enumerate(bounds)}
 
 
+def _plan_actuals_sql(p: HandParams, without: str = "") -> str:
+    """One row: each plan metric's actual over the period of the scope (metrics counted in table `without` left out)."""
+    return "SELECT " + ", ".join(
+        f"(SELECT SUM({amount}) FROM {table} WHERE {where} AND {at} >= :start AND {at} < :end"
+        f"{_owner('owner_id', p)})"
+        for table, amount, at, where in _PLAN_ACTUALS.values()
+        if table != without
+    )
+
+
 def plan(conn: Connection, p: HandParams) -> Numbers:
     """Each plan line's actual and target this month, revenue's last six months and its day-by-day actual.
 
     Written for the benchmark's question (`/plan`, this month, where every rep has monthly rows): the target of a
     team or the organisation is the sum of its reps' rows, as the demo's plans are built.
     """
-    actuals = _run(
-        conn,
-        "SELECT "
-        + ", ".join(
-            f"(SELECT SUM({amount}) FROM {table} WHERE {where} AND {at} >= :start AND {at} < :end"
-            f"{_owner('owner_id', p)})"
-            for table, amount, at, where in _PLAN_ACTUALS.values()
-        ),
-        p,
-    ).one()
+    actuals = _run(conn, _plan_actuals_sql(p), p).one()
     history = [p.period]
     for _ in range(5):
         history.insert(0, history[0].previous())
@@ -319,17 +320,7 @@ def plan(conn: Connection, p: HandParams) -> Numbers:
         # What it takes: the scope's last 90 days of revenue, deals, meetings, calls and funnel (timed, and the
         # funnel part checked through /funnel's query, which it reuses).
         trailing = replace(p, start=p.now - timedelta(days=90), end=p.now)
-        _run(
-            conn,
-            "SELECT "
-            + ", ".join(
-                f"(SELECT SUM({amount}) FROM {table} WHERE {where} AND {at} >= :start AND {at} < :end"
-                f"{_owner('owner_id', p)})"
-                for table, amount, at, where in _PLAN_ACTUALS.values()
-                if table != "leads"
-            ),
-            trailing,
-        ).one()
+        _run(conn, _plan_actuals_sql(trailing, without="leads"), trailing).one()
         funnel(conn, trailing)
     return numbers
 
