@@ -166,33 +166,42 @@ def test_activity_counts_completion_overdue_and_qualifying_calls(demo, viewer, p
     assert_same_numbers(_ask(demo, q, "activity"), expected)
 
 
+def _plan_lines(demo, q, metrics) -> dict[str, dict | None]:
+    """The reference's plan line of each metric for the question's month, None where nothing is planned."""
+    month = q.window.first_day.strftime("%Y-%m")
+    lines: dict[str, dict | None] = {}
+    for metric in metrics:
+        target = sales.plan_target(demo.frames, q.kind, q.ids, month, metric)
+        lines[metric] = (
+            None
+            if target is None
+            else sales.plan_line(demo.frames, demo.settings, q.window, q.owners, target, metric)
+        )
+    return lines
+
+
 @pytest.mark.parametrize(("viewer", "period"), CASES, ids=CASE_IDS)
 def test_plan_actual_target_attainment_and_pace_over_working_days(demo, viewer, period):
     q = _question(demo, viewer, period)
-    month = q.window.first_day.strftime("%Y-%m")
     result = _ask(demo, q, "plan")
     expected: dict = {}
-    for metric in sales.PLAN_METRICS:
-        target = sales.plan_target(demo.frames, q.kind, q.ids, month, metric)
-        if target is None:  # no plan line at all (activities are planned for October only)
+    for metric, line in _plan_lines(demo, q, sales.PLAN_METRICS).items():
+        if line is None:  # no plan line at all (activities are planned for October only)
             assert not [m for m in result.measures if m.key.startswith(f"{metric}.")]
             continue
-        expected |= sales.plan_line(demo.frames, demo.settings, q.window, q.owners, target, metric)
+        expected |= line
     assert_same_numbers(result, expected)
 
 
 @pytest.mark.parametrize(("viewer", "period"), CASES, ids=CASE_IDS)
 def test_activity_vs_plan_matches_the_plan_lines(demo, viewer, period):
     q = _question(demo, viewer, period)
-    month = q.window.first_day.strftime("%Y-%m")
     result = _ask(demo, q, "activity")
     expected = {}
-    for metric in ("calls", "meetings", "activities"):
-        target = sales.plan_target(demo.frames, q.kind, q.ids, month, metric)
-        if target is None:
+    for metric, line in _plan_lines(demo, q, ("calls", "meetings", "activities")).items():
+        if line is None:
             assert f"{metric}_attainment" not in {m.key for m in result.measures}
             continue
-        line = sales.plan_line(demo.frames, demo.settings, q.window, q.owners, target, metric)
         expected[f"{metric}_attainment"] = line[f"{metric}.attainment"]
         expected[f"{metric}_pace"] = line[f"{metric}.pace"]
     assert_same_numbers(result, expected)
