@@ -80,5 +80,6 @@ def _import(ctx, args: argparse.Namespace) -> int:
         started = time.monotonic()
         leads = refresh_store(ctx.engine, ctx.settings)
         if leads:
-            print(f"lead journeys brought up to date: {leads:,} leads in {time.monotonic() - started:.1f} s")
+            noun = "lead" if leads == 1 else "leads"
+            print(f"lead journeys brought up to date: {leads:,} {noun} in {time.monotonic() - started:.1f} s")
     return 1 if report.refused else 0
