@@ -27,6 +27,21 @@ def _add_chat_options(parser: argparse.ArgumentParser, *, default_user: str | No
     parser.add_argument(
         "--charts-dir", default="charts", type=Path, help="where charts are saved (default: ./charts)"
     )
+    parser.add_argument(
+        "--now",
+        type=_moment,
+        metavar="ISO_DATETIME",
+        help="answer as if it were this moment, e.g. 2026-11-20T12:00+00:00 (default: the clock)",
+    )
+
+
+def _moment(text: str) -> datetime:
+    """A fixed "now" for the console: replaying what the bot said on a given day, or a test's fixed clock."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 date and time: {text!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -58,7 +73,7 @@ def _chat(ctx, args):
         settings=ctx.settings,
         user_id=args.as_user,
         charts_dir=args.charts_dir,
-        clock=_clock,
+        clock=(lambda: args.now) if args.now else _clock,
         locale=args.lang,
     )
 
@@ -81,7 +96,9 @@ def _run(ctx, args: argparse.Namespace) -> int:
 
     from bot.console import interactive_lines, prepare_database, user_exists
 
-    prepare_database(ctx.engine, settings, today_for_demo=lambda: _clock().astimezone(settings.org.tz).date())
+    prepare_database(
+        ctx.engine, settings, today_for_demo=lambda: (args.now or _clock()).astimezone(settings.org.tz).date()
+    )
     if not user_exists(ctx.engine, args.as_user):
         print(
             f"kpibot: there is no user '{args.as_user}' in this database (use --as USER_ID)", file=sys.stderr

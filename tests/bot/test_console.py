@@ -13,7 +13,7 @@ from bot.cli import main
 from bot.console import render_table
 from metrics.result import Table
 from storage.db import make_engine, upgrade
-from tests.bot.fixture_org import seed_org
+from tests.bot.fixture_org import NOW, seed_org
 
 ROOT = Path(__file__).resolve().parents[2]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -40,7 +40,8 @@ def _run(args: list[str], stdin: str, cwd: Path) -> subprocess.CompletedProcess:
 def test_piped_commands_are_answered_one_per_line_with_chart_files(fixture_db, tmp_path):
     charts = tmp_path / "charts"
     done = _run(
-        [str(ROOT / "run_bot.py"), "--db", fixture_db, "--as", "mgr-a", "--charts-dir", str(charts)],
+        [str(ROOT / "run_bot.py"), "--db", fixture_db, "--as", "mgr-a", "--charts-dir", str(charts)]
+        + ["--now", NOW.isoformat()],
         "/funnel last month\n/plan\n/whoami\n",
         cwd=tmp_path,
     )
