@@ -92,7 +92,9 @@ async def _deliver(ctx, args, now: datetime, queue) -> tuple[object, object]:
         found = await asyncio.to_thread(queue, list(senders))
         if args.dry_run or args.no_send:
             return found, None
-        report = await drain_outbox(ctx.engine, senders, now, delivery=ctx.settings.delivery)
+        report = await drain_outbox(
+            ctx.engine, senders, now, delivery=ctx.settings.delivery, redact=ctx.redact
+        )
         return found, report
 
 
@@ -154,7 +156,7 @@ def _deliveries(ctx, args: argparse.Namespace) -> int:
 
     counts = status_counts(ctx.engine)
     print(", ".join(f"{status} {counts.get(status, 0)}" for status in ("sent", "pending", "claimed", "dead")))
-    for item in deliveries(ctx.engine, status=args.status, limit=args.limit):
+    for item in deliveries(ctx.engine, status=args.status, limit=args.limit, redact=ctx.redact):
         when = item.sent_at or item.next_attempt_at
         error = f"  error: {item.last_error}" if item.last_error and item.status != "sent" else ""
         print(

@@ -14,7 +14,7 @@ from functools import cached_property
 
 from sqlalchemy import Engine
 
-from bot.logs import configure_logging
+from bot.logs import Redactor, configure_logging
 from storage.config import Settings, load_settings
 from storage.db import make_engine
 
@@ -27,6 +27,7 @@ class CliContext:
 
     settings: Settings
     db_url: str
+    redact: Redactor = field(default_factory=Redactor)  # the settings' secrets, for errors shown or stored
     _engines: list[Engine] = field(default_factory=list)
 
     @cached_property
@@ -73,8 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as exc:
         print(f"kpibot: bad configuration: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings, verbose=args.verbose)
-    ctx = CliContext(settings=settings, db_url=args.db or settings.database_url)
+    redact = configure_logging(settings, verbose=args.verbose)
+    ctx = CliContext(settings=settings, db_url=args.db or settings.database_url, redact=redact)
     try:
         return int(args.handler(ctx, args) or 0)
     except KeyboardInterrupt:

@@ -18,6 +18,7 @@ from typing import Protocol
 from aiohttp import web
 from sqlalchemy import Engine
 
+from bot.logs import Redactor
 from storage.config import Settings
 
 __all__ = ["Service", "Runtime", "build_services", "serve"]
@@ -46,6 +47,11 @@ class Runtime:
     senders: dict[str, object] = field(
         default_factory=dict
     )  # platform -> alerts.sender.Sender, set by services
+    redact: Callable[[str], str] | None = None  # blanks the settings' secrets out of stored errors
+
+    def __post_init__(self) -> None:
+        if self.redact is None:
+            self.redact = Redactor.from_settings(self.settings)
 
     @property
     def needs_http(self) -> bool:
