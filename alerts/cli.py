@@ -63,10 +63,16 @@ async def _senders(ctx, args) -> AsyncIterator[dict]:
     async with contextlib.AsyncExitStack() as stack:
         senders: dict = {}
         if settings.telegram_token is not None:
+            from bot.startup import StartupError, startup_reason
             from bot.telegram.api import make_bot
             from bot.telegram.sender import TelegramSender
 
-            bot = await stack.enter_async_context(make_bot(settings))
+            try:
+                bot = await stack.enter_async_context(
+                    make_bot(settings)
+                )  # getMe: a rejected token fails here
+            except Exception as exc:
+                raise StartupError(startup_reason("telegram", exc, ctx.redact)) from exc
             senders["telegram"] = TelegramSender(bot, ctx.engine)
         if settings.slack_bot_token is not None:
             from bot.slack.sender import SlackSender

@@ -38,6 +38,11 @@ def settings(monkeypatch, tmp_path) -> Iterator[Settings]:
     loaded = load_settings()
     configure_logging(loaded)
     yield loaded
+    _remove_redaction_filters()
+
+
+def _remove_redaction_filters() -> None:
+    """Take off what configure_logging put on the test run's own handlers."""
     for handler in logging.getLogger().handlers:
         for installed in [f for f in handler.filters if isinstance(f, RedactSecrets)]:
             handler.removeFilter(installed)
@@ -123,3 +128,25 @@ def test_an_error_stored_before_redaction_is_shown_without_the_token(db_url, eng
     assert "POST /bot***/sendMessage" in answer
     # Before, /deliveries cut the error at 80 characters and so showed all of the token but its last three.
     assert TOKEN.split(":")[1][:8] not in printed + answer
+
+
+def test_digests_run_with_a_rejected_token_says_so_in_one_line_without_it(
+    db_url, engine, monkeypatch, tmp_path, capsys
+):
+    seed_november(engine)
+    wrong = "7000001234:AAWrongTokenForTests_0123456789abcdef"
+    fake = FakeBotApi(TOKEN).start()
+    try:
+        monkeypatch.chdir(tmp_path)
+        monkeypatch.setenv("TELEGRAM_TOKEN", wrong)
+        monkeypatch.setenv("TELEGRAM_API_BASE_URL", fake.base_url)
+        code = main(["--db", db_url, "digests", "run", "--now", "2026-11-17T09:00:00+00:00"])
+    finally:
+        fake.stop()
+        _remove_redaction_filters()
+    captured = capsys.readouterr()
+    assert code == 1
+    assert captured.err.splitlines() == [
+        "kpibot: Telegram rejected TELEGRAM_TOKEN (getMe: Unauthorized); check it with @BotFather"
+    ]
+    assert "WrongToken" not in captured.out + captured.err

@@ -132,3 +132,38 @@ def test_webhook_only_updates_with_the_secret_are_served(tmp_path, fake_api, rit
         raise AssertionError(f"{exc}\n--- bot output ---\n{stop_bot(process)}") from exc
     finally:
         stop_bot(process)
+
+
+def test_a_rejected_token_stops_the_bot_with_one_line_that_does_not_show_it(tmp_path, fake_api, db_url):
+    # A token of the right shape that the Bot API does not know (revoked with @BotFather, or mistyped).
+    wrong = "7000001234:AAWrongTokenForTests_0123456789abcdef"
+    process = start_run_bot(
+        tmp_path,
+        {"DATABASE_URL": db_url, "TELEGRAM_TOKEN": wrong, "TELEGRAM_API_BASE_URL": fake_api.base_url},
+    )
+    try:
+        process.wait(60)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the bot kept running\n--- bot output ---\n{stop_bot(process)}")
+    output = stop_bot(process)
+    assert process.returncode == 1
+    assert output.splitlines() == [
+        "kpibot: Telegram rejected TELEGRAM_TOKEN (getMe: Unauthorized); check it with @BotFather"
+    ], output
+    assert wrong.split(":")[1][:8] not in output
+
+
+def test_a_database_it_cannot_reach_stops_the_bot_with_one_line_without_the_password(tmp_path, fake_api):
+    url = f"postgresql+psycopg://kpibot:pg-pass-8c1e@127.0.0.1:{free_port()}/kpibot"  # nobody listens there
+    process = start_run_bot(
+        tmp_path, {"DATABASE_URL": url, "TELEGRAM_TOKEN": TOKEN, "TELEGRAM_API_BASE_URL": fake_api.base_url}
+    )
+    try:
+        process.wait(60)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the bot kept running\n--- bot output ---\n{stop_bot(process)}")
+    output = stop_bot(process)
+    assert process.returncode == 1
+    [line] = output.splitlines()
+    assert line.startswith("kpibot: cannot use the database: connection failed:") and "refused" in line
+    assert "pg-pass-8c1e" not in output
