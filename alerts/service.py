@@ -147,16 +147,17 @@ class SchedulerService:
         self.scheduler.start()
 
     async def stop(self) -> None:
-        self._stopping.set()
-        if self.scheduler.running:
-            self.scheduler.shutdown(wait=False)
+        self._stopping.set()  # no new pass starts; the one under way skips what it has not begun
         if self._lock.locked():
-            # A message sent and not yet recorded would go out again after its lease: let the pass get that far.
+            # A message sent and not yet recorded would go out again after its lease: let the pass get that far
+            # before shutting the scheduler down, which cancels the job under way.
             try:
                 async with asyncio.timeout(STOP_GRACE_SECONDS), self._lock:
                     pass
             except TimeoutError:
                 log.warning("scheduler: the pass under way did not end within %g s", STOP_GRACE_SECONDS)
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
         if self.executor is not None:
             # A query already running finishes in its thread; nothing new starts.
             self.executor.shutdown(wait=False, cancel_futures=True)

@@ -9,10 +9,14 @@ counted per chat: one message each, eight in all, never a second copy.
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from telegram import Bot
@@ -209,3 +213,61 @@ def test_a_stop_finishes_the_send_under_way_and_hands_the_rest_back_at_once(engi
         "rep-2",
         "rep-3",
     ]
+
+
+# What a run killed in the middle of a send does, as kpibot documents it: the message is never lost, and if the
+# platform had already accepted it, it arrives a second time once the lease has run out.
+KILL_CONFIG = """\
+digests:
+  rep_daily: {enabled: false}
+  team_digest: {enabled: false}
+  weekly_plan: {enabled: false}
+alerts: []
+delivery: {lease_seconds: 1}
+"""
+
+
+def _digests_run(directory: Path, db_url: str, api: FakeBotApi) -> subprocess.Popen:
+    (directory / "kpibot.yaml").write_text(KILL_CONFIG, encoding="utf-8")
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": os.environ.get("HOME", str(directory)),
+        "MPLBACKEND": "Agg",
+        "TELEGRAM_TOKEN": TOKEN,
+        "TELEGRAM_API_BASE_URL": api.base_url,
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "--db", db_url, "digests", "run"],
+        cwd=directory,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+
+@pytest.mark.timeout(120)
+def test_a_run_killed_while_sending_leaves_the_message_to_the_next_run_never_lost(
+    db_url,
+    engine,
+    fake_api,  # noqa: F811
+    tmp_path,
+):
+    chat = CHATS[0]
+    _queue(engine, datetime.now(UTC) - timedelta(minutes=1), [chat])
+    fake_api.slow_down("sendMessage", 1.0)
+    killed = _digests_run(tmp_path, db_url, fake_api)
+    fake_api.wait_for_calls("sendMessage", 1, timeout=60)
+    killed.kill()  # SIGKILL: the Bot API has the message, the outbox never hears back
+    killed.wait(10)
+    [row] = deliveries(engine)
+    assert row.status == "claimed"
+
+    time.sleep(1.5)  # the dead run's lease of 1 s runs out
+    second = _digests_run(tmp_path, db_url, fake_api)
+    output = second.communicate(timeout=60)[0].decode()
+    assert second.returncode == 0, output
+    assert "sent 1, retrying 0, dead 0" in output
+    [row] = deliveries(engine)
+    assert (row.status, row.attempts) == ("sent", 2)
+    # The one duplicate the platforms leave no way to prevent: the chat got the digest twice, and no more.
+    assert _received(fake_api) == Counter({chat: 2})
