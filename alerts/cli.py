@@ -63,10 +63,16 @@ async def _senders(ctx, args) -> AsyncIterator[dict]:
     async with contextlib.AsyncExitStack() as stack:
         senders: dict = {}
         if settings.telegram_token is not None:
+            from bot.startup import StartupError, startup_reason
             from bot.telegram.api import make_bot
             from bot.telegram.sender import TelegramSender
 
-            bot = await stack.enter_async_context(make_bot(settings))
+            try:
+                bot = await stack.enter_async_context(
+                    make_bot(settings)
+                )  # getMe: a rejected token fails here
+            except Exception as exc:
+                raise StartupError(startup_reason("telegram", exc, ctx.redact)) from exc
             senders["telegram"] = TelegramSender(bot, ctx.engine)
         if settings.slack_bot_token is not None:
             from bot.slack.sender import SlackSender
@@ -92,7 +98,9 @@ async def _deliver(ctx, args, now: datetime, queue) -> tuple[object, object]:
         found = await asyncio.to_thread(queue, list(senders))
         if args.dry_run or args.no_send:
             return found, None
-        report = await drain_outbox(ctx.engine, senders, now, delivery=ctx.settings.delivery)
+        report = await drain_outbox(
+            ctx.engine, senders, now, delivery=ctx.settings.delivery, redact=ctx.redact
+        )
         return found, report
 
 
@@ -154,7 +162,7 @@ def _deliveries(ctx, args: argparse.Namespace) -> int:
 
     counts = status_counts(ctx.engine)
     print(", ".join(f"{status} {counts.get(status, 0)}" for status in ("sent", "pending", "claimed", "dead")))
-    for item in deliveries(ctx.engine, status=args.status, limit=args.limit):
+    for item in deliveries(ctx.engine, status=args.status, limit=args.limit, redact=ctx.redact):
         when = item.sent_at or item.next_attempt_at
         error = f"  error: {item.last_error}" if item.last_error and item.status != "sent" else ""
         print(

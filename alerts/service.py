@@ -7,7 +7,9 @@ loop's default pool where the chat adapters run theirs, so a flood of chat comma
 query cannot stall the chats (only a sender's own work, such as the Telegram sender storing its buttons' payloads,
 still goes through the default pool). Several instances may run it against one PostgreSQL database: the outbox's
 idempotency keys and SKIP LOCKED claims, and the alert run log's unique slots, make each message go out once.
-On start a pass runs at once, which catches up the slots missed while no instance was running.
+On start a pass runs at once, which catches up the slots missed while no instance was running. On stop (SIGTERM)
+the pass under way is given a few seconds: the message being sent is finished and recorded, the rest of its batch
+handed back to the outbox, and the steps not begun are skipped.
 """
 
 from __future__ import annotations
@@ -34,6 +36,10 @@ __all__ = ["SchedulerService", "scheduling_pass"]
 
 log = logging.getLogger(__name__)
 
+# How long a stop waits for the pass under way to finish the send in flight and record it: a send takes seconds at
+# most, and orchestrators kill after about ten (Docker's default stop timeout).
+STOP_GRACE_SECONDS = 8.0
+
 
 async def scheduling_pass(
     engine,
@@ -43,21 +49,36 @@ async def scheduling_pass(
     *,
     worker: str,
     executor: Executor | None = None,
+    redact: Callable[[str], str] | None = None,
+    stopping: asyncio.Event | None = None,
 ) -> None:
-    """Queue what is due at `now`, then deliver; one failing step does not skip the others.
+    """Queue what is due at `now`, then deliver; one failing step does not skip the others, a stop skips those
+    not begun.
 
-    The database work runs in `executor`, else in the loop's default pool (`asyncio.to_thread`)."""
+    The database work runs in `executor`, else in the loop's default pool (`asyncio.to_thread`); stored errors go
+    through `redact`."""
     platforms = list(senders)
     for step, call in (
         ("digests", lambda: run_digests(engine, settings, now, platforms=platforms)),
         ("alerts", lambda: run_alerts(engine, settings, now, platforms=platforms)),
     ):
+        if stopping is not None and stopping.is_set():
+            return
         try:
             await run_blocking(executor, call)
         except Exception:
             log.exception("scheduler: %s pass failed", step)
     try:
-        await drain_outbox(engine, senders, now, delivery=settings.delivery, worker=worker, executor=executor)
+        await drain_outbox(
+            engine,
+            senders,
+            now,
+            delivery=settings.delivery,
+            worker=worker,
+            executor=executor,
+            redact=redact,
+            stopping=stopping,
+        )
     except Exception:
         log.exception("scheduler: outbox drain failed")
 
@@ -73,11 +94,12 @@ class SchedulerService:
         self.worker = worker_id()
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self._lock = asyncio.Lock()
+        self._stopping = asyncio.Event()
         self.executor: ThreadPoolExecutor | None = None
 
     async def run_once(self) -> None:
         """One pass now; a pass still running is not doubled (the next minute catches up)."""
-        if self._lock.locked():
+        if self._lock.locked() or self._stopping.is_set():
             return
         async with self._lock:
             await self._refresh_journeys()
@@ -91,6 +113,8 @@ class SchedulerService:
                 self.clock(),
                 worker=self.worker,
                 executor=self.executor,
+                redact=self.runtime.redact,
+                stopping=self._stopping,
             )
 
     async def _refresh_journeys(self) -> None:
@@ -123,6 +147,15 @@ class SchedulerService:
         self.scheduler.start()
 
     async def stop(self) -> None:
+        self._stopping.set()  # no new pass starts; the one under way skips what it has not begun
+        if self._lock.locked():
+            # A message sent and not yet recorded would go out again after its lease: let the pass get that far
+            # before shutting the scheduler down, which cancels the job under way.
+            try:
+                async with asyncio.timeout(STOP_GRACE_SECONDS), self._lock:
+                    pass
+            except TimeoutError:
+                log.warning("scheduler: the pass under way did not end within %g s", STOP_GRACE_SECONDS)
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         if self.executor is not None:

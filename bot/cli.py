@@ -7,14 +7,17 @@ hands them, with an engine, to the chosen command.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 
-from bot.logs import configure_logging
+from bot.logs import Redactor, configure_logging
+from bot.startup import StartupError
 from storage.config import Settings, load_settings
 from storage.db import make_engine
 
@@ -27,6 +30,7 @@ class CliContext:
 
     settings: Settings
     db_url: str
+    redact: Redactor = field(default_factory=Redactor)  # the settings' secrets, for errors shown or stored
     _engines: list[Engine] = field(default_factory=list)
 
     @cached_property
@@ -73,10 +77,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as exc:
         print(f"kpibot: bad configuration: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings, verbose=args.verbose)
-    ctx = CliContext(settings=settings, db_url=args.db or settings.database_url)
+    redact = configure_logging(settings, verbose=args.verbose)
+    ctx = CliContext(settings=settings, db_url=args.db or settings.database_url, redact=redact)
     try:
         return int(args.handler(ctx, args) or 0)
+    except StartupError as exc:  # one line, already redacted; the traceback was logged at debug level
+        print(f"kpibot: {exc}", file=sys.stderr)
+        return 1
+    except OperationalError as exc:  # the database cannot be reached or opened: the driver's reason, one line
+        logging.getLogger(__name__).debug("database failure", exc_info=True)
+        reason = " ".join(str(exc.orig or exc).split())
+        print(f"kpibot: cannot use the database: {redact(reason)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

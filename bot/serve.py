@@ -3,6 +3,9 @@
 Each platform is a `Service` (start/stop). Services that receive webhooks (Telegram in webhook mode, Slack in HTTP
 mode) add routes to one shared aiohttp server on `KPIBOT_HTTP_PORT`, so one port serves them all behind a load
 balancer.
+
+A service that cannot start (a rejected token, a missing setting) stops the whole process with a `StartupError`:
+one line for the operator, no secret in it; the traceback is logged at debug level (`-v`), redacted.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from typing import Protocol
 from aiohttp import web
 from sqlalchemy import Engine
 
+from bot.logs import Redactor
+from bot.startup import StartupError, startup_reason
 from storage.config import Settings
 
 __all__ = ["Service", "Runtime", "build_services", "serve"]
@@ -46,6 +51,11 @@ class Runtime:
     senders: dict[str, object] = field(
         default_factory=dict
     )  # platform -> alerts.sender.Sender, set by services
+    redact: Callable[[str], str] | None = None  # blanks the settings' secrets out of stored errors
+
+    def __post_init__(self) -> None:
+        if self.redact is None:
+            self.redact = Redactor.from_settings(self.settings)
 
     @property
     def needs_http(self) -> bool:
@@ -85,12 +95,21 @@ async def serve(runtime: Runtime, *, stop: asyncio.Event | None = None) -> None:
         # Not the main thread (tests) or not supported on this platform: the caller's `stop` still works.
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    services = build_services(runtime)
+    redact = runtime.redact or Redactor.from_settings(runtime.settings)
+    try:
+        services = build_services(runtime)
+    except Exception as exc:
+        log.debug("building the services failed", exc_info=True)
+        raise StartupError(startup_reason("kpibot", exc, redact)) from exc
     started: list[Service] = []
     site_runner: web.AppRunner | None = None
     try:
         for service in services:
-            await service.start()
+            try:
+                await service.start()
+            except Exception as exc:
+                log.debug("starting %s failed", service.name, exc_info=True)
+                raise StartupError(startup_reason(service.name, exc, redact)) from exc
             started.append(service)
             log.info("%s started", service.name)
         if runtime.needs_http:

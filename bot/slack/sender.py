@@ -5,6 +5,8 @@ The text goes out with chat.postMessage as Block Kit, each chart with files_uplo
 Slack's refusals become what the outbox understands: 429 into `DeliveryError(retry_after=<Retry-After>)`, a
 channel, person or token that will never work into `DeliveryError(permanent=True)`; anything else is transient.
 
+A failure to start (a token Slack rejects) becomes one line naming the setting, the method and Slack's error.
+
 The Sender's client should have no rate-limit retry handler of its own: the outbox waits out a 429 and keeps the
 row, where a retry inside `send` would hold the scheduler's worker for the whole wait.
 """
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 import logging
 
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from alerts.sender import DeliveryError
@@ -27,6 +29,7 @@ __all__ = [
     "upload_charts",
     "conversation_id",
     "PERMANENT_ERRORS",
+    "startup_failure",
 ]
 
 log = logging.getLogger(__name__)
@@ -61,6 +64,35 @@ def delivery_error(exc: SlackApiError) -> Exception:
     if error in PERMANENT_ERRORS:
         return DeliveryError(f"slack refused: {error}", permanent=True)
     return exc
+
+
+# Slack's answers that mean the token itself is wrong, not the request.
+_TOKEN_ERRORS = frozenset(
+    {
+        "invalid_auth",
+        "not_authed",
+        "token_revoked",
+        "token_expired",
+        "account_inactive",
+        "not_allowed_token_type",
+    }
+)
+
+
+def startup_failure(exc: BaseException) -> str | None:
+    """Why the Slack service could not start, in one line without a token; None when it is not Slack's."""
+    if isinstance(exc, SlackApiError):
+        response = exc.response
+        data = response.data if isinstance(response.data, dict) else {}
+        error = str(data.get("error") or f"HTTP {response.status_code}")
+        method = str(response.api_url).rstrip("/").rsplit("/", 1)[-1]
+        if error in _TOKEN_ERRORS:
+            setting = "SLACK_APP_TOKEN" if method == "apps.connections.open" else "SLACK_BOT_TOKEN"
+            return f"Slack rejected {setting} ({method}: {error})"
+        return f"Slack refused {method}: {error}"
+    if isinstance(exc, SlackClientError | OSError):
+        return f"cannot reach the Slack API: {type(exc).__name__}: {exc}"
+    return None
 
 
 async def conversation_id(client: AsyncWebClient, chat_id: str) -> str:

@@ -2,7 +2,8 @@
 
 A user's direct messages are their `telegram_user_id`; a group is its (negative) chat id. Telegram's answers are
 turned into what the outbox understands: a rate limit into `DeliveryError(retry_after=…)`, a chat that is gone or
-a bot that was blocked into `DeliveryError(permanent=True)`; anything else is left to back off and retry.
+a bot that was blocked into `DeliveryError(permanent=True)`; anything else is left to back off and retry. A failure
+to start (a rejected token) becomes one line that does not quote the token, as python-telegram-bot's own does.
 """
 
 from __future__ import annotations
@@ -12,14 +13,14 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
 from telegram import Bot
-from telegram.error import BadRequest, Forbidden, RetryAfter
+from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
 
 from alerts.sender import DeliveryError
 from bot.messages import Reply
 from bot.telegram.deliver import keyboard_maker, send_reply
 from bot.telegram.render import render_reply
 
-__all__ = ["TelegramSender", "delivery_error"]
+__all__ = ["TelegramSender", "delivery_error", "startup_failure"]
 
 # BadRequest texts that mean the message can never be delivered to this chat.
 _GONE = ("chat not found", "user not found", "peer_id_invalid", "chat_id is empty", "group chat was upgraded")
@@ -36,6 +37,20 @@ def delivery_error(exc: Exception) -> Exception:
     if isinstance(exc, BadRequest) and any(text in exc.message.lower() for text in _GONE):
         return DeliveryError(f"telegram: {exc.message}", permanent=True)
     return exc
+
+
+def startup_failure(exc: BaseException) -> str | None:
+    """Why the Telegram service could not start, in one line without the token; None when it is not Telegram's."""
+    if isinstance(exc, InvalidToken):
+        # python-telegram-bot's message quotes the whole token; what the Bot API said is the one it wraps.
+        cause = exc.__cause__
+        said = cause.message if isinstance(cause, TelegramError) else "rejected"
+        return f"Telegram rejected TELEGRAM_TOKEN (getMe: {said}); check it with @BotFather"
+    if isinstance(exc, NetworkError):  # TimedOut included
+        return f"cannot reach the Telegram Bot API: {exc.message}"
+    if isinstance(exc, TelegramError):
+        return f"Telegram refused to start the bot: {exc.message}"
+    return None
 
 
 def _chat(chat_id: str) -> int | str:

@@ -8,6 +8,7 @@ message into 5. Rob's Slack email is his kpibot email, so his first command link
 
 from __future__ import annotations
 
+import re
 import subprocess
 import time
 from collections.abc import Iterator
@@ -185,3 +186,31 @@ def test_http_mode_rob_asks_flips_opens_home_and_is_refused_what_is_not_his(tmp_
         raise AssertionError(f"{exc}\n--- bot output ---\n{stop_bot(process)}") from exc
     finally:
         stop_bot(process)
+
+
+def test_a_rejected_bot_token_stops_the_bot_with_one_line_that_does_not_show_it(tmp_path, slack_api, db_url):
+    wrong = "xoxb-1111-2222-RevokedTokenForTests"
+    process = start_run_bot(
+        tmp_path,
+        {
+            "DATABASE_URL": db_url,
+            "SLACK_BOT_TOKEN": wrong,
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_API_BASE_URL": slack_api.api_url,
+            "KPIBOT_HTTP_PORT": str(free_port()),
+        },
+    )
+    try:
+        process.wait(60)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the bot kept running\n--- bot output ---\n{stop_bot(process)}")
+    output = stop_bot(process)
+    assert process.returncode == 1
+    # Log lines (slack_bolt warns at start-up) are not the failure; the failure is one line of its own.
+    said = [
+        line for line in output.splitlines() if not re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ ", line)
+    ]
+    assert said == ["kpibot: Slack rejected SLACK_BOT_TOKEN (auth.test: invalid_auth)"], output
+    assert "RevokedToken" not in output and SIGNING_SECRET not in output
+    (asked,) = slack_api.calls_of("auth.test")
+    assert asked.token == wrong

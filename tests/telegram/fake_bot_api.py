@@ -2,8 +2,9 @@
 
 It answers the methods kpibot uses (getMe, getUpdates with long polling, sendMessage, sendPhoto as multipart,
 editMessageText, editMessageMedia, answerCallbackQuery, setMyCommands, setWebhook, deleteWebhook), records every
-call, and on demand answers one call of a method with an error, e.g. 429 with `retry_after`. Tests push updates
-(what users type or press) and wait, with a deadline, for the bot's calls to arrive.
+call, and on demand answers one call of a method with an error, e.g. 429 with `retry_after`, or every call of a
+method slowly. Tests push updates (what users type or press) and wait, with a deadline, for the bot's calls to
+arrive.
 
 It runs its own event loop in a background thread, so a test may drive it from synchronous code while the bot runs
 in another process or in the test's own loop.
@@ -75,6 +76,7 @@ class FakeBotApi(LoopbackServer):
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(100)
         self._failures: dict[str, list[_Failure]] = {}
+        self._delays: dict[str, float] = {}
         self._lock = threading.Lock()
         self._new_update: asyncio.Condition | None = None
 
@@ -115,6 +117,12 @@ class FakeBotApi(LoopbackServer):
             description = f"Too Many Requests: retry after {retry_after}" if status == 429 else "Bad Request"
         with self._lock:
             self._failures.setdefault(method, []).append(_Failure(status, description, retry_after))
+
+    def slow_down(self, method: str, seconds: float) -> None:
+        """Answer every call of `method` only `seconds` after it arrived (it is recorded on arrival), as a Bot API
+        under load or a slow network would; other calls are served meanwhile."""
+        with self._lock:
+            self._delays[method] = seconds
 
     def calls_of(self, *methods: str) -> list[ApiCall]:
         with self._lock:
@@ -165,6 +173,9 @@ class FakeBotApi(LoopbackServer):
             self.calls.append(ApiCall(method, params, files, time.monotonic()))
             queue = self._failures.get(method) or []
             failure = queue.pop(0) if queue else None
+            delay = self._delays.get(method, 0.0)
+        if delay:
+            await asyncio.sleep(delay)
         if failure is not None:
             return _error(failure.status, failure.description, failure.retry_after)
         if method == "getUpdates":

@@ -10,12 +10,15 @@ from __future__ import annotations
 import subprocess
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
+from alerts.outbox import OutboxItem, deliveries, enqueue
 from bot.invites import create_invite
+from bot.messages import Reply, Span
 from storage.db import make_engine
 from tests.run_bot_process import free_port, seed_leads_around_now, start_run_bot, stop_run_bot
 from tests.telegram.conftest import TOKEN
@@ -132,3 +135,62 @@ def test_webhook_only_updates_with_the_secret_are_served(tmp_path, fake_api, rit
         raise AssertionError(f"{exc}\n--- bot output ---\n{stop_bot(process)}") from exc
     finally:
         stop_bot(process)
+
+
+def test_a_rejected_token_stops_the_bot_with_one_line_that_does_not_show_it(tmp_path, fake_api, db_url):
+    # A token of the right shape that the Bot API does not know (revoked with @BotFather, or mistyped).
+    wrong = "7000001234:AAWrongTokenForTests_0123456789abcdef"
+    process = start_run_bot(
+        tmp_path,
+        {"DATABASE_URL": db_url, "TELEGRAM_TOKEN": wrong, "TELEGRAM_API_BASE_URL": fake_api.base_url},
+    )
+    try:
+        process.wait(60)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the bot kept running\n--- bot output ---\n{stop_bot(process)}")
+    output = stop_bot(process)
+    assert process.returncode == 1
+    assert output.splitlines() == [
+        "kpibot: Telegram rejected TELEGRAM_TOKEN (getMe: Unauthorized); check it with @BotFather"
+    ], output
+    assert wrong.split(":")[1][:8] not in output
+
+
+def test_a_database_it_cannot_reach_stops_the_bot_with_one_line_without_the_password(tmp_path, fake_api):
+    url = f"postgresql+psycopg://kpibot:pg-pass-8c1e@127.0.0.1:{free_port()}/kpibot"  # nobody listens there
+    process = start_run_bot(
+        tmp_path, {"DATABASE_URL": url, "TELEGRAM_TOKEN": TOKEN, "TELEGRAM_API_BASE_URL": fake_api.base_url}
+    )
+    try:
+        process.wait(60)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the bot kept running\n--- bot output ---\n{stop_bot(process)}")
+    output = stop_bot(process)
+    assert process.returncode == 1
+    [line] = output.splitlines()
+    assert line.startswith("kpibot: cannot use the database: connection failed:") and "refused" in line
+    assert "pg-pass-8c1e" not in output
+
+
+def test_a_stop_while_a_digest_is_on_its_way_lets_it_arrive_and_records_it(tmp_path, fake_api, db_url):
+    # Rita's digest is due; the Bot API takes 2 s to accept it, and the bot is asked to stop (a deploy) meanwhile.
+    engine = make_engine(db_url)
+    reply = Reply(title="Your day", lines=((Span("Yesterday: 2 calls"),),))
+    item = OutboxItem(
+        "digest:rep_daily:rep-1:2026-12-02", "digest", "rep_daily", "rep-1", "telegram", "555001", reply
+    )
+    with engine.begin() as conn:
+        enqueue(conn, [item], datetime.now(UTC) - timedelta(minutes=1))
+    fake_api.slow_down("sendMessage", 2.0)
+    process = start_bot(tmp_path, db_url, fake_api)
+    try:
+        fake_api.wait_for_calls("sendMessage", 1, timeout=30)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n--- bot output ---\n{stop_bot(process)}") from exc
+    output = stop_bot(process)  # SIGTERM while the message is on its way
+    assert process.returncode == 0, output
+    # It arrived once and is recorded as sent: no other instance sends it again once the lease has run out.
+    [row] = deliveries(engine)
+    engine.dispose()
+    assert (row.status, row.attempts) == ("sent", 1), output
+    assert len(fake_api.calls_of("sendMessage")) == 1
