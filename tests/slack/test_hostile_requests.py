@@ -22,6 +22,7 @@ from tests.slack.slack_requests import (
     signed_headers,
     slash_command,
 )
+from tests.slack.test_run_bot import _texts
 
 FORM = "application/x-www-form-urlencoded"
 
@@ -170,3 +171,22 @@ async def test_a_replayed_button_press_runs_once(served, slack_api):
         assert (await served.http.post(served.url, content=body, headers=headers)).status_code == 200
     await still_answers(served, slack_api, "later")
     assert sorted(call.key for call in slack_api.calls_of("response_url")) == ["later", "press"]
+
+
+async def test_echoed_user_text_keeps_no_slack_formatting(served, slack_api):
+    ask = slash_command(
+        ROB,
+        "funnel last *blorp* _it_ ~st~ `x`",
+        channel_id="D0ROB",
+        response_url=slack_api.response_url("ask"),
+    )
+    assert (await served.post(ask)).status_code == 200
+    (answer,) = await slack_api.await_calls("response_url", 1, timeout=20)
+    text = _texts(answer.params["blocks"])
+    shown = text.replace("\u200b", "")
+    assert "*blorp*" in shown  # the word Rob typed, as he typed it …
+    for (
+        mark
+    ) in "*_~`":  # … with every formatting mark fenced by zero-width spaces, so Slack shows it literally
+        assert all(text[i - 1 : i + 2] == f"\u200b{mark}\u200b" for i, ch in enumerate(text) if ch == mark)
+    assert "\u200b*\u200bblorp\u200b*\u200b" in answer.params["text"]  # the notification text too
