@@ -190,3 +190,35 @@ async def test_echoed_user_text_keeps_no_slack_formatting(served, slack_api):
     ) in "*_~`":  # … with every formatting mark fenced by zero-width spaces, so Slack shows it literally
         assert all(text[i - 1 : i + 2] == f"\u200b{mark}\u200b" for i, ch in enumerate(text) if ch == mark)
     assert "\u200b*\u200bblorp\u200b*\u200b" in answer.params["text"]  # the notification text too
+
+
+async def test_a_filter_value_with_a_quote_survives_the_round_trip_through_a_button(served, slack_api):
+    asked = slash_command(
+        ROB, 'funnel source="it\'s"', channel_id="D0ROB", response_url=slack_api.response_url("ask")
+    )
+    assert (await served.post(asked)).status_code == 200
+    (answer,) = await slack_api.await_calls("response_url", 1, timeout=20)
+    buttons = [e for b in answer.params["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    last_month = next(b for b in buttons if b["text"]["text"] == "Last month")
+    press = button_press(
+        ROB,
+        last_month,
+        channel_id="D0ROB",
+        message_ts="1.000001",
+        response_url=slack_api.response_url("press"),
+    )
+    assert (await served.post(press)).status_code == 200
+    await still_answers(served, slack_api, "after")
+    (pressed,) = [c for c in slack_api.calls_of("response_url") if c.key == "press"]
+    typed_again = slash_command(
+        ROB,
+        'funnel last month source="it\'s"',
+        channel_id="D0ROB",
+        response_url=slack_api.response_url("typed"),
+    )
+    assert (await served.post(typed_again)).status_code == 200
+    await still_answers(served, slack_api, "after2")
+    (by_hand,) = [c for c in slack_api.calls_of("response_url") if c.key == "typed"]
+    assert pressed.params["blocks"] == by_hand.params["blocks"]  # the same request, to the letter
+    assert "quote" not in _texts(pressed.params["blocks"])  # not "A quote is not closed."
+    assert "October 2026" in pressed.params["blocks"][0]["text"]["text"]

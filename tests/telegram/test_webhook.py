@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from bot.conversation import Conversation
+from bot.invites import create_invite
 from bot.serve import Runtime
 from storage.config import load_settings
 from storage.db import make_engine
@@ -30,7 +31,8 @@ EVE = person(555999, "Eve")
 class Hook:
     """The running bot's webhook URL and an HTTP client that posts to it with the right secret."""
 
-    def __init__(self, url: str, fake_api: FakeBotApi) -> None:
+    def __init__(self, url: str, fake_api: FakeBotApi, engine) -> None:
+        self.engine = engine
         self.url = url
         self.fake_api = fake_api
         self.http = httpx.Client(timeout=10)
@@ -70,7 +72,7 @@ def hook(fake_api: FakeBotApi, org_db_url: str) -> Iterator[Hook]:
     )
     with BotThread(runtime):
         fake_api.wait_for_calls("setWebhook", 1, timeout=20)
-        served = Hook(url, fake_api)
+        served = Hook(url, fake_api, engine)
         deadline = time.monotonic() + 15
         while True:  # the HTTP site opens right after the services have started
             try:
@@ -157,3 +159,28 @@ def test_a_button_press_delivered_twice_runs_once(hook, fake_api):
     fake_api.wait_for_calls("answerCallbackQuery", 1, after=mark, timeout=20)
     hook.still_answers()
     assert len(fake_api.calls_of("answerCallbackQuery")) == 1
+
+
+def test_a_filter_value_with_a_quote_survives_the_round_trip_through_a_button(hook, fake_api):
+    rita = person(555001, "Rita")
+    code = create_invite(hook.engine, "rep-1", now=NOW).code
+    mark = len(fake_api.calls)
+    hook.deliver(fake_api.make_update(private_text(rita, f"/start {code}")))
+    fake_api.wait_for_calls("sendMessage", 1, after=mark, timeout=20)
+
+    mark = len(fake_api.calls)
+    hook.deliver(fake_api.make_update(private_text(rita, '/funnel last month source="it\'s"')))
+    (by_hand,) = fake_api.wait_for_calls("sendMessage", 1, after=mark, timeout=20)
+
+    mark = len(fake_api.calls)
+    hook.deliver(fake_api.make_update(private_text(rita, '/funnel source="it\'s"')))
+    (asked,) = fake_api.wait_for_calls("sendMessage", 1, after=mark, timeout=20)
+    buttons = [b for row in asked.params["reply_markup"]["inline_keyboard"] for b in row]
+    last_month = buttons[0]["callback_data"]
+    assert len(last_month.encode()) <= 64
+    shown = fake_api.messages[(rita["id"], max(m for c, m in fake_api.messages if c == rita["id"]))]
+    mark = len(fake_api.calls)
+    hook.deliver(fake_api.make_update(button_press(rita, shown, last_month)))
+    (edited,) = fake_api.wait_for_calls("editMessageText", 1, after=mark, timeout=20)
+    assert edited.params["text"] == by_hand.params["text"]  # the same request, to the letter
+    assert "September 2026" in edited.params["text"] or "сентябрь" in edited.params["text"]
