@@ -222,7 +222,8 @@ def _english_breakdowns() -> tuple[str, ...]:
 
 
 def _quoted(word: str) -> str:
-    return shlex.quote(word) if any(ch.isspace() for ch in word) else word
+    # Quoted whenever split_words would not read it back as one word, unchanged: spaces, quotes, backslashes.
+    return shlex.quote(word) if any(ch.isspace() or ch in "'\"\\" for ch in word) else word
 
 
 def to_words(args: Arguments, *, scope_ref: str | None = None) -> list[str]:

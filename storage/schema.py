@@ -52,6 +52,7 @@ __all__ = [
     "Invite",
     "ChatBinding",
     "ChatAction",
+    "HandledRequest",
     "Subscription",
     "OutboxMessage",
     "AlertState",
@@ -381,6 +382,17 @@ class ChatAction(Base):
     action_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     command: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class HandledRequest(Base):
+    """A webhook delivery already answered (a hash of Slack's signed request or event id, or of Telegram's update
+    id), kept until `expires_at` so that a replay or the platform's retry is not answered twice — by any instance
+    behind the load balancer."""
+
+    __tablename__ = "handled_requests"
+    request_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+    __table_args__ = (Index("ix_handled_requests_expires_at", "expires_at"),)
 
 
 class Subscription(Base):

@@ -2,7 +2,12 @@
 table as a monospaced block, a context line (period, scope, definition) and the follow-up actions as buttons.
 
 Slack reads `&`, `<` and `>` in mrkdwn as markup (`<@U123>` mentions someone, `<!channel>` pings everyone), so
-every dynamic text is escaped to entities before it is placed in a block. Block Kit's limits are kept here too:
+every dynamic text is escaped to entities before it is placed in a block. Slack documents no escape for the
+formatting marks `*`, `_`, `~` and the backtick (a backslash stays visible and does not escape), so each of them is
+fenced by zero-width spaces (U+200B): Slack formats `*x*` only when the opening mark follows a space or punctuation
+and precedes a non-space, and the closing one the other way round — with a zero-width space on both sides no mark
+qualifies, whether Slack counts that space as a space or as a letter, and the text reads as typed. A mark inside a
+word (`rep_daily`) cannot format and is left alone. Block Kit's limits are kept here too:
 a header of 150 characters, section texts of 3000, ten fields a section, 75-character button labels, 2000-character
 button values and 50 blocks a message.
 """
@@ -43,9 +48,17 @@ _CODE_FENCE = "```"
 Block = dict[str, Any]
 
 
+_ZWSP = "\u200b"
+# A mark between two letters or digits never formats (`rep_daily`), and stays untouched so a command copied from
+# the message still works; every other one is fenced.
+_MARKS = re.compile(r"(?<!\w)[*_~`]|[*_~`](?!\w)")
+
+
 def escape_mrkdwn(text: str) -> str:
-    """`text` with Slack's three control characters as entities (`&` first, so entities are not escaped twice)."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """`text` with Slack's three control characters as entities (`&` first, so entities are not escaped twice) and
+    its formatting marks fenced by zero-width spaces, so it shows literally."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MARKS.sub(lambda m: f"{_ZWSP}{m.group(0)}{_ZWSP}", text)
 
 
 def _emphasize(text: str, mark: str) -> str:

@@ -1,8 +1,10 @@
 """kpibot in Slack: a slack_bolt AsyncApp driven inside kpibot's own event loop.
 
 HTTP mode by default: Slack posts slash commands, button presses and events to `/slack/events` on kpibot's shared
-HTTP server (`KPIBOT_HTTP_PORT`), and bolt refuses with 401 anything not signed with `SLACK_SIGNING_SECRET` or
-signed more than five minutes ago. With `SLACK_APP_TOKEN` the app connects out over Socket Mode instead (no public
+HTTP server (`KPIBOT_HTTP_PORT`). Before bolt sees a request, `bot.slack.inbound` refuses with 401 anything not
+signed with `SLACK_SIGNING_SECRET` within five minutes of now, and with 400 a signed body that does not parse or
+lacks what kpibot reads; a delivery already answered — a replayed request, or Slack retrying an event — is
+acknowledged and dropped (`bot.replays`, a memory shared by every instance through the database). With `SLACK_APP_TOKEN` the app connects out over Socket Mode instead (no public
 URL needed; no signing secret either, the WebSocket itself is authenticated). `SLACK_API_BASE_URL` points the Web
 API client elsewhere (a proxy, or the fake API of the tests).
 
@@ -12,15 +14,18 @@ the outbox's Sender has a client without it, since the outbox keeps its own sche
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -28,8 +33,10 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import invites
+from bot.replays import first_delivery, request_key
 from bot.slack.blocks import ACTION_PREFIX
 from bot.slack.handlers import SlackChat
+from bot.slack.inbound import delivery_parts, read_body, signature_ok
 from bot.slack.sender import SlackSender
 from bot.telegram import bind  # noqa: F401  (declares /bind, which works for a Slack channel too)
 
@@ -40,6 +47,10 @@ log = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"
 SLASH_COMMAND = "/kpi"
 _RATE_LIMIT_RETRIES = 3
+# A delivery is remembered past anything Slack could still send again: a signed request is accepted up to five
+# minutes either side of its timestamp (ten minutes of replays), an event's last retry comes five minutes after the
+# first failure. Fifteen minutes covers both with room for clocks that disagree.
+REPLAY_MEMORY = timedelta(minutes=15)
 
 
 def make_client(token: str, base_url: str | None, *, wait_out_rate_limits: bool) -> AsyncWebClient:
@@ -77,6 +88,9 @@ class SlackService:
             logger=logging.getLogger("kpibot.slack.bolt"),
         )
         clock = cast(Callable[[], datetime], runtime.clock or (lambda: datetime.now(UTC)))
+        self.clock = clock
+        self.signing_secret = signing_secret
+        self.wall_clock: Callable[[], float] = time.time  # what a signature's timestamp is compared with
         self.chat = SlackChat(runtime.engine, runtime.conversation, self.client, clock)
         self.app.command(SLASH_COMMAND)(self.chat.on_command)
         self.app.action(re.compile(f"^{ACTION_PREFIX}\\d+$"))(self.chat.on_button)
@@ -115,6 +129,46 @@ class SlackService:
             self._socket = None
 
     async def _events(self, request: web.Request) -> web.Response:
-        """One request from Slack, verified and dispatched by bolt; answered as soon as the listener acks."""
-        response = await self.app.async_dispatch(await to_bolt_request(request))
+        """One request from Slack: verified, parsed, remembered, then dispatched by bolt; answered as soon as the
+        listener acks."""
+        raw = await request.read()
+        if not signature_ok(request.headers, raw, self.signing_secret, now=self.wall_clock()):
+            return web.Response(status=401, text="invalid request signature")
+        inbound, reason = read_body(raw, request.content_type)
+        if inbound is None:
+            log.warning("slack: refused a signed request: %s", reason)
+            return _refused(reason)
+        try:
+            bolt_request = AsyncBoltRequest(
+                body=inbound.text,
+                query=request.query_string,
+                headers=request.headers,  # type: ignore[arg-type]
+            )
+        except (
+            ValueError,
+            TypeError,
+            KeyError,
+            AttributeError,
+        ) as exc:  # a shape the checks above did not foresee
+            log.warning("slack: refused a request bolt could not read: %s", type(exc).__name__)
+            return _refused("unreadable body")
+        parts = delivery_parts(inbound, request.headers)
+        if parts is not None:
+            key = request_key(*parts)
+            first = await asyncio.to_thread(
+                first_delivery, self.runtime.engine, key, now=self.clock(), keep=REPLAY_MEMORY
+            )
+            if not first:
+                log.info(
+                    "slack: dropped a copy of a request already answered (retry %s, %s)",
+                    request.headers.get("X-Slack-Retry-Num", "-"),
+                    request.headers.get("X-Slack-Retry-Reason", "replay"),
+                )
+                return web.Response(status=200)
+        response = await self.app.async_dispatch(bolt_request)
         return await to_aiohttp_response(response)
+
+
+def _refused(reason: str | None) -> web.Response:
+    # X-Slack-No-Retry: a body that does not parse will not parse the second time either.
+    return web.Response(status=400, text=f"bad request: {reason}", headers={"X-Slack-No-Retry": "1"})

@@ -2,8 +2,11 @@
 
 Polling by default. With `TELEGRAM_WEBHOOK_URL`, Telegram posts updates to a route on kpibot's shared HTTP server
 (the URL's path, `/telegram/webhook` by default) and every post must carry `TELEGRAM_WEBHOOK_SECRET` in the
-`X-Telegram-Bot-Api-Secret-Token` header; PTB's own webhook server is not used, so Telegram, Slack and health
-checks share one port. `TELEGRAM_API_BASE_URL` points the bot at a self-hosted Bot API server.
+`X-Telegram-Bot-Api-Secret-Token` header (403 without it); PTB's own webhook server is not used, so Telegram, Slack
+and health checks share one port. A body that is not an update as the Bot API documents it (`bot.shapes`: an object
+with an integer `update_id`, messages and button presses with the fields kpibot reads, of the right types) is a 400,
+and an update already answered — Telegram redelivers one it got no 200 for — is acknowledged and dropped
+(`bot.replays`, a memory shared through the database by every instance behind the webhook URL). `TELEGRAM_API_BASE_URL` points the bot at a self-hosted Bot API server.
 
 Flood control is PTB's AIORateLimiter (Telegram's 30 messages/s overall, 20/min per group), which also waits out
 a 429's `retry_after` and tries again.
@@ -11,12 +14,12 @@ a 429's `retry_after` and tries again.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
-import json
 import logging
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 from urllib.parse import urlsplit
 
@@ -27,6 +30,8 @@ from telegram.ext import AIORateLimiter, Application, CallbackQueryHandler, Mess
 from bot import invites
 from bot.i18n import translator
 from bot.registry import commands
+from bot.replays import first_delivery, request_key
+from bot.shapes import load_json, malformed
 from bot.telegram import bind  # noqa: F401  (declares /bind)
 from bot.telegram.api import api_urls
 from bot.telegram.handlers import TelegramChat
@@ -40,6 +45,23 @@ DEFAULT_WEBHOOK_PATH = "/telegram/webhook"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 _MENU_NAME = re.compile(r"[a-z0-9_]{1,32}")
 _RETRIES = 3  # 429s waited out per request before giving up
+# Telegram keeps an update it could not deliver for up to 24 hours, retrying all along: remember one a little longer.
+REPLAY_MEMORY = timedelta(hours=25)
+
+_USER = {"id": int, "is_bot": bool, "first_name": str, "language_code?": str, "username?": str}
+_CHAT = {"id": int, "type": str}
+_MESSAGE = {"message_id": int, "date": int, "chat": _CHAT, "from?": _USER, "text?": str}
+UPDATE_SHAPE = {
+    "update_id": int,
+    "message?": _MESSAGE,
+    "callback_query?": {
+        "id": str,
+        "from": _USER,
+        "chat_instance?": str,
+        "data?": str,
+        "message?": {"message_id": int, "date": int, "chat": _CHAT},
+    },
+}
 
 
 def menu_commands(locale: str) -> list[BotCommand]:
@@ -82,6 +104,7 @@ class TelegramService:
             builder = builder.updater(None)
         self.app = builder.build()
         clock = cast(Callable[[], datetime], runtime.clock or (lambda: datetime.now(UTC)))
+        self.clock = clock
         self.chat = TelegramChat(runtime.engine, runtime.conversation, clock)
         self.app.add_handler(MessageHandler(filters.TEXT & filters.UpdateType.MESSAGE, self.chat.on_message))
         self.app.add_handler(CallbackQueryHandler(self.chat.on_button))
@@ -118,15 +141,34 @@ class TelegramService:
         await self.app.shutdown()
 
     async def _webhook(self, request: web.Request) -> web.Response:
-        """One update from Telegram: only with the right secret; queued for the application at once."""
+        """One update from Telegram: only with the right secret, only if it is an update, only the first time;
+        queued for the application at once."""
         given = request.headers.get(SECRET_HEADER, "")
         if not hmac.compare_digest(given.encode(), self._secret.encode()):
             return web.Response(status=403, text="forbidden")
-        try:
-            data = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        data, reason = load_json(await request.read())
+        if reason is None:
+            reason = malformed(data, UPDATE_SHAPE, "update")
+        update = None
+        if reason is None:
+            try:
+                update = Update.de_json(data, self.app.bot)
+            except (
+                TypeError,
+                ValueError,
+                KeyError,
+                AttributeError,
+            ) as exc:  # a shape the check did not foresee
+                reason = f"not an update ({type(exc).__name__})"
+        if update is None:
+            log.warning("telegram: refused a webhook post: %s", reason)
             return web.Response(status=400, text="bad update")
-        update = Update.de_json(data, self.app.bot)
-        if update is not None:
+        key = request_key("telegram", str(self.app.bot.id), str(update.update_id))
+        first = await asyncio.to_thread(
+            first_delivery, self.runtime.engine, key, now=self.clock(), keep=REPLAY_MEMORY
+        )
+        if first:
             await self.app.update_queue.put(update)
+        else:
+            log.info("telegram: dropped update %s, already answered", update.update_id)
         return web.Response(text="ok")

@@ -7,78 +7,15 @@ The clock is fixed at Friday 2026-11-20 12:00 UTC, so "last month" is October in
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import pytest
 import yaml
-from aiohttp import web
-from sqlalchemy import update
 
-from bot.conversation import Conversation
-from bot.serve import Runtime
 from bot.slack.service import EVENTS_PATH, SlackService
-from storage.config import load_settings
-from storage.db import make_engine
-from storage.schema import User
-from tests.bot.fixture_org import NOW, seed_org
-from tests.slack.conftest import TOKEN
-from tests.slack.fake_slack_api import FakeSlackApi
-from tests.slack.slack_requests import (
-    SIGNING_SECRET,
-    button_press,
-    home_opened,
-    signed_headers,
-    slash_command,
-)
+from tests.slack.conftest import ROB, make_runtime
+from tests.slack.slack_requests import button_press, home_opened, slash_command
 from tests.slack.test_run_bot import _texts
-
-ROB = "U0ROB"
-
-
-def make_runtime(engine, api: FakeSlackApi, **env: str) -> Runtime:
-    settings = load_settings(env={"SLACK_BOT_TOKEN": TOKEN, "SLACK_API_BASE_URL": api.api_url, **env})
-    return Runtime(settings, engine, Conversation(engine, settings), http_host="127.0.0.1", clock=lambda: NOW)
-
-
-class Served:
-    """A started SlackService and the URL its events route answers on."""
-
-    def __init__(self, service: SlackService, url: str) -> None:
-        self.service = service
-        self.url = url
-        self.http = httpx.AsyncClient(timeout=10)
-
-    async def post(self, request: tuple[bytes, str]) -> httpx.Response:
-        body, content_type = request
-        return await self.http.post(
-            self.url, content=body, headers=signed_headers(body, content_type=content_type)
-        )
-
-
-@pytest.fixture
-async def served(db_url, slack_api: FakeSlackApi) -> AsyncIterator[Served]:
-    engine = make_engine(db_url)
-    seed_org(engine)
-    with engine.begin() as conn:
-        conn.execute(update(User).where(User.user_id == "rep-2").values(slack_user_id=ROB))
-    runtime = make_runtime(engine, slack_api, SLACK_SIGNING_SECRET=SIGNING_SECRET)
-    service = SlackService(runtime)
-    await service.start()
-    runner = web.AppRunner(runtime.http)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    served = Served(service, f"http://127.0.0.1:{port}{EVENTS_PATH}")
-    try:
-        yield served
-    finally:
-        await served.http.aclose()
-        await runner.cleanup()
-        await service.stop()
-        engine.dispose()
 
 
 async def test_rob_asks_in_a_channel_the_app_was_not_invited_to_and_is_told_why_the_chart_is_missing(

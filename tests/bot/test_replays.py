@@ -1,0 +1,42 @@
+"""The replay memory: a delivery is answered once while it is remembered, and forgotten (and pruned) after."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+
+from bot.replays import first_delivery, request_key
+from storage.schema import HandledRequest
+
+T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+KEEP = timedelta(minutes=15)
+
+
+def test_a_delivery_is_first_once_until_its_memory_expires(engine):
+    key = request_key("slack", "event", "Ev0001")
+    assert first_delivery(engine, key, now=T0, keep=KEEP)
+    assert not first_delivery(engine, key, now=T0 + timedelta(minutes=1), keep=KEEP)  # Slack's 1-minute retry
+    assert not first_delivery(engine, key, now=T0 + timedelta(minutes=14, seconds=59), keep=KEEP)
+    assert first_delivery(engine, key, now=T0 + KEEP, keep=KEEP)  # forgotten: a new delivery
+    assert not first_delivery(engine, key, now=T0 + KEEP, keep=KEEP)
+    other = request_key("telegram", "7000001", "1")
+    assert first_delivery(engine, other, now=T0, keep=KEEP)
+
+
+def test_expired_deliveries_are_pruned_as_new_ones_arrive(engine):
+    for i in range(3):
+        assert first_delivery(engine, request_key("slack", "signed", f"v0={i}"), now=T0, keep=KEEP)
+    assert first_delivery(
+        engine, request_key("slack", "signed", "v0=late"), now=T0 + timedelta(hours=1), keep=KEEP
+    )
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(HandledRequest)).scalar() == 1
+
+
+def test_keys_are_hashes_of_the_same_length_whatever_the_sender_put_in_them():
+    assert len(request_key("slack", "signed", "x" * 10_000)) == 64
+    assert request_key("slack", "a", "b") != request_key(
+        "slack", "a\x1fb"
+    )  # parts cannot run into each other
+    assert len(request_key("telegram", "\ud800")) == 64  # a lone surrogate does not break the hash
