@@ -9,6 +9,7 @@ apology with an incident id, the traceback going to the log only.
 from __future__ import annotations
 
 import logging
+import unicodedata
 import uuid
 from dataclasses import replace
 from zoneinfo import ZoneInfo
@@ -31,7 +32,14 @@ from metrics.scope import Scope, Viewer, default_scope, load_viewer
 from storage.config import Settings
 from storage.schema import User
 
-__all__ = ["Conversation", "render_charts_safely", "find_person", "effective_query", "localize_error"]
+__all__ = [
+    "Conversation",
+    "render_charts_safely",
+    "find_person",
+    "effective_query",
+    "localize_error",
+    "readable_text",
+]
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +52,24 @@ def _split_command(text: str) -> tuple[str, str]:
     if name == "kpi" and rest.strip():  # Slack's single `/kpi <command> …`
         return _split_command(rest)
     return name, rest.strip()
+
+
+# Line breaks and tabs separate words like spaces do (a message pasted from elsewhere, a Slack text with a newline).
+_AS_SPACE = str.maketrans(dict.fromkeys("\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85", " "))
+
+
+def readable_text(text: str) -> str:
+    """The message with its line breaks and tabs as spaces; a UserError for any other control character (NUL, an
+    escape sequence) or a lone surrogate (a broken emoji from a platform's JSON).
+
+    Checked before the words reach the grammar or any query: PostgreSQL's driver refuses NUL in a text parameter,
+    and a lone surrogate can be neither stored nor sent back in a reply.
+    """
+    text = text.translate(_AS_SPACE)
+    if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in text):
+        raise UserError("message.unreadable", "The message contains a character I can't read; please type it "
+                        "again without it.")  # fmt: skip
+    return text
 
 
 def find_person(engine_or_conn, words: tuple[str, ...]) -> str | None:
@@ -208,10 +234,14 @@ class Conversation:
                     kind="user_error",
                     extra={"locale": t.locale},
                 )
-            viewer = self._viewer(request)
+            viewer = self._viewer(request)  # by the linked id alone: the text has reached no query yet
             locale = self.locale_for(request, viewer)
             t = translator(locale)
-            name, rest = _split_command(request.text)
+            try:
+                text = readable_text(request.text)
+            except UserError as exc:
+                return self._user_error(t, localize_error(t, exc), None, try_usage=False)
+            name, rest = _split_command(text)
             command = get_command(name or "help")
             if command is None:
                 raise UserError("command.unknown", "I don't know the command '/{name}'.", name=name)

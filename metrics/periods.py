@@ -56,6 +56,7 @@ __all__ = [
     "extract_period",
     "parse_plan_period",
     "default_period",
+    "is_number",
 ]
 
 UNKNOWN_TEXT = "I don't understand the period '{text}'"
@@ -143,16 +144,26 @@ _MONTH_ABBREVIATIONS = frozenset(
     + ["янв", "фев", "мар", "апр", "июн", "июл", "авг", "сен", "сент", "окт", "ноя", "дек"]
 )
 
-_ISO_DATE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
-_DOTTED_DATE = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{4})")
-_ISO_MONTH = re.compile(r"(\d{4})-(\d{1,2})")
+_ISO_DATE = re.compile(r"([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})")
+_DOTTED_DATE = re.compile(r"([0-9]{1,2})\.([0-9]{1,2})\.([0-9]{4})")
+_ISO_MONTH = re.compile(r"([0-9]{4})-([0-9]{1,2})")
 _RANGE_TOKEN = re.compile(r"(.+?)(?:\.\.|–|—)(.+)")
-_YEAR_QUARTER = re.compile(r"(\d{4})-?q(\d+)")
-_QUARTER_YEAR = re.compile(r"q(\d+)(?:-(\d{4}))?")
-_QUARTER_NUMBER = re.compile(r"(\d)(?:-?й)?")
-_COMPACT_DAYS = re.compile(r"(\d+)(?:d|д|дн)")
+_YEAR_QUARTER = re.compile(r"([0-9]{4})-?q([0-9]+)")
+_QUARTER_YEAR = re.compile(r"q([0-9]+)(?:-([0-9]{4}))?")
+_QUARTER_NUMBER = re.compile(r"([0-9])(?:-?й)?")
+_COMPACT_DAYS = re.compile(r"([0-9]+)(?:d|д|дн)")
 
 _Match = tuple[Period, int]
+
+
+def is_number(token: str) -> bool:
+    """Whether `token` is a whole number written in ASCII digits.
+
+    `str.isdigit()` and the regex `\\d` also accept superscripts (`³`, where `int()` then fails), Arabic-Indic
+    and full-width digits: nobody types a period that way, so such a word is left to the other arguments or
+    refused as a period, never half-read as one.
+    """
+    return token.isascii() and token.isdigit()
 
 
 def unknown_period(text: str) -> UserError:
@@ -253,7 +264,7 @@ def _match_anchor(words: _Words, i: int) -> _Match | None:
 def _year_after(words: _Words, i: int) -> tuple[int, int] | None:
     """A year written after a month or quarter (`oct 2025`, `3 квартал 2025 года`): (year, words used)."""
     token = words.at(i)
-    if token is None or not token.isdigit() or int(token) not in _BARE_YEARS:
+    if token is None or not is_number(token) or int(token) not in _BARE_YEARS:
         return None
     return int(token), 2 if words.at(i + 1) in _YEAR_WORDS else 1
 
@@ -350,7 +361,7 @@ def _match_relative(words: _Words, i: int) -> _Match | None:
     following = words.at(i + 1)
     if following is None:
         raise unknown_period(words.raw[i])
-    if following.isdigit():
+    if is_number(following):
         return None  # `last 7 days` is a rolling window, `last 6` may belong to another argument
     if unit := _UNITS.get(following):
         return _RELATIVE[(which, unit)](words.today, words.tz), 2
@@ -372,7 +383,7 @@ def _match_rolling(words: _Words, i: int) -> _Match | None:
         return None
     if match := _COMPACT_DAYS.fullmatch(token):
         count, unit_days, used = int(match[1]), 1, start + 1 - i
-    elif token.isdigit() and (unit_days := _ROLLING_UNITS.get(words.at(start + 1) or "", 0)):
+    elif is_number(token) and (unit_days := _ROLLING_UNITS.get(words.at(start + 1) or "", 0)):
         count, used = int(token), start + 2 - i
     else:
         return None
@@ -455,9 +466,9 @@ def parse_period(text: str, *, now: datetime, tz: ZoneInfo) -> Period:
     return period
 
 
-_PLAN_MONTH = re.compile(r"(\d{4})-(\d{2})")
-_PLAN_QUARTER = re.compile(r"(\d{4})-[qQ]([1-4])")
-_PLAN_YEAR = re.compile(r"\d{4}")
+_PLAN_MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")
+_PLAN_QUARTER = re.compile(r"([0-9]{4})-[qQ]([1-4])")
+_PLAN_YEAR = re.compile(r"[0-9]{4}")
 
 
 def parse_plan_period(code: str, tz: ZoneInfo) -> Period:
