@@ -28,7 +28,7 @@ from metrics.catalogue import MetricQuery, catalogue, get_metric, query
 from metrics.errors import PermissionDenied, UserError
 from metrics.periods import default_period
 from metrics.result import MetricResult
-from metrics.scope import Scope, Viewer, default_scope, load_viewer
+from metrics.scope import Scope, Viewer, default_scope, load_viewer, visible_people
 from storage.config import Settings
 from storage.schema import User
 
@@ -72,12 +72,18 @@ def readable_text(text: str) -> str:
     return text
 
 
-def find_person(engine_or_conn, words: tuple[str, ...]) -> str | None:
-    """The user id the words name — an id (`rep-001`), or a full name (`Anna Petrova`, any case) — or None."""
+def find_person(engine_or_conn, words: tuple[str, ...], among: tuple[str, ...] | None = None) -> str | None:
+    """The user id the words name — an id (`rep-001`), or a full name (`Anna Petrova`, any case) — or None.
+
+    With `among`, only those ids are candidates (the people the asker may see), so a name outside them reads
+    exactly like a word that names nobody."""
     ref = " ".join(words).lstrip("@")
     if not ref:
         return None
-    stmt = select(User.user_id).where(or_(User.user_id == ref, func.lower(User.name) == ref.lower())).limit(2)
+    stmt = select(User.user_id).where(or_(User.user_id == ref, func.lower(User.name) == ref.lower()))
+    if among is not None:
+        stmt = stmt.where(User.user_id.in_(among))
+    stmt = stmt.limit(2)
     if isinstance(engine_or_conn, Engine):
         with engine_or_conn.connect() as conn:
             found = list(conn.execute(stmt).scalars())
@@ -145,8 +151,8 @@ def _permission_text(t: Translator, exc: PermissionDenied, viewer: Viewer | None
     if exc.key != "scope.denied":
         return localize_error(t, exc)
     denied = exc.params.get("denied")
-    if denied == "rep":
-        what_text = t("denied.what.rep", name=exc.params.get("name", ""))
+    if denied == "person":
+        what_text = t("denied.what.person", ref=exc.params.get("ref", ""))
     elif denied == "team":
         what_text = t("denied.what.team")
     elif denied == "org":
@@ -315,7 +321,9 @@ class Conversation:
 
     def _rest_as_person(self, ctx: CommandContext, args: Arguments, rest: tuple[str, ...]) -> Arguments:
         """Words the grammar could not place: a rep's id or name (`rep-001`, `Anna Petrova`), or a mistake."""
-        person = None if args.scope is not None else find_person(self.engine, rest)
+        assert ctx.viewer is not None
+        among = visible_people(ctx.viewer)
+        person = None if args.scope is not None else find_person(self.engine, rest, among)
         if person is None:
             raise UserError("args.unknown", "I don't understand '{text}'.", text=" ".join(rest))
         return replace(args, scope=Scope("rep", person), rest=())
