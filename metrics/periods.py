@@ -57,10 +57,18 @@ __all__ = [
     "parse_plan_period",
     "default_period",
     "is_number",
+    "MAX_PERIOD_YEARS",
+    "MAX_BUCKETS",
+    "check_bounds",
 ]
 
 UNKNOWN_TEXT = "I don't understand the period '{text}'"
 RANGE_TEXT = "The period '{text}' ends before it starts"
+
+# The work one question may ask for (docs/conversation.md): generous for an analyst, bounded for the bot, so no one
+# request — from the chat, the CLI or a digest — can keep it busy for minutes or answer in a hundred messages.
+MAX_PERIOD_YEARS = 10
+MAX_BUCKETS = 200
 
 # Bare four-digit numbers are years only in this window, so a threshold like `500` or `5000` is left alone.
 _BARE_YEARS = range(2000, 2100)
@@ -464,6 +472,25 @@ def parse_period(text: str, *, now: datetime, tz: ZoneInfo) -> Period:
     if rest:
         raise unknown_period(" ".join(rest))
     return period
+
+
+def check_bounds(period: Period, by: str | None = None) -> None:
+    """Refuse a period longer than MAX_PERIOD_YEARS calendar years, or a `by week|month` breakdown of more than
+    MAX_BUCKETS rows; the comparison periods, of equal length, are checked the same way by the catalogue."""
+    if period.end_date > period.start_date + relativedelta(years=MAX_PERIOD_YEARS):
+        raise UserError(
+            "period.too_long",
+            "A period may cover at most {years} years; choose a shorter one.",
+            years=MAX_PERIOD_YEARS,
+        )
+    grain: BucketGrain | None = "week" if by == "week" else "month" if by == "month" else None
+    if grain is not None and len(list(iter_buckets(period, grain))) > MAX_BUCKETS:
+        raise UserError(
+            f"breakdown.too_many_{by}s",
+            f"A breakdown may have at most {{count}} {by}s; choose a shorter period"
+            + (" or by month." if by == "week" else "."),
+            count=MAX_BUCKETS,
+        )
 
 
 _PLAN_MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")

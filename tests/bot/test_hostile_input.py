@@ -87,3 +87,23 @@ def test_the_telegram_renderer_never_fails_to_encode_a_lone_surrogate():
         text.encode("utf-8")
         text.encode("utf-16-le")
     assert "Leads: 7 \ufffd" in rendered.texts[0] and "Funnel · \ufffd" in rendered.texts[0]
+
+
+def test_a_request_for_two_centuries_by_week_is_refused_in_one_line(conversation):
+    reply = ask(conversation, "rep-2", "/activity 1900-01-01..2100-12-31 by week")
+    assert (reply.kind, reply.plain_text) == (
+        "user_error",
+        "A period may cover at most 10 years; choose a shorter one. Try: /activity yesterday",
+    )
+    russian = ask(conversation, "rep-1", "/воронка 2016-01-01..2026-11-30 к прошлому", locale="ru")
+    assert russian.plain_text.startswith("Период может охватывать не больше 10 лет; выберите период короче.")
+
+
+def test_a_weekly_breakdown_of_five_years_is_refused_and_by_month_answered(conversation):
+    # 2021-11-01 (a Monday) to 2026-10-31 holds 261 weeks but 60 months.
+    reply = ask(conversation, "mgr-a", "/funnel 2021-11-01..2026-10-31 by week")
+    assert reply.plain_text == (
+        "A breakdown may have at most 200 weeks; choose a shorter period or by month. Try: /funnel last month"
+    )
+    monthly = ask(conversation, "mgr-a", "/funnel 2021-11-01..2026-10-31 by month")
+    assert monthly.kind == "answer" and monthly.table is not None and len(monthly.table.rows) == 60
