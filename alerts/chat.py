@@ -19,7 +19,7 @@ from alerts.outbox import deliveries, status_counts
 from alerts.rules import RULE_WIDE
 from bot.messages import Line, Reply, Span
 from bot.registry import Command, CommandContext, get_command, register_command
-from metrics.errors import UserError
+from metrics.errors import PermissionDenied, UserError
 from storage.schema import Subscription
 
 __all__ = ["COMMANDS"]
@@ -146,16 +146,26 @@ def _person(ctx: CommandContext) -> Person | None:
 
 
 def _may_act(person: Person | None, action: str, scope: str | None) -> None:
-    """Muting, unmuting and anything rule-wide silence alerts meant for others: admins only. A snooze or an
-    acknowledgement of one scope needs the right to see that scope (a manager's teams and reps, a rep's own)."""
+    """Who may silence an alert (docs/digests_and_alerts.md): managers and admins only. An alert about a rep is
+    meant for their manager, so a rep silencing it — even one about themselves — would hide it from the person it
+    is for. Muting, unmuting and anything rule-wide silence alerts meant for other teams too: admins only. A
+    manager snoozes or acknowledges one scope of their own: a team they manage or one of its members.
+
+    Refusals are PermissionDenied: one line, with no usage hint that would suggest trying again."""
     if person is not None and person.is_admin:
         return
+    if person is None or not person.is_manager:
+        raise PermissionDenied(
+            "alerts.managers_only", "Only managers and admins can snooze or acknowledge alerts."
+        )
     if action in ("mute", "unmute") or scope is None:
-        raise UserError("alerts.admins_only", "Only an admin can mute or unmute an alert or silence a whole rule; "
-                        "to snooze or acknowledge one alert, name its scope (team:ID or rep:ID).")  # fmt: skip
-    if person is None or not person.may_see_scope(scope):
-        raise UserError("alerts.not_your_scope", "You can only snooze or acknowledge alerts about your own teams "
-                        "or yourself, not {scope}.", scope=scope)  # fmt: skip
+        raise PermissionDenied("alerts.admins_only", "Only an admin can mute or unmute an alert or silence a whole "
+                               "rule; to snooze or acknowledge one alert, name its scope (team:ID or rep:ID).")  # fmt: skip
+    kind, _, ref = scope.partition(":")
+    own = ref in person.managed_team_ids if kind == "team" else kind == "rep" and ref in person.report_ids
+    if not own:
+        raise PermissionDenied("alerts.not_your_scope", "You can only snooze or acknowledge alerts about your own "
+                               "teams and their members, not {scope}.", scope=scope)  # fmt: skip
 
 
 def _list_alerts(ctx: CommandContext) -> Reply:
@@ -191,10 +201,12 @@ def _list_alerts(ctx: CommandContext) -> Reply:
         lines.append((Span(text),))
     if not lines:
         lines.append((Span(t("alerts.none", "No alert rules are configured.")),))
-    if person is not None and person.is_admin:
+    if person is None or not (person.is_admin or person.is_manager):
+        return Reply(title=t("alerts.title", "Alerts"), lines=tuple(lines), kind="info")
+    if person.is_admin:
         usage = t("alerts.usage", "/alerts snooze RULE [SCOPE] 4h · /alerts ack RULE [SCOPE] · "
                                   "/alerts mute RULE · /alerts unmute RULE")  # fmt: skip
-    else:  # what the others may do: snooze or acknowledge one alert they can see
+    else:  # what a manager may do: snooze or acknowledge one alert of their own teams
         usage = t("alerts.usage_scoped", "/alerts snooze RULE SCOPE 4h · /alerts ack RULE SCOPE")
     lines.append((Span(usage, italic=True),))
     return Reply(title=t("alerts.title", "Alerts"), lines=tuple(lines), kind="info")

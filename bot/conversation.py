@@ -9,6 +9,7 @@ apology with an incident id, the traceback going to the log only.
 from __future__ import annotations
 
 import logging
+import unicodedata
 import uuid
 from dataclasses import replace
 from zoneinfo import ZoneInfo
@@ -27,11 +28,18 @@ from metrics.catalogue import MetricQuery, catalogue, get_metric, query
 from metrics.errors import PermissionDenied, UserError
 from metrics.periods import default_period
 from metrics.result import MetricResult
-from metrics.scope import Scope, Viewer, default_scope, load_viewer
+from metrics.scope import Scope, Viewer, default_scope, load_viewer, visible_people
 from storage.config import Settings
 from storage.schema import User
 
-__all__ = ["Conversation", "render_charts_safely", "find_person", "effective_query", "localize_error"]
+__all__ = [
+    "Conversation",
+    "render_charts_safely",
+    "find_person",
+    "effective_query",
+    "localize_error",
+    "readable_text",
+]
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +54,36 @@ def _split_command(text: str) -> tuple[str, str]:
     return name, rest.strip()
 
 
-def find_person(engine_or_conn, words: tuple[str, ...]) -> str | None:
-    """The user id the words name — an id (`rep-001`), or a full name (`Anna Petrova`, any case) — or None."""
+# Line breaks and tabs separate words like spaces do (a message pasted from elsewhere, a Slack text with a newline).
+_AS_SPACE = str.maketrans(dict.fromkeys("\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85", " "))
+
+
+def readable_text(text: str) -> str:
+    """The message with its line breaks and tabs as spaces; a UserError for any other control character (NUL, an
+    escape sequence) or a lone surrogate (a broken emoji from a platform's JSON).
+
+    Checked before the words reach the grammar or any query: PostgreSQL's driver refuses NUL in a text parameter,
+    and a lone surrogate can be neither stored nor sent back in a reply.
+    """
+    text = text.translate(_AS_SPACE)
+    if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in text):
+        raise UserError("message.unreadable", "The message contains a character I can't read; please type it "
+                        "again without it.")  # fmt: skip
+    return text
+
+
+def find_person(engine_or_conn, words: tuple[str, ...], among: tuple[str, ...] | None = None) -> str | None:
+    """The user id the words name — an id (`rep-001`), or a full name (`Anna Petrova`, any case) — or None.
+
+    With `among`, only those ids are candidates (the people the asker may see), so a name outside them reads
+    exactly like a word that names nobody."""
     ref = " ".join(words).lstrip("@")
     if not ref:
         return None
-    stmt = select(User.user_id).where(or_(User.user_id == ref, func.lower(User.name) == ref.lower())).limit(2)
+    stmt = select(User.user_id).where(or_(User.user_id == ref, func.lower(User.name) == ref.lower()))
+    if among is not None:
+        stmt = stmt.where(User.user_id.in_(among))
+    stmt = stmt.limit(2)
     if isinstance(engine_or_conn, Engine):
         with engine_or_conn.connect() as conn:
             found = list(conn.execute(stmt).scalars())
@@ -119,8 +151,8 @@ def _permission_text(t: Translator, exc: PermissionDenied, viewer: Viewer | None
     if exc.key != "scope.denied":
         return localize_error(t, exc)
     denied = exc.params.get("denied")
-    if denied == "rep":
-        what_text = t("denied.what.rep", name=exc.params.get("name", ""))
+    if denied == "person":
+        what_text = t("denied.what.person", ref=exc.params.get("ref", ""))
     elif denied == "team":
         what_text = t("denied.what.team")
     elif denied == "org":
@@ -208,10 +240,14 @@ class Conversation:
                     kind="user_error",
                     extra={"locale": t.locale},
                 )
-            viewer = self._viewer(request)
+            viewer = self._viewer(request)  # by the linked id alone: the text has reached no query yet
             locale = self.locale_for(request, viewer)
             t = translator(locale)
-            name, rest = _split_command(request.text)
+            try:
+                text = readable_text(request.text)
+            except UserError as exc:
+                return self._user_error(t, localize_error(t, exc), None, try_usage=False)
+            name, rest = _split_command(text)
             command = get_command(name or "help")
             if command is None:
                 raise UserError("command.unknown", "I don't know the command '/{name}'.", name=name)
@@ -285,7 +321,9 @@ class Conversation:
 
     def _rest_as_person(self, ctx: CommandContext, args: Arguments, rest: tuple[str, ...]) -> Arguments:
         """Words the grammar could not place: a rep's id or name (`rep-001`, `Anna Petrova`), or a mistake."""
-        person = None if args.scope is not None else find_person(self.engine, rest)
+        assert ctx.viewer is not None
+        among = visible_people(ctx.viewer)
+        person = None if args.scope is not None else find_person(self.engine, rest, among)
         if person is None:
             raise UserError("args.unknown", "I don't understand '{text}'.", text=" ".join(rest))
         return replace(args, scope=Scope("rep", person), rest=())

@@ -121,13 +121,15 @@ def compute_ltv(ctx: ComputeContext) -> Computed:
     cohort_revenue = _revenue_of_accounts(ctx, cohort, ctx.start, ctx.now_utc)
 
     customers = retention_counts(ctx).get(ALL, ("", RetentionCounts()))[1]
+    # A comparison cut to the elapsed part of an in-progress period (`today vs prev` at noon, `this month vs
+    # prev` in its first hour) may hold no whole day: no monthly rate can be made of it, so those are n/a.
     months = ctx.period.days / AVERAGE_MONTH_DAYS
     period_revenue = _revenue_of_accounts(ctx, in_scope, ctx.start, ctx.end)
     average_accounts = (customers.start + customers.end) / 2
-    arpa = ratio(float(period_revenue) / months, average_accounts)
+    arpa = ratio(float(period_revenue) / months, average_accounts) if months > 0 else None
     crr = ratio(customers.retained, customers.start)
     # A quarter's churn is turned into a monthly rate geometrically, so 3 months at 10 % is not read as 30 %.
-    monthly_churn = None if crr is None else 1 - math.pow(crr, 1 / months)
+    monthly_churn = None if crr is None or months <= 0 else 1 - math.pow(crr, 1 / months)
     predictive = None
     if arpa is not None and monthly_churn:
         predictive = arpa * ctx.settings.org.gross_margin / monthly_churn

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, Connection, Engine, true
 
 from metrics.errors import PermissionDenied, UserError
-from metrics.periods import Period, parse_period
+from metrics.periods import Period, check_bounds, parse_period
 from metrics.result import BreakdownRow, Measure, MetricResult, Note, Series, Table
 from metrics.scope import ResolvedScope, Scope, Viewer, load_viewer, resolve_scope
 from storage.config import Settings
@@ -251,6 +251,7 @@ def _answer(
     viewer = viewer or load_viewer(conn, q.viewer_id)
     tz = _viewer_zone(viewer, settings)
     period = q.period if isinstance(q.period, Period) else parse_period(q.period, now=q.now, tz=tz)
+    check_bounds(period, q.by)
     scope = resolve_scope(conn, viewer, q.scope, settings)
     _check_breakdown(viewer, scope, q.by, settings)
     ctx = ComputeContext(
@@ -272,6 +273,7 @@ def _answer(
         comparison_period = period.previous() if q.compare == "prev" else period.year_ago()
         if metric.compare_to_date:
             comparison_period = _to_date(comparison_period, period, q.now)
+        check_bounds(comparison_period, q.by)
         previous = metric.compute(replace(ctx, period=comparison_period, is_comparison=True))
         measures, rows = _with_previous(current, previous, q.by)
     return MetricResult(

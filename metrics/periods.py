@@ -56,10 +56,19 @@ __all__ = [
     "extract_period",
     "parse_plan_period",
     "default_period",
+    "is_number",
+    "MAX_PERIOD_YEARS",
+    "MAX_BUCKETS",
+    "check_bounds",
 ]
 
 UNKNOWN_TEXT = "I don't understand the period '{text}'"
 RANGE_TEXT = "The period '{text}' ends before it starts"
+
+# The work one question may ask for (docs/conversation.md): generous for an analyst, bounded for the bot, so no one
+# request — from the chat, the CLI or a digest — can keep it busy for minutes or answer in a hundred messages.
+MAX_PERIOD_YEARS = 10
+MAX_BUCKETS = 200
 
 # Bare four-digit numbers are years only in this window, so a threshold like `500` or `5000` is left alone.
 _BARE_YEARS = range(2000, 2100)
@@ -143,16 +152,26 @@ _MONTH_ABBREVIATIONS = frozenset(
     + ["янв", "фев", "мар", "апр", "июн", "июл", "авг", "сен", "сент", "окт", "ноя", "дек"]
 )
 
-_ISO_DATE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
-_DOTTED_DATE = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{4})")
-_ISO_MONTH = re.compile(r"(\d{4})-(\d{1,2})")
+_ISO_DATE = re.compile(r"([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})")
+_DOTTED_DATE = re.compile(r"([0-9]{1,2})\.([0-9]{1,2})\.([0-9]{4})")
+_ISO_MONTH = re.compile(r"([0-9]{4})-([0-9]{1,2})")
 _RANGE_TOKEN = re.compile(r"(.+?)(?:\.\.|–|—)(.+)")
-_YEAR_QUARTER = re.compile(r"(\d{4})-?q(\d+)")
-_QUARTER_YEAR = re.compile(r"q(\d+)(?:-(\d{4}))?")
-_QUARTER_NUMBER = re.compile(r"(\d)(?:-?й)?")
-_COMPACT_DAYS = re.compile(r"(\d+)(?:d|д|дн)")
+_YEAR_QUARTER = re.compile(r"([0-9]{4})-?q([0-9]+)")
+_QUARTER_YEAR = re.compile(r"q([0-9]+)(?:-([0-9]{4}))?")
+_QUARTER_NUMBER = re.compile(r"([0-9])(?:-?й)?")
+_COMPACT_DAYS = re.compile(r"([0-9]+)(?:d|д|дн)")
 
 _Match = tuple[Period, int]
+
+
+def is_number(token: str) -> bool:
+    """Whether `token` is a whole number written in ASCII digits.
+
+    `str.isdigit()` and the regex `\\d` also accept superscripts (`³`, where `int()` then fails), Arabic-Indic
+    and full-width digits: nobody types a period that way, so such a word is left to the other arguments or
+    refused as a period, never half-read as one.
+    """
+    return token.isascii() and token.isdigit()
 
 
 def unknown_period(text: str) -> UserError:
@@ -253,7 +272,7 @@ def _match_anchor(words: _Words, i: int) -> _Match | None:
 def _year_after(words: _Words, i: int) -> tuple[int, int] | None:
     """A year written after a month or quarter (`oct 2025`, `3 квартал 2025 года`): (year, words used)."""
     token = words.at(i)
-    if token is None or not token.isdigit() or int(token) not in _BARE_YEARS:
+    if token is None or not is_number(token) or int(token) not in _BARE_YEARS:
         return None
     return int(token), 2 if words.at(i + 1) in _YEAR_WORDS else 1
 
@@ -350,7 +369,7 @@ def _match_relative(words: _Words, i: int) -> _Match | None:
     following = words.at(i + 1)
     if following is None:
         raise unknown_period(words.raw[i])
-    if following.isdigit():
+    if is_number(following):
         return None  # `last 7 days` is a rolling window, `last 6` may belong to another argument
     if unit := _UNITS.get(following):
         return _RELATIVE[(which, unit)](words.today, words.tz), 2
@@ -372,7 +391,7 @@ def _match_rolling(words: _Words, i: int) -> _Match | None:
         return None
     if match := _COMPACT_DAYS.fullmatch(token):
         count, unit_days, used = int(match[1]), 1, start + 1 - i
-    elif token.isdigit() and (unit_days := _ROLLING_UNITS.get(words.at(start + 1) or "", 0)):
+    elif is_number(token) and (unit_days := _ROLLING_UNITS.get(words.at(start + 1) or "", 0)):
         count, used = int(token), start + 2 - i
     else:
         return None
@@ -455,9 +474,28 @@ def parse_period(text: str, *, now: datetime, tz: ZoneInfo) -> Period:
     return period
 
 
-_PLAN_MONTH = re.compile(r"(\d{4})-(\d{2})")
-_PLAN_QUARTER = re.compile(r"(\d{4})-[qQ]([1-4])")
-_PLAN_YEAR = re.compile(r"\d{4}")
+def check_bounds(period: Period, by: str | None = None) -> None:
+    """Refuse a period longer than MAX_PERIOD_YEARS calendar years, or a `by week|month` breakdown of more than
+    MAX_BUCKETS rows; the comparison periods, of equal length, are checked the same way by the catalogue."""
+    if period.end_date > period.start_date + relativedelta(years=MAX_PERIOD_YEARS):
+        raise UserError(
+            "period.too_long",
+            "A period may cover at most {years} years; choose a shorter one.",
+            years=MAX_PERIOD_YEARS,
+        )
+    grain: BucketGrain | None = "week" if by == "week" else "month" if by == "month" else None
+    if grain is not None and len(list(iter_buckets(period, grain))) > MAX_BUCKETS:
+        raise UserError(
+            f"breakdown.too_many_{by}s",
+            f"A breakdown may have at most {{count}} {by}s; choose a shorter period"
+            + (" or by month." if by == "week" else "."),
+            count=MAX_BUCKETS,
+        )
+
+
+_PLAN_MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")
+_PLAN_QUARTER = re.compile(r"([0-9]{4})-[qQ]([1-4])")
+_PLAN_YEAR = re.compile(r"[0-9]{4}")
 
 
 def parse_plan_period(code: str, tz: ZoneInfo) -> Period:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import Connection, func, or_, select
+from sqlalchemy import Connection, func, or_, select, true
 
 from metrics.errors import PermissionDenied, UserError
 from storage.config import Settings
@@ -22,6 +22,7 @@ __all__ = [
     "resolve_scope",
     "default_scope",
     "SYSTEM_VIEWER",
+    "visible_people",
 ]
 
 ScopeKind = Literal["me", "rep", "team", "org"]
@@ -121,22 +122,29 @@ def _what_you_may_see(viewer: Viewer, settings: Settings) -> str:
 
 
 def _deny(
-    viewer: Viewer, settings: Settings, what: str, *, denied: Literal["rep", "team", "org"], name: str = ""
+    viewer: Viewer,
+    settings: Settings,
+    what: str,
+    *,
+    denied: Literal["person", "team", "org"],
+    ref: str = "",
 ) -> PermissionDenied:
-    # `denied` and `name` let a chat say the same thing in the asker's language without parsing `what`.
+    # `denied` and `ref` let a chat say the same thing in the asker's language without parsing `what`.
     return PermissionDenied(
         "scope.denied",
         "You can't see {what}. You can see {allowed}.",
         what=what,
         allowed=_what_you_may_see(viewer, settings),
         denied=denied,
-        name=name,
+        ref=ref,
     )
 
 
-def _find_user(conn: Connection, ref: str) -> dict | None:
+def _find_user(conn: Connection, ref: str, among: tuple[str, ...] | None = None) -> dict | None:
+    """The user `ref` names — id, name, email or Slack id — looked up only `among` these ids when given."""
     ref = ref.lstrip("@")
-    row = conn.execute(select(User).where(User.user_id == ref)).mappings().first()
+    allowed = true() if among is None else User.user_id.in_(among)
+    row = conn.execute(select(User).where(User.user_id == ref, allowed)).mappings().first()
     if row is None:
         matches = (
             conn.execute(
@@ -145,7 +153,8 @@ def _find_user(conn: Connection, ref: str) -> dict | None:
                         func.lower(User.name) == ref.lower(),
                         func.lower(User.email) == ref.lower(),
                         func.lower(User.slack_user_id) == ref.lower(),
-                    )
+                    ),
+                    allowed,
                 )
             )
             .mappings()
@@ -159,9 +168,17 @@ def _find_user(conn: Connection, ref: str) -> dict | None:
     return dict(row) if row is not None else None
 
 
-def _find_team(conn: Connection, ref: str) -> dict | None:
+def visible_people(viewer: Viewer) -> tuple[str, ...] | None:
+    """The ids whose numbers `viewer` may see: themselves and their reports; None (everyone) for an admin."""
+    return None if viewer.is_admin else (viewer.user_id, *viewer.report_ids)
+
+
+def _find_team(conn: Connection, ref: str, among: tuple[str, ...] | None = None) -> dict | None:
+    allowed = true() if among is None else Team.team_id.in_(among)
     row = (
-        conn.execute(select(Team).where(or_(Team.team_id == ref, func.lower(Team.name) == ref.lower())))
+        conn.execute(
+            select(Team).where(or_(Team.team_id == ref, func.lower(Team.name) == ref.lower()), allowed)
+        )
         .mappings()
         .first()
     )
@@ -188,11 +205,16 @@ def resolve_scope(conn: Connection, viewer: Viewer, scope: Scope | None, setting
 
     if scope.kind == "rep":
         assert scope.ref is not None
-        user = _find_user(conn, scope.ref)
+        # Anyone but an admin is answered only from the people they may see, so a refusal is the same whether
+        # the id, name or email belongs to a colleague or to nobody: it never tells who is behind an email.
+        user = _find_user(conn, scope.ref, visible_people(viewer))
+        if user is None and not viewer.is_admin:
+            ref = scope.ref.lstrip("@")
+            raise _deny(viewer, settings, f"the numbers of '{ref}'", denied="person", ref=ref)
         if user is None:
             raise UserError("scope.unknown_rep", "I don't know a rep called '{ref}'.", ref=scope.ref)
-        if not (viewer.is_admin or user["user_id"] in viewer.report_ids):
-            raise _deny(viewer, settings, f"{user['name']}'s numbers", denied="rep", name=user["name"])
+        if user["user_id"] == viewer.user_id:
+            return ResolvedScope("rep", viewer.name, (viewer.user_id,), user_id=viewer.user_id)
         return ResolvedScope(
             "rep", user["name"], (user["user_id"],), user_id=user["user_id"], team_ids=_opt(user["team_id"])
         )
@@ -203,7 +225,10 @@ def resolve_scope(conn: Connection, viewer: Viewer, scope: Scope | None, setting
             if not team_ids:
                 raise UserError("scope.no_team", "You are not in a team.")
         else:
-            team = _find_team(conn, scope.ref)
+            # As for people: a team one may not see is refused alike whether or not it exists.
+            team = _find_team(conn, scope.ref, None if viewer.is_admin else viewer.managed_team_ids)
+            if team is None and not viewer.is_admin:
+                raise _deny(viewer, settings, "that team's numbers", denied="team")
             if team is None:
                 raise UserError("scope.unknown_team", "I don't know a team called '{ref}'.", ref=scope.ref)
             team_ids = (team["team_id"],)

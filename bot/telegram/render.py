@@ -9,8 +9,9 @@ plain text.
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bot.messages import Action, Chart, Line, Reply
 from bot.tables import table_lines
@@ -61,6 +62,14 @@ class TelegramReply:
     photos: tuple[Photo, ...]
     texts: tuple[str, ...]
     actions: tuple[Action, ...]
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _encodable(text: str) -> str:
+    """`text` with every lone surrogate (half of a broken emoji, which cannot be encoded to send) as U+FFFD."""
+    return _LONE_SURROGATE.sub("\ufffd", text)
 
 
 def telegram_length(text: str) -> int:
@@ -200,6 +209,11 @@ def reply_lines(reply: Reply) -> list[HtmlLine]:
 
 def render_reply(reply: Reply) -> TelegramReply:
     """The messages that show `reply` in Telegram."""
-    photos = tuple(_photo(chart, reply.title) for chart in reply.charts if chart.png)
-    texts = tuple(split_html(reply_lines(reply)))
-    return TelegramReply(photos, texts, reply.actions)
+    photos = tuple(
+        _photo(replace(chart, caption=_encodable(chart.caption)), _encodable(reply.title))
+        for chart in reply.charts
+        if chart.png
+    )
+    lines = [HtmlLine(_encodable(line.html), _encodable(line.plain), line.pre) for line in reply_lines(reply)]
+    actions = tuple(Action(_encodable(a.label), _encodable(a.command)) for a in reply.actions)
+    return TelegramReply(photos, tuple(split_html(lines)), actions)

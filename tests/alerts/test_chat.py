@@ -24,8 +24,8 @@ PER_REP = AlertRule(id="rep-calls", name="My calls yesterday", metric="activity"
 SETTINGS = Settings(alerts=[RULE, PER_REP])
 
 
-def say(engine, user: str, text: str, now: datetime = NOW) -> Reply:
-    return Conversation(engine, SETTINGS).handle(Request("console", text, now, user, locale="en"))
+def say(engine, user: str, text: str, now: datetime = NOW, locale: str = "en") -> Reply:
+    return Conversation(engine, SETTINGS).handle(Request("console", text, now, user, locale=locale))
 
 
 def test_a_manager_chooses_a_digest_and_its_time(engine):
@@ -102,23 +102,46 @@ def test_only_an_admin_mutes_or_silences_a_whole_rule(engine):
     assert "/alerts mute RULE" in say(engine, "admin", "/alerts").plain_text
 
 
-def test_a_manager_or_rep_acts_only_on_the_scopes_they_may_see(engine):
+def test_a_manager_acts_only_on_the_alerts_of_their_own_teams(engine):
     seed_november(engine)
     run_alerts(engine, SETTINGS, NOW, platforms=("console",))
     for user, text in (("mgr-a", "/alerts snooze calls-yesterday team:t-b 4h"),
                        ("mgr-a", "/alerts snooze calls-yesterday org 4h"),
                        ("mgr-a", "/alerts ack rep-calls rep:rep-3"),
-                       ("rep-3", "/alerts ack calls-yesterday team:t-b"),
-                       ("rep-3", "/alerts snooze rep-calls rep:rep-1 1h")):  # fmt: skip
-        assert say(engine, user, text).kind == "user_error", (user, text)
+                       ("mgr-a", "/alerts ack rep-calls rep:mgr-a")):  # fmt: skip
+        reply = say(engine, user, text)
+        assert reply.kind == "user_error", (user, text)
+        assert reply.plain_text.count("\n") == 0, "a refusal is one line"
     assert "acknowledged" in say(engine, "mgr-a", "/alerts ack rep-calls rep:rep-1").plain_text
-    assert say(engine, "rep-3", "/alerts snooze rep-calls rep:rep-3 1h").kind == "info"
+    assert say(engine, "mgr-b", "/alerts snooze rep-calls rep:rep-3 1h").kind == "info"
     touched = {(r.rule_id, r.scope_key): (r.acknowledged_by, r.snoozed_until) for r in alert_states(engine)
                if r.acknowledged_by or r.snoozed_until}  # fmt: skip
     assert touched == {
         ("rep-calls", "rep:rep-1"): ("mgr-a", None),
         ("rep-calls", "rep:rep-3"): (None, (NOW + timedelta(hours=1)).replace(tzinfo=None)),
     }
+
+
+def test_a_rep_cannot_silence_an_alert_about_themselves_or_anyone(engine):
+    seed_november(engine)
+    run_alerts(engine, SETTINGS, NOW, platforms=("console",))
+    # Rae (1 call) and Rita (2 calls) fire rep-calls; their managers would see it, so neither may silence it.
+    for user, text in (("rep-3", "/alerts ack rep-calls rep:rep-3"),
+                       ("rep-3", "/alerts snooze rep-calls rep:rep-3 1h"),
+                       ("rep-3", "/alerts snooze rep-calls rep:rep-1 1h"),
+                       ("rep-3", "/alerts ack calls-yesterday team:t-b"),
+                       ("rep-3", "/alerts ack rep-calls")):  # fmt: skip
+        reply = say(engine, user, text)
+        assert reply.kind == "user_error", (user, text)
+        assert reply.plain_text == "Only managers and admins can snooze or acknowledge alerts.", text
+    russian = say(engine, "rep-1", "/alerts snooze rep-calls rep:rep-1 4h", locale="ru")
+    assert (
+        russian.plain_text == "Откладывать и подтверждать алерты могут только руководители и администраторы."
+    )
+    assert not [r for r in alert_states(engine) if r.acknowledged_by or r.snoozed_until or r.muted]
+    # The list still shows Rae her own firing, but offers her nothing she may not do.
+    listing = say(engine, "rep-3", "/alerts").plain_text
+    assert "firing: rep:rep-3" in listing and "/alerts snooze" not in listing and "/alerts ack" not in listing
 
 
 def test_deliveries_is_for_admins(engine):

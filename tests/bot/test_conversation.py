@@ -154,15 +154,58 @@ def test_bad_input_gets_one_line_with_the_usage(conversation, user, text, expect
 
 
 def test_a_rep_is_refused_another_reps_numbers(conversation):
-    for text in ("/funnel @rep-1", '/funnel "Rita Rep"', "/funnel team", "/funnel org"):
+    for text in ("/funnel @rep-1", "/funnel team", "/funnel org"):
         reply = ask(conversation, "rep-2", text)
         assert reply.kind == "user_error", text
         assert lines(reply)[0].endswith("You can see your own numbers."), text
     assert lines(ask(conversation, "rep-2", "/funnel @rep-1")) == [
-        "You can't see Rita Rep's numbers. You can see your own numbers."
+        "You can't see the numbers of 'rep-1'. You can see your own numbers."
     ]
     assert lines(ask(conversation, "mgr-b", "/funnel team Alpha")) == [
         "You can't see that team's numbers. You can see your team(s) and each member."
+    ]
+
+
+@pytest.mark.parametrize(
+    ("user", "others", "allowed"),
+    [
+        ("rep-2", ["rep-1", "rita rep", "rep-1@fixture.example", "mgr-a", "admin"], "your own numbers"),
+        (
+            "mgr-a",
+            ["rep-3", "Rae Rep", "rep-3@fixture.example", "mgr-b", "admin"],
+            "your team(s) and each member",
+        ),
+    ],
+)
+def test_a_refusal_never_tells_who_an_id_name_or_email_belongs_to(conversation, user, others, allowed):
+    # Someone who exists and someone who does not get the same one line, which repeats only what was typed.
+    nobody = ["rep-999", "Nobody Here", "chloe.allen@demo.example"]
+    for ref in others + nobody:
+        reply = ask(conversation, user, f'/funnel "@{ref}" last month')
+        assert lines(reply) == [f"You can't see the numbers of '{ref}'. You can see {allowed}."], ref
+    for ref in others[:2] + nobody[:2]:  # a bare id or name is a word the bot does not understand, alike
+        assert lines(ask(conversation, user, f'/funnel "{ref}"')) == [
+            f"I don't understand '{ref}'. Try: /funnel last month"
+        ], ref
+    for team in ("Bravo" if user == "mgr-a" else "Alpha", "Nowhere"):
+        assert lines(ask(conversation, user, f"/funnel team {team}")) == [
+            f"You can't see that team's numbers. You can see {allowed}."
+        ], team
+
+
+def test_in_russian_the_refusal_repeats_only_what_was_typed(conversation):
+    assert lines(ask(conversation, "rep-1", "/воронка @rep-2@fixture.example")) == [
+        "Вам недоступны показатели «rep-2@fixture.example». Вам доступны только ваши собственные показатели."
+    ]
+
+
+def test_a_manager_names_a_member_by_email_and_an_admin_anyone(conversation):
+    assert ask(conversation, "mgr-a", "/funnel @rep-1@fixture.example last month").title == (
+        "Funnel · Rita Rep · October 2026"
+    )
+    assert ask(conversation, "admin", "/funnel @rep-3 last month").title == "Funnel · Rae Rep · October 2026"
+    assert lines(ask(conversation, "admin", "/funnel @rep-999")) == [
+        "I don't know a rep called 'rep-999'. Try: /funnel last month"
     ]
 
 

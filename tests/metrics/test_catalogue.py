@@ -100,3 +100,36 @@ def test_the_schedulers_identity_cannot_be_taken_by_a_crm_user_id(db):
         query(db, SETTINGS, MetricQuery("activity", SYSTEM_VIEWER.user_id, NOW, scope=None))
     whole = query(db, SETTINGS, MetricQuery("activity", "ignored", NOW, "last month"), viewer=SYSTEM_VIEWER)
     assert whole.scope.kind == "org"
+
+
+# --- the work one question may ask for ---------------------------------------------------------------------------
+
+
+def ask_activity(db, period: str, **fields):
+    return query(db, SETTINGS, MetricQuery("activity", "rep-2", NOW, period, **fields))
+
+
+def test_a_period_may_cover_ten_years_and_not_a_day_more(db):
+    # 2016-12-01 up to and including 2026-11-30 is exactly ten calendar years: Rob's five calls, all of them.
+    assert ask_activity(db, "2016-12-01..2026-11-30").measure("calls").value == 5
+    assert ask_activity(db, "2016-12-01..2026-11-30", by="month", compare="prev").rows[-1].key == "2026-11"
+    for period, extra in (("2016-11-30..2026-11-30", {}), ("1900-01-01..2100-12-31", {"by": "week"}),
+                          ("2016-11-30..2026-11-30", {"compare": "year"})):  # fmt: skip
+        with pytest.raises(UserError) as refused:
+            ask_activity(db, period, **extra)
+        assert refused.value.key == "period.too_long"
+        assert str(refused.value) == "A period may cover at most 10 years; choose a shorter one."
+
+
+def test_a_breakdown_has_at_most_200_weeks(db):
+    # Monday 2023-01-02 plus 200 weeks (1,400 days) is Monday 2026-11-02: up to the Sunday before, 200 weeks.
+    weekly = ask_activity(db, "2023-01-02..2026-11-01", by="week")
+    assert (len(weekly.rows), weekly.rows[0].key, weekly.rows[-1].key) == (200, "2023-W01", "2026-W44")
+    with pytest.raises(UserError) as refused:
+        ask_activity(db, "2023-01-02..2026-11-02", by="week")
+    assert refused.value.key == "breakdown.too_many_weeks"
+    assert str(refused.value) == (
+        "A breakdown may have at most 200 weeks; choose a shorter period or by month."
+    )
+    # The same days by month are 47 rows, January 2023 to November 2026.
+    assert len(ask_activity(db, "2023-01-02..2026-11-02", by="month").rows) == 47

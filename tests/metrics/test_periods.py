@@ -407,3 +407,25 @@ def test_a_weekend_only_period_has_no_pace_until_it_is_over():
     weekend = range_period(date(2026, 11, 21), date(2026, 11, 23), BERLIN)
     assert elapsed_working_share(weekend, datetime(2026, 11, 22, 12, 0, tzinfo=BERLIN)) == 0.0
     assert elapsed_working_share(weekend, datetime(2026, 11, 23, 12, 0, tzinfo=BERLIN)) == 1.0
+
+
+@pytest.mark.parametrize("text", ["last ³ days", "last ² weeks", "³d", "last ١٢ days", "last １２ days"])
+def test_digits_of_other_scripts_are_not_numbers_in_a_rolling_window(text):
+    # `'³'.isdigit()` is true but `int('³')` fails; Arabic-Indic and full-width digits convert, yet nobody types
+    # a period that way: only ASCII digits make a number, the rest is a word the period does not understand.
+    with pytest.raises(UserError) as caught:
+        parse(text)
+    assert caught.value.key == "period.unknown"
+
+
+@pytest.mark.parametrize(
+    "word", ["³", "²", "٢٠٢٦", "２０２６", "2026-１０", "２０２６-10-01", "q³", "2026-q²"]
+)
+def test_a_word_of_non_ascii_digits_is_no_period(word):
+    assert extract_period([word, "E"], now=NOW, tz=BERLIN) == (None, [word, "E"])
+
+
+def test_superscripts_after_a_month_or_this_are_no_year():
+    assert extract_period(["october", "²⁰²⁶"], now=NOW, tz=BERLIN)[1] == ["²⁰²⁶"]
+    with pytest.raises(UserError):
+        parse("this ³")

@@ -367,3 +367,23 @@ def test_revenue_and_cac_by_month_over_the_quarter(db):
     # November: 50 spent on Nov 1, nobody acquired -> n/a.
     assert money(cac["2026-11"], "spend") == Decimal("50.00")
     assert cac["2026-11"].measure("cac").value is None
+
+
+def test_ltv_today_vs_prev_compares_with_an_elapsed_part_of_a_day_as_na(db):
+    # Asked at noon: today is compared with yesterday until noon, half a day — too short to make a monthly
+    # revenue or churn rate of, so those are n/a rather than a division by a zero-day length.
+    for compare in ("prev", "year"):
+        r = ask(db, "ltv", period="today", compare=compare)
+        assert r.comparison_period is not None and r.comparison_period.days == 0
+        assert r.measure("arpa").previous is None
+        assert r.measure("monthly_churn").previous is None
+        assert r.measure("cltv_predictive").previous is None
+
+
+def test_ltv_this_month_vs_prev_in_the_months_first_hour(db):
+    # December 1 at 00:30: the comparison is November 1 00:00–00:30, no whole day; the month itself is answered.
+    first_hour = datetime(2026, 12, 1, 0, 30, tzinfo=UTC)
+    for compare in ("prev", "year"):
+        r = query(db, SETTINGS, MetricQuery("ltv", "admin", first_hour, period="this month", compare=compare))
+        assert r.period.days == 31
+        assert r.measure("arpa").previous is None and r.measure("cltv_predictive").previous is None
