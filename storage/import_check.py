@@ -60,7 +60,7 @@ class RowChecker:
         problems, row = checked.problems, checked.row
         if record.problem:
             # A row that cannot be read as a row has no cells worth judging one by one.
-            problems.append(("", "", record.problem))
+            problems.append((record.problem_column, "", record.problem))
             return checked
         stray = values.get("")
         if stray not in (None, ""):

@@ -10,8 +10,9 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
+from itertools import islice
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -31,6 +32,7 @@ class Record(NamedTuple):
     line: int
     values: dict[str, Any]
     problem: str | None = None  # the row could not even be read as a row
+    problem_column: str = ""  # the column the problem is about, where there is one (a JSON key given twice)
 
 
 class SourceError(Exception):
@@ -94,8 +96,45 @@ def _named(header: tuple[str, ...], cells: tuple[Any, ...] | list[Any]) -> dict[
     return values
 
 
+def _fields(count: int) -> str:
+    return f"{count} field" if count == 1 else f"{count} fields"
+
+
+def _open_quote(lines: Iterable[tuple[int, str]], delimiter: str) -> int | None:
+    """The number of the line where a quoted cell opens and never closes, among one row's numbered lines.
+
+    By the csv module's own rules: a quote opens a cell only at the cell's start, and inside one `""` is a quote.
+    """
+    inside = quote_seen = False
+    at_start, opened = True, None
+    for number, line in lines:
+        for char in line:
+            if inside:
+                if char == '"':
+                    inside, quote_seen = False, True
+                continue
+            if quote_seen and char == '"':  # "" inside a quoted cell: still inside
+                inside, quote_seen = True, False
+                continue
+            quote_seen = False
+            if at_start and char == '"':
+                inside, opened = True, number
+            at_start = char in (delimiter, "\r", "\n")
+    return opened if inside else None
+
+
+_EXPLAINED = {
+    "expected after": 'text after the closing quote of a cell (a quote inside a quoted cell is written twice: "")',
+    "new-line character seen in unquoted field": "a line break inside a cell that is not quoted",
+}
+
+
 class CsvSource(Source):
-    """Comma-, semicolon- or tab-separated text with a header row, UTF-8 (with or without a byte-order mark)."""
+    """Comma-, semicolon- or tab-separated text with a header row, UTF-8 (with or without a byte-order mark).
+
+    Read strictly: a quote that never closes, or text after a closing quote, is a bad row on its line rather than
+    a cell that quietly takes in the rows after it (the csv module's lenient default).
+    """
 
     def __init__(self, path: Path) -> None:
         super().__init__(path)
@@ -107,27 +146,84 @@ class CsvSource(Source):
         self.header = tuple(name.strip() for name in next(csv.reader([first], delimiter=self._delimiter), []))
 
     def records(self) -> Iterator[Record]:
-        reader = csv.reader(self._stream, delimiter=self._delimiter)
+        reader = csv.reader(self._stream, delimiter=self._delimiter, strict=True)
         header, width = self.header or (), len(self.header or ())
+        # Fewer fields than the header is as wrong as more: the row lost cells, and an update would keep the old
+        # values of the columns it no longer names. Only unnamed columns at the header's end may be missing.
+        needed = max((i + 1 for i, name in enumerate(header) if name), default=0)
         all_named = all(header)
         ended = 0  # physical lines consumed after the header
-        try:
-            for cells in reader:
+        while True:
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
                 line, ended = ended + 2, reader.line_num
-                if not any(cells):
-                    continue
-                if not _is_utf8("".join(cells)):
-                    yield Record(line, _named(header, cells), NOT_UTF8)
-                elif len(cells) > width and any(cells[width:]):
-                    yield Record(
-                        line, _named(header, cells), f"{len(cells)} fields but the header has {width}"
-                    )
-                elif all_named:
-                    yield Record(line, dict(zip(header, cells, strict=False)))
-                else:
-                    yield Record(line, _named(header, cells))
-        except csv.Error as exc:
-            raise SourceError(reader.line_num + 1, f"broken CSV: {exc}") from None
+                yield Record(line, {}, self._broken(exc, line, ended + 1))
+                continue
+            line, ended = ended + 2, reader.line_num
+            if not any(cells):
+                continue
+            if not _is_utf8("".join(cells)):
+                yield Record(line, _named(header, cells), NOT_UTF8)
+            elif len(cells) > width and any(cells[width:]):
+                yield Record(line, _named(header, cells), f"{_fields(len(cells))} but the header has {width}")
+            elif len(cells) < needed:
+                yield Record(
+                    line, _named(header, cells), f"{_fields(len(cells))} but the header has {needed}"
+                )
+            elif all_named:
+                yield Record(line, dict(zip(header, cells, strict=False)))
+            else:
+                yield Record(line, _named(header, cells))
+
+    def _broken(self, exc: csv.Error, line: int, last: int) -> str:
+        """Why the row on lines `line` to `last` cannot be read; a cell past the size limit ends the file."""
+        opened = self._open_quote(line, last)
+        message = str(exc)
+        if "field larger than field limit" in message:
+            # The reader cannot tell where the next row starts: whatever follows would be guesswork.
+            limit = csv.field_size_limit()
+            if opened is not None:
+                raise SourceError(
+                    opened, f"a quote opened on line {opened} is not closed within {limit:,} characters"
+                )
+            raise SourceError(line, f"a cell longer than {limit:,} characters")
+        if opened is not None and "unexpected end of data" in message:
+            return f"a quote opened on line {opened} is never closed (it would take in lines {opened}-{last} as one cell)"
+        for clue, reason in _EXPLAINED.items():
+            if clue in message:
+                return reason
+        return f"broken CSV: {message}"
+
+    def _open_quote(self, line: int, last: int) -> int | None:
+        """Read the broken row's lines again (only then: keeping every row's lines would slow every import). They
+        are at most the csv module's field size limit long, or the reader would have stopped sooner."""
+        with open(self.path, encoding="utf-8-sig", errors="surrogateescape", newline="") as again:
+            return _open_quote(islice(enumerate(again, start=1), line - 1, last), self._delimiter)
+
+
+class _KeyTwice(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _object_once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are all different: Python's json would silently keep the last of two."""
+    item = dict(pairs)
+    if len(item) != len(pairs):
+        seen: set[str] = set()
+        for key, _value in pairs:
+            if key in seen:
+                raise _KeyTwice(key)
+            seen.add(key)
+    return item
+
+
+def _twice(key: str) -> str:
+    return f'the key "{key}" is given twice'
 
 
 class JsonLinesSource(Source):
@@ -142,7 +238,10 @@ class JsonLinesSource(Source):
                 yield Record(line, {}, NOT_UTF8)
                 continue
             try:
-                item = json.loads(text, parse_float=Decimal)
+                item = json.loads(text, parse_float=Decimal, object_pairs_hook=_object_once)
+            except _KeyTwice as exc:
+                yield Record(line, {}, _twice(exc.key), exc.key)
+                continue
             except ValueError as exc:
                 yield Record(line, {}, f"not valid JSON: {exc}")
                 continue
@@ -152,17 +251,34 @@ class JsonLinesSource(Source):
                 yield Record(line, {}, "expected a JSON object {...}")
 
 
+class _ObjectOnce(dict):
+    """An object as ijson builds it, noting the first key given twice (nested objects are bad cells anyway).
+
+    Kept on the object itself: ijson builds objects ahead of the one it hands over.
+    """
+
+    twice = ""
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if key in self and not self.twice:
+            self.twice = key
+        super().__setitem__(key, value)
+
+
 class JsonArraySource(Source):
     """A JSON array of objects, read item by item; `line` is the object's position in the array (1 = first)."""
 
     def records(self) -> Iterator[Record]:
         position = 0
         try:
-            for position, item in enumerate(ijson.items(self._raw, "item", use_float=False), start=1):
-                if isinstance(item, dict):
-                    yield Record(position, item)
-                else:
+            items = ijson.items(self._raw, "item", use_float=False, map_type=_ObjectOnce)
+            for position, item in enumerate(items, start=1):
+                if not isinstance(item, _ObjectOnce):
                     yield Record(position, {}, "expected a JSON object {...}")
+                elif item.twice:
+                    yield Record(position, {}, _twice(item.twice), item.twice)
+                else:
+                    yield Record(position, item)
         except (ijson.JSONError, UnicodeDecodeError) as exc:
             raise SourceError(position + 1, f"not valid JSON after item {position}: {exc}") from None
 
@@ -183,8 +299,7 @@ class XlsxSource(Source):
         self._rows = enumerate(sheet.iter_rows(values_only=True), start=1)
         self.size = sheet.max_row or 0
         self._at = 0
-        for at, cells in self._rows:
-            self._at = at
+        for at, cells in self._read_rows():
             if any(cell not in (None, "") for cell in cells):
                 self.header_line = at
                 self.header = tuple("" if c is None else str(c).strip() for c in cells)
@@ -192,18 +307,36 @@ class XlsxSource(Source):
         else:
             self.header = ()
 
+    def _read_rows(self) -> Iterator[tuple[int, tuple[Any, ...]]]:
+        """The sheet's rows; a sheet whose XML breaks off or is damaged ends the file at the row reached."""
+        while True:
+            try:
+                at, cells = next(self._rows)
+            except StopIteration:
+                return
+            except Exception as exc:  # the XML parser's, zip's and openpyxl's own errors alike
+                raise SourceError(
+                    self._at + 1,
+                    f"the workbook's sheet breaks off after row {self._at} ({exc.__class__.__name__}); "
+                    "save it again from Excel",
+                ) from None
+            self._at = at
+            yield at, cells
+
     def position(self) -> int:
         return self._at
 
     def records(self) -> Iterator[Record]:
         header = self.header or ()
         width = len(header)
-        for at, cells in self._rows:
-            self._at = at
+        for at, cells in self._read_rows():
             if all(cell in (None, "") for cell in cells):
                 continue
             if any(cell not in (None, "") for cell in cells[width:]):
                 yield Record(at, _named(header, cells), "a value to the right of the last header column")
+            elif len(cells) < width:
+                # A sheet stores no empty cells at a row's end: they are empty, not missing.
+                yield Record(at, _named(header, (*cells, *(None,) * (width - len(cells)))))
             else:
                 yield Record(at, _named(header, cells))
 

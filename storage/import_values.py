@@ -39,6 +39,19 @@ class BadValue(ValueError):
     """A cell that cannot be stored; the message is the reason shown to the person importing."""
 
 
+def _storable(value: str) -> str:
+    """`value` if both databases keep it as given: PostgreSQL refuses NUL in text (SQLite would keep it, and the
+    two stores must not differ), and a lone surrogate (a JSON escape such as \\ud800) is no character at all."""
+    if "\x00" in value:
+        raise BadValue("contains a NUL character")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise BadValue("not valid Unicode text (a lone surrogate)") from None
+    return value
+
+
 def _as_text(raw: Any) -> str:
     if isinstance(raw, str):
         return raw
@@ -59,6 +72,8 @@ def text(max_length: int) -> Parser:
 
     def parse(raw: Any) -> str:
         value = raw if type(raw) is str else _as_text(raw)
+        if "\x00" in value or not value.isascii():  # inline: this runs for most cells of every file
+            _storable(value)
         if len(value) > max_length:
             raise BadValue(f"longer than {max_length} characters")
         return value
@@ -68,7 +83,7 @@ def text(max_length: int) -> Parser:
 
 def email(raw: Any) -> str:
     """An e-mail address: something@somewhere."""
-    value = _as_text(raw)
+    value = _storable(_as_text(raw))
     local, at, domain = value.partition("@")
     if not (local and at and domain) or " " in value or len(value) > 254:
         raise BadValue("not an e-mail address")
@@ -85,6 +100,8 @@ def integer(*, minimum: int | None = 0, maximum: int = 2**31 - 1) -> Parser:
             value = raw
         else:
             number = _number(raw)
+            if number.adjusted() > 18:
+                raise BadValue("too large")  # before int(): 1e999999999 would be a billion digits
             if number != number.to_integral_value():
                 raise BadValue("not a whole number")
             value = int(number)
@@ -97,13 +114,26 @@ def integer(*, minimum: int | None = 0, maximum: int = 2**31 - 1) -> Parser:
     return parse
 
 
+# What PostgreSQL's numeric input takes, less its exponents and words: ASCII digits, a sign, one dot. Python's
+# Decimal would also read 1_000, ١٢٣ (Arabic-Indic), １００ (full-width), 1e3 and Infinity.
+_PLAIN_NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)")
+NOT_A_NUMBER = (
+    "not a number (digits 0-9 with an optional sign and one dot: no thousands separators or exponents)"
+)
+
+
 def _number(raw: Any) -> Decimal:
+    """A number from text written as above, or a number JSON or Excel already read as one (1.2e3 included)."""
     if isinstance(raw, bool):
         raise BadValue("not a number")
+    if isinstance(raw, str):
+        if not _PLAIN_NUMBER.fullmatch(raw):
+            raise BadValue(NOT_A_NUMBER)
+        return Decimal(raw)
     try:
         number = Decimal(repr(raw)) if isinstance(raw, float) else Decimal(raw)
     except (InvalidOperation, TypeError, ValueError):
-        raise BadValue("not a number (use a dot for decimals and no thousands separators)") from None
+        raise BadValue(NOT_A_NUMBER) from None
     if not number.is_finite():
         raise BadValue("not a number")
     return number
@@ -115,7 +145,11 @@ def decimal(*, scale: int = 2, precision: int = 18, positive: bool = False) -> P
     limit = Decimal(10) ** (precision - scale)
 
     def parse(raw: Any) -> Decimal:
-        value = _number(raw).quantize(quantum, rounding=ROUND_HALF_UP)
+        number = _number(raw)
+        if number.adjusted() >= precision - scale:
+            # Checked before rounding: quantize() fails outright past 28 digits (1e400, 30 nines).
+            raise BadValue("too large" if number > 0 else "must not be negative")
+        value = number.quantize(quantum, rounding=ROUND_HALF_UP)
         if value < 0:
             raise BadValue("must not be negative")
         if positive and value == 0:
@@ -137,22 +171,40 @@ def to_utc(value: datetime, zone: tzinfo) -> datetime:
     return (value - offset if offset else value).replace(tzinfo=None)
 
 
+# A day inside the calendar's edges: the moment is then a valid datetime in every time zone (offsets stay within
+# a day), so no report that shows it in a user's own zone can overflow. PostgreSQL keeps wider ranges; Python cannot.
+_FIRST_MOMENT = datetime(1, 1, 2)
+_LAST_MOMENT = datetime(9999, 12, 30, 23, 59, 59, 999999)
+OUTSIDE = "outside the dates kpibot can show in every time zone (0001-01-02 to 9999-12-30 in UTC)"
+
+
+def _kept_moment(value: datetime, zone: tzinfo) -> datetime:
+    try:
+        stored = to_utc(value, zone)
+    except OverflowError:
+        raise BadValue(OUTSIDE) from None
+    if not _FIRST_MOMENT <= stored <= _LAST_MOMENT:
+        raise BadValue(OUTSIDE)
+    return stored
+
+
 def moment(zone: tzinfo) -> Parser:
     """An ISO 8601 date or datetime; without an offset it is read in `zone` (the organisation's time zone)."""
 
     def parse(raw: Any) -> datetime:
         if isinstance(raw, datetime):
-            return to_utc(raw, zone)
+            return _kept_moment(raw, zone)
         if isinstance(raw, date):
-            return to_utc(datetime(raw.year, raw.month, raw.day), zone)
+            return _kept_moment(datetime(raw.year, raw.month, raw.day), zone)
         if not isinstance(raw, str):
             raise BadValue("not a date or time (expected ISO 8601 such as 2026-03-31T14:30:00+03:00)")
         try:
-            return to_utc(datetime.fromisoformat(raw), zone)
+            value = datetime.fromisoformat(raw)
         except ValueError:
             raise BadValue(
                 "not a date or time (expected ISO 8601 such as 2026-03-31T14:30:00+03:00)"
             ) from None
+        return _kept_moment(value, zone)
 
     return parse
 
@@ -162,7 +214,14 @@ def day(zone: tzinfo) -> Parser:
 
     def parse(raw: Any) -> date:
         if isinstance(raw, datetime):
-            return raw.astimezone(zone).date() if raw.tzinfo else raw.date()
+            if not raw.tzinfo:
+                return raw.date()
+            try:
+                return raw.astimezone(zone).date()
+            except OverflowError:
+                raise BadValue(
+                    "not a date: its day in the organisation's time zone is outside the calendar"
+                ) from None
         if isinstance(raw, date):
             return raw
         if isinstance(raw, str):
@@ -209,8 +268,8 @@ def choice(options: Iterable[str]) -> Parser:
     return parse
 
 
-_MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
-_PERIOD = re.compile(r"\d{4}(-(0[1-9]|1[0-2])|-Q[1-4])?")
+_MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")  # not \d: that is any script's digit, ２０２６ included
+_PERIOD = re.compile(r"[0-9]{4}(-(0[1-9]|1[0-2])|-Q[1-4])?")
 
 
 def month(raw: Any) -> str:

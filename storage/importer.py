@@ -8,7 +8,6 @@ Rows are upserted by primary key, so importing the same file again changes nothi
 
 from __future__ import annotations
 
-import csv
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
+from defusedcsv import csv
 from sqlalchemy import Engine, Table
 from tqdm import tqdm
 
@@ -81,8 +81,18 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def _as_text_in_a_spreadsheet(value: str) -> str:
+    """A tab or a carriage return first gets the `'` too (OWASP's list): defusedcsv's own list stops at
+    `= + - @ | %`, which it prefixes with `'` (a plain number such as -500 excepted)."""
+    return "'" + value if value[:1] in ("\t", "\r") else value
+
+
 class _RejectsFile:
-    """The rejected rows with their line and reason, written as they come and put in place at the end."""
+    """The rejected rows with their line and reason, written as they come and put in place at the end.
+
+    Admins open it in a spreadsheet, so no cell may run as a formula (OWASP, CSV injection): defusedcsv writes
+    a cell that starts with `=`, `+`, `-`, `@`, `|` or `%` with a leading `'`, unless it is a plain number.
+    """
 
     def __init__(self, path: Path, columns: tuple[str, ...]) -> None:
         self.path = rejects_path_for(path)
@@ -96,7 +106,8 @@ class _RejectsFile:
     def write(self, checked: Checked) -> None:
         reason = "; ".join(f"{column}: {why}" if column else why for column, _, why in checked.problems)
         values = checked.record.values
-        self._writer.writerow((checked.record.line, reason, *(_cell(values.get(c)) for c in self._columns)))
+        cells = (_as_text_in_a_spreadsheet(_cell(values.get(c))) for c in self._columns)
+        self._writer.writerow((checked.record.line, _as_text_in_a_spreadsheet(reason), *cells))
         self.count += 1
 
     def finish(self) -> Path | None:

@@ -319,9 +319,13 @@ def trigger_ddl(dialect: str) -> list[str]:
                 "FOR EACH STATEMENT EXECUTE FUNCTION lead_journey_mark()"
             )
             continue
+        # Not INSERT OR IGNORE: SQLite runs a trigger's statements under the conflict policy of the statement
+        # that fired it when that one names a policy ("ON CONFLICT in a trigger body", CREATE TRIGGER), so an
+        # upsert on leads turned the ignore back into an abort. A mark that is already there is simply not
+        # inserted: nothing can conflict, whatever the outer statement says.
         marks = " ".join(
-            f"INSERT OR IGNORE INTO lead_journey_dirty (lead_id) SELECT {row}.lead_id "
-            f"WHERE {row}.lead_id IS NOT NULL;"
+            f"INSERT INTO lead_journey_dirty (lead_id) SELECT {row}.lead_id WHERE {row}.lead_id IS NOT NULL "
+            f"AND NOT EXISTS (SELECT 1 FROM lead_journey_dirty WHERE lead_id = {row}.lead_id);"
             for row in _OPERATIONS[operation]
         )
         event = f"UPDATE OF {_UPDATED_COLUMNS[table]}" if operation == "UPDATE" else operation

@@ -55,13 +55,27 @@ def test_money_is_rounded_to_cents_and_never_negative():
     with pytest.raises(v.BadValue, match="not a number"):
         money("NaN")
     with pytest.raises(v.BadValue, match="too large"):
-        money("1e20")
+        money(Decimal("1e20"))  # a JSON number with an exponent is a number
+    with pytest.raises(v.BadValue, match="not a number"):
+        money("1e20")  # written as text it is not: numbers in text are plain digits
+    with pytest.raises(v.BadValue, match="too large"):
+        money(Decimal("1e400"))  # past Decimal's 28 digits rounding itself would fail
+    with pytest.raises(v.BadValue, match="negative"):
+        money(Decimal("-1e400"))
+    assert money(".5") == Decimal("0.50") and money("+7.") == Decimal("7.00")
 
 
 def test_whole_numbers_accept_excel_floats_but_not_fractions():
     count = v.integer()
     assert count("3") == 3 and count(3.0) == 3 and count("3.0") == 3
-    for raw, reason in [("2.5", "whole"), ("-1", "negative"), (True, "whole"), ("three", "number")]:
+    for raw, reason in [
+        ("2.5", "whole"),
+        ("-1", "negative"),
+        (True, "whole"),
+        ("three", "number"),
+        ("³", "number"),  # a superscript three is a digit to Python, not to a CRM
+        (Decimal("1e999999999"), "too large"),  # refused before it is ever spelled out in digits
+    ]:
         with pytest.raises(v.BadValue, match=reason):
             count(raw)
 
@@ -107,3 +121,37 @@ def test_ids_from_excel_lose_their_trailing_point_zero_and_long_text_is_refused(
         ident("123456789")
     with pytest.raises(v.BadValue, match="single value"):
         ident({"id": 1})
+
+
+def test_text_that_one_of_the_two_databases_would_not_keep_is_refused():
+    company = v.text(200)
+    with pytest.raises(v.BadValue, match="NUL"):
+        company("North\x00wind")
+    with pytest.raises(v.BadValue, match="lone surrogate"):
+        company("A\ud800")
+    with pytest.raises(v.BadValue, match="NUL"):
+        v.email("anna\x00@example.com")
+    assert company("Ёлки, 北京 & 🙂") == "Ёлки, 北京 & 🙂"
+
+
+def test_months_and_periods_are_written_in_ascii_digits():
+    for bad in ("２０２６-03", "٢٠٢٦-03"):
+        with pytest.raises(v.BadValue, match="YYYY-MM"):
+            v.month(bad)
+        with pytest.raises(v.BadValue, match="plan period"):
+            v.plan_period(bad)
+
+
+def test_moments_stay_a_day_inside_the_calendar_so_every_time_zone_can_show_them():
+    read = v.moment(MOSCOW)
+    assert read("0001-01-02T03:00:00+03:00") == datetime(1, 1, 2)
+    for raw in (
+        "0001-01-01T00:00:00+01:00",
+        "9999-12-31T23:59:59-12:00",
+        "9999-12-31T12:00Z",
+        datetime(1, 1, 1),
+    ):
+        with pytest.raises(v.BadValue, match="0001-01-02 to 9999-12-30"):
+            read(raw)
+    with pytest.raises(v.BadValue, match="outside the calendar"):
+        v.day(ZoneInfo("Pacific/Kiritimati"))(datetime(9999, 12, 31, 23, tzinfo=UTC))
