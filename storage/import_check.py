@@ -1,9 +1,13 @@
 """Checking import rows: first each row on its own, then a batch of rows against the store.
 
-`RowChecker.parse` reads every cell of one row (all problems of the row, not just the first), checks dates against
-each other and spots an id already used earlier in the file. `RowChecker.resolve` then asks the store once per batch
-whether the referenced users, leads, accounts … exist, whether a unique chat id is taken, and converts foreign
+`RowChecker.parse` reads every cell of one row (all problems of the row, not just the first) and checks dates against
+each other. `RowChecker.resolve` then, once per batch, spots ids already used earlier in the file, asks the store
+whether the referenced users, leads, accounts … exist and whether a unique chat id is taken, and converts foreign
 currency at the `fx_rates` rate of the row's day.
+
+What the checker remembers from earlier batches (each key's first line, the rows it accepted, the unique values
+it gave) is kept in a temporary SQLite file (`storage.import_seen`), not in Python objects, so memory does not grow
+with the file; within a batch small dicts do the work, and the file is asked once per batch.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Any
 
 from storage.import_lookup import StoreLookup
 from storage.import_rules import TableRules
+from storage.import_seen import SeenRows, key_text
 from storage.import_sources import Record
 from storage.import_values import BadValue, currency_code
 
@@ -34,15 +39,19 @@ class Checked:
 
 
 class RowChecker:
-    """Checks the rows of one file, in order; remembers ids already seen so duplicates are caught."""
+    """Checks the rows of one file, in order; remembers ids already seen so duplicates are caught.
+
+    `close()` when the file is done: it removes the temporary file of what was seen.
+    """
 
     def __init__(self, rules: TableRules, org_currency: str, lookup: StoreLookup) -> None:
         self.rules = rules
         self.org_currency = org_currency.upper()
         self.lookup = lookup
-        self._seen: dict[Any, int] = {}  # key -> line of its first row
-        self._good_ids: set[str] = set()  # ids of accepted rows, for references within the file (manager_id)
-        self._unique_seen: dict[tuple[str, Any], tuple[str, int]] = {}
+        # Keys, first lines, accepted ids (for references within the file: manager_id) and unique values given,
+        # for the whole file; `_pending` holds the keys of the batch being parsed until `resolve` checks them.
+        self._seen = SeenRows()
+        self._pending: list[tuple[Checked, Any]] = []
         self._names = tuple(c.name for c in rules.columns)
         self._columns = tuple((c.name, c.parse, c.required, c.default) for c in rules.columns)
         self._single_key = rules.key[0] if len(rules.key) == 1 else None
@@ -110,14 +119,27 @@ class RowChecker:
                 return
         if key is None:
             return
-        first = self._seen.setdefault(key, checked.record.line)
-        if first != checked.record.line:
-            shown = key if self._single_key else ", ".join(f"{name}={row[name]}" for name in self.rules.key)
-            column = self._single_key or ""
-            checked.problems.append((column, shown, f"duplicate of the row on line {first}"))
+        self._pending.append((checked, key))
+
+    def _check_duplicates(self) -> None:
+        """The batch's keys against each other and against every earlier batch, in one question to the file."""
+        pending, self._pending = self._pending, []
+        texts = [key_text(key) for _, key in pending]
+        firsts: dict[str, int] = {}
+        for (checked, _), text in zip(pending, texts, strict=True):
+            firsts.setdefault(text, checked.record.line)
+        firsts.update(self._seen.first_lines(firsts))
+        for (checked, key), text in zip(pending, texts, strict=True):
+            first = firsts[text]
+            if first != checked.record.line:
+                row = checked.row
+                shown = key if self._single_key else ", ".join(f"{name}={row[name]}" for name in self.rules.key)
+                column = self._single_key or ""
+                checked.problems.append((column, shown, f"duplicate of the row on line {first}"))
 
     def resolve(self, batch: list[Checked]) -> None:
-        """Check references, unique values and currencies of a batch against the store, in file order."""
+        """Check duplicates, references, unique values and currencies of a batch against the store, in file order."""
+        self._check_duplicates()
         rules = self.rules
         wanted: dict[str, set[str]] = {}
         for checked in batch:
@@ -132,22 +154,57 @@ class RowChecker:
             )
             for column in rules.unique
         }
+        # Accepted earlier in the file but perhaps not written (a bad row holds the whole file back): asked of the
+        # file once for the batch; rows accepted within the batch are added as the loop goes.
+        accepted: set[str] = set()
+        if self._self_refs and self._single_key:
+            unknown = {
+                value
+                for checked in batch
+                for ref in rules.refs
+                if ref.target_for(checked.row) == rules.table
+                and (value := checked.row.get(ref.column))
+                and value not in found[rules.table]
+            }
+            accepted = self._seen.accepted(unknown) if unknown else set()
+        accepted_now: list[str] = []
+        # Unique values given earlier in the file (asked once for the batch), and those this batch gives first.
+        earlier = {column: self._given_earlier(batch, column) for column in rules.unique}
+        given_now: dict[str, dict[Any, tuple[str, int]]] = {column: {} for column in rules.unique}
         for checked in batch:
             row, problems = checked.row, checked.problems
             for ref in rules.refs:
                 value, target = row.get(ref.column), ref.target_for(row)
                 if not value or not target:
                     continue
-                if value not in found[target] and not (target == rules.table and value in self._good_ids):
+                if value not in found[target] and not (target == rules.table and value in accepted):
                     problems.append((ref.column, value, f"unknown id: no such row in {target}"))
             for column in rules.unique:
-                self._check_unique(checked, column, holders[column])
+                self._check_unique(checked, column, holders[column], earlier[column], given_now[column])
             if checked.currency and not problems:
                 self._convert(checked)
             if self._self_refs and not problems and self._single_key:
-                self._good_ids.add(row[self._single_key])
+                accepted.add(row[self._single_key])
+                accepted_now.append(row[self._single_key])
+        if accepted_now:
+            self._seen.accept(accepted_now)
+        for column, holders_now in given_now.items():
+            if holders_now:
+                self._seen.give(column, holders_now)
 
-    def _check_unique(self, checked: Checked, column: str, holders: dict[Any, str]) -> None:
+    def _given_earlier(self, batch: list[Checked], column: str) -> dict[Any, tuple[str, int]]:
+        """Who was given each of the batch's values of a unique column in earlier batches, and on which line."""
+        values = {c.row[column] for c in batch if c.row.get(column) is not None}
+        return self._seen.given(column, values) if values and self._single_key else {}
+
+    def _check_unique(
+        self,
+        checked: Checked,
+        column: str,
+        holders: dict[Any, str],
+        earlier: dict[Any, tuple[str, int]],
+        given_now: dict[Any, tuple[str, int]],
+    ) -> None:
         value = checked.row.get(column)
         if value is None or not self._single_key:
             return
@@ -156,9 +213,14 @@ class RowChecker:
         if holder is not None and holder != owner:
             checked.problems.append((column, value, f"already belongs to {holder}"))
             return
-        first_owner, first_line = self._unique_seen.setdefault((column, value), (owner, checked.record.line))
+        first = earlier.get(value) or given_now.setdefault(value, (owner, checked.record.line))
+        first_owner, first_line = first
         if first_owner != owner:
             checked.problems.append((column, value, f"already given to {first_owner} on line {first_line}"))
+
+    def close(self) -> None:
+        """The file is done: forget what was seen in it."""
+        self._seen.close()
 
     def _convert(self, checked: Checked) -> None:
         money, row, code = self.rules.money, checked.row, checked.currency

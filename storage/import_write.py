@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import suppress
 from typing import Any, Protocol
 
 from sqlalchemy import Column, Connection, MetaData, Table, select, text
@@ -154,11 +155,16 @@ class BackgroundWriter:
             self._pool.shutdown()
 
     def abandon(self) -> None:
-        """Stop after a failure elsewhere: let the batch in flight end, whatever its outcome."""
+        """Stop after a failure elsewhere: let the batch in flight end, whatever its outcome, and give back what
+        the import borrowed (the connection goes back to the pool either way)."""
         pending, self._pending = self._pending, None
         if pending is not None:
             pending.exception()
         self._pool.shutdown()
+        # The failure being handled is what the caller reports; a connection too broken to take the setting back
+        # is thrown away by the pool anyway.
+        with suppress(Exception):
+            self._writer.close()
 
 
 def make_writer(conn: Connection, table: Table) -> BatchWriter:

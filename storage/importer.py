@@ -223,6 +223,7 @@ def _load(
         transaction = conn.begin()
         rejects = _RejectsFile(source.path, columns) if skip_invalid else None
         writer: BackgroundWriter | None = None
+        checker: RowChecker | None = None
         try:
             writer = BackgroundWriter(make_writer(conn, model))
             checker = RowChecker(rules, settings.org.currency, StoreLookup(conn, before_query=writer.wait))
@@ -269,6 +270,8 @@ def _load(
             raise
         finally:
             bar.close()
+            if checker:
+                checker.close()
         if errors and not skip_invalid:
             transaction.rollback()
             return ImportReport(rules.table, read, 0, rejected, errors, refused=True)
