@@ -133,7 +133,9 @@ class RowChecker:
             first = firsts[text]
             if first != checked.record.line:
                 row = checked.row
-                shown = key if self._single_key else ", ".join(f"{name}={row[name]}" for name in self.rules.key)
+                shown = (
+                    key if self._single_key else ", ".join(f"{name}={row[name]}" for name in self.rules.key)
+                )
                 column = self._single_key or ""
                 checked.problems.append((column, shown, f"duplicate of the row on line {first}"))
 

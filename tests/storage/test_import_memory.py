@@ -16,8 +16,8 @@ from sqlalchemy import select
 
 from storage.config import Settings
 from storage.db import make_engine, upgrade
-from storage.importer import import_file
 from storage.import_write import SQLITE_DEFAULT_CACHE
+from storage.importer import import_file
 from storage.schema import Lead, LeadStageEvent
 
 SETTINGS = Settings.model_validate({"org": {"timezone": "UTC", "currency": "USD"}})
@@ -174,7 +174,9 @@ def test_the_sqlite_page_cache_is_given_back_after_an_import(tmp_path):
 def test_the_sqlite_page_cache_is_given_back_when_an_import_stops_half_way(tmp_path):
     engine = _sqlite(tmp_path)
     rows = [{"lead_id": f"l-{i}", "created_at": "2026-03-01T09:00:00"} for i in range(1, 6)]
-    rows.append({"lead_id": "l-6", "created_at": "2026-03-01T09:00:00", "colour": "red"})  # line 6: no such column
+    rows.append(
+        {"lead_id": "l-6", "created_at": "2026-03-01T09:00:00", "colour": "red"}
+    )  # line 6: no such column
     path = write(tmp_path / "leads.jsonl", "".join(json.dumps(row) + "\n" for row in rows))
 
     report = import_file(engine, SETTINGS, "leads", path, batch_size=2)

@@ -1,7 +1,7 @@
 """handled webhook requests: a short memory of answered Slack and Telegram deliveries, so a replay is answered once
 
-Revision ID: 0004_handled_requests
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-02 08:30:00.000000
 """
 
@@ -9,8 +9,8 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0004_handled_requests'
-down_revision = '0003'
+revision = '0005'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 
