@@ -47,8 +47,16 @@ class RowError:
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}"
         if not self.column:
-            return f"{where}: {self.reason}"
-        return f"{where}: {self.column}={self.value!r}: {self.reason}"
+            return _printable(f"{where}: {self.reason}")
+        return _printable(f"{where}: {self.column}={self.value!r}: {self.reason}")
+
+
+def _printable(text: str) -> str:
+    """`text` with any surrogate (bytes that were not UTF-8, a JSON escape such as \\ud800 in a key) spelled as an
+    escape: a terminal's UTF-8 cannot print one, and the report must never fail where the import did not."""
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 @dataclass(frozen=True)
@@ -81,6 +89,23 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def _writable(value: str) -> str:
+    """`value` as the rejects file can hold it: bytes that were not UTF-8 go back out as they came (surrogate
+    escapes), and a lone surrogate from a JSON escape is written as that escape, `\\ud800`."""
+    if value.isascii():
+        return value
+    try:
+        value.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return "".join(
+            c.encode("unicode_escape").decode()
+            if "\ud800" <= c <= "\udfff" and not "\udc80" <= c <= "\udcff"
+            else c
+            for c in value
+        )
+    return value
+
+
 def _as_text_in_a_spreadsheet(value: str) -> str:
     """A tab or a carriage return first gets the `'` too (OWASP's list): defusedcsv's own list stops at
     `= + - @ | %`, which it prefixes with `'` (a plain number such as -500 excepted)."""
@@ -106,8 +131,8 @@ class _RejectsFile:
     def write(self, checked: Checked) -> None:
         reason = "; ".join(f"{column}: {why}" if column else why for column, _, why in checked.problems)
         values = checked.record.values
-        cells = (_as_text_in_a_spreadsheet(_cell(values.get(c))) for c in self._columns)
-        self._writer.writerow((checked.record.line, _as_text_in_a_spreadsheet(reason), *cells))
+        cells = (_as_text_in_a_spreadsheet(_writable(_cell(values.get(c)))) for c in self._columns)
+        self._writer.writerow((checked.record.line, _as_text_in_a_spreadsheet(_writable(reason)), *cells))
         self.count += 1
 
     def finish(self) -> Path | None:

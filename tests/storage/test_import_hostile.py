@@ -15,6 +15,7 @@ import pytest
 from openpyxl import Workbook
 from sqlalchemy import insert, select
 
+from bot.cli import main
 from storage.config import Settings
 from storage.importer import import_file
 from storage.schema import Deal, Lead, User
@@ -299,3 +300,21 @@ def test_a_workbook_whose_sheet_breaks_off_is_refused_with_the_row_reached(anna,
     assert 2 < error.line <= 301
     assert error.reason.startswith(f"the workbook's sheet breaks off after row {error.line - 1}")
     assert leads(anna) == {}
+
+
+def test_lone_surrogates_reach_the_screen_and_the_rejects_file_as_escapes(anna, db_url, tmp_path, capsys):
+    path = write(
+        tmp_path / "leads.jsonl",
+        '{"lead_id": "l-1", "created_at": "2026-03-02T10:00:00", "owner_id": "u-anna", "company": "A\\ud800"}\n'
+        '{"lead_id": "l-2", "created_at": "2026-03-02T10:00:00", "\\udfff": 1, "\\udfff": 2}\n'
+        '{"lead_id": "l-3", "created_at": "2026-03-02T10:00:00", "owner_id": "u-anna"}\n',
+    )
+
+    assert main(["--db", db_url, "import", "leads", str(path), "--skip-invalid"]) == 0
+
+    err = capsys.readouterr().err
+    assert "leads.jsonl:1: company='A\\ud800': not valid Unicode text (a lone surrogate)" in err
+    assert """leads.jsonl:2: \\udfff='': the key "\\udfff" is given twice""" in err
+    rejects = (tmp_path / "leads.jsonl.rejects.csv").read_text(encoding="utf-8")
+    assert "A\\ud800" in rejects and 'the key ""\\udfff"" is given twice"' in rejects
+    assert set(leads(anna)) == {"l-3"}
