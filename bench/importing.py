@@ -1,4 +1,5 @@
-"""Import of one million leads from CSV: rows per second and the importing process's peak memory.
+"""Import of one million leads from CSV (and of a tenth as many): rows per second and the importing process's
+peak memory, which must not grow with the file.
 
 The CSV is generated once into bench/data (deterministic: same seed, same file). The import runs in a child
 process (`python -m bench.importing DATABASE_URL FILE`) into a fresh database holding only the owners and campaigns
@@ -25,7 +26,7 @@ from storage.importer import import_file
 from storage.journeys import refresh_store
 from storage.schema import Base, Campaign, User
 
-__all__ = ["LEADS", "write_leads_csv", "measure_import"]
+__all__ = ["LEADS", "write_leads_csv", "measure_import", "measure_import_sizes"]
 
 LEADS = 1_000_000
 _OWNERS = 210
@@ -86,7 +87,6 @@ def _fresh_database(url: str) -> None:
 def measure_import(url: str, csv_path: Path) -> dict:
     """Run the import in a child process; its wall time, rows per second and peak RSS."""
     _fresh_database(url)
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-m", "bench.importing", url, str(csv_path)],
@@ -98,15 +98,28 @@ def measure_import(url: str, csv_path: Path) -> dict:
     if done.returncode != 0:
         return {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "import failed"}
     child = json.loads(done.stdout.strip().splitlines()[-1])
-    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # Linux: KiB, the largest child so far
     return {
         "rows": child["written"],
         "import_seconds": round(child["seconds"], 2),
         "journeys_seconds": round(child["journeys_seconds"], 2),
         "process_seconds": round(wall, 2),
         "rows_per_second": round(child["written"] / child["seconds"]),
-        "peak_rss_mb": round(peak_kib / 1024, 1),
-        "peak_rss_mb_earlier_children": round(before / 1024, 1),
+        "peak_rss_mb": round(child["peak_kib"] / 1024, 1),
+    }
+
+
+def measure_import_sizes(url: str, data: Path, rows: int) -> dict:
+    """Import a file of `rows` leads and one of a tenth as many: the large one's figures, with the small one's
+    peak memory beside it and their ratio (an import's memory must not grow with the file)."""
+    large = measure_import(url, write_leads_csv(data / f"leads_{rows}.csv", rows))
+    small = measure_import(url, write_leads_csv(data / f"leads_{rows // 10}.csv", rows // 10))
+    if "error" in large or "error" in small:
+        return large if "error" in large else small
+    return {
+        **large,
+        "small_rows": small["rows"],
+        "small_peak_rss_mb": small["peak_rss_mb"],
+        "peak_rss_ratio": round(large["peak_rss_mb"] / small["peak_rss_mb"], 2),
     }
 
 
@@ -122,7 +135,19 @@ def _child(url: str, csv_path: str) -> None:
     started = time.perf_counter()
     refresh_store(engine, settings)
     journeys = time.perf_counter() - started
-    print(json.dumps({"written": report.written, "seconds": seconds, "journeys_seconds": journeys}))
+    # The child's own peak (Linux: KiB): RUSAGE_CHILDREN in the parent is the largest of all children so far, so a
+    # small import measured after a large one would inherit the large one's peak.
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(
+        json.dumps(
+            {
+                "written": report.written,
+                "seconds": seconds,
+                "journeys_seconds": journeys,
+                "peak_kib": peak_kib,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ TARGETS = {
     "chart_ms": 200.0,
     "import_s": 60.0,
     "import_rss_mb": 1024.0,
+    "import_rss_ratio": 1.2,
 }
 
 
@@ -62,6 +63,10 @@ def verdicts(results: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]
         )
         out.append(("import peak memory", "≤ 1 GB", f"{imported['peak_rss_mb']:.0f} MB RSS",
                     imported["peak_rss_mb"] <= TARGETS["import_rss_mb"]))  # fmt: skip
+        if "peak_rss_ratio" in imported:
+            out.append(("import memory flat in the file's size", "≤ ×1.2 of a tenth of the file",
+                        f"×{imported['peak_rss_ratio']:.2f} ({imported['small_peak_rss_mb']:.0f} MB for "
+                        f"{imported['small_rows']:,} rows)", imported["peak_rss_ratio"] <= TARGETS["import_rss_ratio"]))  # fmt: skip
     return out
 
 

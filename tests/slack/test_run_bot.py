@@ -171,12 +171,14 @@ def test_http_mode_rob_asks_flips_opens_home_and_is_refused_what_is_not_his(tmp_
         # Rob asking for Rita's numbers is refused, for his eyes only, with no numbers in it.
         mark = len(slack_api.calls)
         ask = slash_command(
-            ROB, "funnel rep-1", channel_id=ROB_DM, response_url=slack_api.response_url("rita")
+            ROB, "funnel @rep-1", channel_id=ROB_DM, response_url=slack_api.response_url("rita")
         )
         assert slack.post(ask).status_code == 200
         (denied,) = slack_api.wait_for_calls("response_url", 1, after=mark, timeout=20)
         assert denied.params["response_type"] == "ephemeral"
-        assert "You can't see Rita Rep's numbers" in _texts(denied.params["blocks"])
+        # It repeats what he typed and never says whose id that is.
+        assert "You can't see the numbers of 'rep-1'" in _texts(denied.params["blocks"])
+        assert "Rita" not in _texts(denied.params["blocks"])
         assert not slack_api.calls_of("files.getUploadURLExternal", after=mark)
 
         assert "forged" not in [call.key for call in slack_api.calls_of("response_url")], (

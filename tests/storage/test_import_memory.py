@@ -94,7 +94,7 @@ def test_a_manager_accepted_batches_earlier_counts_even_when_a_bad_row_holds_the
     path = write(
         tmp_path / "users.csv",
         "user_id,name,role,manager_id\n"
-        "u-odd,Olga,chief\n"  # line 2: not a role
+        "u-odd,Olga,chief,\n"  # line 2: not a role
         "u-boss,Maria,manager,\n"  # line 3
         "u-mid,Ivan,rep,\n"  # line 4
         "u-rep,Daniel,rep,u-boss\n"  # line 5: Maria, two batches up
