@@ -38,6 +38,7 @@ __all__ = [
 Grain = Literal["day", "week", "month", "quarter", "year", "days", "custom"]
 BucketGrain = Literal["day", "week", "month", "quarter", "year"]
 
+_ONE_MICROSECOND = timedelta(microseconds=1)
 _ONE_DAY = timedelta(days=1)
 
 
@@ -82,8 +83,9 @@ class Period:
 
     @property
     def last_date(self) -> date:
-        """The last local day of the period (inclusive)."""
-        return self.end_date - _ONE_DAY
+        """The last local day of the period (inclusive): the day of its last instant, so a to-date comparison that
+        ends at noon ends on that day, not the one before."""
+        return (self.end - _ONE_MICROSECOND).astimezone(self.tz).date()
 
     @property
     def start_utc(self) -> datetime:

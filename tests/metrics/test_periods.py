@@ -429,3 +429,14 @@ def test_superscripts_after_a_month_or_this_are_no_year():
     assert extract_period(["october", "²⁰²⁶"], now=NOW, tz=BERLIN)[1] == ["²⁰²⁶"]
     with pytest.raises(UserError):
         parse("this ³")
+
+
+def test_a_to_date_comparison_that_ends_at_noon_ends_on_that_day():
+    # "/funnel today vs prev" at 11:30 compares with yesterday until 11:30: its days are yesterday alone, not
+    # "Nov 17 – Nov 16".
+    so_far = Period(
+        datetime(2026, 11, 17, 0, 0, tzinfo=BERLIN), datetime(2026, 11, 17, 11, 30, tzinfo=BERLIN), BERLIN,
+        "days", "2026-11-17",
+    )  # fmt: skip
+    assert (so_far.start_date, so_far.last_date) == (date(2026, 11, 17), date(2026, 11, 17))
+    assert parse("today").last_date == date(2026, 11, 18)  # a whole day still ends on itself
