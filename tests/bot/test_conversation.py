@@ -12,6 +12,7 @@ from babel.dates import format_interval
 from matplotlib.image import imread
 from sqlalchemy import select, update
 
+import bot.registry
 from bot.conversation import Conversation
 from bot.identity import resolve_user
 from bot.messages import Reply, Request
@@ -218,10 +219,12 @@ def test_an_unlinked_user_may_only_start_ask_for_help_and_whoami(conversation):
     assert "invite code" in ask(conversation, None, "/start").plain_text
 
 
-def test_a_failure_gives_an_incident_id_and_no_traceback(conversation, caplog):
+def test_a_failure_gives_an_incident_id_and_no_traceback(conversation, caplog, monkeypatch):
     def broken(ctx):
         raise RuntimeError("secret internals")
 
+    # A registry of this test's own, so the broken command does not outlive it (other tests loop over commands()).
+    monkeypatch.setattr(bot.registry, "_COMMANDS", dict(bot.registry._COMMANDS))
     register_command(
         Command("broken_for_test", "/broken_for_test", "help.broken", handler=broken), replace=True
     )
