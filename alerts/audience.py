@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, select
 
-from storage.config import Settings
+from storage.config.settings import Settings
 from storage.schema import Team, User
 
 __all__ = ["Person", "load_people", "address_of", "zone_of"]

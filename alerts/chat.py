@@ -12,14 +12,14 @@ from sqlalchemy import Engine
 from sqlalchemy.dialects import postgresql, sqlite
 
 from alerts.audience import Person, load_people
-from alerts.config import DIGEST_NAMES, parse_duration, parse_local_time
 from alerts.control import acknowledge, alert_states, set_muted, snooze
 from alerts.digests import digest_time, load_choices, may_receive, preview_digests, receives
 from alerts.outbox import deliveries, status_counts
 from alerts.rules import RULE_WIDE
 from bot.messages import Line, Reply, Span
 from bot.registry import Command, CommandContext, get_command, register_command
-from metrics.errors import PermissionDenied, UserError
+from storage.config.alerts import DIGEST_NAMES, parse_duration, parse_local_time
+from storage.errors import PermissionDenied, UserError
 from storage.schema import Subscription
 
 __all__ = ["COMMANDS"]

@@ -24,7 +24,7 @@ from metrics.catalogue import MetricQuery, query
 from metrics.periods import day_period, elapsed_working_share, is_working_day, local_midnight, month_period
 from metrics.result import BreakdownRow, Measure, MetricResult, Table
 from metrics.scope import SYSTEM_VIEWER, Scope
-from storage.config import Settings
+from storage.config.settings import Settings
 
 __all__ = ["DigestNumbers", "FiringAlert", "rep_daily", "team_digest", "weekly_plan", "build_digest"]
 

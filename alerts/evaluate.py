@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
 
-from alerts.config import AlertRule
+from storage.config.alerts import AlertRule
 
 __all__ = [
     "Contributor",

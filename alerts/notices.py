@@ -3,11 +3,11 @@ buttons to snooze, acknowledge or mute it."""
 
 from __future__ import annotations
 
-from alerts.config import AlertRule
 from alerts.evaluate import Contributor, Notice
 from bot.formatting import Formatter
 from bot.messages import Action, Line, Reply, Span
 from bot.replies import measure_label
+from storage.config.alerts import AlertRule
 
 __all__ = ["notice_reply", "top_contributors"]
 

@@ -57,7 +57,7 @@ from alerts.payload import payload_to_reply, reply_to_payload
 from alerts.sender import DeliveryError, Sender
 from bot.logs import Redactor
 from bot.messages import Reply
-from storage.config import DeliverySettings
+from storage.config.settings import DeliverySettings
 from storage.schema import OutboxMessage
 
 __all__ = [

@@ -18,7 +18,6 @@ from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from alerts.audience import Person, address_of, load_people
-from alerts.config import AlertRule, parse_duration
 from alerts.evaluate import AlertStatus, Contributor, Observation, evaluate
 from alerts.notices import notice_reply
 from alerts.outbox import OutboxItem, enqueue, naive_utc
@@ -27,7 +26,8 @@ from metrics.catalogue import MetricQuery, get_metric, query
 from metrics.periods import Period, day_period, parse_period
 from metrics.result import BreakdownRow, Measure, MetricResult
 from metrics.scope import SYSTEM_VIEWER, Scope
-from storage.config import Settings
+from storage.config.alerts import AlertRule, parse_duration
+from storage.config.settings import Settings
 from storage.schema import AlertRun, AlertState, Team
 
 __all__ = ["AlertPass", "due_slot", "observe", "run_alerts", "RULE_WIDE"]

@@ -18,7 +18,7 @@ from bench.importing import measure_import_sizes
 from bench.measure import measure_charts, measure_commands, measure_digests
 from bench.org import ensure_demo_org, postgres_database
 from bench.report import markdown
-from storage.config import load_settings
+from storage.config.settings import load_settings
 from storage.db import make_engine
 
 HERE = Path(__file__).parent

@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import insert, text
 
-from storage.config import load_settings
+from storage.config.settings import load_settings
 from storage.db import make_engine, upgrade
-from storage.importer import import_file
+from storage.importing.importer import import_file
 from storage.journeys import refresh_store
 from storage.schema import Base, Campaign, User
 

@@ -17,7 +17,7 @@ from bot.conversation import Conversation
 from metrics.catalogue import MetricQuery, query
 from metrics.charts import CHART_KINDS, render_chart
 from metrics.scope import Scope
-from storage.config import DeliverySettings, Settings
+from storage.config.settings import DeliverySettings, Settings
 
 __all__ = ["measure_commands", "measure_digests", "measure_charts", "CHART_SOURCES"]
 

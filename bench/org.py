@@ -13,9 +13,9 @@ from datetime import UTC, date, datetime
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.engine import make_url
 
-from storage.config import Settings
+from storage.config.settings import Settings
 from storage.db import make_engine, upgrade
-from storage.demo import generate_demo, has_crm_data
+from storage.demo.generate import generate_demo, has_crm_data
 from storage.journeys import refresh_store
 from storage.schema import Base
 

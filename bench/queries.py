@@ -23,7 +23,7 @@ from sqlalchemy import Connection, bindparam, text
 
 from metrics.periods import Period, iter_buckets, local_midnight
 from metrics.result import MetricResult, Number, ratio
-from storage.config import Settings
+from storage.config.settings import Settings
 
 __all__ = ["HandParams", "HandQuery", "HAND_QUERIES", "COMPARED", "hand_params", "result_numbers"]
 

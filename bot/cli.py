@@ -18,7 +18,7 @@ from sqlalchemy.exc import OperationalError
 
 from bot.logs import Redactor, configure_logging
 from bot.startup import StartupError
-from storage.config import Settings, load_settings
+from storage.config.settings import Settings, load_settings
 from storage.db import make_engine
 
 __all__ = ["CliContext", "main", "build_parser"]

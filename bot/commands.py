@@ -12,7 +12,7 @@ from bot.messages import Line, Reply, Span
 from bot.registry import Command, CommandContext, commands, get_command, register_command
 from bot.replies import leaderboard_reply
 from metrics.catalogue import get_metric, query
-from metrics.errors import UserError
+from storage.errors import UserError
 from storage.schema import Team, User
 
 __all__ = ["LEADERBOARD_MEASURES", "DEFAULT_LEADERBOARD"]

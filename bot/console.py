@@ -20,7 +20,7 @@ from sqlalchemy import Engine, func, select
 from bot.messages import Reply, Request
 from bot.tables import table_lines
 from metrics.result import Table
-from storage.config import Settings
+from storage.config.settings import Settings
 from storage.db import upgrade
 from storage.journeys import refresh_store
 from storage.schema import User
@@ -71,7 +71,7 @@ def prepare_database(
         users = conn.execute(select(func.count()).select_from(User)).scalar_one()
     if users:
         return
-    from storage.demo import generate_demo
+    from storage.demo.generate import generate_demo
 
     print("The database is empty: building the demo sales organisation …", file=out)
     generate_demo(

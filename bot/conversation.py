@@ -25,11 +25,11 @@ from bot.ratelimit import RateLimiter
 from bot.registry import Command, CommandContext, get_command
 from bot.replies import metric_reply
 from metrics.catalogue import MetricQuery, catalogue, get_metric, query
-from metrics.errors import PermissionDenied, UserError
 from metrics.periods import default_period
 from metrics.result import MetricResult
 from metrics.scope import Scope, Viewer, default_scope, load_viewer, visible_people
-from storage.config import Settings
+from storage.config.settings import Settings
+from storage.errors import PermissionDenied, UserError
 from storage.schema import User
 
 __all__ = [

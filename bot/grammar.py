@@ -16,9 +16,9 @@ from datetime import datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from metrics.errors import UserError
 from metrics.periods import Period, extract_period
 from metrics.scope import Scope
+from storage.errors import UserError
 
 __all__ = ["Arguments", "parse_arguments", "split_words", "to_words", "BREAKDOWN_WORDS", "FILTER_WORDS"]
 

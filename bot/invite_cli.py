@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 
 from bot.identity import PLATFORMS
 from bot.invites import DEFAULT_INVITE_DAYS, create_invite, telegram_link
-from metrics.errors import UserError
-from storage.config import Settings
+from storage.config.settings import Settings
+from storage.errors import UserError
 
 __all__ = ["register", "telegram_bot_username"]
 

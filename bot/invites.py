@@ -19,7 +19,7 @@ from sqlalchemy import Engine, insert, select, update
 from bot.identity import PLATFORMS
 from bot.messages import Line, Reply, Span
 from bot.registry import Command, CommandContext, get_command, register_command
-from metrics.errors import UserError
+from storage.errors import UserError
 from storage.schema import Invite, User
 
 __all__ = [

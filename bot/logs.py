@@ -17,7 +17,7 @@ from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from storage.config import Settings
+from storage.config.settings import Settings
 
 __all__ = ["MASK", "SECRET_SETTINGS", "Redactor", "RedactSecrets", "configure_logging"]
 

@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 
 from bot.messages import Reply, Request
 from metrics.scope import Viewer
-from storage.config import Settings
+from storage.config.settings import Settings
 
 if TYPE_CHECKING:
     from bot.formatting import Formatter

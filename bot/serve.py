@@ -23,7 +23,7 @@ from sqlalchemy import Engine
 
 from bot.logs import Redactor
 from bot.startup import StartupError, startup_reason
-from storage.config import Settings
+from storage.config.settings import Settings
 
 __all__ = ["Service", "Runtime", "build_services", "serve"]
 

@@ -15,11 +15,11 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Connection, Engine, true
 
-from metrics.errors import PermissionDenied, UserError
 from metrics.periods import Period, check_bounds, parse_period
 from metrics.result import BreakdownRow, Measure, MetricResult, Note, Series, Table
 from metrics.scope import ResolvedScope, Scope, Viewer, load_viewer, resolve_scope
-from storage.config import Settings
+from storage.config.settings import Settings
+from storage.errors import PermissionDenied, UserError
 
 __all__ = [
     "BREAKDOWNS",

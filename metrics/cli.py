@@ -10,9 +10,9 @@ from decimal import Decimal
 from typing import Any
 
 from metrics.catalogue import BREAKDOWNS, MetricQuery, catalogue, query
-from metrics.errors import UserError
 from metrics.result import Measure, MetricResult
 from metrics.scope import Scope
+from storage.errors import UserError
 
 __all__ = ["register", "parse_scope", "result_to_json"]
 

@@ -32,7 +32,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import FunctionElement
 
 from metrics.catalogue import ComputeContext
-from metrics.errors import PermissionDenied, UserError
+from storage.errors import PermissionDenied, UserError
 from storage.schema import Account, Deal, Mrr, Order, Team, User
 
 __all__ = [

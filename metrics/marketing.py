@@ -11,9 +11,9 @@ from sqlalchemy import and_, func, or_, select, true
 
 from metrics.catalogue import ComputeContext, Computed, MetricDef, register
 from metrics.customers import require_org
-from metrics.errors import UserError
 from metrics.mrr import money
 from metrics.result import BreakdownRow, Measure, ratio
+from storage.errors import UserError
 from storage.schema import Campaign, Deal, EmailList, Lead, Spend
 
 __all__ = ["ROI", "EMAIL", "campaign_returns", "ListGrowth", "list_growth"]

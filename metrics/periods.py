@@ -33,7 +33,7 @@ from metrics.calendar import (
     working_days,
     year_period,
 )
-from metrics.errors import UserError
+from storage.errors import UserError
 
 __all__ = [
     "Grain",

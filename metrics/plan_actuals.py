@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, Connection, and_, case, func, literal, sel
 
 from metrics.periods import Period
 from metrics.result import Number, ratio
-from storage.config import Settings
+from storage.config.settings import Settings
 from storage.schema import MONEY_PLAN_METRICS, PLAN_METRICS, Activity, Deal, Lead, Order
 
 __all__ = [

@@ -27,7 +27,7 @@ from metrics.plan_actuals import AVERAGE_METRICS, MONEY_METRICS, plan_actual
 from metrics.plan_targets import PlanKey, Target, holders_of, load_plan_book, resolve_target
 from metrics.result import Measure, Number, Unit, ratio
 from metrics.scope import ResolvedScope
-from storage.config import Settings
+from storage.config.settings import Settings
 
 __all__ = ["Progress", "progress", "progress_measures", "scope_progress", "metric_label", "unit_of"]
 

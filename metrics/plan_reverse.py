@@ -29,7 +29,7 @@ from sqlalchemy import (
 
 from metrics.plan_actuals import plan_actual
 from metrics.result import Table, ratio
-from storage.config import Settings
+from storage.config.settings import Settings
 from storage.journeys import journey, reached_column
 
 __all__ = ["TRAILING_DAYS", "trailing_funnel", "Trailing", "trailing", "what_it_takes"]

@@ -10,8 +10,8 @@ from typing import Literal
 
 from sqlalchemy import Connection, func, or_, select, true
 
-from metrics.errors import PermissionDenied, UserError
-from storage.config import Settings
+from storage.config.settings import Settings
+from storage.errors import PermissionDenied, UserError
 from storage.schema import Team, User
 
 __all__ = [

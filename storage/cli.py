@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from storage import demo_cli, import_cli
 from storage.db import upgrade
+from storage.demo import cli as demo_cli
+from storage.importing import cli as import_cli
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

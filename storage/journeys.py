@@ -46,7 +46,7 @@ from sqlalchemy import (
     union_all,
 )
 
-from storage.config import Settings
+from storage.config.settings import Settings
 from storage.schema import (
     JOURNEY_STAGES_MAX,
     Deal,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from telegram import Bot
 
-from storage.config import Settings
+from storage.config.settings import Settings
 
 __all__ = ["api_urls", "make_bot"]
 

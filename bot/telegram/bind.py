@@ -13,7 +13,7 @@ from sqlalchemy import Connection, delete, func, insert, or_, select
 
 from bot.messages import Reply, Span
 from bot.registry import Command, CommandContext, get_command, register_command
-from metrics.errors import UserError
+from storage.errors import UserError
 from storage.schema import ChatBinding, Team
 
 __all__ = ["bound_team", "bind_command", "BIND_COMMAND"]

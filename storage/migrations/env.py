@@ -9,7 +9,7 @@ engine = config.attributes.get("engine")
 if engine is None:  # `alembic` run by hand: use the same URL rules as kpibot itself
     import os
 
-    from storage.config import DEFAULT_DATABASE_URL
+    from storage.config.settings import DEFAULT_DATABASE_URL
     from storage.db import make_engine
 
     engine = make_engine(os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL))

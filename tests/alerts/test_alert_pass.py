@@ -13,12 +13,12 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import insert, select
 
-from alerts.config import AlertRule
 from alerts.console import ConsoleSender
 from alerts.control import acknowledge, set_muted, snooze
 from alerts.outbox import drain_outbox
 from alerts.rules import run_alerts
-from storage.config import Settings
+from storage.config.alerts import AlertRule
+from storage.config.settings import Settings
 from storage.schema import Activity, AlertRun
 from tests.alerts.org import seed_november
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import alerts.chat  # noqa: F401  (registers the commands)
-from alerts.config import AlertRule
 from alerts.control import alert_states
 from alerts.digests import load_choices
 from alerts.outbox import OutboxItem, enqueue
 from alerts.rules import run_alerts
 from bot.conversation import Conversation
 from bot.messages import Reply, Request, Span
-from storage.config import Settings
+from storage.config.alerts import AlertRule
+from storage.config.settings import Settings
 from tests.alerts.org import seed_november
 
 NOW = datetime(2026, 11, 17, 10, 0, tzinfo=UTC)

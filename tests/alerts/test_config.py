@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from alerts.config import AlertRule, parse_duration
-from storage.config import Settings, load_settings
+from storage.config.alerts import AlertRule, parse_duration
+from storage.config.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 

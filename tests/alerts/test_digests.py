@@ -10,11 +10,11 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import event, insert
 
 from alerts.audience import Person, load_people
-from alerts.config import DigestConfig, DigestsSettings
 from alerts.console import ConsoleSender
 from alerts.digests import Choice, due_digests, run_digests
 from alerts.outbox import drain_outbox
-from storage.config import DeliverySettings, OrgSettings, Settings
+from storage.config.alerts import DigestConfig, DigestsSettings
+from storage.config.settings import DeliverySettings, OrgSettings, Settings
 from storage.schema import User
 from tests.alerts.org import seed_november
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from alerts.config import AlertRule
 from alerts.evaluate import AlertStatus, Contributor, Observation, condition_holds, evaluate
 from alerts.notices import notice_reply, top_contributors
 from bot.formatting import Formatter
+from storage.config.alerts import AlertRule
 
 RULE = AlertRule(
     id="mql-rate",

@@ -24,7 +24,7 @@ from telegram import Bot
 from alerts.outbox import DrainReport, OutboxItem, claim, deliveries, drain_outbox, enqueue
 from bot.messages import Reply, Span
 from bot.telegram.sender import TelegramSender
-from storage.config import DeliverySettings
+from storage.config.settings import DeliverySettings
 from storage.db import make_engine
 from tests.telegram.conftest import TOKEN, fake_api  # noqa: F401  (fixture)
 from tests.telegram.fake_bot_api import FakeBotApi

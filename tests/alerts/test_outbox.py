@@ -13,7 +13,7 @@ from alerts.console import ConsoleSender
 from alerts.outbox import OutboxItem, backoff, claim, deliveries, drain_outbox, enqueue
 from alerts.sender import DeliveryError
 from bot.messages import Action, Chart, Reply, Span
-from storage.config import DeliverySettings
+from storage.config.settings import DeliverySettings
 from storage.schema import OutboxMessage
 
 NOW = datetime(2026, 11, 16, 9, 0, tzinfo=UTC)

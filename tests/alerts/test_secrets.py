@@ -20,7 +20,7 @@ from bot.conversation import Conversation
 from bot.logs import Redactor, RedactSecrets, configure_logging
 from bot.messages import Reply, Request, Span
 from bot.telegram.sender import TelegramSender
-from storage.config import Settings, load_settings
+from storage.config.settings import Settings, load_settings
 from storage.schema import OutboxMessage
 from tests.alerts.org import seed_november
 from tests.telegram.fake_bot_api import FakeBotApi

@@ -11,7 +11,7 @@ from telegram import Bot
 from alerts.outbox import OutboxItem, deliveries, drain_outbox, enqueue
 from bot.messages import Reply, Span
 from bot.telegram.sender import TelegramSender
-from storage.config import DeliverySettings
+from storage.config.settings import DeliverySettings
 from tests.telegram.conftest import TOKEN, fake_api  # noqa: F401  (fixture)
 
 NOW = datetime(2026, 11, 17, 9, 0, tzinfo=UTC)

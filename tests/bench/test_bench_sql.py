@@ -15,7 +15,7 @@ from bench.commands import COMMAND_TEXTS, answer_with_result, request_for
 from bench.org import ensure_demo_org, read_marker
 from bench.queries import COMPARED, HAND_QUERIES, hand_params, result_numbers
 from bot.conversation import Conversation
-from storage.config import load_settings
+from storage.config.settings import load_settings
 
 
 def _same(a, b) -> bool:

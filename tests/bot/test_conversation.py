@@ -18,7 +18,7 @@ from bot.identity import resolve_user
 from bot.messages import Reply, Request
 from bot.registry import Command, commands, register_command
 from metrics.catalogue import catalogue
-from storage.config import load_settings
+from storage.config.settings import load_settings
 from storage.schema import User
 from tests.bot.fixture_org import NOW, seed_org
 

@@ -21,12 +21,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import alerts.chat  # noqa: F401  (registers /alerts, /digest, /subscribe …, as the running bot does)
-from alerts.config import AlertRule
 from bot.conversation import Conversation
 from bot.messages import Reply, Request
 from bot.registry import commands
 from bot.telegram.render import render_reply
-from storage.config import Settings
+from storage.config.alerts import AlertRule
+from storage.config.settings import Settings
 from tests.bot.fixture_org import NOW, seed_org
 
 NAMES = {"admin": "Ada Admin", "mgr-a": "Mia Manager", "mgr-b": "Max Manager", "rep-1": "Rita Rep",

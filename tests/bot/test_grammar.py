@@ -9,8 +9,8 @@ import pytest
 
 from bot.grammar import parse_arguments, split_words, to_words
 from bot.registry import commands, get_command, register_command
-from metrics.errors import UserError
 from metrics.scope import Scope
+from storage.errors import UserError
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)  # a Friday
 TZ = ZoneInfo("Europe/Moscow")

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 import pytest
 
 from bot.logs import SECRET_SETTINGS, RedactSecrets, configure_logging
-from storage.config import Settings, load_settings
+from storage.config.settings import Settings, load_settings
 
 
 def test_a_bot_token_in_a_logged_url_is_blanked_out():

@@ -3,7 +3,7 @@ from datetime import UTC, datetime, timedelta
 from bot.conversation import Conversation
 from bot.messages import Request
 from bot.ratelimit import RateLimiter
-from storage.config import Settings
+from storage.config.settings import Settings
 from tests.metrics.org import seed_people
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)

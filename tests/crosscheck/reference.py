@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
-from storage.config import Settings
+from storage.config.settings import Settings
 
 __all__ = [
     "Frames",

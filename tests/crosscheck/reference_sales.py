@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 import pandas as pd
 
-from storage.config import Settings
+from storage.config.settings import Settings
 from tests.crosscheck.reference import (
     DAY,
     Frames,

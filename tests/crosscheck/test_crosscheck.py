@@ -23,9 +23,9 @@ from sqlalchemy.engine import make_url
 
 from metrics.catalogue import MetricQuery, query
 from metrics.result import MetricResult
-from storage.config import Settings, load_settings
+from storage.config.settings import Settings, load_settings
 from storage.db import make_engine, upgrade
-from storage.demo import generate_demo
+from storage.demo.generate import generate_demo
 from storage.schema import Lead, LeadStageEvent, User
 from tests.conftest import BACKENDS, POSTGRES_URL
 from tests.crosscheck import reference as ref

@@ -37,7 +37,7 @@ from decimal import Decimal
 
 from sqlalchemy import Engine, insert, update
 
-from storage.config import Settings, load_settings
+from storage.config.settings import Settings, load_settings
 from storage.journeys import refresh_store
 from storage.schema import Campaign, Deal, Lead, LeadStageEvent, Product, Spend
 from tests.metrics.org import seed_people

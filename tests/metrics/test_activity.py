@@ -38,9 +38,9 @@ import pytest
 from sqlalchemy import insert
 
 from metrics.catalogue import MetricQuery, query
-from metrics.errors import PermissionDenied
 from metrics.scope import Scope
-from storage.config import Settings
+from storage.config.settings import Settings
+from storage.errors import PermissionDenied
 from storage.schema import Activity, Deal, Lead, LeadStageEvent, Plan
 from tests.metrics.fixture_conversion import JOURNEY_STATES, prepare_journeys
 from tests.metrics.org import seed_people

@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import insert
 
 from metrics.catalogue import MetricQuery, catalogue, query
-from metrics.errors import UserError
-from storage.config import Settings
+from storage.config.settings import Settings
+from storage.errors import UserError
 from storage.schema import Activity
 from tests.metrics.org import seed_people
 
@@ -79,8 +79,8 @@ def test_weeks_are_compared_with_the_weeks_of_the_previous_period_in_order(db):
 
 
 def test_org_totals_open_to_reps_never_break_down_into_other_reps(db):
-    from metrics.errors import PermissionDenied
     from metrics.scope import Scope
+    from storage.errors import PermissionDenied
 
     open_totals = Settings.model_validate({"org": {"reps_see_org_totals": True}})
     org = Scope("org")

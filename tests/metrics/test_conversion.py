@@ -7,10 +7,10 @@ from decimal import Decimal
 import pytest
 
 from metrics.catalogue import MetricQuery, query
-from metrics.errors import PermissionDenied
 from metrics.scope import Scope
 from metrics.sql_report import SPEND_IS_ORG_WIDE
-from storage.config import Settings
+from storage.config.settings import Settings
+from storage.errors import PermissionDenied
 from tests.metrics.fixture_conversion import JOURNEY_STATES, NOW, SETTINGS, prepare_journeys, seed_conversion
 
 

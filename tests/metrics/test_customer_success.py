@@ -18,9 +18,9 @@ import pytest
 from sqlalchemy import insert, update
 
 from metrics.catalogue import MetricQuery, query
-from metrics.errors import PermissionDenied
 from metrics.scope import Scope
-from storage.config import load_settings
+from storage.config.settings import load_settings
+from storage.errors import PermissionDenied
 from storage.schema import Account, Ticket
 from tests.metrics.fixture_customers import seed_customers
 

@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import insert, update
 
 from metrics.catalogue import MetricQuery, query
-from metrics.errors import PermissionDenied
 from metrics.scope import Scope
-from storage.config import Settings
+from storage.config.settings import Settings
+from storage.errors import PermissionDenied
 from storage.schema import Lead, User
 from tests.metrics.fixture_conversion import (
     JOURNEY_STATES,

@@ -7,7 +7,7 @@ import pytest
 
 from bot.cli import main
 from metrics.catalogue import catalogue
-from storage.demo import generate_demo
+from storage.demo.generate import generate_demo
 
 NOW = "2026-11-18T10:00:00+00:00"
 

@@ -12,7 +12,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from metrics.errors import UserError
 from metrics.periods import (
     Period,
     day_period,
@@ -31,6 +30,7 @@ from metrics.periods import (
     working_days,
     year_period,
 )
+from storage.errors import UserError
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NOW = datetime(2026, 11, 18, 10, 0, tzinfo=BERLIN)

@@ -20,8 +20,8 @@ import pytest
 from sqlalchemy import insert
 
 from metrics.catalogue import MetricQuery, query
-from metrics.errors import PermissionDenied
 from metrics.scope import Scope
+from storage.errors import PermissionDenied
 from storage.schema import Deal, DealStageEvent
 from tests.metrics.fixture_conversion import NOW, SETTINGS, at, seed_conversion
 

@@ -23,10 +23,10 @@ import pytest
 from sqlalchemy import insert
 
 from metrics.catalogue import MetricQuery, query
-from metrics.errors import PermissionDenied, UserError
 from metrics.plan import dynamics_trend
 from metrics.scope import Scope
-from storage.config import Settings
+from storage.config.settings import Settings
+from storage.errors import PermissionDenied, UserError
 from storage.schema import Activity, Deal, Lead, LeadStageEvent, Order, Plan
 from tests.metrics.org import seed_people
 

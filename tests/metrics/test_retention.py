@@ -8,9 +8,9 @@ from decimal import Decimal
 import pytest
 
 from metrics.catalogue import MetricQuery, query
-from metrics.errors import PermissionDenied
 from metrics.scope import Scope
-from storage.config import load_settings
+from storage.config.settings import load_settings
+from storage.errors import PermissionDenied
 from tests.metrics.fixture_customers import seed_customers
 
 NOW = datetime(2026, 11, 15, 12, tzinfo=UTC)

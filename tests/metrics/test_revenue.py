@@ -21,9 +21,9 @@ import pytest
 from sqlalchemy import insert
 
 from metrics.catalogue import MetricQuery, query
-from metrics.errors import PermissionDenied, UserError
 from metrics.scope import Scope
-from storage.config import Settings, load_settings
+from storage.config.settings import Settings, load_settings
+from storage.errors import PermissionDenied, UserError
 from storage.schema import Account, Campaign, Deal, EmailList, Lead, Order, Spend
 from tests.metrics.org import seed_people
 

@@ -16,7 +16,7 @@ from sqlalchemy import update
 from bot.conversation import Conversation
 from bot.serve import Runtime
 from bot.slack.service import EVENTS_PATH, SlackService
-from storage.config import load_settings
+from storage.config.settings import load_settings
 from storage.db import make_engine
 from storage.schema import User
 from tests.bot.fixture_org import NOW, seed_org

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.cli import main
-from metrics.errors import UserError
-from storage.demo import SCALES, generate_demo, has_crm_data
+from storage.demo.generate import SCALES, generate_demo, has_crm_data
+from storage.errors import UserError
 from storage.schema import Activity, Deal, Lead, LeadStageEvent, Plan, User
 
 MONDAY = date(2026, 11, 23)

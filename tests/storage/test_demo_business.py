@@ -13,8 +13,8 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import func, select
 
 from metrics.catalogue import MetricQuery, query
-from storage.config import Settings
-from storage.demo import generate_demo
+from storage.config.settings import Settings
+from storage.demo.generate import generate_demo
 from storage.schema import Account, Deal, Lead, LeadStageEvent, Mrr, Spend, User
 
 MONDAY = date(2026, 11, 23)

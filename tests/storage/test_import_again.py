@@ -15,9 +15,9 @@ from sqlalchemy import insert, select, text
 from sqlalchemy.exc import IntegrityError
 
 from bot.cli import main
-from storage.config import load_settings
+from storage.config.settings import load_settings
 from storage.db import make_engine, upgrade
-from storage.importer import import_file
+from storage.importing.importer import import_file
 from storage.journeys import refresh_store
 from storage.schema import Deal, Lead, lead_journey_dirty
 

@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import select
 
 from bot.cli import main
-from storage.config import Settings
-from storage.importer import import_file
+from storage.config.settings import Settings
+from storage.importing.importer import import_file
 from storage.schema import Deal, User
 
 SETTINGS = Settings.model_validate({"org": {"timezone": "UTC", "currency": "USD"}})

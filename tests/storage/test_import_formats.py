@@ -11,9 +11,9 @@ import pytest
 from openpyxl import Workbook
 from sqlalchemy import select
 
-from storage.config import Settings
+from storage.config.settings import Settings
 from storage.db import table_counts
-from storage.importer import import_file
+from storage.importing.importer import import_file
 from storage.schema import CRM_TABLES, Lead, User
 
 DATA = Path(__file__).parent / "data"

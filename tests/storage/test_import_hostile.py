@@ -16,8 +16,8 @@ from openpyxl import Workbook
 from sqlalchemy import insert, select
 
 from bot.cli import main
-from storage.config import Settings
-from storage.importer import import_file
+from storage.config.settings import Settings
+from storage.importing.importer import import_file
 from storage.schema import Deal, Lead, User
 
 UTC_ORG = Settings.model_validate({"org": {"timezone": "UTC", "currency": "USD"}})

@@ -14,10 +14,10 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from storage.config import Settings
+from storage.config.settings import Settings
 from storage.db import make_engine, upgrade
-from storage.import_write import SQLITE_DEFAULT_CACHE
-from storage.importer import import_file
+from storage.importing.importer import import_file
+from storage.importing.write import SQLITE_DEFAULT_CACHE
 from storage.schema import Lead, LeadStageEvent
 
 SETTINGS = Settings.model_validate({"org": {"timezone": "UTC", "currency": "USD"}})

@@ -22,8 +22,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, insert, select
 
-from storage.config import Settings
-from storage.importer import import_file
+from storage.config.settings import Settings
+from storage.importing.importer import import_file
 from storage.schema import Campaign, Deal, Lead, User
 
 MOSCOW = Settings.model_validate({"org": {"timezone": "Europe/Moscow", "currency": "USD"}})

@@ -12,8 +12,8 @@ import csv
 import pytest
 from sqlalchemy import insert
 
-from storage.config import Settings
-from storage.importer import import_file
+from storage.config.settings import Settings
+from storage.importing.importer import import_file
 from storage.schema import User
 
 SETTINGS = Settings.model_validate({"org": {"timezone": "UTC", "currency": "USD"}})

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from storage.config import Settings
-from storage.importer import import_file
+from storage.config.settings import Settings
+from storage.importing.importer import import_file
 from storage.schema import Plan, Spend, Team, User
 
 SETTINGS = Settings.model_validate({"org": {"timezone": "UTC", "currency": "USD"}})

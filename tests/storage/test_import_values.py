@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from storage import import_values as v
+from storage.importing import values as v
 
 MOSCOW = ZoneInfo("Europe/Moscow")  # UTC+3 all year
 BERLIN = ZoneInfo("Europe/Berlin")  # UTC+1 in winter, UTC+2 in summer

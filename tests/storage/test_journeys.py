@@ -13,7 +13,7 @@ from sqlalchemy.exc import OperationalError
 
 from bot.cli import main
 from metrics.catalogue import MetricQuery, query
-from storage.config import load_settings
+from storage.config.settings import load_settings
 from storage.journeys import journeys_current, live_journey, refresh_store
 from storage.schema import Deal, Lead, LeadStageEvent, lead_journey_dirty, lead_journeys
 from tests.metrics.fixture_conversion import NOW, SETTINGS, at, seed_conversion

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from bot.invite_cli import register  # noqa: F401  (the CLI module imports cleanly)
 from bot.invites import create_invite, redeem_invite, telegram_link
-from metrics.errors import UserError
+from storage.errors import UserError
 from storage.schema import Invite, User
 from tests.metrics.org import seed_people
 

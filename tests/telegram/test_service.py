@@ -17,7 +17,7 @@ from bot.conversation import Conversation
 from bot.invites import create_invite
 from bot.messages import Reply, Span
 from bot.serve import Runtime, serve
-from storage.config import load_settings
+from storage.config.settings import load_settings
 from storage.db import make_engine
 from tests.telegram.conftest import TOKEN
 from tests.telegram.fake_bot_api import FakeBotApi

@@ -16,7 +16,7 @@ import pytest
 from bot.conversation import Conversation
 from bot.invites import create_invite
 from bot.serve import Runtime
-from storage.config import load_settings
+from storage.config.settings import load_settings
 from storage.db import make_engine
 from tests.run_bot_process import free_port
 from tests.telegram.conftest import TOKEN

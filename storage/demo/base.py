@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from storage.demo_activities import IdCounter
-from storage.demo_leads import NewAccounts
-from storage.demo_org import PRODUCTS, SEGMENT_SHARE, SEGMENTS, TIERS, DemoOrg
-from storage.demo_write import ids
+from storage.demo.activities import IdCounter
+from storage.demo.leads import NewAccounts
+from storage.demo.org import PRODUCTS, SEGMENT_SHARE, SEGMENTS, TIERS, DemoOrg
+from storage.demo.write import ids
 
 __all__ = ["BASE_PER_LEAD", "installed_base"]
 

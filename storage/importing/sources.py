@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 import ijson
 from openpyxl import load_workbook
 
-from metrics.errors import UserError
+from storage.errors import UserError
 
 __all__ = ["Record", "Source", "SourceError", "open_source", "FORMATS"]
 

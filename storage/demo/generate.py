@@ -37,19 +37,19 @@ import numpy as np
 from sqlalchemy import Engine, text
 from tqdm import tqdm
 
-from metrics.errors import UserError
-from storage.config import Settings
+from storage.config.settings import Settings
 from storage.db import table_counts
-from storage.demo_accounts import make_accounts
-from storage.demo_activities import Actuals, IdCounter, hire_days, routine_activities
-from storage.demo_base import BASE_PER_LEAD, installed_base
-from storage.demo_calendar import make_calendar
-from storage.demo_leads import LeadWorld, make_leads
-from storage.demo_marketing import make_campaigns, make_email_lists, make_spend
-from storage.demo_names import company_names
-from storage.demo_org import PRODUCTS, TRAITS, ZONES, DemoOrg, make_org
-from storage.demo_plans import make_plans
-from storage.demo_write import Rows, bulk_load, write_rows
+from storage.demo.accounts import make_accounts
+from storage.demo.activities import Actuals, IdCounter, hire_days, routine_activities
+from storage.demo.base import BASE_PER_LEAD, installed_base
+from storage.demo.calendar import make_calendar
+from storage.demo.leads import LeadWorld, make_leads
+from storage.demo.marketing import make_campaigns, make_email_lists, make_spend
+from storage.demo.names import company_names
+from storage.demo.org import PRODUCTS, TRAITS, ZONES, DemoOrg, make_org
+from storage.demo.plans import make_plans
+from storage.demo.write import Rows, bulk_load, write_rows
+from storage.errors import UserError
 from storage.journeys import refresh_journeys
 from storage.schema import CRM_TABLES, JOURNEY_TABLES
 

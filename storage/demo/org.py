@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from storage.demo_names import PersonNames
+from storage.demo.names import PersonNames
 
 __all__ = [
     "Trait",

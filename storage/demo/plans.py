@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from storage.demo_activities import Actuals, hire_days
-from storage.demo_calendar import DemoCalendar, month_label
-from storage.demo_org import DemoOrg
-from storage.demo_write import Rows
+from storage.demo.activities import Actuals, hire_days
+from storage.demo.calendar import DemoCalendar, month_label
+from storage.demo.org import DemoOrg
+from storage.demo.write import Rows
 
 __all__ = ["PLAN_METRICS", "make_plans"]
 

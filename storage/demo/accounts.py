@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from storage.demo_activities import Actuals, IdCounter, make_activities
-from storage.demo_calendar import DemoCalendar, month_label
-from storage.demo_deals import make_deals
-from storage.demo_leads import NewAccounts
-from storage.demo_org import ADD_ON_PRODUCTS, PRODUCTS, SEGMENTS, DemoOrg
-from storage.demo_write import Rows, ids, sql_times
+from storage.demo.activities import Actuals, IdCounter, make_activities
+from storage.demo.calendar import DemoCalendar, month_label
+from storage.demo.deals import make_deals
+from storage.demo.leads import NewAccounts
+from storage.demo.org import ADD_ON_PRODUCTS, PRODUCTS, SEGMENTS, DemoOrg
+from storage.demo.write import Rows, ids, sql_times
 
 __all__ = ["make_accounts"]
 

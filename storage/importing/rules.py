@@ -2,7 +2,7 @@
 
 Column parsers are derived from `storage.schema` (type, length, nullability, default) and sharpened here where the
 SPEC says more (roles, statuses, months, plan periods, time zones). Checks that need the store — references and
-exchange rates — are declared here and carried out in batches by `storage.import_lookup`.
+exchange rates — are declared here and carried out in batches by `storage.importing.lookup`.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Any
 
 from sqlalchemy import BigInteger, Boolean, Date, DateTime, Integer, Numeric, String, Table
 
-from storage import import_values as v
-from storage.config import Settings
+from storage.config.settings import Settings
+from storage.importing import values as v
 from storage.schema import CRM_TABLES, MONEY_PLAN_METRICS, PLAN_METRICS
 
 __all__ = ["ColumnRule", "Ref", "MoneyRule", "TableRules", "rules_for", "PLAN_METRICS", "MONEY_PLAN_METRICS"]

@@ -6,9 +6,9 @@ import argparse
 import sys
 from datetime import date
 
-from metrics.errors import UserError
 from storage.db import upgrade
-from storage.demo import SCALES, generate_demo
+from storage.demo.generate import SCALES, generate_demo
+from storage.errors import UserError
 
 __all__ = ["register"]
 

@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from storage.demo_calendar import DemoCalendar
-from storage.demo_org import DemoOrg
-from storage.demo_write import Rows, ids, sql_times
+from storage.demo.calendar import DemoCalendar
+from storage.demo.org import DemoOrg
+from storage.demo.write import Rows, ids, sql_times
 
 __all__ = [
     "ACTIVITY_TYPES",

@@ -20,13 +20,13 @@ from defusedcsv import csv
 from sqlalchemy import Engine, Table
 from tqdm import tqdm
 
-from metrics.errors import UserError
-from storage.config import Settings
-from storage.import_check import Checked, RowChecker
-from storage.import_lookup import StoreLookup
-from storage.import_rules import TableRules, rules_for
-from storage.import_sources import Record, Source, SourceError, open_source
-from storage.import_write import BackgroundWriter, group_by_present, make_writer
+from storage.config.settings import Settings
+from storage.errors import UserError
+from storage.importing.check import Checked, RowChecker
+from storage.importing.lookup import StoreLookup
+from storage.importing.rules import TableRules, rules_for
+from storage.importing.sources import Record, Source, SourceError, open_source
+from storage.importing.write import BackgroundWriter, group_by_present, make_writer
 from storage.schema import CRM_TABLES
 
 __all__ = ["RowError", "ImportReport", "import_file", "rejects_path_for", "BATCH_SIZE"]

@@ -7,9 +7,9 @@ from datetime import date
 
 import numpy as np
 
-from storage.demo_calendar import DemoCalendar
-from storage.demo_org import SOURCE_SHARE, SOURCES
-from storage.demo_write import Rows, sql_dates, sql_times
+from storage.demo.calendar import DemoCalendar
+from storage.demo.org import SOURCE_SHARE, SOURCES
+from storage.demo.write import Rows, sql_dates, sql_times
 
 __all__ = ["Campaigns", "make_campaigns", "make_spend", "make_email_lists"]
 

@@ -7,9 +7,9 @@ import sys
 import time
 from pathlib import Path
 
-from metrics.errors import UserError
-from storage.import_sources import FORMATS
-from storage.importer import ImportReport, import_file
+from storage.errors import UserError
+from storage.importing.importer import ImportReport, import_file
+from storage.importing.sources import FORMATS
 from storage.journeys import JOURNEY_SOURCES, refresh_store
 from storage.schema import CRM_TABLES
 

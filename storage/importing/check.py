@@ -6,7 +6,7 @@ whether the referenced users, leads, accounts … exist and whether a unique cha
 currency at the `fx_rates` rate of the row's day.
 
 What the checker remembers from earlier batches (each key's first line, the rows it accepted, the unique values
-it gave) is kept in a temporary SQLite file (`storage.import_seen`), not in Python objects, so memory does not grow
+it gave) is kept in a temporary SQLite file (`storage.importing.seen`), not in Python objects, so memory does not grow
 with the file; within a batch small dicts do the work, and the file is asked once per batch.
 """
 
@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from storage.import_lookup import StoreLookup
-from storage.import_rules import TableRules
-from storage.import_seen import SeenRows, key_text
-from storage.import_sources import Record
-from storage.import_values import BadValue, currency_code
+from storage.importing.lookup import StoreLookup
+from storage.importing.rules import TableRules
+from storage.importing.seen import SeenRows, key_text
+from storage.importing.sources import Record
+from storage.importing.values import BadValue, currency_code
 
 __all__ = ["Checked", "RowChecker"]
 

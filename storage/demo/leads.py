@@ -6,10 +6,10 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from storage.demo_activities import LEAD_MIX, Actuals, IdCounter, make_activities, type_mix
-from storage.demo_calendar import DemoCalendar
-from storage.demo_deals import make_deals
-from storage.demo_org import (
+from storage.demo.activities import LEAD_MIX, Actuals, IdCounter, make_activities, type_mix
+from storage.demo.calendar import DemoCalendar
+from storage.demo.deals import make_deals
+from storage.demo.org import (
     PRODUCTS,
     SEGMENT_SHARE,
     SEGMENTS,
@@ -19,7 +19,7 @@ from storage.demo_org import (
     TIERS,
     DemoOrg,
 )
-from storage.demo_write import Rows, ids, sql_times
+from storage.demo.write import Rows, ids, sql_times
 
 __all__ = ["LeadWorld", "NewAccounts", "make_leads"]
 

@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from alerts.config import AlertRule, DigestsSettings, default_alert_rules
+from storage.config.alerts import AlertRule, DigestsSettings, default_alert_rules
 
 __all__ = [
     "OrgSettings",

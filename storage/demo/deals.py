@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from storage.demo_activities import DEAL_MIX, Actuals, IdCounter, make_activities, type_mix
-from storage.demo_calendar import DemoCalendar
-from storage.demo_org import DEAL_STAGES, LOST_REASONS, PRODUCTS, DemoOrg
-from storage.demo_write import Rows, ids, sql_times
+from storage.demo.activities import DEAL_MIX, Actuals, IdCounter, make_activities, type_mix
+from storage.demo.calendar import DemoCalendar
+from storage.demo.org import DEAL_STAGES, LOST_REASONS, PRODUCTS, DemoOrg
+from storage.demo.write import Rows, ids, sql_times
 
 __all__ = ["DealBatch", "make_deals"]
 
