@@ -15,7 +15,7 @@ from bench.queries import HAND_QUERIES, hand_params
 from bench.timing import measure
 from bot.conversation import Conversation
 from metrics.catalogue import MetricQuery, query
-from metrics.charts import CHART_KINDS, render_chart
+from metrics.charts.render import CHART_KINDS, render_chart
 from metrics.scope import Scope
 from storage.config.settings import DeliverySettings, Settings
 

@@ -95,7 +95,7 @@ def find_person(engine_or_conn, words: tuple[str, ...], among: tuple[str, ...] |
 def render_charts_safely(result: MetricResult, fmt: Formatter) -> tuple[Chart, ...]:
     """The result's charts as PNGs; a chart that fails is logged and left out, never blocking the text."""
     try:
-        from metrics.charts import render_charts
+        from metrics.charts.render import render_charts
     except ImportError:  # pragma: no cover - the charts module is optional while it is being built
         return ()
     try:

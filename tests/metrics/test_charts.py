@@ -19,7 +19,9 @@ import pytest
 from matplotlib.figure import Figure
 from matplotlib.image import imread
 
-from metrics.charts import (
+from metrics.charts.breakdown import draw_breakdown, draw_trend
+from metrics.charts.plan import draw_cohorts, draw_plan, draw_plan_dynamics
+from metrics.charts.render import (
     CHART_KINDS,
     ChartImage,
     chart_kinds_for,
@@ -27,10 +29,8 @@ from metrics.charts import (
     render_chart,
     render_charts,
 )
-from metrics.charts_breakdown import draw_breakdown, draw_trend
-from metrics.charts_plan import draw_cohorts, draw_plan, draw_plan_dynamics
-from metrics.charts_sales import draw_activity_by_day, draw_funnel, draw_stages
-from metrics.charts_style import ChartContext, format_value
+from metrics.charts.sales import draw_activity_by_day, draw_funnel, draw_stages
+from metrics.charts.style import ChartContext, format_value
 from metrics.periods import month_period
 from metrics.result import BreakdownRow, Measure, MetricResult, Series, Table
 from metrics.scope import ResolvedScope
@@ -389,7 +389,7 @@ def test_rendering_never_imports_pyplot():
     code = (
         "import sys\n"
         "from tests.metrics.test_charts import EXAMPLES\n"
-        "from metrics.charts import CHART_KINDS, render_chart\n"
+        "from metrics.charts.render import CHART_KINDS, render_chart\n"
         "for kind in CHART_KINDS: render_chart(kind, EXAMPLES[kind]())\n"
         "print('matplotlib.pyplot' in sys.modules)\n"
     )

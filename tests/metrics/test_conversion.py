@@ -7,8 +7,8 @@ from decimal import Decimal
 import pytest
 
 from metrics.catalogue import MetricQuery, query
+from metrics.kpis.sql_report import SPEND_IS_ORG_WIDE
 from metrics.scope import Scope
-from metrics.sql_report import SPEND_IS_ORG_WIDE
 from storage.config.settings import Settings
 from storage.errors import PermissionDenied
 from tests.metrics.fixture_conversion import JOURNEY_STATES, NOW, SETTINGS, prepare_journeys, seed_conversion

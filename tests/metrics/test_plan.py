@@ -23,7 +23,7 @@ import pytest
 from sqlalchemy import insert
 
 from metrics.catalogue import MetricQuery, query
-from metrics.plan import dynamics_trend
+from metrics.plan.metric import dynamics_trend
 from metrics.scope import Scope
 from storage.config.settings import Settings
 from storage.errors import PermissionDenied, UserError

@@ -11,10 +11,10 @@ from decimal import Decimal
 
 from sqlalchemy import String, cast, func, literal, select
 
-from metrics.breakdown_keys import NO_KEY, breakdown_rows, matches_campaign
 from metrics.catalogue import ComputeContext, Computed, MetricDef, register
-from metrics.funnel import stage_counts
+from metrics.kpis.funnel import stage_counts
 from metrics.result import BreakdownRow, Measure, ratio
+from metrics.sql.breakdowns import NO_KEY, breakdown_rows, matches_campaign
 from storage.schema import Spend
 
 __all__ = ["SQL_REPORT", "sql_measures", "SPEND_IS_ORG_WIDE"]

@@ -15,8 +15,8 @@ from babel.dates import format_date
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
-from metrics.charts_sales import category_ticks, series_points
-from metrics.charts_style import (
+from metrics.charts.sales import category_ticks, series_points
+from metrics.charts.style import (
     ACCENT,
     ACCENT_LIGHT,
     GREY,

@@ -10,12 +10,12 @@ from typing import Any
 
 from sqlalchemy import Select, func, select
 
-from metrics.breakdown_keys import bucket_of, time_buckets
 from metrics.catalogue import ComputeContext, Computed, MetricDef, register
-from metrics.customers import ALL, acquisitions, require_org
-from metrics.mrr import money
+from metrics.kpis.mrr import money
+from metrics.kpis.retention import RetentionCounts, retention_counts
 from metrics.result import BreakdownRow, Measure, ratio
-from metrics.retention import RetentionCounts, retention_counts
+from metrics.sql.breakdowns import bucket_of, time_buckets
+from metrics.sql.customers import ALL, acquisitions, require_org
 from storage.schema import Account, Deal, Order, Spend
 
 __all__ = ["CAC", "LTV", "spend_in", "new_customers", "cac_value", "AVERAGE_MONTH_DAYS"]

@@ -1,5 +1,5 @@
 """`/winrate`: how many closed deals were won, how many pipeline leads turned into won deals, and how many new
-leads one won deal takes (SPEC 3.2). The SQL report (`/sql`) lives in `metrics.sql_report`."""
+leads one won deal takes (SPEC 3.2). The SQL report (`/sql`) lives in `metrics.kpis.sql_report`."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, func, or_, outerjoin, select
 
-import metrics.sql_report  # noqa: F401  (registers /sql right after /winrate)
-from metrics.breakdown_keys import (
+import metrics.kpis.sql_report  # noqa: F401  (registers /sql right after /winrate)
+from metrics.catalogue import ComputeContext, Computed, MetricDef, register
+from metrics.result import BreakdownRow, Measure, ratio
+from metrics.sql.breakdowns import (
     TIME_BREAKDOWNS,
     breakdown_rows,
     group_key,
@@ -16,8 +18,6 @@ from metrics.breakdown_keys import (
     product_filter,
     time_buckets,
 )
-from metrics.catalogue import ComputeContext, Computed, MetricDef, register
-from metrics.result import BreakdownRow, Measure, ratio
 from storage.journeys import journey
 from storage.schema import Deal, Lead
 

@@ -10,8 +10,8 @@ from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select
 from sqlalchemy.orm import aliased
 
 from metrics.catalogue import ComputeContext, Computed, MetricDef, register
-from metrics.customers import ALL, account_grouping, month_code, shift_month, sorted_rows
 from metrics.result import BreakdownRow, Measure, ratio
+from metrics.sql.customers import ALL, account_grouping, month_code, shift_month, sorted_rows
 from storage.schema import Account, Mrr
 
 __all__ = ["MRR", "MrrMovement", "mrr_months", "mrr_movements", "money"]

@@ -14,12 +14,12 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, func, literal, null, select, text
 
 from metrics.catalogue import ComputeContext, Computed, MetricDef, register
-from metrics.customers import day_number
 from metrics.periods import Period, iter_buckets
-from metrics.plan_actuals import bucket_label
-from metrics.plan_progress import progress
-from metrics.plan_targets import PlanKey, holders_of, load_plan_book, resolve_target
+from metrics.plan.actuals import bucket_label
+from metrics.plan.progress import progress
+from metrics.plan.targets import PlanKey, holders_of, load_plan_book, resolve_target
 from metrics.result import BreakdownRow, Measure, Series, ratio
+from metrics.sql.customers import day_number
 from storage.journeys import journey, reached_column
 from storage.schema import OPEN_ACTIVITY, Activity, Deal, Team, User
 

@@ -10,9 +10,9 @@ from decimal import Decimal
 from sqlalchemy import and_, func, or_, select, true
 
 from metrics.catalogue import ComputeContext, Computed, MetricDef, register
-from metrics.customers import require_org
-from metrics.mrr import money
+from metrics.kpis.mrr import money
 from metrics.result import BreakdownRow, Measure, ratio
+from metrics.sql.customers import require_org
 from storage.errors import UserError
 from storage.schema import Campaign, Deal, EmailList, Lead, Spend
 

@@ -1,6 +1,6 @@
 """`/funnel`: how many leads reach each stage of the configured funnel, and the conversion from step to step.
 
-Counted per lead with the rules of `metrics.lead_journey` (skipped stages filled in, deals imply `opportunity` and
+Counted per lead with the rules of `metrics.sql.lead_journey` (skipped stages filled in, deals imply `opportunity` and
 `won`, lost and disqualified are not stages). The two modes answer two questions:
 - cohort: "of the leads that came in this month, how far have they got by now?"
 - flow: "how many stage entries happened this month?" (the leads may have come in earlier).
@@ -12,16 +12,16 @@ from collections.abc import Sequence
 
 from sqlalchemy import ColumnElement, and_, case, func, or_, select
 
-from metrics.breakdown_keys import (
+from metrics.catalogue import ComputeContext, Computed, MetricDef, register
+from metrics.result import BreakdownRow, Measure, Series, ratio
+from metrics.sql.breakdowns import (
     TIME_BREAKDOWNS,
     breakdown_rows,
     group_key,
     lead_filters,
     time_buckets,
 )
-from metrics.catalogue import ComputeContext, Computed, MetricDef, register
-from metrics.lead_journey import touched_leads, was_touched
-from metrics.result import BreakdownRow, Measure, Series, ratio
+from metrics.sql.lead_journey import touched_leads, was_touched
 from storage.journeys import LeadWhere, journey, reached_column
 
 __all__ = ["FUNNEL", "STAGE_LABELS", "stage_label", "step_key", "funnel_measures", "stage_counts"]

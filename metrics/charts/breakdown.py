@@ -10,8 +10,8 @@ from dataclasses import replace
 
 from matplotlib.figure import Figure
 
-from metrics.charts_sales import category_ticks, has_values, hbar_figure
-from metrics.charts_style import (
+from metrics.charts.sales import category_ticks, has_values, hbar_figure
+from metrics.charts.style import (
     ACCENT,
     GREY_LIGHT,
     INK,

@@ -25,7 +25,7 @@ from typing import Literal
 from sqlalchemy import Connection, select
 
 from metrics.periods import Period, parse_plan_period, plan_periods_covering, working_days
-from metrics.plan_actuals import AVERAGE_METRICS, PLAN_METRICS
+from metrics.plan.actuals import AVERAGE_METRICS, PLAN_METRICS
 from metrics.scope import ResolvedScope
 from storage.schema import Plan, Team, User
 

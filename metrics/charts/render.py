@@ -15,15 +15,15 @@ from dataclasses import dataclass
 
 from matplotlib.figure import Figure
 
-from metrics.charts_breakdown import draw_breakdown, draw_trend
-from metrics.charts_plan import draw_cohorts, draw_plan, draw_plan_dynamics
-from metrics.charts_sales import (
+from metrics.charts.breakdown import draw_breakdown, draw_trend
+from metrics.charts.plan import draw_cohorts, draw_plan, draw_plan_dynamics
+from metrics.charts.sales import (
     draw_activity_by_day,
     draw_activity_by_type,
     draw_funnel,
     draw_stages,
 )
-from metrics.charts_style import (
+from metrics.charts.style import (
     SQUARE,
     WIDE,
     ChartContext,

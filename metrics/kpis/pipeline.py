@@ -7,7 +7,9 @@ from collections.abc import Mapping
 
 from sqlalchemy import ColumnElement, and_, case, func, literal, outerjoin, select
 
-from metrics.breakdown_keys import (
+from metrics.catalogue import ComputeContext, Computed, MetricDef, register
+from metrics.result import BreakdownRow, Measure, Series
+from metrics.sql.breakdowns import (
     NO_KEY,
     breakdown_rows,
     bucket_of,
@@ -16,10 +18,8 @@ from metrics.breakdown_keys import (
     product_filter,
     time_buckets,
 )
-from metrics.catalogue import ComputeContext, Computed, MetricDef, register
-from metrics.duration_stats import DurationStats, days_between, duration_stats, stats_of
-from metrics.lead_journey import was_touched
-from metrics.result import BreakdownRow, Measure, Series
+from metrics.sql.durations import DurationStats, days_between, duration_stats, stats_of
+from metrics.sql.lead_journey import was_touched
 from storage.journeys import stage_entries
 from storage.schema import Deal, DealStageEvent, Lead
 

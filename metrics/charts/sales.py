@@ -15,7 +15,7 @@ from babel.dates import format_date
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from metrics.charts_style import (
+from metrics.charts.style import (
     ACCENT,
     GREY,
     GREY_LIGHT,

@@ -8,11 +8,11 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, case, func, select
 
-from metrics.breakdown_keys import add_up, breakdown_rows, group_key, lead_filters, product_filter
 from metrics.catalogue import ComputeContext, Computed, MetricDef, register
-from metrics.customers import acquisitions, day_number
-from metrics.mrr import money
+from metrics.kpis.mrr import money
 from metrics.result import Measure, ratio
+from metrics.sql.breakdowns import add_up, breakdown_rows, group_key, lead_filters, product_filter
+from metrics.sql.customers import acquisitions, day_number
 from storage.schema import Account, Deal, Lead, Order
 
 __all__ = ["REVENUE", "RevenueSums", "revenue_sums"]

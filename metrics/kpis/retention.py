@@ -9,11 +9,11 @@ from typing import Any
 from dateutil.relativedelta import relativedelta
 from sqlalchemy import ColumnElement, and_, case, distinct, exists, func, literal, select
 
-from metrics.breakdown_keys import add_up
 from metrics.catalogue import ComputeContext, Computed, MetricDef, register
-from metrics.customers import ALL, account_grouping, active_at, mrr_month_before, sorted_rows
 from metrics.periods import iter_buckets, local_midnight
 from metrics.result import BreakdownRow, Measure, Table, ratio
+from metrics.sql.breakdowns import add_up
+from metrics.sql.customers import ALL, account_grouping, active_at, mrr_month_before, sorted_rows
 from storage.schema import Account, Order
 
 __all__ = ["RETENTION", "retention_counts", "RetentionCounts", "COHORT_MONTHS"]

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from sqlalchemy import ColumnElement, func, literal
 
 from metrics.catalogue import ComputeContext, Computed, MetricDef, register
-from metrics.customers import ALL, account_grouping, day_number, sorted_rows
-from metrics.mrr import MrrMovement, mrr_months, mrr_movements
+from metrics.kpis.mrr import MrrMovement, mrr_months, mrr_movements
+from metrics.kpis.retention import RetentionCounts, retention_counts
 from metrics.result import BreakdownRow, Measure, ratio
-from metrics.retention import RetentionCounts, retention_counts
+from metrics.sql.customers import ALL, account_grouping, day_number, sorted_rows
 from storage.schema import Account, Ticket
 
 __all__ = ["CS", "Portfolio", "portfolios"]

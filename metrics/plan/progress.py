@@ -23,8 +23,8 @@ from decimal import Decimal
 from sqlalchemy import Connection
 
 from metrics.periods import Period, elapsed_working_share, remaining_working_days
-from metrics.plan_actuals import AVERAGE_METRICS, MONEY_METRICS, plan_actual
-from metrics.plan_targets import PlanKey, Target, holders_of, load_plan_book, resolve_target
+from metrics.plan.actuals import AVERAGE_METRICS, MONEY_METRICS, plan_actual
+from metrics.plan.targets import PlanKey, Target, holders_of, load_plan_book, resolve_target
 from metrics.result import Measure, Number, Unit, ratio
 from metrics.scope import ResolvedScope
 from storage.config.settings import Settings

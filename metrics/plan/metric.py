@@ -14,10 +14,10 @@ from sqlalchemy import Select, select
 
 from metrics.catalogue import ComputeContext, Computed, MetricDef, register
 from metrics.periods import Period, iter_buckets, working_days
-from metrics.plan_actuals import AVERAGE_METRICS, PLAN_METRICS, Actual, plan_actual, plan_actual_by_bucket
-from metrics.plan_progress import Progress, metric_label, progress, progress_measures, unit_of
-from metrics.plan_reverse import TRAILING_DAYS, trailing, what_it_takes
-from metrics.plan_targets import Holder, PlanBook, PlanKey, Target, holders_of, load_plan_book, resolve_target
+from metrics.plan.actuals import AVERAGE_METRICS, PLAN_METRICS, Actual, plan_actual, plan_actual_by_bucket
+from metrics.plan.progress import Progress, metric_label, progress, progress_measures, unit_of
+from metrics.plan.reverse import TRAILING_DAYS, trailing, what_it_takes
+from metrics.plan.targets import Holder, PlanBook, PlanKey, Target, holders_of, load_plan_book, resolve_target
 from metrics.result import BreakdownRow, Measure, Note, Number, Series, Table, ratio
 from storage.errors import UserError
 from storage.schema import Team, User

@@ -7,7 +7,7 @@ need is rounded up to a whole one, and per day is that need over the remaining w
 A rate that is zero or unknown makes that step and every earlier one n/a.
 
 The step conversion rates come from a simple cohort of the trailing window: leads created in it, counted at each
-configured funnel stage they reached by now, by the same lead-journey rules as /funnel (`metrics.lead_journey`). Recent leads have had less time to close, so this cohort
+configured funnel stage they reached by now, by the same lead-journey rules as /funnel (`metrics.sql.lead_journey`). Recent leads have had less time to close, so this cohort
 understates late-stage rates; the plan reply says which window it used.
 """
 
@@ -27,7 +27,7 @@ from sqlalchemy import (
     true,
 )
 
-from metrics.plan_actuals import plan_actual
+from metrics.plan.actuals import plan_actual
 from metrics.result import Table, ratio
 from storage.config.settings import Settings
 from storage.journeys import journey, reached_column
