@@ -12,12 +12,12 @@ from sqlalchemy import Engine
 from sqlalchemy.dialects import postgresql, sqlite
 
 from alerts.audience import Person, load_people
-from alerts.control import acknowledge, alert_states, set_muted, snooze
-from alerts.digests import digest_time, load_choices, may_receive, preview_digests, receives
-from alerts.outbox import deliveries, status_counts
-from alerts.rules import RULE_WIDE
-from bot.messages import Line, Reply, Span
+from alerts.delivery.outbox import deliveries, status_counts
+from alerts.digests.run import digest_time, load_choices, may_receive, preview_digests, receives
+from alerts.rules.control import acknowledge, alert_states, set_muted, snooze
+from alerts.rules.run import RULE_WIDE
 from bot.registry import Command, CommandContext, get_command, register_command
+from bot.reply.messages import Line, Reply, Span
 from storage.config.alerts import DIGEST_NAMES, parse_duration, parse_local_time
 from storage.errors import PermissionDenied, UserError
 from storage.schema import Subscription

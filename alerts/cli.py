@@ -85,14 +85,14 @@ async def _senders(ctx, args) -> AsyncIterator[dict]:
             )
             senders["slack"] = SlackSender(client)
         if not senders:
-            from alerts.console import ConsoleSender
+            from alerts.delivery.console import ConsoleSender
 
             senders["console"] = ConsoleSender(args.console_file)
         yield senders
 
 
 async def _deliver(ctx, args, now: datetime, queue) -> tuple[object, object]:
-    from alerts.outbox import drain_outbox
+    from alerts.delivery.outbox import drain_outbox
 
     async with _senders(ctx, args) as senders:
         found = await asyncio.to_thread(queue, list(senders))
@@ -110,7 +110,7 @@ def _print_report(report) -> None:
 
 
 def _digests_run(ctx, args: argparse.Namespace) -> int:
-    from alerts.digests import run_digests
+    from alerts.digests.run import run_digests
 
     now = parse_now(args.now)
     found, report = asyncio.run(
@@ -135,7 +135,7 @@ def _digests_run(ctx, args: argparse.Namespace) -> int:
 
 
 def _alerts_run(ctx, args: argparse.Namespace) -> int:
-    from alerts.rules import run_alerts
+    from alerts.rules.run import run_alerts
 
     now = parse_now(args.now)
     found, report = asyncio.run(
@@ -158,7 +158,7 @@ def _alerts_run(ctx, args: argparse.Namespace) -> int:
 
 
 def _deliveries(ctx, args: argparse.Namespace) -> int:
-    from alerts.outbox import deliveries, status_counts
+    from alerts.delivery.outbox import deliveries, status_counts
 
     counts = status_counts(ctx.engine)
     print(", ".join(f"{status} {counts.get(status, 0)}" for status in ("sent", "pending", "claimed", "dead")))

@@ -26,10 +26,10 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.exc import OperationalError
 
 from alerts import chat as _chat_commands  # noqa: F401  (registers the scheduler's chat commands)
-from alerts.digests import run_digests
-from alerts.outbox import drain_outbox, run_blocking, worker_id
-from alerts.rules import run_alerts
-from alerts.sender import Sender
+from alerts.delivery.outbox import drain_outbox, run_blocking, worker_id
+from alerts.digests.run import run_digests
+from alerts.rules.run import run_alerts
+from bot.reply.sender import Sender
 from storage.journeys import refresh_store
 
 __all__ = ["SchedulerService", "scheduling_pass"]

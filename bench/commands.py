@@ -11,11 +11,11 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
 
-from bot import commands as bot_commands
 from bot import conversation as bot_conversation
+from bot.commands import builtin as bot_commands
 from bot.conversation import Conversation
-from bot.messages import Reply, Request
 from bot.registry import get_command, register_command
+from bot.reply.messages import Reply, Request
 from metrics import catalogue
 from metrics.result import MetricResult
 

@@ -64,9 +64,9 @@ def measure_commands(engine: Engine, settings: Settings, org: BenchOrg, reps: in
 def measure_digests(engine: Engine, settings: Settings, org: BenchOrg, reps: int) -> dict:
     """Composing the morning digests of every recipient of the benchmark day (nothing is queued)."""
     try:
-        from alerts.digests import run_digests
+        from alerts.digests.run import run_digests
     except ImportError:  # the digests are not in this checkout yet
-        return {"missing": "alerts.digests.run_digests is not available"}
+        return {"missing": "alerts.digests.run.run_digests is not available"}
     # Every zone's morning slot falls in the day before this moment, so one pass composes them all.
     day_end = org.now + timedelta(hours=23)
     whole_day = settings.model_copy(

@@ -17,8 +17,8 @@ from typing import TextIO
 
 from sqlalchemy import Engine, func, select
 
-from bot.messages import Reply, Request
-from bot.tables import table_lines
+from bot.reply.messages import Reply, Request
+from bot.reply.tables import table_lines
 from metrics.result import Table
 from storage.config.settings import Settings
 from storage.db import upgrade

@@ -16,14 +16,14 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, func, or_, select
 
-from bot import commands as _builtin_commands  # noqa: F401  (registers /help, /start, /whoami, /lang, /leaderboard)
-from bot.formatting import Formatter
+from bot.commands import builtin as _builtin_commands  # noqa: F401  (registers /help, /start, /whoami, /lang, /leaderboard)
 from bot.grammar import Arguments, parse_arguments, split_words
-from bot.i18n import Translator, normalize_locale, translator
-from bot.messages import Chart, Line, Reply, Request, Span
 from bot.ratelimit import RateLimiter
 from bot.registry import Command, CommandContext, get_command
-from bot.replies import metric_reply
+from bot.reply.formatting import Formatter
+from bot.reply.i18n import Translator, normalize_locale, translator
+from bot.reply.messages import Chart, Line, Reply, Request, Span
+from bot.reply.render import metric_reply
 from metrics.catalogue import MetricQuery, catalogue, get_metric, query
 from metrics.periods import default_period
 from metrics.result import MetricResult

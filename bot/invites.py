@@ -17,8 +17,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine, insert, select, update
 
 from bot.identity import PLATFORMS
-from bot.messages import Line, Reply, Span
 from bot.registry import Command, CommandContext, get_command, register_command
+from bot.reply.messages import Line, Reply, Span
 from storage.errors import UserError
 from storage.schema import Invite, User
 

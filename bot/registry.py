@@ -15,13 +15,13 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
-from bot.messages import Reply, Request
+from bot.reply.messages import Reply, Request
 from metrics.scope import Viewer
 from storage.config.settings import Settings
 
 if TYPE_CHECKING:
-    from bot.formatting import Formatter
-    from bot.i18n import Translator
+    from bot.reply.formatting import Formatter
+    from bot.reply.i18n import Translator
 
 from storage.schema import PLAN_METRICS
 
@@ -110,7 +110,7 @@ def register_command(command: Command, *, replace: bool = False) -> Command:
 def _load_builtins() -> None:
     # /help, /start, /whoami, /lang and /leaderboard have handlers that need the replies; importing them here
     # keeps every caller's view of the registry complete.
-    import bot.commands  # noqa: F401
+    import bot.commands.builtin  # noqa: F401
 
 
 def commands() -> tuple[Command, ...]:

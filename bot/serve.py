@@ -50,7 +50,7 @@ class Runtime:
     clock: Callable[[], object] | None = None
     senders: dict[str, object] = field(
         default_factory=dict
-    )  # platform -> alerts.sender.Sender, set by services
+    )  # platform -> bot.reply.sender.Sender, set by services
     redact: Callable[[str], str] | None = None  # blanks the settings' secrets out of stored errors
 
     def __post_init__(self) -> None:

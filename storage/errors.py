@@ -10,7 +10,7 @@ __all__ = ["UserError", "PermissionDenied"]
 class UserError(Exception):
     """A mistake the asker can fix (bad period, unknown rep, …).
 
-    `key` names a message in the catalogue (bot/locales); `params` fill it in; `text` is the English wording used
+    `key` names a message in the catalogue (bot/reply/locales); `params` fill it in; `text` is the English wording used
     where no catalogue is at hand (the CLI, logs).
     """
 

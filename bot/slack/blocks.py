@@ -18,9 +18,9 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from bot.messages import Action, Line, Reply
 from bot.registry import get_command
-from bot.tables import table_lines
+from bot.reply.messages import Action, Line, Reply
+from bot.reply.tables import table_lines
 from metrics.result import Table
 
 __all__ = [

@@ -19,14 +19,14 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import Engine
 
-from bot.i18n import translator
-from bot.messages import Reply, Request, Span
+from bot.commands.bind import bound_team
 from bot.registry import get_command
+from bot.reply.i18n import translator
+from bot.reply.messages import Reply, Request, Span
 from bot.slack.blocks import fallback_text, reply_blocks
 from bot.slack.home import HOME_COMMANDS, home_view, unlinked_home_view
 from bot.slack.identity import SlackIdentity, SlackPerson
 from bot.slack.sender import upload_charts
-from bot.telegram.bind import bound_team
 
 __all__ = ["SlackChat", "command_text", "needs_link", "link_needed_text"]
 

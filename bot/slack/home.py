@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from bot.i18n import translator
-from bot.messages import Reply
+from bot.reply.i18n import translator
+from bot.reply.messages import Reply
 from bot.slack.blocks import escape_mrkdwn, reply_blocks
 
 __all__ = ["HOME_COMMANDS", "MAX_HOME_BLOCKS", "home_view", "unlinked_home_view"]

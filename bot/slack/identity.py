@@ -18,8 +18,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import Engine, func, select, update
 
-from bot.i18n import normalize_locale
 from bot.identity import resolve_user
+from bot.reply.i18n import normalize_locale
 from storage.schema import User
 
 __all__ = ["SlackPerson", "link_by_email", "SlackIdentity"]

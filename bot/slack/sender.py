@@ -18,8 +18,8 @@ import logging
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from alerts.sender import DeliveryError
-from bot.messages import Chart, Reply
+from bot.reply.messages import Chart, Reply
+from bot.reply.sender import DeliveryError
 from bot.slack.blocks import fallback_text, reply_blocks
 
 __all__ = [
@@ -130,7 +130,7 @@ async def post_reply(client: AsyncWebClient, channel: str, reply: Reply) -> str:
 
 
 class SlackSender:
-    """`alerts.sender.Sender` for Slack."""
+    """`bot.reply.sender.Sender` for Slack."""
 
     platform = "slack"
 

@@ -33,12 +33,12 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import invites
+from bot.commands import bind  # noqa: F401  (declares /bind, which works for a Slack channel too)
 from bot.replays import first_delivery, request_key
 from bot.slack.blocks import ACTION_PREFIX
 from bot.slack.handlers import SlackChat
 from bot.slack.inbound import delivery_parts, read_body, signature_ok
 from bot.slack.sender import SlackSender
-from bot.telegram import bind  # noqa: F401  (declares /bind, which works for a Slack channel too)
 
 __all__ = ["SlackService", "EVENTS_PATH", "SLASH_COMMAND", "make_client"]
 

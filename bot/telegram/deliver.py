@@ -23,7 +23,7 @@ from telegram import (
 from telegram.constants import ParseMode
 from telegram.error import BadRequest
 
-from bot.messages import Action
+from bot.reply.messages import Action
 from bot.telegram.actions import callback_data
 from bot.telegram.render import Photo, TelegramReply
 

@@ -16,11 +16,11 @@ from sqlalchemy import Engine
 from telegram import Message, Update
 from telegram.ext import ContextTypes
 
-from bot.i18n import normalize_locale
+from bot.commands.bind import bound_team
 from bot.identity import resolve_user
-from bot.messages import Reply, Request
+from bot.reply.i18n import normalize_locale
+from bot.reply.messages import Reply, Request
 from bot.telegram.actions import lookup_command, parse_callback
-from bot.telegram.bind import bound_team
 from bot.telegram.deliver import edit_reply, keyboard_maker, send_reply
 from bot.telegram.render import render_reply
 

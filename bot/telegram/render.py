@@ -13,8 +13,8 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
-from bot.messages import Action, Chart, Line, Reply
-from bot.tables import table_lines
+from bot.reply.messages import Action, Chart, Line, Reply
+from bot.reply.tables import table_lines
 from metrics.result import Table
 
 __all__ = [

@@ -15,8 +15,8 @@ from sqlalchemy import Engine
 from telegram import Bot
 from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
 
-from alerts.sender import DeliveryError
-from bot.messages import Reply
+from bot.reply.messages import Reply
+from bot.reply.sender import DeliveryError
 from bot.telegram.deliver import keyboard_maker, send_reply
 from bot.telegram.render import render_reply
 
@@ -59,7 +59,7 @@ def _chat(chat_id: str) -> int | str:
 
 
 class TelegramSender:
-    """`alerts.sender.Sender` for Telegram."""
+    """`bot.reply.sender.Sender` for Telegram."""
 
     platform = "telegram"
 

@@ -28,11 +28,11 @@ from telegram import BotCommand, Update
 from telegram.ext import AIORateLimiter, Application, CallbackQueryHandler, MessageHandler, filters
 
 from bot import invites
-from bot.i18n import translator
+from bot.commands import bind  # noqa: F401  (declares /bind)
 from bot.registry import commands
 from bot.replays import first_delivery, request_key
+from bot.reply.i18n import translator
 from bot.shapes import load_json, malformed
-from bot.telegram import bind  # noqa: F401  (declares /bind)
 from bot.telegram.api import api_urls
 from bot.telegram.handlers import TelegramChat
 from bot.telegram.sender import TelegramSender

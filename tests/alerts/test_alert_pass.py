@@ -13,10 +13,10 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import insert, select
 
-from alerts.console import ConsoleSender
-from alerts.control import acknowledge, set_muted, snooze
-from alerts.outbox import drain_outbox
-from alerts.rules import run_alerts
+from alerts.delivery.console import ConsoleSender
+from alerts.delivery.outbox import drain_outbox
+from alerts.rules.control import acknowledge, set_muted, snooze
+from alerts.rules.run import run_alerts
 from storage.config.alerts import AlertRule
 from storage.config.settings import Settings
 from storage.schema import Activity, AlertRun

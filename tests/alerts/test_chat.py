@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import alerts.chat  # noqa: F401  (registers the commands)
-from alerts.control import alert_states
-from alerts.digests import load_choices
-from alerts.outbox import OutboxItem, enqueue
-from alerts.rules import run_alerts
+from alerts.delivery.outbox import OutboxItem, enqueue
+from alerts.digests.run import load_choices
+from alerts.rules.control import alert_states
+from alerts.rules.run import run_alerts
 from bot.conversation import Conversation
-from bot.messages import Reply, Request, Span
+from bot.reply.messages import Reply, Request, Span
 from storage.config.alerts import AlertRule
 from storage.config.settings import Settings
 from tests.alerts.org import seed_november

@@ -10,9 +10,9 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import event, insert
 
 from alerts.audience import Person, load_people
-from alerts.console import ConsoleSender
-from alerts.digests import Choice, due_digests, run_digests
-from alerts.outbox import drain_outbox
+from alerts.delivery.console import ConsoleSender
+from alerts.delivery.outbox import drain_outbox
+from alerts.digests.run import Choice, due_digests, run_digests
 from storage.config.alerts import DigestConfig, DigestsSettings
 from storage.config.settings import DeliverySettings, OrgSettings, Settings
 from storage.schema import User

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from alerts.evaluate import AlertStatus, Contributor, Observation, condition_holds, evaluate
-from alerts.notices import notice_reply, top_contributors
-from bot.formatting import Formatter
+from alerts.rules.evaluate import AlertStatus, Contributor, Observation, condition_holds, evaluate
+from alerts.rules.notices import notice_reply, top_contributors
+from bot.reply.formatting import Formatter
 from storage.config.alerts import AlertRule
 
 RULE = AlertRule(

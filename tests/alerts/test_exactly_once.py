@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 from telegram import Bot
 
-from alerts.outbox import DrainReport, OutboxItem, claim, deliveries, drain_outbox, enqueue
-from bot.messages import Reply, Span
+from alerts.delivery.outbox import DrainReport, OutboxItem, claim, deliveries, drain_outbox, enqueue
+from bot.reply.messages import Reply, Span
 from bot.telegram.sender import TelegramSender
 from storage.config.settings import DeliverySettings
 from storage.db import make_engine

@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from alerts.console import ConsoleSender
-from alerts.outbox import OutboxItem, backoff, claim, deliveries, drain_outbox, enqueue
-from alerts.sender import DeliveryError
-from bot.messages import Action, Chart, Reply, Span
+from alerts.delivery.console import ConsoleSender
+from alerts.delivery.outbox import OutboxItem, backoff, claim, deliveries, drain_outbox, enqueue
+from bot.reply.messages import Action, Chart, Reply, Span
+from bot.reply.sender import DeliveryError
 from storage.config.settings import DeliverySettings
 from storage.schema import OutboxMessage
 

@@ -14,11 +14,11 @@ from sqlalchemy import select, update
 from telegram import Bot
 
 import alerts.chat  # noqa: F401  (registers /deliveries)
-from alerts.outbox import OutboxItem, drain_outbox, enqueue
+from alerts.delivery.outbox import OutboxItem, drain_outbox, enqueue
 from bot.cli import main
 from bot.conversation import Conversation
 from bot.logs import Redactor, RedactSecrets, configure_logging
-from bot.messages import Reply, Request, Span
+from bot.reply.messages import Reply, Request, Span
 from bot.telegram.sender import TelegramSender
 from storage.config.settings import Settings, load_settings
 from storage.schema import OutboxMessage

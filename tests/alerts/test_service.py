@@ -8,7 +8,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
-from alerts.console import ConsoleSender
+from alerts.delivery.console import ConsoleSender
 from alerts.service import SchedulerService
 from bot.conversation import Conversation
 from bot.serve import Runtime

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 from telegram import Bot
 
-from alerts.outbox import OutboxItem, deliveries, drain_outbox, enqueue
-from bot.messages import Reply, Span
+from alerts.delivery.outbox import OutboxItem, deliveries, drain_outbox, enqueue
+from bot.reply.messages import Reply, Span
 from bot.telegram.sender import TelegramSender
 from storage.config.settings import DeliverySettings
 from tests.telegram.conftest import TOKEN, fake_api  # noqa: F401  (fixture)

@@ -15,8 +15,8 @@ from sqlalchemy import select, update
 import bot.registry
 from bot.conversation import Conversation
 from bot.identity import resolve_user
-from bot.messages import Reply, Request
 from bot.registry import Command, commands, register_command
+from bot.reply.messages import Reply, Request
 from metrics.catalogue import catalogue
 from storage.config.settings import load_settings
 from storage.schema import User

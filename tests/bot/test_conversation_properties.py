@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 
 import alerts.chat  # noqa: F401  (registers /alerts, /digest, /subscribe …, as the running bot does)
 from bot.conversation import Conversation
-from bot.messages import Reply, Request
 from bot.registry import commands
+from bot.reply.messages import Reply, Request
 from bot.telegram.render import render_reply
 from storage.config.alerts import AlertRule
 from storage.config.settings import Settings

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bot.conversation import Conversation
-from bot.messages import Action, Reply, Request, Span
+from bot.reply.messages import Action, Reply, Request, Span
 from bot.telegram.render import render_reply
 from storage.config.settings import load_settings
 from tests.bot.fixture_org import NOW, seed_org

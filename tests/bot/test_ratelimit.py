@@ -1,8 +1,8 @@
 from datetime import UTC, datetime, timedelta
 
 from bot.conversation import Conversation
-from bot.messages import Request
 from bot.ratelimit import RateLimiter
+from bot.reply.messages import Request
 from storage.config.settings import Settings
 from tests.metrics.org import seed_people
 

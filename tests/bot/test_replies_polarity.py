@@ -1,6 +1,6 @@
 """Who is ahead depends on which way is better: more revenue, but fewer days in a stage and lower costs."""
 
-from bot.replies import ranked_rows
+from bot.reply.render import ranked_rows
 from metrics.result import BreakdownRow, Measure, lower_is_better
 
 

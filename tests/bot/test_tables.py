@@ -1,4 +1,4 @@
-from bot.tables import table_lines
+from bot.reply.tables import table_lines
 from metrics.result import Table
 
 

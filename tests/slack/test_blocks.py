@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.messages import Action, Reply, Span
+from bot.reply.messages import Action, Reply, Span
 from bot.slack.blocks import (
     MAX_BLOCKS,
     action_buttons,

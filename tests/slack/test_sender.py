@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from alerts.sender import DeliveryError
-from bot.messages import Action, Chart, Reply, Span
+from bot.reply.messages import Action, Chart, Reply, Span
+from bot.reply.sender import DeliveryError
 from bot.slack.sender import SlackSender
 from bot.slack.service import make_client
 from tests.slack.conftest import TOKEN

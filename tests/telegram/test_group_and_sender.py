@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import update
 from telegram import Bot
 
-from alerts.sender import DeliveryError
-from bot.messages import Reply, Span
+from bot.reply.messages import Reply, Span
+from bot.reply.sender import DeliveryError
 from bot.telegram.sender import TelegramSender
 from storage.schema import User
 from tests.telegram.conftest import TOKEN

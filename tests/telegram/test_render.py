@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 
-from bot.messages import Action, Chart, Reply, Span
+from bot.reply.messages import Action, Chart, Reply, Span
 from bot.telegram.actions import callback_data, parse_callback
 from bot.telegram.render import (
     CAPTION_LIMIT,

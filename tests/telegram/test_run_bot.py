@@ -16,9 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from alerts.outbox import OutboxItem, deliveries, enqueue
+from alerts.delivery.outbox import OutboxItem, deliveries, enqueue
 from bot.invites import create_invite
-from bot.messages import Reply, Span
+from bot.reply.messages import Reply, Span
 from storage.db import make_engine
 from tests.run_bot_process import free_port, seed_leads_around_now, start_run_bot, stop_run_bot
 from tests.telegram.conftest import TOKEN

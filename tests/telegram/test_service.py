@@ -15,7 +15,7 @@ import pytest
 
 from bot.conversation import Conversation
 from bot.invites import create_invite
-from bot.messages import Reply, Span
+from bot.reply.messages import Reply, Span
 from bot.serve import Runtime, serve
 from storage.config.settings import load_settings
 from storage.db import make_engine

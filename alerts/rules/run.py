@@ -18,10 +18,10 @@ from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from alerts.audience import Person, address_of, load_people
-from alerts.evaluate import AlertStatus, Contributor, Observation, evaluate
-from alerts.notices import notice_reply
-from alerts.outbox import OutboxItem, enqueue, naive_utc
-from bot.formatting import Formatter
+from alerts.delivery.outbox import OutboxItem, enqueue, naive_utc
+from alerts.rules.evaluate import AlertStatus, Contributor, Observation, evaluate
+from alerts.rules.notices import notice_reply
+from bot.reply.formatting import Formatter
 from metrics.catalogue import MetricQuery, get_metric, query
 from metrics.periods import Period, day_period, parse_period
 from metrics.result import BreakdownRow, Measure, MetricResult

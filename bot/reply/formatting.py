@@ -14,7 +14,7 @@ from babel import Locale
 from babel.dates import format_date, format_interval
 from babel.numbers import format_currency, format_decimal, format_percent
 
-from bot.i18n import Translator, translator
+from bot.reply.i18n import Translator, translator
 from metrics.periods import Period
 from metrics.result import Measure, Number
 

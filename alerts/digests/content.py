@@ -18,8 +18,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection
 
 from alerts.audience import Person
-from bot.formatting import Formatter
-from bot.messages import Line, Reply, Span
+from bot.reply.formatting import Formatter
+from bot.reply.messages import Line, Reply, Span
 from metrics.catalogue import MetricQuery, query
 from metrics.periods import day_period, elapsed_working_share, is_working_day, local_midnight, month_period
 from metrics.result import BreakdownRow, Measure, MetricResult, Table

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from bot.messages import Reply
+from bot.reply.messages import Reply
 
 __all__ = ["DeliveryError", "Sender"]
 

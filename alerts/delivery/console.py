@@ -11,13 +11,13 @@ import os
 import sys
 from pathlib import Path
 
-from bot.messages import Reply
+from bot.reply.messages import Reply
 
 __all__ = ["ConsoleSender"]
 
 
 class ConsoleSender:
-    """`alerts.sender.Sender` for the console: one JSON line per message (`chat_id`, `title`, `text`)."""
+    """`bot.reply.sender.Sender` for the console: one JSON line per message (`chat_id`, `title`, `text`)."""
 
     platform = "console"
 

@@ -3,10 +3,10 @@ buttons to snooze, acknowledge or mute it."""
 
 from __future__ import annotations
 
-from alerts.evaluate import Contributor, Notice
-from bot.formatting import Formatter
-from bot.messages import Action, Line, Reply, Span
-from bot.replies import measure_label
+from alerts.rules.evaluate import Contributor, Notice
+from bot.reply.formatting import Formatter
+from bot.reply.messages import Action, Line, Reply, Span
+from bot.reply.render import measure_label
 from storage.config.alerts import AlertRule
 
 __all__ = ["notice_reply", "top_contributors"]

@@ -13,8 +13,8 @@ from datetime import datetime
 from sqlalchemy import Engine, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from alerts.outbox import naive_utc
-from alerts.rules import RULE_WIDE
+from alerts.delivery.outbox import naive_utc
+from alerts.rules.run import RULE_WIDE
 from storage.schema import AlertState
 
 __all__ = ["StateRow", "alert_states", "snooze", "acknowledge", "set_muted"]

@@ -18,9 +18,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Engine, select
 
 from alerts.audience import Person, address_of, load_people, zone_of
-from alerts.digest_content import DigestNumbers, FiringAlert, build_digest
-from alerts.outbox import OutboxItem, enqueue, existing_keys
-from bot.messages import Reply
+from alerts.delivery.outbox import OutboxItem, enqueue, existing_keys
+from alerts.digests.content import DigestNumbers, FiringAlert, build_digest
+from bot.reply.messages import Reply
 from storage.config.alerts import DIGEST_NAMES, DigestConfig, parse_local_time
 from storage.config.settings import Settings
 from storage.schema import AlertState, Subscription

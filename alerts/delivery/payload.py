@@ -6,7 +6,7 @@ import base64
 from dataclasses import replace
 from typing import Any
 
-from bot.messages import Action, Chart, Reply, Span
+from bot.reply.messages import Action, Chart, Reply, Span
 from metrics.result import Table
 
 __all__ = ["reply_to_payload", "payload_to_reply", "without_charts"]

@@ -11,8 +11,8 @@ from datetime import UTC
 
 from sqlalchemy import Connection, delete, func, insert, or_, select
 
-from bot.messages import Reply, Span
 from bot.registry import Command, CommandContext, get_command, register_command
+from bot.reply.messages import Reply, Span
 from storage.errors import UserError
 from storage.schema import ChatBinding, Team
 

@@ -7,10 +7,10 @@ from dataclasses import replace
 from sqlalchemy import select, update
 
 from bot.grammar import parse_arguments
-from bot.i18n import LOCALES, normalize_locale, translator
-from bot.messages import Line, Reply, Span
 from bot.registry import Command, CommandContext, commands, get_command, register_command
-from bot.replies import leaderboard_reply
+from bot.reply.i18n import LOCALES, normalize_locale, translator
+from bot.reply.messages import Line, Reply, Span
+from bot.reply.render import leaderboard_reply
 from metrics.catalogue import get_metric, query
 from storage.errors import UserError
 from storage.schema import Team, User

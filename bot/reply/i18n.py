@@ -1,6 +1,6 @@
 """The message catalogue: every user-facing string by key, in English and Russian.
 
-The catalogues are the `.po` files under `bot/locales`; they are read and compiled in memory the first time a
+The catalogues are the `.po` files under `bot/reply/locales`; they are read and compiled in memory the first time a
 language is asked for, so editing a `.po` file needs no build step. A key missing from a catalogue falls back to the
 English text the caller passes (a UserError's own wording, a command another package registered), never to the key.
 """

@@ -53,10 +53,10 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Engine, and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from alerts.payload import payload_to_reply, reply_to_payload
-from alerts.sender import DeliveryError, Sender
+from alerts.delivery.payload import payload_to_reply, reply_to_payload
 from bot.logs import Redactor
-from bot.messages import Reply
+from bot.reply.messages import Reply
+from bot.reply.sender import DeliveryError, Sender
 from storage.config.settings import DeliverySettings
 from storage.schema import OutboxMessage
 
