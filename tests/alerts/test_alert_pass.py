@@ -1,4 +1,4 @@
-"""Alert passes over the November fixture org (tests/alerts/org.py), on SQLite and PostgreSQL.
+"""Alert passes over the November fixture org (tests/fixtures/alerts_org.py), on SQLite and PostgreSQL.
 
 The rule: "calls yesterday" below 4 for each team, evaluated every 15 minutes, repeated every hour. On Tuesday
 2026-11-17, yesterday's calls were Alpha 5 (Rita 2, Rob 3) and Bravo 1 (Rae): Bravo's alert fires, Alpha's does
@@ -20,7 +20,7 @@ from alerts.rules.run import run_alerts
 from storage.config.alerts import AlertRule
 from storage.config.settings import Settings
 from storage.schema import Activity, AlertRun
-from tests.alerts.org import seed_november
+from tests.fixtures.alerts_org import seed_november
 
 CALLS = AlertRule(
     id="calls-yesterday",

@@ -13,7 +13,7 @@ from bot.conversation import Conversation
 from bot.reply.messages import Reply, Request, Span
 from storage.config.alerts import AlertRule
 from storage.config.settings import Settings
-from tests.alerts.org import seed_november
+from tests.fixtures.alerts_org import seed_november
 
 NOW = datetime(2026, 11, 17, 10, 0, tzinfo=UTC)
 RULE = AlertRule(id="calls-yesterday", name="Calls yesterday", metric="activity", measure="calls",

@@ -16,7 +16,7 @@ from alerts.digests.run import Choice, due_digests, run_digests
 from storage.config.alerts import DigestConfig, DigestsSettings
 from storage.config.settings import DeliverySettings, OrgSettings, Settings
 from storage.schema import User
-from tests.alerts.org import seed_november
+from tests.fixtures.alerts_org import seed_november
 
 EVERY_DAY = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 

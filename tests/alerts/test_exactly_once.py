@@ -26,8 +26,8 @@ from bot.reply.messages import Reply, Span
 from bot.telegram.sender import TelegramSender
 from storage.config.settings import DeliverySettings
 from storage.db import make_engine
-from tests.telegram.conftest import TOKEN, fake_api  # noqa: F401  (fixture)
-from tests.telegram.fake_bot_api import FakeBotApi
+from tests.bot.telegram.conftest import TOKEN, fake_api  # noqa: F401  (fixture)
+from tests.fakes.telegram_api import FakeBotApi
 
 CHATS = [900001 + i for i in range(8)]
 LEASE = DeliverySettings(lease_seconds=2)

@@ -22,8 +22,8 @@ from bot.reply.messages import Reply, Request, Span
 from bot.telegram.sender import TelegramSender
 from storage.config.settings import Settings, load_settings
 from storage.schema import OutboxMessage
-from tests.alerts.org import seed_november
-from tests.telegram.fake_bot_api import FakeBotApi
+from tests.fakes.telegram_api import FakeBotApi
+from tests.fixtures.alerts_org import seed_november
 
 # Shaped like a real token: the bot's id, a colon and 35 characters.
 TOKEN = "7000001234:AAFakeTokenForTests_0123456789abcde"

@@ -13,7 +13,7 @@ from alerts.service import SchedulerService
 from bot.conversation import Conversation
 from bot.serve import Runtime
 from storage.config.settings import Settings
-from tests.alerts.org import seed_november
+from tests.fixtures.alerts_org import seed_november
 
 NOW = datetime(2026, 11, 17, 9, 0, tzinfo=UTC)
 

@@ -12,7 +12,7 @@ from alerts.delivery.outbox import OutboxItem, deliveries, drain_outbox, enqueue
 from bot.reply.messages import Reply, Span
 from bot.telegram.sender import TelegramSender
 from storage.config.settings import DeliverySettings
-from tests.telegram.conftest import TOKEN, fake_api  # noqa: F401  (fixture)
+from tests.bot.telegram.conftest import TOKEN, fake_api  # noqa: F401  (fixture)
 
 NOW = datetime(2026, 11, 17, 9, 0, tzinfo=UTC)
 

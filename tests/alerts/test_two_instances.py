@@ -10,10 +10,10 @@ import sys
 import time
 from pathlib import Path
 
-from tests.alerts.org import seed_november
+from tests.fixtures.alerts_org import seed_november
 
 ROOT = Path(__file__).resolve().parents[2]
-NOW = "2026-11-17T09:00:00+00:00"  # Tuesday: 4 digests are due (see tests/alerts/org.py)
+NOW = "2026-11-17T09:00:00+00:00"  # Tuesday: 4 digests are due (see tests/fixtures/alerts_org.py)
 
 
 def _start(db_url: str, out: Path) -> subprocess.Popen:

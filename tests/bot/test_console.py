@@ -13,7 +13,7 @@ from bot.cli import main
 from bot.console import render_table
 from metrics.result import Table
 from storage.db import make_engine, upgrade
-from tests.bot.fixture_org import NOW, seed_org
+from tests.fixtures.bot_org import NOW, seed_org
 
 ROOT = Path(__file__).resolve().parents[2]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -1,4 +1,4 @@
-"""Reps and managers talk to the bot: every command against the small fixture org (tests/bot/fixture_org.py), on
+"""Reps and managers talk to the bot: every command against the small fixture org (tests/fixtures/bot_org.py), on
 SQLite and PostgreSQL, numbers worked out by hand in the fixture's docstring."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from bot.reply.messages import Reply, Request
 from metrics.catalogue import catalogue
 from storage.config.settings import load_settings
 from storage.schema import User
-from tests.bot.fixture_org import NOW, seed_org
+from tests.fixtures.bot_org import NOW, seed_org
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -1,6 +1,6 @@
 """Whatever anyone types, the conversation answers: generated messages — random unicode, digits of every script,
 long input, injection strings, and every command of the registry with every kind of period, scope, comparison,
-breakdown and filter — sent as a rep, a manager and an admin of the fixture org (tests/bot/fixture_org.py), on
+breakdown and filter — sent as a rep, a manager and an admin of the fixture org (tests/fixtures/bot_org.py), on
 SQLite and PostgreSQL.
 
 Each answer must be a reply, never an exception nor an incident; it must come within hypothesis's deadline; it
@@ -27,7 +27,7 @@ from bot.reply.messages import Reply, Request
 from bot.telegram.render import render_reply
 from storage.config.alerts import AlertRule
 from storage.config.settings import Settings
-from tests.bot.fixture_org import NOW, seed_org
+from tests.fixtures.bot_org import NOW, seed_org
 
 NAMES = {"admin": "Ada Admin", "mgr-a": "Mia Manager", "mgr-b": "Max Manager", "rep-1": "Rita Rep",
          "rep-2": "Rob Rep", "rep-3": "Rae Rep"}  # fmt: skip

@@ -9,7 +9,7 @@ from bot.conversation import Conversation
 from bot.reply.messages import Action, Reply, Request, Span
 from bot.telegram.render import render_reply
 from storage.config.settings import load_settings
-from tests.bot.fixture_org import NOW, seed_org
+from tests.fixtures.bot_org import NOW, seed_org
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from bot.conversation import Conversation
 from bot.ratelimit import RateLimiter
 from bot.reply.messages import Request
 from storage.config.settings import Settings
-from tests.metrics.org import seed_people
+from tests.fixtures.metrics_org import seed_people
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 

@@ -42,8 +42,8 @@ from metrics.scope import Scope
 from storage.config.settings import Settings
 from storage.errors import PermissionDenied
 from storage.schema import Activity, Deal, Lead, LeadStageEvent, Plan
-from tests.metrics.fixture_conversion import JOURNEY_STATES, prepare_journeys
-from tests.metrics.org import seed_people
+from tests.fixtures.conversion import JOURNEY_STATES, prepare_journeys
+from tests.fixtures.metrics_org import seed_people
 
 NOW = datetime(2026, 11, 18, 12, tzinfo=UTC)
 SETTINGS = Settings.model_validate({"org": {"timezone": "UTC"}})

@@ -9,7 +9,7 @@ from metrics.catalogue import MetricQuery, catalogue, query
 from storage.config.settings import Settings
 from storage.errors import UserError
 from storage.schema import Activity
-from tests.metrics.org import seed_people
+from tests.fixtures.metrics_org import seed_people
 
 SETTINGS = Settings()
 NOW = datetime(2026, 11, 10, 12, 0, tzinfo=UTC)  # Tuesday; November is 9.5 days old

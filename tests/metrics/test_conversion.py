@@ -1,4 +1,4 @@
-"""/winrate and /sql on the hand-made November of tests/metrics/fixture_conversion.py (read its table first)."""
+"""/winrate and /sql on the hand-made November of tests/fixtures/conversion.py (read its table first)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from metrics.kpis.sql_report import SPEND_IS_ORG_WIDE
 from metrics.scope import Scope
 from storage.config.settings import Settings
 from storage.errors import PermissionDenied
-from tests.metrics.fixture_conversion import JOURNEY_STATES, NOW, SETTINGS, prepare_journeys, seed_conversion
+from tests.fixtures.conversion import JOURNEY_STATES, NOW, SETTINGS, prepare_journeys, seed_conversion
 
 
 @pytest.fixture(params=JOURNEY_STATES)

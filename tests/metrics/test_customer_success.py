@@ -1,4 +1,4 @@
-"""/cs for October 2026 on the customer base of tests/metrics/fixture_customers.py, plus onboarding, referrals and
+"""/cs for October 2026 on the customer base of tests/fixtures/customers.py, plus onboarding, referrals and
 support tickets (org time zone UTC, asked on 2026-11-15).
 
 account  owner  created  referred by  onboarded        tickets
@@ -22,7 +22,7 @@ from metrics.scope import Scope
 from storage.config.settings import load_settings
 from storage.errors import PermissionDenied
 from storage.schema import Account, Ticket
-from tests.metrics.fixture_customers import seed_customers
+from tests.fixtures.customers import seed_customers
 
 NOW = datetime(2026, 11, 15, 12, tzinfo=UTC)
 SETTINGS = load_settings(env={})

@@ -1,4 +1,4 @@
-"""/funnel on the hand-made November of tests/metrics/fixture_conversion.py (read its table first).
+"""/funnel on the hand-made November of tests/fixtures/conversion.py (read its table first).
 
 Stages: lead → mql → sal → sql → opportunity → won. Cohort = November's leads L1–L8 and L12, how far they got
 by Dec 10; flow = stage entries during November, whoever's leads they were.
@@ -16,7 +16,7 @@ from metrics.scope import Scope
 from storage.config.settings import Settings
 from storage.errors import PermissionDenied
 from storage.schema import Lead, User
-from tests.metrics.fixture_conversion import (
+from tests.fixtures.conversion import (
     JOURNEY_STATES,
     NOW,
     SETTINGS,
@@ -24,7 +24,7 @@ from tests.metrics.fixture_conversion import (
     prepare_journeys,
     seed_conversion,
 )
-from tests.metrics.org import seed_people
+from tests.fixtures.metrics_org import seed_people
 
 STAGES = ("lead", "mql", "sal", "sql", "opportunity", "won")
 

@@ -1,4 +1,4 @@
-"""/cycle and /stages on the November of tests/metrics/fixture_conversion.py, plus one quick deal and deal stages.
+"""/cycle and /stages on the November of tests/fixtures/conversion.py, plus one quick deal and deal stages.
 
 Extra rows here:
 D17    rep-3  no lead  P-PRO  opened Nov 1 10:00, won Nov 4 22:00 (3.5 days)
@@ -23,7 +23,7 @@ from metrics.catalogue import MetricQuery, query
 from metrics.scope import Scope
 from storage.errors import PermissionDenied
 from storage.schema import Deal, DealStageEvent
-from tests.metrics.fixture_conversion import NOW, SETTINGS, at, seed_conversion
+from tests.fixtures.conversion import NOW, SETTINGS, at, seed_conversion
 
 DEAL_STAGES = [
     ("D1", "Discovery", at(11, 10)),

@@ -28,7 +28,7 @@ from metrics.scope import Scope
 from storage.config.settings import Settings
 from storage.errors import PermissionDenied, UserError
 from storage.schema import Activity, Deal, Lead, LeadStageEvent, Order, Plan
-from tests.metrics.org import seed_people
+from tests.fixtures.metrics_org import seed_people
 
 NOW = datetime(2026, 11, 18, 12, tzinfo=UTC)
 HOLIDAY = date(2026, 11, 26)

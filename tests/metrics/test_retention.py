@@ -1,4 +1,4 @@
-"""/retention and /mrr on the hand-made customer base of tests/metrics/fixture_customers.py (October 2026)."""
+"""/retention and /mrr on the hand-made customer base of tests/fixtures/customers.py (October 2026)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from metrics.catalogue import MetricQuery, query
 from metrics.scope import Scope
 from storage.config.settings import load_settings
 from storage.errors import PermissionDenied
-from tests.metrics.fixture_customers import seed_customers
+from tests.fixtures.customers import seed_customers
 
 NOW = datetime(2026, 11, 15, 12, tzinfo=UTC)
 SETTINGS = load_settings(env={})

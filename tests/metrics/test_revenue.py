@@ -25,7 +25,7 @@ from metrics.scope import Scope
 from storage.config.settings import Settings, load_settings
 from storage.errors import PermissionDenied, UserError
 from storage.schema import Account, Campaign, Deal, EmailList, Lead, Order, Spend
-from tests.metrics.org import seed_people
+from tests.fixtures.metrics_org import seed_people
 
 NOW = datetime(2026, 11, 15, 12, tzinfo=UTC)
 SETTINGS = load_settings(env={})

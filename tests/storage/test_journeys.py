@@ -1,6 +1,6 @@
 """`lead_journeys`: the kept journeys equal the ones worked out live, whoever changes the CRM tables and however.
 
-The leads are the hand-made November of tests/metrics/fixture_conversion.py (read its table first).
+The leads are the hand-made November of tests/fixtures/conversion.py (read its table first).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from metrics.catalogue import MetricQuery, query
 from storage.config.settings import load_settings
 from storage.journeys import journeys_current, live_journey, refresh_store
 from storage.schema import Deal, Lead, LeadStageEvent, lead_journey_dirty, lead_journeys
-from tests.metrics.fixture_conversion import NOW, SETTINGS, at, seed_conversion
+from tests.fixtures.conversion import NOW, SETTINGS, at, seed_conversion
 
 STAGES = len(SETTINGS.funnel.stages)
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.loopback import LoopbackServer
+from tests.fakes.loopback import LoopbackServer
 
 __all__ = ["ApiCall", "FakeBotApi", "BOT_USER"]
 

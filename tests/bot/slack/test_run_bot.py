@@ -20,16 +20,16 @@ from sqlalchemy import select
 
 from storage.db import make_engine
 from storage.schema import User
-from tests.run_bot_process import free_port, seed_leads_around_now, start_run_bot, stop_run_bot
-from tests.slack.conftest import TOKEN
-from tests.slack.fake_slack_api import FakeSlackApi
-from tests.slack.slack_requests import (
+from tests.bot.slack.conftest import TOKEN
+from tests.bot.slack.slack_requests import (
     SIGNING_SECRET,
     button_press,
     home_opened,
     signed_headers,
     slash_command,
 )
+from tests.fakes.slack_api import FakeSlackApi
+from tests.fixtures.run_bot_process import free_port, seed_leads_around_now, start_run_bot, stop_run_bot
 
 ROB, EVE = "U0ROB", "U0EVE"
 ROB_DM = "D0ROB"

@@ -9,8 +9,8 @@ from bot.slack.handlers import command_text, link_needed_text, needs_link
 from bot.slack.identity import SlackIdentity, SlackPerson, link_by_email
 from bot.slack.service import make_client
 from storage.schema import User
-from tests.metrics.org import seed_people
-from tests.slack.conftest import TOKEN
+from tests.bot.slack.conftest import TOKEN
+from tests.fixtures.metrics_org import seed_people
 
 
 def slack_id_of(engine, user_id: str) -> str | None:

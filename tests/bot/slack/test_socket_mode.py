@@ -20,16 +20,16 @@ from sqlalchemy import insert, update
 
 from storage.db import make_engine
 from storage.schema import Lead, User
-from tests.metrics.org import seed_people
-from tests.run_bot_process import start_run_bot, stop_run_bot
-from tests.slack.conftest import TOKEN
-from tests.slack.fake_socket_mode import (
+from tests.bot.slack.conftest import TOKEN
+from tests.fakes.slack_socket_mode import (
     APP_TOKEN,
     SERVER_PING,
     FakeSlackSocketMode,
     home_opened_envelope,
     slash_command_envelope,
 )
+from tests.fixtures.metrics_org import seed_people
+from tests.fixtures.run_bot_process import start_run_bot, stop_run_bot
 
 ROB, EVE = "U0ROB", "U0EVE"
 ROB_DM = "D0ROB"

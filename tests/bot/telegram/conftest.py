@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 
 from storage.db import make_engine
-from tests.bot.fixture_org import seed_org
-from tests.telegram.fake_bot_api import FakeBotApi
+from tests.fakes.telegram_api import FakeBotApi
+from tests.fixtures.bot_org import seed_org
 
 TOKEN = "123456:TEST-token"
 
@@ -24,7 +24,7 @@ def fake_api() -> Iterator[FakeBotApi]:
 
 @pytest.fixture
 def org_db_url(db_url) -> str:
-    """A database holding the fixture org (people, October leads and deals; see tests/bot/fixture_org.py)."""
+    """A database holding the fixture org (people, October leads and deals; see tests/fixtures/bot_org.py)."""
     engine = make_engine(db_url)
     seed_org(engine)
     engine.dispose()

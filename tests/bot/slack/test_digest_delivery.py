@@ -6,8 +6,8 @@ from sqlalchemy import update
 
 from bot.cli import main
 from storage.schema import User
-from tests.alerts.org import seed_november
-from tests.slack.conftest import TOKEN
+from tests.bot.slack.conftest import TOKEN
+from tests.fixtures.alerts_org import seed_november
 
 
 def test_digests_run_posts_robs_morning_digest_into_his_slack_dm(
@@ -20,7 +20,7 @@ def test_digests_run_posts_robs_morning_digest_into_his_slack_dm(
     monkeypatch.setenv("SLACK_API_BASE_URL", slack_api.api_url)
     monkeypatch.delenv("TELEGRAM_TOKEN", raising=False)
 
-    # Tuesday 09:00 UTC: Rob's rep digest is due (see tests/alerts/org.py for his Monday: 3 calls).
+    # Tuesday 09:00 UTC: Rob's rep digest is due (see tests/fixtures/alerts_org.py for his Monday: 3 calls).
     assert main(["--db", db_url, "digests", "run", "--now", "2026-11-17T09:00:00+00:00"]) == 0
 
     (opened,) = slack_api.calls_of("conversations.open")

@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from tests.loopback import LoopbackServer
+from tests.fakes.loopback import LoopbackServer
 
 __all__ = ["ApiCall", "FakeSlackApi", "BOT_USER_ID", "TEAM_ID"]
 

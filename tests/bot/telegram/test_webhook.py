@@ -18,11 +18,11 @@ from bot.invites import create_invite
 from bot.serve import Runtime
 from storage.config.settings import load_settings
 from storage.db import make_engine
-from tests.run_bot_process import free_port
-from tests.telegram.conftest import TOKEN
-from tests.telegram.fake_bot_api import FakeBotApi
-from tests.telegram.test_service import NOW, BotThread
-from tests.telegram.updates import button_press, person, private_text
+from tests.bot.telegram.conftest import TOKEN
+from tests.bot.telegram.test_service import NOW, BotThread
+from tests.bot.telegram.updates import button_press, person, private_text
+from tests.fakes.telegram_api import FakeBotApi
+from tests.fixtures.run_bot_process import free_port
 
 SECRET = "s3cret-webhook-token"
 EVE = person(555999, "Eve")

@@ -14,9 +14,9 @@ from bot.reply.messages import Reply, Span
 from bot.reply.sender import DeliveryError
 from bot.telegram.sender import TelegramSender
 from storage.schema import User
-from tests.telegram.conftest import TOKEN
-from tests.telegram.test_service import NOW, BotThread, runtime  # noqa: F401  (the runtime fixture)
-from tests.telegram.updates import group_text, person
+from tests.bot.telegram.conftest import TOKEN
+from tests.bot.telegram.test_service import NOW, BotThread, runtime  # noqa: F401  (the runtime fixture)
+from tests.bot.telegram.updates import group_text, person
 
 ADA = person(900001, "Ada")
 RITA = person(555001, "Rita")

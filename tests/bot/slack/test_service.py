@@ -2,7 +2,7 @@
 requests over loopback HTTP, and the real slack_sdk talking to the fake Slack API.
 
 The clock is fixed at Friday 2026-11-20 12:00 UTC, so "last month" is October in the fixture org
-(tests/bot/fixture_org.py): Rob had 7 leads in October, 3 of them MQL (42.9 %).
+(tests/fixtures/bot_org.py): Rob had 7 leads in October, 3 of them MQL (42.9 %).
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import pytest
 import yaml
 
 from bot.slack.service import EVENTS_PATH, SlackService
-from tests.slack.conftest import ROB, make_runtime
-from tests.slack.slack_requests import button_press, home_opened, slash_command
-from tests.slack.test_run_bot import _texts
+from tests.bot.slack.conftest import ROB, make_runtime
+from tests.bot.slack.slack_requests import button_press, home_opened, slash_command
+from tests.bot.slack.test_run_bot import _texts
 
 
 async def test_rob_asks_in_a_channel_the_app_was_not_invited_to_and_is_told_why_the_chart_is_missing(

@@ -15,14 +15,14 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.slack.conftest import ROB
-from tests.slack.slack_requests import (
+from tests.bot.slack.conftest import ROB
+from tests.bot.slack.slack_requests import (
     button_press,
     home_opened,
     signed_headers,
     slash_command,
 )
-from tests.slack.test_run_bot import _texts
+from tests.bot.slack.test_run_bot import _texts
 
 FORM = "application/x-www-form-urlencoded"
 

@@ -1,7 +1,7 @@
 """Fixtures for the Slack tests: the fake Slack Web API, and the Slack service serving HTTP on loopback.
 
 The service's clock is fixed at Friday 2026-11-20 12:00 UTC, so "last month" is October in the fixture org
-(tests/bot/fixture_org.py); Rob (rep-2) is linked to the Slack user U0ROB.
+(tests/fixtures/bot_org.py); Rob (rep-2) is linked to the Slack user U0ROB.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from bot.slack.service import EVENTS_PATH, SlackService
 from storage.config.settings import load_settings
 from storage.db import make_engine
 from storage.schema import User
-from tests.bot.fixture_org import NOW, seed_org
-from tests.slack.fake_slack_api import FakeSlackApi
-from tests.slack.slack_requests import SIGNING_SECRET, signed_headers
+from tests.bot.slack.slack_requests import SIGNING_SECRET, signed_headers
+from tests.fakes.slack_api import FakeSlackApi
+from tests.fixtures.bot_org import NOW, seed_org
 
 TOKEN = "xoxb-0000-test-token"
 

@@ -1,7 +1,7 @@
 """The Telegram service inside one process, against the fake Bot API over real HTTP (python-telegram-bot as is).
 
 The clock is fixed at Friday 2026-10-30 12:00 UTC, so "this month" is October and "last month" September in the
-fixture org (tests/bot/fixture_org.py): Rita had 10 leads in October and 8 in September.
+fixture org (tests/fixtures/bot_org.py): Rita had 10 leads in October and 8 in September.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from bot.reply.messages import Reply, Span
 from bot.serve import Runtime, serve
 from storage.config.settings import load_settings
 from storage.db import make_engine
-from tests.telegram.conftest import TOKEN
-from tests.telegram.fake_bot_api import FakeBotApi
-from tests.telegram.updates import button_press, person, private_text
+from tests.bot.telegram.conftest import TOKEN
+from tests.bot.telegram.updates import button_press, person, private_text
+from tests.fakes.telegram_api import FakeBotApi
 
 NOW = datetime(2026, 10, 30, 12, 0, tzinfo=UTC)
 RITA = person(555001, "Rita", "ru")

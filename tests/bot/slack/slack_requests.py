@@ -15,7 +15,7 @@ import time
 from typing import Any
 from urllib.parse import urlencode
 
-from tests.slack.fake_slack_api import TEAM_ID
+from tests.fakes.slack_api import TEAM_ID
 
 __all__ = [
     "signed_headers",

@@ -26,8 +26,8 @@ from typing import Any, TypeVar
 
 from aiohttp import WSMsgType, web
 
-from tests.slack.fake_slack_api import FakeSlackApi
-from tests.slack.slack_requests import home_opened_event, slash_command_fields
+from tests.bot.slack.slack_requests import home_opened_event, slash_command_fields
+from tests.fakes.slack_api import FakeSlackApi
 
 __all__ = [
     "FakeSlackSocketMode",

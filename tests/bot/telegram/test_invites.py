@@ -11,7 +11,7 @@ from bot.invite_cli import register  # noqa: F401  (the CLI module imports clean
 from bot.invites import create_invite, redeem_invite, telegram_link
 from storage.errors import UserError
 from storage.schema import Invite, User
-from tests.metrics.org import seed_people
+from tests.fixtures.metrics_org import seed_people
 
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
@@ -115,7 +115,7 @@ def test_the_invite_command_prints_the_link_and_the_code(db_url, capsys):
 def test_without_a_username_the_invite_command_asks_the_bot_api(db_url, capsys, monkeypatch, fake_api):
     from bot.cli import main
     from storage.db import make_engine
-    from tests.telegram.conftest import TOKEN
+    from tests.bot.telegram.conftest import TOKEN
 
     engine = make_engine(db_url)
     seed_people(engine)

@@ -10,7 +10,7 @@ from bot.reply.messages import Action, Chart, Reply, Span
 from bot.reply.sender import DeliveryError
 from bot.slack.sender import SlackSender
 from bot.slack.service import make_client
-from tests.slack.conftest import TOKEN
+from tests.bot.slack.conftest import TOKEN
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 DIGEST = Reply(

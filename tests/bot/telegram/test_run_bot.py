@@ -20,10 +20,10 @@ from alerts.delivery.outbox import OutboxItem, deliveries, enqueue
 from bot.invites import create_invite
 from bot.reply.messages import Reply, Span
 from storage.db import make_engine
-from tests.run_bot_process import free_port, seed_leads_around_now, start_run_bot, stop_run_bot
-from tests.telegram.conftest import TOKEN
-from tests.telegram.fake_bot_api import FakeBotApi
-from tests.telegram.updates import button_press, person, private_text
+from tests.bot.telegram.conftest import TOKEN
+from tests.bot.telegram.updates import button_press, person, private_text
+from tests.fakes.telegram_api import FakeBotApi
+from tests.fixtures.run_bot_process import free_port, seed_leads_around_now, start_run_bot, stop_run_bot
 
 RITA = person(555001, "Rita", "en")
 EVE = person(555999, "Eve")
