@@ -7,16 +7,28 @@ period and one scope (`compute(ctx) -> Computed`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Connection, Engine, true
+from sqlalchemy import Connection, Engine
 
+from metrics.declare import ComputeContext, Computed, MetricDef, Mode
+from metrics.kpis.acquisition import CAC, LTV
+from metrics.kpis.activity import ACTIVITY
+from metrics.kpis.conversion import WIN_RATE
+from metrics.kpis.customer_success import CS
+from metrics.kpis.funnel import FUNNEL
+from metrics.kpis.marketing import EMAIL, ROI
+from metrics.kpis.mrr import MRR
+from metrics.kpis.pipeline import CYCLE, STAGES
+from metrics.kpis.retention import RETENTION
+from metrics.kpis.revenue import REVENUE
+from metrics.kpis.sql_report import SQL_REPORT
 from metrics.periods import Period, check_bounds, parse_period
-from metrics.result import BreakdownRow, Measure, MetricResult, Note, Series, Table
+from metrics.plan.metric import PLAN
+from metrics.result import BreakdownRow, Measure, MetricResult
 from metrics.scope import ResolvedScope, Scope, Viewer, load_viewer, resolve_scope
 from storage.config.settings import Settings
 from storage.errors import PermissionDenied, UserError
@@ -28,7 +40,7 @@ __all__ = [
     "MetricDef",
     "ComputeContext",
     "Computed",
-    "register",
+    "METRICS",
     "catalogue",
     "get_metric",
     "query",
@@ -36,7 +48,6 @@ __all__ = [
 
 BREAKDOWNS = ("rep", "team", "source", "segment", "product", "campaign", "month", "week", "list")
 FILTERS = ("source", "segment", "product", "campaign")
-Mode = Literal["cohort", "flow"]
 
 
 @dataclass(frozen=True)
@@ -55,102 +66,46 @@ class MetricQuery:
     options: tuple[tuple[str, str], ...] = ()  # metric-specific, e.g. (("plan_metric", "calls"),)
 
 
-@dataclass(frozen=True)
-class ComputeContext:
-    """What a metric's compute function gets: one period, one resolved scope, validated filters."""
-
-    conn: Connection
-    settings: Settings
-    period: Period
-    scope: ResolvedScope
-    viewer: Viewer
-    now: datetime
-    filters: Mapping[str, str]
-    by: str | None
-    mode: Mode
-    options: Mapping[str, str]
-    is_comparison: bool = False
-
-    def owner_in_scope(self, column) -> ColumnElement[bool]:
-        """A WHERE clause restricting an owner column to the scope (always true for the org)."""
-        if self.scope.owner_ids is None:
-            return true()
-        return column.in_(self.scope.owner_ids)
-
-    @property
-    def start(self) -> datetime:
-        """The period's start as naive UTC, as stored."""
-        return self.period.start_utc
-
-    @property
-    def end(self) -> datetime:
-        return self.period.end_utc
-
-    @property
-    def now_utc(self) -> datetime:
-        from datetime import UTC
-
-        return self.now.astimezone(UTC).replace(tzinfo=None)
+# Every metric, in the order of `kpibot metric --list` and of the digests; a name or alias given twice is refused.
+METRICS: tuple[MetricDef, ...] = (
+    MRR,
+    RETENTION,
+    CAC,
+    LTV,
+    ACTIVITY,
+    FUNNEL,
+    SQL_REPORT,
+    WIN_RATE,
+    CS,
+    ROI,
+    EMAIL,
+    CYCLE,
+    STAGES,
+    PLAN,
+    REVENUE,
+)
 
 
-@dataclass(frozen=True)
-class Computed:
-    """A metric module's numbers for one period."""
-
-    measures: tuple[Measure, ...]
-    rows: tuple[BreakdownRow, ...] = ()
-    series: tuple[Series, ...] = ()
-    tables: tuple[Table, ...] = ()
-    notes: tuple[str | Note, ...] = ()
+def _check_unique(metrics: tuple[MetricDef, ...]) -> None:
+    seen: set[str] = set()
+    for metric in metrics:
+        names = {metric.name, *metric.aliases}
+        if names & seen:
+            raise ValueError(f"metric {metric.name!r}: {sorted(names & seen)} declared twice")
+        seen |= names
 
 
-@dataclass(frozen=True)
-class MetricDef:
-    """A catalogue entry: what the metric is, what it may be broken down and filtered by, how to compute it."""
-
-    name: str
-    title: str
-    description: str  # the definition, shown by /help <command> and under every reply
-    compute: Callable[[ComputeContext], Computed]
-    needs: tuple[str, ...] = ()  # tables it reads
-    breakdowns: tuple[str, ...] = ()
-    filters: tuple[str, ...] = ()
-    modes: tuple[Mode, ...] = ("cohort",)
-    comparable: bool = True
-    # An in-progress period is compared with the same elapsed part of the comparison period ("month to date vs
-    # the same days of last month"); metrics whose numbers are already normalised for elapsed time (plan pace)
-    # compare with the whole comparison period instead.
-    compare_to_date: bool = True
-    options: tuple[str, ...] = ()
-    aliases: tuple[str, ...] = field(default_factory=tuple)
-
-
-_CATALOGUE: dict[str, MetricDef] = {}
-
-
-def register(metric: MetricDef) -> MetricDef:
-    """Add a metric to the catalogue (at import time of its module)."""
-    if metric.name in _CATALOGUE:
-        raise ValueError(f"metric {metric.name!r} declared twice")
-    _CATALOGUE[metric.name] = metric
-    return metric
-
-
-def _load_modules() -> None:
-    # Importing the metric modules registers them; kept here so `query` always sees the whole catalogue.
-    import metrics.definitions  # noqa: F401
+_check_unique(METRICS)
 
 
 def catalogue() -> tuple[MetricDef, ...]:
     """Every metric, in declaration order."""
-    _load_modules()
-    return tuple(_CATALOGUE.values())
+    return METRICS
 
 
 def get_metric(name: str) -> MetricDef:
-    _load_modules()
     key = name.lower().replace("-", "_")
-    for metric in _CATALOGUE.values():
+    for metric in METRICS:
         if key == metric.name or key in metric.aliases:
             return metric
     raise UserError("metric.unknown", "I don't know the metric '{name}'.", name=name)

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Select, func, select
 
-from metrics.catalogue import ComputeContext, Computed, MetricDef, register
+from metrics.declare import ComputeContext, Computed, MetricDef
 from metrics.kpis.mrr import money
 from metrics.kpis.retention import RetentionCounts, retention_counts
 from metrics.result import BreakdownRow, Measure, ratio
@@ -162,32 +162,28 @@ def compute_ltv(ctx: ComputeContext) -> Computed:
     )
 
 
-CAC = register(
-    MetricDef(
-        name="cac",
-        title="Customer acquisition cost",
-        description=(
-            "CAC = (marketing + sales spend on the period's days) / customers acquired in the period (accounts "
-            "whose first order or first won deal falls in it). An organisation-wide metric: spend is not "
-            "attributed to reps or teams, so a rep or team scope is refused."
-        ),
-        compute=compute_cac,
-        needs=("spend", "orders", "deals"),
-        breakdowns=("month", "week"),
-    )
+CAC = MetricDef(
+    name="cac",
+    title="Customer acquisition cost",
+    description=(
+        "CAC = (marketing + sales spend on the period's days) / customers acquired in the period (accounts "
+        "whose first order or first won deal falls in it). An organisation-wide metric: spend is not "
+        "attributed to reps or teams, so a rep or team scope is refused."
+    ),
+    compute=compute_cac,
+    needs=("spend", "orders", "deals"),
+    breakdowns=("month", "week"),
 )
 
-LTV = register(
-    MetricDef(
-        name="ltv",
-        title="Customer lifetime value",
-        description=(
-            "Historical CLTV = revenue to date of the customers acquired in the period / their number. Predictive "
-            "CLTV = monthly revenue per active account (period revenue of the scope's accounts per month / average "
-            "of customers active at start and end) × org.gross_margin / monthly churn (1 − CRR, made monthly); "
-            "n/a when nobody churned. LTV:CAC uses the predictive CLTV and the organisation's CAC."
-        ),
-        compute=compute_ltv,
-        needs=("accounts", "orders", "deals", "mrr", "spend"),
-    )
+LTV = MetricDef(
+    name="ltv",
+    title="Customer lifetime value",
+    description=(
+        "Historical CLTV = revenue to date of the customers acquired in the period / their number. Predictive "
+        "CLTV = monthly revenue per active account (period revenue of the scope's accounts per month / average "
+        "of customers active at start and end) × org.gross_margin / monthly churn (1 − CRR, made monthly); "
+        "n/a when nobody churned. LTV:CAC uses the predictive CLTV and the organisation's CAC."
+    ),
+    compute=compute_ltv,
+    needs=("accounts", "orders", "deals", "mrr", "spend"),
 )

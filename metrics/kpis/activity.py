@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, func, literal, null, select, text
 
-from metrics.catalogue import ComputeContext, Computed, MetricDef, register
+from metrics.declare import ComputeContext, Computed, MetricDef
 from metrics.periods import Period, iter_buckets
 from metrics.plan.actuals import bucket_label
 from metrics.plan.progress import progress
@@ -260,22 +260,20 @@ def _compute(ctx: ComputeContext) -> Computed:
     return Computed(tuple(measures), rows, series)
 
 
-ACTIVITY = register(
-    MetricDef(
-        name="activity",
-        title="Sales activity",
-        description=(
-            "Activities done (status done, completed in the period), in total and by type; assigned = created in "
-            "the period, whatever their status; completion rate = of the activities due in the period and not "
-            "cancelled, the share done by now; overdue = due before now, neither done nor cancelled (as of now, "
-            "whatever the period). A qualifying call is a done call on a lead that, after the call and within "
-            "activity.qualify_window_days, entered a funnel stage beyond the furthest it had reached at the call. "
-            "Activities per won deal = done activities linked to the deals won in the period (by anyone, at any "
-            "time) / those deals; where a plan for calls, meetings or activities exists, attainment and pace as "
-            "in /plan."
-        ),
-        compute=_compute,
-        needs=("activities", "deals", "leads", "lead_stage_events", "plans", "users", "teams"),
-        breakdowns=("rep", "team", "month", "week"),
-    )
+ACTIVITY = MetricDef(
+    name="activity",
+    title="Sales activity",
+    description=(
+        "Activities done (status done, completed in the period), in total and by type; assigned = created in "
+        "the period, whatever their status; completion rate = of the activities due in the period and not "
+        "cancelled, the share done by now; overdue = due before now, neither done nor cancelled (as of now, "
+        "whatever the period). A qualifying call is a done call on a lead that, after the call and within "
+        "activity.qualify_window_days, entered a funnel stage beyond the furthest it had reached at the call. "
+        "Activities per won deal = done activities linked to the deals won in the period (by anyone, at any "
+        "time) / those deals; where a plan for calls, meetings or activities exists, attainment and pace as "
+        "in /plan."
+    ),
+    compute=_compute,
+    needs=("activities", "deals", "leads", "lead_stage_events", "plans", "users", "teams"),
+    breakdowns=("rep", "team", "month", "week"),
 )

@@ -7,8 +7,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, func, or_, outerjoin, select
 
-import metrics.kpis.sql_report  # noqa: F401  (registers /sql right after /winrate)
-from metrics.catalogue import ComputeContext, Computed, MetricDef, register
+from metrics.declare import ComputeContext, Computed, MetricDef
 from metrics.result import BreakdownRow, Measure, ratio
 from metrics.sql.breakdowns import (
     TIME_BREAKDOWNS,
@@ -176,22 +175,20 @@ def _win_rate(ctx: ComputeContext) -> Computed:
     return Computed(measures=win_rate_measures(*totals), rows=rows)
 
 
-WIN_RATE = register(
-    MetricDef(
-        name="win_rate",
-        title="Win rate",
-        description=(
-            "Win rate = deals won / (won + lost), over deals closed in the period. Close rate = deals won in the "
-            "period / leads in the pipeline during it (created before its end and not closed before its start; "
-            "a lead closes at its first won, lost or disqualified event or when a linked deal is won or lost). "
-            "Leads per won deal = leads created in the period / deals won in it. Deals count for their owner, "
-            "leads for theirs; with a product filter or by product, the lead-based numbers are n/a, because "
-            "leads have no product."
-        ),
-        compute=_win_rate,
-        needs=("deals", "leads", "lead_stage_events"),
-        breakdowns=("rep", "team", "source", "segment", "product", "month"),
-        filters=("source", "segment", "product", "campaign"),
-        aliases=("winrate", "close_rate"),
-    )
+WIN_RATE = MetricDef(
+    name="win_rate",
+    title="Win rate",
+    description=(
+        "Win rate = deals won / (won + lost), over deals closed in the period. Close rate = deals won in the "
+        "period / leads in the pipeline during it (created before its end and not closed before its start; "
+        "a lead closes at its first won, lost or disqualified event or when a linked deal is won or lost). "
+        "Leads per won deal = leads created in the period / deals won in it. Deals count for their owner, "
+        "leads for theirs; with a product filter or by product, the lead-based numbers are n/a, because "
+        "leads have no product."
+    ),
+    compute=_win_rate,
+    needs=("deals", "leads", "lead_stage_events"),
+    breakdowns=("rep", "team", "source", "segment", "product", "month"),
+    filters=("source", "segment", "product", "campaign"),
+    aliases=("winrate", "close_rate"),
 )

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import ColumnElement, func, literal
 
-from metrics.catalogue import ComputeContext, Computed, MetricDef, register
+from metrics.declare import ComputeContext, Computed, MetricDef
 from metrics.kpis.mrr import MrrMovement, mrr_months, mrr_movements
 from metrics.kpis.retention import RetentionCounts, retention_counts
 from metrics.result import BreakdownRow, Measure, ratio
@@ -144,20 +144,18 @@ def compute(ctx: ComputeContext) -> Computed:
     return Computed(measures=_measures(total, mrr_loaded), rows=rows)
 
 
-CS = register(
-    MetricDef(
-        name="cs",
-        title="Customer success",
-        description=(
-            "Portfolio growth = (active accounts at the period's end − at its start) / at its start (active as in "
-            "/retention). Account retention = accounts with MRR > 0 in the month before the period that still have "
-            "MRR > 0 in its last month / those accounts; NRR as in /mrr. Referrals = accounts created in the period "
-            "with a referrer. Tickets per active account = tickets opened in the period / accounts active at its "
-            "end. Onboardings = accounts onboarded in the period, with the median days from creation to onboarding."
-        ),
-        compute=compute,
-        needs=("accounts", "orders", "mrr", "tickets"),
-        breakdowns=("rep", "team", "segment"),
-        filters=("segment",),
-    )
+CS = MetricDef(
+    name="cs",
+    title="Customer success",
+    description=(
+        "Portfolio growth = (active accounts at the period's end − at its start) / at its start (active as in "
+        "/retention). Account retention = accounts with MRR > 0 in the month before the period that still have "
+        "MRR > 0 in its last month / those accounts; NRR as in /mrr. Referrals = accounts created in the period "
+        "with a referrer. Tickets per active account = tickets opened in the period / accounts active at its "
+        "end. Onboardings = accounts onboarded in the period, with the median days from creation to onboarding."
+    ),
+    compute=compute,
+    needs=("accounts", "orders", "mrr", "tickets"),
+    breakdowns=("rep", "team", "segment"),
+    filters=("segment",),
 )

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import ColumnElement, and_, case, func, or_, select
 
-from metrics.catalogue import ComputeContext, Computed, MetricDef, register
+from metrics.declare import ComputeContext, Computed, MetricDef
 from metrics.result import BreakdownRow, Measure, Series, ratio
 from metrics.sql.breakdowns import (
     TIME_BREAKDOWNS,
@@ -139,24 +139,22 @@ def _funnel(ctx: ComputeContext) -> Computed:
     return Computed(measures=funnel_measures(stages, totals), rows=rows, series=(series,))
 
 
-FUNNEL = register(
-    MetricDef(
-        name="funnel",
-        title="Funnel",
-        description=(
-            "Leads reaching each funnel stage and the conversion from each stage to the next; the headline is "
-            "the number of leads, then lead → won overall. Cohort (default): leads created in the period, "
-            "counted at every stage they reached by now. Flow: stage entries during the period (leads may be "
-            "older); a step rate is entries into the next stage / entries into this one, so it can exceed "
-            "100 %. Each lead counts once per stage, at its first entry; a lead that skipped a stage counts as "
-            "entering it when it entered the later stage; a linked deal means opportunity (at its creation) "
-            "and, once won, won (at its close); lost and disqualified leads keep the stages they reached. "
-            "Leads are credited to the lead's owner."
-        ),
-        compute=_funnel,
-        needs=("leads", "lead_stage_events", "deals"),
-        breakdowns=("rep", "team", "source", "segment", "campaign", "month", "week"),
-        filters=("source", "segment", "campaign"),
-        modes=("cohort", "flow"),
-    )
+FUNNEL = MetricDef(
+    name="funnel",
+    title="Funnel",
+    description=(
+        "Leads reaching each funnel stage and the conversion from each stage to the next; the headline is "
+        "the number of leads, then lead → won overall. Cohort (default): leads created in the period, "
+        "counted at every stage they reached by now. Flow: stage entries during the period (leads may be "
+        "older); a step rate is entries into the next stage / entries into this one, so it can exceed "
+        "100 %. Each lead counts once per stage, at its first entry; a lead that skipped a stage counts as "
+        "entering it when it entered the later stage; a linked deal means opportunity (at its creation) "
+        "and, once won, won (at its close); lost and disqualified leads keep the stages they reached. "
+        "Leads are credited to the lead's owner."
+    ),
+    compute=_funnel,
+    needs=("leads", "lead_stage_events", "deals"),
+    breakdowns=("rep", "team", "source", "segment", "campaign", "month", "week"),
+    filters=("source", "segment", "campaign"),
+    modes=("cohort", "flow"),
 )

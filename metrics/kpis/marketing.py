@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from sqlalchemy import and_, func, or_, select, true
 
-from metrics.catalogue import ComputeContext, Computed, MetricDef, register
+from metrics.declare import ComputeContext, Computed, MetricDef
 from metrics.kpis.mrr import money
 from metrics.result import BreakdownRow, Measure, ratio
 from metrics.sql.customers import require_org
@@ -167,33 +167,29 @@ def compute_email(ctx: ComputeContext) -> Computed:
     return Computed(measures=_email_measures(total), rows=rows)
 
 
-ROI = register(
-    MetricDef(
-        name="roi",
-        title="Campaign ROI",
-        description=(
-            "Campaign ROI = (revenue of deals won in the period from the campaign's leads − the campaign's spend on "
-            "the period's days) / that spend; revenue 1,000 for spend 100 is 900 %. The total adds up every "
-            "campaign; a campaign without spend has n/a ROI. Organisation-wide only."
-        ),
-        compute=compute_roi,
-        needs=("deals", "leads", "spend", "campaigns"),
-        breakdowns=("campaign",),
-        filters=("campaign",),
-    )
+ROI = MetricDef(
+    name="roi",
+    title="Campaign ROI",
+    description=(
+        "Campaign ROI = (revenue of deals won in the period from the campaign's leads − the campaign's spend on "
+        "the period's days) / that spend; revenue 1,000 for spend 100 is 900 %. The total adds up every "
+        "campaign; a campaign without spend has n/a ROI. Organisation-wide only."
+    ),
+    compute=compute_roi,
+    needs=("deals", "leads", "spend", "campaigns"),
+    breakdowns=("campaign",),
+    filters=("campaign",),
 )
 
-EMAIL = register(
-    MetricDef(
-        name="email",
-        title="Email list growth",
-        description=(
-            "Growth rate = (new subscribers − unsubscribes over the period's days) / list size at the period's "
-            "start (the size at the end of the last recorded day before it). Sizes and counts add up over lists; "
-            "a list that did not exist yet starts at 0. Organisation-wide only."
-        ),
-        compute=compute_email,
-        needs=("email_list",),
-        breakdowns=("list",),
-    )
+EMAIL = MetricDef(
+    name="email",
+    title="Email list growth",
+    description=(
+        "Growth rate = (new subscribers − unsubscribes over the period's days) / list size at the period's "
+        "start (the size at the end of the last recorded day before it). Sizes and counts add up over lists; "
+        "a list that did not exist yet starts at 0. Organisation-wide only."
+    ),
+    compute=compute_email,
+    needs=("email_list",),
+    breakdowns=("list",),
 )

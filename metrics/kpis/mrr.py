@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select
 from sqlalchemy.orm import aliased
 
-from metrics.catalogue import ComputeContext, Computed, MetricDef, register
+from metrics.declare import ComputeContext, Computed, MetricDef
 from metrics.result import BreakdownRow, Measure, ratio
 from metrics.sql.customers import ALL, account_grouping, month_code, shift_month, sorted_rows
 from storage.schema import Account, Mrr
@@ -142,19 +142,17 @@ def compute(ctx: ComputeContext) -> Computed:
     return Computed(measures=measures, rows=rows, notes=mrr_notes(ctx))
 
 
-MRR = register(
-    MetricDef(
-        name="mrr",
-        title="MRR retention",
-        description=(
-            "On accounts with MRR > 0 in the month before the period (MRR_start): NRR = Σ MRR_end / Σ MRR_start, "
-            "GRR = Σ min(MRR_end, MRR_start) / Σ MRR_start, where MRR_end is the MRR of the period's last month "
-            "(for a month not loaded yet, the latest loaded month of the period). MRR at end includes new MRR from "
-            "accounts without MRR at start; expansion, contraction and churn are changes of the starting accounts."
-        ),
-        compute=compute,
-        needs=("accounts", "mrr"),
-        breakdowns=("rep", "team", "segment"),
-        filters=("segment",),
-    )
+MRR = MetricDef(
+    name="mrr",
+    title="MRR retention",
+    description=(
+        "On accounts with MRR > 0 in the month before the period (MRR_start): NRR = Σ MRR_end / Σ MRR_start, "
+        "GRR = Σ min(MRR_end, MRR_start) / Σ MRR_start, where MRR_end is the MRR of the period's last month "
+        "(for a month not loaded yet, the latest loaded month of the period). MRR at end includes new MRR from "
+        "accounts without MRR at start; expansion, contraction and churn are changes of the starting accounts."
+    ),
+    compute=compute,
+    needs=("accounts", "mrr"),
+    breakdowns=("rep", "team", "segment"),
+    filters=("segment",),
 )

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 from sqlalchemy import ColumnElement, and_, case, func, literal, outerjoin, select
 
-from metrics.catalogue import ComputeContext, Computed, MetricDef, register
+from metrics.declare import ComputeContext, Computed, MetricDef
 from metrics.result import BreakdownRow, Measure, Series
 from metrics.sql.breakdowns import (
     NO_KEY,
@@ -93,21 +93,19 @@ def _cycle(ctx: ComputeContext) -> Computed:
     return Computed(measures=cycle_measures(stats_of(every)), rows=rows, series=series)
 
 
-CYCLE = register(
-    MetricDef(
-        name="cycle",
-        title="Sales cycle",
-        description=(
-            "For deals won in the period (closed_at in it): days from the linked lead's creation (or, without "
-            "a lead, the deal's creation) to the close, in fractional days; median (headline) and mean. "
-            "Deals count for their owner."
-        ),
-        compute=_cycle,
-        needs=("deals", "leads"),
-        breakdowns=("rep", "team", "source", "segment", "product", "month"),
-        filters=("source", "segment", "product", "campaign"),
-        aliases=("sales_cycle",),
-    )
+CYCLE = MetricDef(
+    name="cycle",
+    title="Sales cycle",
+    description=(
+        "For deals won in the period (closed_at in it): days from the linked lead's creation (or, without "
+        "a lead, the deal's creation) to the close, in fractional days; median (headline) and mean. "
+        "Deals count for their owner."
+    ),
+    compute=_cycle,
+    needs=("deals", "leads"),
+    breakdowns=("rep", "team", "source", "segment", "product", "month"),
+    filters=("source", "segment", "product", "campaign"),
+    aliases=("sales_cycle",),
 )
 
 
@@ -262,21 +260,19 @@ def _points(stages: list[str], stats: Mapping[str, DurationStats]) -> tuple[tupl
     return tuple((stage, stats[stage].median) for stage in stages)
 
 
-STAGES = register(
-    MetricDef(
-        name="stages",
-        title="Stage duration",
-        description=(
-            "Days spent in each stage: from entering it to entering the next one, for stage exits (the next "
-            "entry) in the period; median and mean per stage. Deal stages are the CRM's own, in each deal's "
-            "time order; lead stages follow the funnel, from each stage's first entry to the next stage "
-            "entered (a lost or disqualified event also ends a stage), with a lead's creation entering 'lead' "
-            "and a linked deal entering opportunity and won. Keys: deal:<stage>:median_days, "
-            "lead:<stage>:mean_days, …:exits; the headline is the slowest deal stage by median."
-        ),
-        compute=_stages,
-        needs=("deal_stage_events", "deals", "lead_stage_events", "leads"),
-        breakdowns=("rep", "team"),
-        aliases=("stage_duration",),
-    )
+STAGES = MetricDef(
+    name="stages",
+    title="Stage duration",
+    description=(
+        "Days spent in each stage: from entering it to entering the next one, for stage exits (the next "
+        "entry) in the period; median and mean per stage. Deal stages are the CRM's own, in each deal's "
+        "time order; lead stages follow the funnel, from each stage's first entry to the next stage "
+        "entered (a lost or disqualified event also ends a stage), with a lead's creation entering 'lead' "
+        "and a linked deal entering opportunity and won. Keys: deal:<stage>:median_days, "
+        "lead:<stage>:mean_days, …:exits; the headline is the slowest deal stage by median."
+    ),
+    compute=_stages,
+    needs=("deal_stage_events", "deals", "lead_stage_events", "leads"),
+    breakdowns=("rep", "team"),
+    aliases=("stage_duration",),
 )

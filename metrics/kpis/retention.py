@@ -9,7 +9,7 @@ from typing import Any
 from dateutil.relativedelta import relativedelta
 from sqlalchemy import ColumnElement, and_, case, distinct, exists, func, literal, select
 
-from metrics.catalogue import ComputeContext, Computed, MetricDef, register
+from metrics.declare import ComputeContext, Computed, MetricDef
 from metrics.periods import iter_buckets, local_midnight
 from metrics.result import BreakdownRow, Measure, Table, ratio
 from metrics.sql.breakdowns import add_up
@@ -216,21 +216,19 @@ def compute(ctx: ComputeContext) -> Computed:
     return Computed(measures=_measures(counts, repeat), rows=rows, tables=tables)
 
 
-RETENTION = register(
-    MetricDef(
-        name="retention",
-        title="Customer retention",
-        description=(
-            "CRR = customers active at both the period's start and its end / customers active at its start; "
-            "churn = 1 − CRR. A customer (an account, counted for its owner) is active at a moment if it ordered "
-            "in the retention window (default 90 days) before it, or had MRR > 0 in the previous calendar month — "
-            "either is enough. New customers placed their first order in the period; repeat purchase rate = "
-            "customers with 2+ orders / customers with an order, over orders in the period. Cohorts: customers by "
-            "month of first order (org time zone), share ordering again k months later."
-        ),
-        compute=compute,
-        needs=("accounts", "orders", "mrr"),
-        breakdowns=("rep", "team", "segment", "month"),
-        filters=("segment",),
-    )
+RETENTION = MetricDef(
+    name="retention",
+    title="Customer retention",
+    description=(
+        "CRR = customers active at both the period's start and its end / customers active at its start; "
+        "churn = 1 − CRR. A customer (an account, counted for its owner) is active at a moment if it ordered "
+        "in the retention window (default 90 days) before it, or had MRR > 0 in the previous calendar month — "
+        "either is enough. New customers placed their first order in the period; repeat purchase rate = "
+        "customers with 2+ orders / customers with an order, over orders in the period. Cohorts: customers by "
+        "month of first order (org time zone), share ordering again k months later."
+    ),
+    compute=compute,
+    needs=("accounts", "orders", "mrr"),
+    breakdowns=("rep", "team", "segment", "month"),
+    filters=("segment",),
 )

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, case, func, select
 
-from metrics.catalogue import ComputeContext, Computed, MetricDef, register
+from metrics.declare import ComputeContext, Computed, MetricDef
 from metrics.kpis.mrr import money
 from metrics.result import Measure, ratio
 from metrics.sql.breakdowns import add_up, breakdown_rows, group_key, lead_filters, product_filter
@@ -149,19 +149,17 @@ def compute(ctx: ComputeContext) -> Computed:
     return Computed(measures=_measures(totals), rows=rows)
 
 
-REVENUE = register(
-    MetricDef(
-        name="revenue",
-        title="Revenue",
-        description=(
-            "Revenue = amount of deals won (closed) in the period, or of orders placed in it when revenue.source is "
-            "orders. New revenue is the part from customers acquired (first order or first won deal) at most "
-            "revenue.new_customer_days (default 365) before the sale; a sale without an account is not new. "
-            "Average deal size = revenue / deals won (or / orders when revenue comes from orders)."
-        ),
-        compute=compute,
-        needs=("deals", "orders", "leads", "accounts"),
-        breakdowns=("rep", "team", "source", "segment", "product", "month", "week"),
-        filters=("source", "segment", "product", "campaign"),
-    )
+REVENUE = MetricDef(
+    name="revenue",
+    title="Revenue",
+    description=(
+        "Revenue = amount of deals won (closed) in the period, or of orders placed in it when revenue.source is "
+        "orders. New revenue is the part from customers acquired (first order or first won deal) at most "
+        "revenue.new_customer_days (default 365) before the sale; a sale without an account is not new. "
+        "Average deal size = revenue / deals won (or / orders when revenue comes from orders)."
+    ),
+    compute=compute,
+    needs=("deals", "orders", "leads", "accounts"),
+    breakdowns=("rep", "team", "source", "segment", "product", "month", "week"),
+    filters=("source", "segment", "product", "campaign"),
 )

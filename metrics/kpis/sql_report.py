@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from sqlalchemy import String, cast, func, literal, select
 
-from metrics.catalogue import ComputeContext, Computed, MetricDef, register
+from metrics.declare import ComputeContext, Computed, MetricDef
 from metrics.kpis.funnel import stage_counts
 from metrics.result import BreakdownRow, Measure, ratio
 from metrics.sql.breakdowns import NO_KEY, breakdown_rows, matches_campaign
@@ -122,21 +122,19 @@ def _sql_report(ctx: ComputeContext) -> Computed:
     return Computed(measures=sql_measures(*whole), rows=rows, notes=notes)
 
 
-SQL_REPORT = register(
-    MetricDef(
-        name="sql",
-        title="SQL report",
-        description=(
-            "SQLs: leads entering SQL during the period, once per lead, including leads that skipped straight "
-            "to a later stage. Acceptance rate = SQL entries / MQL entries in the period. Cost per SQL = "
-            "marketing spend in the period / SQLs; lagged = marketing spend over the same number of days "
-            "shifted back by the marketing lag (default 30 days) / SQLs. Cost per lead and per MQL are simple. "
-            "Spend is organisation-wide: costs are shown for the organisation, by source (spend channel) or by "
-            "campaign, and are n/a for a rep, a team or a segment."
-        ),
-        compute=_sql_report,
-        needs=("leads", "lead_stage_events", "deals", "spend"),
-        breakdowns=("rep", "team", "source", "segment", "campaign"),
-        filters=("source", "segment", "campaign"),
-    )
+SQL_REPORT = MetricDef(
+    name="sql",
+    title="SQL report",
+    description=(
+        "SQLs: leads entering SQL during the period, once per lead, including leads that skipped straight "
+        "to a later stage. Acceptance rate = SQL entries / MQL entries in the period. Cost per SQL = "
+        "marketing spend in the period / SQLs; lagged = marketing spend over the same number of days "
+        "shifted back by the marketing lag (default 30 days) / SQLs. Cost per lead and per MQL are simple. "
+        "Spend is organisation-wide: costs are shown for the organisation, by source (spend channel) or by "
+        "campaign, and are n/a for a rep, a team or a segment."
+    ),
+    compute=_sql_report,
+    needs=("leads", "lead_stage_events", "deals", "spend"),
+    breakdowns=("rep", "team", "source", "segment", "campaign"),
+    filters=("source", "segment", "campaign"),
 )

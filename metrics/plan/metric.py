@@ -12,7 +12,7 @@ from datetime import date
 
 from sqlalchemy import Select, select
 
-from metrics.catalogue import ComputeContext, Computed, MetricDef, register
+from metrics.declare import ComputeContext, Computed, MetricDef
 from metrics.periods import Period, iter_buckets, working_days
 from metrics.plan.actuals import AVERAGE_METRICS, PLAN_METRICS, Actual, plan_actual, plan_actual_by_bucket
 from metrics.plan.progress import Progress, metric_label, progress, progress_measures, unit_of
@@ -245,25 +245,23 @@ def _rows(
     return tuple(rows)
 
 
-PLAN = register(
-    MetricDef(
-        name="plan",
-        title="Plan execution",
-        description=(
-            "Actual against target for each plan line (revenue = won deals' amounts by close date, or order amounts "
-            "when revenue.source is orders): attainment = actual / target, pace = actual / (target × elapsed share "
-            "of the period's working days, Mon–Fri minus holidays, a day counting once it is over), forecast = "
-            "actual / elapsed share, needed per working day = still missing / working days left including today. "
-            "A period without its own plan row uses the month, quarter or year plan containing it prorated by "
-            "working days (or, for a quarter or year, its months' rows added up); a team without its own row sums "
-            "its members', the org sums its teams. Dynamics is the attainment of the last 6 periods; the trend "
-            "(+1/−1/0) is the least-squares slope over the completed ones. What it takes runs the funnel backwards "
-            f"with the scope's last {TRAILING_DAYS} days of deal size and conversion."
-        ),
-        compute=_compute,
-        needs=("plans", "deals", "orders", "leads", "lead_stage_events", "activities", "users", "teams"),
-        breakdowns=("rep", "team"),
-        options=("plan_metric", "periods", "detail"),
-        compare_to_date=False,  # pace already allows for elapsed time; last month is compared whole
-    )
+PLAN = MetricDef(
+    name="plan",
+    title="Plan execution",
+    description=(
+        "Actual against target for each plan line (revenue = won deals' amounts by close date, or order amounts "
+        "when revenue.source is orders): attainment = actual / target, pace = actual / (target × elapsed share "
+        "of the period's working days, Mon–Fri minus holidays, a day counting once it is over), forecast = "
+        "actual / elapsed share, needed per working day = still missing / working days left including today. "
+        "A period without its own plan row uses the month, quarter or year plan containing it prorated by "
+        "working days (or, for a quarter or year, its months' rows added up); a team without its own row sums "
+        "its members', the org sums its teams. Dynamics is the attainment of the last 6 periods; the trend "
+        "(+1/−1/0) is the least-squares slope over the completed ones. What it takes runs the funnel backwards "
+        f"with the scope's last {TRAILING_DAYS} days of deal size and conversion."
+    ),
+    compute=_compute,
+    needs=("plans", "deals", "orders", "leads", "lead_stage_events", "activities", "users", "teams"),
+    breakdowns=("rep", "team"),
+    options=("plan_metric", "periods", "detail"),
+    compare_to_date=False,  # pace already allows for elapsed time; last month is compared whole
 )

@@ -31,7 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import FunctionElement
 
-from metrics.catalogue import ComputeContext
+from metrics.declare import ComputeContext
 from storage.errors import PermissionDenied, UserError
 from storage.schema import Account, Deal, Mrr, Order, Team, User
 

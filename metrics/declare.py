@@ -1,0 +1,94 @@
+"""How a metric is declared: `MetricDef` (what it is, what it may be broken down and filtered by, how to compute it),
+the `ComputeContext` its compute function gets and the `Computed` numbers it returns.
+
+A metric module (metrics/kpis/, metrics/plan/) declares its MetricDefs as constants; metrics/catalogue.py lists them,
+in order, and answers every question through one door.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from sqlalchemy import ColumnElement, Connection, true
+
+from metrics.periods import Period
+from metrics.result import BreakdownRow, Measure, Note, Series, Table
+from metrics.scope import ResolvedScope, Viewer
+from storage.config.settings import Settings
+
+__all__ = ["Mode", "ComputeContext", "Computed", "MetricDef"]
+
+Mode = Literal["cohort", "flow"]
+
+
+@dataclass(frozen=True)
+class ComputeContext:
+    """What a metric's compute function gets: one period, one resolved scope, validated filters."""
+
+    conn: Connection
+    settings: Settings
+    period: Period
+    scope: ResolvedScope
+    viewer: Viewer
+    now: datetime
+    filters: Mapping[str, str]
+    by: str | None
+    mode: Mode
+    options: Mapping[str, str]
+    is_comparison: bool = False
+
+    def owner_in_scope(self, column) -> ColumnElement[bool]:
+        """A WHERE clause restricting an owner column to the scope (always true for the org)."""
+        if self.scope.owner_ids is None:
+            return true()
+        return column.in_(self.scope.owner_ids)
+
+    @property
+    def start(self) -> datetime:
+        """The period's start as naive UTC, as stored."""
+        return self.period.start_utc
+
+    @property
+    def end(self) -> datetime:
+        return self.period.end_utc
+
+    @property
+    def now_utc(self) -> datetime:
+        from datetime import UTC
+
+        return self.now.astimezone(UTC).replace(tzinfo=None)
+
+
+@dataclass(frozen=True)
+class Computed:
+    """A metric module's numbers for one period."""
+
+    measures: tuple[Measure, ...]
+    rows: tuple[BreakdownRow, ...] = ()
+    series: tuple[Series, ...] = ()
+    tables: tuple[Table, ...] = ()
+    notes: tuple[str | Note, ...] = ()
+
+
+@dataclass(frozen=True)
+class MetricDef:
+    """A catalogue entry: what the metric is, what it may be broken down and filtered by, how to compute it."""
+
+    name: str
+    title: str
+    description: str  # the definition, shown by /help <command> and under every reply
+    compute: Callable[[ComputeContext], Computed]
+    needs: tuple[str, ...] = ()  # tables it reads
+    breakdowns: tuple[str, ...] = ()
+    filters: tuple[str, ...] = ()
+    modes: tuple[Mode, ...] = ("cohort",)
+    comparable: bool = True
+    # An in-progress period is compared with the same elapsed part of the comparison period ("month to date vs
+    # the same days of last month"); metrics whose numbers are already normalised for elapsed time (plan pace)
+    # compare with the whole comparison period instead.
+    compare_to_date: bool = True
+    options: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = field(default_factory=tuple)
