@@ -6,7 +6,7 @@ an alert (snooze, acknowledge, mute) are plain `/alerts …` commands.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import Engine
 from sqlalchemy.dialects import postgresql, sqlite
@@ -21,6 +21,7 @@ from bot.reply.messages import Line, Reply, Span
 from storage.config.alerts import DIGEST_NAMES, parse_duration, parse_local_time
 from storage.errors import PermissionDenied, UserError
 from storage.schema import Subscription
+from storage.times import naive_utc
 
 __all__ = ["COMMANDS"]
 
@@ -61,7 +62,7 @@ def _save_choice(
     engine: Engine, user_id: str, digest: str, enabled: bool, local_time: str | None, now
 ) -> None:
     dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
-    values = dict(enabled=enabled, local_time=local_time, updated_at=now.astimezone(UTC).replace(tzinfo=None))
+    values = dict(enabled=enabled, local_time=local_time, updated_at=naive_utc(now))
     stmt = dialect.insert(Subscription).values(user_id=user_id, digest=digest, **values)
     if local_time is None:
         values.pop("local_time")  # /unsubscribe keeps the chosen time for a later /subscribe
@@ -173,7 +174,7 @@ def _list_alerts(ctx: CommandContext) -> Reply:
     states: dict[str, list] = {}
     for row in alert_states(ctx.engine):
         states.setdefault(row.rule_id, []).append(row)
-    now = _now(ctx).astimezone(UTC).replace(tzinfo=None)
+    now = naive_utc(_now(ctx))
     person = _person(ctx)
     lines: list[Line] = []
     for rule in ctx.settings.alerts:

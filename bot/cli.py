@@ -16,8 +16,9 @@ from functools import cached_property
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
-from bot.logs import Redactor, configure_logging
+from bot.logs import configure_logging
 from bot.startup import StartupError
+from storage.config.secrets import Redactor
 from storage.config.settings import Settings, load_settings
 from storage.db import make_engine
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, insert, select, update
 
@@ -21,6 +21,7 @@ from bot.registry import Command, CommandContext, get_command, register_command
 from bot.reply.messages import Line, Reply, Span
 from storage.errors import UserError
 from storage.schema import Invite, User
+from storage.times import naive_utc
 
 __all__ = [
     "DEFAULT_INVITE_DAYS",
@@ -48,7 +49,7 @@ def _utc(now: datetime) -> datetime:
     """Naive UTC, as the store keeps timestamps."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
-    return now.astimezone(UTC).replace(tzinfo=None)
+    return naive_utc(now)
 
 
 def create_invite(

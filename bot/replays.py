@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Delete, Engine, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from storage.schema import HandledRequest
+from storage.times import naive_utc
 
 __all__ = ["request_key", "first_delivery"]
 
@@ -37,14 +38,10 @@ def request_key(*parts: str) -> str:
     return hashlib.sha256(json.dumps(list(parts)).encode("ascii")).hexdigest()
 
 
-def _naive_utc(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
-
-
 def first_delivery(engine: Engine, key: str, *, now: datetime, keep: timedelta) -> bool:
     """Remember `key` until `now + keep`; True the first time (or once the memory of it expired), False for a copy
     still remembered. Expired rows are pruned on the way, a bounded batch at a time."""
-    at = _naive_utc(now)
+    at = naive_utc(now)
     dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
     stmt = dialect.insert(HandledRequest).values(request_key=key, expires_at=at + keep)
     # An expired row of the same key is taken over in place: correctness never waits for the pruning.

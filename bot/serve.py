@@ -21,8 +21,8 @@ from typing import Protocol
 from aiohttp import web
 from sqlalchemy import Engine
 
-from bot.logs import Redactor
 from bot.startup import StartupError, startup_reason
+from storage.config.secrets import Redactor
 from storage.config.settings import Settings
 
 __all__ = ["Service", "Runtime", "build_services", "serve"]

@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo
 
 from dateutil.relativedelta import relativedelta
 
+from storage.times import naive_utc
+
 __all__ = [
     "Grain",
     "BucketGrain",
@@ -90,12 +92,12 @@ class Period:
     @property
     def start_utc(self) -> datetime:
         """The start as naive UTC, the way the store keeps timestamps."""
-        return self.start.astimezone(UTC).replace(tzinfo=None)
+        return naive_utc(self.start)
 
     @property
     def end_utc(self) -> datetime:
         """The exclusive end as naive UTC, the way the store keeps timestamps."""
-        return self.end.astimezone(UTC).replace(tzinfo=None)
+        return naive_utc(self.end)
 
     @property
     def days(self) -> int:

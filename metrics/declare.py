@@ -18,6 +18,7 @@ from metrics.periods import Period
 from metrics.result import BreakdownRow, Measure, Note, Series, Table
 from metrics.scope import ResolvedScope, Viewer
 from storage.config.settings import Settings
+from storage.times import naive_utc
 
 __all__ = ["Mode", "ComputeContext", "Computed", "MetricDef"]
 
@@ -57,9 +58,7 @@ class ComputeContext:
 
     @property
     def now_utc(self) -> datetime:
-        from datetime import UTC
-
-        return self.now.astimezone(UTC).replace(tzinfo=None)
+        return naive_utc(self.now)
 
 
 @dataclass(frozen=True)

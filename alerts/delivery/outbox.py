@@ -29,7 +29,7 @@
 - **Retried, then dead.** A rate limit waits its Retry-After; other failures back off exponentially; after
   `delivery.max_attempts` claims the row is `dead` with its last error kept. A refusal that can never succeed
   (chat not found, bot blocked) is dead at once. Every stored error goes through the settings' redactor first
-  (`bot.logs.Redactor`), so no token reaches `kpibot deliveries` or `/deliveries`.
+  (`storage.config.secrets.Redactor`), so no token reaches `kpibot deliveries` or `/deliveries`.
 - **Text before charts.** When an attempt with charts fails, the next one sends the text alone, so a chart that
   cannot be sent never holds the message back.
 """
@@ -47,18 +47,19 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from alerts.delivery.payload import payload_to_reply, reply_to_payload
-from bot.logs import Redactor
 from bot.reply.messages import Reply
 from bot.reply.sender import DeliveryError, Sender
+from storage.config.secrets import Redactor
 from storage.config.settings import DeliverySettings
 from storage.schema import OutboxMessage
+from storage.times import naive_utc
 
 __all__ = [
     "OutboxItem",
@@ -75,7 +76,6 @@ __all__ = [
     "backoff",
     "error_text",
     "worker_id",
-    "naive_utc",
     "run_blocking",
 ]
 
@@ -101,11 +101,6 @@ async def run_blocking(executor: Executor | None, call: Callable[..., T], *args:
     return await asyncio.get_running_loop().run_in_executor(
         executor, functools.partial(call, *args, **kwargs)
     )
-
-
-def naive_utc(moment: datetime) -> datetime:
-    """A tz-aware moment as the store keeps it (naive UTC)."""
-    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
 def worker_id() -> str:

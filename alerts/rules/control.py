@@ -13,9 +13,9 @@ from datetime import datetime
 from sqlalchemy import Engine, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from alerts.delivery.outbox import naive_utc
 from alerts.rules.run import RULE_WIDE
 from storage.schema import AlertState
+from storage.times import naive_utc
 
 __all__ = ["StateRow", "alert_states", "snooze", "acknowledge", "set_muted"]
 

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from alerts.audience import Person, address_of, load_people
-from alerts.delivery.outbox import OutboxItem, enqueue, naive_utc
+from alerts.delivery.outbox import OutboxItem, enqueue
 from alerts.rules.evaluate import AlertStatus, Contributor, Observation, evaluate
 from alerts.rules.notices import notice_reply
 from bot.reply.formatting import Formatter
@@ -29,6 +29,7 @@ from metrics.scope import SYSTEM_VIEWER, Scope
 from storage.config.alerts import AlertRule, parse_duration
 from storage.config.settings import Settings
 from storage.schema import AlertRun, AlertState, Team
+from storage.times import naive_utc
 
 __all__ = ["AlertPass", "due_slot", "observe", "run_alerts", "RULE_WIDE"]
 

@@ -7,14 +7,13 @@ that rep, checked by the metrics core as everywhere else.
 
 from __future__ import annotations
 
-from datetime import UTC
-
 from sqlalchemy import Connection, delete, func, insert, or_, select
 
 from bot.registry import Command, CommandContext, get_command, register_command
 from bot.reply.messages import Reply, Span
 from storage.errors import UserError
 from storage.schema import ChatBinding, Team
+from storage.times import naive_utc
 
 __all__ = ["bound_team", "bind_command", "BIND_COMMAND"]
 
@@ -69,7 +68,7 @@ def bind_command(ctx: CommandContext) -> Reply:
                 chat_id=request.chat_id,
                 team_id=team_id,
                 bound_by=ctx.viewer.user_id,
-                bound_at=request.now.astimezone(UTC).replace(tzinfo=None),
+                bound_at=naive_utc(request.now),
             )
         )
     return _reply(

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import Engine, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from storage.schema import ChatAction
+from storage.times import naive_utc
 
 __all__ = ["CALLBACK_LIMIT", "Pressed", "callback_data", "parse_callback", "lookup_command"]
 
@@ -36,7 +37,7 @@ class Pressed:
 
 
 def _store(engine: Engine, action_id: str, command: str, now: datetime) -> None:
-    stored_at = now.astimezone(UTC).replace(tzinfo=None) if now.tzinfo else now
+    stored_at = naive_utc(now)
     with engine.connect() as conn:
         if conn.execute(select(ChatAction.action_id).where(ChatAction.action_id == action_id)).first():
             return

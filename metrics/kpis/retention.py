@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import UTC, timedelta
+from datetime import timedelta
 from typing import Any
 
 from dateutil.relativedelta import relativedelta
@@ -15,6 +15,7 @@ from metrics.result import BreakdownRow, Measure, Table, ratio
 from metrics.sql.breakdowns import add_up
 from metrics.sql.customers import ALL, account_grouping, active_at, mrr_month_before, sorted_rows
 from storage.schema import Account, Order
+from storage.times import naive_utc
 
 __all__ = ["RETENTION", "retention_counts", "RetentionCounts", "COHORT_MONTHS"]
 
@@ -141,7 +142,7 @@ def cohort_table(ctx: ComputeContext) -> Table:
     last_month = (ctx.period.end.astimezone(tz) - timedelta(microseconds=1)).date().replace(day=1)
     first_month = last_month - relativedelta(months=COHORT_MONTHS - 1)
     months = [first_month + relativedelta(months=i) for i in range(COHORT_MONTHS + 1)]
-    bounds = [local_midnight(m, tz).astimezone(UTC).replace(tzinfo=None) for m in months]
+    bounds = [naive_utc(local_midnight(m, tz)) for m in months]
 
     def month_index(column: Any) -> Any:
         return case(*((column < bound, i) for i, bound in enumerate(bounds[1:-1])), else_=COHORT_MONTHS - 1)

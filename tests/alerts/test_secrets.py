@@ -17,9 +17,10 @@ import alerts.chat  # noqa: F401  (registers /deliveries)
 from alerts.delivery.outbox import OutboxItem, drain_outbox, enqueue
 from bot.cli import main
 from bot.conversation import Conversation
-from bot.logs import Redactor, RedactSecrets, configure_logging
+from bot.logs import RedactSecrets, configure_logging
 from bot.reply.messages import Reply, Request, Span
 from bot.telegram.sender import TelegramSender
+from storage.config.secrets import Redactor
 from storage.config.settings import Settings, load_settings
 from storage.schema import OutboxMessage
 from tests.fakes.telegram_api import FakeBotApi

@@ -3,7 +3,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.logs import SECRET_SETTINGS, RedactSecrets, configure_logging
+from bot.logs import RedactSecrets, configure_logging
+from storage.config.secrets import SECRET_SETTINGS
 from storage.config.settings import Settings, load_settings
 
 
