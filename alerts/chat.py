@@ -16,7 +16,7 @@ from alerts.delivery.outbox import deliveries, status_counts
 from alerts.digests.run import digest_time, load_choices, may_receive, preview_digests, receives
 from alerts.rules.control import acknowledge, alert_states, set_muted, snooze
 from alerts.rules.run import RULE_WIDE
-from bot.registry import Command, CommandContext, get_command, register_command
+from bot.reply.command import Command, CommandContext
 from bot.reply.messages import Line, Reply, Span
 from storage.config.alerts import DIGEST_NAMES, parse_duration, parse_local_time
 from storage.errors import PermissionDenied, UserError
@@ -289,7 +289,3 @@ COMMANDS = (
     Command("deliveries", "/deliveries dead", "help.deliveries", handler=deliveries_command, chart=False,
             admin_only=True, help_text="What was sent, is pending or failed (admins).", group="team"),
 )  # fmt: skip
-
-for _command in COMMANDS:
-    if get_command(_command.name) is None:
-        register_command(_command)

@@ -1,8 +1,8 @@
 """Subcommands of `kpibot` that belong to this package: `digests run`, `alerts run` and `deliveries`.
 
 `digests run` and `alerts run` run one scheduling pass as if it were `--now`: queue what is due, then deliver with
-the senders available — Telegram and Slack when their tokens are set, else the console sender (stdout, or
-`--console-file`).
+the senders available — Telegram and Slack when their tokens are set (run_bot.py opens them and passes them in),
+else the console sender (stdout, or `--console-file`).
 """
 
 from __future__ import annotations
@@ -11,10 +11,17 @@ import argparse
 import asyncio
 import contextlib
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
+from functools import partial
+from typing import Any
 
-from alerts import chat as _chat_commands  # noqa: F401  (registers /digest /alerts /subscribe /unsubscribe /deliveries)
+from alerts.delivery.console import ConsoleSender
+from bot.reply.sender import Sender
+from storage.cli import CliContext
+
+# Opens the chat platforms' senders for one pass (those whose tokens are set), and closes them after.
+SendersFactory = Callable[[CliContext], contextlib.AbstractAsyncContextManager[dict[str, Sender]]]
 
 __all__ = ["register", "parse_now"]
 
@@ -35,19 +42,19 @@ def _add_pass_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-send", action="store_true", help="queue only; leave delivery to the next pass")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add this package's subcommands."""
+def register(subparsers: argparse._SubParsersAction, *, senders: SendersFactory) -> None:
+    """Add this package's subcommands; `digests run` and `alerts run` deliver through `senders`."""
     digests = subparsers.add_parser("digests", help="digests: run one scheduling pass")
     digests_sub = digests.add_subparsers(dest="digests_command", metavar="ACTION", required=True)
     run = digests_sub.add_parser("run", help="queue the digests due at --now and deliver them")
     _add_pass_options(run)
-    run.set_defaults(handler=_digests_run)
+    run.set_defaults(handler=partial(_digests_run, platforms=senders))
 
     alerts = subparsers.add_parser("alerts", help="alerts: run one evaluation pass")
     alerts_sub = alerts.add_subparsers(dest="alerts_command", metavar="ACTION", required=True)
     run = alerts_sub.add_parser("run", help="evaluate the rules due at --now and deliver their notices")
     _add_pass_options(run)
-    run.set_defaults(handler=_alerts_run)
+    run.set_defaults(handler=partial(_alerts_run, platforms=senders))
 
     deliveries = subparsers.add_parser("deliveries", help="show what was sent, pending and failed")
     deliveries.add_argument("--db", default=argparse.SUPPRESS, help="database URL (as the global --db)")
@@ -57,44 +64,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 @contextlib.asynccontextmanager
-async def _senders(ctx, args) -> AsyncIterator[dict]:
-    """A sender for each platform whose token is set; the console sender when none is."""
-    settings = ctx.settings
-    async with contextlib.AsyncExitStack() as stack:
-        senders: dict = {}
-        if settings.telegram_token is not None:
-            from bot.startup import StartupError, startup_reason
-            from bot.telegram.api import make_bot
-            from bot.telegram.sender import TelegramSender
-
-            try:
-                bot = await stack.enter_async_context(
-                    make_bot(settings)
-                )  # getMe: a rejected token fails here
-            except Exception as exc:
-                raise StartupError(startup_reason("telegram", exc, ctx.redact)) from exc
-            senders["telegram"] = TelegramSender(bot, ctx.engine)
-        if settings.slack_bot_token is not None:
-            from bot.slack.sender import SlackSender
-            from bot.slack.service import make_client
-
-            client = make_client(
-                settings.slack_bot_token.get_secret_value(),
-                settings.slack_api_base_url,
-                wait_out_rate_limits=False,
-            )
-            senders["slack"] = SlackSender(client)
+async def _senders(
+    ctx: CliContext, args: argparse.Namespace, platforms: SendersFactory
+) -> AsyncIterator[dict]:
+    """The platforms' senders (those whose token is set); the console sender when there is none."""
+    async with platforms(ctx) as found:
+        senders: dict[str, Sender] = dict(found)
         if not senders:
-            from alerts.delivery.console import ConsoleSender
-
             senders["console"] = ConsoleSender(args.console_file)
         yield senders
 
 
-async def _deliver(ctx, args, now: datetime, queue) -> tuple[object, object]:
+async def _deliver(ctx: CliContext, args, now: datetime, queue, platforms: SendersFactory) -> tuple[Any, Any]:
     from alerts.delivery.outbox import drain_outbox
 
-    async with _senders(ctx, args) as senders:
+    async with _senders(ctx, args, platforms) as senders:
         found = await asyncio.to_thread(queue, list(senders))
         if args.dry_run or args.no_send:
             return found, None
@@ -109,7 +93,7 @@ def _print_report(report) -> None:
         print(f"sent {len(report.sent)}, retrying {len(report.retried)}, dead {len(report.dead)}")
 
 
-def _digests_run(ctx, args: argparse.Namespace) -> int:
+def _digests_run(ctx: CliContext, args: argparse.Namespace, *, platforms: SendersFactory) -> int:
     from alerts.digests.run import run_digests
 
     now = parse_now(args.now)
@@ -118,9 +102,8 @@ def _digests_run(ctx, args: argparse.Namespace) -> int:
             ctx,
             args,
             now,
-            lambda platforms: run_digests(
-                ctx.engine, ctx.settings, now, platforms=platforms, dry_run=args.dry_run
-            ),
+            lambda names: run_digests(ctx.engine, ctx.settings, now, platforms=names, dry_run=args.dry_run),
+            platforms,
         )
     )
     if args.dry_run:
@@ -134,7 +117,7 @@ def _digests_run(ctx, args: argparse.Namespace) -> int:
     return 0
 
 
-def _alerts_run(ctx, args: argparse.Namespace) -> int:
+def _alerts_run(ctx: CliContext, args: argparse.Namespace, *, platforms: SendersFactory) -> int:
     from alerts.rules.run import run_alerts
 
     now = parse_now(args.now)
@@ -143,9 +126,8 @@ def _alerts_run(ctx, args: argparse.Namespace) -> int:
             ctx,
             args,
             now,
-            lambda platforms: run_alerts(
-                ctx.engine, ctx.settings, now, platforms=platforms, dry_run=args.dry_run
-            ),
+            lambda names: run_alerts(ctx.engine, ctx.settings, now, platforms=names, dry_run=args.dry_run),
+            platforms,
         )
     )
     for rule_id, scope_key, outcome in found.evaluations:
@@ -157,7 +139,7 @@ def _alerts_run(ctx, args: argparse.Namespace) -> int:
     return 1 if found.errors else 0
 
 
-def _deliveries(ctx, args: argparse.Namespace) -> int:
+def _deliveries(ctx: CliContext, args: argparse.Namespace) -> int:
     from alerts.delivery.outbox import deliveries, status_counts
 
     counts = status_counts(ctx.engine)

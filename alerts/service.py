@@ -20,19 +20,20 @@ from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any, cast
+from typing import Protocol
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
-from alerts import chat as _chat_commands  # noqa: F401  (registers the scheduler's chat commands)
 from alerts.delivery.outbox import drain_outbox, run_blocking, worker_id
 from alerts.digests.run import run_digests
 from alerts.rules.run import run_alerts
 from bot.reply.sender import Sender
+from storage.config.settings import Settings
 from storage.journeys import refresh_store
 
-__all__ = ["SchedulerService", "scheduling_pass"]
+__all__ = ["SchedulerRuntime", "SchedulerService", "scheduling_pass"]
 
 log = logging.getLogger(__name__)
 
@@ -83,14 +84,25 @@ async def scheduling_pass(
         log.exception("scheduler: outbox drain failed")
 
 
+class SchedulerRuntime(Protocol):
+    """What the scheduler needs of the process it runs in (bot.serve.Runtime is one): the store, the settings, the
+    platforms' senders — filled in by the chat services as they start — a clock and the secrets' redactor."""
+
+    settings: Settings
+    engine: Engine
+    senders: dict[str, Sender]
+    clock: Callable[[], datetime] | None
+    redact: Callable[[str], str] | None
+
+
 class SchedulerService:
-    """`bot.serve.Service` that runs the scheduling pass every minute."""
+    """A `bot.serve.Service` that runs the scheduling pass every minute."""
 
     name = "scheduler"
 
-    def __init__(self, runtime: Any) -> None:
+    def __init__(self, runtime: SchedulerRuntime) -> None:
         self.runtime = runtime
-        self.clock = cast(Callable[[], datetime], runtime.clock or (lambda: datetime.now(UTC)))
+        self.clock: Callable[[], datetime] = runtime.clock or (lambda: datetime.now(UTC))
         self.worker = worker_id()
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self._lock = asyncio.Lock()
@@ -103,7 +115,7 @@ class SchedulerService:
             return
         async with self._lock:
             await self._refresh_journeys()
-            senders = cast(dict[str, Sender], dict(self.runtime.senders))
+            senders = dict(self.runtime.senders)
             if not senders:
                 return
             await scheduling_pass(

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from datetime import datetime
 
 from bot import conversation as bot_conversation
 from bot.commands import builtin as bot_commands
 from bot.conversation import Conversation
-from bot.registry import get_command, register_command
 from bot.reply.messages import Reply, Request
 from metrics import catalogue
 from metrics.result import MetricResult
@@ -73,15 +71,16 @@ def answer_with_result(conversation: Conversation, request: Request) -> tuple[Re
 
 
 @contextmanager
-def charts_off(names: tuple[str, ...]) -> Iterator[None]:
+def charts_off(conversation: Conversation, names: tuple[str, ...]) -> Iterator[None]:
     """Answer the named commands without rendering their charts (the text reply's time alone)."""
-    saved = [get_command(name) for name in names]
+    saved = conversation.registry
+    registry = saved
+    for name in names:
+        command = saved.get(name)
+        if command is not None:
+            registry = registry.with_changes(command.name, chart=False)
+    conversation.registry = registry
     try:
-        for command in saved:
-            if command is not None:
-                register_command(replace(command, chart=False), replace=True)
         yield
     finally:
-        for command in saved:
-            if command is not None:
-                register_command(command, replace=True)
+        conversation.registry = saved

@@ -17,6 +17,7 @@ from bot.conversation import Conversation
 from metrics.catalogue import MetricQuery, query
 from metrics.charts.render import CHART_KINDS, render_chart
 from metrics.scope import Scope
+from run_bot import build_registry
 from storage.config.settings import DeliverySettings, Settings
 
 __all__ = ["measure_commands", "measure_digests", "measure_charts", "CHART_SOURCES"]
@@ -24,12 +25,12 @@ __all__ = ["measure_commands", "measure_digests", "measure_charts", "CHART_SOURC
 
 def measure_commands(engine: Engine, settings: Settings, org: BenchOrg, reps: int, log=print) -> list[dict]:
     """Every command as a rep, a manager and an admin: reply time without and with charts, hand-written SQL time."""
-    conversation = Conversation(engine, settings)
+    conversation = Conversation(engine, settings, build_registry())
     rows = []
     for role, user in (("rep", org.rep_id), ("manager", org.manager_id), ("admin", org.admin_id)):
         for command, text in COMMAND_TEXTS.items():
             request = request_for(text, user, org.now)
-            with charts_off(tuple(COMMAND_TEXTS)):
+            with charts_off(conversation, tuple(COMMAND_TEXTS)):
                 _reply, result = answer_with_result(conversation, request)
                 reply_time = measure(partial(conversation.handle, request), reps)
             with_charts = measure(partial(conversation.handle, request), reps, warm_up=False)

@@ -4,8 +4,19 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bot.registry import Registry
+from storage.cli import CliContext
+
+if TYPE_CHECKING:
+    from bot.serve import Runtime, Service
+
+ServicesFactory = Callable[["Runtime"], "list[Service]"]
 
 __all__ = ["register"]
 
@@ -44,8 +55,10 @@ def _moment(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add this package's subcommands."""
+def register(
+    subparsers: argparse._SubParsersAction, *, registry: Registry, services: ServicesFactory
+) -> None:
+    """Add this package's subcommands: they chat with `registry`'s commands; `run` serves `services(runtime)`."""
     run = subparsers.add_parser(
         "run",
         help="serve Telegram/Slack when their tokens are set, else chat in the console on the demo data",
@@ -53,23 +66,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "Without: migrate the database, build the demo organisation if it has no users, and chat here.",
     )
     _add_chat_options(run, default_user="mgr-1")
-    run.set_defaults(handler=_run)
+    run.set_defaults(handler=partial(_run, registry=registry, services=services))
     ask = subparsers.add_parser("ask", help="answer one chat message and exit (1: user error, 2: failure)")
     ask.add_argument("text", help='the message, e.g. "/funnel last month by rep"')
     _add_chat_options(ask, default_user=None)
-    ask.set_defaults(handler=_ask)
+    ask.set_defaults(handler=partial(_ask, registry=registry))
 
 
 def _clock() -> datetime:
     return datetime.now(UTC)
 
 
-def _chat(ctx, args):
+def _chat(ctx: CliContext, args: argparse.Namespace, registry: Registry):
     from bot.console import ConsoleChat
     from bot.conversation import Conversation
 
     return ConsoleChat(
-        conversation=Conversation(ctx.engine, ctx.settings),
+        conversation=Conversation(ctx.engine, ctx.settings, registry),
         settings=ctx.settings,
         user_id=args.as_user,
         charts_dir=args.charts_dir,
@@ -78,7 +91,7 @@ def _chat(ctx, args):
     )
 
 
-def _run(ctx, args: argparse.Namespace) -> int:
+def _run(ctx: CliContext, args: argparse.Namespace, *, registry: Registry, services: ServicesFactory) -> int:
     settings = ctx.settings
     if settings.telegram_token or settings.slack_bot_token:
         import asyncio
@@ -89,9 +102,9 @@ def _run(ctx, args: argparse.Namespace) -> int:
 
         upgrade(ctx.engine)
         runtime = Runtime(
-            settings=settings, engine=ctx.engine, conversation=Conversation(ctx.engine, settings)
+            settings=settings, engine=ctx.engine, conversation=Conversation(ctx.engine, settings, registry)
         )
-        asyncio.run(serve(runtime))
+        asyncio.run(serve(runtime, services))
         return 0
 
     from bot.console import interactive_lines, prepare_database, user_exists
@@ -104,16 +117,16 @@ def _run(ctx, args: argparse.Namespace) -> int:
             f"kpibot: there is no user '{args.as_user}' in this database (use --as USER_ID)", file=sys.stderr
         )
         return 2
-    chat = _chat(ctx, args)
+    chat = _chat(ctx, args, registry)
     interactive = sys.stdin.isatty()
     return chat.run(interactive_lines() if interactive else sys.stdin, interactive=interactive)
 
 
-def _ask(ctx, args: argparse.Namespace) -> int:
+def _ask(ctx: CliContext, args: argparse.Namespace, *, registry: Registry) -> int:
     from bot.console import user_exists
 
     if not user_exists(ctx.engine, args.as_user):
         print(f"kpibot: there is no user '{args.as_user}' in this database", file=sys.stderr)
         return 2
-    reply = _chat(ctx, args).answer(args.text)
+    reply = _chat(ctx, args, registry).answer(args.text)
     return {"user_error": 1, "failure": 2}.get(reply.kind, 0)

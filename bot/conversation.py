@@ -16,10 +16,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, func, or_, select
 
-from bot.commands import builtin as _builtin_commands  # noqa: F401  (registers /help, /start, /whoami, /lang, /leaderboard)
 from bot.grammar import Arguments, parse_arguments, split_words
 from bot.ratelimit import RateLimiter
-from bot.registry import Command, CommandContext, get_command
+from bot.registry import Registry
+from bot.reply.command import Command, CommandContext
 from bot.reply.formatting import Formatter
 from bot.reply.i18n import Translator, normalize_locale, translator
 from bot.reply.messages import Chart, Line, Reply, Request, Span
@@ -194,11 +194,13 @@ def _sender_key(request: Request) -> str:
 
 
 class Conversation:
-    """Answers chat messages: `Conversation(engine, settings).handle(request) -> Reply`."""
+    """Answers chat messages: `Conversation(engine, settings, registry).handle(request) -> Reply`, with the commands
+    of `registry` (run_bot.py builds the one every platform serves)."""
 
-    def __init__(self, engine: Engine, settings: Settings) -> None:
+    def __init__(self, engine: Engine, settings: Settings, registry: Registry) -> None:
         self.engine = engine
         self.settings = settings
+        self.registry = registry
         self.rate_limiter = RateLimiter(settings.chat.rate_limit_per_minute)
 
     def _viewer(self, request: Request) -> Viewer | None:
@@ -248,7 +250,7 @@ class Conversation:
             except UserError as exc:
                 return self._user_error(t, localize_error(t, exc), None, try_usage=False)
             name, rest = _split_command(text)
-            command = get_command(name or "help")
+            command = self.registry.get(name or "help")
             if command is None:
                 raise UserError("command.unknown", "I don't know the command '/{name}'.", name=name)
             if viewer is None and not command.allowed_for_unlinked:
@@ -267,6 +269,7 @@ class Conversation:
                 words=tuple(split_words(rest)),
                 t=t,
                 fmt=fmt,
+                commands=self.registry,
             )
             reply = command.handler(ctx) if command.handler else self._metric_command(ctx)
             return replace(reply, extra={"locale": ctx.locale, **reply.extra})

@@ -1,7 +1,6 @@
 """Who a chat account is: the CRM user linked to a Telegram or Slack account, if any.
 
-Linking itself (one-time invite codes redeemed with `/start CODE`) belongs to the platform that issues the codes;
-it plugs in by replacing the /start command (`bot.registry.register_command(..., replace=True)`) and writes
+Linking itself (one-time invite codes redeemed with `/start CODE`, bot/invites.py) writes
 `users.telegram_user_id` / `users.slack_user_id`, which is all this module reads.
 """
 

@@ -4,21 +4,18 @@ An admin runs `kpibot invite USER_ID`, sends the person the link, and the person
 account they pressed it from. A code expires (7 days by default) and works once: it is marked used in the same
 conditional UPDATE that checks it, so two presses racing each other cannot both succeed.
 
-`install_start_command()` swaps the conversation's /start for one that also redeems a code; without a code it
-answers exactly as before.
+The built-in /start (bot/commands/builtin.py) redeems a code when one follows it.
 """
 
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, insert, select, update
 
 from bot.identity import PLATFORMS
-from bot.registry import Command, CommandContext, get_command, register_command
-from bot.reply.messages import Line, Reply, Span
 from storage.errors import UserError
 from storage.schema import Invite, User
 from storage.times import naive_utc
@@ -29,7 +26,6 @@ __all__ = [
     "create_invite",
     "redeem_invite",
     "telegram_link",
-    "install_start_command",
 ]
 
 DEFAULT_INVITE_DAYS = 7
@@ -115,52 +111,3 @@ def redeem_invite(
             raise UserError("invite.used", "This invite code was already used. Ask your admin for a new one.")
         conn.execute(update(User).where(User.user_id == invite.user_id).values({column: account}))
     return str(invite.user_id)
-
-
-def _welcome(ctx: CommandContext, user_id: str) -> Reply:
-    with ctx.engine.connect() as conn:
-        name = conn.execute(select(User.name).where(User.user_id == user_id)).scalar() or user_id
-    lines: tuple[Line, ...] = ((Span(ctx.t("start.linked")),), (Span(ctx.t("help.more")),))
-    return Reply(title=ctx.t("start.title", name=name), lines=lines, kind="info")
-
-
-def _start_with_code(previous: Command | None):
-    def start(ctx: CommandContext) -> Reply:
-        if ctx.words and ctx.request.platform in PLATFORMS:
-            user_id = redeem_invite(
-                ctx.engine,
-                ctx.words[0],
-                platform=ctx.request.platform,
-                platform_user_id=ctx.request.platform_user_id,
-                now=ctx.request.now,
-            )
-            return _welcome(ctx, user_id)
-        if previous is not None and previous.handler is not None:
-            return previous.handler(ctx)
-        if ctx.viewer is not None:
-            return _welcome(ctx, ctx.viewer.user_id)
-        return Reply(lines=((Span(ctx.t("start.unlinked")),),), kind="info")
-
-    start.redeems_invites = True  # type: ignore[attr-defined]
-    return start
-
-
-def install_start_command() -> Command:
-    """Make /start redeem invite codes (idempotent); the command otherwise keeps its declaration."""
-    previous = get_command("start")
-    if previous is not None and getattr(previous.handler, "redeems_invites", False):
-        return previous
-    if previous is None:
-        command = Command(
-            "start",
-            "/start CODE",
-            "help.start",
-            handler=_start_with_code(None),
-            allowed_for_unlinked=True,
-            chart=False,
-            help_text="Connect your chat account with the code from your invite link.",
-            group="account",
-        )
-    else:
-        command = replace(previous, handler=_start_with_code(previous), allowed_for_unlinked=True)
-    return register_command(command, replace=True)

@@ -1,7 +1,7 @@
 """Serve the configured chat platforms and the scheduler in one process and one asyncio event loop.
 
-Each platform is a `Service` (start/stop). Services that receive webhooks (Telegram in webhook mode, Slack in HTTP
-mode) add routes to one shared aiohttp server on `KPIBOT_HTTP_PORT`, so one port serves them all behind a load
+Each platform is a `Service` (start/stop); run_bot.py chooses which (`build_services`) and passes them in.
+Services that receive webhooks (Telegram in webhook mode, Slack in HTTP mode) add routes to one shared aiohttp server on `KPIBOT_HTTP_PORT`, so one port serves them all behind a load
 balancer.
 
 A service that cannot start (a rejected token, a missing setting) stops the whole process with a `StartupError`:
@@ -16,16 +16,19 @@ import logging
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 from aiohttp import web
 from sqlalchemy import Engine
 
+from bot.conversation import Conversation
+from bot.reply.sender import Sender
 from bot.startup import StartupError, startup_reason
 from storage.config.secrets import Redactor
 from storage.config.settings import Settings
 
-__all__ = ["Service", "Runtime", "build_services", "serve"]
+__all__ = ["Service", "ServicesFactory", "Runtime", "serve"]
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +47,13 @@ class Runtime:
 
     settings: Settings
     engine: Engine
-    conversation: object  # bot.conversation.Conversation
+    conversation: Conversation
     http: web.Application = field(default_factory=web.Application)
     http_host: str = "0.0.0.0"
-    clock: Callable[[], object] | None = None
-    senders: dict[str, object] = field(
+    clock: Callable[[], datetime] | None = None
+    senders: dict[str, Sender] = field(
         default_factory=dict
-    )  # platform -> bot.reply.sender.Sender, set by services
+    )  # platform -> its Sender, set by services as they start
     redact: Callable[[str], str] | None = None  # blanks the settings' secrets out of stored errors
 
     def __post_init__(self) -> None:
@@ -62,33 +65,14 @@ class Runtime:
         return len(self.http.router.routes()) > 0
 
 
-ServiceFactory = Callable[[Runtime], Service]
+ServicesFactory = Callable[[Runtime], list[Service]]
 
 
-def build_services(runtime: Runtime) -> list[Service]:
-    """The services the settings ask for: Telegram, Slack, and the scheduler whenever a platform is on."""
-    settings = runtime.settings
-    services: list[Service] = []
-    if settings.telegram_token:
-        from bot.telegram.service import TelegramService
-
-        services.append(TelegramService(runtime))
-    if settings.slack_bot_token:
-        from bot.slack.service import SlackService
-
-        services.append(SlackService(runtime))
-    if services:
-        try:
-            from alerts.service import SchedulerService
-        except ImportError:  # pragma: no cover - the scheduler package is optional while it is being built
-            log.warning("scheduler not available; digests and alerts are off")
-        else:
-            services.append(SchedulerService(runtime))
-    return services
-
-
-async def serve(runtime: Runtime, *, stop: asyncio.Event | None = None) -> None:
-    """Start every configured service, serve until `stop` is set (or SIGINT/SIGTERM), then stop them in reverse."""
+async def serve(
+    runtime: Runtime, build_services: ServicesFactory, *, stop: asyncio.Event | None = None
+) -> None:
+    """Start the services `build_services(runtime)` makes, serve until `stop` is set (or SIGINT/SIGTERM), then stop
+    them in reverse."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -109,7 +93,10 @@ async def serve(runtime: Runtime, *, stop: asyncio.Event | None = None) -> None:
                 await service.start()
             except Exception as exc:
                 log.debug("starting %s failed", service.name, exc_info=True)
-                raise StartupError(startup_reason(service.name, exc, redact)) from exc
+                describe = getattr(
+                    service, "startup_failure", None
+                )  # the platform's own wording, if it has one
+                raise StartupError(startup_reason(service.name, exc, redact, describe)) from exc
             started.append(service)
             log.info("%s started", service.name)
         if runtime.needs_http:

@@ -7,7 +7,7 @@ Chat commands, digests, alerts and the CLI all ask through `query`; beside the n
 result types (metrics/result.py), periods (metrics/periods.py), scopes (metrics/scope.py) and charts (metrics/charts/).
 """
 
-from metrics.catalogue import METRICS, MetricQuery, catalogue, get_metric, query
+from metrics.catalogue import METRICS, MetricQuery, get_metric, query
 from metrics.declare import MetricDef
 from metrics.result import BreakdownRow, Measure, MetricResult, Note, Table
 
@@ -20,7 +20,6 @@ __all__ = [
     "BreakdownRow",
     "Note",
     "Table",
-    "catalogue",
     "get_metric",
     "query",
 ]

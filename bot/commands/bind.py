@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, delete, func, insert, or_, select
 
-from bot.registry import Command, CommandContext, get_command, register_command
+from bot.reply.command import Command, CommandContext
 from bot.reply.messages import Reply, Span
 from storage.errors import UserError
 from storage.schema import ChatBinding, Team
@@ -87,6 +87,3 @@ BIND_COMMAND = Command(
     help_text="Bind this group chat to a team (admins): /bind team NAME, /bind off.",
     group="team",
 )
-
-if get_command("bind") is None:
-    register_command(BIND_COMMAND)

@@ -6,8 +6,11 @@ from dataclasses import replace
 
 from sqlalchemy import select, update
 
+from bot.conversation import effective_query, render_charts_safely
 from bot.grammar import parse_arguments
-from bot.registry import Command, CommandContext, commands, get_command, register_command
+from bot.identity import PLATFORMS
+from bot.invites import redeem_invite
+from bot.reply.command import Command, CommandContext
 from bot.reply.i18n import LOCALES, normalize_locale, translator
 from bot.reply.messages import Line, Reply, Span
 from bot.reply.render import leaderboard_reply
@@ -15,7 +18,7 @@ from metrics.catalogue import get_metric, query
 from storage.errors import UserError
 from storage.schema import Team, User
 
-__all__ = ["LEADERBOARD_MEASURES", "DEFAULT_LEADERBOARD"]
+__all__ = ["BUILTIN_COMMANDS", "LEADERBOARD_MEASURES", "DEFAULT_LEADERBOARD"]
 
 # `/leaderboard <word>` → (metric, measure key); None ranks by the metric's headline.
 LEADERBOARD_MEASURES: dict[str, tuple[str, str | None]] = {
@@ -48,7 +51,7 @@ def help_command(ctx: CommandContext) -> Reply:
     """`/help`: every command the asker may use; `/help funnel`: one command, its usage and definition."""
     t = ctx.t
     if ctx.words:
-        command = get_command(ctx.words[0])
+        command = ctx.commands.get(ctx.words[0])
         if command is None:
             raise UserError(
                 "command.unknown", "I don't know the command '/{name}'.", name=ctx.words[0].lstrip("/")
@@ -72,7 +75,7 @@ def help_command(ctx: CommandContext) -> Reply:
         return Reply(title=f"/{command.name}", lines=_text(*lines), kind="info")
     visible = [
         c
-        for c in commands()
+        for c in ctx.commands
         if (ctx.viewer is not None or c.allowed_for_unlinked)
         and not (c.admin_only and (ctx.viewer is None or not ctx.viewer.is_admin))
     ]
@@ -82,13 +85,29 @@ def help_command(ctx: CommandContext) -> Reply:
 
 
 def start_command(ctx: CommandContext) -> Reply:
-    """`/start`: a greeting for a linked user; how to get linked otherwise."""
+    """`/start`: a greeting for a linked user; how to get linked otherwise. `/start CODE` on Telegram or Slack
+    redeems a one-time invite code (bot/invites.py) and links the account it was sent from."""
+    if ctx.words and ctx.request.platform in PLATFORMS:
+        user_id = redeem_invite(
+            ctx.engine,
+            ctx.words[0],
+            platform=ctx.request.platform,
+            platform_user_id=ctx.request.platform_user_id,
+            now=ctx.request.now,
+        )
+        with ctx.engine.connect() as conn:
+            name = conn.execute(select(User.name).where(User.user_id == user_id)).scalar() or user_id
+        return _welcome(ctx, name)
     if ctx.viewer is None:
         if ctx.words:
             return Reply(lines=_text(ctx.t("start.code_unknown")), kind="user_error")
         return Reply(lines=_text(ctx.t("start.unlinked")), kind="info")
+    return _welcome(ctx, ctx.viewer.name)
+
+
+def _welcome(ctx: CommandContext, name: str) -> Reply:
     return Reply(
-        title=ctx.t("start.title", name=ctx.viewer.name),
+        title=ctx.t("start.title", name=name),
         lines=_text(ctx.t("start.linked"), ctx.t("help.more")),
         kind="info",
     )
@@ -139,8 +158,6 @@ def lang_command(ctx: CommandContext) -> Reply:
 
 def leaderboard_command(ctx: CommandContext) -> Reply:
     """`/leaderboard calls last week`: the reps in the asker's scope ranked by one measure."""
-    from bot.conversation import effective_query, render_charts_safely
-
     args = parse_arguments(ctx.words, now=ctx.request.now, tz=ctx.tz)
     rest = list(args.rest)
     word = rest.pop(0).lower() if rest else DEFAULT_LEADERBOARD
@@ -165,7 +182,8 @@ def leaderboard_command(ctx: CommandContext) -> Reply:
     )
 
 
-for _command in (
+# The commands that are not one metric, in the order of /help (after the metric commands).
+BUILTIN_COMMANDS: tuple[Command, ...] = (
     Command(
         "leaderboard",
         "/leaderboard win_rate last month",
@@ -198,5 +216,4 @@ for _command in (
     Command(
         "lang", "/lang ru", "help.lang", aliases=("язык", "language"), handler=lang_command, group="account"
     ),
-):
-    register_command(_command)
+)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from bot.grammar import Arguments, to_words
+from bot.reply.arguments import Arguments, to_words
 from bot.reply.formatting import Formatter
 from bot.reply.messages import Action, Chart, Line, Reply, Span
 from metrics.result import BreakdownRow, Measure, MetricResult, Note, Table, lower_is_better

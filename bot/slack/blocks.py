@@ -15,10 +15,9 @@ button values and 50 blocks a message.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from typing import Any
 
-from bot.registry import get_command
 from bot.reply.messages import Action, Line, Reply
 from bot.reply.tables import table_lines
 from metrics.result import Table
@@ -73,16 +72,19 @@ def _emphasize(text: str, mark: str) -> str:
 _COMMAND_WORD = re.compile(r"(?<![\w/])/([^\W\d][\w]*)")
 
 
-def as_kpi_commands(text: str) -> str:
-    """`/funnel last month` as Slack users type it: `/kpi funnel last month` (one slash command serves all)."""
-    return _COMMAND_WORD.sub(lambda m: f"/kpi {m.group(1)}" if get_command(m.group(1)) else m.group(0), text)
+def as_kpi_commands(text: str, commands: Container[str]) -> str:
+    """`/funnel last month` as Slack users type it: `/kpi funnel last month` (one slash command serves all);
+    `commands` are the names and aliases of the chat commands (`Registry.names`), other `/words` stay."""
+    return _COMMAND_WORD.sub(
+        lambda m: f"/kpi {m.group(1)}" if m.group(1).lower() in commands else m.group(0), text
+    )
 
 
-def render_line(line: Line) -> str:
+def render_line(line: Line, commands: Container[str]) -> str:
     """A Line as mrkdwn, every text escaped, chat commands written as `/kpi <command>`."""
     parts = []
     for span in line:
-        text = escape_mrkdwn(as_kpi_commands(span.text))
+        text = escape_mrkdwn(as_kpi_commands(span.text, commands))
         if span.code:
             text = _emphasize(text, "`")
         if span.italic:
@@ -180,13 +182,13 @@ def _field_sections(texts: Sequence[str]) -> list[Block]:
     ]
 
 
-def reply_blocks(reply: Reply, *, with_actions: bool = True) -> list[Block]:
+def reply_blocks(reply: Reply, commands: Container[str], *, with_actions: bool = True) -> list[Block]:
     """The blocks that show `reply`: for an answer, the headline as its own section and the other lines as fields;
-    for anything else (a mistake, an apology, help) the lines as text."""
+    for anything else (a mistake, an apology, help) the lines as text. `commands`: see `as_kpi_commands`."""
     blocks: list[Block] = []
     if reply.title:
         blocks.append({"type": "header", "text": _plain(reply.title, _HEADER_LIMIT)})
-    lines = [render_line(line) for line in reply.lines]
+    lines = [render_line(line, commands) for line in reply.lines]
     if reply.kind == "answer" and lines:
         blocks.extend(_text_sections(lines[:1]))
         blocks.extend(_field_sections(lines[1:]))
@@ -196,7 +198,7 @@ def reply_blocks(reply: Reply, *, with_actions: bool = True) -> list[Block]:
         blocks.extend(_table_blocks(reply.table))
     context: list[Block] = []
     if reply.footer:
-        context.append(_mrkdwn(_cut(escape_mrkdwn(as_kpi_commands(reply.footer)), _TEXT_LIMIT)))
+        context.append(_mrkdwn(_cut(escape_mrkdwn(as_kpi_commands(reply.footer, commands)), _TEXT_LIMIT)))
     if reply.incident_id and reply.incident_id not in reply.plain_text:
         context.append(_mrkdwn(f"`#{escape_mrkdwn(reply.incident_id)}`"))
     tail = [{"type": "context", "elements": context}] if context else []

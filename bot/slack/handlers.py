@@ -20,7 +20,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import Engine
 
 from bot.commands.bind import bound_team
-from bot.registry import get_command
+from bot.conversation import Conversation
+from bot.reply.command import CommandSet
 from bot.reply.i18n import translator
 from bot.reply.messages import Reply, Request, Span
 from bot.slack.blocks import fallback_text, reply_blocks
@@ -41,10 +42,10 @@ def command_text(text: str) -> str:
     return "/" + (text.lstrip("/") or "help")
 
 
-def needs_link(text: str) -> bool:
+def needs_link(text: str, commands: CommandSet) -> bool:
     """Whether the command in `text` is closed to someone whose Slack account is not linked yet."""
     name = text.strip().split(" ", 1)[0].lstrip("/").lower() or "help"
-    command = get_command(name)
+    command = commands.get(name)
     return command is not None and not command.allowed_for_unlinked
 
 
@@ -73,10 +74,15 @@ class SlackChat:
     """Answers `/kpi` commands, button presses and Home tab visits with the conversation."""
 
     def __init__(
-        self, engine: Engine, conversation: Any, client: AsyncWebClient, clock: Callable[[], datetime]
+        self,
+        engine: Engine,
+        conversation: Conversation,
+        client: AsyncWebClient,
+        clock: Callable[[], datetime],
     ) -> None:
         self.engine = engine
         self.conversation = conversation
+        self.commands = conversation.registry
         self.client = client
         self.clock = clock
         self.identity = SlackIdentity(engine, client)
@@ -84,7 +90,7 @@ class SlackChat:
     def answer(self, text: str, person: SlackPerson, *, channel_id: str, now: datetime) -> Reply:
         """The reply to `text` from `person` in `channel_id` (blocking: run it in a thread)."""
         chat_type = _chat_type(channel_id)
-        if person.user_id is None and needs_link(text):
+        if person.user_id is None and needs_link(text, self.commands):
             locale = person.locale or self.conversation.settings.org.locale
             return Reply(lines=((Span(link_needed_text(locale, person.email)),),), kind="info")
         team = None
@@ -134,7 +140,7 @@ class SlackChat:
         public = reply.kind == "answer"  # mistakes and refusals are for the asker's eyes only
         await respond(
             text=fallback_text(reply),
-            blocks=reply_blocks(reply),
+            blocks=reply_blocks(reply, self.commands.names),
             response_type="in_channel" if public else "ephemeral",
         )
         await self._charts(channel_id, reply, respond)
@@ -150,7 +156,7 @@ class SlackChat:
         if not command:
             return
         reply = await self._answer(command, str(body["user"]["id"]), channel_id)
-        blocks, text = reply_blocks(reply), fallback_text(reply)
+        blocks, text = reply_blocks(reply, self.commands.names), fallback_text(reply)
         if body.get("response_url"):
             await respond(text=text, blocks=blocks, replace_original=True)
         else:  # a message the outbox posted: no response_url travels with it in every case
@@ -177,5 +183,5 @@ class SlackChat:
         else:
             replies = await asyncio.to_thread(self.dashboard, person, self.clock())
             locale = str(next((r.extra["locale"] for r in replies if r.extra.get("locale")), default_locale))
-            view = home_view(replies, locale=locale)
+            view = home_view(replies, self.commands.names, locale=locale)
         await self.client.views_publish(user_id=slack_user_id, view=view)

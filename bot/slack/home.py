@@ -7,7 +7,7 @@ carry uploaded files, and a button there would have no message to replace.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from typing import Any
 
 from bot.reply.i18n import translator
@@ -28,14 +28,14 @@ def _hint(locale: str) -> dict[str, Any]:
     }
 
 
-def home_view(replies: Sequence[Reply], *, locale: str) -> dict[str, Any]:
+def home_view(replies: Sequence[Reply], commands: Container[str], *, locale: str) -> dict[str, Any]:
     """The Home tab showing each reply in turn, divided, within Slack's 100 blocks."""
     t = translator(locale)
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": t("slack.home.title", "Your numbers")}}
     ]
     for reply in replies:
-        part = [{"type": "divider"}, *reply_blocks(reply, with_actions=False)]
+        part = [{"type": "divider"}, *reply_blocks(reply, commands, with_actions=False)]
         if len(blocks) + len(part) > MAX_HOME_BLOCKS - 1:
             break
         blocks.extend(part)

@@ -14,6 +14,7 @@ row, where a retry inside `send` would hold the scheduler's worker for the whole
 from __future__ import annotations
 
 import logging
+from collections.abc import Container
 
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -120,10 +121,11 @@ async def upload_charts(
         )
 
 
-async def post_reply(client: AsyncWebClient, channel: str, reply: Reply) -> str:
-    """Post `reply` as a message (and its charts as files) into `channel`; the message's ts."""
+async def post_reply(client: AsyncWebClient, channel: str, reply: Reply, commands: Container[str]) -> str:
+    """Post `reply` as a message (and its charts as files) into `channel`; the message's ts. `commands`: the chat
+    commands' names, written as `/kpi <command>`."""
     posted = await client.chat_postMessage(
-        channel=channel, text=fallback_text(reply), blocks=reply_blocks(reply), unfurl_links=False
+        channel=channel, text=fallback_text(reply), blocks=reply_blocks(reply, commands), unfurl_links=False
     )
     await upload_charts(client, channel, reply.charts)
     return str(posted.get("ts", ""))
@@ -134,14 +136,15 @@ class SlackSender:
 
     platform = "slack"
 
-    def __init__(self, client: AsyncWebClient) -> None:
+    def __init__(self, client: AsyncWebClient, commands: Container[str]) -> None:
         self.client = client
+        self.commands = commands  # the chat commands' names (`Registry.names`), shown as `/kpi <command>`
 
     async def send(self, chat_id: str, reply: Reply) -> None:
         """Send `reply` to a channel or a person's DM, its charts as files and its actions as buttons."""
         try:
             channel = await conversation_id(self.client, chat_id)
-            await post_reply(self.client, channel, reply)
+            await post_reply(self.client, channel, reply, self.commands)
         except SlackApiError as exc:
             mapped = delivery_error(exc)
             if mapped is exc:

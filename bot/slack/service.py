@@ -32,13 +32,12 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import invites
-from bot.commands import bind  # noqa: F401  (declares /bind, which works for a Slack channel too)
 from bot.replays import first_delivery, request_key
+from bot.serve import Runtime
 from bot.slack.blocks import ACTION_PREFIX
 from bot.slack.handlers import SlackChat
 from bot.slack.inbound import delivery_parts, read_body, signature_ok
-from bot.slack.sender import SlackSender
+from bot.slack.sender import SlackSender, startup_failure
 
 __all__ = ["SlackService", "EVENTS_PATH", "SLASH_COMMAND", "make_client"]
 
@@ -66,8 +65,9 @@ class SlackService:
     """The Slack platform service: `start()` connects and begins serving, `stop()` lets go."""
 
     name = "slack"
+    startup_failure = staticmethod(startup_failure)  # why it did not start, in one line
 
-    def __init__(self, runtime: Any) -> None:
+    def __init__(self, runtime: Runtime) -> None:
         settings = runtime.settings
         if settings.slack_bot_token is None:
             raise ValueError("SLACK_BOT_TOKEN is not set")
@@ -95,13 +95,15 @@ class SlackService:
         self.app.command(SLASH_COMMAND)(self.chat.on_command)
         self.app.action(re.compile(f"^{ACTION_PREFIX}\\d+$"))(self.chat.on_button)
         self.app.event("app_home_opened")(self.chat.on_home_opened)
-        self.sender = SlackSender(make_client(token, settings.slack_api_base_url, wait_out_rate_limits=False))
+        self.sender = SlackSender(
+            make_client(token, settings.slack_api_base_url, wait_out_rate_limits=False),
+            runtime.conversation.registry.names,
+        )
         self._socket: Any = None
         if not self.app_token:
             runtime.http.router.add_post(EVENTS_PATH, self._events)
 
     async def start(self) -> None:
-        invites.install_start_command()
         # auth.test: a wrong token fails here, before anything is served.
         identity = await self.client.auth_test()
         log.info("slack: connected as %s in %s", identity.get("user"), identity.get("team"))

@@ -20,22 +20,21 @@ import logging
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import cast
 from urllib.parse import urlsplit
 
 from aiohttp import web
 from telegram import BotCommand, Update
 from telegram.ext import AIORateLimiter, Application, CallbackQueryHandler, MessageHandler, filters
 
-from bot import invites
-from bot.commands import bind  # noqa: F401  (declares /bind)
-from bot.registry import commands
 from bot.replays import first_delivery, request_key
+from bot.reply.command import CommandSet
 from bot.reply.i18n import translator
+from bot.serve import Runtime
 from bot.shapes import load_json, malformed
 from bot.telegram.api import api_urls
 from bot.telegram.handlers import TelegramChat
-from bot.telegram.sender import TelegramSender
+from bot.telegram.sender import TelegramSender, startup_failure
 
 __all__ = ["TelegramService", "menu_commands", "DEFAULT_WEBHOOK_PATH"]
 
@@ -64,11 +63,11 @@ UPDATE_SHAPE = {
 }
 
 
-def menu_commands(locale: str) -> list[BotCommand]:
+def menu_commands(commands: CommandSet, locale: str) -> list[BotCommand]:
     """The command menu in one language: every command a user can run, with its help line (admin ones left out)."""
     t = translator(locale)
     menu = []
-    for command in commands():
+    for command in commands:
         if command.admin_only or not _MENU_NAME.fullmatch(command.name):
             continue
         description = t(command.help_key, command.help_text or command.usage).strip().splitlines()[0]
@@ -80,12 +79,14 @@ class TelegramService:
     """The Telegram platform service: `start()` connects and begins serving, `stop()` lets go."""
 
     name = "telegram"
+    startup_failure = staticmethod(startup_failure)  # why it did not start, in one line
 
-    def __init__(self, runtime: Any) -> None:
+    def __init__(self, runtime: Runtime) -> None:
         settings = runtime.settings
         if settings.telegram_token is None:
             raise ValueError("TELEGRAM_TOKEN is not set")
         self.runtime = runtime
+        self.commands = runtime.conversation.registry
         self.webhook_url: str | None = settings.telegram_webhook_url or None
         self._secret = (
             settings.telegram_webhook_secret.get_secret_value() if settings.telegram_webhook_secret else ""
@@ -115,10 +116,9 @@ class TelegramService:
             runtime.http.router.add_post(self.webhook_path, self._webhook)
 
     async def start(self) -> None:
-        invites.install_start_command()
         await self.app.initialize()  # getMe: a wrong token fails here, before anything is served
-        await self.app.bot.set_my_commands(menu_commands("en"))
-        await self.app.bot.set_my_commands(menu_commands("ru"), language_code="ru")
+        await self.app.bot.set_my_commands(menu_commands(self.commands, "en"))
+        await self.app.bot.set_my_commands(menu_commands(self.commands, "ru"), language_code="ru")
         await self.app.start()
         allowed = [Update.MESSAGE, Update.CALLBACK_QUERY]
         if self.webhook_url:

@@ -11,6 +11,7 @@ from alerts.rules.control import alert_states
 from alerts.rules.run import run_alerts
 from bot.conversation import Conversation
 from bot.reply.messages import Reply, Request, Span
+from run_bot import build_registry
 from storage.config.alerts import AlertRule
 from storage.config.settings import Settings
 from tests.fixtures.alerts_org import seed_november
@@ -25,7 +26,9 @@ SETTINGS = Settings(alerts=[RULE, PER_REP])
 
 
 def say(engine, user: str, text: str, now: datetime = NOW, locale: str = "en") -> Reply:
-    return Conversation(engine, SETTINGS).handle(Request("console", text, now, user, locale=locale))
+    return Conversation(engine, SETTINGS, build_registry()).handle(
+        Request("console", text, now, user, locale=locale)
+    )
 
 
 def test_a_manager_chooses_a_digest_and_its_time(engine):

@@ -32,6 +32,8 @@ from tests.fakes.telegram_api import FakeBotApi
 CHATS = [900001 + i for i in range(8)]
 LEASE = DeliverySettings(lease_seconds=2)
 NOW = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
+# `kpibot …` as the installed console script runs it.
+KPIBOT = "import sys, run_bot; sys.exit(run_bot.main(sys.argv[1:]))"
 
 
 def _queue(engine, now: datetime, chats: list[int]) -> None:
@@ -237,7 +239,7 @@ def _digests_run(directory: Path, db_url: str, api: FakeBotApi) -> subprocess.Po
         "TELEGRAM_API_BASE_URL": api.base_url,
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "--db", db_url, "digests", "run"],
+        [sys.executable, "-c", KPIBOT, "--db", db_url, "digests", "run"],
         cwd=directory,
         env=env,
         stdout=subprocess.PIPE,

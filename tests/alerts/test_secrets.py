@@ -15,11 +15,11 @@ from telegram import Bot
 
 import alerts.chat  # noqa: F401  (registers /deliveries)
 from alerts.delivery.outbox import OutboxItem, drain_outbox, enqueue
-from bot.cli import main
 from bot.conversation import Conversation
 from bot.logs import RedactSecrets, configure_logging
 from bot.reply.messages import Reply, Request, Span
 from bot.telegram.sender import TelegramSender
+from run_bot import build_registry, main
 from storage.config.secrets import Redactor
 from storage.config.settings import Settings, load_settings
 from storage.schema import OutboxMessage
@@ -82,7 +82,7 @@ def _shown(engine, db_url: str, capsys) -> tuple[str, str]:
     capsys.readouterr()
     assert main(["--db", db_url, "deliveries"]) == 0
     printed = capsys.readouterr().out
-    answer = Conversation(engine, Settings()).handle(
+    answer = Conversation(engine, Settings(), build_registry()).handle(
         Request("console", "/deliveries", NOW, "admin", locale="en")
     )
     return printed, answer.plain_text

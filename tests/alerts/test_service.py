@@ -12,6 +12,7 @@ from alerts.delivery.console import ConsoleSender
 from alerts.service import SchedulerService
 from bot.conversation import Conversation
 from bot.serve import Runtime
+from run_bot import build_registry
 from storage.config.settings import Settings
 from tests.fixtures.alerts_org import seed_november
 
@@ -21,7 +22,10 @@ NOW = datetime(2026, 11, 17, 9, 0, tzinfo=UTC)
 def _runtime(engine, out) -> Runtime:
     settings = Settings(alerts=[])
     runtime = Runtime(
-        settings=settings, engine=engine, conversation=Conversation(engine, settings), clock=lambda: NOW
+        settings=settings,
+        engine=engine,
+        conversation=Conversation(engine, settings, build_registry()),
+        clock=lambda: NOW,
     )
     runtime.senders["console"] = ConsoleSender(out)
     return runtime

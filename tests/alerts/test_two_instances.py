@@ -12,6 +12,8 @@ from pathlib import Path
 
 from tests.fixtures.alerts_org import seed_november
 
+# `kpibot …` as the installed console script runs it, from the checkout.
+KPIBOT = "import sys, run_bot; sys.exit(run_bot.main(sys.argv[1:]))"
 ROOT = Path(__file__).resolve().parents[2]
 NOW = "2026-11-17T09:00:00+00:00"  # Tuesday: 4 digests are due (see tests/fixtures/alerts_org.py)
 
@@ -21,8 +23,8 @@ def _start(db_url: str, out: Path) -> subprocess.Popen:
     return subprocess.Popen(
         [
             sys.executable,
-            "-m",
-            "bot.cli",
+            "-c",
+            KPIBOT,
             "--db",
             db_url,
             "digests",

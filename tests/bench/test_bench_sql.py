@@ -15,6 +15,7 @@ from bench.commands import COMMAND_TEXTS, answer_with_result, request_for
 from bench.org import ensure_demo_org, read_marker
 from bench.queries import COMPARED, HAND_QUERIES, hand_params, result_numbers
 from bot.conversation import Conversation
+from run_bot import build_registry
 from storage.config.settings import load_settings
 
 
@@ -33,7 +34,7 @@ def tiny_org(engine):
 
 def test_every_hand_written_query_returns_the_replys_numbers(engine, tiny_org):
     settings = load_settings(config_path=None, env={})
-    conversation = Conversation(engine, settings)
+    conversation = Conversation(engine, settings, build_registry())
     mismatches = {}
     compared = 0
     for user in (tiny_org.rep_id, tiny_org.manager_id, tiny_org.admin_id):

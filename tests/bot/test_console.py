@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
 from bot.console import render_table
 from metrics.result import Table
+from run_bot import main
 from storage.db import make_engine, upgrade
 from tests.fixtures.bot_org import NOW, seed_org
 

@@ -12,12 +12,13 @@ from babel.dates import format_interval
 from matplotlib.image import imread
 from sqlalchemy import select, update
 
-import bot.registry
 from bot.conversation import Conversation
 from bot.identity import resolve_user
-from bot.registry import Command, commands, register_command
+from bot.registry import Registry
+from bot.reply.command import Command
 from bot.reply.messages import Reply, Request
 from metrics.catalogue import catalogue
+from run_bot import build_registry
 from storage.config.settings import load_settings
 from storage.schema import User
 from tests.fixtures.bot_org import NOW, seed_org
@@ -28,7 +29,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 @pytest.fixture
 def conversation(engine) -> Conversation:
     seed_org(engine)
-    return Conversation(engine, load_settings(env={}))
+    return Conversation(engine, load_settings(env={}), build_registry())
 
 
 def ask(conversation: Conversation, user: str | None, text: str, **fields) -> Reply:
@@ -223,10 +224,10 @@ def test_a_failure_gives_an_incident_id_and_no_traceback(conversation, caplog, m
     def broken(ctx):
         raise RuntimeError("secret internals")
 
-    # A registry of this test's own, so the broken command does not outlive it (other tests loop over commands()).
-    monkeypatch.setattr(bot.registry, "_COMMANDS", dict(bot.registry._COMMANDS))
-    register_command(
-        Command("broken_for_test", "/broken_for_test", "help.broken", handler=broken), replace=True
+    # A registry of this test's own, with the broken command beside the others.
+    broken_command = Command("broken_for_test", "/broken_for_test", "help.broken", handler=broken)
+    conversation = Conversation(
+        conversation.engine, conversation.settings, Registry((*conversation.registry, broken_command))
     )
     with caplog.at_level(logging.ERROR, logger="bot.conversation"):
         reply = ask(conversation, "rep-2", "/broken_for_test")
@@ -274,7 +275,7 @@ def test_a_group_bound_to_a_team_answers_for_the_team(conversation):
 
 def test_help_lists_every_command_and_explains_one(conversation):
     listing = ask(conversation, "mgr-a", "/help").plain_text
-    for command in commands():
+    for command in conversation.registry:
         if not command.admin_only:
             assert f"/{command.name}" in listing
     one = ask(conversation, "mgr-a", "/help funnel").plain_text
@@ -290,7 +291,7 @@ def test_whoami_says_who_and_where(conversation):
 
 def test_every_metric_command_answers_with_valid_charts(conversation):
     known = {metric.name for metric in catalogue()}
-    for command in commands():
+    for command in conversation.registry:
         if command.metric is None:
             continue
         # A manager may be refused an org-wide metric (CAC, ROI …); the admin sees every one.

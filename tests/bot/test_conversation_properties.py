@@ -22,9 +22,9 @@ from hypothesis import strategies as st
 
 import alerts.chat  # noqa: F401  (registers /alerts, /digest, /subscribe …, as the running bot does)
 from bot.conversation import Conversation
-from bot.registry import commands
 from bot.reply.messages import Reply, Request
 from bot.telegram.render import render_reply
+from run_bot import build_registry
 from storage.config.alerts import AlertRule
 from storage.config.settings import Settings
 from tests.fixtures.bot_org import NOW, seed_org
@@ -65,13 +65,13 @@ INJECTIONS = ["'; DROP TABLE users; --", "<b>bold</b>", "*x*", "_it_", "~st~", "
 
 
 def _command_names() -> list[str]:
-    return sorted({name for command in commands() for name in command.names})
+    return sorted(build_registry().names)
 
 
 @pytest.fixture
 def conversation(engine) -> Conversation:
     seed_org(engine)
-    return Conversation(engine, SETTINGS)
+    return Conversation(engine, SETTINGS, build_registry())
 
 
 def _everything_shown(reply: Reply) -> str:

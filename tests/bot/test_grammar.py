@@ -7,9 +7,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.grammar import parse_arguments, split_words, to_words
-from bot.registry import commands, get_command, register_command
+from bot.grammar import parse_arguments, split_words
+from bot.registry import Registry
+from bot.reply.arguments import to_words
 from metrics.scope import Scope
+from run_bot import build_registry
 from storage.errors import UserError
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)  # a Friday
@@ -102,7 +104,8 @@ def test_arguments_are_written_back_for_follow_up_buttons():
 
 
 def test_every_command_is_declared_once_with_its_usage():
-    names = [c.name for c in commands()]
+    registry = build_registry()
+    names = [c.name for c in registry]
     for expected in (
         "funnel",
         "activity",
@@ -130,7 +133,7 @@ def test_every_command_is_declared_once_with_its_usage():
     ):
         assert expected in names
     assert len(names) == len(set(names))
-    assert get_command("/воронка") is get_command("funnel")
-    assert get_command("FUNNEL").usage == "/funnel last month"  # type: ignore[union-attr]
+    assert registry.get("/воронка") is registry.get("funnel")
+    assert registry.get("FUNNEL").usage == "/funnel last month"  # type: ignore[union-attr]
     with pytest.raises(ValueError, match="declared twice"):
-        register_command(get_command("funnel"))  # type: ignore[arg-type]
+        Registry((*registry, registry.get("funnel")))  # type: ignore[arg-type]

@@ -8,6 +8,7 @@ import pytest
 from bot.conversation import Conversation
 from bot.reply.messages import Action, Reply, Request, Span
 from bot.telegram.render import render_reply
+from run_bot import build_registry
 from storage.config.settings import load_settings
 from tests.fixtures.bot_org import NOW, seed_org
 
@@ -15,7 +16,7 @@ from tests.fixtures.bot_org import NOW, seed_org
 @pytest.fixture
 def conversation(engine) -> Conversation:
     seed_org(engine)
-    return Conversation(engine, load_settings(env={}))
+    return Conversation(engine, load_settings(env={}), build_registry())
 
 
 def ask(conversation: Conversation, user: str, text: str, locale: str = "en") -> Reply:

@@ -3,6 +3,7 @@ from datetime import UTC, datetime, timedelta
 from bot.conversation import Conversation
 from bot.ratelimit import RateLimiter
 from bot.reply.messages import Request
+from run_bot import build_registry
 from storage.config.settings import Settings
 from tests.fixtures.metrics_org import seed_people
 
@@ -20,7 +21,7 @@ def test_a_burst_is_allowed_then_the_sender_waits_for_tokens_to_refill():
 def test_a_flooding_rep_is_told_to_slow_down_and_others_are_still_answered(engine):
     seed_people(engine)
     settings = Settings.model_validate({"chat": {"rate_limit_per_minute": 4}})  # burst of 2
-    conversation = Conversation(engine, settings)
+    conversation = Conversation(engine, settings, build_registry())
 
     def ask(user_id: str, seconds: int = 0):
         return conversation.handle(Request("console", "/whoami", T0 + timedelta(seconds=seconds), user_id))

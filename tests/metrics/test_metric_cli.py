@@ -5,8 +5,8 @@ from datetime import date
 
 import pytest
 
-from bot.cli import main
 from metrics.catalogue import catalogue
+from run_bot import main
 from storage.demo.generate import generate_demo
 
 NOW = "2026-11-18T10:00:00+00:00"

@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from bot.cli import main
+from run_bot import main
 from storage.demo.generate import SCALES, generate_demo, has_crm_data
 from storage.errors import UserError
 from storage.schema import Activity, Deal, Lead, LeadStageEvent, Plan, User

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import insert, select, text
 from sqlalchemy.exc import IntegrityError
 
-from bot.cli import main
+from run_bot import main
 from storage.config.settings import load_settings
 from storage.db import make_engine, upgrade
 from storage.importing.importer import import_file

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot.cli import main
+from run_bot import main
 from storage.config.settings import Settings
 from storage.importing.importer import import_file
 from storage.schema import Deal, User

@@ -15,7 +15,7 @@ import pytest
 from openpyxl import Workbook
 from sqlalchemy import insert, select
 
-from bot.cli import main
+from run_bot import main
 from storage.config.settings import Settings
 from storage.importing.importer import import_file
 from storage.schema import Deal, Lead, User

@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import OperationalError
 
-from bot.cli import main
 from metrics.catalogue import MetricQuery, query
+from run_bot import main
 from storage.config.settings import load_settings
 from storage.journeys import journeys_current, live_journey, refresh_store
 from storage.schema import Deal, Lead, LeadStageEvent, lead_journey_dirty, lead_journeys

@@ -16,6 +16,7 @@ from sqlalchemy import update
 from bot.conversation import Conversation
 from bot.serve import Runtime
 from bot.slack.service import EVENTS_PATH, SlackService
+from run_bot import build_registry
 from storage.config.settings import load_settings
 from storage.db import make_engine
 from storage.schema import User
@@ -40,7 +41,13 @@ ROB = "U0ROB"
 
 def make_runtime(engine, api: FakeSlackApi, **env: str) -> Runtime:
     settings = load_settings(env={"SLACK_BOT_TOKEN": TOKEN, "SLACK_API_BASE_URL": api.api_url, **env})
-    return Runtime(settings, engine, Conversation(engine, settings), http_host="127.0.0.1", clock=lambda: NOW)
+    return Runtime(
+        settings,
+        engine,
+        Conversation(engine, settings, build_registry()),
+        http_host="127.0.0.1",
+        clock=lambda: NOW,
+    )
 
 
 class Served:

@@ -13,6 +13,9 @@ from bot.slack.blocks import (
     table_text,
 )
 from metrics.result import Table
+from run_bot import build_registry
+
+NAMES = build_registry().names  # the chat commands, written as `/kpi <command>`
 
 FUNNEL = Reply(
     title="Funnel · Rob <Rep> & Co · October 2026",
@@ -41,12 +44,12 @@ def test_emphasis_hugs_the_words_and_leaves_the_spaces_outside():
         Span("  ▲ 1", italic=True),
         Span(" x<y", code=True),
     )
-    assert render_line(line) == "*Leads:* *7*  _▲ 1_ `x&lt;y`"
-    assert render_line((Span("   ", bold=True),)) == "   "
+    assert render_line(line, NAMES) == "*Leads:* *7*  _▲ 1_ `x&lt;y`"
+    assert render_line((Span("   ", bold=True),), NAMES) == "   "
 
 
 def test_robs_funnel_is_a_header_a_headline_fields_a_table_a_context_line_and_buttons():
-    blocks = reply_blocks(FUNNEL)
+    blocks = reply_blocks(FUNNEL, NAMES)
     assert [b["type"] for b in blocks] == [
         "header",
         "section",
@@ -89,7 +92,7 @@ def test_a_mistake_is_plain_text_without_fields():
     reply = Reply(
         lines=((Span("I don't understand the period 'blorp'. Try: /funnel last month"),),), kind="user_error"
     )
-    assert reply_blocks(reply) == [
+    assert reply_blocks(reply, NAMES) == [
         {
             "type": "section",
             "text": {
@@ -103,7 +106,7 @@ def test_a_mistake_is_plain_text_without_fields():
 
 def test_an_apology_shows_its_incident_id_when_the_text_does_not():
     reply = Reply(lines=((Span("Sorry, something went wrong."),),), kind="failure", incident_id="ab12cd34")
-    assert reply_blocks(reply)[-1] == {
+    assert reply_blocks(reply, NAMES)[-1] == {
         "type": "context",
         "elements": [{"type": "mrkdwn", "text": "`#ab12cd34`", "verbatim": True}],
     }
@@ -121,7 +124,7 @@ def test_slack_limits_are_kept():
         + (Action("Too long", "/" + "x" * 2001),),
         footer="footer",
     )
-    blocks = reply_blocks(reply)
+    blocks = reply_blocks(reply, NAMES)
     assert len(blocks) <= MAX_BLOCKS
     assert len(blocks[0]["text"]["text"]) == 150 and blocks[0]["text"]["text"].endswith("…")
     assert [len(b["fields"]) for b in blocks if "fields" in b] == [10, 10, 4]
@@ -130,7 +133,7 @@ def test_slack_limits_are_kept():
     buttons = blocks[-1]["elements"]
     assert len(buttons) == 3  # the 2001-character command cannot travel in a button value
     assert all(len(b["text"]["text"]) == 75 for b in buttons)
-    assert reply_blocks(reply, with_actions=False)[-1]["type"] == "context"
+    assert reply_blocks(reply, NAMES, with_actions=False)[-1]["type"] == "context"
 
 
 def test_buttons_come_in_rows_of_at_most_25():
@@ -149,6 +152,6 @@ def test_commands_in_replies_are_written_the_way_slack_users_type_them():
     from bot.slack.blocks import as_kpi_commands
 
     text = "I don't understand the period 'blorp'. Try: /funnel last month (or /help, not /etc/passwd or 1/2)"
-    assert as_kpi_commands(text) == (
+    assert as_kpi_commands(text, NAMES) == (
         "I don't understand the period 'blorp'. Try: /kpi funnel last month (or /kpi help, not /etc/passwd or 1/2)"
     )

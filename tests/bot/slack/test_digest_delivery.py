@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import update
 
-from bot.cli import main
+from run_bot import main
 from storage.schema import User
 from tests.bot.slack.conftest import TOKEN
 from tests.fixtures.alerts_org import seed_november

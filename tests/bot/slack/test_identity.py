@@ -8,6 +8,7 @@ from sqlalchemy import select, update
 from bot.slack.handlers import command_text, link_needed_text, needs_link
 from bot.slack.identity import SlackIdentity, SlackPerson, link_by_email
 from bot.slack.service import make_client
+from run_bot import build_registry
 from storage.schema import User
 from tests.bot.slack.conftest import TOKEN
 from tests.fixtures.metrics_org import seed_people
@@ -57,9 +58,11 @@ def test_an_email_never_moves_a_link_or_picks_between_two_people(engine):
 
 
 def test_an_unlinked_person_may_still_ask_for_help_and_is_told_whom_to_ask():
-    assert needs_link("/funnel last month") and needs_link("/plan")
-    assert not needs_link("/help") and not needs_link("/start ABC") and not needs_link("/whoami")
-    assert not needs_link("/blorp")  # the conversation explains an unknown command itself
+    commands = build_registry()
+    assert needs_link("/funnel last month", commands) and needs_link("/plan", commands)
+    assert not needs_link("/help", commands) and not needs_link("/start ABC", commands)
+    assert not needs_link("/whoami", commands)
+    assert not needs_link("/blorp", commands)  # the conversation explains an unknown command itself
     assert (
         "ask your kpibot admin to put eve@x.example on your kpibot user"
         in link_needed_text("en", "eve@x.example").lower()

@@ -10,6 +10,7 @@ from bot.reply.messages import Action, Chart, Reply, Span
 from bot.reply.sender import DeliveryError
 from bot.slack.sender import SlackSender
 from bot.slack.service import make_client
+from run_bot import build_registry
 from tests.bot.slack.conftest import TOKEN
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -23,7 +24,7 @@ DIGEST = Reply(
 
 
 def sender_for(api) -> SlackSender:
-    return SlackSender(make_client(TOKEN, api.api_url, wait_out_rate_limits=False))
+    return SlackSender(make_client(TOKEN, api.api_url, wait_out_rate_limits=False), build_registry().names)
 
 
 async def test_a_digest_for_a_channel_is_a_block_kit_message_and_its_chart_a_file_in_that_channel(slack_api):

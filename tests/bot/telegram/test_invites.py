@@ -97,7 +97,7 @@ def test_a_new_phone_relinks_the_same_person(org):
 
 
 def test_the_invite_command_prints_the_link_and_the_code(db_url, capsys):
-    from bot.cli import main
+    from run_bot import main
     from storage.db import make_engine
 
     engine = make_engine(db_url)
@@ -113,7 +113,7 @@ def test_the_invite_command_prints_the_link_and_the_code(db_url, capsys):
 
 
 def test_without_a_username_the_invite_command_asks_the_bot_api(db_url, capsys, monkeypatch, fake_api):
-    from bot.cli import main
+    from run_bot import main
     from storage.db import make_engine
     from tests.bot.telegram.conftest import TOKEN
 

@@ -17,6 +17,7 @@ from bot.conversation import Conversation
 from bot.invites import create_invite
 from bot.reply.messages import Reply, Span
 from bot.serve import Runtime, serve
+from run_bot import build_registry, build_services
 from storage.config.settings import load_settings
 from storage.db import make_engine
 from tests.bot.telegram.conftest import TOKEN
@@ -43,7 +44,7 @@ class BotThread:
         async def main() -> None:
             self.stop_event = asyncio.Event()
             self.started.set()
-            await serve(self.runtime, stop=self.stop_event)
+            await serve(self.runtime, build_services, stop=self.stop_event)
 
         try:
             self.loop.run_until_complete(main())
@@ -73,7 +74,13 @@ class BotThread:
 def runtime(fake_api: FakeBotApi, org_db_url: str) -> Iterator[Runtime]:
     settings = load_settings(env={"TELEGRAM_TOKEN": TOKEN, "TELEGRAM_API_BASE_URL": fake_api.base_url})
     engine = make_engine(org_db_url)
-    yield Runtime(settings, engine, Conversation(engine, settings), http_host="127.0.0.1", clock=lambda: NOW)
+    yield Runtime(
+        settings,
+        engine,
+        Conversation(engine, settings, build_registry()),
+        http_host="127.0.0.1",
+        clock=lambda: NOW,
+    )
     engine.dispose()
 
 

@@ -16,6 +16,7 @@ import pytest
 from bot.conversation import Conversation
 from bot.invites import create_invite
 from bot.serve import Runtime
+from run_bot import build_registry
 from storage.config.settings import load_settings
 from storage.db import make_engine
 from tests.bot.telegram.conftest import TOKEN
@@ -68,7 +69,11 @@ def hook(fake_api: FakeBotApi, org_db_url: str) -> Iterator[Hook]:
     settings = load_settings(env=env)
     engine = make_engine(org_db_url)
     runtime = Runtime(
-        settings, engine, Conversation(engine, settings), http_host="127.0.0.1", clock=lambda: NOW
+        settings,
+        engine,
+        Conversation(engine, settings, build_registry()),
+        http_host="127.0.0.1",
+        clock=lambda: NOW,
     )
     with BotThread(runtime):
         fake_api.wait_for_calls("setWebhook", 1, timeout=20)
