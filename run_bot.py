@@ -20,7 +20,7 @@ from sqlalchemy.exc import OperationalError
 from alerts import cli as alerts_cli
 from alerts.chat import COMMANDS as ALERT_COMMANDS
 from alerts.service import SchedulerService
-from bot import cli_commands as bot_cli
+from bot import cli as bot_cli
 from bot import invite_cli
 from bot.commands.bind import BIND_COMMAND
 from bot.commands.builtin import BUILTIN_COMMANDS
