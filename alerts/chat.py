@@ -162,8 +162,8 @@ def _may_act(person: Person | None, action: str, scope: str | None) -> None:
     if action in ("mute", "unmute") or scope is None:
         raise PermissionDenied("alerts.admins_only", "Only an admin can mute or unmute an alert or silence a whole "
                                "rule; to snooze or acknowledge one alert, name its scope (team:ID or rep:ID).")  # fmt: skip
-    kind, _, ref = scope.partition(":")
-    own = ref in person.managed_team_ids if kind == "team" else kind == "rep" and ref in person.report_ids
+    # A team they manage or one of its members; never their own rep scope (the alert is for their manager).
+    own = person.may_see_scope(scope) and scope != f"rep:{person.user_id}"
     if not own:
         raise PermissionDenied("alerts.not_your_scope", "You can only snooze or acknowledge alerts about your own "
                                "teams and their members, not {scope}.", scope=scope)  # fmt: skip

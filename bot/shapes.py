@@ -90,8 +90,6 @@ def load_json(raw: bytes | str) -> tuple[Any, str | None]:
         return None, "nested too deeply"
     try:
         return json.loads(text), None
-    except (
-        ValueError,
-        RecursionError,
-    ) as exc:  # ValueError: bad syntax, or an integer of thousands of digits
+    # ValueError: bad syntax, or an integer of thousands of digits.
+    except (ValueError, RecursionError) as exc:
         return None, f"not JSON ({type(exc).__name__})"

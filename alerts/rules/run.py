@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from alerts.audience import Person, address_of, load_people
 from alerts.delivery.outbox import OutboxItem, enqueue
-from alerts.rules.evaluate import AlertStatus, Contributor, Observation, evaluate
+from alerts.rules.evaluate import AlertStatus, Contributor, Notice, Observation, evaluate
 from alerts.rules.notices import notice_reply
 from bot.reply.formatting import Formatter
 from metrics.catalogue import MetricQuery, get_metric, query
@@ -264,6 +264,90 @@ def _dm_not_permitted(rule: AlertRule, scope_key: str, people: Mapping[str, Pers
     return ref if person is not None and not person.may_see_scope(scope_key) else None
 
 
+def _claim_slot(conn: Connection, rule: AlertRule, observation: Observation, at: datetime) -> int:
+    """The run row, written first: its unique (rule, scope, slot) makes a second instance's insert fail."""
+    return conn.execute(
+        insert(AlertRun)
+        .values(
+            rule_id=rule.id,
+            scope_key=observation.scope_key,
+            evaluated_at=at,
+            value=observation.value,
+            sample=observation.sample,
+            state="pending",
+            outcome="pending",
+        )
+        .returning(AlertRun.id)
+    ).scalar_one()
+
+
+def _read_status(conn: Connection, rule: AlertRule, scope_key: str) -> tuple[bool, AlertStatus, AlertStatus]:
+    """(whether the scope has a state row, its own status, the status evaluation reads): a rule-wide snooze or
+    mute (the `*` row) counts for every scope. Locked on PostgreSQL until the transaction ends."""
+    s = AlertState
+    stmt = select(s).where(s.rule_id == rule.id, s.scope_key.in_([scope_key, RULE_WIDE]))
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    rows = {row.scope_key: row for row in conn.execute(stmt)}
+    own = _status(rows.get(scope_key))
+    wide = _status(rows.get(RULE_WIDE))
+    effective = replace(
+        own, snoozed_until=_latest(own.snoozed_until, wide.snoozed_until), muted=own.muted or wide.muted
+    )
+    return scope_key in rows, own, effective
+
+
+def _write_status(
+    conn: Connection,
+    rule: AlertRule,
+    scope_key: str,
+    exists: bool,
+    own: AlertStatus,
+    new: AlertStatus,
+    now: datetime,
+) -> None:
+    """The evaluated status; snoozes and mutes stay where they were set (the evaluation only reads them)."""
+    s = AlertState
+    snoozed = own.snoozed_until if own.snoozed_until and own.snoozed_until > now else None
+    values = dict(
+        state=new.state,
+        since=naive_utc(new.since) if new.since else None,
+        last_notified_at=naive_utc(new.last_notified_at) if new.last_notified_at else None,
+        snoozed_until=naive_utc(snoozed) if snoozed else None,
+        acknowledged_by=new.acknowledged_by,
+        muted=own.muted,
+        last_value=new.last_value,
+    )
+    if exists:
+        conn.execute(update(s).where(s.rule_id == rule.id, s.scope_key == scope_key).values(**values))
+    else:
+        conn.execute(insert(s).values(rule_id=rule.id, scope_key=scope_key, **values))
+
+
+def _queue_notices(
+    conn: Connection,
+    settings: Settings,
+    rule: AlertRule,
+    notice: Notice,
+    scope_key: str,
+    at: datetime,
+    now: datetime,
+    people: Mapping[str, Person],
+    platforms: Sequence[str],
+    period_label: str,
+) -> list[str]:
+    """The notice for each recipient, in their language, into the outbox; the keys newly queued."""
+    queued = []
+    for recipient, platform, chat_id, locale in _targets(conn, rule, scope_key, people, platforms):
+        fmt = Formatter(locale or settings.org.locale, settings.org.currency)
+        key = f"alert:{rule.id}:{scope_key}:{notice.kind}:{at.isoformat()}:{recipient}"
+        reply = notice_reply(rule, notice, fmt, period_label=period_label)
+        item = OutboxItem(key, "alert", rule.id, recipient, platform, chat_id, reply)
+        if enqueue(conn, [item], now):
+            queued.append(item.key)
+    return queued
+
+
 def _record(
     engine: Engine,
     settings: Settings,
@@ -282,48 +366,10 @@ def _record(
     scope_key = observation.scope_key
     try:
         with engine.begin() as conn:
-            run_id = conn.execute(
-                insert(AlertRun)
-                .values(
-                    rule_id=rule.id,
-                    scope_key=scope_key,
-                    evaluated_at=at,
-                    value=observation.value,
-                    sample=observation.sample,
-                    state="pending",
-                    outcome="pending",
-                )
-                .returning(AlertRun.id)
-            ).scalar_one()
-            s = AlertState
-            stmt = select(s).where(s.rule_id == rule.id, s.scope_key.in_([scope_key, RULE_WIDE]))
-            if conn.dialect.name == "postgresql":
-                stmt = stmt.with_for_update()
-            rows = {row.scope_key: row for row in conn.execute(stmt)}
-            own = _status(rows.get(scope_key))
-            wide = _status(rows.get(RULE_WIDE))
-            effective = replace(
-                own,
-                snoozed_until=_latest(own.snoozed_until, wide.snoozed_until),
-                muted=own.muted or wide.muted,
-            )
+            run_id = _claim_slot(conn, rule, observation, at)
+            exists, own, effective = _read_status(conn, rule, scope_key)
             evaluation = evaluate(rule, observation, effective, now)
-            new = evaluation.status
-            # Snoozes and mutes stay where they were set; the evaluation only reads them.
-            snoozed = own.snoozed_until if own.snoozed_until and own.snoozed_until > now else None
-            values = dict(
-                state=new.state,
-                since=naive_utc(new.since) if new.since else None,
-                last_notified_at=naive_utc(new.last_notified_at) if new.last_notified_at else None,
-                snoozed_until=naive_utc(snoozed) if snoozed else None,
-                acknowledged_by=new.acknowledged_by,
-                muted=own.muted,
-                last_value=new.last_value,
-            )
-            if scope_key in rows:
-                conn.execute(update(s).where(s.rule_id == rule.id, s.scope_key == scope_key).values(**values))
-            else:
-                conn.execute(insert(s).values(rule_id=rule.id, scope_key=scope_key, **values))
+            _write_status(conn, rule, scope_key, exists, own, evaluation.status, now)
             outcome: str = evaluation.outcome
             error: str | None = None
             refused = _dm_not_permitted(rule, scope_key, people) if evaluation.notice is not None else None
@@ -334,21 +380,22 @@ def _record(
             conn.execute(
                 update(AlertRun)
                 .where(AlertRun.id == run_id)
-                .values(state=new.state, outcome=outcome, error=error)
+                .values(state=evaluation.status.state, outcome=outcome, error=error)
             )
-            queued = []
+            queued: list[str] = []
             if evaluation.notice is not None and refused is None:
-                items = []
-                for recipient, platform, chat_id, locale in _targets(
-                    conn, rule, scope_key, people, platforms
-                ):
-                    fmt = Formatter(locale or settings.org.locale, settings.org.currency)
-                    key = f"alert:{rule.id}:{scope_key}:{evaluation.notice.kind}:{at.isoformat()}:{recipient}"
-                    reply = notice_reply(rule, evaluation.notice, fmt, period_label=period_label)
-                    items.append(OutboxItem(key, "alert", rule.id, recipient, platform, chat_id, reply))
-                for item in items:
-                    if enqueue(conn, [item], now):
-                        queued.append(item.key)
+                queued = _queue_notices(
+                    conn,
+                    settings,
+                    rule,
+                    evaluation.notice,
+                    scope_key,
+                    at,
+                    now,
+                    people,
+                    platforms,
+                    period_label,
+                )
             return outcome, queued
     except IntegrityError:
         # Another instance evaluated this rule, scope and slot first.

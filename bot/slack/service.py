@@ -146,12 +146,8 @@ class SlackService:
                 query=request.query_string,
                 headers=request.headers,  # type: ignore[arg-type]
             )
-        except (
-            ValueError,
-            TypeError,
-            KeyError,
-            AttributeError,
-        ) as exc:  # a shape the checks above did not foresee
+        # A shape the checks above did not foresee.
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
             log.warning("slack: refused a request bolt could not read: %s", type(exc).__name__)
             return _refused("unreadable body")
         parts = delivery_parts(inbound, request.headers)

@@ -153,12 +153,8 @@ class TelegramService:
         if reason is None:
             try:
                 update = Update.de_json(data, self.app.bot)
-            except (
-                TypeError,
-                ValueError,
-                KeyError,
-                AttributeError,
-            ) as exc:  # a shape the check did not foresee
+            # A shape the check did not foresee.
+            except (TypeError, ValueError, KeyError, AttributeError) as exc:
                 reason = f"not an update ({type(exc).__name__})"
         if update is None:
             log.warning("telegram: refused a webhook post: %s", reason)

@@ -38,9 +38,8 @@ from typing import Any
 
 __all__ = ["SeenRows", "key_text", "CACHE_KIB"]
 
-CACHE_KIB = (
-    4 * 1024
-)  # the file's page cache; beyond it, pages come back from the operating system's file cache
+# The file's page cache; beyond it, pages come back from the operating system's file cache.
+CACHE_KIB = 4 * 1024
 _CHUNK = 500  # values per IN (...): far below SQLite's limit of bound parameters
 
 
