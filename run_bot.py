@@ -39,9 +39,9 @@ __all__ = ["build_registry", "build_services", "open_senders", "build_parser", "
 
 
 def build_registry() -> Registry:
-    """Every chat command, in the order of /help: the metrics, the account commands, the team's (/bind, then the
-    scheduler's digests, alerts and deliveries). The same list on every platform, whichever of them run."""
-    return Registry((*METRIC_COMMANDS, *BUILTIN_COMMANDS, BIND_COMMAND, *ALERT_COMMANDS))
+    """Every chat command, in the order of /help: the metrics, the account commands, the scheduler's digests, alerts
+    and deliveries, and /bind. The same list on every platform, whichever of them run."""
+    return Registry((*METRIC_COMMANDS, *BUILTIN_COMMANDS, *ALERT_COMMANDS, BIND_COMMAND))
 
 
 def build_services(runtime: Runtime) -> list[Service]:
@@ -94,7 +94,7 @@ async def open_senders(ctx: CliContext, registry: Registry) -> AsyncIterator[dic
 
 def build_parser(registry: Registry | None = None) -> argparse.ArgumentParser:
     """`kpibot` and every package's subcommands, each handed what it needs from here."""
-    registry = registry or build_registry()
+    registry = build_registry() if registry is None else registry
     parser = argparse.ArgumentParser(
         prog="kpibot", description="Sales KPIs in Telegram, Slack and the console."
     )

@@ -1,7 +1,7 @@
 """The scheduler's chat commands: /digest, /subscribe, /unsubscribe, /alerts and (admins) /deliveries.
 
-Declared once in the conversation's registry, so the console, Telegram and Slack all serve them; the buttons under
-an alert (snooze, acknowledge, mute) are plain `/alerts …` commands.
+Declared here as the list `COMMANDS`, which run_bot.py adds to the one Registry, so the console, Telegram and Slack
+all serve them; the buttons under an alert (snooze, acknowledge, mute) are plain `/alerts …` commands.
 """
 
 from __future__ import annotations

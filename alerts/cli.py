@@ -48,13 +48,13 @@ def register(subparsers: argparse._SubParsersAction, *, senders: SendersFactory)
     digests_sub = digests.add_subparsers(dest="digests_command", metavar="ACTION", required=True)
     run = digests_sub.add_parser("run", help="queue the digests due at --now and deliver them")
     _add_pass_options(run)
-    run.set_defaults(handler=partial(_digests_run, platforms=senders))
+    run.set_defaults(handler=partial(_digests_run, open_senders=senders))
 
     alerts = subparsers.add_parser("alerts", help="alerts: run one evaluation pass")
     alerts_sub = alerts.add_subparsers(dest="alerts_command", metavar="ACTION", required=True)
     run = alerts_sub.add_parser("run", help="evaluate the rules due at --now and deliver their notices")
     _add_pass_options(run)
-    run.set_defaults(handler=partial(_alerts_run, platforms=senders))
+    run.set_defaults(handler=partial(_alerts_run, open_senders=senders))
 
     deliveries = subparsers.add_parser("deliveries", help="show what was sent, pending and failed")
     deliveries.add_argument("--db", default=argparse.SUPPRESS, help="database URL (as the global --db)")
@@ -65,20 +65,22 @@ def register(subparsers: argparse._SubParsersAction, *, senders: SendersFactory)
 
 @contextlib.asynccontextmanager
 async def _senders(
-    ctx: CliContext, args: argparse.Namespace, platforms: SendersFactory
+    ctx: CliContext, args: argparse.Namespace, open_senders: SendersFactory
 ) -> AsyncIterator[dict]:
     """The platforms' senders (those whose token is set); the console sender when there is none."""
-    async with platforms(ctx) as found:
+    async with open_senders(ctx) as found:
         senders: dict[str, Sender] = dict(found)
         if not senders:
             senders["console"] = ConsoleSender(args.console_file)
         yield senders
 
 
-async def _deliver(ctx: CliContext, args, now: datetime, queue, platforms: SendersFactory) -> tuple[Any, Any]:
+async def _deliver(
+    ctx: CliContext, args, now: datetime, queue, open_senders: SendersFactory
+) -> tuple[Any, Any]:
     from alerts.delivery.outbox import drain_outbox
 
-    async with _senders(ctx, args, platforms) as senders:
+    async with _senders(ctx, args, open_senders) as senders:
         found = await asyncio.to_thread(queue, list(senders))
         if args.dry_run or args.no_send:
             return found, None
@@ -93,7 +95,7 @@ def _print_report(report) -> None:
         print(f"sent {len(report.sent)}, retrying {len(report.retried)}, dead {len(report.dead)}")
 
 
-def _digests_run(ctx: CliContext, args: argparse.Namespace, *, platforms: SendersFactory) -> int:
+def _digests_run(ctx: CliContext, args: argparse.Namespace, *, open_senders: SendersFactory) -> int:
     from alerts.digests.run import run_digests
 
     now = parse_now(args.now)
@@ -103,7 +105,7 @@ def _digests_run(ctx: CliContext, args: argparse.Namespace, *, platforms: Sender
             args,
             now,
             lambda names: run_digests(ctx.engine, ctx.settings, now, platforms=names, dry_run=args.dry_run),
-            platforms,
+            open_senders,
         )
     )
     if args.dry_run:
@@ -117,7 +119,7 @@ def _digests_run(ctx: CliContext, args: argparse.Namespace, *, platforms: Sender
     return 0
 
 
-def _alerts_run(ctx: CliContext, args: argparse.Namespace, *, platforms: SendersFactory) -> int:
+def _alerts_run(ctx: CliContext, args: argparse.Namespace, *, open_senders: SendersFactory) -> int:
     from alerts.rules.run import run_alerts
 
     now = parse_now(args.now)
@@ -127,7 +129,7 @@ def _alerts_run(ctx: CliContext, args: argparse.Namespace, *, platforms: Senders
             args,
             now,
             lambda names: run_alerts(ctx.engine, ctx.settings, now, platforms=names, dry_run=args.dry_run),
-            platforms,
+            open_senders,
         )
     )
     for rule_id, scope_key, outcome in found.evaluations:

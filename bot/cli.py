@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -14,9 +13,7 @@ from bot.registry import Registry
 from storage.cli import CliContext
 
 if TYPE_CHECKING:
-    from bot.serve import Runtime, Service
-
-ServicesFactory = Callable[["Runtime"], "list[Service]"]
+    from bot.serve import ServicesFactory
 
 __all__ = ["register"]
 
@@ -102,7 +99,10 @@ def _run(ctx: CliContext, args: argparse.Namespace, *, registry: Registry, servi
 
         upgrade(ctx.engine)
         runtime = Runtime(
-            settings=settings, engine=ctx.engine, conversation=Conversation(ctx.engine, settings, registry)
+            settings=settings,
+            engine=ctx.engine,
+            conversation=Conversation(ctx.engine, settings, registry),
+            redact=ctx.redact,
         )
         asyncio.run(serve(runtime, services))
         return 0

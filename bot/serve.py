@@ -1,8 +1,9 @@
 """Serve the configured chat platforms and the scheduler in one process and one asyncio event loop.
 
 Each platform is a `Service` (start/stop); run_bot.py chooses which (`build_services`) and passes them in.
-Services that receive webhooks (Telegram in webhook mode, Slack in HTTP mode) add routes to one shared aiohttp server on `KPIBOT_HTTP_PORT`, so one port serves them all behind a load
-balancer.
+Services that receive webhooks (Telegram in webhook mode, Slack in HTTP mode) add routes to one shared aiohttp
+server on `KPIBOT_HTTP_PORT`, so one port serves them all behind a load balancer. A platform service puts its
+Sender into `Runtime.senders` when it starts; the scheduler, started after them, delivers through those.
 
 A service that cannot start (a rejected token, a missing setting) stops the whole process with a `StartupError`:
 one line for the operator, no secret in it; the traceback is logged at debug level (`-v`), redacted.
@@ -34,6 +35,9 @@ log = logging.getLogger(__name__)
 
 
 class Service(Protocol):
+    """Something served: a chat platform or the scheduler. A platform's service may also carry
+    `startup_failure(exc) -> str | None`, its own one-line wording of why it could not start."""
+
     name: str
 
     async def start(self) -> None: ...

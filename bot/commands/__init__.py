@@ -1,0 +1,2 @@
+"""The built-in chat commands, as lists: the metric commands (metric.py), /help /start /whoami /lang /leaderboard
+(builtin.py) and /bind (bind.py). run_bot.py assembles them, with the scheduler's, into the one Registry."""

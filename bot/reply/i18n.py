@@ -2,7 +2,7 @@
 
 The catalogues are the `.po` files under `bot/reply/locales`; they are read and compiled in memory the first time a
 language is asked for, so editing a `.po` file needs no build step. A key missing from a catalogue falls back to the
-English text the caller passes (a UserError's own wording, a command another package registered), never to the key.
+English text the caller passes (a UserError's own wording, a command declared outside bot/commands/), never to the key.
 """
 
 from __future__ import annotations

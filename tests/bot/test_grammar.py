@@ -10,6 +10,7 @@ import pytest
 from bot.grammar import parse_arguments, split_words
 from bot.registry import Registry
 from bot.reply.arguments import to_words
+from bot.reply.command import Command
 from metrics.scope import Scope
 from run_bot import build_registry
 from storage.errors import UserError
@@ -137,3 +138,16 @@ def test_every_command_is_declared_once_with_its_usage():
     assert registry.get("FUNNEL").usage == "/funnel last month"  # type: ignore[union-attr]
     with pytest.raises(ValueError, match="declared twice"):
         Registry((*registry, registry.get("funnel")))  # type: ignore[arg-type]
+
+
+def test_a_registry_refuses_a_name_taken_as_an_alias_and_a_command_that_answers_nothing():
+    registry = build_registry()
+    # /воронка is /funnel's alias: a new command may not take it.
+    with pytest.raises(ValueError, match="already belong to other commands"):
+        Registry((*registry, Command("воронка", "/воронка", "help.x", handler=lambda ctx: None)))  # type: ignore[arg-type,return-value]
+    with pytest.raises(ValueError, match="needs a metric or a handler"):
+        Registry((Command("nothing", "/nothing", "help.x"),))
+    # Changing one declaration leaves the others and the order as they were.
+    changed = registry.with_changes("funnel", chart=False)
+    assert [c.name for c in changed] == [c.name for c in registry]
+    assert changed.get("funnel").chart is False and registry.get("funnel").chart is True  # type: ignore[union-attr]

@@ -1,0 +1,1 @@
+"""kpibot in Telegram, over real HTTP against tests/fakes/telegram_api.py."""
