@@ -34,6 +34,7 @@ from metrics import cli as metrics_cli
 from storage import cli as storage_cli
 from storage.cli import CliContext
 from storage.config.settings import load_settings
+from storage.crm import cli as crm_cli
 
 __all__ = ["build_registry", "build_services", "open_senders", "build_parser", "main"]
 
@@ -103,6 +104,7 @@ def build_parser(registry: Registry | None = None) -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     storage_cli.register(subparsers)
+    crm_cli.register(subparsers)
     metrics_cli.register(subparsers)
     bot_cli.register(subparsers, registry=registry, services=build_services)
     invite_cli.register(subparsers)

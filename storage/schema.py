@@ -57,6 +57,9 @@ __all__ = [
     "OutboxMessage",
     "AlertState",
     "AlertRun",
+    "SyncRun",
+    "SyncWatermark",
+    "SyncRejected",
     "lead_journeys",
     "lead_journey_dirty",
     "lead_journey_state",
@@ -464,6 +467,52 @@ class AlertRun(Base):
         Index("ix_alert_runs_rule_time", "rule_id", "evaluated_at"),
         UniqueConstraint("rule_id", "scope_key", "evaluated_at"),
     )
+
+
+# --- CRM syncs (storage/crm/) ----------------------------------------------------------------------------------
+
+
+class SyncRun(Base):
+    """One `kpibot sync` (or scheduled sync) of one CRM: when, how it ended, and per object what it read, wrote,
+    rejected and deleted (`objects`, JSON)."""
+
+    __tablename__ = "sync_runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    crm: Mapped[str] = mapped_column(String(32))
+    started_at: Mapped[datetime] = mapped_column(DateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+    status: Mapped[str] = mapped_column(String(16))  # running / ok / failed
+    full: Mapped[bool] = mapped_column(Boolean, default=False)
+    read: Mapped[int] = mapped_column(Integer, default=0)
+    written: Mapped[int] = mapped_column(Integer, default=0)
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
+    deleted: Mapped[int] = mapped_column(Integer, default=0)
+    objects: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_sync_runs_crm_started", "crm", "started_at"),)
+
+
+class SyncWatermark(Base):
+    """How far a CRM object has been read: the newest modification stamp whose rows are committed."""
+
+    __tablename__ = "sync_watermarks"
+    crm: Mapped[str] = mapped_column(String(32), primary_key=True)
+    object: Mapped[str] = mapped_column(String(64), primary_key=True)
+    watermark: Mapped[datetime] = mapped_column(DateTime)
+
+
+class SyncRejected(Base):
+    """A CRM record a sync could not take, and why (the first of each object and run; the run counts them all)."""
+
+    __tablename__ = "sync_rejects"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(Integer, index=True)
+    object: Mapped[str] = mapped_column(String(64))
+    record_id: Mapped[str] = mapped_column(String(64))
+    field: Mapped[str] = mapped_column(String(64))
+    value: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text)
 
 
 # --- what kpibot derives from the CRM tables (storage/journeys.py keeps it) --------------------------------------

@@ -29,6 +29,8 @@ SECRET_SETTINGS = (
     "slack_bot_token",
     "slack_signing_secret",
     "slack_app_token",
+    "salesforce_access_token",
+    "salesforce_client_secret",
 )
 
 # Secrets shorter than this are not searched for: blanking every "abc" would garble the text and hide nothing.

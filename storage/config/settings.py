@@ -12,10 +12,11 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from storage.config.alerts import AlertRule, DigestsSettings, default_alert_rules
+from storage.config.crm import CrmSettings
 
 __all__ = [
     "OrgSettings",
@@ -100,6 +101,12 @@ class Settings(BaseSettings):
     slack_signing_secret: SecretStr | None = None
     slack_app_token: SecretStr | None = None
     slack_api_base_url: str | None = None
+    salesforce_instance_url: str | None = None
+    salesforce_access_token: SecretStr | None = None
+    salesforce_client_id: str | None = None
+    salesforce_client_secret: SecretStr | None = None
+    salesforce_username: str | None = None
+    salesforce_private_key_file: str | None = None
     kpibot_http_port: int = 3000
     kpibot_log_level: str = "WARNING"
 
@@ -114,6 +121,19 @@ class Settings(BaseSettings):
     chat: ChatSettings = Field(default_factory=ChatSettings)
     digests: DigestsSettings = Field(default_factory=DigestsSettings)
     alerts: list[AlertRule] = Field(default_factory=default_alert_rules)
+    crm: CrmSettings = Field(default_factory=CrmSettings)
+
+    @model_validator(mode="after")
+    def _crm_stages_are_funnel_stages(self) -> Settings:
+        allowed = (*self.funnel.stages, *self.funnel.terminal_stages)
+        for name in ("salesforce",):
+            for value, stage in getattr(self.crm, name).lead_stages.items():
+                if stage not in allowed:
+                    raise ValueError(
+                        f"crm.{name}.lead_stages.{value}: {stage!r} is not a funnel stage; "
+                        f"choose one of {', '.join(allowed)}"
+                    )
+        return self
 
 
 _YAML_SECTIONS = {
@@ -127,6 +147,7 @@ _YAML_SECTIONS = {
     "chat",
     "digests",
     "alerts",
+    "crm",
 }
 
 

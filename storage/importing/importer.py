@@ -29,7 +29,7 @@ from storage.importing.sources import Record, Source, SourceError, open_source
 from storage.importing.write import BackgroundWriter, group_by_present, make_writer
 from storage.schema import CRM_TABLES
 
-__all__ = ["RowError", "ImportReport", "import_file", "rejects_path_for", "BATCH_SIZE"]
+__all__ = ["RowError", "ImportReport", "import_file", "load_source", "rejects_path_for", "BATCH_SIZE"]
 
 BATCH_SIZE = 5000
 
@@ -43,6 +43,7 @@ class RowError:
     column: str
     value: str
     reason: str
+    key: str = ""  # the row's id (its primary key), where it has one: how a CRM sync names the record
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}"
@@ -219,6 +220,27 @@ def import_file(
         source.close()
 
 
+def load_source(
+    engine: Engine,
+    settings: Settings,
+    table: str,
+    source: Source,
+    label: str,
+    *,
+    skip_invalid: bool = False,
+    rejects_file: bool = True,
+    progress: bool = False,
+    commit: bool = True,
+    batch_size: int = BATCH_SIZE,
+) -> ImportReport:
+    """Import the records of an already open `source` (a CRM's mapped records, say) into `table`, named `label` in
+    errors; `rejects_file=False` keeps skipped rows in the report only, `commit=False` writes nothing (a dry run)."""
+    rules = rules_for(table, settings)
+    return _load(
+        engine, settings, rules, source, label, skip_invalid, progress, batch_size, rejects_file, commit
+    )
+
+
 def _load(
     engine: Engine,
     settings: Settings,
@@ -228,6 +250,8 @@ def _load(
     skip_invalid: bool,
     progress: bool,
     batch_size: int,
+    rejects_file: bool = True,
+    commit: bool = True,
 ) -> ImportReport:
     errors: list[RowError] = []
     read = written = rejected = 0
@@ -246,7 +270,7 @@ def _load(
     )
     with engine.connect() as conn:
         transaction = conn.begin()
-        rejects = _RejectsFile(source.path, columns) if skip_invalid else None
+        rejects = _RejectsFile(source.path, columns) if skip_invalid and rejects_file else None
         writer: BackgroundWriter | None = None
         checker: RowChecker | None = None
         try:
@@ -263,8 +287,9 @@ def _load(
                         good.append((checked.row, checked.present))
                         continue
                     rejected += 1
+                    key = "/".join(_cell(checked.record.values.get(name)) for name in rules.key)
                     errors.extend(
-                        RowError(file, checked.record.line, column, _cell(value), reason)
+                        RowError(file, checked.record.line, column, _cell(value), reason, key)
                         for column, value, reason in checked.problems
                     )
                     if rejects:
@@ -300,7 +325,10 @@ def _load(
         if errors and not skip_invalid:
             transaction.rollback()
             return ImportReport(rules.table, read, 0, rejected, errors, refused=True)
-        transaction.commit()
+        if commit:
+            transaction.commit()
+        else:
+            transaction.rollback()
     rejects_path = rejects.finish() if rejects else None
     return ImportReport(rules.table, read, written, rejected, errors, rejects_path)
 

@@ -1,1 +1,2 @@
-"""Real loopback HTTP servers standing in for the Telegram and Slack web APIs, built from their documented shapes."""
+"""Real loopback HTTP servers standing in for the Telegram, Slack and Salesforce web APIs, built from their documented
+shapes."""

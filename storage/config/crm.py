@@ -1,0 +1,78 @@
+"""The `crm:` section of kpibot.yaml: how often to sync, when data counts as stale, who the admins are, and each
+CRM's mapping overrides (a custom stage field, custom status values, other field names).
+
+    crm:
+      sync_every: 15m
+      stale_after: 2h
+      admins: [ann@example.com]
+      salesforce:
+        lead_stage_field: Lead_Stage__c
+        lead_stages: {"Marketing Qualified": mql, "Sales Accepted": sal}
+        fields: {Lead: {source: Lead_Channel__c}}
+
+Secrets (client secrets, tokens, private keys) never live here: they come from the environment only.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+__all__ = ["CrmSettings", "CrmOverrides", "SalesforceSettings", "parse_every"]
+
+
+def parse_every(text: str | int | float | timedelta) -> timedelta:
+    """`15m`, `2h`, `1d`, `90s` (or a number of minutes) → a timedelta."""
+    if isinstance(text, timedelta):
+        return text
+    if isinstance(text, int | float):
+        return timedelta(minutes=float(text))
+    units = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+    raw = str(text).strip().lower()
+    if raw[-1:] not in units or not raw[:-1].replace(".", "", 1).isdigit():
+        raise ValueError(f"{text!r} is not a duration like 15m, 2h or 1d")
+    return timedelta(**{units[raw[-1]]: float(raw[:-1])})
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CrmOverrides(_Section):
+    """What a team changes in a CRM's default mapping. `fields`: per CRM object, canonical column → CRM field;
+    `lead_stages` / `deal_status`: CRM picklist value → funnel stage / deal status (added to the defaults)."""
+
+    lead_stage_field: str | None = None
+    lead_stages: dict[str, str] = Field(default_factory=dict)
+    fields: dict[str, dict[str, str]] = Field(default_factory=dict)
+
+
+class SalesforceSettings(CrmOverrides):
+    api_version: str = "60.0"
+    page_size: int = 2000  # records per query page asked for (Sforce-Query-Options batchSize, 200…2000)
+
+    @field_validator("api_version")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        major, _, minor = value.partition(".")
+        if not (major.isdigit() and minor.isdigit()):
+            raise ValueError(f"api_version must look like 60.0, not {value!r}")
+        return value
+
+
+class CrmSettings(_Section):
+    sync_every: timedelta = timedelta(minutes=15)
+    stale_after: timedelta = timedelta(hours=2)
+    admins: tuple[str, ...] = ()  # by email: these CRM users become kpibot admins
+    salesforce: SalesforceSettings = Field(default_factory=SalesforceSettings)
+
+    @field_validator("sync_every", "stale_after", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> timedelta:
+        return parse_every(value)  # type: ignore[arg-type]
+
+    @field_validator("admins")
+    @classmethod
+    def _emails(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(email.strip().lower() for email in value)
