@@ -6,19 +6,27 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from sqlalchemy import select
 
 from storage.cli import CliContext
 from storage.config.settings import Settings
-from storage.crm.salesforce import CrmError, SalesforceConnector
-from storage.crm.sync import Connector, sync
+from storage.crm.exports import ExportConnector, export_files
+from storage.crm.mapping import CrmMapping, apply_overrides
+from storage.crm.salesforce import CrmError, SalesforceConnector, salesforce_mapping
+from storage.crm.sync import Connector, SyncResult, sync
 from storage.schema import SyncRejected, SyncRun
 
-__all__ = ["CONNECTORS", "register"]
+__all__ = ["CONNECTORS", "MAPPINGS", "import_export", "register"]
 
 # Each CRM kpibot reads, by the name `kpibot sync` takes.
 CONNECTORS: dict[str, Callable[[Settings], Connector]] = {"salesforce": SalesforceConnector.from_settings}
+# Each CRM's mapping with the team's overrides, for its export files (no credentials needed).
+MAPPINGS: dict[str, Callable[[Settings], CrmMapping]] = {
+    "salesforce": lambda settings: apply_overrides(salesforce_mapping(), settings.crm.salesforce, settings),
+}
+SHOWN = 50  # rejected records listed on the terminal; `kpibot syncs --rejects` has the rest of a sync's
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -59,21 +67,72 @@ def _sync(ctx: CliContext, args: argparse.Namespace) -> int:
         dry_run=args.dry_run,
         progress=sys.stderr.isatty(),
     )
+    return _report(ctx, result, f"{args.crm} sync")
+
+
+def import_export(ctx: CliContext, crm: str, path: Path, *, skip_invalid: bool = False) -> int:
+    """`kpibot import --from <crm> PATH`: each export file in one transaction, its bad rows listed (all or nothing
+    per file unless --skip-invalid)."""
+    from storage.db import upgrade
+    from storage.errors import UserError
+
+    if crm not in MAPPINGS:
+        print(
+            f"kpibot import: --from takes one of {', '.join(sorted(MAPPINGS))}, not {crm!r}", file=sys.stderr
+        )
+        return 2
+    try:
+        mapping = MAPPINGS[crm](ctx.settings)
+        files = export_files(mapping, path)
+    except (UserError, ValueError) as exc:
+        print(f"kpibot import: {exc}", file=sys.stderr)
+        return 2
+    upgrade(ctx.engine)
+    connector = ExportConnector(f"{crm}-export", mapping, files)
+    result = sync(
+        ctx.engine,
+        ctx.settings,
+        connector,
+        skip_invalid=skip_invalid,
+        watermarks=False,
+        progress=sys.stderr.isatty(),
+    )
+    return _report(ctx, result, f"import --from {crm}", skip_invalid=skip_invalid)
+
+
+def _report(ctx: CliContext, result: SyncResult, what: str, *, skip_invalid: bool = True) -> int:
+    from storage.journeys import refresh_store
+
     for item in result.objects:
         line = (
             f"{item.object:<20} → {item.table:<18} read {item.read:>8}  written {item.written:>8}  "
             f"rejected {item.rejected:>6}  deleted {item.deleted:>6}  {item.seconds:.1f} s"
         )
-        print(line)
-    for reject in result.rejects[:20]:
-        print(
-            f"  rejected {reject.file} {reject.key}: {reject.column or '-'}={reject.value!r}: {reject.reason}"
+        print(line + (f"  ({item.error})" if item.error and not result.error else ""))
+    for reject in result.rejects[:SHOWN]:
+        where = (
+            f"{reject.file}:{reject.line}"
+            if reject.file.endswith((".csv", ".json", ".jsonl", ".xlsx"))
+            else reject.file
         )
-    if len(result.rejects) > 20:
-        print(f"  … and {len(result.rejects) - 20} more (kpibot syncs --rejects)")
+        print(
+            f"  {where} {reject.key}: {reject.column or '-'}={reject.value!r}: {reject.reason}",
+            file=sys.stderr,
+        )
+    if len(result.rejects) > SHOWN:
+        print(f"  … and {len(result.rejects) - SHOWN} more (kpibot syncs --rejects)", file=sys.stderr)
     print(result.summary())
+    if any(o.written for o in result.objects) and not result.dry_run:
+        refresh_store(
+            ctx.engine, ctx.settings
+        )  # the journeys of the leads just written, as `kpibot import` does
     if result.error:
-        print(f"kpibot: {args.crm} sync failed: {ctx.redact(result.error)}", file=sys.stderr)
+        print(f"kpibot: {what} failed: {ctx.redact(result.error)}", file=sys.stderr)
+        return 1
+    if not skip_invalid and result.rejects:
+        print(
+            "files with bad rows were not written: fix the rows above, or use --skip-invalid", file=sys.stderr
+        )
         return 1
     return 0
 

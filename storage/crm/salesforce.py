@@ -56,7 +56,7 @@ _TASK_TYPES = {"call": "call", "email": "email", "listemail": "email", "task": "
 _TASK_STATUS = {"completed": "done", "deferred": "cancelled"}
 
 
-def _parse_moment(value: Any) -> datetime | None:
+def parse_moment(value: Any) -> datetime | None:
     """`2026-11-01T09:30:00.000+0000` (Salesforce's dateTime) → an aware datetime; a date → its midnight (UTC)."""
     if value in (None, ""):
         return None
@@ -100,8 +100,8 @@ def _deal(record: CrmRecord, row: dict[str, Any], ctx: MapContext) -> dict[str, 
     row["closed_at"] = None
     if closed and record.get("CloseDate"):
         # CloseDate is a date; a deal closed on the day it was created is closed after its creation, not before.
-        created = _parse_moment(record.get("CreatedDate"))
-        close = _parse_moment(record["CloseDate"])
+        created = parse_moment(record.get("CreatedDate"))
+        close = parse_moment(record["CloseDate"])
         row["closed_at"] = max(close, created) if close and created else close
     lead = ctx.conversions.get(str(record["Id"]))
     if lead is not None:
@@ -127,7 +127,7 @@ def _task(record: CrmRecord, row: dict[str, Any], ctx: MapContext) -> dict[str, 
 
 def _event(record: CrmRecord, row: dict[str, Any], ctx: MapContext) -> dict[str, Any]:
     row["type"] = "meeting"
-    end = _parse_moment(record.get("EndDateTime"))
+    end = parse_moment(record.get("EndDateTime"))
     done = end is not None and end <= ctx.now
     row["status"] = "done" if done else "planned"
     row["completed_at"] = end if done else None
@@ -508,7 +508,7 @@ class SalesforceConnector:
             yield record
 
     def stamp(self, record: CrmRecord, mapped: ObjectMap) -> datetime | None:
-        return _parse_moment(record.get(mapped.stamp))
+        return parse_moment(record.get(mapped.stamp))
 
     def close(self) -> None:
         self.client.close()

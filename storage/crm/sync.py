@@ -119,12 +119,18 @@ def sync(
     dry_run: bool = False,
     progress: bool = False,
     now: datetime | None = None,
+    skip_invalid: bool = True,
+    watermarks: bool = True,
 ) -> SyncResult:
-    """One sync run of `connector` (see the module docstring); never raises for the CRM's or the data's faults."""
+    """One sync run of `connector` (see the module docstring); never raises for the CRM's or the data's faults.
+
+    `skip_invalid=False` writes nothing of an object that has a bad record (an export's all-or-nothing import);
+    `watermarks=False` reads everything and moves no watermark (export files)."""
     now = now or datetime.now(UTC)
     result = SyncResult(connector.crm, None, full, dry_run)
+    options = _Options(full or not watermarks, dry_run, progress, skip_invalid, watermarks)
     if not dry_run:
-        result.run_id = _start_run(engine, connector.crm, full, now)
+        result.run_id = _start_run(engine, connector.crm, options.full, now)
     ctx = MapContext(connector.crm, connector.mapping.lead_stage_field, connector.mapping.lead_stages, now)
     try:
         for mapped in connector.mapping.objects:
@@ -132,9 +138,7 @@ def sync(
             result.objects.append(outcome)
             started = time.monotonic()
             try:
-                _sync_object(
-                    engine, settings, connector, mapped, ctx, outcome, result, full, dry_run, progress
-                )
+                _sync_object(engine, settings, connector, mapped, ctx, outcome, result, options)
             finally:
                 outcome.seconds = round(time.monotonic() - started, 3)
     except Exception as exc:  # the CRM or the store failed: what committed stays, the run says why
@@ -149,6 +153,15 @@ def sync(
     return result
 
 
+@dataclass(frozen=True)
+class _Options:
+    full: bool
+    dry_run: bool
+    progress: bool
+    skip_invalid: bool
+    watermarks: bool
+
+
 def _sync_object(
     engine: Engine,
     settings: Settings,
@@ -157,15 +170,13 @@ def _sync_object(
     ctx: MapContext,
     outcome: ObjectResult,
     result: SyncResult,
-    full: bool,
-    dry_run: bool,
-    progress: bool,
+    options: _Options,
 ) -> None:
-    since = None if full else _watermark(engine, connector.crm, mapped.key)
+    since = None if options.full else _watermark(engine, connector.crm, mapped.key)
     deleted: list[str] = []
     newest: list[datetime] = []
     mapping_errors: list[RowError] = []
-    label = f"{connector.crm}:{mapped.object}"
+    label = getattr(connector, "labels", {}).get(mapped.object) or f"{connector.crm}:{mapped.object}"
 
     def rows() -> Iterator[dict[str, Any]]:
         for record in connector.read(mapped, since):
@@ -174,8 +185,15 @@ def _sync_object(
             if stamp is not None and (not newest or stamp > newest[0]):
                 newest[:] = [stamp]
             record_id = str(record.get(mapped.id_field) or "")
-            if record.get("IsDeleted") and mapped.deletes:
-                deleted.append(record_id)
+            problem = record.get("_problem")  # a field the connector could not read
+            if problem:
+                mapping_errors.append(
+                    RowError(label, outcome.read, "", record_id, str(problem), key=record_id)
+                )
+                continue
+            if record.get("IsDeleted"):
+                if mapped.deletes:
+                    deleted.append(record_id)
                 continue
             try:
                 yield mapped.row(record, ctx)
@@ -184,28 +202,42 @@ def _sync_object(
             except (ValueError, TypeError) as exc:
                 mapping_errors.append(RowError(label, outcome.read, "", record_id, str(exc), key=record_id))
 
+    write = not options.dry_run
     if mapped.table == "users":
-        report = _load_users(engine, settings, list(rows()), label, dry_run, settings.crm.admins)
+        report = _load_users(
+            engine,
+            settings,
+            list(rows()),
+            label,
+            settings.crm.admins,
+            write=write,
+            skip_invalid=options.skip_invalid,
+        )
     else:
         source_rows: Iterator[dict[str, Any]] = rows()
         if mapped.first_entry_only or mapped.collapse_repeats:
             source_rows = _only_new_stages(engine, mapped, source_rows)
         report = load_source(
             engine, settings, mapped.table, RowsSource(label, source_rows), label,
-            skip_invalid=True, rejects_file=False, progress=progress, commit=not dry_run,
+            skip_invalid=options.skip_invalid, rejects_file=False, progress=options.progress,
+            commit=write and (options.skip_invalid or not mapping_errors),
         )  # fmt: skip
+    if mapping_errors and not options.skip_invalid:
+        report = ImportReport(report.table, report.read, 0, report.rejected, report.errors, refused=True)
     outcome.written = report.written
     outcome.rejected = report.rejected + len(mapping_errors)
     rejects = [*mapping_errors, *report.errors]
     result.rejects.extend(rejects)
-    if report.refused and report.written == 0 and report.errors and not report.rejected:
+    if report.refused and report.written == 0 and report.errors and not outcome.rejected:
         raise RuntimeError(f"{mapped.object}: {report.errors[0].reason}")
-    if dry_run:
-        outcome.deleted = len(deleted)
+    if report.refused:
+        outcome.error = f"nothing of {mapped.object} written: {outcome.rejected} bad record(s)"
+    if not write or report.refused:
+        outcome.deleted = len(deleted) if not write else 0
         return
     with engine.begin() as conn:
         outcome.deleted = _delete(conn, mapped.table, deleted)
-        if newest:
+        if newest and options.watermarks:
             _store_watermark(conn, connector.crm, mapped.key, newest[0])
             outcome.watermark = newest[0].isoformat()
         if result.run_id is not None and rejects:
@@ -265,8 +297,10 @@ def _load_users(
     settings: Settings,
     rows: list[dict[str, Any]],
     label: str,
-    dry_run: bool,
     admins: tuple[str, ...],
+    *,
+    write: bool,
+    skip_invalid: bool,
 ) -> ImportReport:
     """Teams from the managers, then the users with their roles and teams (see the module docstring)."""
     by_id = {str(row["user_id"]): row for row in rows}
@@ -292,11 +326,11 @@ def _load_users(
         row["active"] = bool(row.get("active", True))
     load_source(
         engine, settings, "teams", RowsSource(f"{label}:teams", iter(teams)), f"{label}:teams",
-        skip_invalid=True, rejects_file=False, commit=not dry_run,
+        skip_invalid=skip_invalid, rejects_file=False, commit=write,
     )  # fmt: skip
     return load_source(
         engine, settings, "users", RowsSource(label, iter(rows)), label,
-        skip_invalid=True, rejects_file=False, commit=not dry_run,
+        skip_invalid=skip_invalid, rejects_file=False, commit=write,
     )  # fmt: skip
 
 

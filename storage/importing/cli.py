@@ -1,4 +1,5 @@
-"""`kpibot import <table> FILE [--skip-invalid]`: load a CRM export into the store."""
+"""`kpibot import <table> FILE [--skip-invalid]`: load a file of kpibot's columns into the store;
+`kpibot import --from <crm> PATH`: a CRM's own export files (storage/crm/exports.py)."""
 
 from __future__ import annotations
 
@@ -29,8 +30,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             f"by id instead of duplicating them. Formats: {', '.join(FORMATS)}."
         ),
     )
-    parser.add_argument("table", choices=list(CRM_TABLES), metavar="TABLE", help=", ".join(CRM_TABLES))
-    parser.add_argument("file", type=Path, metavar="FILE")
+    parser.add_argument("table", nargs="?", metavar="TABLE", help=", ".join(CRM_TABLES))
+    parser.add_argument("file", nargs="?", type=Path, metavar="FILE")
+    parser.add_argument(
+        "--from",
+        dest="from_crm",
+        metavar="CRM",
+        help="a CRM's own export files with their native columns: kpibot import --from salesforce EXPORT_DIR|FILE",
+    )
     parser.add_argument(
         "--skip-invalid",
         action="store_true",
@@ -57,6 +64,26 @@ def render_report(report: ImportReport, limit: int = SHOWN_ERRORS) -> tuple[list
 
 
 def _import(ctx, args: argparse.Namespace) -> int:
+    if args.from_crm:
+        from storage.crm.cli import import_export
+
+        if args.file is not None:
+            print(
+                "kpibot import --from CRM takes one PATH (a folder of export files, or one file)",
+                file=sys.stderr,
+            )
+            return 2
+        if args.table is None:
+            print("kpibot import --from CRM PATH: which folder or file?", file=sys.stderr)
+            return 2
+        return import_export(ctx, args.from_crm, Path(args.table), skip_invalid=args.skip_invalid)
+    if args.table not in CRM_TABLES or args.file is None:
+        what = f"unknown table {args.table!r}; " if args.table and args.table not in CRM_TABLES else ""
+        print(
+            f"kpibot import: {what}usage: kpibot import TABLE FILE (TABLE: {', '.join(CRM_TABLES)})",
+            file=sys.stderr,
+        )
+        return 2
     try:
         report = import_file(
             ctx.engine,

@@ -1,0 +1,109 @@
+"""`kpibot import --from <crm> PATH`: a CRM's own export files, with their native column names, through the same
+mapping and checks as a sync.
+
+PATH is a folder (Salesforce's Data Export or Data Loader CSVs: `Lead.csv`, `Opportunity.csv`,
+`OpportunityHistory.csv`, `Task.csv`, `Event.csv`, `Account.csv`, `User.csv`, `Campaign.csv` …) or one such file;
+each file is named after its object. Column names are matched without regard to case (Data Loader writes `ID`,
+`ISWON`). Files are read in the mapping's order (users first), each object in one transaction; rows of a deleted
+record (`IsDeleted` true) are left out. Nothing here moves a sync's watermarks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from storage.crm.mapping import CrmMapping, CrmRecord, ObjectMap
+from storage.crm.salesforce import parse_moment
+from storage.errors import UserError
+from storage.importing.sources import SourceError, open_source
+
+__all__ = ["ExportConnector", "export_files"]
+
+_TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no", ""}
+_BOOLEANS = {"isdeleted", "iswon", "isclosed", "isconverted", "isactive"}
+
+
+def export_files(mapping: CrmMapping, path: Path) -> dict[str, Path]:
+    """The export file of each mapped object found at `path` (a folder, or one file named after its object)."""
+    objects = {m.object.lower(): m.object for m in mapping.objects}
+    if path.is_dir():
+        found = {}
+        for file in sorted(path.iterdir()):
+            name = objects.get(file.stem.lower())
+            if name and file.suffix.lower() in (".csv", ".json", ".jsonl", ".xlsx"):
+                found[name] = file
+        if not found:
+            raise UserError(
+                "import.no_export", "{path}: no export file of {crm} here (expected {names})",
+                path=str(path), crm=mapping.crm, names=", ".join(f"{o}.csv" for o in dict.fromkeys(objects.values())),
+            )  # fmt: skip
+        return found
+    if not path.is_file():
+        raise UserError("import.no_file", "{path}: no such file", path=str(path))
+    name = objects.get(path.stem.lower())
+    if name is None:
+        raise UserError(
+            "import.unknown_object", "{path}: {stem} is not a {crm} object kpibot reads; name the file after one of "
+            "{names}", path=str(path), stem=path.stem, crm=mapping.crm, names=", ".join(dict.fromkeys(objects.values())),
+        )  # fmt: skip
+    return {name: path}
+
+
+class ExportConnector:
+    """A CRM's export files read as if they were its API: every record, in file order."""
+
+    def __init__(self, crm: str, mapping: CrmMapping, files: dict[str, Path]) -> None:
+        self.crm = crm
+        self.mapping = CrmMapping(
+            mapping.crm,
+            tuple(m for m in mapping.objects if m.object in files),
+            mapping.lead_stage_field,
+            mapping.lead_stages,
+        )
+        self.files = files
+        self.labels = {m.object: str(files[m.object]) for m in self.mapping.objects}
+
+    def read(self, mapped: ObjectMap, since: datetime | None) -> Iterator[CrmRecord]:
+        wanted = {name.lower(): name for name in (*mapped.read, "IsDeleted")}
+        source = open_source(self.files[mapped.object], mapped.table)
+        try:
+            for record in source.records():
+                if record.problem:
+                    raise SourceError(record.line, record.problem)
+                yield _native(record.values, wanted)
+        finally:
+            source.close()
+
+    def stamp(self, record: CrmRecord, mapped: ObjectMap) -> datetime | None:
+        return None  # an export moves no watermark
+
+    def close(self) -> None:
+        pass
+
+
+def _native(values: dict[str, Any], wanted: dict[str, str]) -> dict[str, Any]:
+    """A file row as the API would give it: the mapping's field names, booleans as booleans, moments parsed; what
+    cannot be read goes into `_problem`, which rejects the row."""
+    record: dict[str, Any] = {}
+    for column, value in values.items():
+        name = wanted.get(str(column).strip().lower())
+        if name is None:
+            continue
+        if isinstance(value, str):
+            value = value.strip()
+            if name.lower() in _BOOLEANS:
+                if value.lower() not in _TRUE | _FALSE:
+                    record["_problem"] = f"{name}={value!r} is not true or false"
+                value = value.lower() in _TRUE
+            elif value == "":
+                value = None
+            elif name.endswith(("Date", "DateTime", "Stamp", "Modstamp")) and "T" in value:
+                try:
+                    value = parse_moment(value)
+                except ValueError:
+                    record["_problem"] = f"{name}={value!r} is not a date and time"
+        record[name] = value
+    return record
