@@ -51,6 +51,9 @@ class CrmOverrides(_Section):
 class SalesforceSettings(CrmOverrides):
     api_version: str = "60.0"
     page_size: int = 2000  # records per query page asked for (Sforce-Query-Options batchSize, 200…2000)
+    # The JWT bearer flow's `aud`: Salesforce expects its login URL (https://login.salesforce.com, or
+    # https://test.salesforce.com for a sandbox); by default the instance URL's origin.
+    jwt_audience: str | None = None
 
     @field_validator("api_version")
     @classmethod

@@ -320,8 +320,10 @@ class SalesforceClient:
         max_waits: int = 6,
         sleep: Callable[[float], None] = time.sleep,
         timeout: float = 60.0,
+        jwt_audience: str | None = None,
     ) -> None:
         self.auth = auth
+        self.jwt_audience = jwt_audience
         self.api_version = api_version
         self.page_size = page_size
         self.max_waits = max_waits
@@ -373,7 +375,7 @@ class SalesforceClient:
         claims = {
             "iss": self.auth.client_id,
             "sub": self.auth.username,
-            "aud": self._origin,
+            "aud": self.jwt_audience or self._origin,
             "exp": now + 180,
         }
         return jwt.encode(claims, key, algorithm="RS256")
@@ -486,6 +488,7 @@ class SalesforceConnector:
         options = {
             "api_version": settings.crm.salesforce.api_version,
             "page_size": settings.crm.salesforce.page_size,
+            "jwt_audience": settings.crm.salesforce.jwt_audience,
         }
         return cls(settings, SalesforceClient(auth, **{**options, **client_options}))
 

@@ -470,3 +470,51 @@ def test_an_export_row_that_fails_is_named_by_file_line_and_id_and_its_table_is_
     assert refused and "nothing of Lead written: 1 bad record(s)" in refused[0]
     with engine.connect() as conn:
         assert len(conn.execute(select(Lead.lead_id)).all()) == 4
+
+
+def test_an_access_token_alone_works_until_it_expires_and_then_says_what_to_set(engine, fake):
+    build_org(fake)
+    token = fake.issue_token()
+    settings = load_settings(
+        env={"SALESFORCE_INSTANCE_URL": fake.base_url, "SALESFORCE_ACCESS_TOKEN": token},
+        crm={"admins": ["ann@example.com"]},
+    )
+    first = sync(engine, settings, connector(fake, settings), now=fake.now)
+    assert first.completed, first.error
+    assert fake.calls_of("token") == []  # the given token was used as it is
+    fake.expire_tokens()
+    second = sync(engine, settings, connector(fake, settings), now=fake.now)
+    assert (
+        second.error
+        == "the Salesforce access token was refused and there are no credentials to get a new one"
+    )
+
+
+def test_the_jwt_bearer_flow_signs_an_assertion_for_the_configured_user(engine, fake, tmp_path):
+    import jwt
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = tmp_path / "server.key"
+    pem.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    build_org(fake)
+    env = {
+        "SALESFORCE_INSTANCE_URL": fake.base_url,
+        "SALESFORCE_CLIENT_ID": fake.client_id,
+        "SALESFORCE_USERNAME": fake.username,
+        "SALESFORCE_PRIVATE_KEY_FILE": str(pem),
+    }
+    settings = load_settings(env=env)
+    result = sync(engine, settings, connector(fake, settings), now=fake.now)
+    assert result.completed, result.error
+    (call,) = fake.calls_of("token")
+    assert call.form["grant_type"] == "urn:ietf:params:oauth:grant-type:jwt-bearer"
+    claims = jwt.decode(
+        call.form["assertion"], key.public_key(), algorithms=["RS256"], audience=fake.base_url
+    )
+    assert claims["iss"] == fake.client_id and claims["sub"] == fake.username
