@@ -14,6 +14,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
+from bench.crm import measure_crm_sync
 from bench.importing import measure_import_sizes
 from bench.measure import measure_charts, measure_commands, measure_digests
 from bench.org import ensure_demo_org, postgres_database
@@ -53,16 +54,17 @@ def _engine(backend: str, args: argparse.Namespace, scale: str) -> Engine:
     return make_engine(postgres_database(args.pg_url, name))
 
 
-def _import_url(backend: str, args: argparse.Namespace) -> str:
+def _import_url(backend: str, args: argparse.Namespace, name: str = "import") -> str:
     if backend == "sqlite":
-        path = DATA / "import.db"
+        DATA.mkdir(parents=True, exist_ok=True)
+        path = DATA / f"{name}.db"
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
         return f"sqlite:///{path}"
-    return postgres_database(args.pg_url, "kpibot_bench_import")
+    return postgres_database(args.pg_url, f"kpibot_bench_{name}")
 
 
-PARTS = ("commands", "digests", "charts", "import")
+PARTS = ("commands", "digests", "charts", "import", "crm")
 
 
 def run_backend(backend: str, args: argparse.Namespace) -> dict:
@@ -121,6 +123,12 @@ def _measure(results: dict, parts: set[str], backend: str, args, engine, setting
             flush=True,
         )
         results["import"] = measure_import_sizes(_import_url(backend, args), DATA, rows)
+    if "crm" in parts:
+        leads = 1_000_000 if org.scale == "large" else 100_000
+        print(
+            f"[{backend}] Salesforce sync of {leads:,} leads from the fake API, then 1 % more …", flush=True
+        )
+        results["crm"] = measure_crm_sync(_import_url(backend, args, "crm"), leads)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(results, indent=2, default=str))
     return results

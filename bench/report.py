@@ -67,6 +67,10 @@ def verdicts(results: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]
             out.append(("import memory flat in the file's size", "≤ ×1.2 of a tenth of the file",
                         f"×{imported['peak_rss_ratio']:.2f} ({imported['small_peak_rss_mb']:.0f} MB for "
                         f"{imported['small_rows']:,} rows)", imported["peak_rss_ratio"] <= TARGETS["import_rss_ratio"]))  # fmt: skip
+    crm = results.get("crm") or {}
+    if "full" in crm and "incremental" in crm:
+        peak = max(crm["full"]["peak_rss_mb"], crm["incremental"]["peak_rss_mb"])
+        out.append(("CRM sync peak memory", "≤ 1 GB", f"{peak:.0f} MB RSS", peak <= TARGETS["import_rss_mb"]))
     return out
 
 
@@ -116,4 +120,15 @@ def markdown(results: dict[str, Any]) -> str:
             f"peak RSS {imported['peak_rss_mb']:.0f} MB; then the 1 M new leads' journeys (`kpibot import` does "
             f"it after the import's transaction): {imported.get('journeys_seconds', 0):.1f} s."
             if "import_seconds" in imported else str(imported))]  # fmt: skip
+    crm = results.get("crm")
+    if crm:
+        if "full" in crm and "incremental" in crm:
+            full, inc = crm["full"], crm["incremental"]
+            lines += ["", f"Salesforce sync from the fake API ({crm['leads']:,} leads, 30 % as opportunities with "
+                      f"their history): full {full['seconds']:.1f} s, {full['records_read']:,} records, "
+                      f"{full['records_per_second']:,} records/s, peak RSS {full['peak_rss_mb']:.0f} MB; "
+                      f"incremental (1 % more) {inc['seconds']:.1f} s, {inc['records_read']:,} records, "
+                      f"×{crm['incremental_fraction']} of the full sync's time."]  # fmt: skip
+        else:
+            lines += ["", f"Salesforce sync: {crm}"]
     return "\n".join(lines) + "\n"

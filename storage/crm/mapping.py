@@ -67,6 +67,7 @@ class ObjectMap:
     deletes: bool = True  # a record deleted in the CRM is deleted here
     first_entry_only: bool = False  # stage events: keep a (lead, stage) only when none is stored yet
     collapse_repeats: bool = False  # stage events: drop a row whose stage repeats the deal's previous one
+    always_full: bool = False  # read whole every time (users: teams and roles follow from all of them)
 
     @property
     def key(self) -> str:

@@ -153,6 +153,7 @@ def salesforce_mapping() -> CrmMapping:
             },
             modstamp,
             deletes=False,
+            always_full=True,
         ),
         ObjectMap(
             "Account",

@@ -172,7 +172,7 @@ def _sync_object(
     result: SyncResult,
     options: _Options,
 ) -> None:
-    since = None if options.full else _watermark(engine, connector.crm, mapped.key)
+    since = None if options.full or mapped.always_full else _watermark(engine, connector.crm, mapped.key)
     deleted: list[str] = []
     newest: list[datetime] = []
     mapping_errors: list[RowError] = []

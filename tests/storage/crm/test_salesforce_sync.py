@@ -308,6 +308,8 @@ def test_a_sync_gives_the_same_numbers_as_the_canonical_files_then_reads_only_wh
     assert by_object[("Lead", "leads")].read == 2 and by_object[("Lead", "leads")].deleted == 1
     assert by_object[("LeadHistory", "lead_stage_events")].read == 1
     assert by_object[("Opportunity", "deals")].read == 0
+    # Users are read whole: teams and roles follow from all of them.
+    assert by_object[("User", "users")].read == 4
     lead_queries = fake.queries("Lead", after=calls_before)
     assert lead_queries and all("WHERE SystemModstamp > 2026-11-05T09:00:00Z" in q for q in lead_queries)
 
@@ -321,6 +323,7 @@ def test_a_sync_gives_the_same_numbers_as_the_canonical_files_then_reads_only_wh
     )
     with engine.connect() as conn:
         assert conn.execute(select(User.telegram_user_id).where(User.user_id == ROB)).scalar() == 4242
+        assert conn.execute(select(User.team_id).where(User.user_id == RITA)).scalar() == f"team-{MIA}"
         assert conn.execute(select(Lead.lead_id).where(Lead.lead_id == L3)).first() is None
         runs = conn.execute(select(SyncRun.status, SyncRun.read, SyncRun.deleted).order_by(SyncRun.id)).all()
     assert [r.status for r in runs] == ["ok", "ok"] and runs[1].deleted == 1
