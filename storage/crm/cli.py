@@ -41,7 +41,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("crm", choices=sorted(CONNECTORS))
     run.add_argument("--db", default=argparse.SUPPRESS, help="database URL (as the global --db)")
     run.add_argument("--full", action="store_true", help="read every record again, not only what changed")
-    run.add_argument("--dry-run", action="store_true", help="read and check, write nothing")
+    run.add_argument(
+        "--dry-run", action="store_true", help="read and check against what is stored; write nothing"
+    )
     run.set_defaults(handler=_sync)
     runs = subparsers.add_parser("syncs", help="the last CRM syncs: when, what they read and wrote, errors")
     runs.add_argument("--db", default=argparse.SUPPRESS, help="database URL (as the global --db)")

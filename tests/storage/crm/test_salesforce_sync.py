@@ -521,3 +521,22 @@ def test_the_jwt_bearer_flow_signs_an_assertion_for_the_configured_user(engine, 
         call.form["assertion"], key.public_key(), algorithms=["RS256"], audience=fake.base_url
     )
     assert claims["iss"] == fake.client_id and claims["sub"] == fake.username
+
+
+def test_a_dry_run_says_what_the_next_sync_would_do_and_writes_nothing(engine, fake):
+    settings = settings_for(fake)
+    build_org(fake)
+    assert sync(engine, settings, connector(fake, settings), now=fake.now).completed
+    with engine.connect() as conn:
+        marks = dict(conn.execute(select(SyncWatermark.object, SyncWatermark.watermark)).all())
+    fake.now = NOV(12)
+    fake.update("Lead", L2, Status="Qualified")
+    fake.delete("Lead", L3)
+    result = sync(engine, settings, connector(fake, settings), now=fake.now, dry_run=True)
+    assert result.completed and result.run_id is None
+    leads = {(o.object, o.table): o for o in result.objects}[("Lead", "leads")]
+    assert (leads.read, leads.written, leads.deleted) == (2, 1, 1)
+    with engine.connect() as conn:
+        assert conn.execute(select(Lead.lead_id).where(Lead.lead_id == L3)).first() is not None
+        assert dict(conn.execute(select(SyncWatermark.object, SyncWatermark.watermark)).all()) == marks
+        assert len(conn.execute(select(SyncRun.id)).all()) == 1
