@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from storage.cli import CliContext
 from storage.config.settings import Settings
+from storage.crm.dynamics import DynamicsConnector
 from storage.crm.salesforce import CrmError, SalesforceConnector
 from storage.crm.sync import Connector, sync
 from storage.schema import SyncRejected, SyncRun
@@ -18,7 +19,10 @@ from storage.schema import SyncRejected, SyncRun
 __all__ = ["CONNECTORS", "register"]
 
 # Each CRM kpibot reads, by the name `kpibot sync` takes.
-CONNECTORS: dict[str, Callable[[Settings], Connector]] = {"salesforce": SalesforceConnector.from_settings}
+CONNECTORS: dict[str, Callable[[Settings], Connector]] = {
+    "salesforce": SalesforceConnector.from_settings,
+    "dynamics": DynamicsConnector.from_settings,
+}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
