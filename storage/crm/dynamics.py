@@ -51,7 +51,14 @@ from storage.crm.mapping import CrmMapping, CrmRecord, MapContext, ObjectMap, Sk
 from storage.crm.salesforce import CrmError
 from storage.crm.sync import Deletions
 
-__all__ = ["DynamicsAuth", "DynamicsClient", "DynamicsConnector", "dynamics_mapping", "LEAD_STATUSES", "label"]
+__all__ = [
+    "DynamicsAuth",
+    "DynamicsClient",
+    "DynamicsConnector",
+    "dynamics_mapping",
+    "LEAD_STATUSES",
+    "label",
+]
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +172,9 @@ def _current_stage(record: CrmRecord, row: dict[str, Any], ctx: MapContext) -> d
 def _deal(record: CrmRecord, row: dict[str, Any], ctx: MapContext) -> dict[str, Any]:
     state = _code(record, "statecode")
     if state not in _DEAL_STATE:
-        raise ValueError(f"opportunity state {record.get('statecode')!r} is not 0 (open), 1 (won) or 2 (lost)")
+        raise ValueError(
+            f"opportunity state {record.get('statecode')!r} is not 0 (open), 1 (won) or 2 (lost)"
+        )
     row["status"] = _DEAL_STATE[state]
     amount = record.get("actualvalue") if state == 1 else None
     row["amount"] = amount if amount is not None else record.get("estimatedvalue")
@@ -234,7 +243,12 @@ def dynamics_mapping() -> CrmMapping:
         ObjectMap(
             "accounts",
             "accounts",
-            {"account_id": "accountid", "name": "name", "created_at": "createdon", "owner_id": "_ownerid_value"},
+            {
+                "account_id": "accountid",
+                "name": "name",
+                "created_at": "createdon",
+                "owner_id": "_ownerid_value",
+            },
             stamp,
             id_field="accountid",
             extra=("industrycode",),
@@ -243,7 +257,12 @@ def dynamics_mapping() -> CrmMapping:
         ObjectMap(
             "campaigns",
             "campaigns",
-            {"campaign_id": "campaignid", "name": "name", "started_at": "actualstart", "ended_at": "actualend"},
+            {
+                "campaign_id": "campaignid",
+                "name": "name",
+                "started_at": "actualstart",
+                "ended_at": "actualend",
+            },
             stamp,
             id_field="campaignid",
             extra=("typecode",),
@@ -361,7 +380,9 @@ class DynamicsAuth:
         saying what to set."""
         url = (settings.dynamics_url or "").strip().rstrip("/")
         if not url:
-            raise CrmError("DYNAMICS_URL is not set (the environment's URL, e.g. https://yourorg.crm.dynamics.com)")
+            raise CrmError(
+                "DYNAMICS_URL is not set (the environment's URL, e.g. https://yourorg.crm.dynamics.com)"
+            )
         authority = (settings.dynamics_authority_url or "").strip().rstrip("/")
         for name, value in (("DYNAMICS_URL", url), ("DYNAMICS_AUTHORITY_URL", authority)):
             if urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).netloc:
@@ -377,7 +398,9 @@ class DynamicsAuth:
             if not (value or "").strip()
         ]
         if missing:
-            raise CrmError(f"Dynamics needs {', '.join(missing)} (an app registration Dataverse has as a user)")
+            raise CrmError(
+                f"Dynamics needs {', '.join(missing)} (an app registration Dataverse has as a user)"
+            )
         assert secret is not None and settings.dynamics_tenant_id and settings.dynamics_client_id
         return cls(
             url,
@@ -435,7 +458,9 @@ class DynamicsClient:
         body = _json(answer)
         if answer.status_code != 200:
             reason = str(body.get("error_description") or body.get("error") or answer.reason_phrase)
-            reason = " ".join(reason.strip().splitlines()[0].split()) if reason.strip() else answer.reason_phrase
+            reason = (
+                " ".join(reason.strip().splitlines()[0].split()) if reason.strip() else answer.reason_phrase
+            )
             raise CrmError(f"Dynamics refused the credentials ({answer.status_code}): {reason[:300]}")
         token = body.get("access_token")
         if not token:
@@ -450,7 +475,9 @@ class DynamicsClient:
         last page carries `@odata.deltaLink` when change tracking was asked for and is on."""
         yield from self.follow(f"{self._base}/{entity_set}", params, prefer=prefer)
 
-    def follow(self, url: str, params: dict[str, str] | None, *, prefer: str = "") -> Iterator[dict[str, Any]]:
+    def follow(
+        self, url: str, params: dict[str, str] | None, *, prefer: str = ""
+    ) -> Iterator[dict[str, Any]]:
         """The pages from `url` (a path, or a link Dataverse handed out) on."""
         next_url: str | None = self._same_origin(url)
         preference = ", ".join(p for p in (f"odata.maxpagesize={self.page_size}", _ANNOTATIONS, prefer) if p)
@@ -555,7 +582,10 @@ class DynamicsConnector:
     def from_settings(cls, settings: Settings, **client_options: Any) -> DynamicsConnector:
         """The connector the settings describe (credentials from `DYNAMICS_*` in the environment)."""
         auth = DynamicsAuth.from_settings(settings)
-        options = {"api_version": settings.crm.dynamics.api_version, "page_size": settings.crm.dynamics.page_size}
+        options = {
+            "api_version": settings.crm.dynamics.api_version,
+            "page_size": settings.crm.dynamics.page_size,
+        }
         return cls(settings, DynamicsClient(auth, **{**options, **client_options}))
 
     @property
@@ -580,13 +610,19 @@ class DynamicsConnector:
         is opened (every id is read once, nothing is deleted)."""
         ids: list[str] = []
         if cursor is None:
-            pages = self.client.pages(mapped.object, {"$select": mapped.id_field}, prefer="odata.track-changes")
+            pages = self.client.pages(
+                mapped.object, {"$select": mapped.id_field}, prefer="odata.track-changes"
+            )
         else:
             pages = self.client.follow(cursor, None)
         delta: str | None = None
         for page in pages:
             for record in page.get("value", ()):
-                if _deleted_entity(record) and record.get("reason", "deleted") == "deleted" and record.get("id"):
+                if (
+                    _deleted_entity(record)
+                    and record.get("reason", "deleted") == "deleted"
+                    and record.get("id")
+                ):
                     ids.append(str(record["id"]))
             if page.get("@odata.deltaLink"):
                 delta = self.client.link_path(str(page["@odata.deltaLink"]))
