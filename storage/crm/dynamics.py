@@ -220,7 +220,7 @@ def _activity(kind: str) -> Callable[[CrmRecord, dict[str, Any], MapContext], di
 
 
 def dynamics_mapping() -> CrmMapping:
-    """The default mapping of Dataverse's standard tables (docs/crm.md has it as tables)."""
+    """The default mapping of Dataverse's standard tables, in the order they are synced."""
     stamp = "modifiedon"
     activity_fields = {"activity_id": "activityid", "owner_id": "_ownerid_value", "created_at": "createdon"}
     activity_extra = ("statecode", "actualend", "_regardingobjectid_value")
