@@ -494,12 +494,14 @@ class SyncRun(Base):
 
 
 class SyncWatermark(Base):
-    """How far a CRM object has been read: the newest modification stamp whose rows are committed."""
+    """How far a CRM object has been read: the newest modification stamp whose rows are committed, or (`cursor`)
+    an opaque position the CRM handed out, such as a delta link of the deletions since the last read."""
 
     __tablename__ = "sync_watermarks"
     crm: Mapped[str] = mapped_column(String(32), primary_key=True)
     object: Mapped[str] = mapped_column(String(64), primary_key=True)
     watermark: Mapped[datetime] = mapped_column(DateTime)
+    cursor: Mapped[str | None] = mapped_column(Text)
 
 
 class SyncRejected(Base):

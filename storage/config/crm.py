@@ -9,6 +9,9 @@ CRM's mapping overrides (a custom stage field, custom status values, other field
         lead_stage_field: Lead_Stage__c
         lead_stages: {"Marketing Qualified": mql, "Sales Accepted": sal}
         fields: {Lead: {source: Lead_Channel__c}}
+      dynamics:
+        lead_stages: {"Sales Accepted": sal}
+        fields: {leads: {source: new_channel}}
 
 Secrets (client secrets, tokens, private keys) never live here: they come from the environment only.
 """
@@ -19,7 +22,7 @@ from datetime import timedelta
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-__all__ = ["CrmSettings", "CrmOverrides", "SalesforceSettings", "parse_every"]
+__all__ = ["CrmSettings", "CrmOverrides", "DynamicsSettings", "SalesforceSettings", "parse_every"]
 
 
 def parse_every(text: str | int | float | timedelta) -> timedelta:
@@ -64,11 +67,35 @@ class SalesforceSettings(CrmOverrides):
         return value
 
 
+class DynamicsSettings(CrmOverrides):
+    """Microsoft Dynamics 365 (the Dataverse Web API): `fields` are keyed by entity set (`leads`, `opportunities`),
+    `lead_stages` by a lead's status reason, its number (`"2"`) or its label (`Contacted`)."""
+
+    api_version: str = "9.2"
+    page_size: int = 500  # records per page asked for (Prefer: odata.maxpagesize, 1…5000)
+
+    @field_validator("api_version")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        major, _, minor = value.partition(".")
+        if not (major.isdigit() and minor.isdigit()):
+            raise ValueError(f"api_version must look like 9.2, not {value!r}")
+        return value
+
+    @field_validator("page_size")
+    @classmethod
+    def _page(cls, value: int) -> int:
+        if not 1 <= value <= 5000:
+            raise ValueError(f"page_size must be from 1 to 5000, not {value}")
+        return value
+
+
 class CrmSettings(_Section):
     sync_every: timedelta = timedelta(minutes=15)
     stale_after: timedelta = timedelta(hours=2)
     admins: tuple[str, ...] = ()  # by email: these CRM users become kpibot admins
     salesforce: SalesforceSettings = Field(default_factory=SalesforceSettings)
+    dynamics: DynamicsSettings = Field(default_factory=DynamicsSettings)
 
     @field_validator("sync_every", "stale_after", mode="before")
     @classmethod

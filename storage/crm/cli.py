@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from storage.cli import CliContext
 from storage.config.settings import Settings
+from storage.crm.dynamics import DynamicsConnector, dynamics_mapping
 from storage.crm.exports import ExportConnector, export_files
 from storage.crm.mapping import CrmMapping, apply_overrides
 from storage.crm.salesforce import CrmError, SalesforceConnector, salesforce_mapping
@@ -21,10 +22,14 @@ from storage.schema import SyncRejected, SyncRun
 __all__ = ["CONNECTORS", "MAPPINGS", "import_export", "register"]
 
 # Each CRM kpibot reads, by the name `kpibot sync` takes.
-CONNECTORS: dict[str, Callable[[Settings], Connector]] = {"salesforce": SalesforceConnector.from_settings}
+CONNECTORS: dict[str, Callable[[Settings], Connector]] = {
+    "salesforce": SalesforceConnector.from_settings,
+    "dynamics": DynamicsConnector.from_settings,
+}
 # Each CRM's mapping with the team's overrides, for its export files (no credentials needed).
 MAPPINGS: dict[str, Callable[[Settings], CrmMapping]] = {
     "salesforce": lambda settings: apply_overrides(salesforce_mapping(), settings.crm.salesforce, settings),
+    "dynamics": lambda settings: apply_overrides(dynamics_mapping(), settings.crm.dynamics, settings),
 }
 SHOWN = 50  # rejected records listed on the terminal; `kpibot syncs --rejects` has the rest of a sync's
 

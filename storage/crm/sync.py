@@ -4,7 +4,9 @@ For each object of the connector's mapping, in order (users first, history after
 - the records changed after the object's watermark (all of them with `full`) are read, mapped and written through
   `kpibot import`'s own checks and upserts (storage/importing/) — a record that fails is rejected with its id,
   field, value and reason, and the rest lands;
-- records deleted in the CRM are deleted here (with the stage events of a deleted lead or deal);
+- records deleted in the CRM are deleted here (with the stage events of a deleted lead or deal): a connector either
+  marks them among the records it reads (`IsDeleted`), or has a deletion feed of its own (`DeletionFeed`: the ids
+  deleted since an opaque cursor it handed out, such as a delta link), whose cursor is kept beside the watermark;
 - the watermark (the newest stamp read) is stored only after that object's rows are committed, so a sync killed
   mid-object reads the object again from the old watermark: upserts make the second read change nothing twice.
 Every run leaves a `sync_runs` row (per object: read, written, rejected, deleted; duration; error), and its
@@ -22,7 +24,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
@@ -44,7 +46,7 @@ from storage.schema import (
 )
 from storage.times import naive_utc
 
-__all__ = ["Connector", "ObjectResult", "SyncResult", "sync", "MAX_REJECTS_KEPT"]
+__all__ = ["Connector", "DeletionFeed", "Deletions", "ObjectResult", "SyncResult", "sync", "MAX_REJECTS_KEPT"]
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +64,22 @@ class Connector(Protocol):
     def stamp(self, record: CrmRecord, mapped: ObjectMap) -> datetime | None: ...
 
     def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Deletions:
+    """The ids a CRM deleted since a cursor, and the cursor to ask from next time (None: the CRM keeps none)."""
+
+    ids: tuple[str, ...]
+    cursor: str | None
+
+
+@runtime_checkable
+class DeletionFeed(Protocol):
+    """A connector whose CRM reports deletions apart from the records (storage/crm/dynamics.py is one): asked once
+    per object that `deletes`, after its records, with the cursor it handed out last time (None the first time)."""
+
+    def deleted(self, mapped: ObjectMap, cursor: str | None) -> Deletions: ...
 
 
 @dataclass
@@ -232,11 +250,17 @@ def _sync_object(
         raise RuntimeError(f"{mapped.object}: {report.errors[0].reason}")
     if report.refused:
         outcome.error = f"nothing of {mapped.object} written: {outcome.rejected} bad record(s)"
+    feed: Deletions | None = None
+    if mapped.deletes and options.watermarks and isinstance(connector, DeletionFeed):
+        feed = connector.deleted(mapped, _cursor(engine, connector.crm, _feed_key(mapped)))
+        deleted.extend(feed.ids)
     if not write or report.refused:
         outcome.deleted = len(deleted) if not write else 0
         return
     with engine.begin() as conn:
         outcome.deleted = _delete(conn, mapped.table, deleted)
+        if feed is not None and feed.cursor is not None:
+            _store_cursor(conn, connector.crm, _feed_key(mapped), feed.cursor, ctx.now)
         if newest and options.watermarks:
             _store_watermark(conn, connector.crm, mapped.key, newest[0])
             outcome.watermark = newest[0].isoformat()
@@ -363,6 +387,26 @@ def _watermark(engine: Engine, crm: str, key: str) -> datetime | None:
             select(SyncWatermark.watermark).where(SyncWatermark.crm == crm, SyncWatermark.object == key)
         ).scalar()
     return stored.replace(tzinfo=UTC) if stored else None
+
+
+def _feed_key(mapped: ObjectMap) -> str:
+    """Where a deletion feed's cursor is kept: `leads>leads#deleted`, beside the object's watermark."""
+    return f"{mapped.key}#deleted"
+
+
+def _cursor(engine: Engine, crm: str, key: str) -> str | None:
+    with engine.connect() as conn:
+        return conn.execute(
+            select(SyncWatermark.cursor).where(SyncWatermark.crm == crm, SyncWatermark.object == key)
+        ).scalar()
+
+
+def _store_cursor(conn: Connection, crm: str, key: str, cursor: str, moment: datetime) -> None:
+    w = SyncWatermark
+    at = naive_utc(moment)
+    done = conn.execute(update(w).where(w.crm == crm, w.object == key).values(watermark=at, cursor=cursor))
+    if not done.rowcount:
+        conn.execute(insert(w).values(crm=crm, object=key, watermark=at, cursor=cursor))
 
 
 def _store_watermark(conn: Connection, crm: str, key: str, moment: datetime) -> None:
