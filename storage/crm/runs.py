@@ -1,4 +1,5 @@
-"""What the `sync_runs` log says: the last runs (`/syncs`).
+"""What the `sync_runs` log says: the last runs (`/syncs`) and how fresh the store's CRM data is (the digests' "data
+as of …").
 
 Moments come back tz-aware in UTC; the store keeps them naive UTC (storage/times.py).
 """
@@ -6,13 +7,13 @@ Moments come back tz-aware in UTC; the store keeps them naive UTC (storage/times
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
 from storage.schema import SyncRun
 
-__all__ = ["RunRow", "recent_runs"]
+__all__ = ["RunRow", "Freshness", "recent_runs", "freshness"]
 
 
 def _aware(moment: datetime | None) -> datetime | None:
@@ -55,3 +56,32 @@ def recent_runs(conn: Connection, limit: int = 10) -> list[RunRow]:
         )
         for run in rows
     ]
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """How fresh the store's CRM data is: `as_of` is the finish of the last successful sync (of the CRM least
+    recently synced, when there are several), None when syncs ran but none has completed."""
+
+    as_of: datetime | None
+
+    def stale(self, now: datetime, stale_after: timedelta) -> bool:
+        return self.as_of is None or now - self.as_of > stale_after
+
+
+def freshness(conn: Connection) -> Freshness | None:
+    """None when no sync has ever run (the data was imported from files); else how fresh the data is."""
+    crms = conn.execute(select(SyncRun.crm).distinct()).scalars().all()
+    if not crms:
+        return None
+    finished: dict[str, datetime] = {
+        crm: moment
+        for crm, moment in conn.execute(
+            select(SyncRun.crm, func.max(SyncRun.finished_at))
+            .where(SyncRun.status == "ok", SyncRun.finished_at.is_not(None))
+            .group_by(SyncRun.crm)
+        )
+    }
+    if any(crm not in finished for crm in crms):
+        return Freshness(None)
+    return Freshness(min(finished.values()).replace(tzinfo=UTC))
