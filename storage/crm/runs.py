@@ -1,5 +1,5 @@
-"""What the `sync_runs` log says: the last runs (`/syncs`) and how fresh the store's CRM data is (the digests' "data
-as of …").
+"""What the `sync_runs` log says: the last runs (`/syncs`), how fresh the store's CRM data is (the digests' "data as
+of …"), and when a CRM last started a sync (the scheduler's due-ness).
 
 Moments come back tz-aware in UTC; the store keeps them naive UTC (storage/times.py).
 """
@@ -13,7 +13,7 @@ from sqlalchemy import Connection, func, select
 
 from storage.schema import SyncRun
 
-__all__ = ["RunRow", "Freshness", "recent_runs", "freshness"]
+__all__ = ["RunRow", "Freshness", "recent_runs", "freshness", "last_started"]
 
 
 def _aware(moment: datetime | None) -> datetime | None:
@@ -85,3 +85,18 @@ def freshness(conn: Connection) -> Freshness | None:
     if any(crm not in finished for crm in crms):
         return Freshness(None)
     return Freshness(min(finished.values()).replace(tzinfo=UTC))
+
+
+def last_started(conn: Connection, crm: str) -> tuple[datetime, str] | None:
+    """When `crm`'s newest run started, and its status (None when it never ran)."""
+    row = conn.execute(
+        select(SyncRun.started_at, SyncRun.status)
+        .where(SyncRun.crm == crm)
+        .order_by(SyncRun.started_at.desc(), SyncRun.id.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    started = _aware(row[0])
+    assert started is not None
+    return started, str(row[1])
