@@ -25,6 +25,7 @@ from bot import invite_cli
 from bot.commands.bind import BIND_COMMAND
 from bot.commands.builtin import BUILTIN_COMMANDS
 from bot.commands.metric import METRIC_COMMANDS
+from bot.commands.syncs import SYNCS_COMMAND
 from bot.logs import configure_logging
 from bot.registry import Registry
 from bot.reply.sender import Sender
@@ -41,8 +42,8 @@ __all__ = ["build_registry", "build_services", "open_senders", "build_parser", "
 
 def build_registry() -> Registry:
     """Every chat command, in the order of /help: the metrics, the account commands, the scheduler's digests, alerts
-    and deliveries, and /bind. The same list on every platform, whichever of them run."""
-    return Registry((*METRIC_COMMANDS, *BUILTIN_COMMANDS, *ALERT_COMMANDS, BIND_COMMAND))
+    and deliveries, the CRM syncs, and /bind. The same list on every platform, whichever of them run."""
+    return Registry((*METRIC_COMMANDS, *BUILTIN_COMMANDS, *ALERT_COMMANDS, SYNCS_COMMAND, BIND_COMMAND))
 
 
 def build_services(runtime: Runtime) -> list[Service]:

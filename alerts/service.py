@@ -1,5 +1,5 @@
-"""The scheduler service: an APScheduler `AsyncIOScheduler` that runs one pass a minute — digests due, alerts due,
-outbox drain — in the bot's own event loop.
+"""The scheduler service: an APScheduler `AsyncIOScheduler` that runs one pass a minute — CRM syncs due, digests
+due, alerts due, outbox drain — in the bot's own event loop.
 
 The pass is the same code the CLI and the tests call with a fixed clock (`run_digests`, `run_alerts`,
 `drain_outbox`); its database work runs in a small thread pool of its own ("kpibot-scheduler" threads), not in the
@@ -10,13 +10,18 @@ idempotency keys and SKIP LOCKED claims, and the alert run log's unique slots, m
 On start a pass runs at once, which catches up the slots missed while no instance was running. On stop (SIGTERM)
 the pass under way is given a few seconds: the message being sent is finished and recorded, the rest of its batch
 handed back to the outbox, and the steps not begun are skipped.
+
+A CRM sync (alerts/syncing.py: every `crm.sync_every`, of each configured CRM) is started by a pass but not
+awaited by it: it runs in the same pool while the pass goes on and the next passes run, so a long sync holds up
+neither the digests nor the alerts; a pass that finds a sync still running starts none. A stop does not wait for a
+sync under way: its thread ends with the process, and the next sync resumes from the watermarks committed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import partial
@@ -29,6 +34,7 @@ from sqlalchemy.exc import OperationalError
 from alerts.delivery.outbox import drain_outbox, run_blocking, worker_id
 from alerts.digests.run import run_digests
 from alerts.rules.run import run_alerts
+from alerts.syncing import ConnectorFactory, CrmSyncs
 from bot.reply.sender import Sender
 from storage.config.settings import Settings
 from storage.journeys import refresh_store
@@ -100,7 +106,14 @@ class SchedulerService:
 
     name = "scheduler"
 
-    def __init__(self, runtime: SchedulerRuntime) -> None:
+    def __init__(
+        self, runtime: SchedulerRuntime, connectors: Mapping[str, ConnectorFactory] | None = None
+    ) -> None:
+        """`connectors`: the CRMs to sync on schedule, by name (default: every CRM `kpibot sync` knows)."""
+        if connectors is None:
+            from storage.crm.cli import CONNECTORS
+
+            connectors = CONNECTORS
         self.runtime = runtime
         self.clock: Callable[[], datetime] = runtime.clock or (lambda: datetime.now(UTC))
         self.worker = worker_id()
@@ -108,12 +121,15 @@ class SchedulerService:
         self._lock = asyncio.Lock()
         self._stopping = asyncio.Event()
         self.executor: ThreadPoolExecutor | None = None
+        self.syncs = CrmSyncs(runtime.engine, runtime.settings, connectors, runtime.redact)
+        self.sync_task: asyncio.Task[None] | None = None  # the syncs under way, if any
 
     async def run_once(self) -> None:
         """One pass now; a pass still running is not doubled (the next minute catches up)."""
         if self._lock.locked() or self._stopping.is_set():
             return
         async with self._lock:
+            await self._start_due_syncs()
             await self._refresh_journeys()
             senders = dict(self.runtime.senders)
             if not senders:
@@ -129,6 +145,28 @@ class SchedulerService:
                 stopping=self._stopping,
             )
 
+    async def _start_due_syncs(self) -> None:
+        """Start the CRM syncs due now, one after another in a task of their own, unless syncs are still running."""
+        if self.sync_task is not None and not self.sync_task.done():
+            return
+        now = self.clock()
+        try:
+            due = await run_blocking(self.executor, self.syncs.due, now)
+        except Exception:
+            log.exception("scheduler: could not tell which CRM syncs are due")
+            return
+        if due:
+            self.sync_task = asyncio.get_running_loop().create_task(self._run_syncs(due, now))
+
+    async def _run_syncs(self, crms: list[str], now: datetime) -> None:
+        for crm in crms:
+            if self._stopping.is_set():
+                return
+            try:
+                await run_blocking(self.executor, self.syncs.run, crm, now)
+            except Exception:  # the store failed before the run was recorded: the next due time tries again
+                log.exception("scheduler: %s sync failed", crm)
+
     async def _refresh_journeys(self) -> None:
         """Work out the journeys of leads changed since the last pass, so chat answers keep reading them whole."""
         loop = asyncio.get_running_loop()
@@ -143,9 +181,10 @@ class SchedulerService:
             log.exception("refreshing the lead journeys failed")
 
     async def start(self) -> None:
-        # A pass does one thing at a time and passes never overlap (the lock), so a small pool is enough; it is the
-        # scheduler's alone, so chat commands waiting for threads never queue ahead of a pass.
-        self.executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="kpibot-scheduler")
+        # A pass does one thing at a time and passes never overlap (the lock), and at most one CRM sync runs beside
+        # them, so a small pool is enough; it is the scheduler's alone, so chat commands waiting for threads never
+        # queue ahead of a pass or a sync.
+        self.executor = ThreadPoolExecutor(max_workers=3, thread_name_prefix="kpibot-scheduler")
         self.scheduler.add_job(
             self.run_once,
             "interval",
@@ -168,6 +207,9 @@ class SchedulerService:
                     pass
             except TimeoutError:
                 log.warning("scheduler: the pass under way did not end within %g s", STOP_GRACE_SECONDS)
+        if self.sync_task is not None and not self.sync_task.done():
+            log.info("scheduler: a CRM sync is under way; it resumes from its watermarks at the next start")
+            self.sync_task.cancel()  # the task, not the thread: the sync in it runs on until the process ends
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         if self.executor is not None:

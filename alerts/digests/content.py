@@ -5,13 +5,18 @@ organisation — activity yesterday by rep, the funnel month to date by rep (vs 
 the plan month to date by rep — and every recipient's digest is a slice of those rows, cut to what that recipient
 may see. The numbers are "as of" the local midnight that starts the digest's day, so a digest shows complete days
 only and two instances computing it get the same text.
+
+When the store's data comes from CRM syncs (storage/crm/), every digest also says when it was last brought up to
+date — "data as of 09:45", the finish of the last successful sync in the recipient's zone — and, when that is
+older than `crm.stale_after`, opens with a warning that the data is stale since then. Data imported from files (no
+sync ever run) gets neither line.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from functools import cached_property
 from zoneinfo import ZoneInfo
 
@@ -25,6 +30,7 @@ from metrics.periods import day_period, elapsed_working_share, is_working_day, l
 from metrics.result import BreakdownRow, Measure, MetricResult, Table
 from metrics.scope import SYSTEM_VIEWER, Scope
 from storage.config.settings import Settings
+from storage.crm.runs import Freshness
 
 __all__ = ["DigestNumbers", "FiringAlert", "rep_daily", "team_digest", "weekly_plan", "build_digest"]
 
@@ -48,6 +54,8 @@ class DigestNumbers:
     settings: Settings
     tz: ZoneInfo
     day: date
+    freshness: Freshness | None = None  # None: no CRM sync ever ran (storage/crm/runs.py)
+    now: datetime | None = None  # when the digest is composed: what "stale" is measured against
 
     @property
     def as_of(self):
@@ -193,6 +201,35 @@ def _footer(fmt: Formatter, numbers: DigestNumbers, name: str) -> str:
     )
 
 
+def _moment(fmt: Formatter, moment: datetime, today: date | None) -> str:
+    """`09:45` on the day the digest is read, else `Nov 16, 2026 09:45`."""
+    if moment.date() == today:
+        return f"{moment:%H:%M}"
+    return f"{fmt.date(moment.date())} {moment:%H:%M}"
+
+
+def _with_freshness(fmt: Formatter, numbers: DigestNumbers, lines: list[Line]) -> tuple[Line, ...]:
+    """The digest's lines with the CRM data's freshness (see the module docstring): a warning first when the data
+    is stale, "data as of …" last."""
+    fresh = numbers.freshness
+    if fresh is None:
+        return tuple(lines)
+    t = fmt.t
+    now = numbers.now
+    today = now.astimezone(numbers.tz).date() if now is not None else None
+    if fresh.as_of is None:
+        warning = t("digest.never_synced", "⚠ No CRM sync has completed yet: the data may be incomplete.")
+        return ((Span(warning, bold=True),), *lines)
+    since = _moment(fmt, fresh.as_of.astimezone(numbers.tz), today)
+    as_of = (Span(t("digest.data_as_of", "Data as of {time}", time=since), italic=True),)
+    if now is not None and fresh.stale(now, numbers.settings.crm.stale_after):
+        warning = t(
+            "digest.stale", "⚠ The data is stale: not updated from the CRM since {since}.", since=since
+        )
+        return ((Span(warning, bold=True),), *lines, as_of)
+    return (*lines, as_of)
+
+
 def _activity_label(fmt: Formatter, numbers: DigestNumbers) -> str:
     if numbers.activity_day == numbers.day - timedelta(days=1):
         return fmt.t("digest.yesterday", "Yesterday")
@@ -215,7 +252,7 @@ def rep_daily(person: Person, numbers: DigestNumbers, settings: Settings) -> Rep
     ]
     return Reply(
         title=t("digest.rep_daily.title", "Your day · {date}", date=fmt.date(numbers.day)),
-        lines=tuple(lines),
+        lines=_with_freshness(fmt, numbers, lines),
         kind="info",
         footer=_footer(fmt, numbers, "rep_daily"),
     )
@@ -296,7 +333,7 @@ def team_digest(
         lines.append((Span(t("digest.firing", "Alerts firing") + ": ", bold=True), Span(text)))
     return Reply(
         title=t("digest.team_digest.title", "Team digest · {date}", date=fmt.date(numbers.day)),
-        lines=tuple(lines),
+        lines=_with_freshness(fmt, numbers, lines),
         table=table,
         kind="info",
         footer=_footer(fmt, numbers, "team_digest"),
@@ -340,7 +377,7 @@ def weekly_plan(
         )
     return Reply(
         title=t("digest.weekly_plan.title", "Plan this month · {month}", month=fmt.period(numbers.month)),
-        lines=tuple(lines),
+        lines=_with_freshness(fmt, numbers, lines),
         table=table,
         kind="info",
         footer=_footer(fmt, numbers, "weekly_plan"),

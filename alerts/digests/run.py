@@ -23,6 +23,7 @@ from alerts.digests.content import DigestNumbers, FiringAlert, build_digest
 from bot.reply.messages import Reply
 from storage.config.alerts import DIGEST_NAMES, DigestConfig, parse_local_time
 from storage.config.settings import Settings
+from storage.crm.runs import freshness
 from storage.schema import AlertState, Subscription
 
 __all__ = [
@@ -179,15 +180,21 @@ def firing_alerts(conn: Connection, settings: Settings, people: Mapping[str, Per
     return found
 
 
-def _compose(conn: Connection, settings: Settings, people, due: Sequence[DueDigest]) -> dict[str, Reply]:
-    """The replies of the due digests: one set of grouped queries per (zone, day), sliced per recipient."""
+def _compose(
+    conn: Connection, settings: Settings, people, due: Sequence[DueDigest], now: datetime
+) -> dict[str, Reply]:
+    """The replies of the due digests at `now`: one set of grouped queries per (zone, day), sliced per recipient,
+    and the CRM data's freshness read once."""
+    if not due:
+        return {}
     numbers: dict[tuple[str, date], DigestNumbers] = {}
     firing = firing_alerts(conn, settings, people)
+    fresh = freshness(conn)
     replies = {}
     for item in due:
         group = (str(item.tz), item.day)
         if group not in numbers:
-            numbers[group] = DigestNumbers(conn, settings, item.tz, item.day)
+            numbers[group] = DigestNumbers(conn, settings, item.tz, item.day, fresh, now)
         replies[item.key] = build_digest(item.digest, item.person, numbers[group], settings, people, firing)
     return replies
 
@@ -218,7 +225,7 @@ def run_digests(
                 result.unreachable.append(item.key)
             else:
                 reachable.append(item)
-        replies = _compose(conn, settings, people, reachable)
+        replies = _compose(conn, settings, people, reachable, now)
     result.replies = replies
     if dry_run or not reachable:
         return result
@@ -263,5 +270,5 @@ def preview_digests(
             for name in DIGEST_NAMES
             if receives(name, settings.digests.get(name), person, choices)
         ]
-        replies = _compose(conn, settings, people, items)
+        replies = _compose(conn, settings, people, items, now)
     return [(item.digest, replies[item.key]) for item in items]

@@ -1,0 +1,102 @@
+"""What the `sync_runs` log says: the last runs (`/syncs`), how fresh the store's CRM data is (the digests' "data as
+of …"), and when a CRM last started a sync (the scheduler's due-ness).
+
+Moments come back tz-aware in UTC; the store keeps them naive UTC (storage/times.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Connection, func, select
+
+from storage.schema import SyncRun
+
+__all__ = ["RunRow", "Freshness", "recent_runs", "freshness", "last_started"]
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """One sync run, as `/syncs` lists it."""
+
+    id: int
+    crm: str
+    started_at: datetime
+    finished_at: datetime | None
+    status: str  # running / ok / failed
+    full: bool
+    read: int
+    written: int
+    rejected: int
+    deleted: int
+    error: str | None
+
+
+def recent_runs(conn: Connection, limit: int = 10) -> list[RunRow]:
+    """The newest `limit` runs of every CRM, newest first."""
+    rows = conn.execute(select(SyncRun).order_by(SyncRun.started_at.desc(), SyncRun.id.desc()).limit(limit))
+    return [
+        RunRow(
+            id=run.id,
+            crm=run.crm,
+            started_at=run.started_at.replace(tzinfo=UTC),
+            finished_at=_aware(run.finished_at),
+            status=run.status,
+            full=bool(run.full),
+            read=run.read or 0,
+            written=run.written or 0,
+            rejected=run.rejected or 0,
+            deleted=run.deleted or 0,
+            error=run.error,
+        )
+        for run in rows
+    ]
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """How fresh the store's CRM data is: `as_of` is the finish of the last successful sync (of the CRM least
+    recently synced, when there are several), None when syncs ran but none has completed."""
+
+    as_of: datetime | None
+
+    def stale(self, now: datetime, stale_after: timedelta) -> bool:
+        return self.as_of is None or now - self.as_of > stale_after
+
+
+def freshness(conn: Connection) -> Freshness | None:
+    """None when no sync has ever run (the data was imported from files); else how fresh the data is."""
+    crms = conn.execute(select(SyncRun.crm).distinct()).scalars().all()
+    if not crms:
+        return None
+    finished: dict[str, datetime] = {
+        crm: moment
+        for crm, moment in conn.execute(
+            select(SyncRun.crm, func.max(SyncRun.finished_at))
+            .where(SyncRun.status == "ok", SyncRun.finished_at.is_not(None))
+            .group_by(SyncRun.crm)
+        )
+    }
+    if any(crm not in finished for crm in crms):
+        return Freshness(None)
+    return Freshness(min(finished.values()).replace(tzinfo=UTC))
+
+
+def last_started(conn: Connection, crm: str) -> tuple[datetime, str] | None:
+    """When `crm`'s newest run started, and its status (None when it never ran)."""
+    row = conn.execute(
+        select(SyncRun.started_at, SyncRun.status)
+        .where(SyncRun.crm == crm)
+        .order_by(SyncRun.started_at.desc(), SyncRun.id.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    started = _aware(row[0])
+    assert started is not None
+    return started, str(row[1])
