@@ -11,14 +11,18 @@ from sqlalchemy import select
 
 from storage.cli import CliContext
 from storage.config.settings import Settings
-from storage.crm.salesforce import CrmError, SalesforceConnector
-from storage.crm.sync import Connector, sync
+from storage.crm.salesforce import SalesforceConnector
+from storage.crm.sugarcrm import SugarcrmConnector
+from storage.crm.sync import Connector, CrmError, sync
 from storage.schema import SyncRejected, SyncRun
 
 __all__ = ["CONNECTORS", "register"]
 
 # Each CRM kpibot reads, by the name `kpibot sync` takes.
-CONNECTORS: dict[str, Callable[[Settings], Connector]] = {"salesforce": SalesforceConnector.from_settings}
+CONNECTORS: dict[str, Callable[[Settings], Connector]] = {
+    "salesforce": SalesforceConnector.from_settings,
+    "sugarcrm": SugarcrmConnector.from_settings,
+}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -82,7 +86,7 @@ def _syncs(ctx: CliContext, args: argparse.Namespace) -> int:
     with ctx.engine.connect() as conn:
         runs = conn.execute(select(SyncRun).order_by(SyncRun.id.desc()).limit(max(1, args.limit))).all()
         if not runs:
-            print("no syncs yet: run `kpibot sync salesforce`")
+            print(f"no syncs yet: run `kpibot sync {'|'.join(sorted(CONNECTORS))}`")
             return 0
         for run in runs:
             took = (

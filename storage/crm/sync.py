@@ -44,15 +44,19 @@ from storage.schema import (
 )
 from storage.times import naive_utc
 
-__all__ = ["Connector", "ObjectResult", "SyncResult", "sync", "MAX_REJECTS_KEPT"]
+__all__ = ["Connector", "CrmError", "ObjectResult", "SyncResult", "sync", "MAX_REJECTS_KEPT"]
 
 log = logging.getLogger(__name__)
 
 MAX_REJECTS_KEPT = 1000  # per object and run; the counts are always whole
 
 
+class CrmError(Exception):
+    """The CRM could not be read; the message is one line for the operator, without secrets."""
+
+
 class Connector(Protocol):
-    """A CRM as the sync sees it (storage/crm/salesforce.py is one)."""
+    """A CRM as the sync sees it (storage/crm/salesforce.py and sugarcrm.py are two)."""
 
     crm: str
     mapping: CrmMapping
@@ -174,7 +178,7 @@ def _sync_object(
             if stamp is not None and (not newest or stamp > newest[0]):
                 newest[:] = [stamp]
             record_id = str(record.get(mapped.id_field) or "")
-            if record.get("IsDeleted") and mapped.deletes:
+            if mapped.deletes and record.get(mapped.deleted_field):
                 deleted.append(record_id)
                 continue
             try:
