@@ -328,6 +328,12 @@ class FakeSugarcrmApi(LoopbackServer):
         with self._lock:
             self._tokens.clear()
 
+    def revoke_refresh_tokens(self) -> None:
+        """Every refresh token issued so far is refused from now on (400 `invalid_grant`), as when the same user
+        logs in on the same platform elsewhere."""
+        with self._lock:
+            self._refresh_tokens.clear()
+
     def limit(self, calls: int = 1, *, retry_after: int = 2) -> None:
         """The next `calls` filter calls answer 429 with `Retry-After: retry_after`."""
         with self._lock:

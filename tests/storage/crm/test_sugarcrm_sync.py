@@ -311,6 +311,10 @@ def test_syncs_give_the_same_numbers_as_the_canonical_files_then_read_only_what_
     build_org(fake, lambda: runs.append(sync(engine, settings, connector(settings), now=fake.now)))
     assert [r.error for r in runs] == [None] * 8 and [r.rejects for r in runs] == [[]] * 8
     assert numbers(engine, settings) == from_files
+    win = dict(from_files["win_rate"])  # O1 won, O2 open; 4 leads
+    assert (win["won"], win["lost"], win["close_rate"], win["leads_per_deal"]) == (1, 0, 0.25, 4.0)
+    stages = dict(from_files["stages"])  # Prospecting: O1 1 day (Nov 5 → 6), O2 5 days (Nov 5 → 10)
+    assert stages["deal:Prospecting:median_days"] == 3.0 and stages["deal:Prospecting:exits"] == 2
 
     with engine.connect() as conn:
         roles = dict(conn.execute(select(User.user_id, User.role)).all())
@@ -352,6 +356,8 @@ def test_syncs_give_the_same_numbers_as_the_canonical_files_then_read_only_what_
     assert all(c.headers["OAuth-Token"].startswith("fake-access-") for c in leads)
 
     assert funnel_of(engine, settings) == (3, 2, 2, 1, 1)
+    win = dict(numbers(engine, settings)["win_rate"])  # O1 and O2 won; 3 leads
+    assert (win["won"], win["lost"], win["close_rate"], win["leads_per_deal"]) == (2, 0, 2 / 3, 1.5)
     with engine.connect() as conn:
         assert conn.execute(select(User.telegram_user_id).where(User.user_id == ROB)).scalar() == 4242
         assert conn.execute(select(Lead.lead_id).where(Lead.lead_id == L3)).first() is None
@@ -461,3 +467,37 @@ def test_a_wrong_password_is_one_clear_line_and_the_run_says_why(engine, db_url,
     assert main(["--db", db_url, "syncs"]) == 0
     listing = capsys.readouterr().out
     assert "sugarcrm" in listing and "failed" in listing and "You must specify a valid username" in listing
+
+
+def test_a_token_past_its_lifetime_is_refreshed_first_and_a_refused_refresh_logs_in_again(fake):
+    settings = settings_for(fake)
+    fake.token_lifetime = 20  # under the 30 s the client keeps in hand: every token is stale at once
+    fake.add("Accounts", id=ACME, name="Acme Corp", assigned_user_id=ROB)
+    sugar = connector(settings)
+    accounts = next(m for m in sugar.mapping.objects if m.key == "Accounts>accounts")
+    assert [r["id"] for r in sugar.read(accounts, None)] == [ACME]
+    assert [r["id"] for r in sugar.read(accounts, None)] == [ACME]
+    fake.revoke_refresh_tokens()
+    assert [r["id"] for r in sugar.read(accounts, None)] == [ACME]
+    sugar.close()
+    grants = [(c.body["grant_type"], c.status) for c in fake.calls_of("token")]
+    assert grants == [("password", 200), ("refresh_token", 200), ("refresh_token", 400), ("password", 200)]
+    assert all(
+        c.body["platform"] == "kpibot" and c.body["client_id"] == "sugar" for c in fake.calls_of("token")
+    )
+    assert [c.status for c in fake.calls_of("filter")] == [200, 200, 200]
+
+
+def test_missing_credentials_and_a_wrong_stage_are_refused_before_any_call(fake, db_url, capsys, monkeypatch):
+    monkeypatch.setenv("SUGARCRM_URL", fake.base_url)
+    monkeypatch.delenv("SUGARCRM_USERNAME", raising=False)
+    monkeypatch.delenv("SUGARCRM_PASSWORD", raising=False)
+    assert main(["--db", db_url, "sync", "sugarcrm"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "kpibot: sugarcrm: SugarCRM needs SUGARCRM_USERNAME and SUGARCRM_PASSWORD (OAuth 2.0 password grant)"
+    ]
+    assert fake.calls == []
+    with pytest.raises(
+        ValueError, match=r"crm\.sugarcrm\.lead_stages\.Assigned: 'hot' is not a funnel stage"
+    ):
+        load_settings(env={}, crm={"sugarcrm": {"lead_stages": {"Assigned": "hot"}}})
