@@ -25,8 +25,7 @@ from sqlalchemy import Engine
 
 from storage.config.settings import Settings
 from storage.crm.runs import last_started
-from storage.crm.salesforce import CrmError
-from storage.crm.sync import Connector, SyncResult, sync
+from storage.crm.sync import Connector, CrmError, SyncResult, sync
 
 __all__ = ["ConnectorFactory", "CrmSyncs", "RUNNING_HOLD"]
 

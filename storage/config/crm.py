@@ -12,6 +12,9 @@ CRM's mapping overrides (a custom stage field, custom status values, other field
       dynamics:
         lead_stages: {"Sales Accepted": sal}
         fields: {leads: {source: new_channel}}
+      sugarcrm:
+        api_version: "11_20"
+        lead_stages: {"Sales Accepted": sal}
 
 Secrets (client secrets, tokens, private keys) never live here: they come from the environment only.
 """
@@ -22,7 +25,14 @@ from datetime import timedelta
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-__all__ = ["CrmSettings", "CrmOverrides", "DynamicsSettings", "SalesforceSettings", "parse_every"]
+__all__ = [
+    "CrmSettings",
+    "CrmOverrides",
+    "DynamicsSettings",
+    "SalesforceSettings",
+    "SugarcrmSettings",
+    "parse_every",
+]
 
 
 def parse_every(text: str | int | float | timedelta) -> timedelta:
@@ -90,12 +100,33 @@ class DynamicsSettings(CrmOverrides):
         return value
 
 
+class SugarcrmSettings(CrmOverrides):
+    api_version: str = "11_20"  # the REST path's version: /rest/v11_20/ (Sugar 13 and later answer it)
+    page_size: int = 200  # records per filter page asked for (max_num; the server may cap it lower)
+
+    @field_validator("api_version")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        major, _, minor = value.removeprefix("v").partition("_")
+        if not (major.isdigit() and (minor.isdigit() or not minor)):
+            raise ValueError(f"api_version must look like 11_20 (or 11), not {value!r}")
+        return value.removeprefix("v")
+
+    @field_validator("page_size")
+    @classmethod
+    def _page(cls, value: int) -> int:
+        if not 1 <= value <= 1000:
+            raise ValueError(f"page_size must be between 1 and 1000, not {value}")
+        return value
+
+
 class CrmSettings(_Section):
     sync_every: timedelta = timedelta(minutes=15)
     stale_after: timedelta = timedelta(hours=2)
     admins: tuple[str, ...] = ()  # by email: these CRM users become kpibot admins
     salesforce: SalesforceSettings = Field(default_factory=SalesforceSettings)
     dynamics: DynamicsSettings = Field(default_factory=DynamicsSettings)
+    sugarcrm: SugarcrmSettings = Field(default_factory=SugarcrmSettings)
 
     @field_validator("sync_every", "stale_after", mode="before")
     @classmethod

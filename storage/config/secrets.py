@@ -32,6 +32,8 @@ SECRET_SETTINGS = (
     "salesforce_access_token",
     "salesforce_client_secret",
     "dynamics_client_secret",
+    "sugarcrm_password",
+    "sugarcrm_client_secret",
 )
 
 # Secrets shorter than this are not searched for: blanking every "abc" would garble the text and hide nothing.

@@ -112,6 +112,12 @@ class Settings(BaseSettings):
     dynamics_client_id: str | None = None
     dynamics_client_secret: SecretStr | None = None
     dynamics_authority_url: str = "https://login.microsoftonline.com"
+    sugarcrm_url: str | None = None
+    sugarcrm_username: str | None = None
+    sugarcrm_password: SecretStr | None = None
+    sugarcrm_client_id: str = "sugar"
+    sugarcrm_client_secret: SecretStr | None = None
+    sugarcrm_platform: str = "base"
     kpibot_http_port: int = 3000
     kpibot_log_level: str = "WARNING"
 
@@ -131,7 +137,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _crm_stages_are_funnel_stages(self) -> Settings:
         allowed = (*self.funnel.stages, *self.funnel.terminal_stages)
-        for name in ("salesforce", "dynamics"):
+        for name in ("salesforce", "dynamics", "sugarcrm"):
             for value, stage in getattr(self.crm, name).lead_stages.items():
                 if stage not in allowed:
                     raise ValueError(

@@ -15,8 +15,9 @@ from storage.config.settings import Settings
 from storage.crm.dynamics import DynamicsConnector, dynamics_mapping
 from storage.crm.exports import ExportConnector, export_files
 from storage.crm.mapping import CrmMapping, apply_overrides
-from storage.crm.salesforce import CrmError, SalesforceConnector, salesforce_mapping
-from storage.crm.sync import Connector, SyncResult, sync
+from storage.crm.salesforce import SalesforceConnector, salesforce_mapping
+from storage.crm.sugarcrm import SugarcrmConnector, sugarcrm_mapping
+from storage.crm.sync import Connector, CrmError, SyncResult, sync
 from storage.schema import SyncRejected, SyncRun
 
 __all__ = ["CONNECTORS", "MAPPINGS", "import_export", "register"]
@@ -25,11 +26,13 @@ __all__ = ["CONNECTORS", "MAPPINGS", "import_export", "register"]
 CONNECTORS: dict[str, Callable[[Settings], Connector]] = {
     "salesforce": SalesforceConnector.from_settings,
     "dynamics": DynamicsConnector.from_settings,
+    "sugarcrm": SugarcrmConnector.from_settings,
 }
 # Each CRM's mapping with the team's overrides, for its export files (no credentials needed).
 MAPPINGS: dict[str, Callable[[Settings], CrmMapping]] = {
     "salesforce": lambda settings: apply_overrides(salesforce_mapping(), settings.crm.salesforce, settings),
     "dynamics": lambda settings: apply_overrides(dynamics_mapping(), settings.crm.dynamics, settings),
+    "sugarcrm": lambda settings: apply_overrides(sugarcrm_mapping(), settings.crm.sugarcrm, settings),
 }
 SHOWN = 50  # rejected records listed on the terminal; `kpibot syncs --rejects` has the rest of a sync's
 
@@ -148,7 +151,7 @@ def _syncs(ctx: CliContext, args: argparse.Namespace) -> int:
     with ctx.engine.connect() as conn:
         runs = conn.execute(select(SyncRun).order_by(SyncRun.id.desc()).limit(max(1, args.limit))).all()
         if not runs:
-            print("no syncs yet: run `kpibot sync salesforce`")
+            print(f"no syncs yet: run `kpibot sync {'|'.join(sorted(CONNECTORS))}`")
             return 0
         for run in runs:
             took = (

@@ -48,8 +48,7 @@ import httpx
 
 from storage.config.settings import Settings
 from storage.crm.mapping import CrmMapping, CrmRecord, MapContext, ObjectMap, Skip, apply_overrides
-from storage.crm.salesforce import CrmError
-from storage.crm.sync import Deletions
+from storage.crm.sync import CrmError, Deletions
 
 __all__ = [
     "DynamicsAuth",

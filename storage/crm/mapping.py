@@ -65,6 +65,7 @@ class ObjectMap:
     extra: tuple[str, ...] = ()  # CRM fields `derive` reads besides `fields`
     derive: Derive | None = None
     deletes: bool = True  # a record deleted in the CRM is deleted here
+    deleted_field: str = "IsDeleted"  # the CRM field that marks a deleted record (true when deleted)
     first_entry_only: bool = False  # stage events: keep a (lead, stage) only when none is stored yet
     collapse_repeats: bool = False  # stage events: drop a row whose stage repeats the deal's previous one
     always_full: bool = False  # read whole every time (users: teams and roles follow from all of them)

@@ -30,14 +30,11 @@ import httpx
 
 from storage.config.settings import Settings
 from storage.crm.mapping import CrmMapping, CrmRecord, MapContext, ObjectMap, Skip, apply_overrides
+from storage.crm.sync import CrmError
 
 __all__ = ["CrmError", "SalesforceClient", "SalesforceConnector", "salesforce_mapping", "LEAD_STATUSES"]
 
 log = logging.getLogger(__name__)
-
-
-class CrmError(Exception):
-    """The CRM could not be read; the message is one line for the operator, without secrets."""
 
 
 # Salesforce's standard lead-status picklist → kpibot's funnel (kpibot.yaml `crm.salesforce.lead_stages` adds more).
@@ -502,7 +499,7 @@ class SalesforceConnector:
         carry `IsDeleted: true`."""
         fields = list(mapped.read)
         if mapped.deletes:
-            fields.append("IsDeleted")
+            fields.append(mapped.deleted_field)
         soql = f"SELECT {', '.join(dict.fromkeys(fields))} FROM {mapped.object}"
         if since is not None:
             soql += f" WHERE {mapped.stamp} > {soql_moment(since)}"

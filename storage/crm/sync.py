@@ -46,15 +46,28 @@ from storage.schema import (
 )
 from storage.times import naive_utc
 
-__all__ = ["Connector", "DeletionFeed", "Deletions", "ObjectResult", "SyncResult", "sync", "MAX_REJECTS_KEPT"]
+__all__ = [
+    "Connector",
+    "CrmError",
+    "DeletionFeed",
+    "Deletions",
+    "ObjectResult",
+    "SyncResult",
+    "sync",
+    "MAX_REJECTS_KEPT",
+]
 
 log = logging.getLogger(__name__)
 
 MAX_REJECTS_KEPT = 1000  # per object and run; the counts are always whole
 
 
+class CrmError(Exception):
+    """The CRM could not be read; the message is one line for the operator, without secrets."""
+
+
 class Connector(Protocol):
-    """A CRM as the sync sees it (storage/crm/salesforce.py is one)."""
+    """A CRM as the sync sees it (storage/crm/salesforce.py and sugarcrm.py are two)."""
 
     crm: str
     mapping: CrmMapping
@@ -209,7 +222,7 @@ def _sync_object(
                     RowError(label, outcome.read, "", record_id, str(problem), key=record_id)
                 )
                 continue
-            if record.get("IsDeleted"):
+            if record.get(mapped.deleted_field):
                 if mapped.deletes:
                     deleted.append(record_id)
                 continue

@@ -27,6 +27,7 @@ from bot.reply.messages import Request
 from bot.serve import Runtime
 from run_bot import build_registry
 from storage.config.settings import Settings, load_settings
+from storage.crm.cli import CONNECTORS
 from storage.crm.mapping import ObjectMap
 from storage.crm.salesforce import salesforce_mapping
 from storage.schema import Lead, SyncRun, User
@@ -256,8 +257,13 @@ def test_a_crm_that_is_not_configured_is_logged_once_and_never_synced(engine, ca
     with caplog.at_level(logging.INFO, logger="alerts.syncing"):
         asyncio.run(scenario())
     said = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "alerts.syncing"]
-    assert said == [(logging.INFO, "scheduled salesforce sync off: SALESFORCE_INSTANCE_URL is not set "
-                                   "(e.g. https://yourorg.my.salesforce.com)")]  # fmt: skip
+    # Each CRM kpibot reads is said to be off once, at info level, with what to set.
+    assert sorted(message.split(" sync off:")[0] for _level, message in said) == sorted(
+        f"scheduled {name}" for name in CONNECTORS
+    )
+    assert {level for level, _message in said} == {logging.INFO}
+    assert (logging.INFO, "scheduled salesforce sync off: SALESFORCE_INSTANCE_URL is not set "
+                          "(e.g. https://yourorg.my.salesforce.com)") in said  # fmt: skip
     assert runs(engine) == []
 
 

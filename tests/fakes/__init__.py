@@ -1,2 +1,2 @@
-"""Real loopback HTTP servers standing in for the Telegram, Slack and Salesforce web APIs, built from their documented
-shapes."""
+"""Real loopback HTTP servers standing in for the Telegram, Slack, Salesforce and SugarCRM web APIs, built from their
+documented shapes."""
