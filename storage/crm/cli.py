@@ -12,11 +12,11 @@ from sqlalchemy import select
 
 from storage.cli import CliContext
 from storage.config.settings import Settings
-from storage.crm.dynamics import DynamicsConnector, dynamics_mapping
+from storage.crm.dynamics import DynamicsConnector
 from storage.crm.exports import ExportConnector, export_files
 from storage.crm.mapping import CrmMapping, apply_overrides
 from storage.crm.salesforce import SalesforceConnector, salesforce_mapping
-from storage.crm.sugarcrm import SugarcrmConnector, sugarcrm_mapping
+from storage.crm.sugarcrm import SugarcrmConnector
 from storage.crm.sync import Connector, CrmError, SyncResult, sync
 from storage.schema import SyncRejected, SyncRun
 
@@ -28,11 +28,9 @@ CONNECTORS: dict[str, Callable[[Settings], Connector]] = {
     "dynamics": DynamicsConnector.from_settings,
     "sugarcrm": SugarcrmConnector.from_settings,
 }
-# Each CRM's mapping with the team's overrides, for its export files (no credentials needed).
+# Each CRM whose export files kpibot reads, with the team's overrides (no credentials needed).
 MAPPINGS: dict[str, Callable[[Settings], CrmMapping]] = {
     "salesforce": lambda settings: apply_overrides(salesforce_mapping(), settings.crm.salesforce, settings),
-    "dynamics": lambda settings: apply_overrides(dynamics_mapping(), settings.crm.dynamics, settings),
-    "sugarcrm": lambda settings: apply_overrides(sugarcrm_mapping(), settings.crm.sugarcrm, settings),
 }
 SHOWN = 50  # rejected records listed on the terminal; `kpibot syncs --rejects` has the rest of a sync's
 
