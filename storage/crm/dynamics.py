@@ -47,6 +47,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from storage.config.settings import Settings
+from storage.crm.http import backoff, json_body, same_origin_path
 from storage.crm.mapping import CrmMapping, CrmRecord, MapContext, ObjectMap, Skip, apply_overrides
 from storage.crm.sync import CrmError, Deletions
 
@@ -454,7 +455,7 @@ class DynamicsClient:
             answer = self._http.post(url, data=data)
         except httpx.HTTPError as exc:
             raise CrmError(f"cannot reach the authority at {auth.authority}: {type(exc).__name__}") from exc
-        body = _json(answer)
+        body = json_body(answer)
         if answer.status_code != 200:
             reason = str(body.get("error_description") or body.get("error") or answer.reason_phrase)
             reason = (
@@ -491,10 +492,7 @@ class DynamicsClient:
         return self._same_origin(url)
 
     def _same_origin(self, url: str) -> str:
-        parts = urlsplit(url)
-        if parts.netloc and f"{parts.scheme}://{parts.netloc}" != self._origin:
-            raise CrmError(f"Dynamics answered with a link to another origin ({parts.netloc}); refused")
-        return parts.path + (f"?{parts.query}" if parts.query else "")
+        return same_origin_path(self._origin, url, "Dynamics")
 
     def _get(self, url: str, params: dict[str, str] | None, prefer: str) -> dict[str, Any]:
         if self._token is None:
@@ -515,10 +513,10 @@ class DynamicsClient:
                 if waits >= self.max_waits:
                     raise CrmError(f"cannot reach Dynamics at {self._origin}: {type(exc).__name__}") from exc
                 waits += 1
-                self.sleep(_backoff(waits, None))
+                self.sleep(backoff(waits, None))
                 continue
             if answer.status_code == 200:
-                body = _json(answer)
+                body = json_body(answer)
                 if not isinstance(body, dict):
                     raise CrmError(f"Dynamics answered {url.split('?')[0]} with something not JSON")
                 return body
@@ -531,29 +529,16 @@ class DynamicsClient:
             limited = answer.status_code in (429, 503)
             if (limited or answer.status_code >= 500) and waits < self.max_waits:
                 waits += 1
-                delay = _backoff(waits, answer.headers.get("Retry-After"))
+                delay = backoff(waits, answer.headers.get("Retry-After"))
                 log.warning("dynamics: %s %s; waiting %.0f s", answer.status_code, code, delay)
                 self.sleep(delay)
                 continue
             raise CrmError(f"Dynamics answered {answer.status_code} {code}: {message}".replace("  ", " "))
 
 
-def _backoff(attempt: int, retry_after: str | None) -> float:
-    if retry_after and retry_after.strip().isdigit():
-        return min(float(retry_after), 300.0)
-    return min(2.0**attempt, 120.0)
-
-
-def _json(answer: httpx.Response) -> Any:
-    try:
-        return answer.json()
-    except ValueError:
-        return {}
-
-
 def _error(answer: httpx.Response) -> tuple[str, str]:
     """Dataverse's `{"error": {"code": "0x…", "message": …}}` as (code, one line)."""
-    body = _json(answer)
+    body = json_body(answer)
     error = body.get("error") if isinstance(body, dict) else None
     if isinstance(error, dict):
         message = " ".join(str(error.get("message") or "").split())[:300]

@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from storage.config.settings import Settings
+from storage.crm.http import backoff, json_body, same_origin_path
 from storage.crm.mapping import CrmMapping, CrmRecord, MapContext, ObjectMap, Skip, apply_overrides
 from storage.crm.sync import CrmError
 
@@ -357,10 +358,10 @@ class SalesforceClient:
         except httpx.HTTPError as exc:
             raise CrmError(f"cannot reach Salesforce at {self._origin}: {type(exc).__name__}") from exc
         if answer.status_code != 200:
-            body = _json(answer)
+            body = json_body(answer)
             reason = body.get("error_description") or body.get("error") or answer.reason_phrase
             raise CrmError(f"Salesforce refused the credentials ({answer.status_code}): {reason}")
-        token = _json(answer).get("access_token")
+        token = json_body(answer).get("access_token")
         if not token:
             raise CrmError("Salesforce's token answer has no access_token")
         return str(token)
@@ -392,10 +393,7 @@ class SalesforceClient:
             params = None
 
     def _same_origin(self, url: str) -> str:
-        parts = urlsplit(url)
-        if parts.netloc and f"{parts.scheme}://{parts.netloc}" != self._origin:
-            raise CrmError(f"Salesforce answered with a link to another origin ({parts.netloc}); refused")
-        return parts.path + (f"?{parts.query}" if parts.query else "")
+        return same_origin_path(self._origin, url, "Salesforce")
 
     def _get(self, url: str, params: dict[str, str] | None) -> dict[str, Any]:
         if self._token is None:
@@ -415,10 +413,10 @@ class SalesforceClient:
                         f"cannot reach Salesforce at {self._origin}: {type(exc).__name__}"
                     ) from exc
                 waits += 1
-                self.sleep(_backoff(waits, None))
+                self.sleep(backoff(waits, None))
                 continue
             if answer.status_code == 200:
-                return _json(answer)
+                return json_body(answer)
             code = _error_code(answer)
             if answer.status_code == 401 and not refreshed:
                 refreshed = True
@@ -428,7 +426,7 @@ class SalesforceClient:
             limited = answer.status_code in (429, 503) or (answer.status_code == 403 and code in _LIMITS)
             if (limited or answer.status_code >= 500) and waits < self.max_waits:
                 waits += 1
-                delay = _backoff(waits, answer.headers.get("Retry-After"))
+                delay = backoff(waits, answer.headers.get("Retry-After"))
                 log.warning("salesforce: %s %s; waiting %.0f s", answer.status_code, code or "", delay)
                 self.sleep(delay)
                 continue
@@ -437,28 +435,15 @@ class SalesforceClient:
             )
 
 
-def _backoff(attempt: int, retry_after: str | None) -> float:
-    if retry_after and retry_after.strip().isdigit():
-        return min(float(retry_after), 300.0)
-    return min(2.0**attempt, 120.0)
-
-
-def _json(answer: httpx.Response) -> Any:
-    try:
-        return answer.json()
-    except ValueError:
-        return {}
-
-
 def _error_code(answer: httpx.Response) -> str:
-    body = _json(answer)
+    body = json_body(answer)
     if isinstance(body, list) and body and isinstance(body[0], dict):
         return str(body[0].get("errorCode") or "")
     return ""
 
 
 def _error_message(answer: httpx.Response) -> str:
-    body = _json(answer)
+    body = json_body(answer)
     if isinstance(body, list) and body and isinstance(body[0], dict):
         return " ".join(str(body[0].get("message") or "").split())[:300]
     return answer.reason_phrase

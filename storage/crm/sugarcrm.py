@@ -49,6 +49,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from storage.config.settings import Settings
+from storage.crm.http import backoff, json_body
 from storage.crm.mapping import CrmMapping, CrmRecord, MapContext, ObjectMap, Skip, apply_overrides
 from storage.crm.sync import CrmError
 
@@ -404,7 +405,7 @@ class SugarcrmClient:
             raise CrmError(f"cannot reach SugarCRM at {self.auth.url}: {type(exc).__name__}") from exc
 
     def _keep(self, answer: httpx.Response) -> None:
-        body = _json(answer)
+        body = json_body(answer)
         token = body.get("access_token") if isinstance(body, dict) else None
         if not token:
             raise CrmError("SugarCRM's token answer has no access_token")
@@ -523,10 +524,10 @@ class SugarcrmClient:
                 if waits >= self.max_waits:
                     raise CrmError(f"cannot reach SugarCRM at {self.auth.url}: {type(exc).__name__}") from exc
                 waits += 1
-                self.sleep(_backoff(waits, None))
+                self.sleep(backoff(waits, None))
                 continue
             if answer.status_code == 200:
-                page = _json(answer)
+                page = json_body(answer)
                 if not isinstance(page, dict):
                     raise CrmError(f"SugarCRM answered {path} with something other than a JSON object")
                 return page
@@ -538,35 +539,22 @@ class SugarcrmClient:
                 continue
             if (answer.status_code in (429, 503) or answer.status_code >= 500) and waits < self.max_waits:
                 waits += 1
-                delay = _backoff(waits, answer.headers.get("Retry-After"))
+                delay = backoff(waits, answer.headers.get("Retry-After"))
                 log.warning("sugarcrm: %s %s; waiting %.0f s", answer.status_code, code, delay)
                 self.sleep(delay)
                 continue
             raise CrmError(f"SugarCRM answered {path}: {answer.status_code} {_error(answer)}")
 
 
-def _backoff(attempt: int, retry_after: str | None) -> float:
-    if retry_after and retry_after.strip().isdigit():
-        return min(float(retry_after), 300.0)
-    return min(2.0**attempt, 120.0)
-
-
-def _json(answer: httpx.Response) -> Any:
-    try:
-        return answer.json()
-    except ValueError:
-        return {}
-
-
 def _code(answer: httpx.Response) -> str:
-    body = _json(answer)
+    body = json_body(answer)
     return str(body.get("error") or "") if isinstance(body, dict) else ""
 
 
 def _error(answer: httpx.Response) -> str:
     """Sugar's error body, `{"error": label, "error_message": text}` (the OAuth server's own refusals say
     `error_description`), as `label: text`."""
-    body = _json(answer)
+    body = json_body(answer)
     if not isinstance(body, dict):
         return answer.reason_phrase
     label = str(body.get("error") or "").strip()
