@@ -19,24 +19,19 @@ O3 gains its second stage, O1 none.
 
 from __future__ import annotations
 
-import csv
-from datetime import UTC, date, datetime
-from pathlib import Path
+from datetime import date
 
 import pytest
 from sqlalchemy import select
 
-from metrics.catalogue import MetricQuery, query
 from run_bot import main
 from storage.config.settings import Settings, load_settings
 from storage.crm.dynamics import DynamicsConnector
 from storage.crm.sync import sync
-from storage.importing.importer import import_file
 from storage.schema import Activity, Deal, DealStageEvent, Lead, SyncRun, SyncWatermark, User
 from tests.fakes.dynamics_api import TENANT_ID, FakeDynamicsApi
-from tests.storage.crm.test_salesforce_sync import METRICS, empty_crm_tables
+from tests.fixtures.crm_org import NOV, empty_crm_tables, import_canonical, numbers
 
-NOV = lambda day, hour=9, minute=0: datetime(2026, 11, day, hour, minute, tzinfo=UTC)  # noqa: E731
 MIA, ROB, RITA, ANN, APP = (f"{n:08d}-0000-4000-8000-00000000a00{n}" for n in range(1, 6))
 L1, L2, L3, L4 = (f"{n:08d}-0000-4000-8000-00000000b00{n}" for n in range(1, 5))
 O1, O2, O3 = (f"{n:08d}-0000-4000-8000-00000000c00{n}" for n in range(1, 4))
@@ -240,29 +235,6 @@ CANONICAL = {
 }  # fmt: skip
 
 
-def import_canonical(engine, settings: Settings, folder: Path) -> None:
-    for table, rows in CANONICAL.items():
-        path = folder / f"{table}.csv"
-        columns = list(dict.fromkeys(key for row in rows for key in row))
-        with path.open("w", newline="", encoding="utf-8") as out:
-            writer = csv.DictWriter(out, columns)
-            writer.writeheader()
-            for row in rows:
-                writer.writerow({k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()})
-        report = import_file(engine, settings, table, path)
-        assert report.errors == [] and report.written == len(rows), (table, [str(e) for e in report.errors])
-
-
-def numbers(engine, settings: Settings) -> dict[str, list]:
-    answers = {}
-    for metric in METRICS:
-        result = query(
-            engine, settings, MetricQuery(metric, viewer_id=ANN, now=NOV(30, 12), period="2026-11")
-        )
-        answers[metric] = [(m.key, m.value) for m in result.measures]
-    return answers
-
-
 def table_rows(engine, model, *columns) -> set[tuple]:
     with engine.connect() as conn:
         return {tuple(row) for row in conn.execute(select(*(getattr(model, c) for c in columns))).all()}
@@ -273,8 +245,8 @@ def test_a_sync_gives_the_same_numbers_as_the_canonical_files_then_reads_only_wh
 ):
     settings = settings_for(fake)
     build_org(fake)
-    import_canonical(engine, settings, tmp_path)
-    from_files = numbers(engine, settings)
+    import_canonical(engine, settings, tmp_path, CANONICAL)
+    from_files = numbers(engine, settings, ANN)
     funnel = dict(from_files["funnel"])
     assert [funnel[s] for s in ("lead", "mql", "sql", "opportunity", "won")] == [4, 2, 1, 1, 1]
     stored = {
@@ -291,7 +263,7 @@ def test_a_sync_gives_the_same_numbers_as_the_canonical_files_then_reads_only_wh
     read = {(o.object, o.table): o.read for o in first.objects}
     assert read[("systemusers", "users")] == 5 and read[("leads", "leads")] == 4
     assert read[("opportunities", "deals")] == 3
-    assert numbers(engine, settings) == from_files
+    assert numbers(engine, settings, ANN) == from_files
     assert (
         table_rows(engine, Deal, "deal_id", "status", "closed_at", "amount", "lead_id", "lost_reason")
         == (stored["deals"])
@@ -337,7 +309,7 @@ def test_a_sync_gives_the_same_numbers_as_the_canonical_files_then_reads_only_wh
     deltas = [c for c in fake.calls_to("leads", after=calls_before) if "$deltatoken" in c.query]
     assert len(deltas) == 1
 
-    funnel = dict(numbers(engine, settings)["funnel"])
+    funnel = dict(numbers(engine, settings, ANN)["funnel"])
     assert [funnel[s] for s in ("lead", "mql", "sql", "opportunity", "won")] == [3, 2, 2, 1, 1]
     with engine.connect() as conn:
         assert conn.execute(select(Lead.lead_id).where(Lead.lead_id == L3)).first() is None
@@ -373,7 +345,7 @@ def test_a_limit_is_waited_out_and_a_refused_token_fetched_again(engine, fake):
     assert result.completed, result.error
     assert waits == [7.0, 7.0]  # Retry-After, twice; then the read went through
     assert [c.status for c in fake.calls[1:4]] == [429, 429, 200]
-    funnel = dict(numbers(engine, settings)["funnel"])
+    funnel = dict(numbers(engine, settings, ANN)["funnel"])
     assert funnel["lead"] == 4 and funnel["won"] == 1
 
     fake.expire_tokens()
@@ -383,7 +355,7 @@ def test_a_limit_is_waited_out_and_a_refused_token_fetched_again(engine, fake):
     again = sync(engine, settings, connector(settings), now=fake.now)
     assert again.completed, again.error
     assert len([c for c in fake.calls if c.path.endswith("/token")]) == tokens_before + 1
-    assert dict(numbers(engine, settings)["funnel"])["mql"] == 3
+    assert dict(numbers(engine, settings, ANN)["funnel"])["mql"] == 3
 
 
 def test_a_wrong_secret_is_one_clear_line_and_the_run_says_why(engine, db_url, fake, capsys, monkeypatch):

@@ -20,22 +20,19 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 
-from metrics.catalogue import MetricQuery, query
 from run_bot import main
 from storage.config.settings import Settings, load_settings
 from storage.crm.salesforce import SalesforceConnector
 from storage.crm.sync import sync
-from storage.importing.importer import import_file
-from storage.schema import CRM_TABLES, Lead, LeadStageEvent, SyncRun, SyncWatermark, User
+from storage.schema import Lead, LeadStageEvent, SyncRun, SyncWatermark, User
 from tests.fakes.salesforce_api import FakeSalesforceApi
+from tests.fixtures.crm_org import NOV, empty_crm_tables, import_canonical, numbers
 
-NOV = lambda day, hour=9, minute=0: datetime(2026, 11, day, hour, minute, tzinfo=UTC)  # noqa: E731
 MIA, ROB, RITA, ANN = "005000000000MIA", "005000000000ROB", "005000000000RIT", "005000000000ANN"
 L1, L2, L3, L4 = "00Q0000000000L1", "00Q0000000000L2", "00Q0000000000L3", "00Q0000000000L4"
 O1, O2 = "0060000000000O1", "0060000000000O2"
-METRICS = ("funnel", "win_rate", "cycle", "stages", "activity")
 
 
 @pytest.fixture
@@ -231,35 +228,6 @@ CANONICAL = {
 }  # fmt: skip
 
 
-def import_canonical(engine, settings: Settings, folder: Path) -> None:
-    for table, rows in CANONICAL.items():
-        path = folder / f"{table}.csv"
-        columns = list(dict.fromkeys(key for row in rows for key in row))
-        with path.open("w", newline="", encoding="utf-8") as out:
-            writer = csv.DictWriter(out, columns)
-            writer.writeheader()
-            for row in rows:
-                writer.writerow({k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()})
-        report = import_file(engine, settings, table, path)
-        assert report.errors == [] and report.written == len(rows), (table, [str(e) for e in report.errors])
-
-
-def numbers(engine, settings: Settings) -> dict[str, list]:
-    now = NOV(30, 12)
-    answers = {}
-    for metric in METRICS:
-        result = query(engine, settings, MetricQuery(metric, viewer_id=ANN, now=now, period="2026-11"))
-        answers[metric] = [(m.key, m.value) for m in result.measures]
-    return answers
-
-
-def empty_crm_tables(engine) -> None:
-    with engine.begin() as conn:
-        for table in reversed(list(CRM_TABLES)):
-            conn.execute(CRM_TABLES[table].__table__.delete())
-        conn.execute(text("DELETE FROM lead_journeys"))
-
-
 def measure(answer: list, key: str):
     return dict(answer)[key]
 
@@ -269,8 +237,8 @@ def test_a_sync_gives_the_same_numbers_as_the_canonical_files_then_reads_only_wh
 ):
     settings = settings_for(fake)
     build_org(fake)
-    import_canonical(engine, settings, tmp_path)
-    from_files = numbers(engine, settings)
+    import_canonical(engine, settings, tmp_path, CANONICAL)
+    from_files = numbers(engine, settings, ANN)
     funnel = dict(from_files["funnel"])
     assert (funnel["lead"], funnel["mql"], funnel["sql"], funnel["opportunity"], funnel["won"]) == (
         4,
@@ -288,7 +256,7 @@ def test_a_sync_gives_the_same_numbers_as_the_canonical_files_then_reads_only_wh
     assert (
         read[("User", "users")] == 4 and read[("Lead", "leads")] == 4 and read[("Opportunity", "deals")] == 2
     )
-    assert numbers(engine, settings) == from_files
+    assert numbers(engine, settings, ANN) == from_files
 
     with engine.connect() as conn:
         roles = dict(conn.execute(select(User.user_id, User.role)).all())
@@ -313,7 +281,7 @@ def test_a_sync_gives_the_same_numbers_as_the_canonical_files_then_reads_only_wh
     lead_queries = fake.queries("Lead", after=calls_before)
     assert lead_queries and all("WHERE SystemModstamp > 2026-11-05T09:00:00Z" in q for q in lead_queries)
 
-    funnel = dict(numbers(engine, settings)["funnel"])
+    funnel = dict(numbers(engine, settings, ANN)["funnel"])
     assert (funnel["lead"], funnel["mql"], funnel["sql"], funnel["opportunity"], funnel["won"]) == (
         3,
         2,
@@ -353,12 +321,12 @@ def test_a_sync_killed_mid_object_and_run_again_ends_with_the_same_data(engine, 
     assert "Opportunity>deals" in marks and "OpportunityHistory>deal_stage_events" not in marks
     again = sync(engine, settings, connector(fake, settings), now=fake.now)
     assert again.completed, again.error
-    after_rerun = numbers(engine, settings)
+    after_rerun = numbers(engine, settings, ANN)
     empty_crm_tables(engine)
     with engine.begin() as conn:
         conn.execute(SyncWatermark.__table__.delete())
     clean = sync(engine, settings, connector(fake, settings), now=fake.now)
-    assert clean.completed and numbers(engine, settings) == after_rerun
+    assert clean.completed and numbers(engine, settings, ANN) == after_rerun
 
 
 def test_limits_and_an_expired_token_are_waited_out_and_a_bad_record_is_listed_while_the_rest_lands(
@@ -436,8 +404,8 @@ def write_export(fake: FakeSalesforceApi, folder: Path) -> None:
 def test_the_same_org_from_export_files_gives_the_same_numbers(engine, db_url, fake, tmp_path, capsys):
     settings = settings_for(fake)
     build_org(fake)
-    import_canonical(engine, settings, tmp_path)
-    from_files = numbers(engine, settings)
+    import_canonical(engine, settings, tmp_path, CANONICAL)
+    from_files = numbers(engine, settings, ANN)
     empty_crm_tables(engine)
     export = tmp_path / "export"
     write_export(fake, export)
@@ -446,7 +414,7 @@ def test_the_same_org_from_export_files_gives_the_same_numbers(engine, db_url, f
     assert main(["--config", str(config), "--db", db_url, "import", "--from", "salesforce", str(export)]) == 0
     out = capsys.readouterr().out
     assert "Lead" in out and "read        4" in out
-    assert numbers(engine, settings) == from_files
+    assert numbers(engine, settings, ANN) == from_files
     with engine.connect() as conn:  # an export moves no sync watermark
         assert conn.execute(select(SyncWatermark.object)).first() is None
 

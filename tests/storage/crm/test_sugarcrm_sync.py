@@ -21,21 +21,16 @@ deals won to 2.
 
 from __future__ import annotations
 
-import csv
-from datetime import UTC, date, datetime
-from pathlib import Path
+from datetime import date
 
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 
-from metrics.catalogue import MetricQuery, query
 from run_bot import main
 from storage.config.settings import Settings, load_settings
 from storage.crm.sugarcrm import SugarcrmConnector
 from storage.crm.sync import sync
-from storage.importing.importer import import_file
 from storage.schema import (
-    CRM_TABLES,
     Deal,
     DealStageEvent,
     Lead,
@@ -45,13 +40,12 @@ from storage.schema import (
     User,
 )
 from tests.fakes.sugarcrm_api import FakeSugarcrmApi
+from tests.fixtures.crm_org import NOV, empty_crm_tables, import_canonical, numbers
 
-NOV = lambda day, hour=9, minute=0: datetime(2026, 11, day, hour, minute, tzinfo=UTC)  # noqa: E731
 MIA, ROB, RITA, ANN = "u-mia", "u-rob", "u-rita", "u-ann"
 L1, L2, L3, L4 = "lead-1", "lead-2", "lead-3", "lead-4"
 O1, O2 = "opp-1", "opp-2"
 ACME = "acct-acme"
-METRICS = ("funnel", "win_rate", "cycle", "stages", "activity")
 
 
 @pytest.fixture
@@ -263,38 +257,8 @@ CANONICAL = {
 }  # fmt: skip
 
 
-def import_canonical(engine, settings: Settings, folder: Path) -> None:
-    for table, rows in CANONICAL.items():
-        path = folder / f"{table}.csv"
-        columns = list(dict.fromkeys(key for row in rows for key in row))
-        with path.open("w", newline="", encoding="utf-8") as out:
-            writer = csv.DictWriter(out, columns)
-            writer.writeheader()
-            for row in rows:
-                writer.writerow({k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()})
-        report = import_file(engine, settings, table, path)
-        assert report.errors == [] and report.written == len(rows), (table, [str(e) for e in report.errors])
-
-
-def numbers(engine, settings: Settings) -> dict[str, list]:
-    answers = {}
-    for metric in METRICS:
-        result = query(
-            engine, settings, MetricQuery(metric, viewer_id=ANN, now=NOV(30, 12), period="2026-11")
-        )
-        answers[metric] = [(m.key, m.value) for m in result.measures]
-    return answers
-
-
-def empty_crm_tables(engine) -> None:
-    with engine.begin() as conn:
-        for table in reversed(list(CRM_TABLES)):
-            conn.execute(CRM_TABLES[table].__table__.delete())
-        conn.execute(text("DELETE FROM lead_journeys"))
-
-
 def funnel_of(engine, settings: Settings) -> tuple:
-    funnel = dict(numbers(engine, settings)["funnel"])
+    funnel = dict(numbers(engine, settings, ANN)["funnel"])
     return tuple(funnel[stage] for stage in ("lead", "mql", "sql", "opportunity", "won"))
 
 
@@ -302,15 +266,15 @@ def test_syncs_give_the_same_numbers_as_the_canonical_files_then_read_only_what_
     engine, fake, tmp_path
 ):
     settings = settings_for(fake)
-    import_canonical(engine, settings, tmp_path)
-    from_files = numbers(engine, settings)
+    import_canonical(engine, settings, tmp_path, CANONICAL)
+    from_files = numbers(engine, settings, ANN)
     assert funnel_of(engine, settings) == (4, 2, 1, 1, 1)
     empty_crm_tables(engine)
 
     runs = []
     build_org(fake, lambda: runs.append(sync(engine, settings, connector(settings), now=fake.now)))
     assert [r.error for r in runs] == [None] * 8 and [r.rejects for r in runs] == [[]] * 8
-    assert numbers(engine, settings) == from_files
+    assert numbers(engine, settings, ANN) == from_files
     win = dict(from_files["win_rate"])  # O1 won, O2 open; 4 leads
     assert (win["won"], win["lost"], win["close_rate"], win["leads_per_deal"]) == (1, 0, 0.25, 4.0)
     stages = dict(from_files["stages"])  # Prospecting: O1 1 day (Nov 5 → 6), O2 5 days (Nov 5 → 10)
@@ -356,7 +320,7 @@ def test_syncs_give_the_same_numbers_as_the_canonical_files_then_read_only_what_
     assert all(c.headers["OAuth-Token"].startswith("fake-access-") for c in leads)
 
     assert funnel_of(engine, settings) == (3, 2, 2, 1, 1)
-    win = dict(numbers(engine, settings)["win_rate"])  # O1 and O2 won; 3 leads
+    win = dict(numbers(engine, settings, ANN)["win_rate"])  # O1 and O2 won; 3 leads
     assert (win["won"], win["lost"], win["close_rate"], win["leads_per_deal"]) == (2, 0, 2 / 3, 1.5)
     with engine.connect() as conn:
         assert conn.execute(select(User.telegram_user_id).where(User.user_id == ROB)).scalar() == 4242
