@@ -36,6 +36,7 @@ from storage import cli as storage_cli
 from storage.cli import CliContext
 from storage.config.settings import load_settings
 from storage.crm import cli as crm_cli
+from storage.crm.cli import CONNECTORS as CRM_CONNECTORS
 
 __all__ = ["build_registry", "build_services", "open_senders", "build_parser", "main"]
 
@@ -48,7 +49,8 @@ def build_registry() -> Registry:
 
 def build_services(runtime: Runtime) -> list[Service]:
     """The services the settings ask for: Telegram, Slack, and the scheduler whenever a platform is on (it sends
-    through the senders the platform services put into `runtime.senders` when they start)."""
+    through the senders the platform services put into `runtime.senders` when they start, and syncs each CRM
+    that is configured)."""
     settings = runtime.settings
     services: list[Service] = []
     if settings.telegram_token:
@@ -60,7 +62,7 @@ def build_services(runtime: Runtime) -> list[Service]:
 
         services.append(SlackService(runtime))
     if services:
-        services.append(SchedulerService(runtime))
+        services.append(SchedulerService(runtime, CRM_CONNECTORS))
     return services
 
 

@@ -109,11 +109,9 @@ class SchedulerService:
     def __init__(
         self, runtime: SchedulerRuntime, connectors: Mapping[str, ConnectorFactory] | None = None
     ) -> None:
-        """`connectors`: the CRMs to sync on schedule, by name (default: every CRM `kpibot sync` knows)."""
-        if connectors is None:
-            from storage.crm.cli import CONNECTORS
-
-            connectors = CONNECTORS
+        """`connectors`: the CRMs to sync on schedule, by name (run_bot.py passes every CRM `kpibot sync` knows;
+        none by default)."""
+        connectors = connectors or {}
         self.runtime = runtime
         self.clock: Callable[[], datetime] = runtime.clock or (lambda: datetime.now(UTC))
         self.worker = worker_id()

@@ -78,7 +78,9 @@ class FakeCrm:
         pass
 
 
-def service_for(engine, settings: Settings, clock: Clock, connectors=None, out=None) -> SchedulerService:
+def service_for(
+    engine, settings: Settings, clock: Clock, connectors=CONNECTORS, out=None
+) -> SchedulerService:
     runtime = Runtime(settings=settings, engine=engine, conversation=Conversation(engine, settings, build_registry()),
                       clock=clock)  # fmt: skip
     if out is not None:
