@@ -13,10 +13,10 @@ from sqlalchemy import select
 from storage.cli import CliContext
 from storage.config.settings import Settings
 from storage.crm.dynamics import DynamicsConnector
-from storage.crm.exports import ExportConnector, export_files
+from storage.crm.exports import DIALECTS, ExportConnector, export_files
 from storage.crm.mapping import CrmMapping, apply_overrides
 from storage.crm.salesforce import SalesforceConnector, salesforce_mapping
-from storage.crm.sugarcrm import SugarcrmConnector
+from storage.crm.sugarcrm import SugarcrmConnector, sugarcrm_mapping
 from storage.crm.sync import Connector, CrmError, SyncResult, sync
 from storage.schema import SyncRejected, SyncRun
 
@@ -31,6 +31,7 @@ CONNECTORS: dict[str, Callable[[Settings], Connector]] = {
 # Each CRM whose export files kpibot reads, with the team's overrides (no credentials needed).
 MAPPINGS: dict[str, Callable[[Settings], CrmMapping]] = {
     "salesforce": lambda settings: apply_overrides(salesforce_mapping(), settings.crm.salesforce, settings),
+    "sugarcrm": lambda settings: apply_overrides(sugarcrm_mapping(), settings.crm.sugarcrm, settings),
 }
 SHOWN = 50  # rejected records listed on the terminal; `kpibot syncs --rejects` has the rest of a sync's
 
@@ -96,7 +97,7 @@ def import_export(ctx: CliContext, crm: str, path: Path, *, skip_invalid: bool =
         print(f"kpibot import: {exc}", file=sys.stderr)
         return 2
     upgrade(ctx.engine)
-    connector = ExportConnector(f"{crm}-export", mapping, files)
+    connector = ExportConnector(f"{crm}-export", mapping, files, DIALECTS[crm])
     result = sync(
         ctx.engine,
         ctx.settings,

@@ -6,12 +6,19 @@ PATH is a folder (Salesforce's Data Export or Data Loader CSVs: `Lead.csv`, `Opp
 each file is named after its object. Column names are matched without regard to case (Data Loader writes `ID`,
 `ISWON`). Files are read in the mapping's order (users first), each object in one transaction; rows of a deleted
 record (`IsDeleted` true) are left out. Nothing here moves a sync's watermarks.
+
+SugarCRM's list view Export writes one CSV per module (`Users.csv`, `Accounts.csv`, `Campaigns.csv`, `Leads.csv`,
+`Opportunities.csv`, `Calls.csv`, `Meetings.csv`, `Tasks.csv`), read the same way with the field names the REST API
+uses as headers (`id`, `date_entered`, `deleted`), booleans as `1`/`0` (or `true`/`false`) and datetimes as Sugar
+stores them (`2026-11-02 09:00:00`, UTC) or ISO 8601 with an offset. Each CRM's way of writing its files is its
+`ExportDialect` (`DIALECTS`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import datetime
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +27,46 @@ from storage.crm.salesforce import parse_moment
 from storage.errors import UserError
 from storage.importing.sources import SourceError, open_source
 
-__all__ = ["ExportConnector", "export_files"]
+__all__ = ["DIALECTS", "ExportConnector", "ExportDialect", "export_files"]
 
 _TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no", ""}
-_BOOLEANS = {"isdeleted", "iswon", "isclosed", "isconverted", "isactive"}
+
+
+def _salesforce_moment(name: str, value: str) -> bool:
+    return name.endswith(("Date", "DateTime", "Stamp", "Modstamp")) and "T" in value
+
+
+def _sugar_moment(name: str, value: str) -> bool:
+    # Sugar's datetimes (`date_entered`, `date_start`, …) as stored (`2026-11-02 09:00:00`) or ISO (`…T09:00:00+00:00`);
+    # a date alone (`date_closed`, `start_date`) is left as it is for the mapping.
+    return (name.startswith("date_") or name.endswith("_date")) and len(value) > 10
+
+
+def _sugar_parse(value: str) -> datetime:
+    moment = datetime.fromisoformat(value)  # takes both `2026-11-02 09:00:00` and `2026-11-02T09:00:00+00:00`
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # Sugar stores UTC
+
+
+@dataclass(frozen=True)
+class ExportDialect:
+    """How one CRM writes its export files: which fields are booleans (named in lower case), the field that marks a
+    deleted record, which values are moments and how to read them."""
+
+    booleans: frozenset[str]
+    deleted: str
+    is_moment: Callable[[str, str], bool]
+    parse_moment: Callable[[str], datetime | None]
+
+
+DIALECTS: dict[str, ExportDialect] = {
+    "salesforce": ExportDialect(
+        frozenset({"isdeleted", "iswon", "isclosed", "isconverted", "isactive"}),
+        "IsDeleted",
+        _salesforce_moment,
+        parse_moment,
+    ),
+    "sugarcrm": ExportDialect(frozenset({"deleted", "converted"}), "deleted", _sugar_moment, _sugar_parse),
+}
 
 
 def export_files(mapping: CrmMapping, path: Path) -> dict[str, Path]:
@@ -55,8 +98,11 @@ def export_files(mapping: CrmMapping, path: Path) -> dict[str, Path]:
 class ExportConnector:
     """A CRM's export files read as if they were its API: every record, in file order."""
 
-    def __init__(self, crm: str, mapping: CrmMapping, files: dict[str, Path]) -> None:
+    def __init__(
+        self, crm: str, mapping: CrmMapping, files: dict[str, Path], dialect: ExportDialect | None = None
+    ) -> None:
         self.crm = crm
+        self.dialect = dialect or DIALECTS[mapping.crm]
         self.mapping = CrmMapping(
             mapping.crm,
             tuple(m for m in mapping.objects if m.object in files),
@@ -67,13 +113,21 @@ class ExportConnector:
         self.labels = {m.object: str(files[m.object]) for m in self.mapping.objects}
 
     def read(self, mapped: ObjectMap, since: datetime | None) -> Iterator[CrmRecord]:
-        wanted = {name.lower(): name for name in (*mapped.read, "IsDeleted")}
+        deleted = self.dialect.deleted
+        wanted = {name.lower(): name for name in (*mapped.read, deleted)}
         source = open_source(self.files[mapped.object], mapped.table)
         try:
             for record in source.records():
                 if record.problem:
                     raise SourceError(record.line, record.problem)
-                yield _native(record.values, wanted)
+                native = _native(record.values, wanted, self.dialect)
+                if (
+                    native.get(deleted) is True
+                    and "_problem" not in native
+                    and mapped.deleted_field != deleted
+                ):
+                    continue  # a deleted record's row, in a map that deletes nothing (users, stage events)
+                yield native
         finally:
             source.close()
 
@@ -84,7 +138,7 @@ class ExportConnector:
         pass
 
 
-def _native(values: dict[str, Any], wanted: dict[str, str]) -> dict[str, Any]:
+def _native(values: dict[str, Any], wanted: dict[str, str], dialect: ExportDialect) -> dict[str, Any]:
     """A file row as the API would give it: the mapping's field names, booleans as booleans, moments parsed; what
     cannot be read goes into `_problem`, which rejects the row."""
     record: dict[str, Any] = {}
@@ -94,15 +148,15 @@ def _native(values: dict[str, Any], wanted: dict[str, str]) -> dict[str, Any]:
             continue
         if isinstance(value, str):
             value = value.strip()
-            if name.lower() in _BOOLEANS:
+            if name.lower() in dialect.booleans:
                 if value.lower() not in _TRUE | _FALSE:
                     record["_problem"] = f"{name}={value!r} is not true or false"
                 value = value.lower() in _TRUE
             elif value == "":
                 value = None
-            elif name.endswith(("Date", "DateTime", "Stamp", "Modstamp")) and "T" in value:
+            elif dialect.is_moment(name, value):
                 try:
-                    value = parse_moment(value)
+                    value = dialect.parse_moment(value)
                 except ValueError:
                     record["_problem"] = f"{name}={value!r} is not a date and time"
         record[name] = value

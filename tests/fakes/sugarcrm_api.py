@@ -321,6 +321,11 @@ class FakeSugarcrmApi(LoopbackServer):
         with self._lock:
             return dict(self._module(module)[record_id])
 
+    def records(self, module: str) -> list[dict[str, Any]]:
+        """Every record of a module as stored (deleted ones too), in the order they were added."""
+        with self._lock:
+            return [dict(record) for record in self._module(module).values()]
+
     # --- faults ---------------------------------------------------------------------------------------------------
 
     def expire_tokens(self) -> None:

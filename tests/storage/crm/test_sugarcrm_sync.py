@@ -21,7 +21,10 @@ deals won to 2.
 
 from __future__ import annotations
 
-from datetime import date
+import csv
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
@@ -41,6 +44,8 @@ from storage.schema import (
 )
 from tests.fakes.sugarcrm_api import FakeSugarcrmApi
 from tests.fixtures.crm_org import NOV, empty_crm_tables, import_canonical, numbers
+
+EXPORTED = ("Users", "Accounts", "Campaigns", "Leads", "Opportunities", "Calls", "Meetings", "Tasks")
 
 MIA, ROB, RITA, ANN = "u-mia", "u-rob", "u-rita", "u-ann"
 L1, L2, L3, L4 = "lead-1", "lead-2", "lead-3", "lead-4"
@@ -465,3 +470,113 @@ def test_missing_credentials_and_a_wrong_stage_are_refused_before_any_call(fake,
         ValueError, match=r"crm\.sugarcrm\.lead_stages\.Assigned: 'hot' is not a funnel stage"
     ):
         load_settings(env={}, crm={"sugarcrm": {"lead_stages": {"Assigned": "hot"}}})
+
+
+def write_export(fake: FakeSugarcrmApi, folder: Path, iso: tuple[str, ...] = ()) -> None:
+    """The fake instance as Sugar's list view Export writes it: one CSV per module with a byte order mark, every cell
+    quoted, CRLF line ends; field names as headers, `deleted` as `1`/`0`, datetimes as Sugar stores them
+    (`2026-11-02 09:00:00`, UTC) except in the modules named in `iso` (`2026-11-02T09:00:00+00:00`); a user's list of
+    addresses as the primary one in `email1`."""
+
+    def cell(value, module: str) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, bool):
+            return "1" if value else "0"
+        if isinstance(value, datetime):
+            moment = value.astimezone(UTC)
+            return moment.isoformat() if module in iso else moment.strftime("%Y-%m-%d %H:%M:%S")
+        if isinstance(value, date):
+            return value.isoformat()
+        if isinstance(value, Decimal):
+            return f"{value:.6f}"
+        return str(value)
+
+    folder.mkdir()
+    for module in EXPORTED:
+        records = fake.records(module)
+        for record in records:
+            addresses = record.pop("email", None) or []
+            primary = [a["email_address"] for a in addresses if a.get("primary_address")]
+            if primary and not record.get("email1"):
+                record["email1"] = primary[0]
+        columns = list(dict.fromkeys(k for r in records for k in r))
+        with (folder / f"{module}.csv").open("w", newline="", encoding="utf-8-sig") as out:
+            writer = csv.writer(out, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
+            writer.writerow(columns)
+            for record in records:
+                writer.writerow([cell(record.get(c), module) for c in columns])
+
+
+def test_the_same_org_from_export_files_gives_the_same_numbers(engine, db_url, fake, tmp_path, capsys):
+    """An export is one look at the instance, like one late sync: each record at its last stage, so the stage
+    durations are those of that sync; everything else is the canonical import's. A lead deleted before the export
+    (its row marked `deleted` 1, at a stage) is left out of leads and stages."""
+    settings = settings_for(fake)
+    build_org(fake)
+    fake.add("Leads", id="lead-gone", assigned_user_id=RITA, lead_source="Partner", status="Assigned")
+    fake.delete("Leads", "lead-gone")
+    import_canonical(engine, settings, tmp_path, CANONICAL)
+    from_files = numbers(engine, settings, ANN)
+    assert funnel_of(engine, settings) == (4, 2, 1, 1, 1)
+    empty_crm_tables(engine)
+    late = sync(engine, settings, connector(settings), now=fake.now)
+    assert late.completed and not late.rejects, late.error
+    from_one_sync = numbers(engine, settings, ANN)
+    assert from_one_sync["stages"] != from_files["stages"]  # L1 seen only at opportunity, O1 only Closed Won
+    empty_crm_tables(engine)
+    marks = select(SyncWatermark.crm, SyncWatermark.object, SyncWatermark.watermark)
+    with engine.connect() as conn:
+        marks_before = set(conn.execute(marks).all())
+    assert marks_before and {m.crm for m in marks_before} == {"sugarcrm"}
+    export = tmp_path / "export"
+    write_export(fake, export, iso=("Calls", "Opportunities"))
+    assert (export / "Leads.csv").read_bytes().startswith(b'\xef\xbb\xbf"id","date_entered"')
+    config = tmp_path / "kpibot.yaml"
+    config.write_text(
+        "crm:\n  admins: [ann@example.com]\n  sugarcrm:\n    lead_stages: {In Process: sql}\n",
+        encoding="utf-8",
+    )
+    assert main(["--config", str(config), "--db", db_url, "import", "--from", "sugarcrm", str(export)]) == 0
+    out = capsys.readouterr().out
+    assert "Leads                → leads              read        5" in out  # lead-gone read, then left out
+    from_export = numbers(engine, settings, ANN)
+    assert from_export == from_one_sync
+    assert {k: v for k, v in from_export.items() if k != "stages"} == {
+        k: v for k, v in from_files.items() if k != "stages"
+    }
+    assert funnel_of(engine, settings) == (4, 2, 1, 1, 1)
+    with engine.connect() as conn:
+        assert set(conn.execute(marks).all()) == marks_before  # an export moves no sync watermark
+        assert conn.execute(select(Lead.lead_id).where(Lead.lead_id == "lead-gone")).first() is None
+        gone = select(LeadStageEvent).where(LeadStageEvent.lead_id == "lead-gone")
+        assert conn.execute(gone).first() is None
+        emails = dict(conn.execute(select(User.user_id, User.email)).all())
+    assert emails[RITA] == "rita@example.com"
+
+
+def test_an_export_row_that_fails_is_named_by_file_line_and_id_and_its_table_is_not_written(
+    engine, db_url, fake, tmp_path, capsys
+):
+    build_org(fake)
+    export = tmp_path / "export"
+    write_export(fake, export)
+    path = export / "Leads.csv"
+    with path.open(newline="", encoding="utf-8-sig") as source:
+        rows = list(csv.reader(source))
+    header = rows[0]
+    rows[2][header.index("status")] = "Sleeping"  # lead-2
+    rows[3][header.index("date_entered")] = "11/03/2026 09:00am"  # lead-3, in a user's display format
+    rows[4][header.index("deleted")] = "maybe"  # lead-4
+    with path.open("w", newline="", encoding="utf-8-sig") as out:
+        csv.writer(out, quoting=csv.QUOTE_ALL, lineterminator="\r\n").writerows(rows)
+    assert main(["--db", db_url, "import", "--from", "sugarcrm", str(export)]) == 1
+    captured = capsys.readouterr()
+    err = captured.err
+    assert f"Leads.csv:2 {L2}" in err and "'Sleeping' is not mapped to a funnel stage" in err
+    assert f"Leads.csv:3 {L3}" in err and "date_entered='11/03/2026 09:00am' is not a date and time" in err
+    assert f"Leads.csv:4 {L4}" in err and "deleted='maybe' is not true or false" in err
+    leads = [line for line in captured.out.splitlines() if line.startswith("Leads ") and "→ leads " in line]
+    assert "written        0" in leads[0] and "nothing of Leads written: 2 bad record(s)" in leads[0]
+    with engine.connect() as conn:
+        assert len(conn.execute(select(Deal.deal_id)).all()) == 2  # the other files land
