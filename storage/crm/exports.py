@@ -6,6 +6,10 @@ PATH is a folder (Salesforce's Data Export or Data Loader CSVs: `Lead.csv`, `Opp
 each file is named after its object. Column names are matched without regard to case (Data Loader writes `ID`,
 `ISWON`). Files are read in the mapping's order (users first), each object in one transaction; rows of a deleted
 record (`IsDeleted` true) are left out. Nothing here moves a sync's watermarks.
+
+Dynamics 365 (Dataverse): one CSV per table with a header row of the columns' logical names, named after the entity
+set (`leads.csv`) or the table's logical name (`lead.csv`, as Azure Synapse Link names a table's folder), read by
+`DynamicsRows` (storage/crm/dynamics_export.py).
 """
 
 from __future__ import annotations
@@ -13,22 +17,32 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from storage.crm.mapping import CrmMapping, CrmRecord, ObjectMap
 from storage.crm.salesforce import parse_moment
 from storage.errors import UserError
 from storage.importing.sources import SourceError, open_source
 
-__all__ = ["ExportConnector", "export_files"]
+__all__ = ["ExportConnector", "RowReader", "export_files"]
 
 _TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no", ""}
 _BOOLEANS = {"isdeleted", "iswon", "isclosed", "isconverted", "isactive"}
 
 
-def export_files(mapping: CrmMapping, path: Path) -> dict[str, Path]:
-    """The export file of each mapped object found at `path` (a folder, or one file named after its object)."""
+class RowReader(Protocol):
+    """How one CRM's export rows become the records its mapping reads."""
+
+    def native(self, values: dict[str, Any], mapped: ObjectMap) -> dict[str, Any]: ...
+
+
+def export_files(mapping: CrmMapping, path: Path, aliases: dict[str, str] | None = None) -> dict[str, Path]:
+    """The export file of each mapped object found at `path` (a folder, or one file named after its object, or
+    after one of `aliases`: another name of an object)."""
     objects = {m.object.lower(): m.object for m in mapping.objects}
+    objects.update(
+        {alias.lower(): name for alias, name in (aliases or {}).items() if name in objects.values()}
+    )
     if path.is_dir():
         found = {}
         for file in sorted(path.iterdir()):
@@ -55,8 +69,11 @@ def export_files(mapping: CrmMapping, path: Path) -> dict[str, Path]:
 class ExportConnector:
     """A CRM's export files read as if they were its API: every record, in file order."""
 
-    def __init__(self, crm: str, mapping: CrmMapping, files: dict[str, Path]) -> None:
+    def __init__(
+        self, crm: str, mapping: CrmMapping, files: dict[str, Path], rows: RowReader | None = None
+    ) -> None:
         self.crm = crm
+        self.rows = rows
         self.mapping = CrmMapping(
             mapping.crm,
             tuple(m for m in mapping.objects if m.object in files),
@@ -73,7 +90,10 @@ class ExportConnector:
             for record in source.records():
                 if record.problem:
                     raise SourceError(record.line, record.problem)
-                yield _native(record.values, wanted)
+                if self.rows is not None:
+                    yield self.rows.native(record.values, mapped)
+                else:
+                    yield _native(record.values, wanted)
         finally:
             source.close()
 
