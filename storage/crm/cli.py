@@ -12,8 +12,9 @@ from sqlalchemy import select
 
 from storage.cli import CliContext
 from storage.config.settings import Settings
-from storage.crm.dynamics import DynamicsConnector
-from storage.crm.exports import DIALECTS, ExportConnector, export_files
+from storage.crm.dynamics import DynamicsConnector, dynamics_mapping
+from storage.crm.dynamics_export import LOGICAL_NAMES, DynamicsRows
+from storage.crm.exports import DIALECTS, ExportConnector, RowReader, export_files
 from storage.crm.mapping import CrmMapping, apply_overrides
 from storage.crm.salesforce import SalesforceConnector, salesforce_mapping
 from storage.crm.sugarcrm import SugarcrmConnector, sugarcrm_mapping
@@ -32,7 +33,12 @@ CONNECTORS: dict[str, Callable[[Settings], Connector]] = {
 MAPPINGS: dict[str, Callable[[Settings], CrmMapping]] = {
     "salesforce": lambda settings: apply_overrides(salesforce_mapping(), settings.crm.salesforce, settings),
     "sugarcrm": lambda settings: apply_overrides(sugarcrm_mapping(), settings.crm.sugarcrm, settings),
+    "dynamics": lambda settings: apply_overrides(dynamics_mapping(), settings.crm.dynamics, settings),
 }
+# Other names an export file of a CRM may have (Dataverse tables by logical name: `lead.csv` for `leads`).
+EXPORT_ALIASES: dict[str, dict[str, str]] = {"dynamics": LOGICAL_NAMES}
+# How a CRM's export rows become its API's records, where that differs from Salesforce's (the default).
+EXPORT_ROWS: dict[str, Callable[[Path], RowReader]] = {"dynamics": DynamicsRows.from_folder}
 SHOWN = 50  # rejected records listed on the terminal; `kpibot syncs --rejects` has the rest of a sync's
 
 
@@ -92,12 +98,13 @@ def import_export(ctx: CliContext, crm: str, path: Path, *, skip_invalid: bool =
         return 2
     try:
         mapping = MAPPINGS[crm](ctx.settings)
-        files = export_files(mapping, path)
-    except (UserError, ValueError) as exc:
+        files = export_files(mapping, path, EXPORT_ALIASES.get(crm))
+        rows = EXPORT_ROWS[crm](path if path.is_dir() else path.parent) if crm in EXPORT_ROWS else None
+    except (UserError, ValueError, OSError, UnicodeDecodeError) as exc:
         print(f"kpibot import: {exc}", file=sys.stderr)
         return 2
     upgrade(ctx.engine)
-    connector = ExportConnector(f"{crm}-export", mapping, files, DIALECTS[crm])
+    connector = ExportConnector(f"{crm}-export", mapping, files, DIALECTS.get(crm), rows)
     result = sync(
         ctx.engine,
         ctx.settings,

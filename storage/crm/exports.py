@@ -12,6 +12,9 @@ SugarCRM's list view Export writes one CSV per module (`Users.csv`, `Accounts.cs
 uses as headers (`id`, `date_entered`, `deleted`), booleans as `1`/`0` (or `true`/`false`) and datetimes as Sugar
 stores them (`2026-11-02 09:00:00`, UTC) or ISO 8601 with an offset. Each CRM's way of writing its files is its
 `ExportDialect` (`DIALECTS`).
+Dynamics 365 (Dataverse): one CSV per table with a header row of the columns' logical names, named after the entity
+set (`leads.csv`) or the table's logical name (`lead.csv`, as Azure Synapse Link names a table's folder), read by
+`DynamicsRows` (storage/crm/dynamics_export.py).
 """
 
 from __future__ import annotations
@@ -20,14 +23,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from storage.crm.mapping import CrmMapping, CrmRecord, ObjectMap
 from storage.crm.salesforce import parse_moment
 from storage.errors import UserError
 from storage.importing.sources import SourceError, open_source
 
-__all__ = ["DIALECTS", "ExportConnector", "ExportDialect", "export_files"]
+__all__ = ["DIALECTS", "ExportConnector", "ExportDialect", "RowReader", "export_files"]
 
 _TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no", ""}
 
@@ -69,9 +72,19 @@ DIALECTS: dict[str, ExportDialect] = {
 }
 
 
-def export_files(mapping: CrmMapping, path: Path) -> dict[str, Path]:
-    """The export file of each mapped object found at `path` (a folder, or one file named after its object)."""
+class RowReader(Protocol):
+    """How one CRM's export rows become the records its mapping reads."""
+
+    def native(self, values: dict[str, Any], mapped: ObjectMap) -> dict[str, Any]: ...
+
+
+def export_files(mapping: CrmMapping, path: Path, aliases: dict[str, str] | None = None) -> dict[str, Path]:
+    """The export file of each mapped object found at `path` (a folder, or one file named after its object, or
+    after one of `aliases`: another name of an object)."""
     objects = {m.object.lower(): m.object for m in mapping.objects}
+    objects.update(
+        {alias.lower(): name for alias, name in (aliases or {}).items() if name in objects.values()}
+    )
     if path.is_dir():
         found = {}
         for file in sorted(path.iterdir()):
@@ -99,10 +112,16 @@ class ExportConnector:
     """A CRM's export files read as if they were its API: every record, in file order."""
 
     def __init__(
-        self, crm: str, mapping: CrmMapping, files: dict[str, Path], dialect: ExportDialect | None = None
+        self,
+        crm: str,
+        mapping: CrmMapping,
+        files: dict[str, Path],
+        dialect: ExportDialect | None = None,
+        rows: RowReader | None = None,
     ) -> None:
         self.crm = crm
-        self.dialect = dialect or DIALECTS[mapping.crm]
+        self.dialect = dialect or DIALECTS.get(mapping.crm) or DIALECTS["salesforce"]
+        self.rows = rows
         self.mapping = CrmMapping(
             mapping.crm,
             tuple(m for m in mapping.objects if m.object in files),
@@ -120,7 +139,15 @@ class ExportConnector:
             for record in source.records():
                 if record.problem:
                     raise SourceError(record.line, record.problem)
+                if (
+                    self.rows is not None
+                ):  # a CRM whose rows need more than a dialect (Dynamics' lookups, labels)
+                    native = self.rows.native(record.values, mapped)
+                    native["_line"] = record.line
+                    yield native
+                    continue
                 native = _native(record.values, wanted, self.dialect)
+                native["_line"] = record.line  # where the row stands in its file, for its errors
                 if (
                     native.get(deleted) is True
                     and "_problem" not in native

@@ -29,7 +29,7 @@ class RowsSource(Source):
     def records(self) -> Iterator[Record]:
         for row in self._rows:
             self._count += 1
-            yield Record(self._count, row)
+            yield Record(row.pop("_line", None) or self._count, row)  # an export row's own line in its file
 
     def close(self) -> None:
         close = getattr(self._rows, "close", None)

@@ -162,7 +162,9 @@ def sync(
     options = _Options(full or not watermarks, dry_run, progress, skip_invalid, watermarks)
     if not dry_run:
         result.run_id = _start_run(engine, connector.crm, options.full, now)
-    ctx = MapContext(connector.crm, connector.mapping.lead_stage_field, connector.mapping.lead_stages, now)
+    ctx = MapContext(
+        connector.mapping.crm, connector.mapping.lead_stage_field, connector.mapping.lead_stages, now
+    )
     try:
         for mapped in connector.mapping.objects:
             outcome = ObjectResult(mapped.object, mapped.table)
@@ -216,22 +218,27 @@ def _sync_object(
             if stamp is not None and (not newest or stamp > newest[0]):
                 newest[:] = [stamp]
             record_id = str(record.get(mapped.id_field) or "")
+            line = int(
+                record.get("_line") or outcome.read
+            )  # an export row's line in its file, else its place
             problem = record.get("_problem")  # a field the connector could not read
             if problem:
-                mapping_errors.append(
-                    RowError(label, outcome.read, "", record_id, str(problem), key=record_id)
-                )
+                mapping_errors.append(RowError(label, line, "", record_id, str(problem), key=record_id))
                 continue
             if record.get(mapped.deleted_field):
                 if mapped.deletes:
                     deleted.append(record_id)
                 continue
             try:
-                yield mapped.row(record, ctx)
+                row = mapped.row(record, ctx)
             except Skip:
                 continue
             except (ValueError, TypeError) as exc:
-                mapping_errors.append(RowError(label, outcome.read, "", record_id, str(exc), key=record_id))
+                mapping_errors.append(RowError(label, line, "", record_id, str(exc), key=record_id))
+                continue
+            if "_line" in record:
+                row["_line"] = record["_line"]
+            yield row
 
     write = not options.dry_run
     if mapped.table == "users":
@@ -251,7 +258,7 @@ def _sync_object(
         report = load_source(
             engine, settings, mapped.table, RowsSource(label, source_rows), label,
             skip_invalid=options.skip_invalid, rejects_file=False, progress=options.progress,
-            commit=write and (options.skip_invalid or not mapping_errors),
+            commit=lambda: write and (options.skip_invalid or not mapping_errors),
         )  # fmt: skip
     if mapping_errors and not options.skip_invalid:
         report = ImportReport(report.table, report.read, 0, report.rejected, report.errors, refused=True)

@@ -9,7 +9,7 @@ Rows are upserted by primary key, so importing the same file again changes nothi
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from itertools import islice
@@ -230,11 +230,12 @@ def load_source(
     skip_invalid: bool = False,
     rejects_file: bool = True,
     progress: bool = False,
-    commit: bool = True,
+    commit: bool | Callable[[], bool] = True,
     batch_size: int = BATCH_SIZE,
 ) -> ImportReport:
     """Import the records of an already open `source` (a CRM's mapped records, say) into `table`, named `label` in
-    errors; `rejects_file=False` keeps skipped rows in the report only, `commit=False` writes nothing (a dry run)."""
+    errors; `rejects_file=False` keeps skipped rows in the report only, `commit=False` writes nothing (a dry run), a callable decides when
+    every record has been read."""
     rules = rules_for(table, settings)
     return _load(
         engine, settings, rules, source, label, skip_invalid, progress, batch_size, rejects_file, commit
@@ -251,7 +252,7 @@ def _load(
     progress: bool,
     batch_size: int,
     rejects_file: bool = True,
-    commit: bool = True,
+    commit: bool | Callable[[], bool] = True,
 ) -> ImportReport:
     errors: list[RowError] = []
     read = written = rejected = 0
@@ -325,7 +326,7 @@ def _load(
         if errors and not skip_invalid:
             transaction.rollback()
             return ImportReport(rules.table, read, 0, rejected, errors, refused=True)
-        if commit:
+        if commit() if callable(commit) else commit:  # a callable decides once every record was read
             transaction.commit()
         else:
             transaction.rollback()

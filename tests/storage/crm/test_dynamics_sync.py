@@ -11,7 +11,9 @@ Nov 11) sees each row as it is then, at its `modifiedon`:
   Won on Nov 9; O2 (Rita) lost (Out-Sold) Nov 10, 500; O3 (Rob) open at 1-Qualify since Nov 5, 300.
 - Activities: T1 Rob's call, done Nov 3 10:00 (about L1); M1 Rita's email, open, due Nov 20 (about A1); K1 Rita's
   task, canceled; E1 Rob's appointment Nov 6 10–11, completed (about O1).
-The same org written as canonical CSV files and imported gives the same numbers. Then (Nov 12) L2 becomes Qualified,
+The same org written as canonical CSV files and imported gives the same numbers, and so does the org written as
+Azure Synapse Link's CSVs (logical names, lookups as `ownerid`, choices as numbers with their labels in the
+metadata tables) read by `kpibot import --from dynamics`. Then (Nov 12) L2 becomes Qualified,
 L3 and K1 are deleted, O3 moves to 2-Develop and O1's description is edited: the second sync reads only those rows
 (leads after L1's Nov 5 stamp), applies both deletions from the delta links, and the funnel moves to 3 leads, 2 SQL;
 O3 gains its second stage, O1 none.
@@ -19,7 +21,10 @@ O3 gains its second stage, O1 none.
 
 from __future__ import annotations
 
-from datetime import date
+import csv
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -28,8 +33,8 @@ from run_bot import main
 from storage.config.settings import Settings, load_settings
 from storage.crm.dynamics import DynamicsConnector
 from storage.crm.sync import sync
-from storage.schema import Activity, Deal, DealStageEvent, Lead, SyncRun, SyncWatermark, User
-from tests.fakes.dynamics_api import TENANT_ID, FakeDynamicsApi
+from storage.schema import Activity, Deal, DealStageEvent, Lead, LeadStageEvent, SyncRun, SyncWatermark, User
+from tests.fakes.dynamics_api import COLUMNS, LABELS, TENANT_ID, FakeDynamicsApi
 from tests.fixtures.crm_org import NOV, empty_crm_tables, import_canonical, numbers
 
 MIA, ROB, RITA, ANN, APP = (f"{n:08d}-0000-4000-8000-00000000a00{n}" for n in range(1, 6))
@@ -385,3 +390,133 @@ def test_missing_credentials_say_what_to_set(engine, db_url, fake, capsys, monke
         "kpibot: dynamics: Dynamics needs DYNAMICS_CLIENT_SECRET (an app registration Dataverse has as a user)"
     )
     assert fake.calls == []
+
+
+def write_export(fake: FakeDynamicsApi, folder: Path) -> None:
+    """The fake org as Azure Synapse Link writes it, with a header row: one CSV per table, named by logical name
+    (`lead.csv`) except the users and accounts, named by entity set (`systemusers.csv`); lookups by their column
+    name (`ownerid`, `regardingobjectid` with `regardingobjectid_entitytype`); choices as numbers, their labels in
+    `OptionsetMetadata.csv`, `StateMetadata.csv` and `StatusMetadata.csv`; `IsDelete` false; seven-digit
+    fractions of a second; `True`/`False`."""
+
+    def cell(value) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, bool):
+            return "True" if value else "False"
+        if isinstance(value, datetime):
+            return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.0000000Z")
+        if isinstance(value, date | Decimal | int | float):
+            return str(value)
+        return str(value)
+
+    folder.mkdir()
+    for entity_set, (logical, _, columns) in COLUMNS.items():
+        names = [c[1:-6] if c.startswith("_") and c.endswith("_value") else c for c in columns]
+        polymorphic = [c for c in columns if c == "_regardingobjectid_value"]
+        file = folder / f"{entity_set if entity_set in ('systemusers', 'accounts') else logical}.csv"
+        with file.open("w", newline="", encoding="utf-8") as out:
+            writer = csv.writer(out)
+            writer.writerow([*names, *(f"{c[1:-6]}_entitytype" for c in polymorphic), "IsDelete"])
+            for row in fake.tables[entity_set].values():
+                lookups = [row.lookups.get(c, "") for c in polymorphic]
+                writer.writerow([*(cell(row.values.get(c)) for c in columns), *lookups, "False"])
+    header = ["EntityName", "OptionSetName", "Option", "IsUserLocalizedLabel", "LocalizedLabelLanguageCode",
+              "LocalizedLabel"]  # fmt: skip
+    options, states, statuses = (
+        [header],
+        [["EntityName", "State", "LocalizedLabelLanguageCode", "LocalizedLabel"]],
+        [["EntityName", "State", "Status", "LocalizedLabelLanguageCode", "LocalizedLabel"]],
+    )
+    for entity_set, choices in LABELS.items():
+        logical = COLUMNS[entity_set][0]
+        for column, labels in choices.items():
+            for number, text in labels.items():
+                if column == "statecode":
+                    states.append([logical, str(number), "1033", text])
+                elif column == "statuscode":
+                    statuses.append([logical, "0", str(number), "1033", text])
+                else:
+                    options.append([logical, column, str(number), "False", "1033", text])
+    for name, rows in (
+        ("OptionsetMetadata", options),
+        ("StateMetadata", states),
+        ("StatusMetadata", statuses),
+    ):
+        with (folder / f"{name}.csv").open("w", newline="", encoding="utf-8") as out:
+            csv.writer(out).writerows(rows)
+
+
+def test_the_same_org_from_export_files_gives_the_same_numbers(engine, db_url, fake, tmp_path, capsys):
+    settings = settings_for(fake)
+    build_org(fake)
+    import_canonical(engine, settings, tmp_path, CANONICAL)
+    from_files = numbers(engine, settings, ANN)
+    stored = table_rows(engine, Deal, "deal_id", "status", "closed_at", "amount", "lead_id", "lost_reason")
+    activities = table_rows(
+        engine, Activity, "activity_id", "type", "status", "lead_id", "deal_id", "account_id"
+    )
+    empty_crm_tables(engine)
+    export = tmp_path / "export"
+    write_export(fake, export)
+    config = tmp_path / "kpibot.yaml"
+    config.write_text("crm:\n  admins: [ann@example.com]\n", encoding="utf-8")
+    assert main(["--config", str(config), "--db", db_url, "import", "--from", "dynamics", str(export)]) == 0
+    out = capsys.readouterr().out
+    lines = {line.split()[0] + " " + line.split()[2]: line for line in out.splitlines() if " → " in line}
+    assert "read        5" in lines["systemusers users"] and "read        4" in lines["leads leads"]
+    assert numbers(engine, settings, ANN) == from_files
+    assert (
+        table_rows(engine, Deal, "deal_id", "status", "closed_at", "amount", "lead_id", "lost_reason")
+        == stored
+    )
+    assert (
+        table_rows(engine, Activity, "activity_id", "type", "status", "lead_id", "deal_id", "account_id")
+        == activities
+    )
+    with engine.connect() as conn:
+        assert conn.execute(select(SyncWatermark.object)).first() is None  # an export moves no sync watermark
+        segments = dict(conn.execute(select(Lead.lead_id, Lead.source)).all())
+    assert segments[L1] == "Web" and segments[L3] == "Employee Referral"  # labels from OptionsetMetadata.csv
+
+
+def test_an_export_row_that_fails_is_named_by_file_line_and_id(engine, db_url, fake, tmp_path, capsys):
+    build_org(fake)
+    export = tmp_path / "export"
+    write_export(fake, export)
+    rows = list(csv.reader((export / "lead.csv").open(encoding="utf-8")))
+    ids = [r[0] for r in rows]
+    rows[ids.index(L2)][rows[0].index("statuscode")] = "Sleeping"
+    with (export / "lead.csv").open("w", newline="", encoding="utf-8") as out:
+        csv.writer(out).writerows(rows)
+    assert main(["--db", db_url, "import", "--from", "dynamics", str(export)]) == 1
+    err = capsys.readouterr().err
+    # The row's line in its file: the header is line 1, L2 the second lead.
+    assert ids.index(L2) == 2 and f"lead.csv:3 {L2}" in err and "'Sleeping' is not a choice's number" in err
+    with engine.connect() as conn:
+        staged = {r[0] for r in conn.execute(select(LeadStageEvent.lead_id)).all()}
+        assert staged == set()  # the stages read from lead.csv are refused whole, the good rows' too
+        assert (
+            len(conn.execute(select(Lead.lead_id)).all()) == 4
+        )  # the leads map reads no statuscode: it lands
+        assert len(conn.execute(select(Deal.deal_id)).all()) == 3  # the other files land
+
+
+def test_one_file_named_by_entity_set_or_logical_name(engine, db_url, fake, tmp_path, capsys):
+    build_org(fake)
+    export = tmp_path / "export"
+    write_export(fake, export)
+    single = tmp_path / "leads.csv"
+    single.write_bytes((export / "lead.csv").read_bytes())
+    assert main(["--db", db_url, "import", "--from", "dynamics", str(export)]) == 0
+    with engine.connect() as conn:
+        assert len(conn.execute(select(Lead.lead_id)).all()) == 4
+    rows = list(csv.reader(single.open(encoding="utf-8")))
+    rows[[r[0] for r in rows].index(L3)][-1] = "True"  # IsDelete: L3 was deleted in Dataverse
+    with single.open("w", newline="", encoding="utf-8") as out:
+        csv.writer(out).writerows(rows)
+    assert main(["--db", db_url, "import", "--from", "dynamics", str(single)]) == 0
+    with engine.connect() as conn:
+        assert {r[0] for r in conn.execute(select(Lead.lead_id)).all()} == {L1, L2, L4}
+    assert main(["--db", db_url, "import", "--from", "dynamics", str(export / "OptionsetMetadata.csv")]) == 2
+    assert "is not a dynamics object kpibot reads" in capsys.readouterr().err

@@ -433,7 +433,9 @@ def test_an_export_row_that_fails_is_named_by_file_line_and_id_and_its_table_is_
     (export / "Lead.csv").write_text("\n".join(leads) + "\n", encoding="utf-8")
     assert main(["--db", db_url, "import", "--from", "salesforce", str(export)]) == 1
     captured = capsys.readouterr()
-    assert f"Lead.csv:2 {L2}" in captured.err and "'Sleeping' is not mapped to a funnel stage" in captured.err
+    assert (
+        f"Lead.csv:3 {L2}" in captured.err
+    )  # the header is line 1 and "'Sleeping' is not mapped to a funnel stage" in captured.err
     # The leads themselves do not read the status and land; the stages read from Lead.csv are refused whole.
     refused = [
         line for line in captured.out.splitlines() if "→ lead_stage_events" in line and "Lead " in line

@@ -573,10 +573,13 @@ def test_an_export_row_that_fails_is_named_by_file_line_and_id_and_its_table_is_
     assert main(["--db", db_url, "import", "--from", "sugarcrm", str(export)]) == 1
     captured = capsys.readouterr()
     err = captured.err
-    assert f"Leads.csv:2 {L2}" in err and "'Sleeping' is not mapped to a funnel stage" in err
-    assert f"Leads.csv:3 {L3}" in err and "date_entered='11/03/2026 09:00am' is not a date and time" in err
-    assert f"Leads.csv:4 {L4}" in err and "deleted='maybe' is not true or false" in err
+    assert f"Leads.csv:3 {L2}" in err and "'Sleeping' is not mapped to a funnel stage" in err
+    assert f"Leads.csv:4 {L3}" in err and "date_entered='11/03/2026 09:00am' is not a date and time" in err
+    assert f"Leads.csv:5 {L4}" in err and "deleted='maybe' is not true or false" in err
     leads = [line for line in captured.out.splitlines() if line.startswith("Leads ") and "→ leads " in line]
     assert "written        0" in leads[0] and "nothing of Leads written: 2 bad record(s)" in leads[0]
     with engine.connect() as conn:
-        assert len(conn.execute(select(Deal.deal_id)).all()) == 2  # the other files land
+        # Leads.csv is refused whole, so nothing of it is in the store, and the files whose rows point at its
+        # leads are refused in turn; the users, who point at nothing of it, land.
+        assert conn.execute(select(Lead.lead_id)).all() == []
+        assert len(conn.execute(select(User.user_id)).all()) == 4
