@@ -9,7 +9,7 @@ record (`IsDeleted` true) are left out. Nothing here moves a sync's watermarks.
 
 SugarCRM's list view Export writes one CSV per module (`Users.csv`, `Accounts.csv`, `Campaigns.csv`, `Leads.csv`,
 `Opportunities.csv`, `Calls.csv`, `Meetings.csv`, `Tasks.csv`), read the same way with the field names the REST API
-uses as headers (`id`, `date_entered`, `deleted`), booleans as `1`/`0` (or `true`/`false`) and datetimes as Sugar
+uses as headers (`id`, `date_entered`, `deleted`) or Sugar's English labels (`SUGAR_LABELS`), booleans as `1`/`0` (or `true`/`false`) and datetimes as Sugar
 stores them (`2026-11-02 09:00:00`, UTC) or ISO 8601 with an offset. Each CRM's way of writing its files is its
 `ExportDialect` (`DIALECTS`).
 Dynamics 365 (Dataverse): one CSV per table with a header row of the columns' logical names, named after the entity
@@ -19,8 +19,8 @@ set (`leads.csv`) or the table's logical name (`lead.csv`, as Azure Synapse Link
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -45,6 +45,57 @@ def _sugar_moment(name: str, value: str) -> bool:
     return (name.startswith("date_") or name.endswith("_date")) and len(value) > 10
 
 
+# The English display labels Sugar's list view Export heads its columns with (each field's `vname` in the module's
+# vardefs.php, its text in language/en_us.lang.php or the application's, the closing colon dropped, as
+# include/export_utils.php's translateForExport does), for the fields the mapping reads; by module, lower case.
+# A label two fields share names them in the order Sugar writes them (export_utils' get_field_order_mapping).
+_SUGAR_COMMON = {"id": ("id",), "date created": ("date_entered",), "date modified": ("date_modified",)}
+_SUGAR_COMMON |= {"deleted": ("deleted",)}
+_SUGAR_ACTIVITY = {"start date": ("date_start",), "end date": ("date_end",), "status": ("status",)}
+_SUGAR_ACTIVITY |= {"parent type": ("parent_type",)}
+SUGAR_LABELS: dict[str, dict[str, tuple[str, ...]]] = {
+    "Users": {
+        "full name": ("full_name",),
+        "email address": ("email1",),
+        "reports to id": ("reports_to_id",),
+        "first name": ("first_name",),
+        "last name": ("last_name",),
+        "username": ("user_name",),
+        "status": ("status",),
+    },
+    "Accounts": {"name": ("name",), "industry": ("industry",), "assigned user": ("assigned_user_id",)},
+    "Campaigns": {
+        "name": ("name",),
+        "type": ("campaign_type",),
+        "start date": ("start_date",),
+        "end date": ("end_date",),
+    },
+    "Leads": {
+        "assigned user": ("assigned_user_id",),
+        "lead source": ("lead_source",),
+        "account name": ("account_name",),
+        "status": ("status",),
+        "opportunity id": ("opportunity_id",),
+    },
+    "Opportunities": {
+        "assigned user": ("assigned_user_id",),
+        "opportunity amount": ("amount",),
+        "account id": ("account_id",),
+        "sales stage": ("sales_stage",),
+        "expected close date": ("date_closed",),
+    },
+    "Calls": {**_SUGAR_ACTIVITY, "assigned user": ("assigned_user_id",), "related to id": ("parent_id",)},
+    "Meetings": {**_SUGAR_ACTIVITY, "parent id": ("parent_id",), "related to": ("parent_type", "parent_id")},
+    "Tasks": {
+        "due date": ("date_due",),
+        "status": ("status",),
+        "parent type": ("parent_type",),
+        "parent id": ("parent_id",),
+    },
+}
+SUGAR_LABELS = {module: {**_SUGAR_COMMON, **labels} for module, labels in SUGAR_LABELS.items()}
+
+
 def _sugar_parse(value: str) -> datetime:
     moment = datetime.fromisoformat(value)  # takes both `2026-11-02 09:00:00` and `2026-11-02T09:00:00+00:00`
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # Sugar stores UTC
@@ -53,12 +104,15 @@ def _sugar_parse(value: str) -> datetime:
 @dataclass(frozen=True)
 class ExportDialect:
     """How one CRM writes its export files: which fields are booleans (named in lower case), the field that marks a
-    deleted record, which values are moments and how to read them."""
+    deleted record, which values are moments and how to read them; `labels`, by object, the display labels (lower
+    case) a header may hold instead of a field name, each with its field (or fields, a label several share, in the
+    order the CRM writes them)."""
 
     booleans: frozenset[str]
     deleted: str
     is_moment: Callable[[str, str], bool]
     parse_moment: Callable[[str], datetime | None]
+    labels: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)
 
 
 DIALECTS: dict[str, ExportDialect] = {
@@ -68,7 +122,9 @@ DIALECTS: dict[str, ExportDialect] = {
         _salesforce_moment,
         parse_moment,
     ),
-    "sugarcrm": ExportDialect(frozenset({"deleted", "converted"}), "deleted", _sugar_moment, _sugar_parse),
+    "sugarcrm": ExportDialect(
+        frozenset({"deleted", "converted"}), "deleted", _sugar_moment, _sugar_parse, SUGAR_LABELS
+    ),
 }
 
 
@@ -135,6 +191,9 @@ class ExportConnector:
         deleted = self.dialect.deleted
         wanted = {name.lower(): name for name in (*mapped.read, deleted)}
         source = open_source(self.files[mapped.object], mapped.table)
+        labels = self.dialect.labels.get(mapped.object)
+        if labels and source.header:
+            source.header = _named_by_labels(source.header, wanted, labels)
         try:
             for record in source.records():
                 if record.problem:
@@ -163,6 +222,28 @@ class ExportConnector:
 
     def close(self) -> None:
         pass
+
+
+def _named_by_labels(
+    header: tuple[str, ...], wanted: dict[str, str], labels: Mapping[str, tuple[str, ...]]
+) -> tuple[str, ...]:
+    """A header row with each display label replaced by its field's name; a label several fields share names the
+    next of them at each column it heads. A field name stays, and so does a header neither a field nor a label
+    (a column not read)."""
+    taken: dict[str, int] = {}
+    named = []
+    for column in header:
+        key = " ".join(column.strip().rstrip(":").split()).lower()
+        fields = labels.get(key, ())
+        if key in wanted:
+            named.append(wanted[key])  # a field name, or a label that is one ("Status:")
+        elif fields:
+            at = taken.get(key, 0)
+            taken[key] = at + 1
+            named.append(fields[at] if at < len(fields) else column)
+        else:
+            named.append(column)
+    return tuple(named)
 
 
 def _native(values: dict[str, Any], wanted: dict[str, str], dialect: ExportDialect) -> dict[str, Any]:

@@ -472,9 +472,40 @@ def test_missing_credentials_and_a_wrong_stage_are_refused_before_any_call(fake,
         load_settings(env={}, crm={"sugarcrm": {"lead_stages": {"Assigned": "hot"}}})
 
 
-def write_export(fake: FakeSugarcrmApi, folder: Path, iso: tuple[str, ...] = ()) -> None:
+# Sugar's English export headers (modules/<Module>/language/en_us.lang.php, the colon dropped), some in another
+# case; a meeting's parent_type and parent_id are both "Related to", in that order. A field without one keeps its name.
+_COMMON_LABELS = {
+    "id": "ID",
+    "date_entered": "Date Created",
+    "date_modified": "Date Modified",
+    "deleted": "Deleted",
+}
+LABELS = {
+    "Users": {"user_name": "Username", "first_name": "First Name", "last_name": "Last Name", "full_name": "Full Name",
+              "email1": "Email Address", "status": "Status", "reports_to_id": "Reports to ID",
+              "created_by": "Created By", "is_admin": "Is Administrator"},
+    "Accounts": {"name": "Name", "industry": "INDUSTRY", "assigned_user_id": "Assigned User"},
+    "Campaigns": {"name": "Name", "campaign_type": "Type", "start_date": "Start Date", "end_date": "End Date",
+                  "status": "Status"},
+    "Leads": {"assigned_user_id": "Assigned User", "lead_source": "Lead Source", "account_name": "Account Name",
+              "status": "Status:", "opportunity_id": "Opportunity ID", "first_name": "First Name"},
+    "Opportunities": {"assigned_user_id": "Assigned User", "amount": "Opportunity Amount", "account_id": "Account ID",
+                      "sales_stage": "Sales Stage", "date_closed": "Expected Close Date",
+                      "amount_usdollar": "Amount"},
+    "Calls": {"status": "Status", "date_start": "Start Date", "date_end": "End Date", "parent_type": "Parent Type",
+              "parent_id": "Related to ID", "assigned_user_id": "Assigned User"},
+    "Meetings": {"status": "status", "date_start": "Start Date", "date_end": "End Date", "parent_type": "Related to",
+                 "parent_id": "Related to"},
+    "Tasks": {"status": "Status", "date_due": "Due Date", "parent_type": "Parent Type", "parent_id": "Parent ID",
+              "date_start": "Start Date"},
+}  # fmt: skip
+
+
+def write_export(
+    fake: FakeSugarcrmApi, folder: Path, iso: tuple[str, ...] = (), labels: bool = False
+) -> None:
     """The fake instance as Sugar's list view Export writes it: one CSV per module with a byte order mark, every cell
-    quoted, CRLF line ends; field names as headers, `deleted` as `1`/`0`, datetimes as Sugar stores them
+    quoted, CRLF line ends; field names as headers (their English labels with `labels`), `deleted` as `1`/`0`, datetimes as Sugar stores them
     (`2026-11-02 09:00:00`, UTC) except in the modules named in `iso` (`2026-11-02T09:00:00+00:00`); a user's list of
     addresses as the primary one in `email1`."""
 
@@ -503,15 +534,20 @@ def write_export(fake: FakeSugarcrmApi, folder: Path, iso: tuple[str, ...] = ())
         columns = list(dict.fromkeys(k for r in records for k in r))
         with (folder / f"{module}.csv").open("w", newline="", encoding="utf-8-sig") as out:
             writer = csv.writer(out, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
-            writer.writerow(columns)
+            named = {**_COMMON_LABELS, **LABELS[module]} if labels else {}
+            writer.writerow([named.get(c, c) for c in columns])
             for record in records:
                 writer.writerow([cell(record.get(c), module) for c in columns])
 
 
-def test_the_same_org_from_export_files_gives_the_same_numbers(engine, db_url, fake, tmp_path, capsys):
+@pytest.mark.parametrize("labels", [False, True], ids=["field-names", "labels"])
+def test_the_same_org_from_export_files_gives_the_same_numbers(
+    engine, db_url, fake, tmp_path, capsys, labels
+):
     """An export is one look at the instance, like one late sync: each record at its last stage, so the stage
     durations are those of that sync; everything else is the canonical import's. A lead deleted before the export
-    (its row marked `deleted` 1, at a stage) is left out of leads and stages."""
+    (its row marked `deleted` 1, at a stage) is left out of leads and stages. Headed by field names or by Sugar's
+    English labels, the numbers are the same."""
     settings = settings_for(fake)
     build_org(fake)
     fake.add("Leads", id="lead-gone", assigned_user_id=RITA, lead_source="Partner", status="Assigned")
@@ -530,8 +566,12 @@ def test_the_same_org_from_export_files_gives_the_same_numbers(engine, db_url, f
         marks_before = set(conn.execute(marks).all())
     assert marks_before and {m.crm for m in marks_before} == {"sugarcrm"}
     export = tmp_path / "export"
-    write_export(fake, export, iso=("Calls", "Opportunities"))
-    assert (export / "Leads.csv").read_bytes().startswith(b'\xef\xbb\xbf"id","date_entered"')
+    write_export(fake, export, iso=("Calls", "Opportunities"), labels=labels)
+    head = b'"ID","Date Created"' if labels else b'"id","date_entered"'
+    assert (export / "Leads.csv").read_bytes().startswith(b"\xef\xbb\xbf" + head)
+    if labels:
+        meetings = (export / "Meetings.csv").read_text(encoding="utf-8-sig").splitlines()[0]
+        assert meetings.count('"Related to"') == 2
     config = tmp_path / "kpibot.yaml"
     config.write_text(
         "crm:\n  admins: [ann@example.com]\n  sugarcrm:\n    lead_stages: {In Process: sql}\n",
