@@ -7,9 +7,10 @@ same run `kpibot sync <crm>` does.
 - **Due.** From the store, not from this process's memory: a CRM is due when it never ran, or its newest run in
   `sync_runs` started `sync_every` ago or more — whichever instance ran it. So a restart, or a second instance
   starting, does not sync again at once. A run still `running` (another instance's, or one whose process died)
-  holds the next one back for `RUNNING_HOLD` × `sync_every` from its start; then it is taken as dead. Two instances
-  checking in the same instant may both start (best effort: nothing arbitrates the start); the watermarks and
-  upserts make the second run change nothing twice.
+  holds the next one back for `RUNNING_HOLD` × `sync_every` from its start; then it is taken as dead.
+- **Once.** Instances that find a CRM due in the same instant race for its claim (`sync_claims`, one conditional
+  write): the winner syncs, the others skip until the next due time. A claim lasts `sync_every`, so one whose
+  holder died lapses by the next due time.
 - **Failed.** A failed sync is in `sync_runs` with its error (`/syncs`, `kpibot syncs`), logged as a warning, and
   tried again at the next due time (`sync_every` after it started).
 """
@@ -17,6 +18,8 @@ same run `kpibot sync <crm>` does.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -24,7 +27,7 @@ from datetime import datetime
 from sqlalchemy import Engine
 
 from storage.config.settings import Settings
-from storage.crm.runs import last_started
+from storage.crm.runs import claim, last_started
 from storage.crm.sync import Connector, CrmError, SyncResult, sync
 
 __all__ = ["ConnectorFactory", "CrmSyncs", "RUNNING_HOLD"]
@@ -47,8 +50,10 @@ class CrmSyncs:
         settings: Settings,
         connectors: Mapping[str, ConnectorFactory],
         redact: Callable[[str], str] | None = None,
+        holder: str = "",
     ) -> None:
         self.engine = engine
+        self.holder = holder or f"{socket.gethostname()}:{os.getpid()}"  # who claims a due sync
         self.settings = settings
         self.connectors = dict(connectors)
         self.redact = redact or (lambda text: text)
@@ -87,10 +92,14 @@ class CrmSyncs:
             return None
 
     def run(self, crm: str, now: datetime) -> SyncResult | None:
-        """One sync of `crm` started at `now`; None when the CRM is not configured. Never raises for the CRM's
-        faults (sync() records them); the store's own are logged by the caller."""
+        """One sync of `crm` started at `now`; None when the CRM is not configured or another instance claimed this
+        sync. Never raises for the CRM's faults (sync() records them); the store's own are logged by the caller."""
         connector = self._connector(crm)
         if connector is None:
+            return None
+        if not claim(self.engine, crm, self.holder, now, now + self.settings.crm.sync_every):
+            connector.close()
+            log.info("scheduled %s sync: another instance has it", crm)
             return None
         result = sync(self.engine, self.settings, connector, now=now)
         if result.error:

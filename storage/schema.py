@@ -60,6 +60,7 @@ __all__ = [
     "SyncRun",
     "SyncWatermark",
     "SyncRejected",
+    "SyncClaim",
     "lead_journeys",
     "lead_journey_dirty",
     "lead_journey_state",
@@ -502,6 +503,16 @@ class SyncWatermark(Base):
     object: Mapped[str] = mapped_column(String(64), primary_key=True)
     watermark: Mapped[datetime] = mapped_column(DateTime)
     cursor: Mapped[str | None] = mapped_column(Text)
+
+
+class SyncClaim(Base):
+    """Which instance is syncing a CRM on schedule, until when: the first to claim a due sync runs it, the others
+    skip it (a claim whose holder died lapses at `claimed_until`)."""
+
+    __tablename__ = "sync_claims"
+    crm: Mapped[str] = mapped_column(String(32), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    claimed_until: Mapped[datetime] = mapped_column(DateTime)
 
 
 class SyncRejected(Base):

@@ -9,11 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
-from storage.schema import SyncRun
+from storage.schema import SyncClaim, SyncRun
+from storage.times import naive_utc as _naive
 
-__all__ = ["RunRow", "Freshness", "recent_runs", "freshness", "last_started"]
+__all__ = ["RunRow", "Freshness", "recent_runs", "freshness", "last_started", "claim"]
 
 
 def _aware(moment: datetime | None) -> datetime | None:
@@ -100,3 +102,24 @@ def last_started(conn: Connection, crm: str) -> tuple[datetime, str] | None:
     started = _aware(row[0])
     assert started is not None
     return started, str(row[1])
+
+
+def claim(engine: Engine, crm: str, holder: str, now: datetime, until: datetime) -> bool:
+    """Claim `crm`'s scheduled sync for `holder` until `until`: True for the one instance that gets it (no claim yet,
+    or the last one lapsed at `now`), False for the others — decided by one conditional write, as the outbox leases
+    its messages."""
+    at, end = _naive(now), _naive(until)
+    c = SyncClaim
+    try:
+        with engine.begin() as conn:
+            taken = conn.execute(
+                update(c).where(c.crm == crm, c.claimed_until <= at).values(holder=holder, claimed_until=end)
+            )
+            if taken.rowcount == 1:
+                return True
+            if conn.execute(select(c.crm).where(c.crm == crm)).first() is not None:
+                return False  # someone holds it
+            conn.execute(insert(c).values(crm=crm, holder=holder, claimed_until=end))
+            return True
+    except IntegrityError:  # another instance inserted the first claim in the same instant
+        return False

@@ -303,3 +303,22 @@ def test_salesforce_is_synced_on_schedule_over_http(engine, fake):
     assert runs(engine) == [(naive(T0), "ok"), (naive(T0 + 15 * MINUTE), "ok")]
     with engine.connect() as conn:
         assert conn.execute(select(Lead.lead_id, Lead.owner_id)).all() == [("00Q0000000000L1", USER["Id"])]
+
+
+def test_two_instances_due_at_once_sync_once_and_a_dead_holders_claim_lapses(engine):
+    from alerts.syncing import CrmSyncs
+
+    settings = load_settings(env={})
+    crm = FakeCrm()
+    first = CrmSyncs(engine, settings, {"fakecrm": crm}, holder="instance-a")
+    second = CrmSyncs(engine, settings, {"fakecrm": crm}, holder="instance-b")
+    assert first.due(T0) == ["fakecrm"] and second.due(T0) == ["fakecrm"]  # both see it due
+    assert first.run("fakecrm", T0) is not None
+    assert second.run("fakecrm", T0) is None  # the claim is instance-a's until T0 + 15 min
+    assert len(runs(engine)) == 1
+    # instance-a dies without syncing again: at the next due time its claim has lapsed and instance-b takes over.
+    later = T0 + settings.crm.sync_every
+    assert second.due(later) == ["fakecrm"]
+    result = second.run("fakecrm", later)
+    assert result is not None and result.completed
+    assert len(runs(engine)) == 2

@@ -2,7 +2,7 @@
 
 Revision ID: 0007
 Revises: 0006
-Create Date: 2026-12-04 10:00:00.000000
+Create Date: 2026-12-02 14:00:00.000000
 """
 
 from alembic import op
