@@ -15,6 +15,9 @@ CRM's mapping overrides (a custom stage field, custom status values, other field
       sugarcrm:
         api_version: "11_20"
         lead_stages: {"Sales Accepted": sal}
+        export_date_format: d.m.Y      # the exporting user's preferences (Profile → Advanced), for export files
+        export_time_format: H:i
+        export_timezone: Europe/Berlin
 
 Secrets (client secrets, tokens, private keys) never live here: they come from the environment only.
 """
@@ -22,6 +25,7 @@ Secrets (client secrets, tokens, private keys) never live here: they come from t
 from __future__ import annotations
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -32,6 +36,7 @@ __all__ = [
     "SalesforceSettings",
     "SugarcrmSettings",
     "parse_every",
+    "php_to_strptime",
 ]
 
 
@@ -46,6 +51,40 @@ def parse_every(text: str | int | float | timedelta) -> timedelta:
     if raw[-1:] not in units or not raw[:-1].replace(".", "", 1).isdigit():
         raise ValueError(f"{text!r} is not a duration like 15m, 2h or 1d")
     return timedelta(**{units[raw[-1]]: float(raw[:-1])})
+
+
+# Sugar's date and time preferences are PHP date() formats (its `date_formats` / `time_formats` choices: `m/d/Y`,
+# `d.m.Y`, `Y-m-d`, … and `H:i`, `h:ia`, `h:i A`, `H.i`, …); each letter kpibot reads, as a strptime directive.
+_PHP_DATE = {"Y": "%Y", "y": "%y", "m": "%m", "n": "%m", "d": "%d", "j": "%d"}
+_PHP_TIME = {"H": "%H", "G": "%H", "h": "%I", "g": "%I", "i": "%M", "s": "%S", "a": "%p", "A": "%p"}
+
+
+def php_to_strptime(fmt: str, key: str, *, time: bool = False) -> str:
+    """A Sugar (PHP date()) date format, or with `time` a time format, as a strptime format; a letter Sugar's
+    formats do not use, or a part missing, is a ValueError naming `key`."""
+    letters = _PHP_TIME if time else _PHP_DATE
+    out = []
+    for char in fmt:
+        if char.isalpha():
+            if char not in letters:
+                raise ValueError(
+                    f"{key}: {fmt!r} has {char!r}, not a letter of Sugar's {'time' if time else 'date'} formats "
+                    f"(PHP date() letters {', '.join(letters)}; e.g. {'h:ia or H:i' if time else 'm/d/Y or d.m.Y'})"
+                )
+            out.append(letters[char])
+        else:
+            out.append("%%" if char == "%" else char)
+    converted = "".join(out)
+    needed = (("%H", "%I"), ("%M",)) if time else (("%Y", "%y"), ("%m",), ("%d",))
+    for part in needed:
+        if sum(converted.count(d) for d in part) != 1:
+            raise ValueError(
+                f"{key}: {fmt!r} must hold exactly one "
+                f"{'hour (H or h) and minute (i)' if time else 'year (Y), month (m) and day (d)'}"
+            )
+    if ("%I" in converted) != ("%p" in converted):
+        raise ValueError(f"{key}: {fmt!r} takes a 12-hour clock (h) with am/pm (a or A), or H without either")
+    return converted
 
 
 class _Section(BaseModel):
@@ -103,6 +142,36 @@ class DynamicsSettings(CrmOverrides):
 class SugarcrmSettings(CrmOverrides):
     api_version: str = "11_20"  # the REST path's version: /rest/v11_20/ (Sugar 13 and later answer it)
     page_size: int = 200  # records per filter page asked for (max_num; the server may cap it lower)
+    # How the user who exported wrote dates and times (Sugar's export writes them in that user's preferences and
+    # time zone): PHP date() letters as Sugar's preferences hold them; the time zone by default the org's.
+    export_date_format: str = "m/d/Y"  # Sugar's default user preference (default_date_format)
+    export_time_format: str = "h:ia"  # Sugar's default user preference (default_time_format): 09:00am
+    export_timezone: str | None = None
+
+    @field_validator("export_date_format")
+    @classmethod
+    def _date_format(cls, value: str) -> str:
+        php_to_strptime(value, "crm.sugarcrm.export_date_format")
+        return value
+
+    @field_validator("export_time_format")
+    @classmethod
+    def _time_format(cls, value: str) -> str:
+        php_to_strptime(value, "crm.sugarcrm.export_time_format", time=True)
+        return value
+
+    @field_validator("export_timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                f"crm.sugarcrm.export_timezone: {value!r} is not a time zone (e.g. Europe/Berlin, UTC)"
+            ) from exc
+        return value
 
     @field_validator("api_version")
     @classmethod

@@ -104,7 +104,8 @@ def import_export(ctx: CliContext, crm: str, path: Path, *, skip_invalid: bool =
         print(f"kpibot import: {exc}", file=sys.stderr)
         return 2
     upgrade(ctx.engine)
-    connector = ExportConnector(f"{crm}-export", mapping, files, DIALECTS.get(crm), rows)
+    dialect = DIALECTS[crm].for_settings(ctx.settings) if crm in DIALECTS else None
+    connector = ExportConnector(f"{crm}-export", mapping, files, dialect, rows)
     result = sync(
         ctx.engine,
         ctx.settings,

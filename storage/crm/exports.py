@@ -9,9 +9,12 @@ record (`IsDeleted` true) are left out. Nothing here moves a sync's watermarks.
 
 SugarCRM's list view Export writes one CSV per module (`Users.csv`, `Accounts.csv`, `Campaigns.csv`, `Leads.csv`,
 `Opportunities.csv`, `Calls.csv`, `Meetings.csv`, `Tasks.csv`), read the same way with the field names the REST API
-uses as headers (`id`, `date_entered`, `deleted`) or Sugar's English labels (`SUGAR_LABELS`), booleans as `1`/`0` (or `true`/`false`) and datetimes as Sugar
-stores them (`2026-11-02 09:00:00`, UTC) or ISO 8601 with an offset. Each CRM's way of writing its files is its
-`ExportDialect` (`DIALECTS`).
+uses as headers (`id`, `date_entered`, `deleted`) or Sugar's English labels (`SUGAR_LABELS`), booleans as `1`/`0`
+(or `true`/`false`). Sugar's export writes datetimes and dates as the exporting user sees them: that user's date and
+time formats and time zone (`11/02/2026 09:00am`, `11/02/2026`), which `crm.sugarcrm.export_date_format`,
+`export_time_format` and `export_timezone` (by default the org's) say; datetimes as Sugar stores them
+(`2026-11-02 09:00:00`, UTC) or ISO 8601 with an offset are read too. Each CRM's way of writing its files is its
+`ExportDialect` (`DIALECTS`; `ExportDialect.for_settings` fits it to kpibot.yaml).
 Dynamics 365 (Dataverse): one CSV per table with a header row of the columns' logical names, named after the entity
 set (`leads.csv`) or the table's logical name (`lead.csv`, as Azure Synapse Link names a table's folder), read by
 `DynamicsRows` (storage/crm/dynamics_export.py).
@@ -21,16 +24,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
+from storage.config.crm import SugarcrmSettings, php_to_strptime
+from storage.config.settings import Settings
 from storage.crm.mapping import CrmMapping, CrmRecord, ObjectMap
 from storage.crm.salesforce import parse_moment
 from storage.errors import UserError
 from storage.importing.sources import SourceError, open_source
 
-__all__ = ["DIALECTS", "ExportConnector", "ExportDialect", "RowReader", "export_files"]
+__all__ = ["DIALECTS", "ExportConnector", "ExportDialect", "RowReader", "export_files", "sugar_dialect"]
 
 _TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no", ""}
 
@@ -40,9 +46,12 @@ def _salesforce_moment(name: str, value: str) -> bool:
 
 
 def _sugar_moment(name: str, value: str) -> bool:
-    # Sugar's datetimes (`date_entered`, `date_start`, …) as stored (`2026-11-02 09:00:00`) or ISO (`…T09:00:00+00:00`);
-    # a date alone (`date_closed`, `start_date`) is left as it is for the mapping.
-    return (name.startswith("date_") or name.endswith("_date")) and len(value) > 10
+    # Sugar's datetimes (`date_entered`, `date_start`, `date_due`, …); its dates alone are `_SUGAR_DATES`.
+    return name.startswith("date_") or name.endswith("_date")
+
+
+# The fields the mapping reads that Sugar's vardefs type `date` (a day, shown without a time zone), lower case.
+_SUGAR_DATES = frozenset({"date_closed", "start_date", "end_date"})
 
 
 # The English display labels Sugar's list view Export heads its columns with (each field's `vname` in the module's
@@ -96,7 +105,7 @@ SUGAR_LABELS: dict[str, dict[str, tuple[str, ...]]] = {
 SUGAR_LABELS = {module: {**_SUGAR_COMMON, **labels} for module, labels in SUGAR_LABELS.items()}
 
 
-def _sugar_parse(value: str) -> datetime:
+def _sugar_iso(value: str) -> datetime:
     moment = datetime.fromisoformat(value)  # takes both `2026-11-02 09:00:00` and `2026-11-02T09:00:00+00:00`
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # Sugar stores UTC
 
@@ -104,15 +113,66 @@ def _sugar_parse(value: str) -> datetime:
 @dataclass(frozen=True)
 class ExportDialect:
     """How one CRM writes its export files: which fields are booleans (named in lower case), the field that marks a
-    deleted record, which values are moments and how to read them; `labels`, by object, the display labels (lower
-    case) a header may hold instead of a field name, each with its field (or fields, a label several share, in the
-    order the CRM writes them)."""
+    deleted record, which values are moments and how to read them (`moment_format` says what is read, for a row's
+    error); `dates` (lower case) the fields holding a day alone, read by `parse_date` into `YYYY-MM-DD`; `labels`,
+    by object, the display labels (lower case) a header may hold instead of a field name, each with its field (or
+    fields, a label several share, in the order the CRM writes them). `configure`, when the CRM's files depend on
+    kpibot.yaml (a user's display formats), builds the dialect the settings describe."""
 
     booleans: frozenset[str]
     deleted: str
     is_moment: Callable[[str, str], bool]
     parse_moment: Callable[[str], datetime | None]
     labels: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)
+    moment_format: str = "ISO 8601"
+    dates: frozenset[str] = frozenset()
+    parse_date: Callable[[str], str] | None = None
+    date_format: str = "YYYY-MM-DD"
+    configure: Callable[[Settings], ExportDialect] | None = None
+
+    def for_settings(self, settings: Settings) -> ExportDialect:
+        """This dialect as kpibot.yaml describes the CRM's files."""
+        return self.configure(settings) if self.configure else self
+
+
+def sugar_dialect(settings: Settings | None = None) -> ExportDialect:
+    """SugarCRM's export files as the exporting user's preferences write them (`crm.sugarcrm.export_*`; Sugar's
+    defaults, `m/d/Y` and `h:ia` in the org's time zone, without settings): a datetime in that user's format and
+    time zone, else as Sugar stores it (UTC) or ISO 8601; a date in that user's date format, else `YYYY-MM-DD`."""
+    sugar = settings.crm.sugarcrm if settings else SugarcrmSettings()
+    day_php, clock_php = sugar.export_date_format, sugar.export_time_format
+    zone_name = sugar.export_timezone or (settings.org.timezone if settings else "UTC")
+    day = php_to_strptime(day_php, "crm.sugarcrm.export_date_format")
+    clock = php_to_strptime(clock_php, "crm.sugarcrm.export_time_format", time=True)
+    zone = ZoneInfo(zone_name)
+
+    def moment(value: str) -> datetime:
+        try:
+            return datetime.strptime(value, f"{day} {clock}").replace(tzinfo=zone)
+        except ValueError:
+            return _sugar_iso(value)
+
+    def day_only(value: str) -> str:
+        try:
+            return datetime.strptime(value, day).date().isoformat()
+        except ValueError:
+            return date.fromisoformat(value).isoformat()
+
+    return ExportDialect(
+        frozenset({"deleted", "converted"}),
+        "deleted",
+        _sugar_moment,
+        moment,
+        SUGAR_LABELS,
+        moment_format=(
+            f"{day_php} {clock_php} in {zone_name} (crm.sugarcrm.export_date_format, export_time_format, "
+            "export_timezone), Y-m-d H:i:s in UTC, or ISO 8601"
+        ),
+        dates=_SUGAR_DATES,
+        parse_date=day_only,
+        date_format=f"{day_php} (crm.sugarcrm.export_date_format) or Y-m-d",
+        configure=sugar_dialect,
+    )
 
 
 DIALECTS: dict[str, ExportDialect] = {
@@ -122,9 +182,7 @@ DIALECTS: dict[str, ExportDialect] = {
         _salesforce_moment,
         parse_moment,
     ),
-    "sugarcrm": ExportDialect(
-        frozenset({"deleted", "converted"}), "deleted", _sugar_moment, _sugar_parse, SUGAR_LABELS
-    ),
+    "sugarcrm": sugar_dialect(),
 }
 
 
@@ -262,10 +320,17 @@ def _native(values: dict[str, Any], wanted: dict[str, str], dialect: ExportDiale
                 value = value.lower() in _TRUE
             elif value == "":
                 value = None
+            elif name.lower() in dialect.dates and dialect.parse_date is not None:
+                try:
+                    value = dialect.parse_date(value)
+                except ValueError:
+                    record["_problem"] = f"{name}={value!r} is not a date (expected {dialect.date_format})"
             elif dialect.is_moment(name, value):
                 try:
                     value = dialect.parse_moment(value)
                 except ValueError:
-                    record["_problem"] = f"{name}={value!r} is not a date and time"
+                    record["_problem"] = (
+                        f"{name}={value!r} is not a date and time (expected {dialect.moment_format})"
+                    )
         record[name] = value
     return record

@@ -22,9 +22,11 @@ deals won to 2.
 from __future__ import annotations
 
 import csv
+import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select, update
@@ -502,11 +504,17 @@ LABELS = {
 
 
 def write_export(
-    fake: FakeSugarcrmApi, folder: Path, iso: tuple[str, ...] = (), labels: bool = False
+    fake: FakeSugarcrmApi,
+    folder: Path,
+    iso: tuple[str, ...] = (),
+    labels: bool = False,
+    shown_in: ZoneInfo | None = None,
 ) -> None:
     """The fake instance as Sugar's list view Export writes it: one CSV per module with a byte order mark, every cell
-    quoted, CRLF line ends; field names as headers (their English labels with `labels`), `deleted` as `1`/`0`, datetimes as Sugar stores them
-    (`2026-11-02 09:00:00`, UTC) except in the modules named in `iso` (`2026-11-02T09:00:00+00:00`); a user's list of
+    quoted, CRLF line ends; field names as headers (their English labels with `labels`), `deleted` as `1`/`0`,
+    datetimes as Sugar stores them (`2026-11-02 09:00:00`, UTC) except in the modules named in `iso`
+    (`2026-11-02T09:00:00+00:00`); with `shown_in`, datetimes and dates as a user whose preferences are Sugar's
+    defaults (m/d/Y, h:ia) in that time zone sees them (`11/02/2026 10:00am`, `11/09/2026`); a user's list of
     addresses as the primary one in `email1`."""
 
     def cell(value, module: str) -> str:
@@ -515,10 +523,12 @@ def write_export(
         if isinstance(value, bool):
             return "1" if value else "0"
         if isinstance(value, datetime):
+            if shown_in is not None:
+                return value.astimezone(shown_in).strftime("%m/%d/%Y %I:%M%p").lower()
             moment = value.astimezone(UTC)
             return moment.isoformat() if module in iso else moment.strftime("%Y-%m-%d %H:%M:%S")
         if isinstance(value, date):
-            return value.isoformat()
+            return value.strftime("%m/%d/%Y") if shown_in is not None else value.isoformat()
         if isinstance(value, Decimal):
             return f"{value:.6f}"
         return str(value)
@@ -547,7 +557,8 @@ def test_the_same_org_from_export_files_gives_the_same_numbers(
     """An export is one look at the instance, like one late sync: each record at its last stage, so the stage
     durations are those of that sync; everything else is the canonical import's. A lead deleted before the export
     (its row marked `deleted` 1, at a stage) is left out of leads and stages. Headed by field names or by Sugar's
-    English labels, the numbers are the same."""
+    English labels, the numbers are the same; so they are when (with the labels) every datetime and date is written
+    as a user in Berlin sees it, in Sugar's default display formats (crm.sugarcrm.export_timezone says the zone)."""
     settings = settings_for(fake)
     build_org(fake)
     fake.add("Leads", id="lead-gone", assigned_user_id=RITA, lead_source="Partner", status="Assigned")
@@ -566,15 +577,23 @@ def test_the_same_org_from_export_files_gives_the_same_numbers(
         marks_before = set(conn.execute(marks).all())
     assert marks_before and {m.crm for m in marks_before} == {"sugarcrm"}
     export = tmp_path / "export"
-    write_export(fake, export, iso=("Calls", "Opportunities"), labels=labels)
+    berlin = ZoneInfo("Europe/Berlin") if labels else None
+    write_export(fake, export, iso=("Calls", "Opportunities"), labels=labels, shown_in=berlin)
     head = b'"ID","Date Created"' if labels else b'"id","date_entered"'
     assert (export / "Leads.csv").read_bytes().startswith(b"\xef\xbb\xbf" + head)
     if labels:
-        meetings = (export / "Meetings.csv").read_text(encoding="utf-8-sig").splitlines()[0]
-        assert meetings.count('"Related to"') == 2
+        meetings = (export / "Meetings.csv").read_text(encoding="utf-8-sig").splitlines()
+        assert meetings[0].count('"Related to"') == 2
+        # M1, Nov 6 10:00–11:00 UTC, as the Berlin user sees it (CET, an hour ahead)
+        assert '"11/06/2026 11:00am","11/06/2026 12:00pm"' in meetings[1]
+        o1 = next(
+            r for r in (export / "Opportunities.csv").read_text(encoding="utf-8-sig").splitlines() if O1 in r
+        )
+        assert '"11/09/2026"' in o1  # a date alone: no time zone
     config = tmp_path / "kpibot.yaml"
+    zone = "    export_timezone: Europe/Berlin\n" if labels else ""
     config.write_text(
-        "crm:\n  admins: [ann@example.com]\n  sugarcrm:\n    lead_stages: {In Process: sql}\n",
+        "crm:\n  admins: [ann@example.com]\n  sugarcrm:\n    lead_stages: {In Process: sql}\n" + zone,
         encoding="utf-8",
     )
     assert main(["--config", str(config), "--db", db_url, "import", "--from", "sugarcrm", str(export)]) == 0
@@ -606,7 +625,7 @@ def test_an_export_row_that_fails_is_named_by_file_line_and_id_and_its_table_is_
         rows = list(csv.reader(source))
     header = rows[0]
     rows[2][header.index("status")] = "Sleeping"  # lead-2
-    rows[3][header.index("date_entered")] = "11/03/2026 09:00am"  # lead-3, in a user's display format
+    rows[3][header.index("date_entered")] = "11/33/2026 9 am"  # lead-3, garbled
     rows[4][header.index("deleted")] = "maybe"  # lead-4
     with path.open("w", newline="", encoding="utf-8-sig") as out:
         csv.writer(out, quoting=csv.QUOTE_ALL, lineterminator="\r\n").writerows(rows)
@@ -614,7 +633,11 @@ def test_an_export_row_that_fails_is_named_by_file_line_and_id_and_its_table_is_
     captured = capsys.readouterr()
     err = captured.err
     assert f"Leads.csv:3 {L2}" in err and "'Sleeping' is not mapped to a funnel stage" in err
-    assert f"Leads.csv:4 {L3}" in err and "date_entered='11/03/2026 09:00am' is not a date and time" in err
+    assert f"Leads.csv:4 {L3}" in err and "date_entered='11/33/2026 9 am' is not a date and time" in err
+    assert (
+        "(expected m/d/Y h:ia in UTC (crm.sugarcrm.export_date_format, export_time_format, export_timezone)"
+        in err
+    )
     assert f"Leads.csv:5 {L4}" in err and "deleted='maybe' is not true or false" in err
     leads = [line for line in captured.out.splitlines() if line.startswith("Leads ") and "→ leads " in line]
     assert "written        0" in leads[0] and "nothing of Leads written: 2 bad record(s)" in leads[0]
@@ -623,3 +646,20 @@ def test_an_export_row_that_fails_is_named_by_file_line_and_id_and_its_table_is_
         # leads are refused in turn; the users, who point at nothing of it, land.
         assert conn.execute(select(Lead.lead_id)).all() == []
         assert len(conn.execute(select(User.user_id)).all()) == 4
+
+
+def test_an_export_format_is_sugars_and_a_bad_one_names_its_key():
+    sugar = load_settings(env={}).crm.sugarcrm
+    assert (sugar.export_date_format, sugar.export_time_format, sugar.export_timezone) == (
+        "m/d/Y",
+        "h:ia",
+        None,
+    )
+    for key, value, says in (
+        ("export_date_format", "M d, Y", "'M d, Y' has 'M', not a letter of Sugar's date formats"),
+        ("export_date_format", "m/d", "must hold exactly one year (Y), month (m) and day (d)"),
+        ("export_time_format", "h:i", "takes a 12-hour clock (h) with am/pm (a or A)"),
+        ("export_timezone", "Europe/Atlantis", "'Europe/Atlantis' is not a time zone"),
+    ):
+        with pytest.raises(ValueError, match=rf"crm\.sugarcrm\.{key}: .*{re.escape(says)}"):
+            load_settings(env={}, crm={"sugarcrm": {key: value}})
