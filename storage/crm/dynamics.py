@@ -533,7 +533,10 @@ class DynamicsClient:
                 log.warning("dynamics: %s %s; waiting %.0f s", answer.status_code, code, delay)
                 self.sleep(delay)
                 continue
-            raise CrmError(f"Dynamics answered {answer.status_code} {code}: {message}".replace("  ", " "))
+            raise CrmError(
+                f"Dynamics answered {answer.status_code} {code}: {message}".replace("  ", " "),
+                status=answer.status_code,
+            )
 
 
 def _error(answer: httpx.Response) -> tuple[str, str]:
@@ -591,14 +594,26 @@ class DynamicsConnector:
 
     def deleted(self, mapped: ObjectMap, cursor: str | None) -> Deletions:
         """The ids deleted since `cursor` (a delta link) and the next delta link; the first time, change tracking
-        is opened (every id is read once, nothing is deleted)."""
+        is opened (every id is read once, nothing is deleted). A delta link Dataverse refuses (expired after its
+        retention, say) is replaced by a new one: tracking is opened again, and rows deleted in between are not
+        seen — logged, so an admin can run `kpibot sync dynamics --full`."""
+        if cursor is not None:
+            try:
+                return self._deletions(mapped, self.client.follow(cursor, None))
+            except CrmError as exc:
+                if exc.status is None or not 400 <= exc.status < 500:
+                    raise  # Dataverse unreachable or failing: the sync stops and says why, the link is kept
+                log.warning(
+                    "dynamics: %s's change-tracking link was refused (%s); tracking is opened again, and rows "
+                    "deleted since the last sync are not seen",
+                    mapped.object,
+                    exc,
+                )
+        opened = self.client.pages(mapped.object, {"$select": mapped.id_field}, prefer="odata.track-changes")
+        return Deletions((), self._deletions(mapped, opened).cursor)
+
+    def _deletions(self, mapped: ObjectMap, pages: Iterator[dict[str, Any]]) -> Deletions:
         ids: list[str] = []
-        if cursor is None:
-            pages = self.client.pages(
-                mapped.object, {"$select": mapped.id_field}, prefer="odata.track-changes"
-            )
-        else:
-            pages = self.client.follow(cursor, None)
         delta: str | None = None
         for page in pages:
             for record in page.get("value", ()):

@@ -63,11 +63,16 @@ MAX_REJECTS_KEPT = 1000  # per object and run; the counts are always whole
 
 
 class CrmError(Exception):
-    """The CRM could not be read; the message is one line for the operator, without secrets."""
+    """The CRM could not be read; the message is one line for the operator, without secrets. `status`: the HTTP
+    status of the CRM's answer, when it gave one."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class Connector(Protocol):
-    """A CRM as the sync sees it (storage/crm/salesforce.py and sugarcrm.py are two)."""
+    """A CRM as the sync sees it (storage/crm/salesforce.py, dynamics.py and sugarcrm.py are three)."""
 
     crm: str
     mapping: CrmMapping

@@ -214,6 +214,10 @@ class FakeDynamicsApi(LoopbackServer):
     def expire_tokens(self) -> None:
         self._tokens.clear()
 
+    def expire_delta_tokens(self) -> None:
+        """Every delta link handed out so far is refused from now on (as after the retention of change tracking)."""
+        self._delta_floor = next(self._version)
+
     def throttle(self, calls: int, retry_after: int = 7) -> None:
         """The next `calls` Web API calls are refused with 429 and `Retry-After: <retry_after>`."""
         self._throttle, self._retry_after = calls, retry_after
@@ -325,6 +329,8 @@ class FakeDynamicsApi(LoopbackServer):
         annotate = "odata.include-annotations" in prefer
         if "$deltatoken" in query:
             since = int(query["$deltatoken"].split("!", 1)[0])
+            if since < getattr(self, "_delta_floor", 0):
+                return self._error(request, 400, "0x80072491", "The delta token has expired.")
             rows = [r for r in self.tables[entity_set].values() if r.version > since]
             rows.sort(key=lambda r: r.version)
             value = [self._render(entity_set, r, select, annotate) for r in rows]

@@ -22,6 +22,7 @@ O3 gains its second stage, O1 none.
 from __future__ import annotations
 
 import csv
+import logging
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -520,3 +521,27 @@ def test_one_file_named_by_entity_set_or_logical_name(engine, db_url, fake, tmp_
         assert {r[0] for r in conn.execute(select(Lead.lead_id)).all()} == {L1, L2, L4}
     assert main(["--db", db_url, "import", "--from", "dynamics", str(export / "OptionsetMetadata.csv")]) == 2
     assert "is not a dynamics object kpibot reads" in capsys.readouterr().err
+
+
+def test_an_expired_change_tracking_link_is_replaced_and_the_sync_goes_on(engine, fake, caplog):
+    settings = settings_for(fake)
+    build_org(fake)
+    assert sync(engine, settings, connector(settings), now=fake.now).completed
+    with engine.connect() as conn:
+        links = dict(conn.execute(select(SyncWatermark.object, SyncWatermark.cursor)).all())
+    fake.expire_delta_tokens()
+    fake.now = NOV(12)
+    fake.delete("leads", L3)  # deleted while the link was too old to tell: not seen, and said so
+    with caplog.at_level(logging.WARNING, logger="storage.crm.dynamics"):
+        again = sync(engine, settings, connector(settings), now=fake.now)
+    assert again.completed, again.error
+    assert "leads's change-tracking link was refused" in caplog.text
+    with engine.connect() as conn:
+        renewed = dict(conn.execute(select(SyncWatermark.object, SyncWatermark.cursor)).all())
+        assert conn.execute(select(Lead.lead_id).where(Lead.lead_id == L3)).first() is not None
+    feeds = [key for key, link in links.items() if link]
+    assert feeds and all(renewed[key] and renewed[key] != links[key] for key in feeds)  # new links kept
+    fake.delete("leads", L4)  # with the new link, the next deletion is seen again
+    fake.now = NOV(13)
+    third = sync(engine, settings, connector(settings), now=fake.now)
+    assert {(o.object, o.table): o.deleted for o in third.objects}[("leads", "leads")] == 1
