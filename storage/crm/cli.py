@@ -13,7 +13,7 @@ from sqlalchemy import select
 from storage.cli import CliContext
 from storage.config.settings import Settings
 from storage.crm.dynamics import DynamicsConnector, dynamics_mapping
-from storage.crm.dynamics_export import LOGICAL_NAMES, DynamicsRows
+from storage.crm.dynamics_export import LOGICAL_NAMES, DynamicsRows, synapse_link_files
 from storage.crm.exports import DIALECTS, ExportConnector, RowReader, export_files
 from storage.crm.mapping import CrmMapping, apply_overrides
 from storage.crm.salesforce import SalesforceConnector, salesforce_mapping
@@ -98,14 +98,15 @@ def import_export(ctx: CliContext, crm: str, path: Path, *, skip_invalid: bool =
         return 2
     try:
         mapping = MAPPINGS[crm](ctx.settings)
-        files = export_files(mapping, path, EXPORT_ALIASES.get(crm))
+        described = synapse_link_files(mapping, path) if crm == "dynamics" else None
+        files, partitions = described or (export_files(mapping, path, EXPORT_ALIASES.get(crm)), {})
         rows = EXPORT_ROWS[crm](path if path.is_dir() else path.parent) if crm in EXPORT_ROWS else None
     except (UserError, ValueError, OSError, UnicodeDecodeError) as exc:
         print(f"kpibot import: {exc}", file=sys.stderr)
         return 2
     upgrade(ctx.engine)
     dialect = DIALECTS[crm].for_settings(ctx.settings) if crm in DIALECTS else None
-    connector = ExportConnector(f"{crm}-export", mapping, files, dialect, rows)
+    connector = ExportConnector(f"{crm}-export", mapping, files, dialect, rows, partitions)
     result = sync(
         ctx.engine,
         ctx.settings,

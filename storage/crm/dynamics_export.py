@@ -23,14 +23,20 @@ name (`lead.csv`). What the export writes as text becomes what storage/crm/dynam
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from storage.crm.dynamics import FORMATTED, LOOKUP_NAME, parse_moment
-from storage.crm.mapping import ObjectMap
+from storage.crm.exports import Partition
+from storage.crm.mapping import CrmMapping, ObjectMap
+from storage.errors import UserError
 
-__all__ = ["DynamicsRows", "LOGICAL_NAMES"]
+__all__ = ["DynamicsRows", "LOGICAL_NAMES", "MODEL_FILE", "read_model", "synapse_link_files"]
+
+MODEL_FILE = "model.json"
 
 # Each standard table's logical name → its entity set (the name the mapping and the API use).
 LOGICAL_NAMES = {
@@ -69,14 +75,24 @@ class DynamicsRows:
 
     @classmethod
     def from_folder(cls, folder: Path) -> DynamicsRows:
-        """The labels of the choice-label tables in `folder` (none when it holds none)."""
+        """The labels of the choice-label tables: those the folder's model.json describes (headerless files, read
+        with the entity's attributes as columns), else the CSVs with a header row in `folder` or in its
+        `OptionsetMetadata` folder, where Synapse Link writes them (none when it holds none)."""
         labels: dict[tuple[str, str, int], str] = {}
-        for file in sorted(folder.iterdir()) if folder.is_dir() else ():
-            kind = _METADATA.get(file.stem.lower())
-            if kind is None or file.suffix.lower() != ".csv":
-                continue
-            with file.open(newline="", encoding="utf-8-sig") as handle:
-                _read_labels(csv.DictReader(handle), kind, labels)
+        model = read_model(folder) if folder.is_dir() else None
+        described = {name: entity for name, entity in (model or {}).items() if name in _METADATA}
+        for name, (_, partitions) in sorted(described.items()):
+            for partition in partitions:
+                with partition.path.open(newline="", encoding="utf-8-sig") as handle:
+                    rows = csv.DictReader(handle, fieldnames=partition.columns, delimiter=partition.delimiter)
+                    _read_labels(rows, _METADATA[name], labels)
+        for place in (folder, folder / "OptionsetMetadata") if folder.is_dir() else ():
+            for file in sorted(place.iterdir()) if place.is_dir() else ():
+                kind = _METADATA.get(file.stem.lower())
+                if kind is None or file.suffix.lower() != ".csv" or file.stem.lower() in described:
+                    continue
+                with file.open(newline="", encoding="utf-8-sig") as handle:
+                    _read_labels(csv.DictReader(handle), kind, labels)
         return cls(labels)
 
     def native(self, values: dict[str, Any], mapped: ObjectMap) -> dict[str, Any]:
@@ -164,3 +180,84 @@ def _read_labels(rows: Iterable[dict[str, str]], kind: str, labels: dict[tuple[s
             column, number = kind, cells.get("status" if kind == "statuscode" else "state", "")
         if entity and column and label and number.lstrip("-").isdigit():
             labels.setdefault((entity, column, int(number)), label)  # the first language listed
+
+
+def read_model(folder: Path) -> dict[str, tuple[str, tuple[Partition, ...]]] | None:
+    """The entities `folder`'s model.json (a Common Data Model folder's manifest, as Azure Synapse Link writes it)
+    describes, by lower-case name: each its name and its data files in order, the columns named by its attributes
+    (in column order) unless the partition's `fileFormatSettings` say the file has a header row. None without a
+    model.json. A partition's `location` is a URL into the data lake (`https://<account>.dfs.core.windows.net/
+    <container>/lead/2026-11.csv`) or a path; it is found in `folder` by the longest tail of its path that names a
+    file there (`lead/2026-11.csv`), so a copy of the container or of the folder itself both read."""
+    manifest = folder / MODEL_FILE
+    if not manifest.is_file():
+        return None
+    try:
+        model = json.loads(manifest.read_text(encoding="utf-8-sig"))
+        entities = model["entities"]
+        if not isinstance(entities, list):
+            raise TypeError("entities is not a list")
+        found: dict[str, tuple[str, tuple[Partition, ...]]] = {}
+        for entity in entities:
+            name = str(entity["name"])
+            columns = tuple(str(attribute["name"]) for attribute in entity.get("attributes") or ())
+            partitions = []
+            for part in entity.get("partitions") or ():
+                if not part.get("location"):
+                    continue  # a partition for schema only
+                settings = part.get("fileFormatSettings") or {}
+                delimiter = str(settings.get("delimiter") or ",")
+                headers = str(settings.get("columnHeaders", False)).lower() == "true"
+                path = _local(folder, str(part["location"]), name)
+                partitions.append(Partition(path, None if headers else columns, delimiter))
+            found[name.lower()] = (name, tuple(partitions))
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise UserError(
+            "import.model", "{path}: not a Common Data Model manifest kpibot can read ({why})",
+            path=str(manifest), why=f"{exc.__class__.__name__}: {exc}",
+        ) from None  # fmt: skip
+    return found
+
+
+def _local(folder: Path, location: str, entity: str) -> Path:
+    """The file in `folder` a partition's location names."""
+    parts = [unquote(part) for part in urlsplit(location).path.replace("\\", "/").split("/") if part]
+    root = folder.resolve()
+    for start in range(len(parts)):
+        if ".." in parts[start:]:
+            continue
+        candidate = folder.joinpath(*parts[start:])
+        if candidate.is_file() and candidate.resolve().is_relative_to(root):
+            return candidate
+    raise UserError(
+        "import.no_partition", "{path}: {entity}'s data file {location} is not in {folder}",
+        path=str(folder / MODEL_FILE), entity=entity, location=location, folder=str(folder),
+    )  # fmt: skip
+
+
+def synapse_link_files(
+    mapping: CrmMapping, folder: Path
+) -> tuple[dict[str, Path], dict[str, tuple[Partition, ...]]] | None:
+    """The data files of each mapped table a Synapse Link folder's model.json describes (by logical name, or
+    entity set), in order; None when `folder` holds no model.json."""
+    model = read_model(folder) if folder.is_dir() else None
+    if model is None:
+        return None
+    objects = {m.object.lower(): m.object for m in mapping.objects}
+    objects.update(
+        {name: entity_set for name, entity_set in LOGICAL_NAMES.items() if entity_set in objects.values()}
+    )
+    files: dict[str, Path] = {}
+    partitions: dict[str, tuple[Partition, ...]] = {}
+    for key, (name, parts) in model.items():
+        object_name = objects.get(key)
+        if object_name is None or not parts:
+            continue
+        partitions[object_name] = parts
+        files[object_name] = parts[0].path if len(parts) == 1 else folder / name
+    if not files:
+        raise UserError(
+            "import.no_export", "{path}: model.json describes no table of {crm} kpibot reads (expected {names})",
+            path=str(folder), crm=mapping.crm, names=", ".join(LOGICAL_NAMES),
+        )  # fmt: skip
+    return files, partitions

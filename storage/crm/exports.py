@@ -23,7 +23,7 @@ set (`leads.csv`) or the table's logical name (`lead.csv`, as Azure Synapse Link
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -34,9 +34,18 @@ from storage.config.settings import Settings
 from storage.crm.mapping import CrmMapping, CrmRecord, ObjectMap
 from storage.crm.salesforce import parse_moment
 from storage.errors import UserError
-from storage.importing.sources import SourceError, open_source
+from storage.importing.importer import RowError
+from storage.importing.sources import CsvSource, Source, SourceError, open_source
 
-__all__ = ["DIALECTS", "ExportConnector", "ExportDialect", "RowReader", "export_files", "sugar_dialect"]
+__all__ = [
+    "DIALECTS",
+    "ExportConnector",
+    "ExportDialect",
+    "Partition",
+    "RowReader",
+    "export_files",
+    "sugar_dialect",
+]
 
 _TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no", ""}
 
@@ -186,6 +195,23 @@ DIALECTS: dict[str, ExportDialect] = {
 }
 
 
+@dataclass(frozen=True)
+class Partition:
+    """One data file of an object: with a header row (`columns` None), or without one, its columns named by a
+    manifest beside it (`columns`, in file order)."""
+
+    path: Path
+    columns: tuple[str, ...] | None = None
+    delimiter: str = ","
+
+    def open(self, table: str) -> Source:
+        if self.columns is None:
+            return open_source(self.path, table)
+        if not self.path.is_file():
+            raise UserError("import.no_file", "{path}: no such file", path=str(self.path))
+        return CsvSource(self.path, self.columns, self.delimiter)
+
+
 class RowReader(Protocol):
     """How one CRM's export rows become the records its mapping reads."""
 
@@ -232,6 +258,7 @@ class ExportConnector:
         files: dict[str, Path],
         dialect: ExportDialect | None = None,
         rows: RowReader | None = None,
+        partitions: Mapping[str, tuple[Partition, ...]] | None = None,
     ) -> None:
         self.crm = crm
         self.dialect = dialect or DIALECTS.get(mapping.crm) or DIALECTS["salesforce"]
@@ -243,18 +270,49 @@ class ExportConnector:
             mapping.lead_stages,
         )
         self.files = files
+        # An object's data files, in order (one file with a header row unless a manifest says otherwise).
+        self.partitions = {
+            name: (partitions or {}).get(name) or (Partition(file),) for name, file in files.items()
+        }
         self.labels = {m.object: str(files[m.object]) for m in self.mapping.objects}
+        # Where each partition's rows start in the object's running line count: `(first line, partition)`.
+        self._starts: dict[str, list[tuple[int, Partition]]] = {}
 
     def read(self, mapped: ObjectMap, since: datetime | None) -> Iterator[CrmRecord]:
+        """Every row of the object's files, in order; a row's `_line` runs on across its partitions (`locate`
+        gives back its file and line there)."""
+        starts = self._starts[mapped.object] = []
+        offset = 0
+        for partition in self.partitions[mapped.object]:
+            starts.append((offset + 1, partition))
+            last = 0
+            for native in self._read_file(mapped, partition):
+                last = int(native["_line"])
+                native["_line"] = offset + last
+                yield native
+            offset += last
+
+    def locate(self, object_name: str, error: RowError) -> RowError:
+        """An error on a row as the line in its own partition file, where the object has several."""
+        starts = self._starts.get(object_name, [])
+        if len(starts) < 2 or error.line < 1:
+            return error
+        first, partition = max((s for s in starts if s[0] <= error.line), key=lambda s: s[0])
+        return replace(error, file=str(partition.path), line=error.line - first + 1)
+
+    def _read_file(self, mapped: ObjectMap, partition: Partition) -> Iterator[dict[str, Any]]:
         deleted = self.dialect.deleted
         wanted = {name.lower(): name for name in (*mapped.read, deleted)}
-        source = open_source(self.files[mapped.object], mapped.table)
+        source = partition.open(mapped.table)
         labels = self.dialect.labels.get(mapped.object)
         if labels and source.header:
             source.header = _named_by_labels(source.header, wanted, labels)
+        several = len(self.partitions[mapped.object]) > 1
         try:
             for record in source.records():
                 if record.problem:
+                    if several:
+                        raise SourceError(record.line, f"{partition.path}:{record.line}: {record.problem}")
                     raise SourceError(record.line, record.problem)
                 if (
                     self.rows is not None

@@ -270,6 +270,9 @@ def _sync_object(
     outcome.written = report.written
     outcome.rejected = report.rejected + len(mapping_errors)
     rejects = [*mapping_errors, *report.errors]
+    locate = getattr(connector, "locate", None)  # an export object's rows spread over several files
+    if locate is not None:
+        rejects = [locate(mapped.object, error) for error in rejects]
     result.rejects.extend(rejects)
     if report.refused and report.written == 0 and report.errors and not outcome.rejected:
         raise RuntimeError(f"{mapped.object}: {report.errors[0].reason}")

@@ -136,9 +136,15 @@ class CsvSource(Source):
     a cell that quietly takes in the rows after it (the csv module's lenient default).
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, columns: tuple[str, ...] | None = None, delimiter: str = ",") -> None:
+        """`columns`: a file without a header row, its columns named elsewhere (a manifest beside it)."""
         super().__init__(path)
         self._stream = self._text()
+        self._first = 1 if columns is not None else 2  # the line of the first row
+        self._width = "the header has" if columns is None else "its columns are"
+        if columns is not None:
+            self._delimiter, self.header, self.header_line = delimiter, columns, 0
+            return
         first = self._stream.readline()
         if not _is_utf8(first):
             raise SourceError(1, NOT_UTF8)
@@ -159,20 +165,18 @@ class CsvSource(Source):
             except StopIteration:
                 return
             except csv.Error as exc:
-                line, ended = ended + 2, reader.line_num
-                yield Record(line, {}, self._broken(exc, line, ended + 1))
+                line, ended = ended + self._first, reader.line_num
+                yield Record(line, {}, self._broken(exc, line, ended + self._first - 1))
                 continue
-            line, ended = ended + 2, reader.line_num
+            line, ended = ended + self._first, reader.line_num
             if not any(cells):
                 continue
             if not _is_utf8("".join(cells)):
                 yield Record(line, _named(header, cells), NOT_UTF8)
             elif len(cells) > width and any(cells[width:]):
-                yield Record(line, _named(header, cells), f"{_fields(len(cells))} but the header has {width}")
+                yield Record(line, _named(header, cells), f"{_fields(len(cells))} but {self._width} {width}")
             elif len(cells) < needed:
-                yield Record(
-                    line, _named(header, cells), f"{_fields(len(cells))} but the header has {needed}"
-                )
+                yield Record(line, _named(header, cells), f"{_fields(len(cells))} but {self._width} {needed}")
             elif all_named:
                 yield Record(line, dict(zip(header, cells, strict=False)))
             else:

@@ -22,6 +22,7 @@ O3 gains its second stage, O1 none.
 from __future__ import annotations
 
 import csv
+import json
 import logging
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -545,3 +546,101 @@ def test_an_expired_change_tracking_link_is_replaced_and_the_sync_goes_on(engine
     fake.now = NOV(13)
     third = sync(engine, settings, connector(settings), now=fake.now)
     assert {(o.object, o.table): o.deleted for o in third.objects}[("leads", "leads")] == 1
+
+
+LAKE = "https://contoso.dfs.core.windows.net/dataverse-contoso"  # the container Synapse Link writes to
+
+
+def write_synapse_link(fake: FakeDynamicsApi, folder: Path) -> None:
+    """The fake org as Azure Synapse Link writes its folder: `model.json` (a Common Data Model manifest) names each
+    table's columns (its attributes, in column order, with Synapse Link's own `SinkCreatedOn`, `SinkModifiedOn`,
+    `versionnumber` and `IsDelete`) and its data files (partitions, their `location` a URL into the lake); the data
+    files have no header row, one per table and month (`lead/2026-11.csv`), the leads split in two; the choice-label
+    tables in `OptionsetMetadata/`, described by model.json too."""
+    flat = folder.parent / f"{folder.name}-with-headers"
+    write_export(fake, flat)
+    folder.mkdir()
+    entities = []
+    for file in sorted(flat.glob("*.csv")):
+        rows = list(csv.reader(file.open(encoding="utf-8")))
+        header, body = rows[0], rows[1:]
+        metadata = file.stem.endswith("Metadata")
+        name = file.stem if metadata else next(c[0] for s, c in COLUMNS.items() if file.stem in (s, c[0]))
+        extra = [] if metadata else ["SinkCreatedOn", "SinkModifiedOn", "versionnumber"]
+        columns = [*header, *extra]
+        body = [
+            [*row, *(["11/15/2026 08:00:00 AM", "11/15/2026 08:00:00 AM", "1234"] if extra else [])]
+            for row in body
+        ]
+        parts = {"OptionsetMetadata/" + file.name: body} if metadata else {f"{name}/2026-11.csv": body}
+        if name == "lead":
+            parts = {"lead/2026-10.csv": body[:2], "lead/2026-11.csv": body[2:]}
+        partitions = []
+        for location, part in parts.items():
+            (folder / location).parent.mkdir(exist_ok=True)
+            with (folder / location).open("w", newline="", encoding="utf-8") as out:
+                csv.writer(out).writerows(part)  # no header row
+            partitions.append({
+                "name": location.rsplit("/", 1)[1][:-4], "location": f"{LAKE}/{location}",
+                "fileFormatSettings": {"$type": "CsvFormatSettings", "columnHeaders": False, "delimiter": ",",
+                                       "quoteStyle": "QuoteStyle.Csv", "csvStyle": "CsvStyle.QuoteAlways"},
+            })  # fmt: skip
+        entities.append({
+            "$type": "LocalEntity", "name": name,
+            "attributes": [{"name": c, "dataType": "string"} for c in columns], "partitions": partitions,
+        })  # fmt: skip
+    model = {"name": "cdm", "description": "cdm", "version": "1.0", "entities": entities}
+    (folder / "model.json").write_text(json.dumps(model, indent=2), encoding="utf-8")
+
+
+def test_a_synapse_link_folder_gives_the_same_numbers(engine, db_url, fake, tmp_path, capsys):
+    settings = settings_for(fake)
+    build_org(fake)
+    import_canonical(engine, settings, tmp_path, CANONICAL)
+    from_files = numbers(engine, settings, ANN)
+    stored = table_rows(engine, Deal, "deal_id", "status", "closed_at", "amount", "lead_id", "lost_reason")
+    empty_crm_tables(engine)
+    lake = tmp_path / "lake"
+    write_synapse_link(fake, lake)
+    assert not (lake / "lead.csv").exists() and (lake / "lead" / "2026-10.csv").read_text().count("\n") == 2
+    config = tmp_path / "kpibot.yaml"
+    config.write_text("crm:\n  admins: [ann@example.com]\n", encoding="utf-8")
+    assert main(["--config", str(config), "--db", db_url, "import", "--from", "dynamics", str(lake)]) == 0
+    out = capsys.readouterr().out
+    lines = {line.split()[0] + " " + line.split()[2]: line for line in out.splitlines() if " → " in line}
+    assert "read        5" in lines["systemusers users"] and "read        4" in lines["leads leads"]
+    assert numbers(engine, settings, ANN) == from_files
+    assert (
+        table_rows(engine, Deal, "deal_id", "status", "closed_at", "amount", "lead_id", "lost_reason")
+        == stored
+    )
+    with engine.connect() as conn:
+        segments = dict(conn.execute(select(Lead.lead_id, Lead.source)).all())
+    assert segments[L1] == "Web" and segments[L3] == "Employee Referral"  # labels from OptionsetMetadata/
+
+
+def test_a_bad_row_in_a_synapse_link_partition_is_named_by_its_file_line_and_id(
+    engine, db_url, fake, tmp_path, capsys
+):
+    build_org(fake)
+    lake = tmp_path / "lake"
+    write_synapse_link(fake, lake)
+    model = json.loads((lake / "model.json").read_text(encoding="utf-8"))
+    columns = [a["name"] for e in model["entities"] if e["name"] == "lead" for a in e["attributes"]]
+    second = lake / "lead" / "2026-11.csv"
+    rows = list(csv.reader(second.open(encoding="utf-8")))
+    bad = rows[1][0]  # the second row of the second file: the fourth lead
+    rows[1][columns.index("statuscode")] = "Sleeping"
+    with second.open("w", newline="", encoding="utf-8") as out:
+        csv.writer(out).writerows(rows)
+    assert main(["--db", db_url, "import", "--from", "dynamics", str(lake)]) == 1
+    err = capsys.readouterr().err
+    assert f"{second}:2 {bad}" in err and "'Sleeping' is not a choice's number" in err
+    with engine.connect() as conn:
+        assert conn.execute(select(LeadStageEvent.lead_id)).first() is None  # both lead files refused whole
+        assert len(conn.execute(select(Lead.lead_id)).all()) == 4
+    (lake / "lead" / "2026-10.csv").unlink()
+    assert main(["--db", db_url, "import", "--from", "dynamics", str(lake)]) == 2
+    assert "lead's data file https://contoso.dfs.core.windows.net/dataverse-contoso/lead/2026-10.csv" in (
+        capsys.readouterr().err
+    )
