@@ -48,7 +48,15 @@ import httpx
 
 from storage.config.settings import Settings
 from storage.crm.http import backoff, json_body, same_origin_path
-from storage.crm.mapping import CrmMapping, CrmRecord, MapContext, ObjectMap, Skip, apply_overrides
+from storage.crm.mapping import (
+    CrmMapping,
+    CrmRecord,
+    MapContext,
+    ObjectMap,
+    Skip,
+    apply_overrides,
+    parse_moment,
+)
 from storage.crm.sync import CrmError, Deletions
 
 __all__ = [
@@ -90,16 +98,6 @@ _ACTIVITY_STATE = {1: "done", 2: "cancelled"}
 # Opportunity state (statecode): 0 Open, 1 Won, 2 Lost.
 _DEAL_STATE = {0: "open", 1: "won", 2: "lost"}
 _REGARDING = {"lead": "lead_id", "opportunity": "deal_id", "account": "account_id"}
-
-
-def parse_moment(value: Any) -> datetime | None:
-    """Dataverse's `2026-11-05T09:00:00Z` (or a date, `2026-11-09`) → an aware datetime in UTC."""
-    if value in (None, ""):
-        return None
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    moment = datetime.fromisoformat(str(value))
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def odata_moment(moment: datetime) -> str:
@@ -410,10 +408,6 @@ class DynamicsAuth:
             authority,
         )
 
-    @property
-    def secrets(self) -> tuple[str, ...]:
-        return (self.client_secret,)
-
 
 class DynamicsClient:
     """The Dataverse Web API over httpx: one token, fetched again once when refused; limits waited out."""
@@ -574,10 +568,6 @@ class DynamicsConnector:
             "page_size": settings.crm.dynamics.page_size,
         }
         return cls(settings, DynamicsClient(auth, **{**options, **client_options}))
-
-    @property
-    def secrets(self) -> tuple[str, ...]:
-        return self.client.auth.secrets
 
     def read(self, mapped: ObjectMap, since: datetime | None) -> Iterator[CrmRecord]:
         """The table's rows changed after `since` (all of them without), oldest change first."""

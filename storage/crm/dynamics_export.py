@@ -29,9 +29,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from storage.crm.dynamics import FORMATTED, LOOKUP_NAME, parse_moment
+from storage.crm.dynamics import FORMATTED, LOOKUP_NAME
 from storage.crm.exports import Partition
-from storage.crm.mapping import CrmMapping, ObjectMap
+from storage.crm.mapping import CrmMapping, ObjectMap, parse_moment
 from storage.errors import UserError
 
 __all__ = ["DynamicsRows", "LOGICAL_NAMES", "MODEL_FILE", "read_model", "synapse_link_files"]

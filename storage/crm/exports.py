@@ -31,8 +31,7 @@ from zoneinfo import ZoneInfo
 
 from storage.config.crm import SugarcrmSettings, php_to_strptime
 from storage.config.settings import Settings
-from storage.crm.mapping import CrmMapping, CrmRecord, ObjectMap
-from storage.crm.salesforce import parse_moment
+from storage.crm.mapping import CrmMapping, CrmRecord, ObjectMap, parse_moment
 from storage.errors import UserError
 from storage.importing.importer import RowError
 from storage.importing.sources import CsvSource, Source, SourceError, open_source

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from storage.config.crm import CrmOverrides
@@ -51,6 +51,16 @@ class MapContext:
     lead_stages: Mapping[str, str]
     now: datetime
     conversions: dict[str, str] = field(default_factory=dict)
+
+    def lead_stage(self, value: Any) -> str:
+        """The funnel stage a lead-status value maps to (an empty status looks up `""`); a ValueError naming the
+        setting that maps it when it maps to none."""
+        stage = self.lead_stages.get("" if value is None else str(value))
+        if stage is None:
+            raise ValueError(
+                f"lead status {value!r} is not mapped to a funnel stage (crm.{self.crm}.lead_stages in kpibot.yaml)"
+            )
+        return stage
 
 
 @dataclass(frozen=True)
@@ -95,6 +105,17 @@ class CrmMapping:
     objects: tuple[ObjectMap, ...]
     lead_stage_field: str
     lead_stages: Mapping[str, str]
+
+
+def parse_moment(value: Any) -> datetime | None:
+    """A CRM's moment (`2026-11-01T09:30:00.000+0000`, `…Z`, `2026-11-01T09:30:00+01:00`) → an aware datetime, its
+    offset kept; without one it is UTC; a date → its midnight (UTC); empty → None."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    moment = datetime.fromisoformat(str(value))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def stage_names(settings: Settings) -> tuple[str, ...]:

@@ -30,7 +30,15 @@ import httpx
 
 from storage.config.settings import Settings
 from storage.crm.http import backoff, json_body, same_origin_path
-from storage.crm.mapping import CrmMapping, CrmRecord, MapContext, ObjectMap, Skip, apply_overrides
+from storage.crm.mapping import (
+    CrmMapping,
+    CrmRecord,
+    MapContext,
+    ObjectMap,
+    Skip,
+    apply_overrides,
+    parse_moment,
+)
 from storage.crm.sync import CrmError
 
 __all__ = ["CrmError", "SalesforceClient", "SalesforceConnector", "salesforce_mapping", "LEAD_STATUSES"]
@@ -54,32 +62,13 @@ _TASK_TYPES = {"call": "call", "email": "email", "listemail": "email", "task": "
 _TASK_STATUS = {"completed": "done", "deferred": "cancelled"}
 
 
-def parse_moment(value: Any) -> datetime | None:
-    """`2026-11-01T09:30:00.000+0000` (Salesforce's dateTime) → an aware datetime; a date → its midnight (UTC)."""
-    if value in (None, ""):
-        return None
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    moment = datetime.fromisoformat(str(value))
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _lead_stage(value: Any, ctx: MapContext) -> str:
-    stage = ctx.lead_stages.get(str(value)) if value is not None else None
-    if stage is None:
-        raise ValueError(
-            f"lead status {value!r} is not mapped to a funnel stage (crm.{ctx.crm}.lead_stages in kpibot.yaml)"
-        )
-    return stage
-
-
 def _current_stage(record: CrmRecord, row: dict[str, Any], ctx: MapContext) -> dict[str, Any]:
     # The stage a lead is at, seen at its modification time: the first entry of a stage the history never showed
     # (a lead created at "Working - Contacted"); the sync keeps only the first entry of each stage.
     opportunity = record.get("ConvertedOpportunityId")
     if opportunity:
         ctx.conversions[str(opportunity)] = str(record["Id"])
-    row["stage"] = _lead_stage(record.get(ctx.lead_stage_field), ctx)
+    row["stage"] = ctx.lead_stage(record.get(ctx.lead_stage_field))
     if row["stage"] == "lead":
         raise Skip  # every lead is at `lead` from its creation
     return row
@@ -88,7 +77,7 @@ def _current_stage(record: CrmRecord, row: dict[str, Any], ctx: MapContext) -> d
 def _history_stage(record: CrmRecord, row: dict[str, Any], ctx: MapContext) -> dict[str, Any]:
     if record.get("Field") != ctx.lead_stage_field:
         raise Skip  # a change of another field
-    row["stage"] = _lead_stage(record.get("NewValue"), ctx)
+    row["stage"] = ctx.lead_stage(record.get("NewValue"))
     return row
 
 
@@ -299,10 +288,6 @@ class SalesforceAuth:
             )
         return auth
 
-    @property
-    def secrets(self) -> tuple[str, ...]:
-        return tuple(s for s in (self.access_token, self.client_secret) if s)
-
 
 _LIMITS = {"REQUEST_LIMIT_EXCEEDED", "OVERLOAD_LIMIT", "SERVER_UNAVAILABLE"}
 
@@ -474,10 +459,6 @@ class SalesforceConnector:
             "jwt_audience": settings.crm.salesforce.jwt_audience,
         }
         return cls(settings, SalesforceClient(auth, **{**options, **client_options}))
-
-    @property
-    def secrets(self) -> tuple[str, ...]:
-        return self.client.auth.secrets
 
     def read(self, mapped: ObjectMap, since: datetime | None) -> Iterator[CrmRecord]:
         """The object's records changed after `since` (all of them without), oldest change first; deleted ones

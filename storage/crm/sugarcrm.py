@@ -50,7 +50,15 @@ import httpx
 
 from storage.config.settings import Settings
 from storage.crm.http import backoff, json_body
-from storage.crm.mapping import CrmMapping, CrmRecord, MapContext, ObjectMap, Skip, apply_overrides
+from storage.crm.mapping import (
+    CrmMapping,
+    CrmRecord,
+    MapContext,
+    ObjectMap,
+    Skip,
+    apply_overrides,
+    parse_moment,
+)
 from storage.crm.sync import CrmError
 
 __all__ = [
@@ -87,16 +95,6 @@ _ACTIVITY_STATUS = {
 _STAMP = "date_modified"
 
 
-def _parse_moment(value: Any) -> datetime | None:
-    """`2026-11-01T09:30:00+00:00` (Sugar's datetime, in any offset) → an aware datetime; a date → its midnight."""
-    if value in (None, ""):
-        return None
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    moment = datetime.fromisoformat(str(value))
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def sugar_moment(moment: datetime) -> str:
     """A datetime as a filter value: UTC, seconds, `+00:00` (Sugar stores seconds)."""
     return moment.astimezone(UTC).replace(microsecond=0).isoformat()
@@ -105,15 +103,6 @@ def sugar_moment(moment: datetime) -> str:
 def _truthy(value: Any) -> bool:
     """Sugar's booleans: JSON true/false, or 1/0 and "1"/"0" from older formatters."""
     return value is True or str(value).strip().lower() in ("1", "true")
-
-
-def _lead_stage(value: Any, ctx: MapContext) -> str:
-    stage = ctx.lead_stages.get("" if value is None else str(value))
-    if stage is None:
-        raise ValueError(
-            f"lead status {value!r} is not mapped to a funnel stage (crm.{ctx.crm}.lead_stages in kpibot.yaml)"
-        )
-    return stage
 
 
 def _user(record: CrmRecord, row: dict[str, Any], ctx: MapContext) -> dict[str, Any]:
@@ -134,7 +123,7 @@ def _current_stage(record: CrmRecord, row: dict[str, Any], ctx: MapContext) -> d
     opportunity = record.get("opportunity_id")
     if opportunity:
         ctx.conversions[str(opportunity)] = str(record["id"])
-    row["stage"] = _lead_stage(record.get(ctx.lead_stage_field), ctx)
+    row["stage"] = ctx.lead_stage(record.get(ctx.lead_stage_field))
     if row["stage"] == "lead":
         raise Skip  # every lead is at `lead` from its creation
     return row
@@ -146,8 +135,8 @@ def _deal(record: CrmRecord, row: dict[str, Any], ctx: MapContext) -> dict[str, 
     row["closed_at"] = None
     if row["status"] != "open" and record.get("date_closed"):
         # date_closed is a date; a deal closed on the day it was created is closed after its creation, not before.
-        created = _parse_moment(record.get("date_entered"))
-        close = _parse_moment(record["date_closed"])
+        created = parse_moment(record.get("date_entered"))
+        close = parse_moment(record["date_closed"])
         row["closed_at"] = max(close, created) if close and created else close
     lead = ctx.conversions.get(str(record["id"]))
     if lead is not None:
@@ -175,8 +164,8 @@ def _held(kind: str) -> Callable[[CrmRecord, dict[str, Any], MapContext], dict[s
         row["status"] = _status(record)
         row["completed_at"] = None
         if row["status"] == "done":
-            end = _parse_moment(record.get("date_end")) or _parse_moment(record.get("date_start"))
-            created = _parse_moment(record.get("date_entered"))
+            end = parse_moment(record.get("date_end")) or parse_moment(record.get("date_start"))
+            created = parse_moment(record.get("date_entered"))
             row["completed_at"] = end
             if end is not None and created is not None and end < created:
                 row["created_at"] = end  # logged after it was held
@@ -365,10 +354,6 @@ class SugarcrmAuth:
             settings.sugarcrm_platform or "base",
         )
 
-    @property
-    def secrets(self) -> tuple[str, ...]:
-        return tuple(s for s in (self.password, self.client_secret) if s)
-
 
 class SugarcrmClient:
     """The REST API v11 over httpx: a password-grant token, refreshed when it expires; limits waited out."""
@@ -456,7 +441,7 @@ class SugarcrmClient:
             records = page["records"]
             for record in records:
                 record_id = str(record.get("id") or "")
-                moment = _parse_moment(record.get(stamp))
+                moment = parse_moment(record.get(stamp))
                 if moment is not None and moment == lower and record_id in seen:
                     continue  # read on the page before, at the stamp this page starts from
                 if moment is not None and moment != lower:
@@ -582,10 +567,6 @@ class SugarcrmConnector:
         }
         return cls(settings, SugarcrmClient(auth, **{**options, **client_options}))
 
-    @property
-    def secrets(self) -> tuple[str, ...]:
-        return self.client.auth.secrets
-
     def read(self, mapped: ObjectMap, since: datetime | None) -> Iterator[CrmRecord]:
         """The module's records changed after `since` (all of them without), oldest change first; deleted ones
         (asked for when the map deletes) carry `deleted: true`. Sugar's empty strings arrive as None."""
@@ -608,7 +589,7 @@ class SugarcrmConnector:
             yield clean
 
     def stamp(self, record: CrmRecord, mapped: ObjectMap) -> datetime | None:
-        return _parse_moment(record.get(mapped.stamp))
+        return parse_moment(record.get(mapped.stamp))
 
     def close(self) -> None:
         self.client.close()
