@@ -14,8 +14,8 @@ from typing import Literal
 
 from sqlalchemy import ColumnElement, Connection, true
 
-from metrics.periods import Period
-from metrics.result import BreakdownRow, Measure, Note, Series, Table
+from metrics.periods import Period, period_coverage
+from metrics.result import BreakdownRow, Coverage, Measure, Note, Series, Table
 from metrics.scope import ResolvedScope, Viewer
 from storage.config.settings import Settings
 from storage.times import naive_utc
@@ -60,6 +60,11 @@ class ComputeContext:
     def now_utc(self) -> datetime:
         return naive_utc(self.now)
 
+    @property
+    def coverage(self) -> Coverage:
+        """Which days of the period the data covers at `now` (partial periods, working days elapsed)."""
+        return period_coverage(self.period, self.now, self.settings.org.holidays)
+
 
 @dataclass(frozen=True)
 class Computed:
@@ -89,5 +94,8 @@ class MetricDef:
     # the same days of last month"); metrics whose numbers are already normalised for elapsed time (plan pace)
     # compare with the whole comparison period instead.
     compare_to_date: bool = True
+    # A period that has not begun holds no data: most metrics refuse it in one line instead of a reply of zeros;
+    # a plan has a target for a future period, so /plan answers it.
+    answers_future: bool = False
     options: tuple[str, ...] = ()
     aliases: tuple[str, ...] = field(default_factory=tuple)

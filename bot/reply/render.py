@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import timedelta
 
 from bot.reply.arguments import Arguments, to_words
 from bot.reply.formatting import Formatter
 from bot.reply.messages import Action, Chart, Line, Reply, Span
+from metrics.periods import range_period
 from metrics.result import BreakdownRow, Measure, MetricResult, Note, Table, lower_is_better
 from metrics.scope import Viewer
 
@@ -23,6 +25,8 @@ __all__ = [
     "measure_label",
     "ranked_rows",
     "note_text",
+    "coverage_text",
+    "no_comparison_text",
 ]
 
 _MAX_MEASURE_LINES = 10
@@ -293,9 +297,43 @@ def short_definition(text: str) -> str:
     return text.rstrip(".") + "."
 
 
+_TO_DATE_GRAINS = ("day", "week", "month", "quarter", "year")
+
+
+def coverage_text(fmt: Formatter, result: MetricResult) -> str | None:
+    """What a period still running covers: "month to date: Dec 1 – 2, 2026, 1 of 22 working days" (working days
+    over, as plan pace counts them); None for a period that is over."""
+    coverage = result.coverage
+    if coverage is None or not coverage.partial:
+        return None
+    grain = "year" if result.period.label == "ytd" else result.period.grain
+    days = range_period(coverage.start, coverage.last_day + timedelta(days=1), result.period.tz)
+    return fmt.t(
+        f"coverage.{grain if grain in _TO_DATE_GRAINS else 'days'}",
+        dates=fmt.dates(days),
+        elapsed=fmt.count(coverage.working_days_elapsed),
+        total=fmt.count(coverage.working_days_total),
+    )
+
+
+def no_comparison_text(fmt: Formatter, result: MetricResult) -> str | None:
+    """ "No data for November 2025 to compare." when the compared period holds none; None otherwise."""
+    if not result.comparison_empty or result.comparison_period is None:
+        return None
+    return fmt.t("compare.no_data", period=fmt.period(result.comparison_period))
+
+
+def _without_empty_comparison(result: MetricResult) -> MetricResult:
+    # Deltas against a period without data are all missing: render as if no comparison was drawn, so nothing
+    # says "vs last year" next to a number that has no delta.
+    if not result.comparison_empty:
+        return result
+    return replace(result, comparison=None, comparison_period=None)
+
+
 def _footer(fmt: Formatter, result: MetricResult) -> str:
     definition = short_definition(fmt.t(f"definition.{result.metric}", result.description))
-    parts = [fmt.dates(result.period), result.scope.label]
+    parts = [coverage_text(fmt, result) or fmt.dates(result.period), result.scope.label]
     if result.comparison_period is not None:
         parts.append(fmt.t(f"compare.{result.comparison}") + " " + fmt.dates(result.comparison_period))
     if result.mode:
@@ -314,6 +352,8 @@ def metric_reply(
     charts: tuple[Chart, ...] = (),
 ) -> Reply:
     """The reply to a metric command."""
+    missing_comparison = no_comparison_text(fmt, result)
+    result = _without_empty_comparison(result)
     title = " · ".join(
         [metric_title(fmt, result.metric, result.title), result.scope.label, fmt.period(result.period)]
     )
@@ -337,6 +377,8 @@ def metric_reply(
         lines.append((Span(fmt.t("reply.no_numbers")),))
     if (ahead := _ahead_behind(fmt, result)) is not None:
         lines.append(ahead)
+    if missing_comparison:
+        lines.append((Span(missing_comparison, italic=True),))
     for note in result.notes:
         lines.append((Span(note_text(fmt, note), italic=True),))
     table = None
@@ -368,6 +410,8 @@ def leaderboard_reply(
     charts: tuple[Chart, ...] = (),
 ) -> Reply:
     """`/leaderboard win_rate`: the reps in scope ranked by one measure, best first."""
+    missing_comparison = no_comparison_text(fmt, result)
+    result = _without_empty_comparison(result)
     sample = next((m for row in result.rows for m in row.measures if m.key == measure_key), None)
     label = measure_label(fmt, measure_key, sample.label if sample else measure_key)
     title = " · ".join(
@@ -391,6 +435,8 @@ def leaderboard_reply(
         lines.append((Span(fmt.t("reply.unranked", names=", ".join(unranked)), italic=True),))
     if not ranked and not unranked:
         lines.append((Span(fmt.t("reply.no_numbers")),))
+    if missing_comparison:
+        lines.append((Span(missing_comparison, italic=True),))
     table = Table(
         key="leaderboard",
         title=label,

@@ -264,4 +264,5 @@ PLAN = MetricDef(
     breakdowns=("rep", "team"),
     options=("plan_metric", "periods", "detail"),
     compare_to_date=False,  # pace already allows for elapsed time; last month is compared whole
+    answers_future=True,  # next month's target and what it will take per working day
 )
