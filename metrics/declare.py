@@ -7,7 +7,7 @@ in order, and answers every question through one door.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
@@ -99,3 +99,22 @@ class MetricDef:
     answers_future: bool = False
     options: tuple[str, ...] = ()
     aliases: tuple[str, ...] = field(default_factory=tuple)
+    # Every measure the metric shows, in the order /help <command> defines them (message `define.<name>.<key>`);
+    # measures made per stage or plan line are defined once by `defined_as`'s pattern (`step`, `line_pace` …).
+    defines: tuple[str, ...] = ()
+
+    def defined_as(self, key: str, stages: Sequence[str] = ()) -> str:
+        """The entry of `defines` that defines the measure `key`: itself when listed; else a per-stage key
+        (`deal:Demo:median_days`) by its statistic (`stage_median_days`), a plan line's part (`revenue.pace`) as
+        `line_pace`, a step between two funnel `stages` (`mql_to_sal`) as `step`, a funnel stage as `stage`."""
+        if key in self.defines:
+            return key
+        if ":" in key:
+            return "stage_" + key.rsplit(":", 1)[1]
+        _line, dot, part = key.partition(".")
+        if dot:
+            return "line_" + part
+        before, sep, after = key.partition("_to_")
+        if sep and before in stages and after in stages:
+            return "step"
+        return "stage" if key in stages else key

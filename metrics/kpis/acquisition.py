@@ -190,6 +190,11 @@ CAC = MetricDef(
     compute=compute_cac,
     needs=("spend", "orders", "deals"),
     breakdowns=("month", "week"),
+    defines=(
+        "cac",
+        "spend",
+        "new_customers",
+    ),
 )
 
 LTV = MetricDef(
@@ -205,4 +210,13 @@ LTV = MetricDef(
     ),
     compute=compute_ltv,
     needs=("accounts", "orders", "deals", "mrr", "spend"),
+    defines=(
+        "cltv_historical",
+        "cltv_predictive",
+        "ltv_cac",
+        "new_customers",
+        "arpa",
+        "monthly_churn",
+        "cac",
+    ),
 )

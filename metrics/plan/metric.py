@@ -136,7 +136,10 @@ def _compute(ctx: ComputeContext) -> Computed:
     driver = _what_it_takes_driver(ctx, book, holders, progresses)
     if driver is None:
         notes.append(
-            Note("plan.what_it_takes_needs_line", "What it takes needs a plan line that adds up over the period.")
+            Note(
+                "plan.what_it_takes_needs_line",
+                "What it takes needs a plan line that adds up over the period.",
+            )
         )
     elif driver.remaining_days == 0:
         notes.append(Note("plan.period_over", "The period is over: nothing is left to plan for."))
@@ -162,7 +165,9 @@ def _forecast_notes(ctx: ComputeContext) -> list[str | Note]:
         ("total", coverage.working_days_total, "count"),
     )
     if coverage.working_days_elapsed == 0:
-        return [Note("plan.forecast_none", "No forecast yet: none of the {total} working days is over.", params)]
+        return [
+            Note("plan.forecast_none", "No forecast yet: none of the {total} working days is over.", params)
+        ]
     if coverage.early:
         return [
             Note(
@@ -323,4 +328,13 @@ PLAN = MetricDef(
     options=("plan_metric", "periods", "detail"),
     compare_to_date=False,  # pace already allows for elapsed time; last month is compared whole
     answers_future=True,  # next month's target and what it will take per working day
+    defines=(
+        "line_attainment",
+        "line_actual",
+        "line_target",
+        "line_pace",
+        "line_forecast",
+        "line_needed_per_day",
+        "dynamics_trend",
+    ),
 )
