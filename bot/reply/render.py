@@ -116,7 +116,7 @@ def _plan_lines(
                 details.append(f"{fmt.t(f'plan.{part}')} {fmt.measure(parts[part])}")
         needed = parts.get("needed_per_day")
         if needed is not None and closed:
-            details.append(fmt.t("plan.needed", value=CLOSED_NEED))
+            details.append(fmt.t("plan.needed_closed", value=CLOSED_NEED))
         elif needed is not None and needed.value:
             details.append(fmt.t("plan.needed", value=fmt.measure(needed)))
         if details:
