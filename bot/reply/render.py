@@ -192,7 +192,21 @@ def _stage_lines(fmt: Formatter, result: MetricResult) -> list[Line] | None:
             groups.append((kind, stages))
     if not groups or "slowest_deal_stage_days" not in by_key:
         return None
-    lines: list[Line] = [_measure_line(fmt, by_key["slowest_deal_stage_days"], result.comparison, headline=True)]
+    slowest = by_key["slowest_deal_stage_days"]
+    lines: list[Line] = [_measure_line(fmt, slowest, result.comparison, headline=True)]
+    deal_stages = next((stages for kind, stages in groups if kind == "deal"), [])
+    timed = [
+        s
+        for s in deal_stages
+        if (m := by_key.get(f"deal:{s}:median_days")) is not None and m.value is not None
+    ]
+    if timed and slowest.value is not None:
+        # The slowest stage by name, in the reader's language: the first with the longest median, as the core picks.
+        name = max(timed, key=lambda s: float(by_key[f"deal:{s}:median_days"].value or 0))
+        lines[0] = (
+            Span(fmt.t("stages.slowest", stage=name) + ": ", bold=True),
+            *lines[0][1:],
+        )
     for kind, stages in groups:
         lines.append((Span(fmt.t(f"stages.{kind}") + ":", bold=True),))
         for stage in stages:

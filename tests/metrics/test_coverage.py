@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from metrics.catalogue import MetricQuery, query
+from metrics.charts.render import _draw
 from metrics.periods import month_period, period_coverage, year_period
 from metrics.result import Coverage
 from storage.config.settings import Settings
@@ -165,3 +166,18 @@ def test_ltv_prorates_a_running_month_by_its_elapsed_days(customers):
         "elapsed (of 31), scaled to a month of 30.44 days."
     ]
     assert not [n for n in whole.notes if getattr(n, "key", "") == "ltv.prorated"]
+
+
+def _chart_texts(kind, result):
+    fig, _ctx = _draw(kind, result, "en", lambda text: text, None)
+    assert fig is not None
+    return [t.get_text() for t in fig.texts]
+
+
+def test_a_chart_promises_no_comparison_it_cannot_draw(org):
+    # Rob's October funnel against October 2025, which holds no data: the subtitle names no "vs".
+    empty = ask(org, "funnel", "last month", compare="year")
+    assert _chart_texts("funnel", empty)[:2] == ["Funnel", "Rob Rep · last month"]
+    # Against September, which has Rita's 8 leads, it does.
+    compared = ask(org, "funnel", "last month", viewer="rep-1", compare="prev")
+    assert _chart_texts("funnel", compared)[1] == "Rita Rep · last month · vs 2026-09"
