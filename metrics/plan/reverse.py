@@ -120,11 +120,9 @@ def what_it_takes(
         whole = _whole(max(missing, 0.0))
         return _table(((start, whole, ratio(whole, remaining_days)),))
     needs: list[tuple[str, float | None]] = []
-    won_needed: float | None
-    if missing <= 0:
-        won_needed = 0.0
-    else:
-        won_needed = ratio(missing, t.avg_deal_size) if start == "revenue" else missing
+    # Revenue becomes won deals by the average deal size; a deals-won line is won deals already.
+    per_deal = t.avg_deal_size if start == "revenue" else 1.0
+    won_needed = 0.0 if missing <= 0 else ratio(missing, per_deal)
     need = won_needed
     for i in range(len(stages) - 1, -1, -1):
         if i < len(stages) - 1 and need is not None and need > 0:

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from metrics.catalogue import MetricQuery, query
-from metrics.charts.render import _draw
+from metrics.charts.render import _draw, render_charts
 from metrics.periods import month_period, period_coverage, year_period
 from metrics.result import Coverage
 from storage.config.settings import Settings
@@ -117,6 +117,9 @@ def test_a_plan_answers_a_future_period(org):
     result = ask(org, "plan", "2027-03", viewer="rep-1")
     assert result.coverage is not None and result.coverage.future
     assert [str(n) for n in result.notes] == ["No plan for Rita Rep in 2027-03."]
+    # Her manager's team broken down by rep has no plan line to rank: no chart, and no failure drawing one.
+    team = ask(org, "plan", "2027-03", viewer="mgr-a", by="rep")
+    assert team.measures == () and render_charts(team) == ()
 
 
 def test_a_comparison_period_without_data_is_flagged(org):
