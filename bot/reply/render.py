@@ -82,7 +82,12 @@ def _cell(fmt: Formatter, measure: Measure, closed: bool) -> str:
 
 
 def _plan_lines(
-    fmt: Formatter, measures: Sequence[Measure], comparison: str | None, *, closed: bool = False
+    fmt: Formatter,
+    measures: Sequence[Measure],
+    comparison: str | None,
+    *,
+    closed: bool = False,
+    early: bool = False,
 ) -> list[Line] | None:
     """Plan measures (`revenue.attainment`, `revenue.actual` …) as one line per plan line:
     "Revenue: 67.7% of plan — $1.8M of $2.7M · pace 94.8% · forecast $2.6M · needs $146K a working day"."""
@@ -113,7 +118,10 @@ def _plan_lines(
             )
         for part in ("pace", "forecast"):
             if part in parts and parts[part].value is not None:
-                details.append(f"{fmt.t(f'plan.{part}')} {fmt.measure(parts[part])}")
+                detail = f"{fmt.t(f'plan.{part}')} {fmt.measure(parts[part])}"
+                if part == "forecast" and early and not out:  # once, on the headline line; the note says why
+                    detail += " " + fmt.t("plan.early")
+                details.append(detail)
         needed = parts.get("needed_per_day")
         if needed is not None and closed:
             details.append(fmt.t("plan.needed_closed", value=CLOSED_NEED))
@@ -422,7 +430,8 @@ def metric_reply(
         [metric_title(fmt, result.metric, result.title), result.scope.label, fmt.period(result.period)]
     )
     lines: list[Line] = []
-    plan_lines = _plan_lines(fmt, result.measures, result.comparison, closed=_closed(result))
+    early = result.coverage is not None and result.coverage.early
+    plan_lines = _plan_lines(fmt, result.measures, result.comparison, closed=_closed(result), early=early)
     funnel_lines = _funnel_lines(fmt, result) if plan_lines is None else None
     stage_lines = _stage_lines(fmt, result) if plan_lines is None and funnel_lines is None else None
     if funnel_lines is not None:

@@ -144,6 +144,29 @@ def test_plan_calls_answers_what_it_takes_from_the_revenue_plan(conversation, en
     assert any(line.startswith("What it takes: Won ") for line in text)
 
 
+def test_a_forecast_from_one_working_day_is_flagged_early(conversation, engine):
+    # Rita's November revenue plan of 9,000, asked on Tuesday Nov 3 at noon: only Monday Nov 2 is over (1 of 21),
+    # nothing won yet, so the forecast is 0 / (1/21) = $0 — and early.
+    with engine.begin() as conn:
+        conn.execute(
+            insert(Plan),
+            [
+                dict(
+                    period="2026-11", scope="user", scope_id="rep-1", metric="revenue", target=Decimal("9000")
+                )
+            ],
+        )
+    tuesday = datetime(2026, 11, 3, 12, tzinfo=NOW.tzinfo)
+    for locale, forecast, note in (
+        ("en", "forecast $0 (early)", "Forecast from 1 of 21 working days: early"),
+        ("ru", "прогноз 0\xa0$ (рано)", "Прогноз — по рабочим дням: 1 из 21; это рано"),
+    ):
+        reply = conversation.handle(Request("console", "/plan", tuesday, "rep-1", locale=locale))
+        text = lines(reply)
+        assert forecast in text[0], locale
+        assert any(line.startswith(note) for line in text), locale
+
+
 def _stages_result() -> MetricResult:
     period = month_period(datetime(2026, 10, 1).date(), NOW.tzinfo)  # type: ignore[arg-type]
     deal = ["Discovery", "Demo", "Proposal", "Negotiation"]
