@@ -240,7 +240,7 @@ def _answer(
         check_bounds(comparison_period, q.by)
         previous = metric.compute(replace(ctx, period=comparison_period, is_comparison=True))
         measures, rows = _with_previous(current, previous, q.by)
-        comparison_empty = _holds_no_data(previous)
+        comparison_empty = _holds_no_data(previous, current)
     return MetricResult(
         metric=metric.name,
         title=metric.title,
@@ -261,6 +261,11 @@ def _answer(
     )
 
 
-def _holds_no_data(computed: Computed) -> bool:
-    """Whether a comparison period's numbers are all 0 or n/a — no data there, so no delta can be drawn."""
-    return all(m.value is None or m.value == 0 for m in computed.measures)
+def _holds_no_data(previous: Computed, current: Computed) -> bool:
+    """Whether a comparison period's numbers are all 0 or n/a — no data there, so no delta can be drawn.
+
+    A measure that reads the same in both periods is left out: "overdue now" does not depend on the period, so
+    it says nothing about whether the compared period has data (and if every measure reads the same, it has)."""
+    now = {m.key: m.value for m in current.measures}
+    telling = [m for m in previous.measures if m.key not in now or m.value != now[m.key]]
+    return bool(telling) and all(m.value is None or m.value == 0 for m in telling)

@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import insert
 
 from metrics.catalogue import MetricQuery, query
 from metrics.charts.render import _draw, render_charts
@@ -24,6 +25,7 @@ from metrics.periods import month_period, period_coverage, year_period
 from metrics.result import Coverage
 from storage.config.settings import Settings
 from storage.errors import UserError
+from storage.schema import Activity
 from tests.fixtures.bot_org import NOW, seed_org
 from tests.fixtures.customers import seed_customers
 
@@ -184,3 +186,25 @@ def test_a_chart_promises_no_comparison_it_cannot_draw(org):
     # Against September, which has Rita's 8 leads, it does.
     compared = ask(org, "funnel", "last month", viewer="rep-1", compare="prev")
     assert _chart_texts("funnel", compared)[1] == "Rita Rep · last month · vs 2026-09"
+
+
+def test_a_measure_that_ignores_the_period_does_not_count_as_data_to_compare(org):
+    # Rob has one call due Nov 1 and not done: "overdue now" is 1 whatever the period, October 2025 included —
+    # yet October 2025 holds no activity, so the comparison is still one without data.
+    with org.begin() as conn:
+        conn.execute(
+            insert(Activity),
+            [
+                dict(
+                    activity_id="a-late",
+                    owner_id="rep-2",
+                    type="call",
+                    created_at=datetime(2026, 10, 30, 12),
+                    due_at=datetime(2026, 11, 1, 12),
+                    status="planned",
+                )
+            ],
+        )
+    result = ask(org, "activity", "last month", compare="year")
+    assert result.measure("overdue").value == result.measure("overdue").previous == 1
+    assert result.comparison_empty
