@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from dateutil.relativedelta import relativedelta
 
+from metrics.result import Coverage
 from storage.times import naive_utc
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "working_days",
     "elapsed_working_share",
     "remaining_working_days",
+    "period_coverage",
 ]
 
 Grain = Literal["day", "week", "month", "quarter", "year", "days", "custom"]
@@ -298,3 +300,26 @@ def remaining_working_days(period: Period, now: datetime, holidays: Iterable[dat
     """Working days left in the period at `now`, today included (work can still be done today)."""
     today = _local_today(period, now)
     return working_days(max(today, period.start_date), period.end_date, holidays)
+
+
+def period_coverage(period: Period, now: datetime, holidays: Iterable[date] = ()) -> Coverage:
+    """Which days of `period` the numbers cover at `now` (metrics.result.Coverage): the working days over are
+    counted as by `elapsed_working_share`, so "1 of 22 working days" and the plan's pace agree."""
+    today = _local_today(period, now)
+    holidays = tuple(holidays)
+    total = working_days(period.start_date, period.end_date, holidays)
+    cutoff = min(max(today, period.start_date), period.end_date)
+    start_utc, end_utc = period.start.astimezone(UTC), period.end.astimezone(UTC)
+    moment = min(max(now.astimezone(UTC), start_utc), end_utc)
+    future = now.astimezone(UTC) < start_utc
+    partial = not future and now.astimezone(UTC) < end_utc
+    return Coverage(
+        start=period.start_date,
+        end=period.end_date,
+        last_day=today if partial else period.last_date,
+        working_days_elapsed=working_days(period.start_date, cutoff, holidays),
+        working_days_total=total,
+        elapsed_share=(moment - start_utc) / (end_utc - start_utc),
+        partial=partial,
+        future=future,
+    )

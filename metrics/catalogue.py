@@ -26,7 +26,7 @@ from metrics.kpis.pipeline import CYCLE, STAGES
 from metrics.kpis.retention import RETENTION
 from metrics.kpis.revenue import REVENUE
 from metrics.kpis.sql_report import SQL_REPORT
-from metrics.periods import Period, check_bounds, parse_period
+from metrics.periods import Period, check_bounds, parse_period, period_coverage
 from metrics.plan.metric import PLAN
 from metrics.result import BreakdownRow, Measure, MetricResult
 from metrics.scope import ResolvedScope, Scope, Viewer, load_viewer, resolve_scope
@@ -207,6 +207,14 @@ def _answer(
     tz = _viewer_zone(viewer, settings)
     period = q.period if isinstance(q.period, Period) else parse_period(q.period, now=q.now, tz=tz)
     check_bounds(period, q.by)
+    coverage = period_coverage(period, q.now, settings.org.holidays)
+    if coverage.future and not metric.answers_future:
+        raise UserError(
+            "period.future",
+            "{period} has not started yet (it starts on {start}): there are no numbers for it.",
+            period=period.label,
+            start=coverage.start.isoformat(),
+        )
     scope = resolve_scope(conn, viewer, q.scope, settings)
     _check_breakdown(viewer, scope, q.by, settings)
     ctx = ComputeContext(
@@ -224,6 +232,7 @@ def _answer(
     current = metric.compute(ctx)
     measures, rows = current.measures, current.rows
     comparison_period = None
+    comparison_empty = False
     if q.compare and metric.comparable:
         comparison_period = period.previous() if q.compare == "prev" else period.year_ago()
         if metric.compare_to_date:
@@ -231,6 +240,7 @@ def _answer(
         check_bounds(comparison_period, q.by)
         previous = metric.compute(replace(ctx, period=comparison_period, is_comparison=True))
         measures, rows = _with_previous(current, previous, q.by)
+        comparison_empty = _holds_no_data(previous, current)
     return MetricResult(
         metric=metric.name,
         title=metric.title,
@@ -246,4 +256,16 @@ def _answer(
         tables=current.tables,
         notes=current.notes,
         mode=ctx.mode if len(metric.modes) > 1 else None,
+        coverage=coverage,
+        comparison_empty=comparison_empty,
     )
+
+
+def _holds_no_data(previous: Computed, current: Computed) -> bool:
+    """Whether a comparison period's numbers are all 0 or n/a — no data there, so no delta can be drawn.
+
+    A measure that reads the same in both periods is left out: "overdue now" does not depend on the period, so
+    it says nothing about whether the compared period has data (and if every measure reads the same, it has)."""
+    now = {m.key: m.value for m in current.measures}
+    telling = [m for m in previous.measures if m.key not in now or m.value != now[m.key]]
+    return bool(telling) and all(m.value is None or m.value == 0 for m in telling)

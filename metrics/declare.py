@@ -7,15 +7,15 @@ in order, and answers every question through one door.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
 from sqlalchemy import ColumnElement, Connection, true
 
-from metrics.periods import Period
-from metrics.result import BreakdownRow, Measure, Note, Series, Table
+from metrics.periods import Period, period_coverage
+from metrics.result import BreakdownRow, Coverage, Measure, Note, Series, Table
 from metrics.scope import ResolvedScope, Viewer
 from storage.config.settings import Settings
 from storage.times import naive_utc
@@ -60,6 +60,11 @@ class ComputeContext:
     def now_utc(self) -> datetime:
         return naive_utc(self.now)
 
+    @property
+    def coverage(self) -> Coverage:
+        """Which days of the period the data covers at `now` (partial periods, working days elapsed)."""
+        return period_coverage(self.period, self.now, self.settings.org.holidays)
+
 
 @dataclass(frozen=True)
 class Computed:
@@ -89,5 +94,27 @@ class MetricDef:
     # the same days of last month"); metrics whose numbers are already normalised for elapsed time (plan pace)
     # compare with the whole comparison period instead.
     compare_to_date: bool = True
+    # A period that has not begun holds no data: most metrics refuse it in one line instead of a reply of zeros;
+    # a plan has a target for a future period, so /plan answers it.
+    answers_future: bool = False
     options: tuple[str, ...] = ()
     aliases: tuple[str, ...] = field(default_factory=tuple)
+    # Every measure the metric shows, in the order /help <command> defines them (message `define.<name>.<key>`);
+    # measures made per stage or plan line are defined once by `defined_as`'s pattern (`step`, `line_pace` …).
+    defines: tuple[str, ...] = ()
+
+    def defined_as(self, key: str, stages: Sequence[str] = ()) -> str:
+        """The entry of `defines` that defines the measure `key`: itself when listed; else a per-stage key
+        (`deal:Demo:median_days`) by its statistic (`stage_median_days`), a plan line's part (`revenue.pace`) as
+        `line_pace`, a step between two funnel `stages` (`mql_to_sal`) as `step`, a funnel stage as `stage`."""
+        if key in self.defines:
+            return key
+        if ":" in key:
+            return "stage_" + key.rsplit(":", 1)[1]
+        _line, dot, part = key.partition(".")
+        if dot:
+            return "line_" + part
+        before, sep, after = key.partition("_to_")
+        if sep and before in stages and after in stages:
+            return "step"
+        return "stage" if key in stages else key

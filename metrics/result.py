@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -20,6 +21,9 @@ __all__ = [
     "BreakdownRow",
     "Series",
     "Table",
+    "Coverage",
+    "EARLY_WORKING_DAYS",
+    "EARLY_SHARE",
     "MetricResult",
     "ratio",
 ]
@@ -140,6 +144,50 @@ class Table:
     units: tuple[Unit | None, ...] = ()
 
 
+EARLY_WORKING_DAYS = 3
+EARLY_SHARE = 0.1
+"""A run-rate is early while fewer than max(EARLY_WORKING_DAYS, EARLY_SHARE × the period's working days) of the
+period's working days are over: the first three days of a week or a month, the first 7 of a quarter, 25 of a year."""
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """Which days a result's numbers cover at the moment it was asked (`now`), so a reply can say "month to date:
+    Dec 1–2, 1 of 22 working days", a chart can mark its partial bar, and a monthly rate can be prorated.
+
+    - `start` / `end`: the period's first local day and the day after its last (exclusive), as in Period.
+    - `last_day`: the last local day with any data counted: today while the period runs, else its last day.
+    - `working_days_elapsed` / `working_days_total`: the period's working days (Mon–Fri minus org.holidays) that
+      are over at `now`, and all of them — counted exactly as plan pace counts them: a day counts once it has
+      ended, so on the morning of Wednesday Dec 2 only Tuesday Dec 1 is over (1 of 22).
+    - `elapsed_share`: the share of the period's time (by the clock) that has passed at `now`, 0..1; money per
+      month is prorated by it (Dec 1 00:00 to Dec 2 10:00 is 34 of 744 hours, 0.0457).
+    - `partial`: the period had begun but not ended at `now`; `future`: it had not begun.
+    """
+
+    start: date
+    end: date
+    last_day: date
+    working_days_elapsed: int
+    working_days_total: int
+    elapsed_share: float
+    partial: bool
+    future: bool = False
+
+    @property
+    def complete(self) -> bool:
+        """The period is over: every number is final."""
+        return not self.partial and not self.future
+
+    @property
+    def early(self) -> bool:
+        """Too few working days are over for a run-rate (forecast) to mean much (EARLY_WORKING_DAYS)."""
+        if not self.partial:
+            return False
+        needed = max(EARLY_WORKING_DAYS, EARLY_SHARE * self.working_days_total)
+        return self.working_days_elapsed < needed
+
+
 @dataclass(frozen=True)
 class MetricResult:
     """The answer to one MetricQuery."""
@@ -158,6 +206,11 @@ class MetricResult:
     tables: tuple[Table, ...] = ()
     notes: tuple[str | Note, ...] = field(default_factory=tuple)
     mode: str | None = None
+    # Which days the numbers cover at the time asked (None only for results built outside the catalogue).
+    coverage: Coverage | None = None
+    # A comparison was asked and computed but the compared period holds no data (every measure's value there is
+    # 0 or n/a): the deltas are missing for that reason, and no reply or chart should promise "vs …".
+    comparison_empty: bool = False
 
     @property
     def headline(self) -> Measure:

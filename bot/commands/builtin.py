@@ -67,6 +67,9 @@ def help_command(ctx: CommandContext) -> Reply:
                 metric = None
             if metric is not None:
                 lines.append(t(f"definition.{metric.name}", metric.description))
+                if metric.defines:
+                    lines.append(t("help.measures"))
+                    lines += [f"• {t(f'define.{metric.name}.{key}')}" for key in metric.defines]
                 if metric.breakdowns:
                     lines.append(t("help.breakdowns", allowed=", ".join(metric.breakdowns)))
                 if metric.filters:

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import timedelta
 
 from bot.reply.arguments import Arguments, to_words
 from bot.reply.formatting import Formatter
 from bot.reply.messages import Action, Chart, Line, Reply, Span
+from metrics.periods import range_period
 from metrics.result import BreakdownRow, Measure, MetricResult, Note, Table, lower_is_better
 from metrics.scope import Viewer
 
@@ -23,6 +25,8 @@ __all__ = [
     "measure_label",
     "ranked_rows",
     "note_text",
+    "coverage_text",
+    "no_comparison_text",
 ]
 
 _MAX_MEASURE_LINES = 10
@@ -63,7 +67,28 @@ def _measure_line(fmt: Formatter, measure: Measure, comparison: str | None, *, h
 _PLAN_PARTS = ("attainment", "actual", "target", "pace", "forecast", "needed_per_day")
 
 
-def _plan_lines(fmt: Formatter, measures: Sequence[Measure], comparison: str | None) -> list[Line] | None:
+CLOSED_NEED = "—"
+"""What a closed period needs per working day, in its text line and in every table: nothing can be done in it."""
+
+
+def _closed(result: MetricResult) -> bool:
+    return result.coverage is not None and result.coverage.complete
+
+
+def _cell(fmt: Formatter, measure: Measure, closed: bool) -> str:
+    if closed and measure.key.endswith(".needed_per_day"):
+        return CLOSED_NEED
+    return fmt.measure(measure)
+
+
+def _plan_lines(
+    fmt: Formatter,
+    measures: Sequence[Measure],
+    comparison: str | None,
+    *,
+    closed: bool = False,
+    early: bool = False,
+) -> list[Line] | None:
     """Plan measures (`revenue.attainment`, `revenue.actual` …) as one line per plan line:
     "Revenue: 67.7% of plan — $1.8M of $2.7M · pace 94.8% · forecast $2.6M · needs $146K a working day"."""
     lines: dict[str, dict[str, Measure]] = {}
@@ -93,9 +118,14 @@ def _plan_lines(fmt: Formatter, measures: Sequence[Measure], comparison: str | N
             )
         for part in ("pace", "forecast"):
             if part in parts and parts[part].value is not None:
-                details.append(f"{fmt.t(f'plan.{part}')} {fmt.measure(parts[part])}")
+                detail = f"{fmt.t(f'plan.{part}')} {fmt.measure(parts[part])}"
+                if part == "forecast" and early and not out:  # once, on the headline line; the note says why
+                    detail += " " + fmt.t("plan.early")
+                details.append(detail)
         needed = parts.get("needed_per_day")
-        if needed is not None and needed.value:
+        if needed is not None and closed:
+            details.append(fmt.t("plan.needed_closed", value=CLOSED_NEED))
+        elif needed is not None and needed.value:
             details.append(fmt.t("plan.needed", value=fmt.measure(needed)))
         if details:
             spans.append(Span(" — " + " · ".join(details)))
@@ -153,6 +183,51 @@ def _funnel_lines(fmt: Formatter, result: MetricResult) -> list[Line] | None:
 
 
 _FUNNEL_RATES = ("mql_rate", "acceptance_rate", "proposal_rate")
+_STAGE_SERIES = (("deal_stages", "deal"), ("lead_stages", "lead"))
+
+
+def _stage_lines(fmt: Formatter, result: MetricResult) -> list[Line] | None:
+    """Stage durations as one line per stage the chart shows, deal stages then lead stages:
+    "Discovery: median 7.7 d · mean 12.5 d · 10 exits" — every stage, not the first three that fit ten lines."""
+    by_key = {m.key: m for m in result.measures}
+    groups = []
+    for series_key, kind in _STAGE_SERIES:
+        try:
+            stages = [str(stage) for stage, _ in result.series_by_key(series_key).points]
+        except KeyError:
+            return None
+        if stages:
+            groups.append((kind, stages))
+    if not groups or "slowest_deal_stage_days" not in by_key:
+        return None
+    slowest = by_key["slowest_deal_stage_days"]
+    lines: list[Line] = [_measure_line(fmt, slowest, result.comparison, headline=True)]
+    deal_stages = next((stages for kind, stages in groups if kind == "deal"), [])
+    timed = [
+        s
+        for s in deal_stages
+        if (m := by_key.get(f"deal:{s}:median_days")) is not None and m.value is not None
+    ]
+    if timed and slowest.value is not None:
+        # The slowest stage by name, in the reader's language: the first with the longest median, as the core picks.
+        name = max(timed, key=lambda s: float(by_key[f"deal:{s}:median_days"].value or 0))
+        lines[0] = (
+            Span(fmt.t("stages.slowest", stage=name) + ": ", bold=True),
+            *lines[0][1:],
+        )
+    for kind, stages in groups:
+        lines.append((Span(fmt.t(f"stages.{kind}") + ":", bold=True),))
+        for stage in stages:
+            parts = [by_key.get(f"{kind}:{stage}:{stat}") for stat in ("median_days", "mean_days", "exits")]
+            median, mean, exits = (fmt.measure(m) if m is not None else fmt.na for m in parts)
+            label = measure_label(fmt, stage, stage) if kind == "lead" else stage
+            text = fmt.t("stages.line", median=median, mean=mean, exits=exits)
+            line = [Span(f"{label}: "), Span(text)]
+            delta = fmt.delta(parts[0], result.comparison, short=True) if parts[0] is not None else ""
+            if delta:
+                line.append(Span(f"  {delta}", italic=True))
+            lines.append(tuple(line))
+    return lines
 
 
 def _trend_line(fmt: Formatter, measure: Measure) -> Line:
@@ -226,12 +301,13 @@ def _breakdown_table(fmt: Formatter, result: MetricResult) -> Table:
     labels = [measure_label(fmt, m.key, m.label) for m in shown]
     by = fmt.t(f"by.{result.breakdown_by}", result.breakdown_by or "")
     rows = []
+    closed = _closed(result)
     for row in result.rows:
         values = {m.key: m for m in row.measures}
         cells = [row.label]
         for key in keys:
             measure = values.get(key)
-            cells.append(fmt.measure(measure) if measure is not None else fmt.na)
+            cells.append(_cell(fmt, measure, closed) if measure is not None else fmt.na)
         rows.append(tuple(cells))
     return Table(
         key=f"by_{result.breakdown_by}",
@@ -293,9 +369,43 @@ def short_definition(text: str) -> str:
     return text.rstrip(".") + "."
 
 
+_TO_DATE_GRAINS = ("day", "week", "month", "quarter", "year")
+
+
+def coverage_text(fmt: Formatter, result: MetricResult) -> str | None:
+    """What a period still running covers: "month to date: Dec 1 – 2, 2026, 1 of 22 working days" (working days
+    over, as plan pace counts them); None for a period that is over."""
+    coverage = result.coverage
+    if coverage is None or not coverage.partial:
+        return None
+    grain = "year" if result.period.label == "ytd" else result.period.grain
+    days = range_period(coverage.start, coverage.last_day + timedelta(days=1), result.period.tz)
+    return fmt.t(
+        f"coverage.{grain if grain in _TO_DATE_GRAINS else 'days'}",
+        dates=fmt.dates(days),
+        elapsed=fmt.count(coverage.working_days_elapsed),
+        total=fmt.count(coverage.working_days_total),
+    )
+
+
+def no_comparison_text(fmt: Formatter, result: MetricResult) -> str | None:
+    """ "No data for November 2025 to compare." when the compared period holds none; None otherwise."""
+    if not result.comparison_empty or result.comparison_period is None:
+        return None
+    return fmt.t("compare.no_data", period=fmt.period(result.comparison_period))
+
+
+def _without_empty_comparison(result: MetricResult) -> MetricResult:
+    # Deltas against a period without data are all missing: render as if no comparison was drawn, so nothing
+    # says "vs last year" next to a number that has no delta.
+    if not result.comparison_empty:
+        return result
+    return replace(result, comparison=None, comparison_period=None)
+
+
 def _footer(fmt: Formatter, result: MetricResult) -> str:
     definition = short_definition(fmt.t(f"definition.{result.metric}", result.description))
-    parts = [fmt.dates(result.period), result.scope.label]
+    parts = [coverage_text(fmt, result) or fmt.dates(result.period), result.scope.label]
     if result.comparison_period is not None:
         parts.append(fmt.t(f"compare.{result.comparison}") + " " + fmt.dates(result.comparison_period))
     if result.mode:
@@ -314,14 +424,20 @@ def metric_reply(
     charts: tuple[Chart, ...] = (),
 ) -> Reply:
     """The reply to a metric command."""
+    missing_comparison = no_comparison_text(fmt, result)
+    result = _without_empty_comparison(result)
     title = " · ".join(
         [metric_title(fmt, result.metric, result.title), result.scope.label, fmt.period(result.period)]
     )
     lines: list[Line] = []
-    plan_lines = _plan_lines(fmt, result.measures, result.comparison)
+    early = result.coverage is not None and result.coverage.early
+    plan_lines = _plan_lines(fmt, result.measures, result.comparison, closed=_closed(result), early=early)
     funnel_lines = _funnel_lines(fmt, result) if plan_lines is None else None
+    stage_lines = _stage_lines(fmt, result) if plan_lines is None and funnel_lines is None else None
     if funnel_lines is not None:
         lines.extend(funnel_lines)
+    elif stage_lines is not None:
+        lines.extend(stage_lines)
     elif plan_lines is not None:
         lines.extend(plan_lines)
         for measure in result.measures:
@@ -337,6 +453,8 @@ def metric_reply(
         lines.append((Span(fmt.t("reply.no_numbers")),))
     if (ahead := _ahead_behind(fmt, result)) is not None:
         lines.append(ahead)
+    if missing_comparison:
+        lines.append((Span(missing_comparison, italic=True),))
     for note in result.notes:
         lines.append((Span(note_text(fmt, note), italic=True),))
     table = None
@@ -368,6 +486,8 @@ def leaderboard_reply(
     charts: tuple[Chart, ...] = (),
 ) -> Reply:
     """`/leaderboard win_rate`: the reps in scope ranked by one measure, best first."""
+    missing_comparison = no_comparison_text(fmt, result)
+    result = _without_empty_comparison(result)
     sample = next((m for row in result.rows for m in row.measures if m.key == measure_key), None)
     label = measure_label(fmt, measure_key, sample.label if sample else measure_key)
     title = " · ".join(
@@ -391,6 +511,8 @@ def leaderboard_reply(
         lines.append((Span(fmt.t("reply.unranked", names=", ".join(unranked)), italic=True),))
     if not ranked and not unranked:
         lines.append((Span(fmt.t("reply.no_numbers")),))
+    if missing_comparison:
+        lines.append((Span(missing_comparison, italic=True),))
     table = Table(
         key="leaderboard",
         title=label,

@@ -35,6 +35,8 @@ TOP_ROWS = 15
 
 def _headline_by_row(result: MetricResult) -> list[tuple[str, str, Number | None, Number | None]]:
     """(key, label, value, previous) of the headline measure in each breakdown row."""
+    if not result.measures:  # a plan period without a plan: nothing to rank
+        return []
     key = result.headline.key
     rows = []
     for row in result.rows:

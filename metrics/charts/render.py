@@ -96,7 +96,8 @@ def _context(
     if kind == "breakdown" and result.breakdown_by:
         title = f"{title} · {translate('by ' + result.breakdown_by)}"
     subtitle = f"{result.scope.label} · {result.period.label}"
-    if result.comparison_period is not None:
+    # A comparison period without data draws no comparison, so the subtitle promises none.
+    if result.comparison_period is not None and not result.comparison_empty:
         subtitle += f" · {translate('vs')} {result.comparison_period.label}"
     return ChartContext(
         formatters=formatters or locale_formatters(locale),

@@ -13,7 +13,7 @@ from sqlalchemy import Select, func, select
 from metrics.declare import ComputeContext, Computed, MetricDef
 from metrics.kpis.mrr import money
 from metrics.kpis.retention import RetentionCounts, retention_counts
-from metrics.result import BreakdownRow, Measure, ratio
+from metrics.result import BreakdownRow, Measure, Note, ratio
 from metrics.sql.breakdowns import bucket_of, time_buckets
 from metrics.sql.customers import ALL, acquisitions, require_org
 from storage.schema import Account, Deal, Order, Spend
@@ -126,7 +126,11 @@ def compute_ltv(ctx: ComputeContext) -> Computed:
     months = ctx.period.days / AVERAGE_MONTH_DAYS
     period_revenue = _revenue_of_accounts(ctx, in_scope, ctx.start, ctx.end)
     average_accounts = (customers.start + customers.end) / 2
-    arpa = ratio(float(period_revenue) / months, average_accounts) if months > 0 else None
+    # A period still running has revenue only up to now: a month's revenue per account is made of the part that
+    # has elapsed (by the clock), or Dec 1–2 would be read as a whole December.
+    coverage = ctx.coverage
+    revenue_months = months * coverage.elapsed_share if coverage.partial else months
+    arpa = ratio(float(period_revenue) / revenue_months, average_accounts) if revenue_months > 0 else None
     crr = ratio(customers.retained, customers.start)
     # A quarter's churn is turned into a monthly rate geometrically, so 3 months at 10 % is not read as 30 %.
     monthly_churn = None if crr is None or months <= 0 else 1 - math.pow(crr, 1 / months)
@@ -134,13 +138,26 @@ def compute_ltv(ctx: ComputeContext) -> Computed:
     if arpa is not None and monthly_churn:
         predictive = arpa * ctx.settings.org.gross_margin / monthly_churn
 
-    notes: tuple[str, ...] = ()
+    notes: list[str | Note] = []
+    if coverage.partial and not ctx.is_comparison:
+        notes.append(
+            Note(
+                "ltv.prorated",
+                "The period is still running: monthly revenue per account is its revenue so far over the "
+                "{days} days elapsed (of {total}), scaled to a month of {month} days.",
+                (
+                    ("days", round(ctx.period.days * coverage.elapsed_share, 1), "number"),
+                    ("total", ctx.period.days, "count"),
+                    ("month", round(AVERAGE_MONTH_DAYS, 2), "number"),
+                ),
+            )
+        )
     cac = None
     if ctx.scope.owner_ids is None:
         cac = cac_value(ctx)[0]
     else:
-        notes = (
-            "LTV:CAC is shown for the whole organisation only: spend is not attributed to reps or teams.",
+        notes.append(
+            "LTV:CAC is shown for the whole organisation only: spend is not attributed to reps or teams."
         )
     return Computed(
         measures=(
@@ -158,7 +175,7 @@ def compute_ltv(ctx: ComputeContext) -> Computed:
             Measure("monthly_churn", "Monthly churn", "percent", monthly_churn),
             Measure("cac", "Customer acquisition cost", "money", cac),
         ),
-        notes=notes,
+        notes=tuple(notes),
     )
 
 
@@ -173,6 +190,11 @@ CAC = MetricDef(
     compute=compute_cac,
     needs=("spend", "orders", "deals"),
     breakdowns=("month", "week"),
+    defines=(
+        "cac",
+        "spend",
+        "new_customers",
+    ),
 )
 
 LTV = MetricDef(
@@ -182,8 +204,19 @@ LTV = MetricDef(
         "Historical CLTV = revenue to date of the customers acquired in the period / their number. Predictive "
         "CLTV = monthly revenue per active account (period revenue of the scope's accounts per month / average "
         "of customers active at start and end) × org.gross_margin / monthly churn (1 − CRR, made monthly); "
-        "n/a when nobody churned. LTV:CAC uses the predictive CLTV and the organisation's CAC."
+        "n/a when nobody churned. In a period still running, the revenue so far is spread over the elapsed part "
+        "of the period only (Dec 1 00:00 to Dec 2 10:00 is 1.4 of 31 days). LTV:CAC uses the predictive CLTV "
+        "and the organisation's CAC."
     ),
     compute=compute_ltv,
     needs=("accounts", "orders", "deals", "mrr", "spend"),
+    defines=(
+        "cltv_historical",
+        "cltv_predictive",
+        "ltv_cac",
+        "new_customers",
+        "arpa",
+        "monthly_churn",
+        "cac",
+    ),
 )

@@ -191,4 +191,13 @@ WIN_RATE = MetricDef(
     breakdowns=("rep", "team", "source", "segment", "product", "month"),
     filters=("source", "segment", "product", "campaign"),
     aliases=("winrate", "close_rate"),
+    defines=(
+        "win_rate",
+        "won",
+        "lost",
+        "close_rate",
+        "leads_per_deal",
+        "leads",
+        "pipeline_leads",
+    ),
 )

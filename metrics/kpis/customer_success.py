@@ -158,4 +158,16 @@ CS = MetricDef(
     needs=("accounts", "orders", "mrr", "tickets"),
     breakdowns=("rep", "team", "segment"),
     filters=("segment",),
+    defines=(
+        "portfolio_growth",
+        "active_start",
+        "active_end",
+        "account_retention",
+        "nrr",
+        "referrals",
+        "tickets_per_active_account",
+        "tickets",
+        "onboardings",
+        "median_onboarding_days",
+    ),
 )

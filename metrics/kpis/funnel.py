@@ -157,4 +157,12 @@ FUNNEL = MetricDef(
     breakdowns=("rep", "team", "source", "segment", "campaign", "month", "week"),
     filters=("source", "segment", "campaign"),
     modes=("cohort", "flow"),
+    defines=(
+        "stage",
+        "step",
+        "lead_to_won",
+        "mql_rate",
+        "acceptance_rate",
+        "proposal_rate",
+    ),
 )

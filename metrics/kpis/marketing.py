@@ -179,6 +179,11 @@ ROI = MetricDef(
     needs=("deals", "leads", "spend", "campaigns"),
     breakdowns=("campaign",),
     filters=("campaign",),
+    defines=(
+        "roi",
+        "revenue",
+        "spend",
+    ),
 )
 
 EMAIL = MetricDef(
@@ -192,4 +197,11 @@ EMAIL = MetricDef(
     compute=compute_email,
     needs=("email_list",),
     breakdowns=("list",),
+    defines=(
+        "growth_rate",
+        "subscribed",
+        "unsubscribed",
+        "size_start",
+        "size_end",
+    ),
 )

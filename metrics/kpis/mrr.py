@@ -155,4 +155,14 @@ MRR = MetricDef(
     needs=("accounts", "mrr"),
     breakdowns=("rep", "team", "segment"),
     filters=("segment",),
+    defines=(
+        "nrr",
+        "grr",
+        "mrr_start",
+        "mrr_end",
+        "new_mrr",
+        "expansion_mrr",
+        "contraction_mrr",
+        "churned_mrr",
+    ),
 )

@@ -106,6 +106,11 @@ CYCLE = MetricDef(
     breakdowns=("rep", "team", "source", "segment", "product", "month"),
     filters=("source", "segment", "product", "campaign"),
     aliases=("sales_cycle",),
+    defines=(
+        "median_days",
+        "mean_days",
+        "deals",
+    ),
 )
 
 
@@ -275,4 +280,10 @@ STAGES = MetricDef(
     needs=("deal_stage_events", "deals", "lead_stage_events", "leads"),
     breakdowns=("rep", "team"),
     aliases=("stage_duration",),
+    defines=(
+        "slowest_deal_stage_days",
+        "stage_median_days",
+        "stage_mean_days",
+        "stage_exits",
+    ),
 )

@@ -232,4 +232,13 @@ RETENTION = MetricDef(
     needs=("accounts", "orders", "mrr"),
     breakdowns=("rep", "team", "segment", "month"),
     filters=("segment",),
+    defines=(
+        "crr",
+        "churn_rate",
+        "start_customers",
+        "end_customers",
+        "retained_customers",
+        "new_customers",
+        "repeat_purchase_rate",
+    ),
 )

@@ -162,4 +162,11 @@ REVENUE = MetricDef(
     needs=("deals", "orders", "leads", "accounts"),
     breakdowns=("rep", "team", "source", "segment", "product", "month", "week"),
     filters=("source", "segment", "product", "campaign"),
+    defines=(
+        "revenue",
+        "new_revenue",
+        "deals_won",
+        "orders",
+        "avg_deal_size",
+    ),
 )

@@ -137,4 +137,16 @@ SQL_REPORT = MetricDef(
     needs=("leads", "lead_stage_events", "deals", "spend"),
     breakdowns=("rep", "team", "source", "segment", "campaign"),
     filters=("source", "segment", "campaign"),
+    defines=(
+        "sql",
+        "acceptance_rate",
+        "cost_per_sql",
+        "cost_per_sql_lagged",
+        "cost_per_lead",
+        "cost_per_mql",
+        "leads",
+        "mql",
+        "spend",
+        "spend_lagged",
+    ),
 )

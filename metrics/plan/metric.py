@@ -16,9 +16,9 @@ from metrics.declare import ComputeContext, Computed, MetricDef
 from metrics.periods import Period, iter_buckets, working_days
 from metrics.plan.actuals import AVERAGE_METRICS, PLAN_METRICS, Actual, plan_actual, plan_actual_by_bucket
 from metrics.plan.progress import Progress, metric_label, progress, progress_measures, unit_of
-from metrics.plan.reverse import TRAILING_DAYS, trailing, what_it_takes
+from metrics.plan.reverse import FUNNEL_STARTS, TRAILING_DAYS, Trailing, trailing, what_it_takes
 from metrics.plan.targets import Holder, PlanBook, PlanKey, Target, holders_of, load_plan_book, resolve_target
-from metrics.result import BreakdownRow, Measure, Note, Number, Series, Table, ratio
+from metrics.result import BreakdownRow, Measure, Note, Number, Series, Table, Unit, ratio
 from storage.errors import UserError
 from storage.schema import Team, User
 
@@ -132,29 +132,89 @@ def _compute(ctx: ComputeContext) -> Computed:
     notes: list[str | Note] = [
         f"{metric_label(p.key)} target: {p.basis}." for p in progresses if p.basis != ctx.period.key
     ]
-    revenue = next((p for p in progresses if p.key == PlanKey("revenue")), None)
-    if revenue is not None and revenue.remaining_days == 0:
-        notes.append(Note("plan.period_over", "The period is over: nothing is left to plan for."))
-    elif revenue is not None:
-        lookback = trailing(ctx.conn, ctx.settings, ctx.scope.owner_ids, ctx.now_utc)
-        missing = max(float(revenue.target) - float(revenue.actual or 0), 0.0)
-        tables.append(what_it_takes(missing, lookback, ctx.settings.funnel.stages, revenue.remaining_days))
-        avg = lookback.avg_deal_size
+    notes.extend(_forecast_notes(ctx))
+    driver = _what_it_takes_driver(ctx, book, holders, progresses)
+    if driver is None:
         notes.append(
             Note(
-                "plan.what_it_takes_basis",
-                "What it takes uses the last {days} days: {deals} deals won, average deal {avg}, {leads} new leads.",
-                (
-                    ("days", TRAILING_DAYS, "count"),
-                    ("deals", lookback.deals_won, "count"),
-                    ("avg", avg, "money"),
-                    ("leads", lookback.funnel[ctx.settings.funnel.stages[0]], "count"),
-                ),
+                "plan.what_it_takes_needs_line",
+                "What it takes needs a plan line that adds up over the period.",
             )
         )
+    elif driver.remaining_days == 0:
+        notes.append(Note("plan.period_over", "The period is over: nothing is left to plan for."))
     else:
-        notes.append(Note("plan.what_it_takes_needs_revenue", "What it takes needs a revenue plan."))
+        lookback = trailing(ctx.conn, ctx.settings, ctx.scope.owner_ids, ctx.now_utc)
+        missing = max(float(driver.target) - float(driver.actual or 0), 0.0)
+        start = driver.key.metric if not driver.key.product_id else driver.key.code
+        tables.append(
+            what_it_takes(missing, lookback, ctx.settings.funnel.stages, driver.remaining_days, start=start)
+        )
+        if start in FUNNEL_STARTS:
+            notes.append(_what_it_takes_basis(ctx, start, lookback))
     return Computed(tuple(measures), rows, tuple(series), tuple(tables), tuple(notes))
+
+
+def _forecast_notes(ctx: ComputeContext) -> list[str | Note]:
+    """How much of the period the forecast rests on, flagged as early over its first few working days."""
+    coverage = ctx.coverage
+    if not coverage.partial:
+        return []
+    params: tuple[tuple[str, Number | str | None, Unit | None], ...] = (
+        ("elapsed", coverage.working_days_elapsed, "count"),
+        ("total", coverage.working_days_total, "count"),
+    )
+    if coverage.working_days_elapsed == 0:
+        return [
+            Note("plan.forecast_none", "No forecast yet: none of the {total} working days is over.", params)
+        ]
+    if coverage.early:
+        return [
+            Note(
+                "plan.forecast_early",
+                "Forecast from {elapsed} of {total} working days: early, a run-rate of so few days can move a lot.",
+                params,
+            )
+        ]
+    return [Note("plan.forecast_basis", "Forecast from {elapsed} of {total} working days.", params)]
+
+
+def _what_it_takes_driver(
+    ctx: ComputeContext, book: PlanBook, holders: Sequence[Holder], progresses: list[Progress]
+) -> Progress | None:
+    """The plan line "what it takes" runs from: the scope's revenue plan, else its deals-won plan — also when the
+    reply shows another line (`/plan calls`) — else the first shown line that adds up over the period."""
+    shown = {p.key: p for p in progresses}
+    holidays = ctx.settings.org.holidays
+    for metric in FUNNEL_STARTS:
+        key = PlanKey(metric)
+        if key in shown:
+            return shown[key]
+        target = resolve_target(book, holders, ctx.period, key, holidays)
+        if target is not None:
+            return progress(target, _actual(ctx, key, ctx.period).value(), ctx.period, ctx.now, holidays)
+    return next((p for p in progresses if p.key.metric not in AVERAGE_METRICS), None)
+
+
+def _what_it_takes_basis(ctx: ComputeContext, start: str, lookback: Trailing) -> Note:
+    params: tuple[tuple[str, Number | str | None, Unit | None], ...] = (
+        ("days", TRAILING_DAYS, "count"),
+        ("deals", lookback.deals_won, "count"),
+        ("avg", lookback.avg_deal_size, "money"),
+        ("leads", lookback.funnel[ctx.settings.funnel.stages[0]], "count"),
+    )
+    if start == "deals_won":
+        return Note(
+            "plan.what_it_takes_basis_deals",
+            "What it takes runs from the deals-won plan and uses the last {days} days: {deals} deals won, "
+            "{leads} new leads.",
+            params,
+        )
+    return Note(
+        "plan.what_it_takes_basis",
+        "What it takes uses the last {days} days: {deals} deals won, average deal {avg}, {leads} new leads.",
+        params,
+    )
 
 
 def _actual(ctx: ComputeContext, key: PlanKey, period: Period) -> Actual:
@@ -256,12 +316,25 @@ PLAN = MetricDef(
         "A period without its own plan row uses the month, quarter or year plan containing it prorated by "
         "working days (or, for a quarter or year, its months' rows added up); a team without its own row sums "
         "its members', the org sums its teams. Dynamics is the attainment of the last 6 periods; the trend "
-        "(+1/−1/0) is the least-squares slope over the completed ones. What it takes runs the funnel backwards "
-        f"with the scope's last {TRAILING_DAYS} days of deal size and conversion."
+        "(+1/−1/0) is the least-squares slope over the completed ones. A period still running says how many of "
+        "its working days the forecast rests on, and calls it early while fewer than 3 (or 10 % of them) are "
+        "over. What it takes runs the funnel backwards from the revenue plan (else the deals-won plan, else the "
+        f"line itself) with the scope's last {TRAILING_DAYS} days of deal size and conversion; a closed period "
+        "needs nothing more per working day (—)."
     ),
     compute=_compute,
     needs=("plans", "deals", "orders", "leads", "lead_stage_events", "activities", "users", "teams"),
     breakdowns=("rep", "team"),
     options=("plan_metric", "periods", "detail"),
     compare_to_date=False,  # pace already allows for elapsed time; last month is compared whole
+    answers_future=True,  # next month's target and what it will take per working day
+    defines=(
+        "line_attainment",
+        "line_actual",
+        "line_target",
+        "line_pace",
+        "line_forecast",
+        "line_needed_per_day",
+        "dynamics_trend",
+    ),
 )

@@ -6,7 +6,8 @@ working day nothing has elapsed yet):
 - attainment = actual / target
 - pace = actual / (target × share) — 100 % means exactly on the straight line to the target
 - forecast = actual / share — the linear run-rate to the period's end
-- needed per day = (target − actual) / remaining working days, today included; 0 once the target is made
+- needed per day = (target − actual) / remaining working days, today included; 0 once the target is made, n/a
+  once the period is over (nothing can be done in it any more, whether the target was made or not)
 
 Each is n/a where its denominator is zero (no target, nothing elapsed, no working day left). An average
 (`avg_deal_size`) does not accumulate over the period, so its pace is its attainment, its forecast its actual, and
@@ -89,7 +90,8 @@ def progress(
         )  # fmt: skip
     done = float(actual or 0)
     missing = max(float(target.value) - done, 0.0)
-    needed = 0.0 if missing == 0 else ratio(missing, remaining)
+    # Once the period is over no working day is left to need anything in: n/a (shown as —), made or not.
+    needed = None if remaining == 0 else 0.0 if missing == 0 else ratio(missing, remaining)
     return Progress(
         key=target.key,
         actual=actual,

@@ -1,5 +1,8 @@
 """ "What it takes": the reverse funnel from the revenue still missing to the leads, meetings and calls needed.
 
+It runs from the revenue plan where the scope has one, else from its deals-won plan (the won deals needed are then
+the deals still missing); a scope with neither gets its own plan line's need (new leads, calls …) per working day.
+
 From the revenue still missing to the plan, the scope's own trailing numbers (the 90 days before now) give:
 won deals needed = missing / average won deal size; each earlier funnel stage = the next stage's need / the step
 conversion rate between them; meetings and calls = won deals needed × meetings (calls) done per deal won. Every
@@ -32,7 +35,7 @@ from metrics.result import Table, ratio
 from storage.config.settings import Settings
 from storage.journeys import journey, reached_column
 
-__all__ = ["TRAILING_DAYS", "trailing_funnel", "Trailing", "trailing", "what_it_takes"]
+__all__ = ["TRAILING_DAYS", "FUNNEL_STARTS", "trailing_funnel", "Trailing", "trailing", "what_it_takes"]
 
 TRAILING_DAYS = 90
 
@@ -102,10 +105,24 @@ def _whole(need: float | None) -> int | None:
     return None if need is None else math.ceil(need - 1e-9)
 
 
-def what_it_takes(missing: float, t: Trailing, stages: Sequence[str], remaining_days: int) -> Table:
-    """The reverse-funnel table: rows (step, needed, per remaining working day), the last stage first."""
+FUNNEL_STARTS = ("revenue", "deals_won")
+"""The plan lines the funnel can be run backwards from; any other line's need is the line itself."""
+
+
+def what_it_takes(
+    missing: float, t: Trailing, stages: Sequence[str], remaining_days: int, *, start: str = "revenue"
+) -> Table:
+    """The reverse-funnel table: rows (step, needed, per remaining working day), the last stage first.
+
+    `start` is the plan line still `missing`: revenue (turned into won deals by the average deal size), deals won
+    (won deals themselves), or any other line (new leads, calls, meetings …), whose one row is its own need."""
+    if start not in FUNNEL_STARTS:
+        whole = _whole(max(missing, 0.0))
+        return _table(((start, whole, ratio(whole, remaining_days)),))
     needs: list[tuple[str, float | None]] = []
-    won_needed = 0.0 if missing <= 0 else ratio(missing, t.avg_deal_size)
+    # Revenue becomes won deals by the average deal size; a deals-won line is won deals already.
+    per_deal = t.avg_deal_size if start == "revenue" else 1.0
+    won_needed = 0.0 if missing <= 0 else ratio(missing, per_deal)
     need = won_needed
     for i in range(len(stages) - 1, -1, -1):
         if i < len(stages) - 1 and need is not None and need > 0:
@@ -124,10 +141,14 @@ def what_it_takes(missing: float, t: Trailing, stages: Sequence[str], remaining_
     for step, raw in needs:
         whole = _whole(raw)
         rows.append((step, whole, ratio(whole, remaining_days)))
+    return _table(tuple(rows))
+
+
+def _table(rows: tuple[tuple[str, int | None, float | None], ...]) -> Table:
     return Table(
         key="what_it_takes",
         title="What it takes",
         columns=("step", "needed", "per_day"),
-        rows=tuple(rows),
+        rows=rows,
         units=(None, "count", "number"),
     )

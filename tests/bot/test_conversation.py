@@ -246,6 +246,7 @@ def test_lang_ru_then_plan_answers_in_russian(conversation, engine):
     # Alpha's target is Rita's 10,000 (summed from its members); won 5,000 + 3,000 = 8,000.
     assert lines(reply)[0] == (
         "Выручка: 80,0\xa0% плана — 8\xa0000\xa0$ из 10\xa0000\xa0$ · темп 80,0\xa0% · прогноз 8\xa0000\xa0$"
+        " · нужно в рабочий день: —"
     )
     assert "Период закончился: планировать больше нечего." in lines(reply)
     assert_valid_charts(reply)

@@ -24,6 +24,7 @@ from sqlalchemy import insert
 
 from metrics.catalogue import MetricQuery, query
 from metrics.plan.metric import dynamics_trend
+from metrics.plan.reverse import Trailing, what_it_takes
 from metrics.scope import Scope
 from storage.config.settings import Settings
 from storage.errors import PermissionDenied, UserError
@@ -131,8 +132,8 @@ def db(engine):
     return engine
 
 
-def ask(engine, viewer="rep-1", period="this month", settings=SETTINGS, **kw):
-    return query(engine, settings, MetricQuery("plan", viewer, NOW, period=period, **kw))
+def ask(engine, viewer="rep-1", period="this month", settings=SETTINGS, now=NOW, **kw):
+    return query(engine, settings, MetricQuery("plan", viewer, now, period=period, **kw))
 
 
 def values(result_or_row, *keys):
@@ -307,7 +308,9 @@ def test_one_plan_metric_on_request(db):
     assert r.headline.key == "calls.attainment"
     assert {m.key.split(".")[0] for m in r.measures} == {"calls", "dynamics_trend"}
     assert dict(r.series_by_key("cumulative_actual").points)["2026-11-11"] == 8
-    assert r.tables == ()
+    # What it takes still runs from Rita's revenue plan, which exists though the reply shows only calls.
+    assert r.table("what_it_takes") == ask(db).table("what_it_takes")
+    assert "What it takes needs a revenue plan." not in [str(n) for n in r.notes]
 
 
 def test_revenue_from_orders(db):
@@ -346,3 +349,48 @@ def test_a_summary_plan_has_the_lines_without_dynamics_or_what_it_takes(db):
     assert summary.series == () and summary.tables == ()
     with pytest.raises(UserError, match="detail is full or summary"):
         ask(db, viewer="rep-1", options=(("detail", "everything"),))
+
+
+# --- what the forecast rests on; a closed period's need; what it takes from other lines ------------------------
+
+
+def test_the_forecast_says_how_many_working_days_it_rests_on(db):
+    # On the 18th, 12 of November's 20 working days are over (module docstring): past the early days.
+    assert "Forecast from 12 of 20 working days." in [str(n) for n in ask(db).notes]
+
+
+def test_a_forecast_from_one_working_day_is_flagged_early(db):
+    # Tuesday Nov 3 at noon: only Monday Nov 2 is over, 1 of 20 (early while fewer than max(3, 2.0) are over).
+    notes = [str(n) for n in ask(db, now=datetime(2026, 11, 3, 12, tzinfo=UTC)).notes]
+    assert "Forecast from 1 of 20 working days: early, a run-rate of so few days can move a lot." in notes
+    # Monday Nov 2 at noon nothing is over: no forecast at all (it is n/a).
+    first_day = ask(db, now=datetime(2026, 11, 2, 12, tzinfo=UTC))
+    assert "No forecast yet: none of the 20 working days is over." in [str(n) for n in first_day.notes]
+    assert first_day.measure("revenue.forecast").value is None
+
+
+def test_a_closed_period_needs_nothing_per_working_day_made_or_not(db):
+    # Asked on Dec 2 about November, Rob made his deals-won plan (D5 against 0) and missed his revenue (D5's
+    # 1,500 of 5,000):
+    # both needs are n/a — no working day is left — where the made one used to be 0 and the missed one n/a.
+    r = ask(db, viewer="rep-2", period="2026-11", now=datetime(2026, 12, 2, 10, tzinfo=UTC))
+    assert r.measure("revenue.needed_per_day").value is None
+    assert r.measure("deals_won.needed_per_day").value is None
+    assert "Forecast from" not in " ".join(str(n) for n in r.notes)
+
+
+def test_what_it_takes_from_a_deals_won_plan_and_from_a_calls_plan():
+    # Trailing: 2 deals won (revenue 10,000), 6 meetings and 10 calls; funnel 10 → 6 → 5 → 4 → 2 → 1.
+    t = Trailing(datetime(2026, 8, 1), datetime(2026, 11, 1), 10000.0, 2, 6, 10,
+                 {"lead": 10, "mql": 6, "sal": 5, "sql": 4, "opportunity": 2, "won": 1})  # fmt: skip
+    stages = ("lead", "mql", "sal", "sql", "opportunity", "won")
+    # 3 deals still missing over 4 working days: opportunities 3 / (1/2) = 6, SQL 6 / (2/4) = 12, SAL 12 / (4/5)
+    # = 15, MQL 15 / (5/6) = 18, leads 18 / (6/10) = 30; meetings 3 × 6/2 = 9, calls 3 × 10/2 = 15.
+    table = what_it_takes(3, t, stages, 4, start="deals_won")
+    assert [(step, needed) for step, needed, _ in table.rows] == [
+        ("won", 3), ("opportunity", 6), ("sql", 12), ("sal", 15), ("mql", 18), ("lead", 30),
+        ("meetings", 9), ("calls", 15),
+    ]  # fmt: skip
+    assert table.rows[0][2] == 0.75
+    # A calls plan 19.5 short needs 20 calls, 5.0 a day over 4 days: the line's own need.
+    assert what_it_takes(19.5, t, stages, 4, start="calls").rows == (("calls", 20, 5.0),)
