@@ -219,6 +219,9 @@ def read_question(
     ranked = sorted(found_by, key=lambda name: found_by[name][:2], reverse=True)
     command = ranked[0]
     _, _, used, extra = found_by[command]
+    # Other words naming the same command are read too ("кто отстаёт от плана": `отстаёт` and `плана`).
+    singles = [p[0] for p, name, _ in _phrases(commands, titles) if name == command and len(p) == 1]
+    used = [i for i, word in enumerate(words) if i in used or any(_fits(p, word) for p in singles)]
     left = [word for i, word in enumerate(words) if i not in used]
     grammar_words = _grammar_words(left) + extra.split()
     try:
@@ -271,6 +274,7 @@ def command_words(t: Translator, args: Arguments, person: str | None = None) -> 
             words += to_words(Arguments(period=period))
     if args.compare:
         words += t(f"read.compare.{args.compare}", f"vs {args.compare}").split()
+    words += to_words(Arguments(filters=args.filters))  # before the scope: `team` takes the word after it
     scope = args.scope
     if scope is not None and scope.kind in ("me", "org"):
         words.append(t(f"read.scope.{scope.kind}", scope.kind))
@@ -281,7 +285,6 @@ def command_words(t: Translator, args: Arguments, person: str | None = None) -> 
     elif scope is not None:
         name = person if person and '"' not in person else f"@{scope.ref}"
         words.append(f'"{name}"' if " " in name else name)
-    words += to_words(Arguments(filters=args.filters))
     if args.by:
         words += t(f"read.by.{args.by}", f"by {args.by}").split()
     if args.mode:
