@@ -2,8 +2,10 @@
 
 It finds the command, works out who asks and in which language and zone, checks the two rules that belong to the
 chat (unlinked users; admin-only commands), reads the words with the grammar and asks the metrics core — which
-enforces every other permission. A UserError becomes a one-line reply with the command's usage; anything else an
-apology with an incident id, the traceback going to the log only.
+enforces every other permission. A message that names no command is read as a plain question or a typo
+(bot/understand.py) and answered as the command it reads as, under a line saying so. A UserError becomes a
+one-line reply with the command's usage; anything else an apology with an incident id, the traceback going to the
+log only.
 """
 
 from __future__ import annotations

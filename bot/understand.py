@@ -78,9 +78,15 @@ def _shown_name(command: Command, locale: str) -> str:
 
 def _not_sure(t: Translator, text: str, commands: list[Command], *, first: str | None = None) -> Reply:
     closest = closest_commands(text, commands, _describe(t, commands), first=first)
-    lines: list[Line] = [
-        (Span(t("understand.not_sure", "I'm not sure what you mean. The closest commands:")),)
-    ]
+    head = t("understand.not_sure", "I'm not sure what you mean. The closest commands:")
+    name = text.split(maxsplit=1)[0] if text.startswith("/") else ""
+    if name and first is None:  # typed as a command, which exists nowhere
+        head = t(
+            "understand.unknown_command",
+            "I don't know the command '{name}'. The closest commands:",
+            name=name,
+        )
+    lines: list[Line] = [(Span(head),)]
     for command in closest:
         help_text = t(command.help_key, command.help_text or command.usage)
         lines.append((Span(f"/{_shown_name(command, t.locale)}", code=True), Span(f" — {help_text}")))

@@ -25,7 +25,9 @@ from tests.fixtures.bot_org import NOW, seed_org
 
 ANNAS = [
     dict(user_id="rep-4", name="Anna Rogers", role="rep", team_id="t-a", manager_id="mgr-a", timezone="UTC"),
-    dict(user_id="rep-5", name="Анна Смирнова", role="rep", team_id="t-b", manager_id="mgr-b", timezone="UTC"),
+    dict(
+        user_id="rep-5", name="Анна Смирнова", role="rep", team_id="t-b", manager_id="mgr-b", timezone="UTC"
+    ),
 ]
 
 
@@ -42,7 +44,9 @@ def _calls(owner: str, kind: str, count: int) -> list[dict]:
 def conversation(engine) -> Conversation:
     seed_org(engine)
     with engine.begin() as conn:
-        conn.execute(insert(User), [{"email": f"{p['user_id']}@fixture.example", "locale": "en", **p} for p in ANNAS])
+        conn.execute(
+            insert(User), [{"email": f"{p['user_id']}@fixture.example", "locale": "en", **p} for p in ANNAS]
+        )
         conn.execute(insert(Activity), _calls("rep-4", "call", 2) + _calls("rep-4", "meeting", 1)
                      + _calls("rep-5", "call", 1))  # fmt: skip
     return Conversation(engine, load_settings(env={}), build_registry())
@@ -62,7 +66,9 @@ def assert_answered_as(question: Reply, command: Reply, lead: str) -> None:
     assert lines(question)[0] == lead
     assert lines(question)[1:] == lines(command)
     assert (question.title, question.table, question.footer) == (command.title, command.table, command.footer)
-    assert [a.command for a in question.actions][: len(command.actions)] == [a.command for a in command.actions]
+    assert [a.command for a in question.actions][: len(command.actions)] == [
+        a.command for a in command.actions
+    ]
 
 
 REFINE = " · change any word and send it to ask otherwise"
@@ -88,7 +94,10 @@ def test_an_english_question_is_answered_as_the_command_it_reads_as(conversation
 
 def test_the_english_readings_carry_the_fixtures_numbers(conversation):
     # Rita's October: won 5,000 against a 10,000 revenue plan → 50.0 %.
-    assert "Revenue: 50.0% of plan" in lines(ask(conversation, "rep-1", "how am I doing last month?", locale="en"))[1]
+    assert (
+        "Revenue: 50.0% of plan"
+        in lines(ask(conversation, "rep-1", "how am I doing last month?", locale="en"))[1]
+    )
     # Alpha's October deals: Rita won d-1 and lost d-2, Rob won d-3 → 2 won, 1 lost, 2 / 3 = 66.7 %.
     won = lines(ask(conversation, "mgr-a", "how many deals did we win last month?", locale="en"))
     assert won[1:4] == ["Win rate: 66.7%", "Won: 2", "Deals lost: 1"]
@@ -116,7 +125,9 @@ def test_the_english_readings_carry_the_fixtures_numbers(conversation):
 )
 def test_a_russian_question_is_answered_as_the_command_it_reads_as(conversation, user, question, command):
     asked = ask(conversation, user, question, locale="ru")
-    assert_answered_as(asked, ask(conversation, user, command, locale="ru"), f"Понял как {command}{REFINE_RU}")
+    assert_answered_as(
+        asked, ask(conversation, user, command, locale="ru"), f"Понял как {command}{REFINE_RU}"
+    )
 
 
 def test_the_russian_readings_carry_the_fixtures_numbers(conversation):
@@ -153,6 +164,10 @@ def test_a_question_it_cannot_read_gets_the_three_closest_commands_and_no_number
     assert lines(unread)[1].startswith("/revenue — ") and not unread.title
     # A name the asker may not see is a word that names nobody: Rita sees only herself.
     assert ask(conversation, "rep-1", "сколько звонков вчера у Анны?", locale="ru").kind == "user_error"
+    # A command that exists nowhere is named as such, with the closest ones.
+    unknown = ask(conversation, "rep-2", "/nonsense", locale="en")
+    assert lines(unknown)[0] == "I don't know the command '/nonsense'. The closest commands:"
+    assert len(unknown.actions) == 3 and unknown.kind == "user_error"
     russian = ask(conversation, "rep-1", "как погода?", locale="ru")
     assert lines(russian)[0] == "Не уверен, что понял вас. Ближайшие команды:" and len(russian.actions) == 3
 
@@ -196,7 +211,9 @@ def test_a_typo_close_to_several_commands_asks_which(conversation):
     assert reply.kind == "user_error" and not reply.title
     assert lines(reply) == ["Did you mean /plan or /lang?"]
     assert [(a.label, a.command) for a in reply.actions] == [("/plan", "/plan ru"), ("/lang", "/lang ru")]
-    assert lines(ask(conversation, "mgr-a", "/lan", locale="ru")) == ["Может быть, вы имели в виду /plan или /lang?"]
+    assert lines(ask(conversation, "mgr-a", "/lan", locale="ru")) == [
+        "Может быть, вы имели в виду /plan или /lang?"
+    ]
 
 
 @pytest.mark.parametrize("words", ["Anna", "anna", "Ann", "Ana", "Rogers", "Rogres", "anna rog", "@rep-4"])
@@ -216,7 +233,10 @@ def test_a_name_that_fits_several_people_lists_them_to_choose(conversation):
         ("Анна Смирнова", "/funnel 2026-10 @rep-5"),
     ]
     # The Cyrillic name in a case: `Анной` is Анна for Max, who sees only Bravo.
-    assert ask(conversation, "mgr-b", "/воронка Анной", locale="ru").title == "Воронка · Анна Смирнова · ноябрь 2026"
+    assert (
+        ask(conversation, "mgr-b", "/воронка Анной", locale="ru").title
+        == "Воронка · Анна Смирнова · ноябрь 2026"
+    )
     # Rita may see only herself: Anna is a word that names nobody, as before.
     assert lines(ask(conversation, "rep-1", "/funnel Anna", locale="en")) == [
         "I don't understand 'Anna'. Try: /funnel last month"
