@@ -101,8 +101,30 @@ SYNONYMS: tuple[tuple[str, str, str], ...] = (
     ("customer success", "cs", ""),
     ("тикет*", "cs", ""),
     ("leaderboard", "leaderboard", ""),
+    ("who most", "leaderboard", ""),
+    ("best", "leaderboard", ""),
     ("рейтинг*", "leaderboard", ""),
+    ("больше всего", "leaderboard", ""),
+    ("лучш*", "leaderboard", ""),
 )
+# A command that takes a measure as its own word (`/leaderboard calls`, `/plan calls`): the word for what another
+# phrase of the question names — by command, then by the start of the word that named it.
+_OWN_WORDS: dict[str, dict[str, dict[str, str]]] = {
+    "leaderboard": {
+        "activity": {"meet": "meetings", "встреч": "meetings", "activit": "activities", "": "calls"},
+        "revenue": {"": "revenue"},
+        "winrate": {"": "win_rate"},
+        "funnel": {"": "leads"},
+        "cycle": {"": "cycle"},
+        "plan": {"": "plan"},
+    },
+    "plan": {
+        "activity": {"meet": "meetings", "встреч": "meetings", "activit": "activities", "": "calls"},
+        "winrate": {"": "deals_won"},
+        "funnel": {"": "new_leads"},
+        "revenue": {"": "revenue"},
+    },
+}
 
 
 # The small words of a question, which name nothing the grammar reads. `we`/`our` leave the asker's default scope.
@@ -114,7 +136,7 @@ _SMALL_WORDS = _word_set(
     "how what which who whom is are am was were be been do does did doing done has have had get got make made "
     "many much number total count the a an of for in on at to from so far now currently right there it its "
     "we us our ours you your they their please pls show tell give let see look and or with about any",
-    "какая какой какое какие каков какова как сколько что кто у нас нам мы наш наша наше наши нашей нашего "
+    "какая какой какое какие каков какова как сколько что кто кого кому чей чьи у нас нам мы наш наша наше наши нашей нашего "
     "был была было были есть ли в во за на от до и а же ну покажи покажите скажи скажите дай дайте пожалуйста "
     "сейчас всего итого число количество было сделали сделал сделала провели провел провела по",
 )
@@ -146,10 +168,11 @@ class Reading:
     args: Arguments
     names: tuple[str, ...] = ()
     others: tuple[str, ...] = ()  # other commands a shorter phrase of the question names ("deals" in revenue)
+    own: tuple[str, ...] = ()  # the command's own word (`calls` in `/leaderboard calls`)
 
 
 def _tokens(text: str) -> list[str]:
-    words = []
+    words: list[str] = []
     for word in text.replace("’", "'").split():
         word = word.lower().replace("ё", "е").strip('.,;:!?()"«»')
         word = word.removesuffix("'s").removesuffix("'re").removesuffix("'m")
@@ -217,11 +240,21 @@ def read_question(
         return None
     # The longest phrase wins, the earliest of equally long ones; the order of SYNONYMS breaks the last ties.
     ranked = sorted(found_by, key=lambda name: found_by[name][:2], reverse=True)
+    if "leaderboard" in ranked and ranked[0] in _OWN_WORDS["leaderboard"]:
+        # "who is best at win rate": a ranking of the measure another phrase names, however long that phrase.
+        ranked = ["leaderboard", *(name for name in ranked if name != "leaderboard")]
     command = ranked[0]
     _, _, used, extra = found_by[command]
     # Other words naming the same command are read too ("кто отстаёт от плана": `отстаёт` and `плана`).
     singles = [p[0] for p, name, _ in _phrases(commands, titles) if name == command and len(p) == 1]
     used = [i for i, word in enumerate(words) if i in used or any(_fits(p, word) for p in singles)]
+    own: tuple[str, ...] = ()
+    for other in ranked[1:2]:
+        by_start = _OWN_WORDS.get(command, {}).get(other)
+        if by_start is not None:
+            named = words[found_by[other][2][0]]
+            own = (next(word for start, word in by_start.items() if named.startswith(start)),)
+            used = sorted({*used, *found_by[other][2]})
     left = [word for i, word in enumerate(words) if i not in used]
     grammar_words = _grammar_words(left) + extra.split()
     try:
@@ -229,7 +262,8 @@ def read_question(
     except UserError:
         return None
     names = tuple(word for word in args.rest if word not in _SMALL_WORDS)
-    return Reading(command, replace(args, rest=()), names, tuple(ranked[1:]))
+    others = tuple(name for name in ranked[1:] if not own or name != ranked[1])
+    return Reading(command, replace(args, rest=()), names, others, own)
 
 
 def _grammar_words(words: list[str]) -> list[str]:
@@ -262,10 +296,12 @@ def _grammar_words(words: list[str]) -> list[str]:
     return out
 
 
-def command_words(t: Translator, args: Arguments, person: str | None = None) -> list[str]:
+def command_words(
+    t: Translator, args: Arguments, person: str | None = None, own: Sequence[str] = ()
+) -> list[str]:
     """The reading written back as command words in the asker's language (`этот квартал по менеджерам`): what the
     reply says it read, and what the conversation then runs."""
-    words: list[str] = []
+    words: list[str] = list(own)
     period = args.period
     if period is not None:
         if period.label in _RELATIVE_LABELS:

@@ -152,11 +152,18 @@ def _answer_reading(
         if len(found) > 1:
             choices = []
             for candidate in found:
-                words = command_words(t, replace(args, scope=Scope("rep", candidate.user_id)), candidate.name)
-                choices.append(Action(candidate.name, " ".join([f"/{command.name}", *words])))
+                chosen = replace(args, scope=Scope("rep", candidate.user_id))
+                choices.append(
+                    Action(
+                        candidate.name,
+                        " ".join(
+                            [f"/{command.name}", *command_words(t, chosen, candidate.name, reading.own)]
+                        ),
+                    )
+                )
             raise WhichPerson(" ".join(reading.names), tuple(choices))
         args, person = replace(args, scope=Scope("rep", found[0].user_id)), found[0].name
-    words = " ".join(command_words(t, args, person))
+    words = " ".join(command_words(t, args, person, reading.own))
     shown = f"/{_shown_name(command, t.locale)} {words}".strip()
     lead: Line = (
         Span(t("read.as", "Read as") + " "),

@@ -85,6 +85,9 @@ REFINE_RU = " · измените любое слово и отправьте, �
         ("mgr-a", "who is behind plan?", "/plan by rep"),
         ("mgr-a", "who is behind plan last month?", "/plan last month by rep"),
         ("mgr-a", "how many calls did Anna make yesterday?", '/activity yesterday "Anna Rogers"'),
+        ("mgr-a", "who has the most calls last month?", "/leaderboard calls last month"),
+        ("mgr-a", "who is the best at win rate last month?", "/leaderboard win_rate last month"),
+        ("mgr-a", "who is behind plan on calls last month?", "/plan calls last month by rep"),
     ],
 )
 def test_an_english_question_is_answered_as_the_command_it_reads_as(conversation, user, question, command):
@@ -105,6 +108,9 @@ def test_the_english_readings_carry_the_fixtures_numbers(conversation):
     by_rep = ask(conversation, "mgr-a", "what's our win rate this quarter by rep?", locale="en")
     assert by_rep.table is not None
     assert [row[:2] for row in by_rep.table.rows][:2] == [("Rita Rep", "50.0%"), ("Rob Rep", "100.0%")]
+    # October's calls in Alpha: Rita 5, Rob 3 (Anna's are all in November).
+    ranking = lines(ask(conversation, "mgr-a", "who has the most calls last month?", locale="en"))
+    assert ranking[1:3] == ["1. Rita Rep — 5", "2. Rob Rep — 3"]
     # Anna Rogers made 2 calls and had 1 meeting yesterday.
     calls = lines(ask(conversation, "mgr-a", "how many calls did Anna make yesterday?", locale="en"))
     assert "Calls: 2" in calls and "Meetings: 1" in calls
@@ -121,6 +127,7 @@ def test_the_english_readings_carry_the_fixtures_numbers(conversation):
         ("rep-1", "как у меня дела в прошлом месяце?", "/план прошлый месяц"),
         ("mgr-a", "сколько сделок мы выиграли в прошлом месяце?", "/конверсия прошлый месяц"),
         ("mgr-a", "какой винрейт за квартал по менеджерам?", "/конверсия этот квартал по менеджерам"),
+        ("mgr-a", "у кого больше всего звонков в прошлом месяце?", "/рейтинг calls прошлый месяц"),
     ],
 )
 def test_a_russian_question_is_answered_as_the_command_it_reads_as(conversation, user, question, command):
