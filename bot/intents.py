@@ -127,35 +127,30 @@ _OWN_WORDS: dict[str, dict[str, dict[str, str]]] = {
 }
 
 
-# The small words of a question, which name nothing the grammar reads. `we`/`our` leave the asker's default scope.
 def _word_set(*texts: str) -> frozenset[str]:
     return frozenset(word for text in texts for word in text.split())
 
 
+# The small words of a question, which name nothing the grammar reads. `we`/`our` leave the asker's default scope.
 _SMALL_WORDS = _word_set(
     "how what which who whom is are am was were be been do does did doing done has have had get got make made "
     "many much number total count the a an of for in on at to from so far now currently right there it its "
     "we us our ours you your they their please pls show tell give let see look and or with about any",
-    "какая какой какое какие каков какова как сколько что кто кого кому чей чьи у нас нам мы наш наша наше наши нашей нашего "
-    "был была было были есть ли в во за на от до и а же ну покажи покажите скажи скажите дай дайте пожалуйста "
-    "сейчас всего итого число количество было сделали сделал сделала провели провел провела по",
+    "какая какой какое какие каков какова как сколько что кто кого кому чей чьи у нас нам мы наш наша наше наши "
+    "нашей нашего был была было были есть ли в во за на от до и а же ну покажи покажите скажи скажите дай дайте "
+    "пожалуйста сейчас всего итого число количество сделали сделал сделала провели провел провела по",
 )
-_SHOW_ME = frozenset({"show", "tell", "give", "покажи", "покажите", "скажи", "скажите", "дай", "дайте"})
+_SHOW_ME = _word_set("show tell give покажи покажите скажи скажите дай дайте")
 _ME_WORDS = {"i": "me", "me": "me", "my": "me", "mine": "me"}
-_BARE_UNITS = frozenset({"week", "month", "quarter", "year", "неделю", "месяц", "квартал", "год"})
-_BEFORE_UNIT = frozenset({"this", "last", "previous", "current", "by", "per", "vs", "по", "к"})
+# A unit without `this` or `last` (`за квартал`, `for the quarter`) is the current one.
+_BARE_UNITS = {
+    **{unit: unit for unit in ("week", "month", "quarter", "year")},
+    **{"неделю": "week", "месяц": "month", "квартал": "quarter", "год": "year"},
+}
+_BEFORE_UNIT = _word_set("this last previous current by per vs по к")
 _RELATIVE_LABELS = frozenset(
-    (
-        "today",
-        "yesterday",
-        "this week",
-        "last week",
-        "this month",
-        "last month",
-        "this quarter",
-        "last quarter",
-    )
-    + ("this year", "last year", "ytd")
+    {"today", "yesterday", "ytd"}
+    | {f"{which} {unit}" for which in ("this", "last") for unit in ("week", "month", "quarter", "year")}
 )
 _GAP = 2
 
@@ -267,11 +262,11 @@ def read_question(
 
 
 def _grammar_words(words: list[str]) -> list[str]:
-    """The words the command grammar should read: small words out, `show me` out, `I` as `me`, a bare unit
-    (`за квартал`, `for the quarter`) as this one."""
+    """The words the command grammar should read: small words out (but `по` before a breakdown), `show me` out,
+    `I` as `me`, a bare unit as this one."""
     out: list[str] = []
     for i, word in enumerate(words):
-        before = words[i - 1] if i else ""
+        before, after = words[i - 1] if i else "", words[i + 1] if i + 1 < len(words) else ""
         if word in ("me", "мне") and before in _SHOW_ME:
             continue
         if (
@@ -279,19 +274,10 @@ def _grammar_words(words: list[str]) -> list[str]:
             and before not in _BEFORE_UNIT
             and not before.startswith(("прошл", "эт", "текущ"))
         ):
-            out += [
-                "this",
-                {"неделю": "week", "месяц": "month", "квартал": "quarter", "год": "year"}.get(word, word),
-            ]
-            continue
-        if word in _ME_WORDS:
+            out += ["this", _BARE_UNITS[word]]
+        elif word in _ME_WORDS:
             out.append(_ME_WORDS[word])
-        elif (
-            word not in _SMALL_WORDS
-            or word == "по"
-            and i + 1 < len(words)
-            and words[i + 1] in BREAKDOWN_WORDS
-        ):
+        elif word not in _SMALL_WORDS or (word == "по" and after in BREAKDOWN_WORDS):
             out.append(word)
     return out
 

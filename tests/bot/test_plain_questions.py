@@ -10,14 +10,18 @@ So Mia sees one Anna, Max sees one Анна, and Ada the admin sees both.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import insert
 
 from bot.conversation import Conversation
+from bot.intents import SYNONYMS, read_question
 from bot.reply.messages import Reply, Request
 from bot.telegram.handlers import addressed_text
+from bot.understand import metric_titles
 from run_bot import build_registry
 from storage.config.settings import load_settings
 from storage.schema import Activity, User
@@ -288,3 +292,19 @@ def test_a_usage_hint_never_repeats_the_command_just_asked(conversation):
     assert lines(ask(conversation, "mgr-a", "/funnel blorp", locale="en")) == [
         "I don't understand 'blorp'. Try: /funnel last month"
     ]
+
+
+COMMANDS = list(build_registry())
+WORDS = sorted({word.rstrip("*") for phrase, _, _ in SYNONYMS for word in phrase.split()})
+WORDS += ["last", "month", "прошлый", "месяц", "by", "rep", "по", "менеджерам", "vs", "prev", "за", "квартал", "у"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(WORDS) | st.text(max_size=12), max_size=10))
+def test_any_words_are_read_the_same_way_every_time_and_never_raise(words):
+    text = " ".join(words)
+    titles = metric_titles(COMMANDS)
+    reading = read_question(text, commands=COMMANDS, titles=titles, now=NOW, tz=UTC)
+    assert reading == read_question(text, commands=COMMANDS, titles=titles, now=NOW, tz=UTC)
+    if reading is not None:
+        assert reading.command in {c.name for c in COMMANDS}
