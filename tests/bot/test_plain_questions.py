@@ -296,7 +296,21 @@ def test_a_usage_hint_never_repeats_the_command_just_asked(conversation):
 
 COMMANDS = list(build_registry())
 WORDS = sorted({word.rstrip("*") for phrase, _, _ in SYNONYMS for word in phrase.split()})
-WORDS += ["last", "month", "прошлый", "месяц", "by", "rep", "по", "менеджерам", "vs", "prev", "за", "квартал", "у"]
+WORDS += [
+    "last",
+    "month",
+    "прошлый",
+    "месяц",
+    "by",
+    "rep",
+    "по",
+    "менеджерам",
+    "vs",
+    "prev",
+    "за",
+    "квартал",
+    "у",
+]
 
 
 @settings(max_examples=300, deadline=None)
