@@ -202,7 +202,9 @@ def test_in_a_telegram_group_only_words_put_to_the_bot_are_answered():
 def test_help_says_a_plain_question_works_and_the_example_it_gives_does(conversation):
     for locale, example in (("en", "how am I doing this month?"), ("ru", "как у меня дела в этом месяце?")):
         assert lines(ask(conversation, "rep-1", "/help", locale=locale))[-1].endswith(example)
-        assert ask(conversation, "rep-1", example, locale=locale).title.endswith(("November 2026", "ноябрь 2026"))
+        assert ask(conversation, "rep-1", example, locale=locale).title.endswith(
+            ("November 2026", "ноябрь 2026")
+        )
 
 
 @pytest.mark.parametrize(
