@@ -54,6 +54,7 @@ _LATIN = dict(
 # Case endings of Russian first and last names, longest first: `Анной` → `Анн`, `Новиковой` → `Новиков`.
 _ENDINGS = ("ого", "ой", "ей", "ом", "ем", "ым", "им", "ы", "и", "е", "у", "ю", "а", "я")
 _MAX_CANDIDATES = 5
+_CONNECTORS = frozenset({"for", "of", "by", "у", "для", "про"})
 _NO_FIT = 9
 
 
@@ -131,6 +132,9 @@ def match_people(
     engine_or_conn: Engine | Connection, words: Sequence[str], among: Sequence[str] | None = None
 ) -> list[Candidate]:
     """The people the words may name (see the module docstring), best fits first; [] for nobody."""
+    words = list(words)
+    while len(words) > 1 and words[0].lower() in _CONNECTORS:  # `/funnel for Anna`, `/воронка у Анны`
+        words.pop(0)
     ref = " ".join(words).strip().lstrip("@")
     if not ref:
         return []

@@ -235,7 +235,9 @@ def test_a_typo_close_to_several_commands_asks_which(conversation):
     ]
 
 
-@pytest.mark.parametrize("words", ["Anna", "anna", "Ann", "Ana", "Rogers", "Rogres", "anna rog", "@rep-4"])
+@pytest.mark.parametrize(
+    "words", ["Anna", "anna", "Ann", "Ana", "Rogers", "Rogres", "anna rog", "@rep-4", "for Anna", "у Анны"]
+)
 def test_a_manager_names_a_rep_by_first_name_prefix_or_typo(conversation, words):
     full = ask(conversation, "mgr-a", '/funnel last month "Anna Rogers"', locale="en")
     assert full.title == "Funnel · Anna Rogers · October 2026"
