@@ -114,7 +114,11 @@ def subscribe_command(ctx: CommandContext) -> Reply:
     with ctx.engine.connect() as conn:
         person = load_people(conn).get(ctx.viewer.user_id)
     if person is None or not may_receive(name, person):
-        raise UserError("subscribe.not_for_you", "The {name} digest is for managers of a team.", name=name)
+        # A refusal, so no "Try:" of the very command refused: the digests this person may have instead.
+        instead = [other for other in DIGEST_NAMES if person is not None and may_receive(other, person)]
+        raise PermissionDenied("subscribe.not_for_you", "The {name} digest is for managers of a team; you can "
+                               "have {instead}, e.g. /subscribe {first}.", name=name,
+                               instead=", ".join(instead), first=instead[0] if instead else "")  # fmt: skip
     _save_choice(ctx.engine, ctx.viewer.user_id, name, True, local_time, _now(ctx))
     at = local_time or ctx.settings.digests.get(name).time
     return Reply(lines=_lines(ctx.t("subscribe.done", "You will get {name} at {time} ({zone}) on its days.",
@@ -146,27 +150,39 @@ def _person(ctx: CommandContext) -> Person | None:
         return load_people(conn).get(ctx.viewer.user_id)
 
 
-def _may_act(person: Person | None, action: str, scope: str | None) -> None:
+def _may_act(person: Person | None, action: str, rule_id: str, scope: str | None) -> None:
     """Who may silence an alert (docs/digests_and_alerts.md): managers and admins only. An alert about a rep is
     meant for their manager, so a rep silencing it — even one about themselves — would hide it from the person it
     is for. Muting, unmuting and anything rule-wide silence alerts meant for other teams too: admins only. A
     manager snoozes or acknowledges one scope of their own: a team they manage or one of its members.
 
-    Refusals are PermissionDenied: one line, with no usage hint that would suggest trying again."""
-    if person is not None and person.is_admin:
+    Refusals are PermissionDenied: one line, with no usage hint that would suggest trying again — each says what
+    the asker may do instead (a manager gets the command for a team of their own)."""
+    _may_silence(person)
+    assert person is not None
+    if person.is_admin:
         return
-    if person is None or not person.is_manager:
-        raise PermissionDenied(
-            "alerts.managers_only", "Only managers and admins can snooze or acknowledge alerts."
-        )
+    verb = action if action in ("snooze", "ack") else "snooze"
+    example = f"/alerts {verb} {rule_id} team:{person.managed_team_ids[0]}" + (
+        " 4h" if verb == "snooze" else ""
+    )
     if action in ("mute", "unmute") or scope is None:
         raise PermissionDenied("alerts.admins_only", "Only an admin can mute or unmute an alert or silence a whole "
-                               "rule; to snooze or acknowledge one alert, name its scope (team:ID or rep:ID).")  # fmt: skip
+                               "rule; to snooze or acknowledge one alert, name its scope, e.g. {example}.",
+                               example=example)  # fmt: skip
     # A team they manage or one of its members; never their own rep scope (the alert is for their manager).
     own = person.may_see_scope(scope) and scope != f"rep:{person.user_id}"
     if not own:
         raise PermissionDenied("alerts.not_your_scope", "You can only snooze or acknowledge alerts about your own "
-                               "teams and their members, not {scope}.", scope=scope)  # fmt: skip
+                               "teams and their members, not {scope}; e.g. {example}.", scope=scope,
+                               example=example)  # fmt: skip
+
+
+def _may_silence(person: Person | None) -> None:
+    """A rep is refused before the command's words are checked, so they are never asked to complete it."""
+    if person is None or not (person.is_admin or person.is_manager):
+        raise PermissionDenied("alerts.managers_only", "Only managers and admins can snooze or acknowledge alerts; "
+                               "/alerts shows what is firing, and your manager gets the alerts about your numbers.")  # fmt: skip
 
 
 def _list_alerts(ctx: CommandContext) -> Reply:
@@ -223,6 +239,8 @@ def alerts_command(ctx: CommandContext) -> Reply:
     if action == "list":
         return _list_alerts(ctx)
     assert ctx.viewer is not None
+    person = _person(ctx)
+    _may_silence(person)
     rest = list(ctx.words[1:])
     if not rest:
         raise UserError("alerts.rule_needed", "Which alert? Try: /alerts")
@@ -238,7 +256,7 @@ def alerts_command(ctx: CommandContext) -> Reply:
         except ValueError:
             raise UserError("alerts.duration", "Write a duration like 30m, 4h or 1d.") from None
     scope = rest[0] if rest else None
-    _may_act(_person(ctx), action, scope)
+    _may_act(person, action, rule.id, scope)
     t = ctx.t
     if action == "snooze":
         assert duration is not None

@@ -2,8 +2,10 @@
 
 It finds the command, works out who asks and in which language and zone, checks the two rules that belong to the
 chat (unlinked users; admin-only commands), reads the words with the grammar and asks the metrics core — which
-enforces every other permission. A UserError becomes a one-line reply with the command's usage; anything else an
-apology with an incident id, the traceback going to the log only.
+enforces every other permission. A message that names no command is read as a plain question or a typo
+(bot/understand.py) and answered as the command it reads as, under a line saying so. A UserError becomes a
+one-line reply with the command's usage; anything else an apology with an incident id, the traceback going to the
+log only.
 """
 
 from __future__ import annotations
@@ -14,23 +16,25 @@ import uuid
 from dataclasses import replace
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, func, or_, select
+from sqlalchemy import Engine
 
 from bot.grammar import Arguments, parse_arguments, split_words
+from bot.people import WhichPerson, match_people
 from bot.ratelimit import RateLimiter
 from bot.registry import Registry
+from bot.reply.arguments import to_words
 from bot.reply.command import Command, CommandContext
 from bot.reply.formatting import Formatter
 from bot.reply.i18n import Translator, normalize_locale, translator
-from bot.reply.messages import Chart, Line, Reply, Request, Span
+from bot.reply.messages import Action, Chart, Line, Reply, Request, Span
 from bot.reply.render import metric_reply
+from bot.understand import understand
 from metrics.catalogue import MetricQuery, catalogue, get_metric, query
 from metrics.periods import default_period
 from metrics.result import MetricResult
 from metrics.scope import Scope, Viewer, default_scope, load_viewer, visible_people
 from storage.config.settings import Settings
 from storage.errors import PermissionDenied, UserError
-from storage.schema import User
 
 __all__ = [
     "Conversation",
@@ -73,23 +77,13 @@ def readable_text(text: str) -> str:
 
 
 def find_person(engine_or_conn, words: tuple[str, ...], among: tuple[str, ...] | None = None) -> str | None:
-    """The user id the words name — an id (`rep-001`), or a full name (`Anna Petrova`, any case) — or None.
+    """The user id the words name — an id (`rep-001`), a full name (`Anna Petrova`, any case), or, when exactly one
+    person fits, a first or last name, a prefix or a small typo (bot/people.py) — or None.
 
     With `among`, only those ids are candidates (the people the asker may see), so a name outside them reads
     exactly like a word that names nobody."""
-    ref = " ".join(words).lstrip("@")
-    if not ref:
-        return None
-    stmt = select(User.user_id).where(or_(User.user_id == ref, func.lower(User.name) == ref.lower()))
-    if among is not None:
-        stmt = stmt.where(User.user_id.in_(among))
-    stmt = stmt.limit(2)
-    if isinstance(engine_or_conn, Engine):
-        with engine_or_conn.connect() as conn:
-            found = list(conn.execute(stmt).scalars())
-    else:
-        found = list(engine_or_conn.execute(stmt).scalars())
-    return found[0] if len(found) == 1 else None
+    found = match_people(engine_or_conn, words, among)
+    return found[0].user_id if len(found) == 1 else None
 
 
 def render_charts_safely(result: MetricResult, fmt: Formatter) -> tuple[Chart, ...]:
@@ -187,6 +181,10 @@ def localize_error(t: Translator, exc: UserError) -> str:
     return message if message.endswith((".", "!", "?")) else message + "."
 
 
+def _suggests(message: str, command: Command) -> bool:
+    return any(f"/{name}" in message for name in command.names)
+
+
 def _sender_key(request: Request) -> str:
     if request.user_id:
         return f"user:{request.user_id}"
@@ -232,6 +230,9 @@ class Conversation:
         t = translator(self.settings.org.locale)
         command: Command | None = None
         viewer: Viewer | None = None
+        asked = request.text
+        lead: Line = ()  # how a plain question or a typo was read, said above the answer
+        more: tuple[Action, ...] = ()  # and the next closest reading, as a follow-up
         try:
             # The limit comes first, before any database work, so a flood costs next to nothing.
             wait = self.rate_limiter.check(_sender_key(request), request.now)
@@ -252,7 +253,21 @@ class Conversation:
             name, rest = _split_command(text)
             command = self.registry.get(name or "help")
             if command is None:
-                raise UserError("command.unknown", "I don't know the command '/{name}'.", name=name)
+                found = understand(
+                    self.engine,
+                    self.registry,
+                    t,
+                    text=text,
+                    name=name,
+                    rest=rest,
+                    viewer=viewer,
+                    now=request.now,
+                    tz=self._zone(request, viewer),
+                )
+                if isinstance(found, Reply):
+                    return replace(found, extra={"locale": locale, **found.extra})
+                command, rest, lead, more = found.command, found.words, found.lead, found.actions
+                asked = f"/{command.name} {rest}"
             if viewer is None and not command.allowed_for_unlinked:
                 return Reply(lines=((Span(t("link.needed")),),), kind="info", extra={"locale": locale})
             if command.admin_only and (viewer is None or not viewer.is_admin):
@@ -272,11 +287,20 @@ class Conversation:
                 commands=self.registry,
             )
             reply = command.handler(ctx) if command.handler else self._metric_command(ctx)
-            return replace(reply, extra={"locale": ctx.locale, **reply.extra})
+            return replace(
+                reply,
+                lines=(lead, *reply.lines) if lead else reply.lines,
+                actions=(*reply.actions, *more) if reply.kind == "answer" else reply.actions,
+                extra={"locale": ctx.locale, **reply.extra},
+            )
         except PermissionDenied as exc:
-            return self._user_error(t, _permission_text(t, exc, viewer, self.settings), None, try_usage=False)
+            message = _permission_text(t, exc, viewer, self.settings)
+            return self._user_error(t, message, None, try_usage=False, lead=lead)
+        except WhichPerson as exc:
+            reply = self._user_error(t, localize_error(t, exc), None, try_usage=False, lead=lead)
+            return replace(reply, actions=exc.choices)
         except UserError as exc:
-            return self._user_error(t, localize_error(t, exc), command)
+            return self._user_error(t, localize_error(t, exc), command, lead=lead, asked=asked)
         except Exception:
             incident = uuid.uuid4().hex[:8]
             log.exception("incident %s: failed to answer %r from %s", incident, request.text, request.user_id)
@@ -288,11 +312,35 @@ class Conversation:
             )
 
     def _user_error(
-        self, t: Translator, message: str, command: Command | None, *, try_usage: bool = True
+        self,
+        t: Translator,
+        message: str,
+        command: Command | None,
+        *,
+        try_usage: bool = True,
+        lead: Line = (),
+        asked: str = "",
     ) -> Reply:
+        """One line; "Try: <usage>" after it unless that would suggest again what was just asked (or the message
+        already suggests a command of its own), so a hint never sends the asker round in a loop."""
         usage = t(f"usage.{command.name}", command.usage) if command else "/help"
+        if command is not None and (self._repeats(usage, asked) or _suggests(message, command)):
+            try_usage = False
         line: Line = (Span(f"{message} {t('try', usage=usage)}" if try_usage else message),)
-        return Reply(lines=(line,), kind="user_error", extra={"locale": t.locale})
+        lines = (lead, line) if lead else (line,)
+        return Reply(lines=lines, kind="user_error", extra={"locale": t.locale})
+
+    def _repeats(self, usage: str, asked: str) -> bool:
+        """Whether the usage example is the command just asked (one's words a prefix of the other's)."""
+
+        def words(text: str) -> list[str]:
+            name, rest = _split_command(text)
+            command = self.registry.get(name)
+            return [command.name if command else name, *(word.lower() for word in rest.split())]
+
+        usage_words, asked_words = words(usage), words(asked)
+        shorter = min(len(usage_words), len(asked_words))
+        return bool(asked.strip()) and usage_words[:shorter] == asked_words[:shorter]
 
     def _metric_command(self, ctx: CommandContext) -> Reply:
         command = ctx.command
@@ -326,7 +374,13 @@ class Conversation:
         """Words the grammar could not place: a rep's id or name (`rep-001`, `Anna Petrova`), or a mistake."""
         assert ctx.viewer is not None
         among = visible_people(ctx.viewer)
-        person = None if args.scope is not None else find_person(self.engine, rest, among)
-        if person is None:
+        found = [] if args.scope is not None else match_people(self.engine, rest, among)
+        if not found:
             raise UserError("args.unknown", "I don't understand '{text}'.", text=" ".join(rest))
-        return replace(args, scope=Scope("rep", person), rest=())
+        if len(found) > 1:
+            choices = []
+            for person in found:
+                words = to_words(replace(args, scope=Scope("rep", person.user_id), rest=()))
+                choices.append(Action(person.name, " ".join([f"/{ctx.command.name}", *words])))
+            raise WhichPerson(" ".join(rest), tuple(choices))
+        return replace(args, scope=Scope("rep", found[0].user_id), rest=())

@@ -24,7 +24,7 @@ from bot.telegram.actions import lookup_command, parse_callback
 from bot.telegram.deliver import edit_reply, keyboard_maker, send_reply
 from bot.telegram.render import render_reply
 
-__all__ = ["TelegramChat", "command_text"]
+__all__ = ["TelegramChat", "command_text", "addressed_text"]
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,15 @@ def command_text(text: str, bot_username: str | None) -> str | None:
             return None
         head = name
     return f"{head}{sep}{rest}".strip()
+
+
+def addressed_text(text: str, bot_username: str | None, *, replies_to_bot: bool = False) -> str | None:
+    """A group message's words meant for the bot — after an `@botname` it starts with, or a reply to one of the
+    bot's messages — else None: in a group the bot answers only what is addressed to it."""
+    head, _, rest = text.strip().partition(" ")
+    if bot_username and head.lower() in (f"@{bot_username.lower()}", f"@{bot_username.lower()},"):
+        return rest.strip() or None
+    return (text.strip() or None) if replies_to_bot else None
 
 
 class TelegramChat:
@@ -97,9 +106,14 @@ class TelegramChat:
         message, chat = update.effective_message, update.effective_chat
         if message is None or chat is None or not message.text or update.effective_user is None:
             return
+        text: str | None = message.text
         if chat.type != "private" and not message.text.startswith("/"):
-            return  # in a group the bot only hears what is addressed to it
-        text = command_text(message.text, context.bot.username)
+            # In a group the bot answers a command, or a question put to it (`@kpibot how are we doing?`, a reply).
+            replied = message.reply_to_message
+            to_bot = bool(replied and replied.from_user and replied.from_user.id == context.bot.id)
+            text = addressed_text(message.text, context.bot.username, replies_to_bot=to_bot)
+        if text:
+            text = command_text(text, context.bot.username)
         if not text:
             return
         reply, now = await self._answer(update, text)

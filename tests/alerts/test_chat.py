@@ -136,10 +136,15 @@ def test_a_rep_cannot_silence_an_alert_about_themselves_or_anyone(engine):
                        ("rep-3", "/alerts ack rep-calls")):  # fmt: skip
         reply = say(engine, user, text)
         assert reply.kind == "user_error", (user, text)
-        assert reply.plain_text == "Only managers and admins can snooze or acknowledge alerts.", text
+        # What she may do instead, never the command just refused.
+        assert reply.plain_text == (
+            "Only managers and admins can snooze or acknowledge alerts; /alerts shows what is firing, and your "
+            "manager gets the alerts about your numbers."
+        ), text
     russian = say(engine, "rep-1", "/alerts snooze rep-calls rep:rep-1 4h", locale="ru")
-    assert (
-        russian.plain_text == "Откладывать и подтверждать алерты могут только руководители и администраторы."
+    assert russian.plain_text == (
+        "Откладывать и подтверждать алерты могут только руководители и администраторы; /alerts покажет, что "
+        "сработало, а алерты о ваших показателях получает ваш руководитель."
     )
     assert not [r for r in alert_states(engine) if r.acknowledged_by or r.snoozed_until or r.muted]
     # The list still shows Rae her own firing, but offers her nothing she may not do.

@@ -146,7 +146,6 @@ def test_a_russian_error_names_the_metric_in_russian(conversation):
             "/activity by source",
             "Sales activity can't be broken down by source; try: rep, team, month, week. Try: /activity yesterday",
         ),
-        ("rep-2", "/nonsense", "I don't know the command '/nonsense'. Try: /help"),
     ],
 )
 def test_bad_input_gets_one_line_with_the_usage(conversation, user, text, expected):

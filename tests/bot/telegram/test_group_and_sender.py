@@ -66,6 +66,16 @@ def test_an_admin_binds_the_group_to_alpha_and_it_answers_for_the_team(fake_api,
         (only,) = fake_api.wait_for_calls("sendMessage", 1, after=mark)
         assert "Rita Rep" in only.params["text"]
 
+        # Chatter in the group is not for the bot; a question put to it is read as its command and answered:
+        # Alpha's October deals, 2 won of 3 closed.
+        mark = len(fake_api.calls)
+        fake_api.push_update(group_text(MIA, GROUP, "how many deals did we win last month?"))
+        fake_api.push_update(
+            group_text(MIA, GROUP, "@kpi_test_bot how many deals did we win in October 2026?")
+        )
+        (answer,) = fake_api.wait_for_calls("sendMessage", 1, after=mark)
+        assert "/winrate 2026-10" in answer.params["text"] and "66.7%" in answer.params["text"]
+
 
 @pytest.mark.parametrize(
     "status, description, retry_after, permanent",

@@ -1,0 +1,314 @@
+"""Plain questions read as commands: "what's our win rate this quarter by rep?" is `/winrate this quarter by rep`,
+"сколько звонков вчера у Анны?" is `/активность вчера "Anna Rogers"`.
+
+Deterministic, so every number stays exact: one phrase of the question names the command (a synonym below, or a
+command's name, alias or catalogue title in either language); the words it leaves, without the small words of a
+question (how, many, our, какая, сколько …), must all be read by the command grammar (bot/grammar.py: period,
+comparison, scope, breakdown) or name a person the asker may see. A word left over means the question is not
+understood — it is never guessed at. The reading is then written back as the command it stands for, in the asker's
+language, and that very command is what gets answered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from bot.grammar import BREAKDOWN_WORDS, parse_arguments
+from bot.reply.arguments import Arguments, to_words
+from bot.reply.command import Command
+from bot.reply.i18n import Translator
+from storage.errors import UserError
+
+__all__ = ["Reading", "read_question", "command_words", "SYNONYMS"]
+
+# (phrase, command, words it adds). A word ending in `*` matches any word it begins (Russian endings: `звонк*` is
+# звонки, звонков, звонками). The longest phrase found wins; its words may have two other words between them.
+SYNONYMS: tuple[tuple[str, str, str], ...] = (
+    ("how am i doing", "plan", ""),
+    ("how are we doing", "plan", ""),
+    ("how is my team doing", "plan", ""),
+    ("как у меня дела", "plan", ""),
+    ("как мои дела", "plan", ""),
+    ("как дела", "plan", ""),
+    ("who behind", "plan", "by rep"),
+    ("who is behind plan", "plan", "by rep"),
+    ("кто отста*", "plan", "by rep"),
+    ("кто не выполня* план*", "plan", "by rep"),
+    ("plan", "plan", ""),
+    ("quota", "plan", ""),
+    ("attainment", "plan", ""),
+    ("план*", "plan", ""),
+    ("выполнени* план*", "plan", ""),
+    ("win rate", "winrate", ""),
+    ("deals won", "winrate", ""),
+    ("deals", "revenue", ""),
+    ("сделк*", "revenue", ""),
+    ("сделок", "revenue", ""),
+    ("won deals", "winrate", ""),
+    ("deals win", "winrate", ""),
+    ("deals close*", "winrate", ""),
+    ("close rate", "winrate", ""),
+    ("винрейт*", "winrate", ""),
+    ("доля выигранн*", "winrate", ""),
+    ("выигра*", "winrate", ""),
+    ("сдел* выигра*", "winrate", ""),
+    ("calls", "activity", ""),
+    ("call", "activity", ""),
+    ("meetings", "activity", ""),
+    ("activities", "activity", ""),
+    ("звонк*", "activity", ""),
+    ("звонил*", "activity", ""),
+    ("встреч*", "activity", ""),
+    ("активност*", "activity", ""),
+    ("conversion to sql", "sql", ""),
+    ("sql conversion", "sql", ""),
+    ("sqls", "sql", ""),
+    ("acceptance rate", "sql", ""),
+    ("конверси* в sql", "sql", ""),
+    ("конверси* sql", "sql", ""),
+    ("конверси*", "winrate", ""),  # as the command's own alias /конверсия
+    ("leads", "funnel", ""),
+    ("conversion", "funnel", ""),
+    ("mqls", "funnel", ""),
+    ("лид*", "funnel", ""),
+    ("воронк*", "funnel", ""),
+    ("sales", "revenue", ""),
+    ("sold", "revenue", ""),
+    ("deal size", "revenue", ""),
+    ("выручк*", "revenue", ""),
+    ("продаж*", "revenue", ""),
+    ("продал*", "revenue", ""),
+    ("средн* чек*", "revenue", ""),
+    ("sales cycle", "cycle", ""),
+    ("days to close", "cycle", ""),
+    ("цикл*", "cycle", ""),
+    ("time in stage", "stages", ""),
+    ("этап*", "stages", ""),
+    ("churn", "retention", ""),
+    ("удержани*", "retention", ""),
+    ("отток*", "retention", ""),
+    ("lifetime value", "ltv", ""),
+    ("acquisition cost", "cac", ""),
+    ("стоимост* привлечени*", "cac", ""),
+    ("email list", "email", ""),
+    ("subscribers", "email", ""),
+    ("рассылк*", "email", ""),
+    ("подписчик*", "email", ""),
+    ("tickets", "cs", ""),
+    ("customer success", "cs", ""),
+    ("тикет*", "cs", ""),
+    ("leaderboard", "leaderboard", ""),
+    ("who most", "leaderboard", ""),
+    ("best", "leaderboard", ""),
+    ("рейтинг*", "leaderboard", ""),
+    ("больше всего", "leaderboard", ""),
+    ("лучш*", "leaderboard", ""),
+)
+# A command that takes a measure as its own word (`/leaderboard calls`, `/plan calls`): the word for what another
+# phrase of the question names — by command, then by the start of the word that named it.
+_OWN_WORDS: dict[str, dict[str, dict[str, str]]] = {
+    "leaderboard": {
+        "activity": {"meet": "meetings", "встреч": "meetings", "activit": "activities", "": "calls"},
+        "revenue": {"": "revenue"},
+        "winrate": {"": "win_rate"},
+        "funnel": {"": "leads"},
+        "cycle": {"": "cycle"},
+        "plan": {"": "plan"},
+    },
+    "plan": {
+        "activity": {"meet": "meetings", "встреч": "meetings", "activit": "activities", "": "calls"},
+        "winrate": {"": "deals_won"},
+        "funnel": {"": "new_leads"},
+        "revenue": {"": "revenue"},
+    },
+}
+
+
+def _word_set(*texts: str) -> frozenset[str]:
+    return frozenset(word for text in texts for word in text.split())
+
+
+# The small words of a question, which name nothing the grammar reads. `we`/`our` leave the asker's default scope.
+_SMALL_WORDS = _word_set(
+    "how what which who whom is are am was were be been do does did doing done has have had get got make made "
+    "many much number total count the a an of for in on at to from so far now currently right there it its "
+    "we us our ours you your they their please pls show tell give let see look and or with about any",
+    "какая какой какое какие каков какова как сколько что кто кого кому чей чьи у нас нам мы наш наша наше наши "
+    "нашей нашего был была было были есть ли в во за на от до и а же ну покажи покажите скажи скажите дай дайте "
+    "пожалуйста сейчас всего итого число количество сделали сделал сделала провели провел провела по",
+)
+_SHOW_ME = _word_set("show tell give покажи покажите скажи скажите дай дайте")
+_ME_WORDS = {"i": "me", "me": "me", "my": "me", "mine": "me"}
+# A unit without `this` or `last` (`за квартал`, `for the quarter`) is the current one.
+_BARE_UNITS = {
+    **{unit: unit for unit in ("week", "month", "quarter", "year")},
+    **{"неделю": "week", "месяц": "month", "квартал": "quarter", "год": "year"},
+}
+_BEFORE_UNIT = _word_set("this last previous current by per vs по к")
+_RELATIVE_LABELS = frozenset(
+    {"today", "yesterday", "ytd"}
+    | {f"{which} {unit}" for which in ("this", "last") for unit in ("week", "month", "quarter", "year")}
+)
+_GAP = 2
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What a question asks: the command, the grammar's reading of its words, and words left to name a person."""
+
+    command: str
+    args: Arguments
+    names: tuple[str, ...] = ()
+    others: tuple[str, ...] = ()  # other commands a shorter phrase of the question names ("deals" in revenue)
+    own: tuple[str, ...] = ()  # the command's own word (`calls` in `/leaderboard calls`)
+
+
+def _tokens(text: str) -> list[str]:
+    words: list[str] = []
+    for word in text.replace("’", "'").split():
+        word = word.lower().replace("ё", "е").strip('.,;:!?()"«»')
+        word = word.removesuffix("'s").removesuffix("'re").removesuffix("'m")
+        if word and word != "/":
+            words.append(word.lstrip("/") if not words else word)
+    return words
+
+
+def _fits(pattern: str, word: str) -> bool:
+    return word.startswith(pattern[:-1]) if pattern.endswith("*") else word == pattern
+
+
+def _find(pattern: Sequence[str], words: Sequence[str]) -> list[int] | None:
+    """The positions of the pattern's words in order, each within `_GAP` words of the one before; or None."""
+    for start, word in enumerate(words):
+        if not _fits(pattern[0], word):
+            continue
+        found = [start]
+        for part in pattern[1:]:
+            after = found[-1] + 1
+            nxt = next(
+                (i for i in range(after, min(after + _GAP + 1, len(words))) if _fits(part, words[i])), None
+            )
+            if nxt is None:
+                break
+            found.append(nxt)
+        else:
+            return found
+    return None
+
+
+def _phrases(
+    commands: Iterable[Command], titles: dict[str, tuple[str, ...]]
+) -> list[tuple[list[str], str, str]]:
+    phrases = [(phrase.split(), command, extra) for phrase, command, extra in SYNONYMS]
+    for command in commands:
+        for name in (*command.names, *titles.get(command.name, ())):
+            phrases.append((name.lower().replace("ё", "е").replace("_", " ").split(), command.name, ""))
+    return phrases
+
+
+def read_question(
+    text: str,
+    *,
+    commands: Iterable[Command],
+    titles: dict[str, tuple[str, ...]],
+    now: datetime,
+    tz: ZoneInfo,
+) -> Reading | None:
+    """The reading of a plain question, or None when no phrase names a command or a word is left unread.
+
+    `titles` are the catalogue titles of each metric command, in every language (`winrate`: Win rate, Доля
+    выигранных)."""
+    commands = [c for c in commands if c.metric is not None or c.name == "leaderboard"]
+    words = _tokens(text)
+    found_by: dict[str, tuple[int, int, list[int], str]] = {}
+    for pattern, command, extra in _phrases(commands, titles):
+        found = _find(pattern, words) if pattern else None
+        if found is None:
+            continue
+        key = (len(found), -found[0])
+        if command not in found_by or key > found_by[command][:2]:
+            found_by[command] = (*key, found, extra)
+    if not found_by:
+        return None
+    # The longest phrase wins, the earliest of equally long ones; the order of SYNONYMS breaks the last ties.
+    ranked = sorted(found_by, key=lambda name: found_by[name][:2], reverse=True)
+    if "leaderboard" in ranked and ranked[0] in _OWN_WORDS["leaderboard"]:
+        # "who is best at win rate": a ranking of the measure another phrase names, however long that phrase.
+        ranked = ["leaderboard", *(name for name in ranked if name != "leaderboard")]
+    command = ranked[0]
+    _, _, used, extra = found_by[command]
+    # Other words naming the same command are read too ("кто отстаёт от плана": `отстаёт` and `плана`).
+    singles = [p[0] for p, name, _ in _phrases(commands, titles) if name == command and len(p) == 1]
+    used = [i for i, word in enumerate(words) if i in used or any(_fits(p, word) for p in singles)]
+    own: tuple[str, ...] = ()
+    for other in ranked[1:2]:
+        by_start = _OWN_WORDS.get(command, {}).get(other)
+        if by_start is not None:
+            named = words[found_by[other][2][0]]
+            own = (next(word for start, word in by_start.items() if named.startswith(start)),)
+            used = sorted({*used, *found_by[other][2]})
+    left = [word for i, word in enumerate(words) if i not in used]
+    grammar_words = _grammar_words(left) + extra.split()
+    try:
+        args = parse_arguments(grammar_words, now=now, tz=tz)
+    except UserError:
+        return None
+    names = tuple(word for word in args.rest if word not in _SMALL_WORDS)
+    others = tuple(name for name in ranked[1:] if not own or name != ranked[1])
+    return Reading(command, replace(args, rest=()), names, others, own)
+
+
+def _grammar_words(words: list[str]) -> list[str]:
+    """The words the command grammar should read: small words out (but `по` before a breakdown), `show me` out,
+    `I` as `me`, a bare unit as this one."""
+    out: list[str] = []
+    for i, word in enumerate(words):
+        before, after = words[i - 1] if i else "", words[i + 1] if i + 1 < len(words) else ""
+        if word in ("me", "мне") and before in _SHOW_ME:
+            continue
+        if (
+            word in _BARE_UNITS
+            and before not in _BEFORE_UNIT
+            and not before.startswith(("прошл", "эт", "текущ"))
+        ):
+            out += ["this", _BARE_UNITS[word]]
+        elif word in _ME_WORDS:
+            out.append(_ME_WORDS[word])
+        elif word not in _SMALL_WORDS or (word == "по" and after in BREAKDOWN_WORDS):
+            out.append(word)
+    return out
+
+
+def command_words(
+    t: Translator, args: Arguments, person: str | None = None, own: Sequence[str] = ()
+) -> list[str]:
+    """The reading written back as command words in the asker's language (`этот квартал по менеджерам`): what the
+    reply says it read, and what the conversation then runs."""
+    words: list[str] = list(own)
+    period = args.period
+    if period is not None:
+        if period.label in _RELATIVE_LABELS:
+            words += t(f"read.period.{period.label}", period.label).split()
+        else:
+            words += to_words(Arguments(period=period))
+    if args.compare:
+        words += t(f"read.compare.{args.compare}", f"vs {args.compare}").split()
+    words += to_words(Arguments(filters=args.filters))  # before the scope: `team` takes the word after it
+    scope = args.scope
+    if scope is not None and scope.kind in ("me", "org"):
+        words.append(t(f"read.scope.{scope.kind}", scope.kind))
+    elif scope is not None and scope.kind == "team":
+        words.append(t("read.scope.team", "team"))
+        if scope.ref:
+            words.append(f'"{scope.ref}"' if " " in scope.ref else scope.ref)
+    elif scope is not None:
+        name = person if person and '"' not in person else f"@{scope.ref}"
+        words.append(f'"{name}"' if " " in name else name)
+    if args.by:
+        words += t(f"read.by.{args.by}", f"by {args.by}").split()
+    if args.mode:
+        words.append(t(f"read.mode.{args.mode}", args.mode))
+    return words

@@ -1,0 +1,163 @@
+"""Which person a few typed words name: an id, a full name, a first or last name, a prefix, a small typo, a Russian
+name in any case (`у Анны` → Anna Rogers, `Новиковой` → Никита Новиков … Анна Новикова), in either alphabet.
+
+Only the people the asker may see are candidates, so a name outside them reads exactly like a word that names
+nobody. The closest tier wins: the whole name, then a first or last name, then a prefix, then a typo (one edit in a
+short name, two in a long one, measured by rapidfuzz); several people in the best tier are all returned, for the
+asker to choose.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rapidfuzz.distance import OSA
+from sqlalchemy import Connection, Engine, func, or_, select
+
+from bot.reply.messages import Action
+from storage.errors import UserError
+from storage.schema import User
+
+__all__ = ["Candidate", "WhichPerson", "match_people", "latin", "name_stems"]
+
+_LATIN = dict(
+    zip(
+        "абвгдеёжзийклмнопрстуфхцчшщъыьэюя",
+        (
+            "a",
+            "b",
+            "v",
+            "g",
+            "d",
+            "e",
+            "e",
+            "zh",
+            "z",
+            "i",
+            "y",
+            "k",
+            "l",
+            "m",
+            "n",
+            "o",
+            "p",
+            "r",
+            "s",
+            "t",
+            "u",
+        )
+        + ("f", "kh", "ts", "ch", "sh", "shch", "", "y", "", "e", "yu", "ya"),
+        strict=True,
+    )
+)
+# Case endings of Russian first and last names, longest first: `Анной` → `Анн`, `Новиковой` → `Новиков`.
+_ENDINGS = ("ого", "ой", "ей", "ом", "ем", "ым", "им", "ы", "и", "е", "у", "ю", "а", "я")
+_MAX_CANDIDATES = 5
+_CONNECTORS = frozenset({"for", "of", "by", "у", "для", "про"})
+_NO_FIT = 9
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A person the words may name."""
+
+    user_id: str
+    name: str
+
+
+class WhichPerson(UserError):
+    """Words that fit several people the asker may see: the reply names them, each a button that asks again."""
+
+    def __init__(self, text: str, choices: tuple[Action, ...]) -> None:
+        names = ", ".join(choice.label for choice in choices)
+        super().__init__("person.which", "'{text}' could be: {names}. Which one?", text=text, names=names)
+        self.choices = choices
+
+
+def latin(text: str) -> str:
+    """Lower-case Latin letters for comparing names across alphabets: `Анна` → `anna`, `Артём` → `artem`."""
+    out = []
+    for ch in text.lower():
+        mapped = _LATIN.get(ch)
+        out.append(ch if mapped is None else mapped)
+    return "".join(out)
+
+
+def name_stems(word: str) -> tuple[str, ...]:
+    """The word and, for a Cyrillic word, its stem without a case ending (`анны` → `анны`, `анн`)."""
+    word = word.lower().replace("ё", "е").strip(".,;:!?()\"'«»").removesuffix("'s").removesuffix("’s")
+    stems = [word]
+    if word and "а" <= word[-1] <= "я":
+        for ending in _ENDINGS:
+            if word.endswith(ending) and len(word) - len(ending) >= 3:
+                stems.append(word[: -len(ending)])
+                break
+    return tuple(dict.fromkeys(stems))
+
+
+def _tier(ref: Sequence[str], name: str) -> int | None:
+    """How closely the typed words fit a name: 0 the whole name, 1 a first/last name, 2 a prefix, 3 a typo."""
+    parts = [latin(part) for part in name.replace("ё", "е").split()]
+    typed = [[latin(stem) for stem in name_stems(word)] for word in ref]
+    if not parts or not typed or len(typed) > len(parts):
+        return None
+    if [forms[0] for forms in typed] == parts:
+        return 0
+    # Each typed word fits a different part of the name, in order (`anna rog` fits Anna Rogers).
+    best = min(
+        max(_word_tier(forms, part) for forms, part in zip(typed, parts[start:], strict=False))
+        for start in range(len(parts) - len(typed) + 1)
+    )
+    return best if best < _NO_FIT else None
+
+
+def _word_tier(forms: Sequence[str], part: str) -> int:
+    if forms[0] == part:
+        return 1
+    stem_fits = any(
+        len(form) >= 3 and part.startswith(form) and len(part) - len(form) <= 2 for form in forms[1:]
+    )
+    if stem_fits or (len(forms[0]) >= 3 and part.startswith(forms[0])):
+        return 2
+    allowed = 1 if len(part) <= 6 else 2
+    if len(forms[0]) >= 3 and any(
+        OSA.distance(form, part, score_cutoff=allowed) <= allowed for form in forms
+    ):
+        return 3
+    return _NO_FIT
+
+
+def match_people(
+    engine_or_conn: Engine | Connection, words: Sequence[str], among: Sequence[str] | None = None
+) -> list[Candidate]:
+    """The people the words may name (see the module docstring), best fits first; [] for nobody."""
+    words = list(words)
+    while len(words) > 1 and words[0].lower() in _CONNECTORS:  # `/funnel for Anna`, `/воронка у Анны`
+        words.pop(0)
+    ref = " ".join(words).strip().lstrip("@")
+    if not ref:
+        return []
+    if isinstance(engine_or_conn, Engine):
+        with engine_or_conn.connect() as conn:
+            return _match(conn, ref, among)
+    return _match(engine_or_conn, ref, among)
+
+
+def _match(conn: Connection, ref: str, among: Sequence[str] | None) -> list[Candidate]:
+    exact = select(User.user_id, User.name).where(
+        or_(User.user_id == ref, func.lower(User.name) == ref.lower())
+    )
+    people = select(User.user_id, User.name).where(User.active.is_(True))
+    if among is not None:
+        exact = exact.where(User.user_id.in_(among))
+        people = people.where(User.user_id.in_(among))
+    found = [Candidate(user_id, name) for user_id, name in conn.execute(exact.limit(2))]
+    if found:
+        return found
+    scored: dict[int, list[Candidate]] = {}
+    for user_id, name in conn.execute(people.order_by(User.name)):
+        tier = _tier(ref.split(), name or "")
+        if tier is not None:
+            scored.setdefault(tier, []).append(Candidate(user_id, name))
+    return scored[min(scored)][:_MAX_CANDIDATES] if scored else []
