@@ -196,7 +196,8 @@ def _list_alerts(ctx: CommandContext) -> Reply:
             if firing
             else t("alerts.ok", "ok")
         )
-        text = f"{rule.id} — {rule.title}: {rule.condition.replace('_', ' ')} {rule.threshold:g} · {status}"
+        condition = t(f"alerts.condition.{rule.condition}", rule.condition.replace("_", " "))
+        text = f"{rule.id} — {rule.title}: {condition} {rule.threshold:g} · {status}"
         if notes:
             text += f" ({', '.join(notes)})"
         lines.append((Span(text),))

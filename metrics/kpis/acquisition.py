@@ -13,7 +13,7 @@ from sqlalchemy import Select, func, select
 from metrics.declare import ComputeContext, Computed, MetricDef
 from metrics.kpis.mrr import money
 from metrics.kpis.retention import RetentionCounts, retention_counts
-from metrics.result import BreakdownRow, Measure, ratio
+from metrics.result import BreakdownRow, Measure, Note, ratio
 from metrics.sql.breakdowns import bucket_of, time_buckets
 from metrics.sql.customers import ALL, acquisitions, require_org
 from storage.schema import Account, Deal, Order, Spend
@@ -66,7 +66,7 @@ def _cac_measures(cac: float | None, spend: Decimal, customers: int) -> tuple[Me
 
 
 def compute_cac(ctx: ComputeContext) -> Computed:
-    require_org(ctx, "CAC", "spend is not attributed to reps or teams")
+    require_org(ctx, "CAC", "spend is not attributed to reps or teams", "spend_not_attributed")
     rows: tuple[BreakdownRow, ...] = ()
     if ctx.by in ("month", "week"):
         acquired = acquisitions()
@@ -134,13 +134,16 @@ def compute_ltv(ctx: ComputeContext) -> Computed:
     if arpa is not None and monthly_churn:
         predictive = arpa * ctx.settings.org.gross_margin / monthly_churn
 
-    notes: tuple[str, ...] = ()
+    notes: tuple[Note, ...] = ()
     cac = None
     if ctx.scope.owner_ids is None:
         cac = cac_value(ctx)[0]
     else:
         notes = (
-            "LTV:CAC is shown for the whole organisation only: spend is not attributed to reps or teams.",
+            Note(
+                "ltv.cac_org_only",
+                "LTV:CAC is shown for the whole organisation only: spend is not attributed to reps or teams.",
+            ),
         )
     return Computed(
         measures=(
