@@ -41,7 +41,7 @@ def digest_command(ctx: CommandContext) -> Reply:
     if wanted is not None and wanted not in DIGEST_NAMES:
         raise UserError("digest.unknown", "There is no digest '{name}'; try: {allowed}.", name=wanted,
                         allowed=", ".join(DIGEST_NAMES))  # fmt: skip
-    found = preview_digests(ctx.engine, ctx.settings, ctx.viewer.user_id, _now(ctx))
+    found = preview_digests(ctx.engine, ctx.settings, ctx.viewer.user_id, _now(ctx), locale=ctx.locale)
     if wanted is not None:
         found = [(name, reply) for name, reply in found if name == wanted]
     if not found:

@@ -183,7 +183,9 @@ def localize_error(t: Translator, exc: UserError) -> str:
     params = dict(exc.params)
     if isinstance(params.get("metric"), str) and t.locale != "en":
         params["metric"] = _metric_titles(t).get(params["metric"], params["metric"])
-    if params.get("reason_key") and isinstance(params.get("reason"), str):  # metrics.sql.customers.require_org
+    if params.get("reason_key") and isinstance(
+        params.get("reason"), str
+    ):  # metrics.sql.customers.require_org
         params["reason"] = t(f"reason.{params['reason_key']}", params["reason"])
     message = t(exc.key, exc.text, **params).rstrip()
     return message if message.endswith((".", "!", "?")) else message + "."
