@@ -10,7 +10,7 @@ from typing import Literal
 from metrics.periods import Period
 from metrics.scope import Scope
 
-__all__ = ["Arguments", "Compare", "to_words", "command_words"]
+__all__ = ["Arguments", "Compare", "to_words", "command_words", "quoted"]
 
 Compare = Literal["prev", "year"]
 
@@ -32,7 +32,8 @@ class Arguments:
         return self.scope is not None
 
 
-def _quoted(word: str) -> str:
+def quoted(word: str) -> str:
+    """The word as a command word that split_words reads back unchanged."""
     # Quoted whenever split_words would not read it back as one word, unchanged: spaces, quotes, backslashes.
     return shlex.quote(word) if any(ch.isspace() or ch in "'\"\\" for ch in word) else word
 
@@ -107,7 +108,7 @@ def to_words(args: Arguments, *, scope_ref: str | None = None, locale: str = "en
     if args.compare:
         words += command_words(f"vs.{args.compare}", locale)
     for name, value in args.filters:
-        words.append(f"{command_words(f'filter.{name}', locale)[0]}={_quoted(value)}")
+        words.append(f"{command_words(f'filter.{name}', locale)[0]}={quoted(value)}")
     if args.scope is not None:
         if args.scope.kind == "me":
             words += command_words("me", locale)
@@ -116,7 +117,7 @@ def to_words(args: Arguments, *, scope_ref: str | None = None, locale: str = "en
         elif args.scope.kind == "team":
             words += command_words("team", locale)
             if args.scope.ref:
-                words.append(_quoted(args.scope.ref))
+                words.append(quoted(args.scope.ref))
         else:
             words.append("@" + (scope_ref or args.scope.ref or ""))
     if args.by:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from bot.reply.arguments import Arguments, command_words, to_words
+from bot.reply.arguments import Arguments, command_words, quoted, to_words
 from bot.reply.formatting import Formatter
 from bot.reply.messages import Action, Chart, Line, Reply, Span
 from metrics.result import BreakdownRow, Measure, MetricResult, Note, Table, lower_is_better
@@ -282,6 +282,8 @@ def _actions(
     # The suggested commands are in the asker's language too, in words the grammar reads back as the same query.
     scope_ref = result.scope.user_id if result.scope.kind == "rep" else None
     locale = fmt.locale
+    # Words the command itself read stay (`/plan calls`: the plan line); a person named in words is in the scope.
+    own = [quoted(word) for word in args.rest]
     actions = []
     last_month = Arguments(
         period=None, compare=args.compare, scope=args.scope, filters=args.filters, by=args.by, mode=args.mode
@@ -291,16 +293,16 @@ def _actions(
             *command_words("last_month", locale),
             *to_words(last_month, scope_ref=scope_ref, locale=locale),
         ]
-        actions.append(Action(fmt.t("action.last_month"), " ".join([f"/{command}", *words])))
+        actions.append(Action(fmt.t("action.last_month"), " ".join([f"/{command}", *own, *words])))
     if args.compare is None and result.comparison is None:
         words = to_words(
             replace(args, period=result.period, compare="prev"), scope_ref=scope_ref, locale=locale
         )
-        actions.append(Action(fmt.t("action.vs_prev"), " ".join([f"/{command}", *words])))
+        actions.append(Action(fmt.t("action.vs_prev"), " ".join([f"/{command}", *own, *words])))
     may_drill = viewer is not None and (viewer.role == "admin" or bool(viewer.managed_team_ids))
     if may_drill and "rep" in breakdowns and args.by != "rep" and result.scope.kind != "rep":
         words = to_words(replace(args, period=result.period, by="rep"), scope_ref=scope_ref, locale=locale)
-        actions.append(Action(fmt.t("action.by_rep"), " ".join([f"/{command}", *words])))
+        actions.append(Action(fmt.t("action.by_rep"), " ".join([f"/{command}", *own, *words])))
     return tuple(actions)
 
 
