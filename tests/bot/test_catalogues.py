@@ -74,7 +74,11 @@ def _keys_named_in_code() -> set[str]:
                     continue
                 func = node.func
                 name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-                if name == "t" and re.fullmatch(r"[a-z_]+(\.[\w-]+)+|[a-z_]+", first.value) or name in ("UserError", "PermissionDenied"):
+                if (
+                    name == "t"
+                    and re.fullmatch(r"[a-z_]+(\.[\w-]+)+|[a-z_]+", first.value)
+                    or name in ("UserError", "PermissionDenied")
+                ):
                     found.add(first.value)
                 elif name == "Note":
                     found.add(f"note.{first.value}")
