@@ -1,5 +1,5 @@
 """An alert notice as a chat message: what fired, the value, the threshold and comparison, who moved it most, and
-buttons to snooze, acknowledge or mute it."""
+buttons to snooze or acknowledge it."""
 
 from __future__ import annotations
 
@@ -90,6 +90,5 @@ def notice_reply(rule: AlertRule, notice: Notice, fmt: Formatter, *, period_labe
         actions = (
             Action(t("alert.action.snooze", "Snooze 4h"), f"/alerts snooze {target} 4h"),
             Action(t("alert.action.ack", "Acknowledge"), f"/alerts ack {target}"),
-            Action(t("alert.action.mute", "Mute"), f"/alerts mute {rule.id}"),
-        )
+        )  # no Mute: muting silences the rule for every team, an admin's `/alerts mute RULE`, not a reader's button
     return Reply(title=title, lines=tuple(lines), actions=actions, kind="info", footer=period_label)
