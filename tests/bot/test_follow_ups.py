@@ -80,7 +80,8 @@ def _ask(conversation: Conversation, user: str, text: str, locale: str) -> Reply
 
 def _questions() -> list[str]:
     commands = [c.name for c in build_registry() if c.metric is not None]
-    variants = ["", "last month", "by source", "team", "source=paid_search team", "2026-Q4 flow", "@rep-2"]
+    # The default, a named period, a filter with a bare team after it, a quarter in flow mode, a rep by id.
+    variants = ["", "last month", "source=paid_search team", "2026-Q4 flow", "@rep-2"]
     return [f"/{c} {v}".strip() for c in commands for v in variants] + ["/plan calls", "/leaderboard calls"]
 
 
