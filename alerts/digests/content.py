@@ -58,6 +58,7 @@ class FiringAlert:
     title: str
     scope_key: str
     scope_label: str
+    builtin: bool = False  # a built-in rule's own name: shown in the reader's language
 
 
 @dataclass
@@ -404,7 +405,10 @@ def team_digest(
         lines.append((Span(t("digest.behind", "Behind pace") + ": ", bold=True), Span(text)))
 
     if firing:
-        text = ", ".join(f"{alert.title} ({alert.scope_label})" for alert in firing)
+        titles = [t(f"alert_rule.{a.rule_id}", a.title) if a.builtin else a.title for a in firing]
+        text = ", ".join(
+            f"{title} ({alert.scope_label})" for title, alert in zip(titles, firing, strict=True)
+        )
         lines.append((Span(t("digest.firing", "Alerts firing") + ": ", bold=True), Span(text)))
     return Reply(
         title=t("digest.team_digest.title", "Team digest · {date}", date=fmt.date(numbers.day)),

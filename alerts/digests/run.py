@@ -21,7 +21,7 @@ from alerts.audience import Person, address_of, load_people, zone_of
 from alerts.delivery.outbox import OutboxItem, enqueue, existing_keys
 from alerts.digests.content import DigestNumbers, FiringAlert, build_digest
 from bot.reply.messages import Reply
-from storage.config.alerts import DIGEST_NAMES, DigestConfig, parse_local_time
+from storage.config.alerts import DIGEST_NAMES, DigestConfig, is_builtin_name, parse_local_time
 from storage.config.settings import Settings
 from storage.crm.runs import freshness
 from storage.schema import AlertState, Subscription, Team
@@ -165,6 +165,7 @@ def due_digests(
 def firing_alerts(conn: Connection, settings: Settings, people: Mapping[str, Person]) -> list[FiringAlert]:
     """The alerts that are firing now, with their rule's title and a readable scope."""
     titles = {rule.id: rule.title for rule in settings.alerts}
+    builtin = {rule.id for rule in settings.alerts if is_builtin_name(rule)}
     rows = conn.execute(
         select(AlertState.rule_id, AlertState.scope_key)
         .where(AlertState.state == "firing")
@@ -183,7 +184,7 @@ def firing_alerts(conn: Connection, settings: Settings, people: Mapping[str, Per
             label = teams[ref]
         else:
             label = ref or scope_key
-        found.append(FiringAlert(rule_id, titles[rule_id], scope_key, label))
+        found.append(FiringAlert(rule_id, titles[rule_id], scope_key, label, rule_id in builtin))
     return found
 
 

@@ -113,3 +113,22 @@ def test_digest_previewed_in_russian_is_russian_throughout(engine):
         assert english not in text, english
     english = conversation.handle(Request("telegram", "/digest", WEDNESDAY, "mgr-a", locale="en")).plain_text
     assert "Funnel, Dec 1, 2026 (month to date): Leads 3 (▲ 50.0%)" in english
+
+
+def test_the_built_in_rules_names_are_in_the_readers_language_an_orgs_own_as_written(engine):
+    seed_november(engine)
+    renamed = Settings.model_validate({"alerts": [{"id": "mql-rate", "name": "Квалификация лидов", "metric": "funnel",
+                                                   "measure": "mql_rate", "condition": "below", "threshold": 20,
+                                                   "every": "1h"}]})  # fmt: skip
+    conversation = Conversation(engine, Settings(), build_registry())
+    listing = conversation.handle(Request("console", "/alerts", WEDNESDAY, "mgr-a", locale="ru")).plain_text
+    assert (
+        "plan-pace — Темп плана по выручке: темп ниже 80" in listing
+        and "mql-rate — Доля MQL: ниже 20" in listing
+    )
+    english = conversation.handle(Request("console", "/alerts", WEDNESDAY, "mgr-a", locale="en")).plain_text
+    assert "plan-pace — Revenue plan pace: pace below 80" in english
+    own = Conversation(engine, renamed, build_registry()).handle(
+        Request("console", "/alerts", WEDNESDAY, "mgr-a", locale="en")
+    )
+    assert "mql-rate — Квалификация лидов: below 20" in own.plain_text

@@ -159,8 +159,8 @@ def _english_words() -> set[str]:
 
 
 # The data's own words: people, teams, products, campaigns, sources and segments of the fixture, the digests'
-# names, the alert rules' names and ids (the organisation's own, in kpibot.yaml), and user ids.
-RULES = "|".join(re.escape(text) for rule in load_settings(env={}).alerts for text in (rule.title, rule.id))
+# names, the alert rules' ids, and user ids. (The built-in rules' names are kpibot's words: translated.)
+RULES = "|".join(re.escape(rule.id) for rule in load_settings(env={}).alerts)
 DATA = re.compile(
     rf"(?:{RULES}|id \w+|"
     r"Ada Admin|Mia Manager|Max Manager|Rita Rep|Rob Rep|Rae Rep|Alpha|Bravo|Professional plan|Starter plan|"
