@@ -1,7 +1,7 @@
 """Who receives scheduled messages, where they are reached, and whose numbers each may see.
 
 Everyone is loaded with two queries (users, teams), so a pass over 200 recipients does not ask the store about each
-one; rights follow SPEC section 2 exactly as `metrics.scope` applies them to a chat request.
+one; rights are those `metrics.scope` applies to a chat request, exactly.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from alerts.audience import Person, load_people
 from alerts.delivery.outbox import deliveries, status_counts
 from alerts.digests.run import digest_time, load_choices, may_receive, preview_digests, receives
 from alerts.rules.control import acknowledge, alert_states, set_muted, snooze
+from alerts.rules.notices import rule_title
 from alerts.rules.run import RULE_WIDE
 from bot.reply.command import Command, CommandContext
 from bot.reply.messages import Line, Reply, Span
@@ -41,7 +42,7 @@ def digest_command(ctx: CommandContext) -> Reply:
     if wanted is not None and wanted not in DIGEST_NAMES:
         raise UserError("digest.unknown", "There is no digest '{name}'; try: {allowed}.", name=wanted,
                         allowed=", ".join(DIGEST_NAMES))  # fmt: skip
-    found = preview_digests(ctx.engine, ctx.settings, ctx.viewer.user_id, _now(ctx))
+    found = preview_digests(ctx.engine, ctx.settings, ctx.viewer.user_id, _now(ctx), locale=ctx.locale)
     if wanted is not None:
         found = [(name, reply) for name, reply in found if name == wanted]
     if not found:
@@ -212,7 +213,8 @@ def _list_alerts(ctx: CommandContext) -> Reply:
             if firing
             else t("alerts.ok", "ok")
         )
-        text = f"{rule.id} — {rule.title}: {rule.condition.replace('_', ' ')} {rule.threshold:g} · {status}"
+        condition = t(f"alerts.condition.{rule.condition}", rule.condition.replace("_", " "))
+        text = f"{rule.id} — {rule_title(t, rule)}: {condition} {rule.threshold:g} · {status}"
         if notes:
             text += f" ({', '.join(notes)})"
         lines.append((Span(text),))
@@ -258,20 +260,21 @@ def alerts_command(ctx: CommandContext) -> Reply:
     scope = rest[0] if rest else None
     _may_act(person, action, rule.id, scope)
     t = ctx.t
+    title = rule_title(t, rule)
     if action == "snooze":
         assert duration is not None
         until = _now(ctx) + duration
         snooze(ctx.engine, rule.id, scope, until)
-        text = t("alerts.snoozed_done", "{rule} is snoozed until {until}.", rule=rule.title,
+        text = t("alerts.snoozed_done", "{rule} is snoozed until {until}.", rule=title,
                  until=until.astimezone(ctx.tz).strftime("%Y-%m-%d %H:%M"))  # fmt: skip
     elif action == "ack":
         count = acknowledge(ctx.engine, rule.id, scope, ctx.viewer.user_id)
-        text = t("alerts.acked", "{rule}: acknowledged; no repeats until it resolves.", rule=rule.title) if count \
-            else t("alerts.not_firing", "{rule} is not firing.", rule=rule.title)  # fmt: skip
+        text = t("alerts.acked", "{rule}: acknowledged; no repeats until it resolves.", rule=title) if count \
+            else t("alerts.not_firing", "{rule} is not firing.", rule=title)  # fmt: skip
     else:
         set_muted(ctx.engine, rule.id, scope, action == "mute")
         key = "alerts.muted_done" if action == "mute" else "alerts.unmuted_done"
-        text = t(key, "{rule} is muted." if action == "mute" else "{rule} speaks again.", rule=rule.title)
+        text = t(key, "{rule} is muted." if action == "mute" else "{rule} speaks again.", rule=title)
     return Reply(lines=_lines(text), kind="info")
 
 

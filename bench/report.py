@@ -1,4 +1,5 @@
-"""The benchmark's results as a readable table (Markdown) checked against the targets of SPEC section 9."""
+"""The benchmark's results as a readable table (Markdown), checked against kpibot's performance targets
+(docs/benchmark.md)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ def _ok(passed: bool | None) -> str:
 
 
 def verdicts(results: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
-    """(target, limit, measured, met) for every SPEC 9 target the results can speak to."""
+    """(target, limit, measured, met) for every performance target the results can speak to."""
     out: list[tuple[str, str, str, bool | None]] = []
     commands = results.get("commands", [])
     for command, role, key, label in (("funnel", "manager", "funnel_team_ms", "/funnel one team, last quarter"),
@@ -86,7 +87,7 @@ def markdown(results: dict[str, Any]) -> str:
             for part, when in meta.get("remeasured", {}).items()
         ),
         "",
-        "| target (SPEC 9) | limit | measured | met |",
+        "| target | limit | measured | met |",
         "|---|---|---|---|",
     ]
     lines += [f"| {t} | {limit} | {m} | {_ok(ok)} |" for t, limit, m, ok in verdicts(results)]

@@ -79,7 +79,7 @@ def _chat(ctx: CliContext, args: argparse.Namespace, registry: Registry):
     from bot.conversation import Conversation
 
     return ConsoleChat(
-        conversation=Conversation(ctx.engine, ctx.settings, registry),
+        conversation=Conversation(ctx.engine, ctx.settings, registry, rate_limited=False),
         settings=ctx.settings,
         user_id=args.as_user,
         charts_dir=args.charts_dir,

@@ -8,6 +8,7 @@ python run_bot.py` answers both.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ __all__ = ["ConsoleChat", "render_table", "render_reply", "prepare_database", "D
 
 DEMO_USER = "mgr-1"
 _QUIT = frozenset({"/quit", "/exit", "quit", "exit", "/выход"})
+_NUMBERED = re.compile(r"([0-9]+)-")
 
 
 def render_table(table: Table) -> str:
@@ -96,6 +98,9 @@ class ConsoleChat:
     locale: str | None = None
     output: TextIO | None = None  # None: whatever sys.stdout is when printing
     _asked: int = 0
+    _offset: int | None = (
+        None  # added to the answer's count in chart file names; found on the first chart saved
+    )
 
     @property
     def out(self) -> TextIO:
@@ -112,13 +117,23 @@ class ConsoleChat:
             locale=self.locale,
         )
 
+    def _number(self) -> int:
+        """The number in this answer's chart file names: its place in this run, after the highest number an
+        earlier run left in the same folder, so no run overwrites another's charts."""
+        if self._offset is None:
+            found = (_NUMBERED.match(path.name) for path in self.charts_dir.iterdir())
+            highest = max((int(match[1]) for match in found if match), default=0)
+            self._offset = highest  # nothing of this run is saved yet: the highest number is an earlier run's
+        return self._offset + self._asked
+
     def save_charts(self, reply: Reply) -> list[Path]:
         if not reply.charts:
             return []
         self.charts_dir.mkdir(parents=True, exist_ok=True)
+        number = self._number()
         paths = []
         for chart in reply.charts:
-            path = self.charts_dir / f"{self._asked:03d}-{chart.filename}"
+            path = self.charts_dir / f"{number:03d}-{chart.filename}"
             path.write_bytes(chart.png)
             paths.append(path)
         return paths

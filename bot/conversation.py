@@ -177,6 +177,10 @@ def localize_error(t: Translator, exc: UserError) -> str:
     params = dict(exc.params)
     if isinstance(params.get("metric"), str) and t.locale != "en":
         params["metric"] = _metric_titles(t).get(params["metric"], params["metric"])
+    if params.get("reason_key") and isinstance(
+        params.get("reason"), str
+    ):  # metrics.sql.customers.require_org
+        params["reason"] = t(f"reason.{params['reason_key']}", params["reason"])
     message = t(exc.key, exc.text, **params).rstrip()
     return message if message.endswith((".", "!", "?")) else message + "."
 
@@ -195,11 +199,14 @@ class Conversation:
     """Answers chat messages: `Conversation(engine, settings, registry).handle(request) -> Reply`, with the commands
     of `registry` (run_bot.py builds the one every platform serves)."""
 
-    def __init__(self, engine: Engine, settings: Settings, registry: Registry) -> None:
+    def __init__(
+        self, engine: Engine, settings: Settings, registry: Registry, *, rate_limited: bool = True
+    ) -> None:
         self.engine = engine
         self.settings = settings
         self.registry = registry
-        self.rate_limiter = RateLimiter(settings.chat.rate_limit_per_minute)
+        # The console's one local user (bot/cli.py) is the person running the bot: nobody to share the bot with.
+        self.rate_limiter = RateLimiter(settings.chat.rate_limit_per_minute if rate_limited else 0)
 
     def _viewer(self, request: Request) -> Viewer | None:
         if request.user_id is None:

@@ -1,4 +1,4 @@
-"""The delivery outbox: every scheduled message is a row first and a chat message second (SPEC section 6).
+"""The delivery outbox: every scheduled message is a row first and a chat message second (docs/digests_and_alerts.md).
 
 - **Once per key.** A message is inserted with its idempotency key (digest or rule, recipient, period) and
   `ON CONFLICT DO NOTHING`, so two instances (or a rerun) that compute the same digest queue it once.

@@ -1,10 +1,15 @@
 """What a digest says, computed for many recipients at once.
 
-For one local day in one time zone, `DigestNumbers` asks the metrics core three grouped questions for the whole
-organisation — activity yesterday by rep, the funnel month to date by rep (vs the same days of the previous month),
-the plan month to date by rep — and every recipient's digest is a slice of those rows, cut to what that recipient
-may see. The numbers are "as of" the local midnight that starts the digest's day, so a digest shows complete days
-only and two instances computing it get the same text.
+For one local day in one time zone, `DigestNumbers` asks the metrics core a few grouped questions for the whole
+organisation — activity yesterday by rep, the funnel month to date by rep and the same for the start of the previous
+month, the plan month to date by rep — and every recipient's digest is a slice of those rows, cut to what that
+recipient may see. The numbers are "as of" the local midnight that starts the digest's day, so a digest shows
+complete days only and two instances computing it get the same text.
+
+The funnel compares like with like: the month so far against the previous month up to as many working days
+(on Wednesday Dec 2 — one working day over, Dec 1 — against Nov 1–2, whose one working day is Monday Nov 2), and the
+line says which days it compared. On the 1st, the month just ended is compared with the whole month before; before
+a month's first working day is over there is nothing like to compare with, and the funnel shows no change.
 
 When the store's data comes from CRM syncs (storage/crm/), every digest also says when it was last brought up to
 date — "data as of 09:45", the finish of the last successful sync in the recipient's zone — and, when that is
@@ -15,7 +20,7 @@ sync ever run) gets neither line.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from functools import cached_property
 from zoneinfo import ZoneInfo
@@ -26,7 +31,16 @@ from alerts.audience import Person
 from bot.reply.formatting import Formatter
 from bot.reply.messages import Line, Reply, Span
 from metrics.catalogue import MetricQuery, query
-from metrics.periods import day_period, elapsed_working_share, is_working_day, local_midnight, month_period
+from metrics.periods import (
+    Period,
+    day_period,
+    elapsed_working_share,
+    is_working_day,
+    local_midnight,
+    month_period,
+    range_period,
+    working_days,
+)
 from metrics.result import BreakdownRow, Measure, MetricResult, Table
 from metrics.scope import SYSTEM_VIEWER, Scope
 from storage.config.settings import Settings
@@ -44,6 +58,7 @@ class FiringAlert:
     title: str
     scope_key: str
     scope_label: str
+    builtin: bool = False  # a built-in rule's own name: shown in the reader's language
 
 
 @dataclass
@@ -99,8 +114,44 @@ class DigestNumbers:
         return self._ask("activity", day_period(self.activity_day, self.tz))
 
     @cached_property
+    def funnel_period(self) -> Period:
+        """The funnel's days: the month up to the digest's day (the whole month on the 1st)."""
+        month = self.month
+        if month.contains(self.as_of) and self.day > month.start_date:
+            return range_period(month.start_date, self.day, self.tz)
+        return month
+
+    @cached_property
+    def working_days_so_far(self) -> int:
+        return working_days(
+            self.funnel_period.start_date, self.funnel_period.end_date, self.settings.org.holidays
+        )
+
+    @cached_property
+    def funnel_comparison(self) -> Period | None:
+        """The previous month's part that is like the funnel's days: the whole month before a whole month, else
+        its first days up to as many working days as are over (see the module docstring); None before any is."""
+        previous = self.month.previous()
+        if self.funnel_period == self.month:
+            return previous
+        wanted = self.working_days_so_far
+        if wanted == 0:
+            return None
+        holidays = self.settings.org.holidays
+        day, seen = previous.start_date, 0
+        while day < previous.end_date and seen < wanted:
+            seen += is_working_day(day, holidays)
+            day += timedelta(days=1)
+        return range_period(previous.start_date, day, self.tz)
+
+    @cached_property
     def funnel(self) -> MetricResult:
-        return self._ask("funnel", self.month, compare="prev")
+        return self._ask("funnel", self.funnel_period)
+
+    @cached_property
+    def funnel_before(self) -> MetricResult | None:
+        """The funnel over `funnel_comparison`, whose numbers the digest's deltas compare with."""
+        return self._ask("funnel", self.funnel_comparison) if self.funnel_comparison is not None else None
 
     @cached_property
     def plan(self) -> MetricResult:
@@ -230,6 +281,42 @@ def _with_freshness(fmt: Formatter, numbers: DigestNumbers, lines: list[Line]) -
     return (*lines, as_of)
 
 
+def _funnel_line(fmt: Formatter, numbers: DigestNumbers, ids: Sequence[str]) -> Line:
+    """ "Funnel, Dec 1, 2026 (month to date): Leads 33 (▲ 10.0%) · … — vs Nov 1–2, as many working days (1)"."""
+    t = fmt.t
+    rows = _rows(numbers.funnel, ids)
+    before = _rows(numbers.funnel_before, ids) if numbers.funnel_before is not None else None
+    parts = []
+    for key in _FUNNEL_KEYS:
+        measure = _summed(rows, key, key)
+        if before is not None:
+            measure = replace(measure, previous=_summed(before, key, key).value)
+        text = f"{t(f'measure.{key}', key)} {fmt.count(measure.value)}"
+        delta = fmt.delta(measure, "prev", short=True)
+        parts.append(f"{text} ({delta})" if delta else text)
+    if numbers.funnel_period == numbers.month:
+        title = t("digest.funnel", "Funnel, {month}", month=fmt.period(numbers.month))
+    else:
+        title = t(
+            "digest.funnel_to_date",
+            "Funnel, {dates} (month to date)",
+            dates=fmt.dates(numbers.funnel_period),
+        )
+    compared = numbers.funnel_comparison
+    if compared is None:
+        against = t("digest.funnel_no_comparison", "no working day of the month is over yet to compare")
+    elif numbers.funnel_period == numbers.month:
+        against = t("digest.funnel_vs_month", "vs {month}", month=fmt.period(compared))
+    else:
+        against = t(
+            "digest.funnel_vs_days",
+            "vs {dates}, as many working days ({days})",
+            dates=fmt.dates(compared),
+            days=fmt.count(numbers.working_days_so_far),
+        )
+    return (Span(title + ": ", bold=True), Span(" · ".join(parts)), Span(f" — {against}", italic=True))
+
+
 def _activity_label(fmt: Formatter, numbers: DigestNumbers) -> str:
     if numbers.activity_day == numbers.day - timedelta(days=1):
         return fmt.t("digest.yesterday", "Yesterday")
@@ -302,18 +389,7 @@ def team_digest(
         ),
     )
 
-    funnel_rows = _rows(numbers.funnel, ids)
-    funnel_spans: list[Span] = [
-        Span(t("digest.funnel", "Funnel, {month}", month=fmt.period(numbers.month)) + ": ", bold=True)
-    ]
-    parts = []
-    for key in _FUNNEL_KEYS:
-        measure = _summed(funnel_rows, key, key)
-        text = f"{t(f'measure.{key}', key)} {fmt.count(measure.value)}"
-        delta = fmt.delta(measure, "prev")
-        parts.append(f"{text} ({delta})" if delta else text)
-    funnel_spans.append(Span(" · ".join(parts)))
-    lines.append(tuple(funnel_spans))
+    lines.append(_funnel_line(fmt, numbers, ids))
 
     plan_rows = _rows(numbers.plan, ids)
     actual, target = _plan_numbers(numbers, plan_rows)
@@ -329,7 +405,10 @@ def team_digest(
         lines.append((Span(t("digest.behind", "Behind pace") + ": ", bold=True), Span(text)))
 
     if firing:
-        text = ", ".join(f"{alert.title} ({alert.scope_label})" for alert in firing)
+        titles = [t(f"alert_rule.{a.rule_id}", a.title) if a.builtin else a.title for a in firing]
+        text = ", ".join(
+            f"{title} ({alert.scope_label})" for title, alert in zip(titles, firing, strict=True)
+        )
         lines.append((Span(t("digest.firing", "Alerts firing") + ": ", bold=True), Span(text)))
     return Reply(
         title=t("digest.team_digest.title", "Team digest · {date}", date=fmt.date(numbers.day)),

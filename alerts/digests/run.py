@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -21,10 +21,10 @@ from alerts.audience import Person, address_of, load_people, zone_of
 from alerts.delivery.outbox import OutboxItem, enqueue, existing_keys
 from alerts.digests.content import DigestNumbers, FiringAlert, build_digest
 from bot.reply.messages import Reply
-from storage.config.alerts import DIGEST_NAMES, DigestConfig, parse_local_time
+from storage.config.alerts import DIGEST_NAMES, DigestConfig, is_builtin_name, parse_local_time
 from storage.config.settings import Settings
 from storage.crm.runs import freshness
-from storage.schema import AlertState, Subscription
+from storage.schema import AlertState, Subscription, Team
 
 __all__ = [
     "DueDigest",
@@ -165,18 +165,26 @@ def due_digests(
 def firing_alerts(conn: Connection, settings: Settings, people: Mapping[str, Person]) -> list[FiringAlert]:
     """The alerts that are firing now, with their rule's title and a readable scope."""
     titles = {rule.id: rule.title for rule in settings.alerts}
+    builtin = {rule.id for rule in settings.alerts if is_builtin_name(rule)}
     rows = conn.execute(
         select(AlertState.rule_id, AlertState.scope_key)
         .where(AlertState.state == "firing")
         .order_by(AlertState.rule_id)
     )
+    teams = dict(conn.execute(select(Team.team_id, Team.name)).tuples().all())
     found = []
     for rule_id, scope_key in rows:
         if rule_id not in titles:
             continue
+        # People and teams by name ("Alpha", "Rob Rep"), as the digest's reader knows them, not by id.
         kind, _, ref = scope_key.partition(":")
-        label = people[ref].name if kind == "rep" and ref in people else ref or scope_key
-        found.append(FiringAlert(rule_id, titles[rule_id], scope_key, label))
+        if kind == "rep" and ref in people:
+            label = people[ref].name
+        elif kind == "team" and ref in teams:
+            label = teams[ref]
+        else:
+            label = ref or scope_key
+        found.append(FiringAlert(rule_id, titles[rule_id], scope_key, label, rule_id in builtin))
     return found
 
 
@@ -254,14 +262,17 @@ def run_digests(
 
 
 def preview_digests(
-    engine: Engine, settings: Settings, user_id: str, now: datetime
+    engine: Engine, settings: Settings, user_id: str, now: datetime, *, locale: str | None = None
 ) -> list[tuple[str, Reply]]:
-    """`/digest`: the digests this user receives, as they would read them today."""
+    """`/digest`: the digests this user receives, as they would read them today — in `locale`, the language the
+    preview is asked in, when given (else the user's own, as the scheduled digests)."""
     with engine.connect() as conn:
         people = load_people(conn)
         person = people.get(user_id)
         if person is None:
             return []
+        if locale is not None:
+            person = replace(person, locale=locale)
         choices = load_choices(conn)
         tz = zone_of(person, settings)
         day = now.astimezone(tz).date()

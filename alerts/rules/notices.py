@@ -1,15 +1,16 @@
 """An alert notice as a chat message: what fired, the value, the threshold and comparison, who moved it most, and
-buttons to snooze, acknowledge or mute it."""
+buttons to snooze or acknowledge it."""
 
 from __future__ import annotations
 
 from alerts.rules.evaluate import Contributor, Notice
 from bot.reply.formatting import Formatter
+from bot.reply.i18n import Translator
 from bot.reply.messages import Action, Line, Reply, Span
 from bot.reply.render import measure_label
-from storage.config.alerts import AlertRule
+from storage.config.alerts import AlertRule, is_builtin_name
 
-__all__ = ["notice_reply", "top_contributors"]
+__all__ = ["notice_reply", "rule_title", "top_contributors"]
 
 _TOP = 3
 
@@ -45,6 +46,11 @@ def _change_text(fmt: Formatter, contributor: Contributor, unit: str, moved: boo
     return f"{arrow} {fmt.value(abs(contributor.change), unit)}"
 
 
+def rule_title(t: Translator, rule: AlertRule) -> str:
+    """The rule's name for its reader: a built-in rule's in their language, an organisation's own as written."""
+    return t(f"alert_rule.{rule.id}", rule.title) if is_builtin_name(rule) else rule.title
+
+
 def notice_reply(rule: AlertRule, notice: Notice, fmt: Formatter, *, period_label: str) -> Reply:
     """The message of a fired, repeated or resolved alert."""
     t = fmt.t
@@ -55,7 +61,7 @@ def notice_reply(rule: AlertRule, notice: Notice, fmt: Formatter, *, period_labe
     label = measure_label(fmt, measure, measure)
     threshold = _threshold_text(fmt, rule, unit)
     head = {"fired": "🔔", "repeated": "🔁", "resolved": "✅"}[notice.kind]
-    title = f"{head} {t(f'alert.{notice.kind}', notice.kind.capitalize())}: {rule.title} · {obs.scope_label}"
+    title = f"{head} {t(f'alert.{notice.kind}', notice.kind.capitalize())}: {rule_title(t, rule)} · {obs.scope_label}"
     lines: list[Line] = []
     if rule.condition == "drops_by":
         previous = fmt.value(obs.previous, unit)
@@ -90,6 +96,5 @@ def notice_reply(rule: AlertRule, notice: Notice, fmt: Formatter, *, period_labe
         actions = (
             Action(t("alert.action.snooze", "Snooze 4h"), f"/alerts snooze {target} 4h"),
             Action(t("alert.action.ack", "Acknowledge"), f"/alerts ack {target}"),
-            Action(t("alert.action.mute", "Mute"), f"/alerts mute {rule.id}"),
-        )
+        )  # no Mute: muting silences the rule for every team, an admin's `/alerts mute RULE`, not a reader's button
     return Reply(title=title, lines=tuple(lines), actions=actions, kind="info", footer=period_label)

@@ -10,7 +10,7 @@ from typing import Literal
 from metrics.periods import Period
 from metrics.scope import Scope
 
-__all__ = ["Arguments", "Compare", "to_words"]
+__all__ = ["Arguments", "Compare", "to_words", "command_words", "quoted"]
 
 Compare = Literal["prev", "year"]
 
@@ -32,16 +32,71 @@ class Arguments:
         return self.scope is not None
 
 
-def _quoted(word: str) -> str:
+def quoted(word: str) -> str:
+    """The word as a command word that split_words reads back unchanged."""
     # Quoted whenever split_words would not read it back as one word, unchanged: spaces, quotes, backslashes.
     return shlex.quote(word) if any(ch.isspace() or ch in "'\"\\" for ch in word) else word
 
 
-def to_words(args: Arguments, *, scope_ref: str | None = None) -> list[str]:
-    """The arguments written back as command words (for follow-up buttons): `2026-10 vs prev team Alpha by rep`.
+# The words `to_words` writes, per language; bot/grammar.py reads each of them back (tests/bot/test_follow_ups.py
+# parses every follow-up of every reply to check).
+_WORDS: dict[str, dict[str, tuple[str, ...]]] = {
+    "en": {
+        "last_month": ("last", "month"),
+        "vs.prev": ("vs", "prev"),
+        "vs.year": ("vs", "year"),
+        "me": ("me",),
+        "org": ("org",),
+        "team": ("team",),
+        "by": ("by",),
+        **{
+            f"by.{by}": (by,)
+            for by in ("rep", "team", "source", "segment", "product", "campaign", "month", "week")
+        },
+        **{f"filter.{name}": (name,) for name in ("source", "segment", "product", "campaign")},
+        "mode.cohort": ("cohort",),
+        "mode.flow": ("flow",),
+    },
+    "ru": {
+        "last_month": ("прошлый", "месяц"),
+        "vs.prev": ("к", "прошлому"),
+        "vs.year": ("к", "прошлому", "году"),
+        "me": ("мои",),
+        "org": ("компания",),
+        "team": ("команда",),
+        "by": ("по",),
+        "by.rep": ("менеджерам",),
+        "by.team": ("командам",),
+        "by.source": ("источникам",),
+        "by.segment": ("сегментам",),
+        "by.product": ("продуктам",),
+        "by.campaign": ("кампаниям",),
+        "by.month": ("месяцам",),
+        "by.week": ("неделям",),
+        "filter.source": ("источник",),
+        "filter.segment": ("сегмент",),
+        "filter.product": ("продукт",),
+        "filter.campaign": ("кампания",),
+        "mode.cohort": ("когорта",),
+        "mode.flow": ("поток",),
+    },
+}
+
+
+def command_words(key: str, locale: str = "en") -> list[str]:
+    """The command words for `key` (`last_month`, `vs.prev`, `by.rep` …) in `locale`; English where the locale has
+    none, the key's last part where neither has."""
+    found = _WORDS.get(locale, {}).get(key) or _WORDS["en"].get(key)
+    return list(found) if found is not None else [key.rpartition(".")[2]]
+
+
+def to_words(args: Arguments, *, scope_ref: str | None = None, locale: str = "en") -> list[str]:
+    """The arguments written back as command words (for follow-up buttons), in the asker's language:
+    `2026-10 vs prev segment=saas team Alpha by rep`, `2026-10 к прошлому сегмент=saas команда Alpha по менеджерам`.
 
     Periods are written by their dates so a button pressed next month still means the same period.
-    `scope_ref` replaces a rep reference with its id.
+    `scope_ref` replaces a rep reference with its id. Filters come before the scope: a bare `team` reads the word
+    after it as the team's name unless that word is one the grammar reserves (`by`, a mode, the end).
     """
     words: list[str] = []
     period = args.period
@@ -51,19 +106,22 @@ def to_words(args: Arguments, *, scope_ref: str | None = None) -> list[str]:
         else:
             words.append(period.key)
     if args.compare:
-        words += ["vs", args.compare]
+        words += command_words(f"vs.{args.compare}", locale)
+    for name, value in args.filters:
+        words.append(f"{command_words(f'filter.{name}', locale)[0]}={quoted(value)}")
     if args.scope is not None:
         if args.scope.kind == "me":
-            words.append("me")
+            words += command_words("me", locale)
         elif args.scope.kind == "org":
-            words.append("org")
+            words += command_words("org", locale)
         elif args.scope.kind == "team":
-            words += ["team", _quoted(args.scope.ref)] if args.scope.ref else ["team"]
+            words += command_words("team", locale)
+            if args.scope.ref:
+                words.append(quoted(args.scope.ref))
         else:
             words.append("@" + (scope_ref or args.scope.ref or ""))
-    words += [f"{name}={_quoted(value)}" for name, value in args.filters]
     if args.by:
-        words += ["by", args.by]
+        words += command_words("by", locale) + command_words(f"by.{args.by}", locale)
     if args.mode:
-        words.append(args.mode)
+        words += command_words(f"mode.{args.mode}", locale)
     return words

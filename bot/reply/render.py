@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import timedelta
 
-from bot.reply.arguments import Arguments, to_words
+from bot.reply.arguments import Arguments, command_words, quoted, to_words
 from bot.reply.formatting import Formatter
 from bot.reply.messages import Action, Chart, Line, Reply, Span
 from metrics.periods import range_period
@@ -39,9 +39,23 @@ def metric_title(fmt: Formatter, metric: str, fallback: str) -> str:
 
 
 def measure_label(fmt: Formatter, key: str, fallback: str) -> str:
-    """A measure's label in the asker's language; a step `mql_to_sal` is composed from its two stages."""
+    """A measure's label in the asker's language; a step `mql_to_sal` is composed from its two stages, a stage's
+    `deal:Demo:median_days` from the CRM's stage name and the statistic."""
+    if key == "slowest_deal_stage_days" and fmt.t.has(f"measure.{key}"):
+        # "Slowest deal stage: Negotiation": the stage is the CRM's own name, after the label's colon.
+        stage = fallback.partition(": ")[2]
+        return f"{fmt.t(f'measure.{key}')}: {stage}" if stage else fmt.t(f"measure.{key}")
     if fmt.t.has(f"measure.{key}"):
         return fmt.t(f"measure.{key}")
+    kind, colon, rest = key.partition(":")
+    stage, _, stat = rest.rpartition(":")
+    if colon and kind in ("deal", "lead") and stage and fmt.t.has(f"measure.stage.{stat}"):
+        name = measure_label(fmt, stage, stage) if kind == "lead" else stage
+        return f"{name}: {fmt.t(f'measure.stage.{stat}')}"
+    for part in ("attainment", "pace"):  # an activity plan's `calls_attainment`, `calls_pace`
+        line = key.removesuffix(f"_{part}")
+        if line != key and fmt.t.has(f"measure.{line}") and fmt.t.has(f"measure.{part}"):
+            return f"{fmt.t(f'measure.{line}')}: {fmt.t(f'measure.{part}').lower()}"
     line, dot, part = key.partition(".")
     if dot and fmt.t.has(f"measure.{line}"):
         # Plan lines: `revenue.actual` is "Revenue", `revenue.attainment` "Revenue: attainment".
@@ -341,21 +355,30 @@ def _actions(
     viewer: Viewer | None,
     breakdowns: tuple,
 ) -> tuple[Action, ...]:
+    # The suggested commands are in the asker's language too, in words the grammar reads back as the same query.
     scope_ref = result.scope.user_id if result.scope.kind == "rep" else None
+    locale = fmt.locale
+    # Words the command itself read stay (`/plan calls`: the plan line); a person named in words is in the scope.
+    own = [quoted(word) for word in args.rest]
     actions = []
     last_month = Arguments(
         period=None, compare=args.compare, scope=args.scope, filters=args.filters, by=args.by, mode=args.mode
     )
     if result.period.label != "last month":
-        words = ["last", "month", *to_words(last_month, scope_ref=scope_ref)]
-        actions.append(Action(fmt.t("action.last_month"), " ".join([f"/{command}", *words])))
+        words = [
+            *command_words("last_month", locale),
+            *to_words(last_month, scope_ref=scope_ref, locale=locale),
+        ]
+        actions.append(Action(fmt.t("action.last_month"), " ".join([f"/{command}", *own, *words])))
     if args.compare is None and result.comparison is None:
-        words = to_words(replace(args, period=result.period, compare="prev"), scope_ref=scope_ref)
-        actions.append(Action(fmt.t("action.vs_prev"), " ".join([f"/{command}", *words])))
+        words = to_words(
+            replace(args, period=result.period, compare="prev"), scope_ref=scope_ref, locale=locale
+        )
+        actions.append(Action(fmt.t("action.vs_prev"), " ".join([f"/{command}", *own, *words])))
     may_drill = viewer is not None and (viewer.role == "admin" or bool(viewer.managed_team_ids))
     if may_drill and "rep" in breakdowns and args.by != "rep" and result.scope.kind != "rep":
-        words = to_words(replace(args, period=result.period, by="rep"), scope_ref=scope_ref)
-        actions.append(Action(fmt.t("action.by_rep"), " ".join([f"/{command}", *words])))
+        words = to_words(replace(args, period=result.period, by="rep"), scope_ref=scope_ref, locale=locale)
+        actions.append(Action(fmt.t("action.by_rep"), " ".join([f"/{command}", *own, *words])))
     return tuple(actions)
 
 
@@ -524,7 +547,9 @@ def leaderboard_reply(
         lines=tuple(lines),
         table=table,
         charts=charts,
-        actions=(Action(fmt.t("action.vs_prev"), f"{command_text} vs prev"),)
+        actions=(
+            Action(fmt.t("action.vs_prev"), " ".join([command_text, *command_words("vs.prev", fmt.locale)])),
+        )
         if result.comparison is None
         else (),
         footer=_footer(fmt, result),

@@ -87,7 +87,7 @@ def startup_failure(exc: BaseException) -> str | None:
         data = response.data if isinstance(response.data, dict) else {}
         error = str(data.get("error") or f"HTTP {response.status_code}")
         method = str(response.api_url).rstrip("/").rsplit("/", 1)[-1]
-        if error in _TOKEN_ERRORS:
+        if error in _TOKEN_ERRORS or response.status_code in (401, 403):
             setting = "SLACK_APP_TOKEN" if method == "apps.connections.open" else "SLACK_BOT_TOKEN"
             return f"Slack rejected {setting} ({method}: {error})"
         return f"Slack refused {method}: {error}"

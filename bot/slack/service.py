@@ -42,6 +42,10 @@ from bot.slack.sender import SlackSender, startup_failure
 __all__ = ["SlackService", "EVENTS_PATH", "SLASH_COMMAND", "make_client"]
 
 log = logging.getLogger(__name__)
+_BOLT_LOG = logging.getLogger("kpibot.slack.bolt")
+# Bolt reads SLACK_BOT_TOKEN from the environment on its own and warns that the client passed in (made from that
+# same token) wins: a line at every start that tells the operator nothing.
+_BOLT_LOG.addFilter(lambda record: "`token` will be unused" not in record.getMessage())
 
 EVENTS_PATH = "/slack/events"
 SLASH_COMMAND = "/kpi"
@@ -85,7 +89,7 @@ class SlackService:
             signing_secret=signing_secret,
             # Socket Mode messages come over an authenticated WebSocket and carry no signature.
             request_verification_enabled=not self.app_token,
-            logger=logging.getLogger("kpibot.slack.bolt"),
+            logger=_BOLT_LOG,
         )
         clock = cast(Callable[[], datetime], runtime.clock or (lambda: datetime.now(UTC)))
         self.clock = clock

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from telegram import Bot
 
 from storage.config.settings import Settings
@@ -9,6 +11,16 @@ from storage.config.settings import Settings
 __all__ = ["api_urls", "make_bot"]
 
 TELEGRAM_API = "https://api.telegram.org"
+
+
+def _only_when_debugging(record: logging.LogRecord) -> bool:
+    # python-telegram-bot logs an answer that is not JSON (a proxy's HTML 401 page, say) as an error with a
+    # traceback, then raises the error kpibot reports in one line (bot/startup.py) or keeps with the delivery: the
+    # log record says it again, so it is shown only with -v.
+    return logging.getLogger().isEnabledFor(logging.DEBUG)
+
+
+logging.getLogger("telegram.request.BaseRequest").addFilter(_only_when_debugging)
 
 
 def api_urls(settings: Settings) -> tuple[str, str]:

@@ -45,6 +45,8 @@ def startup_failure(exc: BaseException) -> str | None:
         # python-telegram-bot's message quotes the whole token; what the Bot API said is the one it wraps.
         cause = exc.__cause__
         said = cause.message if isinstance(cause, TelegramError) else "rejected"
+        # An answer that is not the Bot API's JSON (a proxy's HTML page) is described by the library at length.
+        said = said.split(". Parsing the server response", 1)[0]
         return f"Telegram rejected TELEGRAM_TOKEN (getMe: {said}); check it with @BotFather"
     if isinstance(exc, NetworkError):  # TimedOut included
         return f"cannot reach the Telegram Bot API: {exc.message}"

@@ -66,7 +66,7 @@ def _cac_measures(cac: float | None, spend: Decimal, customers: int) -> tuple[Me
 
 
 def compute_cac(ctx: ComputeContext) -> Computed:
-    require_org(ctx, "CAC", "spend is not attributed to reps or teams")
+    require_org(ctx, "CAC", "spend is not attributed to reps or teams", "spend_not_attributed")
     rows: tuple[BreakdownRow, ...] = ()
     if ctx.by in ("month", "week"):
         acquired = acquisitions()
@@ -138,7 +138,7 @@ def compute_ltv(ctx: ComputeContext) -> Computed:
     if arpa is not None and monthly_churn:
         predictive = arpa * ctx.settings.org.gross_margin / monthly_churn
 
-    notes: list[str | Note] = []
+    notes: list[Note] = []
     if coverage.partial and not ctx.is_comparison:
         notes.append(
             Note(
@@ -157,7 +157,10 @@ def compute_ltv(ctx: ComputeContext) -> Computed:
         cac = cac_value(ctx)[0]
     else:
         notes.append(
-            "LTV:CAC is shown for the whole organisation only: spend is not attributed to reps or teams."
+            Note(
+                "ltv.cac_org_only",
+                "LTV:CAC is shown for the whole organisation only: spend is not attributed to reps or teams.",
+            )
         )
     return Computed(
         measures=(

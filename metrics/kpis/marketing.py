@@ -87,7 +87,12 @@ def _campaign_names(ctx: ComputeContext, ids: Mapping[str, object]) -> dict[str,
 
 
 def compute_roi(ctx: ComputeContext) -> Computed:
-    require_org(ctx, "Campaign ROI", "campaign spend is not attributed to reps or teams")
+    require_org(
+        ctx,
+        "Campaign ROI",
+        "campaign spend is not attributed to reps or teams",
+        "campaign_spend_not_attributed",
+    )
     returns = campaign_returns(ctx)
     revenue = sum((r for r, _ in returns.values()), money(0))
     spend = sum((s for _, s in returns.values()), money(0))
@@ -158,7 +163,9 @@ def _email_measures(g: ListGrowth) -> tuple[Measure, ...]:
 
 
 def compute_email(ctx: ComputeContext) -> Computed:
-    require_org(ctx, "Email list growth", "email lists belong to the whole organisation")
+    require_org(
+        ctx, "Email list growth", "email lists belong to the whole organisation", "email_lists_org_wide"
+    )
     lists = list_growth(ctx)
     total = ListGrowth(*(sum(getattr(g, f) for g in lists.values()) for f in ListGrowth.__dataclass_fields__))
     rows: tuple[BreakdownRow, ...] = ()

@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select
 from sqlalchemy.orm import aliased
 
 from metrics.declare import ComputeContext, Computed, MetricDef
-from metrics.result import BreakdownRow, Measure, ratio
+from metrics.result import BreakdownRow, Measure, Note, ratio
 from metrics.sql.customers import ALL, account_grouping, month_code, shift_month, sorted_rows
 from storage.schema import Account, Mrr
 
@@ -116,15 +116,26 @@ def _measures(m: MrrMovement) -> tuple[Measure, ...]:
     )
 
 
-def mrr_notes(ctx: ComputeContext) -> tuple[str, ...]:
+def mrr_notes(ctx: ComputeContext) -> tuple[Note, ...]:
     """Say which MRR months were compared when the period's last month is not loaded (yet)."""
     start_month, end_month = mrr_months(ctx)
     if end_month is None:
+        first, last = month_code(ctx.period.start_date), month_code(ctx.period.last_date)
         return (
-            f"No MRR is loaded for {month_code(ctx.period.start_date)}–{month_code(ctx.period.last_date)} yet.",
+            Note(
+                "mrr.none_loaded",
+                "No MRR is loaded for {first}–{last} yet.",
+                (("first", first, None), ("last", last, None)),
+            ),
         )
     if end_month != month_code(ctx.period.last_date):
-        return (f"MRR compared: {start_month} → {end_month} (the latest month loaded).",)
+        return (
+            Note(
+                "mrr.latest_loaded",
+                "MRR compared: {start} → {end} (the latest month loaded).",
+                (("start", start_month, None), ("end", end_month, None)),
+            ),
+        )
     return ()
 
 

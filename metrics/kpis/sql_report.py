@@ -13,15 +13,16 @@ from sqlalchemy import String, cast, func, literal, select
 
 from metrics.declare import ComputeContext, Computed, MetricDef
 from metrics.kpis.funnel import stage_counts
-from metrics.result import BreakdownRow, Measure, ratio
+from metrics.result import BreakdownRow, Measure, Note, ratio
 from metrics.sql.breakdowns import NO_KEY, breakdown_rows, matches_campaign
 from storage.schema import Spend
 
 __all__ = ["SQL_REPORT", "sql_measures", "SPEND_IS_ORG_WIDE"]
 
-SPEND_IS_ORG_WIDE = (
+SPEND_IS_ORG_WIDE = Note(
+    "sql.spend_org_wide",
     "Marketing spend is organisation-wide, so costs are shown for the organisation, a source or a campaign, "
-    "not for a rep, a team or a segment."
+    "not for a rep, a team or a segment.",
 )
 
 # Spend rows carry a channel and a campaign, nothing else: only these breakdowns can split it.

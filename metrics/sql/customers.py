@@ -180,9 +180,10 @@ def account_grouping(by: str | None) -> AccountGrouping:
     return AccountGrouping(None, None)
 
 
-def require_org(ctx: ComputeContext, metric_title: str, reason: str) -> None:
+def require_org(ctx: ComputeContext, metric_title: str, reason: str, reason_key: str | None = None) -> None:
     """Refuse a rep or team scope for a metric that only makes sense for the whole organisation — saying to ask for
-    the org to those who may see it, and that it is for admins to those who may not."""
+    the org to those who may see it, and that it is for admins to those who may not. `reason_key` names the
+    reason's wording in a chat's message catalogue (`reason.<key>`)."""
     if ctx.scope.owner_ids is not None:
         if not (ctx.viewer.is_admin or ctx.settings.org.reps_see_org_totals):
             raise PermissionDenied(
@@ -190,12 +191,14 @@ def require_org(ctx: ComputeContext, metric_title: str, reason: str) -> None:
                 "{metric} is an organisation-wide metric ({reason}), and the organisation's numbers are for admins.",
                 metric=metric_title,
                 reason=reason,
+                reason_key=reason_key or "",
             )
         raise UserError(
             "metric.org_only",
             "{metric} is an organisation-wide metric ({reason}); ask for it with scope org.",
             metric=metric_title,
             reason=reason,
+            reason_key=reason_key or "",
         )
 
 

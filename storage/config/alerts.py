@@ -21,6 +21,7 @@ __all__ = [
     "DigestsSettings",
     "AlertRule",
     "default_alert_rules",
+    "is_builtin_name",
     "parse_duration",
     "parse_local_time",
 ]
@@ -183,6 +184,12 @@ class AlertRule(_Section):
     @property
     def repeat_interval(self) -> timedelta:
         return parse_duration(self.repeat_every)
+
+
+def is_builtin_name(rule: AlertRule) -> bool:
+    """Whether the rule carries the name kpibot gave one of its built-in rules (a chat shows that name in the
+    reader's language; a name the organisation chose is shown as written)."""
+    return any(rule.id == builtin.id and rule.name == builtin.name for builtin in default_alert_rules())
 
 
 def default_alert_rules() -> list[AlertRule]:

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from bot.reply.formatting import Formatter
 from storage.config.alerts import AlertRule, parse_duration
 from storage.config.settings import Settings, load_settings
 
@@ -18,6 +19,14 @@ def test_the_example_configuration_loads():
     assert [rule.id for rule in settings.alerts] == ["plan-pace", "mql-rate", "calls-drop", "win-rate-org"]
     assert settings.digests.team_digest.time == "08:30"
     assert settings.digests.weekly_plan.weekday_numbers == {0}
+
+
+def test_the_example_copied_onto_the_demo_keeps_its_dollars_dollars():
+    # The demo's amounts are US dollars (the default currency); kpibot only formats money, it never converts, so an
+    # example in euros would show $1,000 of demo revenue as €1,000.
+    example = load_settings(ROOT / "kpibot.example.yaml", env={})
+    assert example.org.currency == Settings().org.currency == "USD"
+    assert Formatter("en", example.org.currency).money(1000) == "$1,000"
 
 
 def test_defaults_work_without_a_file():

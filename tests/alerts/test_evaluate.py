@@ -117,5 +117,4 @@ def test_the_message_says_value_threshold_and_who_moved_it():
     assert [a.command for a in reply.actions] == [
         "/alerts snooze mql-rate team:t-a 4h",
         "/alerts ack mql-rate team:t-a",
-        "/alerts mute mql-rate",
-    ]
+    ]  # the buttons are what the alert's readers (its team's manager) may do; muting is an admin's command

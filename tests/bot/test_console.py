@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -80,3 +81,48 @@ def test_a_table_is_aligned_for_the_terminal():
         "Rita Rep     10",
         "Rob Rep       7",
     ]
+
+
+def _console_run(fixture_db: str, charts: Path, stdin: str, monkeypatch, capsys) -> str:
+    """`python run_bot.py` in this process, its stdin a pipe (not a terminal) holding `stdin`."""
+    for name in ("TELEGRAM_TOKEN", "SLACK_BOT_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+    code = main(
+        ["--db", fixture_db, "run", "--as", "mgr-a", "--now", NOW.isoformat(), "--charts-dir", str(charts)]
+    )
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    return out
+
+
+def test_the_console_user_is_not_rate_limited(fixture_db, tmp_path, monkeypatch, capsys):
+    # The chat limit is 30 a minute with bursts of 15; on the fixed clock no token would ever refill, so a
+    # rate-limited console would stop answering at the 16th line. The console answers all 20.
+    out = _console_run(fixture_db, tmp_path / "charts", "/whoami\n" * 20, monkeypatch, capsys)
+    assert out.count("Manager, id mgr-a") == 20
+    assert "try again in" not in out
+
+
+def test_a_second_console_run_numbers_its_charts_after_the_first_runs(
+    fixture_db, tmp_path, monkeypatch, capsys
+):
+    charts = tmp_path / "charts"
+    first = _console_run(fixture_db, charts, "/whoami\n/funnel last month\n", monkeypatch, capsys)
+    first_paths = [
+        line.removeprefix("[chart] ") for line in first.splitlines() if line.startswith("[chart] ")
+    ]
+    assert first_paths and all(
+        Path(p).name.startswith("002-") for p in first_paths
+    )  # the 2nd answer's charts
+    before = {p: Path(p).read_bytes() for p in first_paths}
+    second = _console_run(fixture_db, charts, "/funnel last month\n/plan last month\n", monkeypatch, capsys)
+    second_paths = [
+        line.removeprefix("[chart] ") for line in second.splitlines() if line.startswith("[chart] ")
+    ]
+    # The highest number in the folder is 002, so this run's first answer is 003 and its second 004.
+    assert {Path(p).name[:4] for p in second_paths} == {"003-", "004-"}
+    assert not set(second_paths) & set(first_paths)
+    assert all(
+        Path(p).read_bytes() == png for p, png in before.items()
+    )  # the first run's files are untouched

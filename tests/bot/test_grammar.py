@@ -94,7 +94,8 @@ def test_mistakes_raise_one_user_error_with_a_reason(text, key, message):
 def test_arguments_are_written_back_for_follow_up_buttons():
     args = parse("by rep last week team Alpha vs prev segment=saas")
     words = to_words(args)
-    assert words == ["2026-11-09..2026-11-15", "vs", "prev", "team", "Alpha", "segment=saas", "by", "rep"]
+    # Filters before the scope: `team segment=saas` would read the filter as a team's name.
+    assert words == ["2026-11-09..2026-11-15", "vs", "prev", "segment=saas", "team", "Alpha", "by", "rep"]
     assert parse(" ".join(words)) == args.__class__(
         period=parse("2026-11-09..2026-11-15").period,
         compare="prev",

@@ -178,7 +178,7 @@ def test_mrr_without_a_starting_base_is_na(db):
 def test_mrr_of_a_quarter_in_progress_uses_the_latest_loaded_month(db):
     r = ask(db, "mrr", period="2026-Q4")
     assert r.measure("nrr").value == pytest.approx(680 / 900)  # September -> October, December not there yet
-    assert any("2026-10" in note for note in r.notes)
+    assert any("2026-10" in str(note) for note in r.notes)
     this_month = ask(db, "mrr", period="2026-11")
     assert this_month.measure("nrr").value is None
     assert this_month.measure("mrr_start").value == Decimal("880.00")  # October's MRR

@@ -69,7 +69,8 @@ def rita_links_asks_and_flips(fake_api: FakeBotApi, code: str, deliver) -> None:
     (text,) = fake_api.wait_for_calls("sendMessage", 1, after=mark)
     assert "<b>3</b>" in text.params["text"]
     buttons = [b for row in text.params["reply_markup"]["inline_keyboard"] for b in row]
-    last_month = next(b for b in buttons if b["callback_data"].endswith("/funnel last month"))
+    # Rita (rep-1) reads Russian, her stored language: the follow-up says "last month" in her words.
+    last_month = next(b for b in buttons if b["callback_data"].endswith("/funnel прошлый месяц"))
 
     shown = fake_api.messages[(RITA["id"], max(m for c, m in fake_api.messages if c == RITA["id"]))]
     mark = len(fake_api.calls)

@@ -127,7 +127,8 @@ def test_rita_links_with_her_invite_asks_for_the_funnel_and_flips_it_to_last_mon
         buttons = [b for row in text.params["reply_markup"]["inline_keyboard"] for b in row]
         assert buttons, "the reply should offer follow-ups"
         last_month = buttons[0]
-        assert last_month["callback_data"] == f"a:{photo_id(fake_api)}:/funnel last month"
+        # Rita reads Russian (her stored language), her follow-ups too.
+        assert last_month["callback_data"] == f"a:{photo_id(fake_api)}:/funnel прошлый месяц"
         assert "<b>10</b>" in text.params["text"]  # Rita's ten October leads
 
         # Pressing the button replaces the chart and the text in place.
