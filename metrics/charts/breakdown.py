@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
+from matplotlib.artist import Artist
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
@@ -120,7 +121,6 @@ def draw_trend(result: MetricResult, ctx: ChartContext) -> Figure | None:
     values = [math.nan if r[2] is None else float(r[2]) for r in rows]
     previous = [math.nan if r[3] is None else float(r[3]) for r in rows]
     has_previous = any(r[3] is not None for r in rows)
-    partial = [bucket_is_partial(r[0], ctx, tz) for r in rows]
     xs = list(range(len(rows)))
     # The metric's name says what is measured; the headline's only when it says something else.
     label = ctx.label(result.headline.key, result.headline.label)
@@ -134,7 +134,15 @@ def draw_trend(result: MetricResult, ctx: ChartContext) -> Figure | None:
         else format_value(ctx.formatters, max(finite), unit)
     )
     axis_words = unit_label(unit, ctx)
-    ax = add_axes(fig, left=0.35 + text_width([tick_text]) + (0.35 if axis_words else 0), bottom=0.6)
+    partial = [bucket_is_partial(r[0], ctx, tz) for r in rows]
+    with_legend = has_previous or any(partial)
+    # The legend gets its own line under the subtitle, so it never covers a column or the header.
+    ax = add_axes(
+        fig,
+        left=0.35 + text_width([tick_text]) + (0.35 if axis_words else 0),
+        bottom=0.6,
+        top=1.5 if with_legend else 1.05,
+    )
     now_label = period_name(result.period, ctx)
     before_label = (
         period_name(result.comparison_period, ctx)
@@ -143,7 +151,7 @@ def draw_trend(result: MetricResult, ctx: ChartContext) -> Figure | None:
     )
     # Rates and durations are levels, read as a line; counts and money add up, read as columns.
     as_line = unit in ("percent", "ratio", "days", "number")
-    handles = []
+    handles: list[Artist] = []
     if as_line:
         if has_previous:
             (line,) = ax.plot(xs, previous, color=GREY_LIGHT, linewidth=2.5, marker="o", label=before_label)
@@ -152,7 +160,9 @@ def draw_trend(result: MetricResult, ctx: ChartContext) -> Figure | None:
         handles.append(line)
         for x, value, is_partial in zip(xs, values, partial, strict=True):
             if is_partial and not math.isnan(value):
-                ax.plot([x], [value], marker="o", markersize=11, color="white", markeredgecolor=ACCENT, zorder=3)
+                ax.plot(
+                    [x], [value], marker="o", markersize=11, color="white", markeredgecolor=ACCENT, zorder=3
+                )
     else:
         width = 0.38 if has_previous else 0.7
         offset = width / 2 if has_previous else 0.0
@@ -174,7 +184,9 @@ def draw_trend(result: MetricResult, ctx: ChartContext) -> Figure | None:
             )
             handles[-1].set_label(to_date)
         else:
-            handles.append(Patch(facecolor=ACCENT_LIGHT, edgecolor=ACCENT, hatch=PARTIAL_HATCH, label=to_date))
+            handles.append(
+                Patch(facecolor=ACCENT_LIGHT, edgecolor=ACCENT, hatch=PARTIAL_HATCH, label=to_date)
+            )
     style_axes(ax, grid="y", unit=unit, fmt=ctx.formatters)
     if axis_words:
         ax.set_ylabel(axis_words, fontsize=LABEL_SIZE, color=INK)
@@ -183,7 +195,7 @@ def draw_trend(result: MetricResult, ctx: ChartContext) -> Figure | None:
     # Values go on the marks only while the widest one fits the space of a column; else the grid tells them.
     texts = [format_value(ctx.formatters, r[2], unit) for r in rows]
     column_in = ax.get_position().width * fig.get_size_inches()[0] / len(rows)
-    if text_width(texts, LABEL_SIZE - 1) <= column_in * (0.5 if has_previous and not as_line else 0.95):
+    if text_width(texts, LABEL_SIZE - 1) <= column_in * 0.95:
         for x, r, text in zip(xs, rows, texts, strict=True):
             if r[2] is not None:
                 ax.annotate(
@@ -198,13 +210,12 @@ def draw_trend(result: MetricResult, ctx: ChartContext) -> Figure | None:
                 )
     category_ticks(ax, [bucket_name(r[0], ctx, tz) for r in rows], width_in=fig.get_size_inches()[0] - 1.5)
     ax.set_xlim(-0.6, len(rows) - 0.4)
-    if has_previous or any(partial):
-        # The header's right side is free; a legend there never covers a column.
-        height = fig.get_size_inches()[1]
+    if with_legend:
+        width, height = fig.get_size_inches()
         fig.legend(
             handles=handles,
-            loc="upper right",
-            bbox_to_anchor=(0.98, 1 - 0.5 / height),
+            loc="upper left",
+            bbox_to_anchor=(0.15 / width, 1 - 0.85 / height),
             ncols=len(handles),
             frameon=False,
             fontsize=TICK_SIZE,

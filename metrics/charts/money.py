@@ -71,7 +71,11 @@ def movements_figure(
     fig = new_figure(WIDE)
     put_titles(fig, title, ctx.subtitle)
     texts = [_signed(ctx, v, unit) for v in values]
-    ticks = [ctx.formatters.money_tick(v) for v in values] if unit == "money" and ctx.formatters.money_tick else texts
+    ticks = (
+        [ctx.formatters.money_tick(v) for v in values]
+        if unit == "money" and ctx.formatters.money_tick
+        else texts
+    )
     ax = add_axes(fig, left=0.4 + text_width(ticks), bottom=0.9, right=0.4)
     xs = list(range(len(values)))
     ax.bar(xs, values, width=0.6, color=colors)
@@ -93,7 +97,7 @@ def movements_figure(
             fontweight="bold" if x == len(xs) - 1 else "normal",
         )
     # Names longer than a column wrap onto a second line instead of running into their neighbours.
-    column_chars = max(6, int(ax.get_position().width * WIDE[0] / len(xs) / (TICK_SIZE * 0.6 / 72)))
+    column_chars = max(6, int(ax.get_position().width * WIDE[0] / len(xs) * 0.85 / (TICK_SIZE * 0.7 / 72)))
     ax.set_xticks(xs, [textwrap.fill(label, column_chars) for label in labels])
     ax.set_xlim(-0.6, len(xs) - 0.4)
     ax.spines["bottom"].set_visible(False)
@@ -181,8 +185,12 @@ def draw_cac(result: MetricResult, ctx: ChartContext) -> Figure | None:
         fontweight="bold",
     )
     if n:
-        text = ctx.word("chart.{customers} new customers · {cac} each", "{customers} new customers · {cac} each")
-        words = text.format(customers=fmt.number(n, 0), cac=money(cac) if cac is not None else ctx.translate("n/a"))
+        text = ctx.word(
+            "chart.{customers} new customers · {cac} each", "{customers} new customers · {cac} each"
+        )
+        words = text.format(
+            customers=fmt.number(n, 0), cac=money(cac) if cac is not None else ctx.translate("n/a")
+        )
     else:
         words = ctx.word("chart.no new customers: CAC is n/a", "no new customers: CAC is n/a")
     ax.annotate(
@@ -225,7 +233,8 @@ def draw_roi(result: MetricResult, ctx: ChartContext) -> Figure | None:
     put_titles(fig, title, ctx.subtitle)
     # Each campaign's name and, under it, its ROI.
     labels = [
-        f"{shorten(g[0])}\nROI " + (fmt.percent(float(g[3]), 1) if g[3] is not None else ctx.word("chart.n/a", "n/a"))
+        f"{shorten(g[0])}\nROI "
+        + (fmt.percent(float(g[3]), 1) if g[3] is not None else ctx.word("chart.n/a", "n/a"))
         for g in groups
     ]
     ax = add_axes(fig, left=0.45 + text_width([shorten(g[0]) for g in groups]), bottom=0.75, right=1.3)

@@ -11,7 +11,6 @@ from dataclasses import replace
 from datetime import date
 
 import numpy as np
-from babel.dates import format_date
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
@@ -108,7 +107,9 @@ def draw_plan(result: MetricResult, ctx: ChartContext) -> Figure | None:
         attainment = actual[max(actual)] / target_total
     line = _plan_line(result, ctx)
     if attainment is not None:
-        of_plan = ctx.word("chart.{value} of plan", "{value} of plan").format(value=fmt.percent(attainment, 1))
+        of_plan = ctx.word("chart.{value} of plan", "{value} of plan").format(
+            value=fmt.percent(attainment, 1)
+        )
         ctx = replace(ctx, title=f"{ctx.title} · {line}: {of_plan}" if line else f"{ctx.title} · {of_plan}")
     elif line:
         ctx = replace(ctx, title=f"{ctx.title} · {line}")
@@ -116,7 +117,11 @@ def draw_plan(result: MetricResult, ctx: ChartContext) -> Figure | None:
     fig = new_figure(WIDE)
     put_titles(fig, ctx.title, ctx.subtitle)
     top_value = max([*actual.values(), *target.values(), *(p[1] for p in projection), 0.0])
-    tick_text = fmt.money_tick(top_value) if unit == "money" and fmt.money_tick else format_value(fmt, top_value, unit)
+    tick_text = (
+        fmt.money_tick(top_value)
+        if unit == "money" and fmt.money_tick
+        else format_value(fmt, top_value, unit)
+    )
     end_texts = [format_value(fmt, top_value, unit), ctx.word("chart.forecast", "forecast")]
     ax = add_axes(
         fig, left=0.35 + text_width([tick_text]), bottom=0.6, right=0.5 + text_width(end_texts, TICK_SIZE)
@@ -134,7 +139,9 @@ def draw_plan(result: MetricResult, ctx: ChartContext) -> Figure | None:
             linewidth=2.5,
             linestyle=(0, (2, 2)),
         )
-        label_at_end.append((projection[-1][0], projection[-1][1], ctx.word("chart.forecast", "forecast"), ACCENT))
+        label_at_end.append(
+            (projection[-1][0], projection[-1][1], ctx.word("chart.forecast", "forecast"), ACCENT)
+        )
     if actual:
         xs = [position[d] for d in sorted(actual)]
         ax.plot(xs, [actual[d] for d in sorted(actual)], color=ACCENT, linewidth=3.5, solid_capstyle="round")
@@ -146,7 +153,9 @@ def draw_plan(result: MetricResult, ctx: ChartContext) -> Figure | None:
         low = actual[last] < top_value * 0.18
         below = behind and not low
         ax.annotate(
-            ctx.word("chart.{value} to date", "{value} to date").format(value=format_value(fmt, actual[last], unit))
+            ctx.word("chart.{value} to date", "{value} to date").format(
+                value=format_value(fmt, actual[last], unit)
+            )
             if last < days[-1]
             else format_value(fmt, actual[last], unit),
             (position[last], actual[last]),
@@ -257,7 +266,9 @@ def draw_plan_dynamics(result: MetricResult, ctx: ChartContext) -> Figure | None
             color=INK,
             fontweight="bold" if x == len(xs) - 1 else "normal",
         )
-    category_ticks(ax, [bucket_name(str(code), ctx, tz) for code, _ in points], width_in=fig.get_size_inches()[0] - 1.4)
+    category_ticks(
+        ax, [bucket_name(str(code), ctx, tz) for code, _ in points], width_in=fig.get_size_inches()[0] - 1.4
+    )
     ax.set_xlim(-0.6, len(points) - 0.4)
     return fig
 
@@ -336,7 +347,12 @@ def draw_cohorts(result: MetricResult, ctx: ChartContext) -> Figure | None:
             fontsize=TICK_SIZE,
             color=INK,
         )
-    ax.set_xlabel(ctx.word("chart.months since first order", "months since first order"), fontsize=LABEL_SIZE, color=INK_SOFT, labelpad=26)
+    ax.set_xlabel(
+        ctx.word("chart.months since first order", "months since first order"),
+        fontsize=LABEL_SIZE,
+        color=INK_SOFT,
+        labelpad=26,
+    )
     # Fit the cell text to the cell: one decimal as everywhere while "100.0%" fits at 11 pt or more, else whole
     # percents, which stay legible on a phone where a tiny "37.5%" would not.
     box = ax.get_position()
@@ -371,7 +387,9 @@ def draw_cohorts(result: MetricResult, ctx: ChartContext) -> Figure | None:
                 partial_cells.append((r, c))
     for r, c in partial_cells:
         ax.add_patch(
-            Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, hatch=PARTIAL_HATCH, edgecolor="white", linewidth=0)
+            Rectangle(
+                (c - 0.5, r - 0.5), 1, 1, fill=False, hatch=PARTIAL_HATCH, edgecolor="white", linewidth=0
+            )
         )
     if partial_cells:
         ax.set_xlabel(

@@ -157,7 +157,9 @@ def _draw(
     drawer = _DRAWERS.get(kind)
     if drawer is None:
         raise ValueError(f"unknown chart kind {kind!r}; have {', '.join(CHART_KINDS)}")
-    ctx = replace(_context(kind, result, locale, translate, formatters, words, currency, now), measure=measure)
+    ctx = replace(
+        _context(kind, result, locale, translate, formatters, words, currency, now), measure=measure
+    )
     fig = drawer(result, ctx)
     return (None if fig is None else finish(fig)), ctx
 

@@ -38,7 +38,6 @@ from metrics.charts.style import (
     shorten,
     style_axes,
     text_width,
-    unit_label,
 )
 from metrics.result import MetricResult, Number, Series, Unit
 
@@ -308,7 +307,11 @@ def draw_stages(result: MetricResult, ctx: ChartContext) -> Figure | None:
         # One scale for both panels, so a long lead stage and a long deal stage look equally long.
         ax.set_xlim(0, longest * 1.18)
         ax.set_title(
-            ctx.word("chart." + series.label, series.label), loc="left", fontsize=LABEL_SIZE, color=INK_SOFT, pad=4
+            ctx.word("chart." + series.label, series.label),
+            loc="left",
+            fontsize=LABEL_SIZE,
+            color=INK_SOFT,
+            pad=4,
         )
         top -= share + usable * 1.2 / total_rows
     if needs_unit:

@@ -7,14 +7,13 @@ rendering holds no global state and is safe from several threads of a server.
 from __future__ import annotations
 
 import re
-
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from io import BytesIO
-from zoneinfo import ZoneInfo
 from typing import TYPE_CHECKING, Literal
+from zoneinfo import ZoneInfo
 
 from babel import Locale
 from babel.dates import format_date, format_interval
@@ -152,7 +151,23 @@ def english_words(_key: str, english: str) -> str:
     return english
 
 
-_ACRONYMS = {"mql", "sal", "sql", "mrr", "nrr", "grr", "cac", "ltv", "cltv", "roi", "crm", "seo", "ppc", "b2b", "b2c"}
+_ACRONYMS = {
+    "mql",
+    "sal",
+    "sql",
+    "mrr",
+    "nrr",
+    "grr",
+    "cac",
+    "ltv",
+    "cltv",
+    "roi",
+    "crm",
+    "seo",
+    "ppc",
+    "b2b",
+    "b2c",
+}
 
 
 def humanize(key: str) -> str:
@@ -247,7 +262,9 @@ def period_name(period: Period, ctx: ChartContext) -> str:
     if period.grain == "year":
         return str(first.year)
     if period.grain == "week":
-        return ctx.words("period.week", "week of {start}").format(start=format_date(first, "medium", locale=ctx.locale))
+        return ctx.words("period.week", "week of {start}").format(
+            start=format_date(first, "medium", locale=ctx.locale)
+        )
     if first == period.last_date:
         return format_date(first, "medium", locale=ctx.locale)
     return format_interval(first, period.last_date, "yMMMd", locale=ctx.locale)
@@ -418,12 +435,14 @@ def overlapping_texts(fig: Figure, *, pad_px: float = 1.0) -> list[tuple[str, st
     figure's texts, each axes' annotations, tick labels, axis labels and legend entries."""
     fig.canvas.draw()  # tick labels exist and are placed only once the figure is drawn
     renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
-    texts = list(fig.texts)
-    for legend in fig.legends:
-        texts += legend.get_texts()
+    texts: list[Text] = list(fig.texts)
+    for fig_legend in fig.legends:
+        texts += fig_legend.get_texts()
     for ax in fig.axes:
         texts += list(ax.texts)
-        texts += [t for t in ax.get_xticklabels() + ax.get_yticklabels()]
+        # Only the ticks drawn: a locator also returns ticks beyond the view, which are never shown.
+        for axis in (ax.xaxis, ax.yaxis):
+            texts += [tick.label1 for tick in axis._update_ticks()]  # type: ignore[union-attr]
         texts += [ax.xaxis.label, ax.yaxis.label, ax.title, ax._left_title]  # type: ignore[attr-defined]
         legend = ax.get_legend()
         if legend is not None:
