@@ -114,13 +114,14 @@ def draw_trend(result: MetricResult, ctx: ChartContext) -> Figure | None:
     """The headline measure month by month (or week by week); the comparison as faded marks behind it; a month or
     week still in progress hatched and named "to date" in the legend."""
     rows = sorted(_headline_by_row(result, ctx), key=lambda r: r[0])
-    if not rows or all(r[2] is None for r in rows):
+    if not has_values([r[2] for r in rows]):
         return None
     unit = result.headline.unit
     tz = result.period.tz
     values = [math.nan if r[2] is None else float(r[2]) for r in rows]
     previous = [math.nan if r[3] is None else float(r[3]) for r in rows]
-    has_previous = any(r[3] is not None for r in rows)
+    # A comparison of nothing but zeros and gaps (no data a year earlier) would draw nothing: it is left out.
+    has_previous = has_values([r[3] for r in rows])
     xs = list(range(len(rows)))
     # The metric's name says what is measured; the headline's only when it says something else.
     label = ctx.label(result.headline.key, result.headline.label)
@@ -157,7 +158,8 @@ def draw_trend(result: MetricResult, ctx: ChartContext) -> Figure | None:
             (line,) = ax.plot(xs, previous, color=GREY_LIGHT, linewidth=2.5, marker="o", label=before_label)
             handles.append(line)
         (line,) = ax.plot(xs, values, color=ACCENT, linewidth=3, marker="o", markersize=7, label=now_label)
-        handles.append(line)
+        if has_previous:
+            handles.append(line)
         for x, value, is_partial in zip(xs, values, partial, strict=True):
             if is_partial and not math.isnan(value):
                 ax.plot(
@@ -170,7 +172,8 @@ def draw_trend(result: MetricResult, ctx: ChartContext) -> Figure | None:
             ax.bar([x - offset for x in xs], previous, width=width, color=GREY_LIGHT)
             handles.append(Patch(color=GREY_LIGHT, label=before_label))
         bars = ax.bar([x + offset for x in xs], values, width=width, color=ACCENT)
-        handles.append(Patch(color=ACCENT, label=now_label))
+        if has_previous:
+            handles.append(Patch(color=ACCENT, label=now_label))
         for bar, is_partial in zip(bars, partial, strict=True):
             if is_partial:
                 bar.set_facecolor(ACCENT_LIGHT)

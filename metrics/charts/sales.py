@@ -238,12 +238,14 @@ def draw_activity_by_day(result: MetricResult, ctx: ChartContext) -> Figure | No
         bar.set_facecolor(ACCENT_LIGHT)
         bar.set_edgecolor(ACCENT)
         bar.set_hatch(PARTIAL_HATCH)
+        at = days.index(today)
         ax.annotate(
             ctx.word("chart.today, to date", "today, to date"),
-            (days.index(today), values[days.index(today)]),
+            (at, values[at]),
             xytext=(0, 20 if len(days) <= 16 else 6),
             textcoords="offset points",
-            ha="center",
+            # Near the left edge the note starts at the column, so it never reaches the value axis.
+            ha="left" if at < 3 else "center",
             va="bottom",
             fontsize=TICK_SIZE - 2,
             color=INK_SOFT,

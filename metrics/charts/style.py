@@ -123,11 +123,16 @@ def locale_formatters(locale: str = "en", currency: str = "USD") -> ChartFormatt
         pattern = "#,##0" + ("." + "0" * decimals if decimals > 0 else "")
         return format_decimal(value, format=pattern, locale=locale)
 
+    babel = Locale.parse(locale)
+    # The locale's own percent pattern ("23.8%", "23,8 %"), as the replies write it, with the decimals asked for.
+    percent_pattern = babel.percent_formats[None].pattern.split(";")[0]
+
     def percent(fraction: float, decimals: int) -> str:
-        pattern = "#,##0" + ("." + "0" * decimals if decimals > 0 else "") + "%"
+        pattern = percent_pattern.replace("0%", "0" + ("." + "0" * decimals if decimals > 0 else "") + "%", 1)
+        pattern = pattern.replace("0\xa0%", "0" + ("." + "0" * decimals if decimals > 0 else "") + "\xa0%", 1)
         return format_percent(fraction, format=pattern, locale=locale)
 
-    whole = Locale.parse(locale).currency_formats["standard"].pattern.split(";")[0].replace(".00", "")
+    whole = babel.currency_formats["standard"].pattern.split(";")[0].replace(".00", "")
 
     def money(value: float) -> str:
         amount = Decimal(str(value))
@@ -137,7 +142,7 @@ def locale_formatters(locale: str = "en", currency: str = "USD") -> ChartFormatt
 
     def money_tick(value: float) -> str:
         if abs(value) < 10_000:
-            return money(value)
+            return money(round(value) if abs(value) >= 10 else value)
         return format_compact_currency(value, currency, locale=locale, fraction_digits=1)
 
     return ChartFormatters(number=number, percent=percent, money=money, money_tick=money_tick)
@@ -239,7 +244,8 @@ class ChartContext:
         for candidate in candidates:
             text = self.known(candidate)
             if text is not None:
-                return text
+                # An axis of names starts each with a capital, as the stage names from the CRM do.
+                return text[:1].upper() + text[1:]
         translated = self.translate(key)
         return translated if translated != key else humanize(key)
 

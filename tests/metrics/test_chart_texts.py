@@ -52,7 +52,7 @@ def test_russian_plan_chart_is_in_russian_with_roubles_of_the_org_currency():
     fig = _chart("plan", plan_result(), "ru", currency="RUB", now=NOW)
     texts = _texts(fig)
     # 560,000 / 1,100,000 = 50.9 %; the line is named as the /plan reply names it
-    assert texts[0] == "План · Выручка: 50,9% плана"
+    assert texts[0] == "План · Выручка: 50,9\u00a0% плана"  # the /plan reply's "50,9 % плана"
     assert texts[1] == "Alpha · октябрь 2026, по 20 окт."
     assert "план\n1\u00a0100\u00a0000\u00a0₽" in texts
     assert "560\u00a0000\u00a0₽ на сегодня" in texts
@@ -103,7 +103,13 @@ def test_cohort_heat_map_has_a_colour_legend():
     bar = fig.axes[1]
     assert bar.get_ylabel() == "доля продолжающих заказывать"
     fig.canvas.draw()
-    assert [t.get_text() for t in bar.get_yticklabels()] == ["0%", "25%", "50%", "75%", "100%"]
+    assert [t.get_text() for t in bar.get_yticklabels()] == [
+        "0\u00a0%",
+        "25\u00a0%",
+        "50\u00a0%",
+        "75\u00a0%",
+        "100\u00a0%",
+    ]
 
 
 def test_mrr_movements_are_signed_money_with_the_net_change():
@@ -217,3 +223,32 @@ def test_no_label_runs_into_another(kind):
 
 def test_a_result_without_rows_has_no_leaderboard():
     assert chart_kinds_for(_result("x", "X", Measure("x", "X", "count", 1)), measure="x") == ()
+
+
+def test_a_trend_of_zeros_is_no_chart_and_a_comparison_of_zeros_is_not_promised():
+    result = trend_result()
+    zeros = replace(
+        result,
+        rows=tuple(replace(r, measures=(replace(r.measures[0], value=0, previous=0),)) for r in result.rows),
+    )
+    assert build_chart("trend", zeros) is None
+    # a year earlier nothing was recorded (zeros): no faded columns, no legend naming October 2025
+    no_history = replace(
+        result, rows=tuple(replace(r, measures=(replace(r.measures[0], previous=0),)) for r in result.rows)
+    )
+    fig = _chart("trend", no_history)
+    assert len(fig.axes[0].patches) == 6
+    assert "October 2025" not in _texts(fig)
+
+
+def test_stage_names_start_with_a_capital_whatever_the_catalogue_holds():
+    result = _result(
+        "stages",
+        "Stage durations",
+        Measure("median", "Median days", "days", 3.0),
+        series=(
+            Series("deal_stages", "Deal stages: median days", (("demo", 1.0), ("proposal", 2.0)), "days"),
+        ),
+    )
+    assert {"Demo", "Proposal"} <= set(_texts(_chart("stages", result)))
+    assert {"Демо", "Предложение"} <= set(_texts(_chart("stages", result, "ru")))

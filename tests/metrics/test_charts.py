@@ -467,7 +467,7 @@ def test_unknown_kind_is_a_programming_error():
 def test_formatting_follows_the_locale():
     en, ru = locale_formatters("en"), locale_formatters("ru")
     assert format_value(en, 0.238, "percent") == "23.8%"
-    assert format_value(ru, 0.238, "percent") == "23,8%"
+    assert format_value(ru, 0.238, "percent") == "23,8\u00a0%"  # as the replies write it
     assert format_value(en, 1234567.4, "money") == "$1,234,567"
     assert format_value(en, 3.26, "days") == "3.3"
     assert format_value(en, None, "count") == "n/a"
