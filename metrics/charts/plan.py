@@ -202,8 +202,9 @@ def _spread_end_labels(ax, fig, labels, unit: Unit, ctx: ChartContext) -> None:
         ax.annotate(
             f"{name}\n{format_value(ctx.formatters, y, unit)}",
             (x, y),
-            xytext=(x + 0.8, y_text),
-            textcoords="data",
+            # Just right of the plot, whatever the number of days: a data offset ran off a one-day chart.
+            xytext=(1.015, y_text),
+            textcoords=("axes fraction", "data"),
             ha="left",
             va="center",
             fontsize=TICK_SIZE,

@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 
 from bot.reply.i18n import translator
 from metrics.charts.render import CHART_KINDS, build_chart, build_charts, chart_kinds_for
-from metrics.charts.style import PARTIAL_HATCH, overlapping_texts
+from metrics.charts.style import PARTIAL_HATCH, overlapping_texts, texts_outside
 from metrics.result import BreakdownRow, Measure, Series
 from tests.metrics.test_charts import (
     EXAMPLES,
@@ -219,6 +219,18 @@ def test_no_label_runs_into_another(kind):
         fig = build_chart(kind, EXAMPLES[kind](), locale=locale, words=_words(locale), now=NOW)
         assert fig is not None
         assert overlapping_texts(fig) == [], kind
+        assert texts_outside(fig) == [], kind
+
+
+def test_a_one_day_plan_names_its_line_inside_the_picture():
+    # /plan yesterday: one day on the x axis; "plan" sat 0.8 days right of it, off the picture's edge
+    one_day = replace(
+        plan_result(),
+        series=tuple(replace(s, points=s.points[:1]) for s in plan_result().series if s.key != "dynamics"),
+    )
+    fig = _chart("plan", one_day)
+    assert any(t.startswith("plan\n") for t in _texts(fig))
+    assert texts_outside(fig) == []
 
 
 def test_a_result_without_rows_has_no_leaderboard():
