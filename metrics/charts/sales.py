@@ -277,6 +277,15 @@ def draw_activity_by_day(result: MetricResult, ctx: ChartContext) -> Figure | No
     return fig
 
 
+# Each panel of the stage chart by its series: the pipeline and the unit, in chart words.
+_STAGE_PANELS = {"deal_stages": "Deal stages: median days", "lead_stages": "Lead stages: median days"}
+
+
+def _panel_title(series: Series, ctx: ChartContext) -> str:
+    english = _STAGE_PANELS.get(series.key, series.label)
+    return ctx.word("chart." + english, english)
+
+
 def draw_stages(result: MetricResult, ctx: ChartContext) -> Figure | None:
     """Median days per deal stage (and lead stage), the slowest stage in the accent colour."""
     groups = []
@@ -296,7 +305,7 @@ def draw_stages(result: MetricResult, ctx: ChartContext) -> Figure | None:
     longest = max(float(p[1] or 0) for s in groups for p in s.points)
     unit_words = ctx.word("chart.median days", "median days")
     # The unit goes under the plot unless every panel's name already says it ("Deal stages: median days").
-    needs_unit = not all(unit_words.lower() in ctx.translate(s.label).lower() for s in groups)
+    needs_unit = not all(unit_words.lower() in _panel_title(s, ctx).lower() for s in groups)
     top = 1 - 1.2 / height
     usable = top - (0.75 if needs_unit else 0.35) / height
     for series in groups:
@@ -309,7 +318,7 @@ def draw_stages(result: MetricResult, ctx: ChartContext) -> Figure | None:
         # One scale for both panels, so a long lead stage and a long deal stage look equally long.
         ax.set_xlim(0, longest * 1.18)
         ax.set_title(
-            ctx.word("chart." + series.label, series.label),
+            _panel_title(series, ctx),
             loc="left",
             fontsize=LABEL_SIZE,
             color=INK_SOFT,

@@ -228,6 +228,8 @@ class ChartContext:
             line, part = key.split(".", 1)
             head = self.known(f"measure.{line}")
             tail = self.known(f"measure.{part}")
+            if head is not None and part == "actual":
+                return head
             if head is not None and tail is not None:
                 return f"{head}: {tail.lower()}"
         if "_to_" in key:
@@ -235,7 +237,7 @@ class ChartContext:
             first, second = self.known(f"measure.{before}"), self.known(f"measure.{after}")
             if first is not None and second is not None:
                 return f"{first} → {second}"
-        return self.translate(english)
+        return self.word(f"chart.{english}", english)
 
     def category(self, key: str, kind: str | None = None) -> str:
         """A category on an axis (a funnel stage, a lead source of `kind` "source") in words: its measure label
@@ -247,7 +249,7 @@ class ChartContext:
             if text is not None:
                 # An axis of names starts each with a capital, as the stage names from the CRM do.
                 return text[:1].upper() + text[1:]
-        translated = self.translate(key)
+        translated = self.word(f"chart.{key}", key)
         return translated if translated != key else humanize(key)
 
     def is_partial(self, start: datetime, end: datetime) -> bool:

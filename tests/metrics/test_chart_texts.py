@@ -6,13 +6,16 @@ text missing from either language shows up here as English in a Russian chart.
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 from matplotlib.figure import Figure
 
 from bot.reply.i18n import translator
+from metrics import charts
 from metrics.charts.render import CHART_KINDS, build_chart, build_charts, chart_kinds_for
 from metrics.charts.style import PARTIAL_HATCH, overlapping_texts, texts_outside
 from metrics.result import BreakdownRow, Measure, Series
@@ -264,3 +267,58 @@ def test_stage_names_start_with_a_capital_whatever_the_catalogue_holds():
     )
     assert {"Demo", "Proposal"} <= set(_texts(_chart("stages", result)))
     assert {"Демо", "Предложение"} <= set(_texts(_chart("stages", result, "ru")))
+
+
+# Words that are the same in Russian (acronyms) or are names from the hand-built results, not chart words.
+_NOT_ENGLISH_WORDS = {
+    "MQL",
+    "SQL",
+    "SAL",
+    "CAC",
+    "LTV",
+    "CLTV",
+    "ROI",
+    "MRR",
+    "NRR",
+    "GRR",
+    "Alpha",
+    "Rep",
+    "Webinars",
+    "Ads",
+}
+# Stage names come from the CRM as they are (tests/metrics/test_charts.py's stages_result).
+_NOT_ENGLISH_WORDS |= {"Qualification", "Proposal", "Negotiation", "Contract", "New"}
+
+
+@pytest.mark.parametrize("kind", CHART_KINDS)
+def test_a_russian_chart_has_no_english_words(kind):
+    fig = build_chart(kind, EXAMPLES[kind](), locale="ru", words=_words("ru"), now=NOW)
+    assert fig is not None
+    fig.canvas.draw()
+    english = {
+        word
+        for text in _texts(fig)
+        for word in re.findall(r"[A-Za-z]{2,}", text)
+        if word not in _NOT_ENGLISH_WORDS
+    }
+    assert english == set(), kind
+
+
+def test_every_chart_word_in_the_code_is_in_both_catalogues():
+    source = "\n".join(p.read_text() for p in Path(charts.__file__).parent.glob("*.py"))
+    keys = set(re.findall(r'(?<!f)"(chart\.[^"{]*(?:\{[a-z_]+\}[^"{]*)*)"', source))
+    keys.discard("chart.")
+    # and the keys the code composes: series titles, stage panels, breakdowns
+    keys |= {f"chart.{english}" for english in ("by type", "by day")}
+    keys |= {"chart.Deal stages: median days", "chart.Lead stages: median days"}
+    keys |= {
+        f"chart.by {by}"
+        for by in ("rep", "team", "source", "segment", "product", "campaign", "list", "month", "week")
+    }
+    assert len(keys) > 15
+    for locale in ("en", "ru"):
+        t = translator(locale)
+        missing = sorted(k for k in keys if not t.has(k))
+        assert missing == [], locale
+    ru = translator("ru")
+    assert all(ru(k) != translator("en")(k) for k in keys if k not in {"chart.n/a"})

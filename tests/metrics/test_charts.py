@@ -174,7 +174,7 @@ def breakdown_result() -> MetricResult:
     ]
     rows.append(BreakdownRow("rep-0", "Rep 0", (Measure("win_rate", "Win rate", "percent", None),)))
     return replace(
-        _result("winrate", "Win rate", Measure("win_rate", "Win rate", "percent", 0.4)),
+        _result("win_rate", "Win rate", Measure("win_rate", "Win rate", "percent", 0.4)),
         breakdown_by="rep",
         rows=tuple(rows),
     )
@@ -402,7 +402,11 @@ def test_activity_by_day_greys_weekends_and_fills_the_missing_ones_as_gaps():
 
 def test_stage_durations_show_both_pipelines_in_days():
     texts = _texts(draw_stages(stages_result(), _ctx()))
-    assert {"Deal stages", "Lead stages", "12.5", "3.5", "Negotiation", "median days"} <= set(texts)
+    # each panel names its pipeline and the unit, so no separate "median days" axis label is needed
+    assert {"Deal stages: median days", "Lead stages: median days", "12.5", "3.5", "Negotiation"} <= set(
+        texts
+    )
+    assert "median days" not in texts
 
 
 def test_breakdown_shows_the_top_fifteen_largest_first():
