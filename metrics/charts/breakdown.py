@@ -54,7 +54,13 @@ def _headline_by_row(
     for row in result.rows:
         measure = next((m for m in row.measures if m.key == key), None)
         if measure is not None:
-            label = ctx.category(row.label, result.breakdown_by) if coded and ctx is not None else row.label
+            label = row.label
+            if ctx is not None and row.key == "":
+                # The row of everything without a value: "No campaign", "Без источника".
+                by = result.breakdown_by or ""
+                label = ctx.known(f"chart.{by}.(none)") or ctx.word("chart.(none)", row.label)
+            elif coded and ctx is not None:
+                label = ctx.category(row.label, result.breakdown_by)
             rows.append((row.key, label, measure.value, measure.previous))
     return rows
 

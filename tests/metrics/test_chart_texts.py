@@ -322,3 +322,15 @@ def test_every_chart_word_in_the_code_is_in_both_catalogues():
         assert missing == [], locale
     ru = translator("ru")
     assert all(ru(k) != translator("en")(k) for k in keys if k not in {"chart.n/a"})
+
+
+def test_segments_and_the_row_without_a_value_read_as_words():
+    rows = tuple(
+        BreakdownRow(key, label, (Measure("win_rate", "Win rate", "percent", share),))
+        for key, label, share in (("saas", "saas", 0.9), ("retail", "retail", 0.8), ("", "(none)", 0.5))
+    )
+    by_segment = replace(breakdown_result(), breakdown_by="segment", rows=rows)
+    assert {"SaaS", "Retail", "No segment"} <= set(_texts(_chart("breakdown", by_segment)))
+    assert {"SaaS", "Розница", "Без сегмента"} <= set(_texts(_chart("breakdown", by_segment, "ru")))
+    by_campaign = replace(by_segment, breakdown_by="campaign")
+    assert "Без кампании" in _texts(_chart("breakdown", by_campaign, "ru"))
