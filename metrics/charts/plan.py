@@ -166,6 +166,8 @@ def draw_plan(result: MetricResult, ctx: ChartContext) -> Figure | None:
             fontsize=LABEL_SIZE,
             color=ACCENT,
             fontweight="bold",
+            # A white backing keeps the number readable where the forecast line passes behind it.
+            bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.85, "pad": 1.5},
         )
     style_axes(ax, grid="y", unit=unit, fmt=fmt)
     ax.set_xlim(-0.5, len(days) - 0.5)
