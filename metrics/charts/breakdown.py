@@ -80,11 +80,17 @@ def draw_breakdown(result: MetricResult, ctx: ChartContext) -> Figure | None:
     rows.sort(key=lambda r: -float(r[2] or 0))
     shown = rows[:TOP_ROWS]
     unit = result.headline.unit
-    xlabel = _measure_unit_label(ctx, result.headline.key, result.headline.label, unit)
+    parts = [_measure_unit_label(ctx, result.headline.key, result.headline.label, unit)]
+    # "Win rate · by source" over bars labelled "Win rate" says it twice: the axis keeps only what is new.
+    if ctx.label(result.headline.key, result.headline.label).lower() in ctx.title.lower():
+        parts = [words] if (words := unit_label(unit, ctx)) else []
     if len(rows) > TOP_ROWS:
-        xlabel += " · " + ctx.word("chart.top {shown} of {total}", "top {shown} of {total}").format(
-            shown=TOP_ROWS, total=len(rows)
+        parts.append(
+            ctx.word("chart.top {shown} of {total}", "top {shown} of {total}").format(
+                shown=TOP_ROWS, total=len(rows)
+            )
         )
+    xlabel = " · ".join(parts) or None
     return hbar_figure(ctx, [r[1] for r in shown], [r[2] for r in shown], unit, xlabel=xlabel)
 
 

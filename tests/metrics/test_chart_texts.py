@@ -334,3 +334,10 @@ def test_segments_and_the_row_without_a_value_read_as_words():
     assert {"SaaS", "Розница", "Без сегмента"} <= set(_texts(_chart("breakdown", by_segment, "ru")))
     by_campaign = replace(by_segment, breakdown_by="campaign")
     assert "Без кампании" in _texts(_chart("breakdown", by_campaign, "ru"))
+
+
+def test_a_breakdown_axis_does_not_repeat_the_title():
+    fig = _chart("breakdown", breakdown_result())
+    assert fig.texts[0].get_text() == "Win rate · by rep"
+    # 20 reps with a win rate: the axis says only what the title does not
+    assert fig.axes[0].get_xlabel() == "top 15 of 20"
