@@ -27,6 +27,7 @@ from tests.metrics.test_charts import (
     activity_result,
     breakdown_result,
     cac_result,
+    cs_result,
     email_result,
     ltv_result,
     mrr_result,
@@ -341,3 +342,11 @@ def test_a_breakdown_axis_does_not_repeat_the_title():
     assert fig.texts[0].get_text() == "Win rate · by rep"
     # 20 reps with a win rate: the axis says only what the title does not
     assert fig.axes[0].get_xlabel() == "top 15 of 20"
+
+
+def test_customer_success_rates_stand_against_the_hundred_percent_line():
+    fig = _chart("cs", cs_result())
+    texts = {t.get_text(): t for t in fig.axes[0].texts}
+    assert {"95.0%", "102.0%", "100%", "Account retention (MRR)", "NRR"} <= set(texts)
+    # the numbers sit inside their bars, in white, so the dashed 100 % line never crosses one
+    assert texts["95.0%"].get_color() == "white" and texts["95.0%"].get_horizontalalignment() == "right"
