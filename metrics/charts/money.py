@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
+from matplotlib.text import Annotation
 
 from metrics.charts.sales import has_values, hbar_figure
 from metrics.charts.style import (
@@ -300,7 +301,8 @@ def draw_cs(result: MetricResult, ctx: ChartContext) -> Figure | None:
     )
     # Rates near 100 % would put their numbers on the dashed line: they go inside the bars, in white.
     for text in values:
-        if text.xy[0] > 0.25:
+        # The value labels (at the bars' ends), not the names left of the axes (at 0).
+        if isinstance(text, Annotation) and float(text.xy[0]) > 0.25:
             text.set_position((-8, 0))
             text.set_horizontalalignment("right")
             text.set_color("white")
