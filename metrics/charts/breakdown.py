@@ -48,6 +48,8 @@ def _headline_by_row(
     result: MetricResult, ctx: ChartContext | None = None, key: str | None = None
 ) -> list[tuple[str, str, Number | None, Number | None]]:
     """(key, label, value, previous) of the headline measure (or `key`) in each breakdown row; codes as words."""
+    if not result.measures and key is None:  # a plan period without a plan: nothing to rank
+        return []
     key = key or result.headline.key
     coded = ctx is not None and result.breakdown_by in _CODED_BREAKDOWNS
     rows = []
@@ -133,7 +135,7 @@ def draw_trend(result: MetricResult, ctx: ChartContext) -> Figure | None:
     values = [math.nan if r[2] is None else float(r[2]) for r in rows]
     previous = [math.nan if r[3] is None else float(r[3]) for r in rows]
     # A comparison of nothing but zeros and gaps (no data a year earlier) would draw nothing: it is left out.
-    has_previous = has_values([r[3] for r in rows])
+    has_previous = has_values([r[3] for r in rows]) and not getattr(result, "comparison_empty", False)
     xs = list(range(len(rows)))
     # The metric's name says what is measured; the headline's only when it says something else.
     label = ctx.label(result.headline.key, result.headline.label)

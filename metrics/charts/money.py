@@ -61,11 +61,13 @@ def movements_figure(
     unit: Unit,
     *,
     net_label: str,
+    net: float | None = None,
 ) -> Figure:
     """What moved a level between two dates, as columns from zero: gains up in green, losses down in red, and the
-    net change last in the accent colour, each with its signed value."""
+    net change last in the accent colour (`net`, the level's own change, else the steps' sum), each with its signed
+    value."""
     values = [v for _, v in steps]
-    net = sum(values)
+    net = sum(values) if net is None else net
     labels = [name for name, _ in steps] + [net_label]
     values = [*values, net]
     colors = [UP if v >= 0 else DOWN for v in values[:-1]] + [ACCENT]
@@ -118,7 +120,9 @@ def draw_mrr_bridge(result: MetricResult, ctx: ChartContext) -> Figure | None:
         return None
     money = ctx.formatters.money_tick or (lambda v: format_value(ctx.formatters, v, "money"))
     title = f"{ctx.title} · {money(start)} → {money(end)}"
-    return movements_figure(ctx, title, steps, "money", net_label=ctx.word("chart.net change", "net change"))
+    return movements_figure(
+        ctx, title, steps, "money", net_label=ctx.word("chart.net change", "net change"), net=end - start
+    )
 
 
 def draw_email(result: MetricResult, ctx: ChartContext) -> Figure | None:
@@ -133,7 +137,9 @@ def draw_email(result: MetricResult, ctx: ChartContext) -> Figure | None:
     ]
     fmt = ctx.formatters
     title = f"{ctx.title} · {fmt.number(start, 0)} → {fmt.number(end, 0)}"
-    return movements_figure(ctx, title, steps, "count", net_label=ctx.word("chart.net change", "net change"))
+    return movements_figure(
+        ctx, title, steps, "count", net_label=ctx.word("chart.net change", "net change"), net=end - start
+    )
 
 
 def draw_ltv(result: MetricResult, ctx: ChartContext) -> Figure | None:

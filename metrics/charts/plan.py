@@ -386,7 +386,7 @@ def draw_cohorts(result: MetricResult, ctx: ChartContext) -> Figure | None:
         for c, (_, k) in enumerate(months):
             month = cohort.start_date.month - 1 + k
             when = bucket_period(f"{cohort.start_date.year + month // 12}-{month % 12 + 1:02d}", tz)
-            if when is not None and ctx.is_partial(when.start, when.end) and not np.isnan(grid[r, c]):
+            if when is not None and ctx.is_partial(when) and not np.isnan(grid[r, c]):
                 partial_cells.append((r, c))
     for r, c in partial_cells:
         ax.add_patch(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import date, datetime
 
 from babel.dates import format_date
 from matplotlib.figure import Figure
@@ -127,7 +127,7 @@ def _context(
         title="",
         subtitle="",
         words=words or (lambda key, english: translate(english) if key.startswith("chart.") else english),
-        now=now,
+        today=_today(result, now),
     )
     title = ctx.word(f"title.{result.metric}", ctx.translate(result.title))
     if kind == "breakdown" and result.breakdown_by:
@@ -135,12 +135,22 @@ def _context(
     # The subtitle says whose numbers and which period; a period still in progress says up to which day. A
     # comparison is named only by the charts that draw it (their legends).
     when = period_name(result.period, ctx)
-    if now is not None and result.period.contains(now):
-        today = now.astimezone(result.period.tz).date()
+    if ctx.today is not None:
         when = ctx.word("chart.{period}, to {day}", "{period}, to {day}").format(
-            period=when, day=format_date(today, "d MMM", locale=locale)
+            period=when, day=format_date(ctx.today, "d MMM", locale=locale)
         )
     return replace(ctx, title=title, subtitle=f"{result.scope.label} · {when}")
+
+
+def _today(result: MetricResult, now: datetime | None) -> date | None:
+    """The local day in progress while the result's period runs: the result's own coverage says so when it has
+    one (its last day with data), else the time of asking; None for a period that is over."""
+    coverage = getattr(result, "coverage", None)
+    if coverage is not None:
+        return coverage.last_day if coverage.partial else None
+    if now is not None and result.period.contains(now):
+        return now.astimezone(result.period.tz).date()
+    return None
 
 
 def _draw(

@@ -220,7 +220,7 @@ def draw_activity_by_day(result: MetricResult, ctx: ChartContext) -> Figure | No
     days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
     values = [float(by_day.get(day) or 0) for day in days]
     colors = [GREY_LIGHT if day.weekday() >= 5 else ACCENT for day in days]
-    today = ctx.now.astimezone(result.period.tz).date() if ctx.now is not None else None
+    today = ctx.today
     ctx = _titled_by_series(result, "by_day", ctx)
     fig = new_figure(WIDE)
     put_titles(fig, ctx.title, ctx.subtitle)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from io import BytesIO
 from typing import TYPE_CHECKING, Literal
@@ -192,8 +192,8 @@ class ChartContext:
     """What every drawing function needs besides the result: words, number formats and the header lines.
 
     `translate` gives the chart's own words (the `chart.<English text>` entries of the catalogue); `words` looks up
-    any catalogue key (`measure.mql`, `title.plan`) with its English fallback; `now` is the time of asking, which
-    tells a period or bar still in progress (partial) from a whole one.
+    any catalogue key (`measure.mql`, `title.plan`) with its English fallback; `today`, the day in progress while
+    the period runs, tells a bar, week or cell still in progress (partial, "to date") from a whole one.
     """
 
     formatters: ChartFormatters
@@ -202,7 +202,7 @@ class ChartContext:
     title: str
     subtitle: str
     words: Words = field(default=english_words)
-    now: datetime | None = None
+    today: date | None = None  # the local day in progress while the result's period runs, else None
     measure: str | None = None  # the measure a leaderboard ranks by
 
     def word(self, key: str, english: str) -> str:
@@ -252,9 +252,9 @@ class ChartContext:
         translated = self.word(f"chart.{key}", key)
         return translated if translated != key else humanize(key)
 
-    def is_partial(self, start: datetime, end: datetime) -> bool:
-        """Whether [start, end) is still in progress at `now` (never, when `now` is not known)."""
-        return self.now is not None and start <= self.now < end
+    def is_partial(self, period: Period) -> bool:
+        """Whether `period` (a bar's month, week or day) is still in progress: it holds `today`."""
+        return self.today is not None and period.start_date <= self.today < period.end_date
 
 
 def period_name(period: Period, ctx: ChartContext) -> str:
@@ -523,4 +523,4 @@ def bucket_name(key: str, ctx: ChartContext, tz: ZoneInfo) -> str:
 def bucket_is_partial(key: str, ctx: ChartContext, tz: ZoneInfo) -> bool:
     """Whether the bucket `key` is still in progress at the time of asking."""
     period = bucket_period(key, tz)
-    return period is not None and ctx.is_partial(period.start, period.end)
+    return period is not None and ctx.is_partial(period)

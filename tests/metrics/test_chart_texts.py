@@ -7,9 +7,11 @@ text missing from either language shows up here as English in a Russian chart.
 from __future__ import annotations
 
 import re
-from dataclasses import replace
-from datetime import datetime
+from dataclasses import dataclass, fields, replace
+from datetime import date, datetime
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from matplotlib.figure import Figure
@@ -18,7 +20,7 @@ from bot.reply.i18n import translator
 from metrics import charts
 from metrics.charts.render import CHART_KINDS, build_chart, build_charts, chart_kinds_for
 from metrics.charts.style import PARTIAL_HATCH, overlapping_texts, texts_outside
-from metrics.result import BreakdownRow, Measure, Series
+from metrics.result import BreakdownRow, Measure, MetricResult, Series
 from tests.metrics.test_charts import (
     EXAMPLES,
     MOSCOW,
@@ -350,3 +352,23 @@ def test_customer_success_rates_stand_against_the_hundred_percent_line():
     assert {"95.0%", "102.0%", "100%", "Account retention (MRR)", "NRR"} <= set(texts)
     # the numbers sit inside their bars, in white, so the dashed 100 % line never crosses one
     assert texts["95.0%"].get_color() == "white" and texts["95.0%"].get_horizontalalignment() == "right"
+
+
+@dataclass(frozen=True)
+class _Covered(MetricResult):
+    """A result carrying the coverage the catalogue attaches (which days its numbers cover)."""
+
+    coverage: Any = None
+
+
+def test_the_results_own_coverage_marks_the_partial_month_without_a_time_of_asking():
+    # month to date, last day with data Oct 20: October's column is the partial one
+    base = trend_result()
+    covered = _Covered(**{f.name: getattr(base, f.name) for f in fields(MetricResult)})
+    covered = replace(covered, coverage=SimpleNamespace(partial=True, last_day=date(2026, 10, 20)))
+    fig = _chart("trend", covered)
+    assert len([p for p in fig.axes[0].patches if p.get_hatch() == PARTIAL_HATCH]) == 1
+    assert fig.texts[1].get_text() == "Alpha · October 2026, to 20 Oct"
+    # a whole period's coverage: nothing partial, even when asked during it
+    whole = replace(covered, coverage=SimpleNamespace(partial=False, last_day=date(2026, 10, 31)))
+    assert not [p for p in _chart("trend", whole, now=NOW).axes[0].patches if p.get_hatch()]
