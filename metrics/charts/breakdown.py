@@ -24,6 +24,7 @@ from metrics.charts.style import (
     WIDE,
     ChartContext,
     add_axes,
+    bucket_is_ahead,
     bucket_is_partial,
     bucket_name,
     format_value,
@@ -214,7 +215,8 @@ def draw_trend(result: MetricResult, ctx: ChartContext) -> Figure | None:
     column_in = ax.get_position().width * fig.get_size_inches()[0] / len(rows)
     if text_width(texts, LABEL_SIZE - 1) <= column_in * 0.95:
         for x, r, text in zip(xs, rows, texts, strict=True):
-            if r[2] is not None:
+            # A week still ahead has no number yet, only the zero of nothing happened.
+            if r[2] is not None and not bucket_is_ahead(r[0], ctx, tz):
                 ax.annotate(
                     text,
                     (x + (0.19 if has_previous and not as_line else 0), float(r[2])),
@@ -225,7 +227,8 @@ def draw_trend(result: MetricResult, ctx: ChartContext) -> Figure | None:
                     fontsize=LABEL_SIZE - 1,
                     color=INK,
                 )
-    category_ticks(ax, [bucket_name(r[0], ctx, tz) for r in rows], width_in=fig.get_size_inches()[0] - 1.5)
+    names = [bucket_name(r[0], ctx, tz, result.period) for r in rows]
+    category_ticks(ax, names, width_in=fig.get_size_inches()[0] - 1.5)
     ax.set_xlim(-0.6, len(rows) - 0.4)
     if with_legend:
         width, height = fig.get_size_inches()

@@ -43,6 +43,7 @@ __all__ = [
     "bucket_period",
     "bucket_name",
     "bucket_is_partial",
+    "bucket_is_ahead",
     "day_name",
     "WIDE",
     "SQUARE",
@@ -508,16 +509,24 @@ def bucket_period(key: str, tz: ZoneInfo) -> Period | None:
         return None
 
 
-def bucket_name(key: str, ctx: ChartContext, tz: ZoneInfo) -> str:
-    """A bucket code in words: 2026-10 → "Oct 2026", 2026-W44 → "26 Oct", 2026-Q4 → "Q4 2026"; else as it is."""
+def bucket_name(key: str, ctx: ChartContext, tz: ZoneInfo, within: Period | None = None) -> str:
+    """A bucket code in words: 2026-10 → "Oct 2026", 2026-W44 → "26 Oct", 2026-Q4 → "Q4 2026"; else as it is.
+    A week is named by its first day `within` the result's period (Dec 1, not Mon Nov 30, for December's first)."""
     period = bucket_period(key, tz)
     if period is None:
         return key
     if period.grain == "month":
         return format_date(period.start_date, "LLL yyyy", locale=ctx.locale)
     if period.grain in ("week", "day"):
-        return day_name(period.start_date, ctx)
+        first = max(period.start_date, within.start_date) if within is not None else period.start_date
+        return day_name(first, ctx)
     return period_name(period, ctx)
+
+
+def bucket_is_ahead(key: str, ctx: ChartContext, tz: ZoneInfo) -> bool:
+    """Whether the bucket `key` starts after the day in progress: nothing has happened in it yet."""
+    period = bucket_period(key, tz)
+    return period is not None and ctx.today is not None and period.start_date > ctx.today
 
 
 def bucket_is_partial(key: str, ctx: ChartContext, tz: ZoneInfo) -> bool:

@@ -20,6 +20,7 @@ from bot.reply.i18n import translator
 from metrics import charts
 from metrics.charts.render import CHART_KINDS, build_chart, build_charts, chart_kinds_for
 from metrics.charts.style import PARTIAL_HATCH, overlapping_texts, texts_outside
+from metrics.periods import month_period
 from metrics.result import BreakdownRow, Measure, MetricResult, Series
 from tests.metrics.test_charts import (
     EXAMPLES,
@@ -372,3 +373,19 @@ def test_the_results_own_coverage_marks_the_partial_month_without_a_time_of_aski
     # a whole period's coverage: nothing partial, even when asked during it
     whole = replace(covered, coverage=SimpleNamespace(partial=False, last_day=date(2026, 10, 31)))
     assert not [p for p in _chart("trend", whole, now=NOW).axes[0].patches if p.get_hatch()]
+
+
+def test_weeks_of_a_running_month_start_inside_it_and_weeks_ahead_show_no_number():
+    # December 2026 by week, asked on Wed Dec 2: W49 (Mon Nov 30 – Sun Dec 6) holds Dec 1–2 only, W50–W53 are ahead
+    december = _result("revenue", "Revenue", Measure("revenue", "Revenue", "money", 1_500))
+    weeks = [("2026-W49", 1_500), ("2026-W50", 0), ("2026-W51", 0), ("2026-W52", 0), ("2026-W53", 0)]
+    result = replace(
+        december,
+        period=replace(month_period(date(2026, 12, 1), MOSCOW), label="2026-12"),
+        breakdown_by="week",
+        rows=tuple(BreakdownRow(k, k, (Measure("revenue", "Revenue", "money", v),)) for k, v in weeks),
+    )
+    fig = _chart("trend", result, now=datetime(2026, 12, 2, 12, tzinfo=MOSCOW))
+    fig.canvas.draw()
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()][0] == "1 Dec"
+    assert [t.get_text() for t in fig.axes[0].texts] == ["$1,500"]  # no "$0" over the weeks still ahead
