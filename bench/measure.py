@@ -95,6 +95,13 @@ CHART_SOURCES: dict[str, tuple[str, str, str | None]] = {
     "stages": ("stages", "last quarter", None),
     "trend": ("funnel", "last quarter", "month"),
     "breakdown": ("win_rate", "last quarter", "rep"),
+    "mrr_bridge": ("mrr", "last month", None),
+    "email_growth": ("email", "last month", None),
+    "ltv": ("ltv", "last quarter", None),
+    "cac": ("cac", "last quarter", None),
+    "roi": ("roi", "last quarter", "campaign"),
+    "cs": ("cs", "last quarter", None),
+    "leaderboard": ("revenue", "last quarter", "rep"),
 }
 
 

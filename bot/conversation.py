@@ -14,6 +14,7 @@ import logging
 import unicodedata
 import uuid
 from dataclasses import replace
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
@@ -86,14 +87,26 @@ def find_person(engine_or_conn, words: tuple[str, ...], among: tuple[str, ...] |
     return found[0].user_id if len(found) == 1 else None
 
 
-def render_charts_safely(result: MetricResult, fmt: Formatter) -> tuple[Chart, ...]:
-    """The result's charts as PNGs; a chart that fails is logged and left out, never blocking the text."""
+def render_charts_safely(
+    result: MetricResult, fmt: Formatter, *, now: datetime | None = None, measure: str | None = None
+) -> tuple[Chart, ...]:
+    """The result's charts as PNGs in the asker's language and currency, what is still in progress at `now`
+    marked; `measure`: the leaderboard's chart of it. A chart that fails is logged and left out, never blocking
+    the text."""
     try:
         from metrics.charts.render import render_charts
     except ImportError:  # pragma: no cover - the charts module is optional while it is being built
         return ()
     try:
-        images = render_charts(result, locale=fmt.locale, translate=lambda text: fmt.t(f"chart.{text}", text))
+        images = render_charts(
+            result,
+            locale=fmt.locale,
+            translate=lambda text: fmt.t(f"chart.{text}", text),
+            words=lambda key, english: fmt.t(key, english),
+            currency=fmt.currency,
+            now=now,
+            measure=measure,
+        )
         return tuple(
             Chart(filename=image.filename, png=image.png, caption=image.title, alt_text=image.title)
             for image in images
@@ -366,7 +379,7 @@ class Conversation:
         q, args = effective_query(ctx, args, command.metric, options=tuple(sorted(options.items())))
         # The viewer was loaded for this request already (a minute-old link is as good as a fresh one).
         result = query(self.engine, self.settings, q, viewer=ctx.viewer)
-        charts = render_charts_safely(result, ctx.fmt) if command.chart else ()
+        charts = render_charts_safely(result, ctx.fmt, now=ctx.request.now) if command.chart else ()
         return metric_reply(
             result,
             fmt=ctx.fmt,

@@ -181,7 +181,9 @@ def leaderboard_command(ctx: CommandContext) -> Reply:
         fmt=ctx.fmt,
         measure_key=key,
         command_text=command_text,
-        charts=render_charts_safely(result, ctx.fmt) if ctx.command.chart else (),
+        charts=render_charts_safely(result, ctx.fmt, now=ctx.request.now, measure=key)
+        if ctx.command.chart
+        else (),
     )
 
 
@@ -193,7 +195,6 @@ BUILTIN_COMMANDS: tuple[Command, ...] = (
         "help.leaderboard",
         aliases=("top", "рейтинг"),
         handler=leaderboard_command,
-        chart=False,
     ),
     Command(
         "help",

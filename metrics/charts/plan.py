@@ -11,9 +11,9 @@ from dataclasses import replace
 from datetime import date
 
 import numpy as np
-from babel.dates import format_date
 from matplotlib import colormaps
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
 from metrics.charts.sales import category_ticks, series_points
 from metrics.charts.style import (
@@ -23,17 +23,23 @@ from metrics.charts.style import (
     INK,
     INK_SOFT,
     LABEL_SIZE,
+    PARTIAL_HATCH,
     SQUARE,
     TICK_SIZE,
     WIDE,
     ChartContext,
     add_axes,
+    bucket_is_partial,
+    bucket_name,
+    bucket_period,
+    day_name,
     format_value,
     new_figure,
     put_titles,
     row_label,
     style_axes,
     text_width,
+    value_axis_formatter,
 )
 from metrics.result import MetricResult, Unit
 
@@ -99,18 +105,32 @@ def draw_plan(result: MetricResult, ctx: ChartContext) -> Figure | None:
     attainment = _measure_value(result, "attainment")
     if attainment is None and actual and target_total:
         attainment = actual[max(actual)] / target_total
+    line = _plan_line(result, ctx)
     if attainment is not None:
-        ctx = replace(ctx, title=f"{ctx.title} · {fmt.percent(attainment, 1)} {ctx.translate('of plan')}")
+        of_plan = ctx.word("chart.{value} of plan", "{value} of plan").format(
+            value=fmt.percent(attainment, 1)
+        )
+        ctx = replace(ctx, title=f"{ctx.title} · {line}: {of_plan}" if line else f"{ctx.title} · {of_plan}")
+    elif line:
+        ctx = replace(ctx, title=f"{ctx.title} · {line}")
 
     fig = new_figure(WIDE)
     put_titles(fig, ctx.title, ctx.subtitle)
     top_value = max([*actual.values(), *target.values(), *(p[1] for p in projection), 0.0])
-    ax = add_axes(fig, left=0.35 + text_width([format_value(fmt, top_value, unit)]), bottom=0.6, right=1.9)
+    tick_text = (
+        fmt.money_tick(top_value)
+        if unit == "money" and fmt.money_tick
+        else format_value(fmt, top_value, unit)
+    )
+    end_texts = [format_value(fmt, top_value, unit), ctx.word("chart.forecast", "forecast")]
+    ax = add_axes(
+        fig, left=0.35 + text_width([tick_text]), bottom=0.6, right=0.5 + text_width(end_texts, TICK_SIZE)
+    )
     label_at_end = []
     if target:
         xs = [position[d] for d in sorted(target)]
         ax.plot(xs, [target[d] for d in sorted(target)], color=GREY, linewidth=2, linestyle=(0, (6, 3)))
-        label_at_end.append((xs[-1], target[max(target)], ctx.translate("plan"), INK_SOFT))
+        label_at_end.append((xs[-1], target[max(target)], ctx.word("chart.plan", "plan"), INK_SOFT))
     if projection:
         ax.plot(
             [p[0] for p in projection],
@@ -119,24 +139,35 @@ def draw_plan(result: MetricResult, ctx: ChartContext) -> Figure | None:
             linewidth=2.5,
             linestyle=(0, (2, 2)),
         )
-        label_at_end.append((projection[-1][0], projection[-1][1], ctx.translate("forecast"), ACCENT))
+        label_at_end.append(
+            (projection[-1][0], projection[-1][1], ctx.word("chart.forecast", "forecast"), ACCENT)
+        )
     if actual:
         xs = [position[d] for d in sorted(actual)]
         ax.plot(xs, [actual[d] for d in sorted(actual)], color=ACCENT, linewidth=3.5, solid_capstyle="round")
         last = max(actual)
         ax.plot([position[last]], [actual[last]], marker="o", color=ACCENT, markersize=8)
-        # Label the latest actual on the side away from the plan line: below when behind plan, above when ahead.
+        # Label the latest actual on the side away from the plan line: below when behind plan, above when ahead;
+        # above as well when below would reach the day labels under the plot.
         behind = actual[last] < target.get(last, 0.0)
+        low = actual[last] < top_value * 0.18
+        below = behind and not low
         ax.annotate(
-            format_value(fmt, actual[last], unit),
+            ctx.word("chart.{value} to date", "{value} to date").format(
+                value=format_value(fmt, actual[last], unit)
+            )
+            if last < days[-1]
+            else format_value(fmt, actual[last], unit),
             (position[last], actual[last]),
-            xytext=(6, -12) if behind else (-6, 12),
+            xytext=(8, -12) if below else (8, 12) if low else (-6, 12),
             textcoords="offset points",
-            ha="left" if behind else "right",
-            va="top" if behind else "bottom",
+            ha="left" if below or low else "right",
+            va="top" if below else "bottom",
             fontsize=LABEL_SIZE,
             color=ACCENT,
             fontweight="bold",
+            # A white backing keeps the number readable where the forecast line passes behind it.
+            bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.85, "pad": 1.5},
         )
     style_axes(ax, grid="y", unit=unit, fmt=fmt)
     ax.set_xlim(-0.5, len(days) - 0.5)
@@ -145,8 +176,17 @@ def draw_plan(result: MetricResult, ctx: ChartContext) -> Figure | None:
     ticks = [i for i, day in enumerate(days) if day.weekday() == 0 or len(days) <= 10] or [0]
     step = max(1, math.ceil(len(ticks) / 7))
     ticks = ticks[::step]
-    ax.set_xticks(ticks, [format_date(days[i], "d MMM", locale=ctx.locale) for i in ticks])
+    ax.set_xticks(ticks, [day_name(days[i], ctx) for i in ticks])
     return fig
+
+
+def _plan_line(result: MetricResult, ctx: ChartContext) -> str | None:
+    """The name of the headline plan line ("Revenue"), from its key "revenue.attainment"."""
+    if not result.measures or "." not in result.headline.key:
+        return None
+    line = result.headline.key.split(".", 1)[0]
+    english = result.headline.label.split(":", 1)[0]
+    return ctx.label(line, english)
 
 
 def _spread_end_labels(ax, fig, labels, unit: Unit, ctx: ChartContext) -> None:
@@ -164,8 +204,9 @@ def _spread_end_labels(ax, fig, labels, unit: Unit, ctx: ChartContext) -> None:
         ax.annotate(
             f"{name}\n{format_value(ctx.formatters, y, unit)}",
             (x, y),
-            xytext=(x + 0.8, y_text),
-            textcoords="data",
+            # Just right of the plot, whatever the number of days: a data offset ran off a one-day chart.
+            xytext=(1.015, y_text),
+            textcoords=("axes fraction", "data"),
             ha="left",
             va="center",
             fontsize=TICK_SIZE,
@@ -181,12 +222,22 @@ def draw_plan_dynamics(result: MetricResult, ctx: ChartContext) -> Figure | None
         return None
     values = [None if v is None else float(v) for _, v in points]
     label = next(s.label for s in result.series if s.key == "dynamics")
+    line = _plan_line(result, ctx)
+    attainment = ctx.label("attainment", "Attainment").lower()
+    name = f"{line}: {attainment}" if line else ctx.word("chart." + label, label)
     fig = new_figure(WIDE)
-    put_titles(fig, f"{ctx.title} · {ctx.translate(label)}", ctx.subtitle)
+    put_titles(fig, f"{ctx.title} · {name}", ctx.subtitle)
     ax = add_axes(fig, left=0.9, bottom=0.6, right=0.8)
     xs = list(range(len(points)))
     colors = [ACCENT if i == len(points) - 1 else GREY for i in xs]
-    ax.bar(xs, [v or 0.0 for v in values], width=0.62, color=colors)
+    bars = ax.bar(xs, [v or 0.0 for v in values], width=0.62, color=colors)
+    tz = result.period.tz
+    partial = [bucket_is_partial(str(code), ctx, tz) for code, _ in points]
+    for bar, is_partial in zip(bars, partial, strict=True):
+        if is_partial:
+            bar.set_facecolor(ACCENT_LIGHT)
+            bar.set_edgecolor(ACCENT)
+            bar.set_hatch(PARTIAL_HATCH)
     style_axes(ax, grid="y", unit="percent", fmt=ctx.formatters)
     top = max([*(v for v in values if v is not None), 1.0]) * 1.15
     ax.set_ylim(0, top)
@@ -202,8 +253,11 @@ def draw_plan_dynamics(result: MetricResult, ctx: ChartContext) -> Figure | None
         fontsize=TICK_SIZE,
         color=INK_SOFT,
     )
+    to_date = ctx.word("chart.to date", "to date")
     for x, value in zip(xs, values, strict=True):
-        text = ctx.translate("n/a") if value is None else ctx.formatters.percent(value, 1)
+        text = ctx.word("chart.n/a", "n/a") if value is None else ctx.formatters.percent(value, 1)
+        if partial[x]:
+            text = f"{text}\n{to_date}"
         ax.annotate(
             text,
             (x, value or 0.0),
@@ -215,7 +269,9 @@ def draw_plan_dynamics(result: MetricResult, ctx: ChartContext) -> Figure | None
             color=INK,
             fontweight="bold" if x == len(xs) - 1 else "normal",
         )
-    category_ticks(ax, [ctx.translate(code) for code, _ in points], width_in=fig.get_size_inches()[0] - 1.4)
+    category_ticks(
+        ax, [bucket_name(str(code), ctx, tz) for code, _ in points], width_in=fig.get_size_inches()[0] - 1.4
+    )
     ax.set_xlim(-0.6, len(points) - 0.4)
     return fig
 
@@ -239,19 +295,20 @@ def draw_cohorts(result: MetricResult, ctx: ChartContext) -> Figure | None:
     if later and all(row[i] in (None, 1.0) for i, k in months if k == 0 for row in shown):
         months = later
     grid = np.array([[np.nan if row[i] is None else float(row[i]) for i, _ in months] for row in shown])
+    tz = result.period.tz
     row_labels = [
-        f"{row[cohort_at]} · {ctx.formatters.number(row[size_at], 0)}"
+        f"{bucket_name(str(row[cohort_at]), ctx, tz)} · {ctx.formatters.number(row[size_at], 0)}"
         if size_at is not None
-        else str(row[cohort_at])
+        else bucket_name(str(row[cohort_at]), ctx, tz)
         for row in shown
     ]
     fig = new_figure(SQUARE)
     put_titles(fig, ctx.title, ctx.subtitle)
-    ax = add_axes(fig, left=0.4 + text_width(row_labels), bottom=0.85, right=0.3, top=1.05)
+    ax = add_axes(fig, left=0.4 + text_width(row_labels), bottom=0.85, right=1.25, top=1.05)
     cmap = colormaps["Blues"]
     # A mesh of cells draws much faster than an image resampled to the axes; masked (n/a) cells stay blank.
     rows, cols = grid.shape
-    ax.pcolormesh(
+    mesh = ax.pcolormesh(
         np.arange(cols + 1) - 0.5,
         np.arange(rows + 1) - 0.5,
         np.ma.masked_invalid(grid),
@@ -265,6 +322,17 @@ def draw_cohorts(result: MetricResult, ctx: ChartContext) -> Figure | None:
     ax.set_ylim(rows - 0.5, -0.5)
     for side in ax.spines.values():
         side.set_visible(False)
+    # The colour legend: what share a shade means, right of the grid.
+    box = ax.get_position()
+    width_in, height_in = fig.get_size_inches()
+    cax = fig.add_axes((box.x1 + 0.2 / width_in, box.y0, 0.22 / width_in, box.height))
+    bar = fig.colorbar(mesh, cax=cax, ticks=[0, 0.25, 0.5, 0.75, 1.0])
+    bar.outline.set_visible(False)
+    cax.yaxis.set_major_formatter(value_axis_formatter(ctx.formatters, "percent"))
+    cax.tick_params(labelsize=TICK_SIZE - 2, colors=INK, length=0, pad=4)
+    bar.set_label(
+        ctx.word("chart.share still ordering", "share still ordering"), fontsize=TICK_SIZE - 2, color=INK_SOFT
+    )
     # Row and column names as plain text: tick objects cost several times more to build and draw.
     ax.set_xticks([])
     ax.set_yticks([])
@@ -282,7 +350,12 @@ def draw_cohorts(result: MetricResult, ctx: ChartContext) -> Figure | None:
             fontsize=TICK_SIZE,
             color=INK,
         )
-    ax.set_xlabel(ctx.translate("months since first order"), fontsize=LABEL_SIZE, color=INK_SOFT, labelpad=26)
+    ax.set_xlabel(
+        ctx.word("chart.months since first order", "months since first order"),
+        fontsize=LABEL_SIZE,
+        color=INK_SOFT,
+        labelpad=26,
+    )
     # Fit the cell text to the cell: one decimal as everywhere while "100.0%" fits at 11 pt or more, else whole
     # percents, which stay legible on a phone where a tiny "37.5%" would not.
     box = ax.get_position()
@@ -303,5 +376,29 @@ def draw_cohorts(result: MetricResult, ctx: ChartContext) -> Figure | None:
             va="center",
             fontsize=size,
             color="white" if value > 0.55 else INK,
+        )
+    # A cell whose calendar month is not over yet (cohort month + months since = now's month) is hatched.
+    partial_cells = []
+    for r, row in enumerate(shown):
+        cohort = bucket_period(str(row[cohort_at]), tz)
+        if cohort is None or cohort.grain != "month":
+            continue
+        for c, (_, k) in enumerate(months):
+            month = cohort.start_date.month - 1 + k
+            when = bucket_period(f"{cohort.start_date.year + month // 12}-{month % 12 + 1:02d}", tz)
+            if when is not None and ctx.is_partial(when) and not np.isnan(grid[r, c]):
+                partial_cells.append((r, c))
+    for r, c in partial_cells:
+        ax.add_patch(
+            Rectangle(
+                (c - 0.5, r - 0.5), 1, 1, fill=False, hatch=PARTIAL_HATCH, edgecolor="white", linewidth=0
+            )
+        )
+    if partial_cells:
+        ax.set_xlabel(
+            ax.get_xlabel() + " · " + ctx.word("chart.hatched: month to date", "hatched: month to date"),
+            fontsize=LABEL_SIZE,
+            color=INK_SOFT,
+            labelpad=26,
         )
     return fig

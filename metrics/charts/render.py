@@ -11,11 +11,14 @@ Empty data: `render_charts` leaves a chart out when its data is empty (the text 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import date, datetime
 
+from babel.dates import format_date
 from matplotlib.figure import Figure
 
-from metrics.charts.breakdown import draw_breakdown, draw_trend
+from metrics.charts.breakdown import draw_breakdown, draw_leaderboard, draw_trend
+from metrics.charts.money import draw_cac, draw_cs, draw_email, draw_ltv, draw_mrr_bridge, draw_roi
 from metrics.charts.plan import draw_cohorts, draw_plan, draw_plan_dynamics
 from metrics.charts.sales import (
     draw_activity_by_day,
@@ -28,8 +31,11 @@ from metrics.charts.style import (
     WIDE,
     ChartContext,
     ChartFormatters,
+    Words,
+    finish,
     locale_formatters,
     no_data_figure,
+    period_name,
     to_png,
 )
 from metrics.result import MetricResult
@@ -40,6 +46,8 @@ __all__ = [
     "CHART_KINDS",
     "render_chart",
     "render_charts",
+    "build_chart",
+    "build_charts",
     "chart_kinds_for",
     "locale_formatters",
 ]
@@ -66,6 +74,13 @@ _DRAWERS: dict[str, _Drawer] = {
     "stages": draw_stages,
     "trend": draw_trend,
     "breakdown": draw_breakdown,
+    "mrr_bridge": draw_mrr_bridge,
+    "email_growth": draw_email,
+    "ltv": draw_ltv,
+    "cac": draw_cac,
+    "roi": draw_roi,
+    "cs": draw_cs,
+    "leaderboard": draw_leaderboard,
 }
 
 CHART_KINDS: tuple[str, ...] = tuple(_DRAWERS)
@@ -82,6 +97,16 @@ _SOURCES: tuple[tuple[str, str], ...] = (
     ("stages", "lead_stages"),
 )
 
+# Charts drawn from a metric's own measures (no series): the metric and the measures it needs.
+_MEASURE_CHARTS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("mrr_bridge", "mrr", ("mrr_start", "mrr_end")),
+    ("email_growth", "email", ("size_start", "size_end")),
+    ("ltv", "ltv", ("cltv_historical", "cac")),
+    ("cac", "cac", ("spend", "new_customers")),
+    ("roi", "roi", ("revenue", "spend")),
+    ("cs", "cs", ("account_retention", "nrr")),
+)
+
 _TREND_BREAKDOWNS = ("month", "week")
 
 
@@ -91,21 +116,41 @@ def _context(
     locale: str,
     translate: Callable[[str], str],
     formatters: ChartFormatters | None,
+    words: Words | None,
+    currency: str,
+    now: datetime | None,
 ) -> ChartContext:
-    title = translate(result.title)
-    if kind == "breakdown" and result.breakdown_by:
-        title = f"{title} · {translate('by ' + result.breakdown_by)}"
-    subtitle = f"{result.scope.label} · {result.period.label}"
-    # A comparison period without data draws no comparison, so the subtitle promises none.
-    if result.comparison_period is not None and not result.comparison_empty:
-        subtitle += f" · {translate('vs')} {result.comparison_period.label}"
-    return ChartContext(
-        formatters=formatters or locale_formatters(locale),
+    ctx = ChartContext(
+        formatters=formatters or locale_formatters(locale, currency),
         translate=translate,
         locale=locale,
-        title=title,
-        subtitle=subtitle,
+        title="",
+        subtitle="",
+        words=words or (lambda key, english: translate(english) if key.startswith("chart.") else english),
+        today=_today(result, now),
     )
+    title = ctx.word(f"title.{result.metric}", ctx.translate(result.title))
+    if kind == "breakdown" and result.breakdown_by:
+        title = f"{title} · {ctx.word('chart.by ' + result.breakdown_by, 'by ' + result.breakdown_by)}"
+    # The subtitle says whose numbers and which period; a period still in progress says up to which day. A
+    # comparison is named only by the charts that draw it (their legends).
+    when = period_name(result.period, ctx)
+    if ctx.today is not None:
+        when = ctx.word("chart.{period}, to {day}", "{period}, to {day}").format(
+            period=when, day=format_date(ctx.today, "d MMM", locale=locale)
+        )
+    return replace(ctx, title=title, subtitle=f"{result.scope.label} · {when}")
+
+
+def _today(result: MetricResult, now: datetime | None) -> date | None:
+    """The local day in progress while the result's period runs: the result's own coverage says so when it has
+    one (its last day with data), else the time of asking; None for a period that is over."""
+    coverage = getattr(result, "coverage", None)
+    if coverage is not None:
+        return coverage.last_day if coverage.partial else None
+    if now is not None and result.period.contains(now):
+        return now.astimezone(result.period.tz).date()
+    return None
 
 
 def _draw(
@@ -114,12 +159,56 @@ def _draw(
     locale: str,
     translate: Callable[[str], str],
     formatters: ChartFormatters | None,
+    words: Words | None = None,
+    currency: str = "USD",
+    now: datetime | None = None,
+    measure: str | None = None,
 ) -> tuple[Figure | None, ChartContext]:
     drawer = _DRAWERS.get(kind)
     if drawer is None:
         raise ValueError(f"unknown chart kind {kind!r}; have {', '.join(CHART_KINDS)}")
-    ctx = _context(kind, result, locale, translate, formatters)
-    return drawer(result, ctx), ctx
+    ctx = replace(
+        _context(kind, result, locale, translate, formatters, words, currency, now), measure=measure
+    )
+    fig = drawer(result, ctx)
+    return (None if fig is None else finish(fig)), ctx
+
+
+def build_chart(
+    kind: str,
+    result: MetricResult,
+    *,
+    locale: str = "en",
+    translate: Callable[[str], str] = lambda s: s,
+    words: Words | None = None,
+    formatters: ChartFormatters | None = None,
+    currency: str = "USD",
+    now: datetime | None = None,
+    measure: str | None = None,
+) -> Figure | None:
+    """The Figure of one chart, not yet rendered (None when it has nothing to plot): what `render_chart` draws,
+    for a test to read its texts and elements."""
+    return _draw(kind, result, locale, translate, formatters, words, currency, now, measure)[0]
+
+
+def build_charts(
+    result: MetricResult,
+    *,
+    locale: str = "en",
+    translate: Callable[[str], str] = lambda s: s,
+    words: Words | None = None,
+    formatters: ChartFormatters | None = None,
+    currency: str = "USD",
+    now: datetime | None = None,
+    measure: str | None = None,
+) -> tuple[tuple[str, Figure], ...]:
+    """(kind, Figure) of every chart `render_charts` would send, in order, not yet rendered."""
+    figures = []
+    for kind in chart_kinds_for(result, measure=measure):
+        fig, _ = _draw(kind, result, locale, translate, formatters, words, currency, now, measure)
+        if fig is not None:
+            figures.append((kind, fig))
+    return tuple(figures)
 
 
 def _image(kind: str, result: MetricResult, fig: Figure, ctx: ChartContext) -> ChartImage:
@@ -134,20 +223,28 @@ def render_chart(
     locale: str = "en",
     translate: Callable[[str], str] = lambda s: s,
     formatters: ChartFormatters | None = None,
+    words: Words | None = None,
+    currency: str = "USD",
+    now: datetime | None = None,
 ) -> ChartImage:
     """One chart of the given kind (one of CHART_KINDS); a "no data for this period" card when it has no data.
 
-    `formatters` default to the locale's number conventions (plain English for "en").
+    `translate` gives the chart's own words (English text → the reader's); `words` any catalogue entry by key
+    (`measure.mql`) with its English text; `formatters` default to the locale's number conventions and `currency`;
+    `now`, the time of asking, marks what is still in progress ("to date").
     """
-    fig, ctx = _draw(kind, result, locale, translate, formatters)
+    fig, ctx = _draw(kind, result, locale, translate, formatters, words, currency, now)
     if fig is None:
-        fig = no_data_figure(ctx, SQUARE if kind == "cohorts" else WIDE)
+        fig = finish(no_data_figure(ctx, SQUARE if kind == "cohorts" else WIDE))
     return _image(kind, result, fig, ctx)
 
 
-def chart_kinds_for(result: MetricResult) -> tuple[str, ...]:
-    """The kinds that suit a result: its own series' charts (the funnel, plan vs actual …); broken down by rep,
-    team or source, the first of them and the ranked breakdown; by month or week, the trend."""
+def chart_kinds_for(result: MetricResult, *, measure: str | None = None) -> tuple[str, ...]:
+    """The kinds that suit a result: its own series' charts (the funnel, plan vs actual …) or the chart of its
+    measures (the MRR bridge …); broken down by rep, team or source, the first of them and the ranked breakdown;
+    by month or week, the trend. `measure` asks for the leaderboard of that measure, rep by rep."""
+    if measure is not None:
+        return ("leaderboard",) if result.rows else ()
     if result.breakdown_by in _TREND_BREAKDOWNS:
         return ("trend",)
     present = {s.key for s in result.series} | {t.key for t in result.tables}
@@ -157,6 +254,10 @@ def chart_kinds_for(result: MetricResult) -> tuple[str, ...]:
     kinds: list[str] = []
     for kind, source in _SOURCES:
         if source in present and kind not in kinds:
+            kinds.append(kind)
+    measures = {m.key for m in result.measures}
+    for kind, metric, needed in _MEASURE_CHARTS:
+        if result.metric == metric and set(needed) <= measures:
             kinds.append(kind)
     if result.breakdown_by:
         return (*kinds[:1], "breakdown")
@@ -169,11 +270,16 @@ def render_charts(
     locale: str = "en",
     translate: Callable[[str], str] = lambda s: s,
     formatters: ChartFormatters | None = None,
+    words: Words | None = None,
+    currency: str = "USD",
+    now: datetime | None = None,
+    measure: str | None = None,
 ) -> tuple[ChartImage, ...]:
-    """The charts that suit a result (usually zero or one), leaving out those with no data to show."""
+    """The charts that suit a result (usually zero or one), leaving out those with no data to show; `measure`
+    asks for the leaderboard chart of that measure instead (see `render_chart` for the rest)."""
     images = []
-    for kind in chart_kinds_for(result):
-        fig, ctx = _draw(kind, result, locale, translate, formatters)
+    for kind in chart_kinds_for(result, measure=measure):
+        fig, ctx = _draw(kind, result, locale, translate, formatters, words, currency, now, measure)
         if fig is not None:
             images.append(_image(kind, result, fig, ctx))
     return tuple(images)

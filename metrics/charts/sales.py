@@ -17,16 +17,21 @@ from matplotlib.figure import Figure
 
 from metrics.charts.style import (
     ACCENT,
+    ACCENT_LIGHT,
     GREY,
     GREY_LIGHT,
     INK,
     INK_SOFT,
     LABEL_SIZE,
+    PARTIAL_HATCH,
+    TICK_SIZE,
     WEEKEND,
     WIDE,
     ChartContext,
     add_axes,
+    day_name,
     format_value,
+    humanize,
     new_figure,
     put_titles,
     row_label,
@@ -90,7 +95,7 @@ def _hbars(
     ax.set_xticks([])
     ax.set_yticks([])
     ax.spines["bottom"].set_visible(False)
-    na = ctx.translate("n/a")
+    na = ctx.word("chart.n/a", "n/a")
     for y, (label, raw, number) in enumerate(zip(labels, values, numbers, strict=True)):
         row_label(ax, shorten(label), y)
         ax.annotate(
@@ -131,7 +136,7 @@ def draw_funnel(result: MetricResult, ctx: ChartContext) -> Figure | None:
     counts = [p[1] for p in points]
     if not has_values(counts):
         return None
-    labels = [ctx.translate(p[0]) for p in points]
+    labels = [ctx.category(str(p[0])) for p in points]
     fig = new_figure(WIDE)
     put_titles(fig, ctx.title, ctx.subtitle)
     ax = add_axes(fig, left=0.45 + text_width(labels), bottom=0.6)
@@ -140,7 +145,7 @@ def draw_funnel(result: MetricResult, ctx: ChartContext) -> Figure | None:
     for i in range(len(points) - 1):
         here, after = counts[i], counts[i + 1]
         step = None if not here or after is None else float(after) / float(here)
-        text = "↓ " + (fmt.percent(step, 1) if step is not None else ctx.translate("n/a"))
+        text = "↓ " + (fmt.percent(step, 1) if step is not None else ctx.word("chart.n/a", "n/a"))
         ax.annotate(
             text,
             (0, i + 0.5),
@@ -166,15 +171,34 @@ def draw_activity_by_type(result: MetricResult, ctx: ChartContext) -> Figure | N
     if not has_values([p[1] for p in points]):
         return None
     ctx = _titled_by_series(result, "by_type", ctx)
-    return hbar_figure(ctx, [ctx.translate(p[0]) for p in points], [p[1] for p in points], "count")
+    labels = [ctx.label(_TYPE_MEASURES.get(str(p[0]), str(p[0])), humanize(str(p[0]))) for p in points]
+    return hbar_figure(ctx, labels, [p[1] for p in points], "count")
+
+
+# An activity type's plural, the way the /activity reply names it ("Calls"): its measure.
+_TYPE_MEASURES = {
+    "call": "calls",
+    "meeting": "meetings",
+    "email": "emails",
+    "task": "tasks",
+    "demo": "demos",
+    "proposal": "proposals",
+    "other": "other",
+}
+
+# What each chart of a result with several adds to the title, in chart words: "Activity · by type".
+_SERIES_TITLES = {"by_type": "by type", "by_day": "by day"}
 
 
 def _titled_by_series(result: MetricResult, key: str, ctx: ChartContext) -> ChartContext:
-    """The title names the series ("Activities · By day") when a result has several charts."""
+    """The title names the series ("Activity · by day") when a result has several charts."""
     series = _find_series(result, key)
-    return (
-        replace(ctx, title=f"{ctx.title} · {ctx.translate(series.label)}") if series and series.label else ctx
-    )
+    if series is None:
+        return ctx
+    english = _SERIES_TITLES.get(key, series.label)
+    if not english:
+        return ctx
+    return replace(ctx, title=f"{ctx.title} · {ctx.word('chart.' + english, english)}")
 
 
 def category_ticks(ax: Axes, labels: Sequence[str], *, width_in: float) -> None:
@@ -196,6 +220,7 @@ def draw_activity_by_day(result: MetricResult, ctx: ChartContext) -> Figure | No
     days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
     values = [float(by_day.get(day) or 0) for day in days]
     colors = [GREY_LIGHT if day.weekday() >= 5 else ACCENT for day in days]
+    today = ctx.today
     ctx = _titled_by_series(result, "by_day", ctx)
     fig = new_figure(WIDE)
     put_titles(fig, ctx.title, ctx.subtitle)
@@ -206,10 +231,28 @@ def draw_activity_by_day(result: MetricResult, ctx: ChartContext) -> Figure | No
             ax.axvspan(
                 i - 0.5, min(i + 1.5 - day.weekday() + 5, len(days) - 0.5), color=WEEKEND, lw=0, zorder=0
             )
-    ax.bar(range(len(days)), values, width=0.75, color=colors)
+    bars = ax.bar(range(len(days)), values, width=0.75, color=colors)
+    # Today is not over: its column is hatched and says "to date"; the days after it are left empty.
+    if today is not None and today in days:
+        bar = bars[days.index(today)]
+        bar.set_facecolor(ACCENT_LIGHT)
+        bar.set_edgecolor(ACCENT)
+        bar.set_hatch(PARTIAL_HATCH)
+        at = days.index(today)
+        ax.annotate(
+            ctx.word("chart.today, to date", "today, to date"),
+            (at, values[at]),
+            xytext=(0, 20 if len(days) <= 16 else 6),
+            textcoords="offset points",
+            # Near the left edge the note starts at the column, so it never reaches the value axis.
+            ha="left" if at < 3 else "center",
+            va="bottom",
+            fontsize=TICK_SIZE - 2,
+            color=INK_SOFT,
+        )
     style_axes(ax, grid="y", unit="count", fmt=ctx.formatters)
     ax.set_xlim(-0.6, len(days) - 0.4)
-    ax.set_ylim(0, max(values) * 1.12)
+    ax.set_ylim(0, max(values) * 1.18)
     if len(days) <= 16:
         for x, value in enumerate(values):
             if value:
@@ -228,10 +271,19 @@ def draw_activity_by_day(result: MetricResult, ctx: ChartContext) -> Figure | No
     labels, month = [], None
     for i in ticks:
         day = days[i]
-        labels.append(format_date(day, "d MMM" if day.month != month else "d", locale=ctx.locale))
+        labels.append(day_name(day, ctx) if day.month != month else format_date(day, "d", locale=ctx.locale))
         month = day.month
     ax.set_xticks(ticks, labels)
     return fig
+
+
+# Each panel of the stage chart by its series: the pipeline and the unit, in chart words.
+_STAGE_PANELS = {"deal_stages": "Deal stages: median days", "lead_stages": "Lead stages: median days"}
+
+
+def _panel_title(series: Series, ctx: ChartContext) -> str:
+    english = _STAGE_PANELS.get(series.key, series.label)
+    return ctx.word("chart." + english, english)
 
 
 def draw_stages(result: MetricResult, ctx: ChartContext) -> Figure | None:
@@ -245,15 +297,15 @@ def draw_stages(result: MetricResult, ctx: ChartContext) -> Figure | None:
         return None
     fig = new_figure(WIDE)
     put_titles(fig, ctx.title, ctx.subtitle)
-    labels = [ctx.translate(p[0]) for s in groups for p in s.points]
+    labels = [ctx.category(str(p[0])) for s in groups for p in s.points]
     left = 0.45 + text_width(labels)
     width, height = fig.get_size_inches()
     # Panels share the plot height in proportion to their number of stages, so every bar is equally thick.
     total_rows = sum(len(s.points) for s in groups) + 1.2 * (len(groups) - 1)
     longest = max(float(p[1] or 0) for s in groups for p in s.points)
-    unit_words = ctx.translate("median days")
+    unit_words = ctx.word("chart.median days", "median days")
     # The unit goes under the plot unless every panel's name already says it ("Deal stages: median days").
-    needs_unit = not all(unit_words.lower() in ctx.translate(s.label).lower() for s in groups)
+    needs_unit = not all(unit_words.lower() in _panel_title(s, ctx).lower() for s in groups)
     top = 1 - 1.2 / height
     usable = top - (0.75 if needs_unit else 0.35) / height
     for series in groups:
@@ -262,10 +314,16 @@ def draw_stages(result: MetricResult, ctx: ChartContext) -> Figure | None:
         values = [p[1] for p in series.points]
         slowest = max(range(len(values)), key=lambda i: float(values[i] or 0))
         colors = [ACCENT if i == slowest else GREY for i in range(len(values))]
-        _hbars(ax, ctx, [ctx.translate(p[0]) for p in series.points], values, "days", colors)
+        _hbars(ax, ctx, [ctx.category(str(p[0])) for p in series.points], values, "days", colors)
         # One scale for both panels, so a long lead stage and a long deal stage look equally long.
         ax.set_xlim(0, longest * 1.18)
-        ax.set_title(ctx.translate(series.label), loc="left", fontsize=LABEL_SIZE, color=INK_SOFT, pad=4)
+        ax.set_title(
+            _panel_title(series, ctx),
+            loc="left",
+            fontsize=LABEL_SIZE,
+            color=INK_SOFT,
+            pad=4,
+        )
         top -= share + usable * 1.2 / total_rows
     if needs_unit:
         ax.set_xlabel(unit_words, fontsize=LABEL_SIZE, color=INK_SOFT)

@@ -174,13 +174,106 @@ def breakdown_result() -> MetricResult:
     ]
     rows.append(BreakdownRow("rep-0", "Rep 0", (Measure("win_rate", "Win rate", "percent", None),)))
     return replace(
-        _result("winrate", "Win rate", Measure("win_rate", "Win rate", "percent", 0.4)),
+        _result("win_rate", "Win rate", Measure("win_rate", "Win rate", "percent", 0.4)),
         breakdown_by="rep",
         rows=tuple(rows),
     )
 
 
+def mrr_result() -> MetricResult:
+    """MRR 100,000 at the start of October: +5,000 new, +3,000 expansion, −2,000 contraction, −4,000 churned,
+    so 102,000 at the end (net +2,000)."""
+    measures = (
+        Measure("nrr", "Net revenue retention", "percent", 0.97),
+        Measure("mrr_start", "MRR at start", "money", 100_000),
+        Measure("mrr_end", "MRR at end", "money", 102_000),
+        Measure("new_mrr", "New MRR", "money", 5_000),
+        Measure("expansion_mrr", "Expansion MRR", "money", 3_000),
+        Measure("contraction_mrr", "Contraction MRR", "money", 2_000),
+        Measure("churned_mrr", "Churned MRR", "money", 4_000),
+    )
+    return replace(_result("mrr", "MRR retention", measures[0]), measures=measures)
+
+
+def email_result() -> MetricResult:
+    """The list had 1,000 subscribers on Oct 1: 40 joined and 15 left, so 1,025 at the end (growth 2.5 %)."""
+    measures = (
+        Measure("growth_rate", "List growth rate", "percent", 0.025),
+        Measure("subscribed", "New subscribers", "count", 40),
+        Measure("unsubscribed", "Unsubscribes", "count", 15),
+        Measure("size_start", "List size at start", "count", 1_000),
+        Measure("size_end", "List size at end", "count", 1_025),
+    )
+    return replace(_result("email", "Email list growth", measures[0]), measures=measures)
+
+
+def ltv_result() -> MetricResult:
+    """CLTV 12,000 historical, 9,000 predictive, CAC 3,000: LTV:CAC 12,000 / 3,000 = 4.0."""
+    measures = (
+        Measure("cltv_historical", "CLTV (historical)", "money", 12_000),
+        Measure("cltv_predictive", "CLTV (predictive)", "money", 9_000),
+        Measure("ltv_cac", "LTV:CAC", "ratio", 4.0),
+        Measure("cac", "Customer acquisition cost", "money", 3_000),
+    )
+    return replace(_result("ltv", "Customer lifetime value", measures[0]), measures=measures)
+
+
+def cac_result() -> MetricResult:
+    """Spend 12,000 on 4 new customers: CAC 3,000."""
+    measures = (
+        Measure("cac", "Customer acquisition cost", "money", 3_000),
+        Measure("spend", "Marketing and sales spend", "money", 12_000),
+        Measure("new_customers", "New customers", "count", 4),
+    )
+    return replace(_result("cac", "Customer acquisition cost", measures[0]), measures=measures)
+
+
+def roi_result() -> MetricResult:
+    """Two campaigns: Webinars spent 1,000 for 3,000 of revenue (ROI 200 %), Ads 4,000 for 3,000 (−25 %);
+    together 5,000 for 6,000: ROI 20 %."""
+
+    def row(key: str, label: str, spend: int, revenue: int) -> BreakdownRow:
+        roi = (revenue - spend) / spend
+        return BreakdownRow(
+            key,
+            label,
+            (
+                Measure("roi", "Campaign ROI", "percent", roi),
+                Measure("revenue", "Revenue from campaign leads", "money", revenue),
+                Measure("spend", "Campaign spend", "money", spend),
+            ),
+        )
+
+    measures = (
+        Measure("roi", "Campaign ROI", "percent", 0.2),
+        Measure("revenue", "Revenue from campaign leads", "money", 6_000),
+        Measure("spend", "Campaign spend", "money", 5_000),
+    )
+    return replace(
+        _result("roi", "Campaign ROI", measures[0]),
+        measures=measures,
+        breakdown_by="campaign",
+        rows=(row("C-W", "Webinars", 1_000, 3_000), row("C-A", "Ads", 4_000, 3_000)),
+    )
+
+
+def cs_result() -> MetricResult:
+    measures = (
+        Measure("portfolio_growth", "Portfolio growth", "percent", 0.01),
+        Measure("account_retention", "Account retention (MRR)", "percent", 0.95),
+        Measure("nrr", "Net revenue retention", "percent", 1.02),
+    )
+    return replace(_result("cs", "Customer success", measures[0]), measures=measures)
+
+
 EXAMPLES = {
+    "mrr_bridge": mrr_result,
+    "email_growth": email_result,
+    "ltv": ltv_result,
+    "cac": cac_result,
+    "roi": roi_result,
+    "cs": cs_result,
+    "leaderboard": lambda: breakdown_result(),
     "funnel": funnel_result,
     "activity_by_type": activity_result,
     "activity_by_day": activity_result,
@@ -255,17 +348,19 @@ def test_funnel_shows_counts_and_the_step_conversion_between_bars():
     texts = _texts(draw_funnel(funnel_result(), _ctx()))
     # 10/42 = 23.8 %, 6/10 = 60.0 %, 4/6 = 66.7 %, 3/4 = 75.0 %; lead → won 3/42 = 7.1 %
     assert [t for t in texts if t.startswith("↓")] == ["↓ 23.8%", "↓ 60.0%", "↓ 66.7%", "↓ 75.0%"]
-    assert {"42", "10", "6", "4", "3", "lead", "won", "lead → won: 7.1%"} <= set(texts)
+    # stage keys read as words: "lead" → "Lead", "MQL" stays, "opportunity" → "Opportunity"
+    assert {"42", "10", "6", "4", "3", "Lead", "MQL", "Opportunity", "Won", "Lead → Won: 7.1%"} <= set(texts)
 
 
 def test_plan_chart_puts_attainment_in_the_title_and_names_plan_and_forecast():
     fig = draw_plan(plan_result(), _ctx())
     texts = _texts(fig)
-    assert fig.texts[0].get_text() == "Title · 50.9% of plan"
+    assert fig.texts[0].get_text() == "Title · Revenue: 50.9% of plan"
     # plan ends at 1,100,000; 560,000 after 14 of 22 working days runs to 560,000 × 22 / 14 = 880,000
-    assert "plan\n1,100,000" in texts
-    assert "forecast\n880,000" in texts
-    assert "560,000" in texts
+    assert "plan\n$1,100,000" in texts
+    assert "forecast\n$880,000" in texts
+    assert "$560,000 to date" in texts
+    assert {"$0", "$1.2M"} & set(texts)  # a money axis carries its currency
 
 
 def test_plan_chart_ends_the_forecast_at_the_metrics_own_forecast():
@@ -274,7 +369,7 @@ def test_plan_chart_ends_the_forecast_at_the_metrics_own_forecast():
     result = replace(
         result, measures=(*result.measures, Measure("revenue.forecast", "Forecast", "money", 871_000))
     )
-    assert "forecast\n871,000" in _texts(draw_plan(result, _ctx()))
+    assert "forecast\n$871,000" in _texts(draw_plan(result, _ctx()))
 
 
 def test_plan_dynamics_labels_each_period_and_the_hundred_percent_line():
@@ -291,9 +386,9 @@ def test_cohort_cells_show_percentages_and_leave_the_unobservable_blank():
     texts = _texts(fig)
     assert "100.0%" not in texts and "0" not in texts and {"1", "5"} <= set(texts)
     assert (
-        "2026-05 · 40" in texts and "2026-10 · 44" in texts
+        "May 2026 · 40" in texts and "Oct 2026 · 44" in texts
     )  # October's cohort: its row, nothing observed yet
-    assert not any(t.startswith("2026-11") for t in texts)
+    assert not any(t.startswith("Nov 2026") for t in texts)
 
 
 def test_activity_by_day_greys_weekends_and_fills_the_missing_ones_as_gaps():
@@ -307,7 +402,11 @@ def test_activity_by_day_greys_weekends_and_fills_the_missing_ones_as_gaps():
 
 def test_stage_durations_show_both_pipelines_in_days():
     texts = _texts(draw_stages(stages_result(), _ctx()))
-    assert {"Deal stages", "Lead stages", "12.5", "3.5", "negotiation", "median days"} <= set(texts)
+    # each panel names its pipeline and the unit, so no separate "median days" axis label is needed
+    assert {"Deal stages: median days", "Lead stages: median days", "12.5", "3.5", "Negotiation"} <= set(
+        texts
+    )
+    assert "median days" not in texts
 
 
 def test_breakdown_shows_the_top_fifteen_largest_first():
@@ -323,7 +422,8 @@ def test_trend_draws_the_comparison_as_faded_columns_with_a_legend():
     result = trend_result()
     fig = draw_trend(result, _ctx())
     assert len(fig.axes[0].patches) == 12  # six months now, six a year earlier
-    assert {"2026-10", "2025-10", "560,000"} <= set(_texts(fig))
+    # months in words, the comparison named by its period, money with its currency
+    assert {"Oct 2026", "October 2026", "October 2025", "$560,000"} <= set(_texts(fig))
 
 
 def test_russian_labels_render_without_missing_glyphs():
@@ -351,7 +451,7 @@ def test_russian_labels_render_without_missing_glyphs():
         render_chart("funnel", replace(russian, series=()), locale="ru", translate=lambda s: words.get(s, s))
     assert [str(w.message) for w in caught] == []
     texts = _texts(draw_plan(plan_result(), _ctx("ru", lambda s: words.get(s, s))))
-    assert "план\n1\u00a0100\u00a0000" in texts  # Russian groups thousands with no-break spaces
+    assert "план\n1\u00a0100\u00a0000\u00a0$" in texts  # Russian groups thousands with no-break spaces
 
 
 def test_empty_data_renders_a_no_data_card_or_no_chart():
@@ -371,8 +471,8 @@ def test_unknown_kind_is_a_programming_error():
 def test_formatting_follows_the_locale():
     en, ru = locale_formatters("en"), locale_formatters("ru")
     assert format_value(en, 0.238, "percent") == "23.8%"
-    assert format_value(ru, 0.238, "percent") == "23,8%"
-    assert format_value(en, 1234567.4, "money") == "1,234,567"
+    assert format_value(ru, 0.238, "percent") == "23,8\u00a0%"  # as the replies write it
+    assert format_value(en, 1234567.4, "money") == "$1,234,567"
     assert format_value(en, 3.26, "days") == "3.3"
     assert format_value(en, None, "count") == "n/a"
 
