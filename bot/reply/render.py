@@ -12,6 +12,7 @@ from datetime import timedelta
 from bot.reply.arguments import Arguments, command_words, quoted, to_words
 from bot.reply.formatting import Formatter
 from bot.reply.messages import Action, Chart, Line, Reply, Span
+from metrics.labels import CODED_BREAKDOWNS, category_keys, humanize, none_keys
 from metrics.periods import range_period
 from metrics.result import BreakdownRow, Measure, MetricResult, Note, Table, lower_is_better
 from metrics.scope import Viewer
@@ -292,6 +293,20 @@ def ranked_rows(rows: Sequence[BreakdownRow], key: str) -> list[tuple[BreakdownR
     return sorted(found, key=lambda pair: (sign * float(pair[1].value or 0), pair[0].label))
 
 
+def row_label(fmt: Formatter, by: str | None, row: BreakdownRow) -> str:
+    """A breakdown row's name in words, as its chart writes it: the row without a value as "No source", a lead
+    source, segment or product code (`organic_search`) as the catalogue names it or as words ("Organic search")."""
+    if row.key == "":
+        return next((fmt.t(key) for key in none_keys(by) if fmt.t.has(key)), row.label)
+    if by in CODED_BREAKDOWNS:
+        for key in category_keys(row.label, by):
+            if fmt.t.has(key):
+                text = fmt.t(key)
+                return text[:1].upper() + text[1:]
+        return humanize(row.label)
+    return row.label
+
+
 def _ahead_behind(fmt: Formatter, result: MetricResult) -> Line | None:
     if result.breakdown_by not in ("rep", "team") or not result.measures:
         return None
@@ -301,10 +316,10 @@ def _ahead_behind(fmt: Formatter, result: MetricResult) -> Line | None:
     (best, best_m), (worst, worst_m) = ranked[0], ranked[-1]
     return (
         Span(fmt.t("reply.ahead") + " ", bold=True),
-        Span(f"{best.label} ({fmt.measure(best_m)})"),
+        Span(f"{row_label(fmt, result.breakdown_by, best)} ({fmt.measure(best_m)})"),
         Span(" · "),
         Span(fmt.t("reply.behind") + " ", bold=True),
-        Span(f"{worst.label} ({fmt.measure(worst_m)})"),
+        Span(f"{row_label(fmt, result.breakdown_by, worst)} ({fmt.measure(worst_m)})"),
     )
 
 
@@ -318,7 +333,7 @@ def _breakdown_table(fmt: Formatter, result: MetricResult) -> Table:
     closed = _closed(result)
     for row in result.rows:
         values = {m.key: m for m in row.measures}
-        cells = [row.label]
+        cells = [row_label(fmt, result.breakdown_by, row)]
         for key in keys:
             measure = values.get(key)
             cells.append(_cell(fmt, measure, closed) if measure is not None else fmt.na)
@@ -521,7 +536,7 @@ def leaderboard_reply(
     for place, (row, measure) in enumerate(ranked, 1):
         line: list[Span] = [
             Span(f"{place}. "),
-            Span(row.label, bold=place == 1),
+            Span(row_label(fmt, result.breakdown_by, row), bold=place == 1),
             Span(f" — {fmt.measure(measure)}"),
         ]
         delta = fmt.delta(measure, result.comparison)
@@ -529,7 +544,7 @@ def leaderboard_reply(
             line.append(Span(f"  {delta}", italic=True))
         lines.append(tuple(line))
     ranked_keys = {row.key for row, _ in ranked}
-    unranked = [row.label for row in result.rows if row.key not in ranked_keys]
+    unranked = [row_label(fmt, result.breakdown_by, row) for row in result.rows if row.key not in ranked_keys]
     if unranked:
         lines.append((Span(fmt.t("reply.unranked", names=", ".join(unranked)), italic=True),))
     if not ranked and not unranked:
@@ -540,7 +555,10 @@ def leaderboard_reply(
         key="leaderboard",
         title=label,
         columns=("#", fmt.t("by.rep"), label),
-        rows=tuple((str(i), row.label, fmt.measure(m)) for i, (row, m) in enumerate(ranked, 1)),
+        rows=tuple(
+            (str(i), row_label(fmt, result.breakdown_by, row), fmt.measure(m))
+            for i, (row, m) in enumerate(ranked, 1)
+        ),
     )
     return Reply(
         title=title,

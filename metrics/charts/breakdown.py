@@ -35,12 +35,10 @@ from metrics.charts.style import (
     text_width,
     unit_label,
 )
+from metrics.labels import CODED_BREAKDOWNS, none_keys
 from metrics.result import MetricResult, Number, lower_is_better
 
 __all__ = ["draw_breakdown", "draw_trend", "draw_leaderboard", "TOP_ROWS"]
-
-# Breakdowns whose row labels are codes (lead sources, segments, products) rather than names of people or teams.
-_CODED_BREAKDOWNS = ("source", "segment", "product")
 
 TOP_ROWS = 15
 
@@ -52,7 +50,7 @@ def _headline_by_row(
     if not result.measures and key is None:  # a plan period without a plan: nothing to rank
         return []
     key = key or result.headline.key
-    coded = ctx is not None and result.breakdown_by in _CODED_BREAKDOWNS
+    coded = ctx is not None and result.breakdown_by in CODED_BREAKDOWNS
     rows = []
     for row in result.rows:
         measure = next((m for m in row.measures if m.key == key), None)
@@ -61,7 +59,7 @@ def _headline_by_row(
             if ctx is not None and row.key == "":
                 # The row of everything without a value: "No campaign", "Без источника".
                 by = result.breakdown_by or ""
-                label = ctx.known(f"chart.{by}.(none)") or ctx.word("chart.(none)", row.label)
+                label = next((t for t in map(ctx.known, none_keys(by)) if t is not None), row.label)
             elif coded and ctx is not None:
                 label = ctx.category(row.label, result.breakdown_by)
             rows.append((row.key, label, measure.value, measure.previous))

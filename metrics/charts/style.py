@@ -25,6 +25,7 @@ from matplotlib.text import Text
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from metrics.calendar import day_period, month_period, quarter_period, week_period, year_period
+from metrics.labels import category_keys, humanize
 from metrics.result import Number, Unit
 
 if TYPE_CHECKING:
@@ -158,36 +159,6 @@ def english_words(_key: str, english: str) -> str:
     return english
 
 
-_ACRONYMS = {
-    "mql",
-    "sal",
-    "sql",
-    "mrr",
-    "nrr",
-    "grr",
-    "cac",
-    "ltv",
-    "cltv",
-    "roi",
-    "crm",
-    "seo",
-    "ppc",
-    "b2b",
-    "b2c",
-}
-
-
-def humanize(key: str) -> str:
-    """A key as words: `organic_search` → "Organic search", `mql` → "MQL"; anything else with a capital stays."""
-    if not key or any(ch.isupper() for ch in key) or " " in key:
-        return key
-    words = [w.upper() if w in _ACRONYMS else w for w in re.split(r"[_\-]+", key) if w]
-    if not words:
-        return key
-    first = words[0]
-    return " ".join([first if first.isupper() else first.capitalize(), *words[1:]])
-
-
 @dataclass(frozen=True)
 class ChartContext:
     """What every drawing function needs besides the result: words, number formats and the header lines.
@@ -243,9 +214,7 @@ class ChartContext:
     def category(self, key: str, kind: str | None = None) -> str:
         """A category on an axis (a funnel stage, a lead source of `kind` "source") in words: its measure label
         ("MQL", "Leads"), its chart entry, else the key made readable (`organic_search` → "Organic search")."""
-        candidates = [f"chart.{kind}.{key.lower()}"] if kind else []
-        candidates += [f"measure.{key.lower()}", f"chart.{key}", f"chart.{key.lower()}"]
-        for candidate in candidates:
+        for candidate in category_keys(key, kind):
             text = self.known(candidate)
             if text is not None:
                 # An axis of names starts each with a capital, as the stage names from the CRM do.
