@@ -10,6 +10,7 @@ from bot.conversation import effective_query, render_charts_safely
 from bot.grammar import parse_arguments
 from bot.identity import PLATFORMS
 from bot.invites import redeem_invite
+from bot.reply.arguments import command_words
 from bot.reply.command import Command, CommandContext
 from bot.reply.i18n import LOCALES, normalize_locale, translator
 from bot.reply.messages import Line, Reply, Span
@@ -70,10 +71,14 @@ def help_command(ctx: CommandContext) -> Reply:
                 if metric.defines:
                     lines.append(t("help.measures"))
                     lines += [f"• {t(f'define.{metric.name}.{key}')}" for key in metric.defines]
+                # As the asker would type them: `by rep` / `по менеджерам`, `source=…` / `источник=…`.
+                by = " ".join(command_words("by", t.locale))
                 if metric.breakdowns:
-                    lines.append(t("help.breakdowns", allowed=", ".join(metric.breakdowns)))
+                    words = [f"{by} {' '.join(command_words(f'by.{key}', t.locale))}" for key in metric.breakdowns]
+                    lines.append(t("help.breakdowns", allowed=", ".join(words)))
                 if metric.filters:
-                    lines.append(t("help.filters", allowed=", ".join(metric.filters)))
+                    words = [f"{command_words(f'filter.{key}', t.locale)[0]}=…" for key in metric.filters]
+                    lines.append(t("help.filters", allowed=", ".join(words)))
             lines.append(t("help.grammar"))
         return Reply(title=f"/{command.name}", lines=_text(*lines), kind="info")
     visible = [

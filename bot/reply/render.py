@@ -443,7 +443,9 @@ def _without_empty_comparison(result: MetricResult) -> MetricResult:
 
 def _footer(fmt: Formatter, result: MetricResult) -> str:
     definition = short_definition(fmt.t(f"definition.{result.metric}", result.description))
-    parts = [coverage_text(fmt, result) or fmt.dates(result.period), result.scope.label]
+    covered = coverage_text(fmt, result)
+    # The footer starts a sentence: "Month to date: …" / "С начала месяца: …".
+    parts = [covered[:1].upper() + covered[1:] if covered else fmt.dates(result.period), result.scope.label]
     if result.comparison_period is not None:
         parts.append(fmt.t(f"compare.{result.comparison}") + " " + fmt.dates(result.comparison_period))
     if result.mode:

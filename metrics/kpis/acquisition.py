@@ -132,7 +132,9 @@ def compute_ltv(ctx: ComputeContext) -> Computed:
     revenue_months = months * coverage.elapsed_share if coverage.partial else months
     arpa = ratio(float(period_revenue) / revenue_months, average_accounts) if revenue_months > 0 else None
     crr = ratio(customers.retained, customers.start)
-    # A quarter's churn is turned into a monthly rate geometrically, so 3 months at 10 % is not read as 30 %.
+    # A quarter's churn is turned into a monthly rate geometrically, so 3 months at 10 % is not read as 30 %. A
+    # running period's churn is not prorated: "active at its end" looks back from the period's end, so an account
+    # that has lapsed by then without a new order counts as churned already — the whole period's churn.
     monthly_churn = None if crr is None or months <= 0 else 1 - math.pow(crr, 1 / months)
     predictive = None
     if arpa is not None and monthly_churn:

@@ -38,3 +38,16 @@ def test_a_source_breakdown_names_its_rows_in_words(conversation, lang, named):
     assert list(rows) == named
     assert [rows[name] for name in named] == ["10", "1"]  # leads
     assert "paid_search" not in reply.plain_text
+
+
+@pytest.mark.parametrize(
+    ("lang", "breakdowns", "filters"),
+    [
+        ("en", "Breakdowns: by rep, by team, by source", "Filters: source=…, segment=…, campaign=…"),
+        ("ru", "Разбивка: по менеджерам, по командам, по источникам", "Фильтры: источник=…, сегмент=…, кампания=…"),
+    ],
+)
+def test_help_lists_breakdowns_and_filters_as_the_asker_types_them(conversation, lang, breakdowns, filters):
+    text = conversation.handle(Request("console", "/help funnel", NOW, "rep-1", locale=lang)).plain_text
+    assert breakdowns in text
+    assert filters in text

@@ -50,11 +50,11 @@ def lines(reply: Reply) -> list[str]:
 @pytest.mark.parametrize(
     ("words", "covered"),
     [
-        ("this month", f"month to date: Nov 1{THIN}20, 2026, 14 of 21 working days"),
-        ("this week", f"week to date: Nov 16{THIN}20, 2026, 4 of 5 working days"),
+        ("this month", f"Month to date: Nov 1{THIN}20, 2026, 14 of 21 working days"),
+        ("this week", f"Week to date: Nov 16{THIN}20, 2026, 4 of 5 working days"),
         # October's 22 working days and November's 14, of 22 + 21 + December's 23.
-        ("this quarter", f"quarter to date: Oct 1{THIN}Nov 20, 2026, 36 of 66 working days"),
-        ("this year", f"year to date: Jan 1{THIN}Nov 20, 2026, 231 of 261 working days"),
+        ("this quarter", f"Quarter to date: Oct 1{THIN}Nov 20, 2026, 36 of 66 working days"),
+        ("this year", f"Year to date: Jan 1{THIN}Nov 20, 2026, 231 of 261 working days"),
     ],
 )
 def test_a_period_still_running_says_it_is_to_date(conversation, words, covered):
@@ -65,7 +65,7 @@ def test_a_period_still_running_says_it_is_to_date(conversation, words, covered)
 def test_in_russian_the_month_is_to_date_too(conversation):
     reply = ask(conversation, "rep-1", "/funnel этот месяц")
     assert reply.footer.startswith(
-        "с начала месяца: 1—20 нояб. 2026\u202fг., рабочих дней: 14 из 21 · Rita Rep"
+        "С начала месяца: 1—20 нояб. 2026\u202fг., рабочих дней: 14 из 21 · Rita Rep"
     )
 
 
