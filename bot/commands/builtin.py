@@ -74,7 +74,9 @@ def help_command(ctx: CommandContext) -> Reply:
                 # As the asker would type them: `by rep` / `по менеджерам`, `source=…` / `источник=…`.
                 by = " ".join(command_words("by", t.locale))
                 if metric.breakdowns:
-                    words = [f"{by} {' '.join(command_words(f'by.{key}', t.locale))}" for key in metric.breakdowns]
+                    words = [
+                        f"{by} {' '.join(command_words(f'by.{key}', t.locale))}" for key in metric.breakdowns
+                    ]
                     lines.append(t("help.breakdowns", allowed=", ".join(words)))
                 if metric.filters:
                     words = [f"{command_words(f'filter.{key}', t.locale)[0]}=…" for key in metric.filters]

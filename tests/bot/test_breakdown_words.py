@@ -23,7 +23,9 @@ from tests.fixtures.bot_org import NOW, seed_org
 def conversation(engine) -> Conversation:
     seed_org(engine)
     with engine.begin() as conn:
-        conn.execute(insert(Lead), [dict(lead_id="L1-x", owner_id="rep-1", created_at=datetime(2026, 10, 20, 12))])
+        conn.execute(
+            insert(Lead), [dict(lead_id="L1-x", owner_id="rep-1", created_at=datetime(2026, 10, 20, 12))]
+        )
     return Conversation(engine, load_settings(env={}), build_registry())
 
 
@@ -44,7 +46,11 @@ def test_a_source_breakdown_names_its_rows_in_words(conversation, lang, named):
     ("lang", "breakdowns", "filters"),
     [
         ("en", "Breakdowns: by rep, by team, by source", "Filters: source=…, segment=…, campaign=…"),
-        ("ru", "Разбивка: по менеджерам, по командам, по источникам", "Фильтры: источник=…, сегмент=…, кампания=…"),
+        (
+            "ru",
+            "Разбивка: по менеджерам, по командам, по источникам",
+            "Фильтры: источник=…, сегмент=…, кампания=…",
+        ),
     ],
 )
 def test_help_lists_breakdowns_and_filters_as_the_asker_types_them(conversation, lang, breakdowns, filters):
