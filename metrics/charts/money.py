@@ -28,6 +28,7 @@ from metrics.charts.style import (
     ChartContext,
     add_axes,
     format_value,
+    mark_full,
     new_figure,
     put_titles,
     row_label,
@@ -291,20 +292,8 @@ def draw_cs(result: MetricResult, ctx: ChartContext) -> Figure | None:
     fig = hbar_figure(ctx, labels, [m.value for m in shown], "percent")
     ax = fig.axes[0]
     # Behind the bars: the line shows where a bar falls short of 100 %, never crossing a number.
-    ax.axvline(1.0, color=INK_SOFT, linewidth=1.5, linestyle=(0, (5, 3)), zorder=0.5)
-    ax.set_xlim(0, max(1.0, *(float(m.value or 0) for m in shown)) * 1.18)
     values = list(ax.texts)
-    ax.annotate(
-        ctx.formatters.percent(1.0, 0),
-        (1.0, 1.0),
-        xycoords=("data", "axes fraction"),
-        xytext=(0, 2),
-        textcoords="offset points",
-        ha="center",
-        va="bottom",
-        fontsize=TICK_SIZE,
-        color=INK_SOFT,
-    )
+    mark_full(ax, ctx, across="x")
     # Rates near 100 % would put their numbers on the dashed line: they go inside the bars, in white.
     for text in values:
         # The value labels (at the bars' ends), not the names left of the axes (at 0).

@@ -34,6 +34,7 @@ from metrics.charts.style import (
     bucket_period,
     day_name,
     format_value,
+    mark_full,
     new_figure,
     put_titles,
     row_label,
@@ -241,18 +242,7 @@ def draw_plan_dynamics(result: MetricResult, ctx: ChartContext) -> Figure | None
     style_axes(ax, grid="y", unit="percent", fmt=ctx.formatters)
     top = max([*(v for v in values if v is not None), 1.0]) * 1.15
     ax.set_ylim(0, top)
-    ax.axhline(1.0, color=INK_SOFT, linewidth=1.5, linestyle=(0, (5, 3)))
-    ax.annotate(
-        ctx.formatters.percent(1.0, 0),
-        (1.0, 1.0),
-        xycoords=("axes fraction", "data"),
-        xytext=(4, 0),
-        textcoords="offset points",
-        ha="left",
-        va="center",
-        fontsize=TICK_SIZE,
-        color=INK_SOFT,
-    )
+    mark_full(ax, ctx, across="y")
     to_date = ctx.word("chart.to date", "to date")
     for x, value in zip(xs, values, strict=True):
         text = ctx.word("chart.n/a", "n/a") if value is None else ctx.formatters.percent(value, 1)

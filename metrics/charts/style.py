@@ -63,6 +63,7 @@ __all__ = [
     "new_figure",
     "add_axes",
     "style_axes",
+    "mark_full",
     "put_titles",
     "format_value",
     "value_axis_formatter",
@@ -351,6 +352,29 @@ def row_label(ax: Axes, text: str, y: float) -> None:
         va="center",
         fontsize=TICK_SIZE,
         color=INK,
+    )
+
+
+def mark_full(ax: Axes, ctx: ChartContext, *, across: Literal["x", "y"]) -> None:
+    """The dashed 100 % line behind the bars and its label: a vertical line labelled at its top (bars along x),
+    or a horizontal one labelled right of the plot (bars along y)."""
+    dashes = (0, (5, 3))
+    if across == "x":
+        ax.axvline(1.0, color=INK_SOFT, linewidth=1.5, linestyle=dashes, zorder=0.5)
+        where, coords, offset, ha, va = (1.0, 1.0), ("data", "axes fraction"), (0, 2), "center", "bottom"
+    else:
+        ax.axhline(1.0, color=INK_SOFT, linewidth=1.5, linestyle=dashes)
+        where, coords, offset, ha, va = (1.0, 1.0), ("axes fraction", "data"), (4, 0), "left", "center"
+    ax.annotate(
+        ctx.formatters.percent(1.0, 0),
+        where,
+        xycoords=coords,
+        xytext=offset,
+        textcoords="offset points",
+        ha=ha,
+        va=va,
+        fontsize=TICK_SIZE,
+        color=INK_SOFT,
     )
 
 
