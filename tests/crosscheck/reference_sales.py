@@ -162,8 +162,9 @@ def plan_line(
 
 
 def _needed_per_day(actual: float, target: float | None, days_left: int) -> float | None:
-    """Nothing is needed once the plan is made; what is missing can't be spread over no days left (n/a)."""
-    if target is None:
+    """Nothing is needed once the plan is made; a period with no working day left needs nothing of anyone any more
+    (n/a, made or missed alike, so a closed period reads the same for everyone)."""
+    if target is None or days_left == 0:
         return None
     if actual >= target:
         return 0.0
