@@ -39,6 +39,7 @@ from metrics.charts.style import (
     style_axes,
     text_width,
 )
+from metrics.kpis.activity import TYPE_MEASURES
 from metrics.result import MetricResult, Number, Series, Unit
 
 __all__ = [
@@ -171,20 +172,9 @@ def draw_activity_by_type(result: MetricResult, ctx: ChartContext) -> Figure | N
     if not has_values([p[1] for p in points]):
         return None
     ctx = _titled_by_series(result, "by_type", ctx)
-    labels = [ctx.label(_TYPE_MEASURES.get(str(p[0]), str(p[0])), humanize(str(p[0]))) for p in points]
+    labels = [ctx.label(TYPE_MEASURES.get(str(p[0]), str(p[0])), humanize(str(p[0]))) for p in points]
     return hbar_figure(ctx, labels, [p[1] for p in points], "count")
 
-
-# An activity type's plural, the way the /activity reply names it ("Calls"): its measure.
-_TYPE_MEASURES = {
-    "call": "calls",
-    "meeting": "meetings",
-    "email": "emails",
-    "task": "tasks",
-    "demo": "demos",
-    "proposal": "proposals",
-    "other": "other",
-}
 
 # What each chart of a result with several adds to the title, in chart words: "Activity · by type".
 _SERIES_TITLES = {"by_type": "by type", "by_day": "by day"}

@@ -23,11 +23,12 @@ from metrics.sql.customers import day_number
 from storage.journeys import journey, reached_column
 from storage.schema import OPEN_ACTIVITY, Activity, Deal, Team, User
 
-__all__ = ["ACTIVITY", "TYPES"]
+__all__ = ["ACTIVITY", "TYPES", "TYPE_MEASURES"]
 
 TYPES = ("call", "meeting", "email", "task", "demo", "proposal", "other")
-_TYPE_KEYS = {"call": "calls", "meeting": "meetings", "email": "emails", "task": "tasks", "demo": "demos",
-              "proposal": "proposals", "other": "other"}  # fmt: skip
+TYPE_MEASURES = {"call": "calls", "meeting": "meetings", "email": "emails", "task": "tasks", "demo": "demos",
+                 "proposal": "proposals", "other": "other"}  # fmt: skip
+"""Each activity type's measure key: the plural the /activity reply names it by ("calls")."""
 _PLANNED = ("calls", "meetings", "activities")
 
 Group = str  # an owner id, or a bucket label
@@ -87,10 +88,10 @@ class _Counts:
         def total(t: Mapping[Group, int]) -> int:
             return sum(n for g, n in t.items() if groups is None or g in groups)
 
-        by_type = {k: 0 for k in _TYPE_KEYS.values()}
+        by_type = {k: 0 for k in TYPE_MEASURES.values()}
         for (g, kind), n in self.done.items():
             if groups is None or g in groups:
-                by_type[_TYPE_KEYS.get(kind, "other")] += n
+                by_type[TYPE_MEASURES.get(kind, "other")] += n
         done, due, due_done, won, on_won = (
             total(t) for t in (self.done_flat, self.due, self.due_done, self.won, self.on_won)
         )
@@ -254,7 +255,7 @@ def _compute(ctx: ComputeContext) -> Computed:
         Activity.status == "done", Activity.completed_at >= done[0], Activity.completed_at < done[1]))) \
         if days else {}  # fmt: skip
     series = (
-        Series("by_type", "Activities by type", tuple((t, by_type[_TYPE_KEYS[t]]) for t in TYPES)),
+        Series("by_type", "Activities by type", tuple((t, by_type[TYPE_MEASURES[t]]) for t in TYPES)),
         Series("by_day", "Activities per day", tuple((d.label, per_day.get(d.label, 0)) for d in days)),
     )
     return Computed(tuple(measures), rows, series)
