@@ -14,7 +14,7 @@ from bot.reply.formatting import Formatter
 from bot.reply.messages import Action, Chart, Line, Reply, Span
 from metrics.labels import CODED_BREAKDOWNS, category_keys, humanize, none_keys
 from metrics.periods import range_period
-from metrics.result import BreakdownRow, Measure, MetricResult, Note, Table, lower_is_better
+from metrics.result import BreakdownRow, Measure, MetricResult, Note, Table, is_run_rate, lower_is_better
 from metrics.scope import Viewer
 
 __all__ = [
@@ -70,9 +70,13 @@ def measure_label(fmt: Formatter, key: str, fallback: str) -> str:
     return fallback
 
 
-def _measure_line(fmt: Formatter, measure: Measure, comparison: str | None, *, headline: bool) -> Line:
+def _measure_line(
+    fmt: Formatter, measure: Measure, comparison: str | None, *, headline: bool, early: bool = False
+) -> Line:
     label = measure_label(fmt, measure.key, measure.label)
     spans = [Span(f"{label}: ", bold=headline), Span(fmt.measure(measure), bold=True)]
+    if early:
+        spans.append(Span(" " + fmt.t("plan.early")))
     delta = fmt.delta(measure, comparison)
     if delta:
         spans.append(Span(f"  {delta}", italic=not headline))
@@ -486,9 +490,15 @@ def metric_reply(
             elif "." not in measure.key:
                 lines.append(_measure_line(fmt, measure, result.comparison, headline=False))
     elif result.measures:
-        lines.append(_measure_line(fmt, result.headline, result.comparison, headline=True))
-        for measure in result.measures[1:_MAX_MEASURE_LINES]:
-            lines.append(_measure_line(fmt, measure, result.comparison, headline=False))
+        shown = result.measures[:_MAX_MEASURE_LINES]
+        # As a plan's forecast: the first run-rate with a value says "(early)", once; the result's note says why.
+        flagged = (
+            next((m for m in shown if is_run_rate(m.key) and m.value is not None), None) if early else None
+        )
+        for i, measure in enumerate(shown):
+            lines.append(
+                _measure_line(fmt, measure, result.comparison, headline=i == 0, early=measure is flagged)
+            )
     else:
         lines.append((Span(fmt.t("reply.no_numbers")),))
     if (ahead := _ahead_behind(fmt, result)) is not None:

@@ -81,14 +81,20 @@ def _hbars(
     unit: Unit,
     colors: Sequence[str] | str = ACCENT,
 ) -> None:
-    """Horizontal bars, first label on top, each labelled with its value at its end; n/a bars stay empty.
+    """Horizontal bars, first label on top, each labelled with its value at its end; an n/a row has no bar at all,
+    only its name and "n/a" (a bar of zero would read as a value of zero).
 
     Every bar carries its value, so there is no value axis; names are plain text rather than ticks, which are
     several times slower to build and draw.
     """
     numbers = [0.0 if v is None else float(v) for v in values]
-    positions = range(len(labels))
-    ax.barh(positions, numbers, height=_BAR, color=colors)
+    drawn = [i for i, v in enumerate(values) if v is not None]
+    ax.barh(
+        drawn,
+        [numbers[i] for i in drawn],
+        height=_BAR,
+        color=colors if isinstance(colors, str) else [colors[i] for i in drawn],
+    )
     ax.set_ylim(len(labels) - 0.5, -0.5)
     top = max([*numbers, 0.0])
     ax.set_xlim(min([*numbers, 0.0]) * 1.18, top * 1.18 if top > 0 else 1)

@@ -155,6 +155,23 @@ def test_email_growth_ltv_cac_and_roi_charts():
     assert [t.get_text() for t in roi.legends[0].get_texts()] == ["Spend", "Revenue"]
 
 
+def test_ltv_without_cac_marks_it_n_a_and_draws_no_bar_for_it():
+    # A team's /ltv: spend is not attributed to teams, so CAC (and LTV:CAC) is n/a — a row named CAC that reads
+    # "n/a" / "н/д" with no bar at all, beside the two CLTV bars of 12,000 and 9,000.
+    ltv = ltv_result()
+    team = replace(
+        ltv,
+        measures=tuple(replace(m, value=None) if m.key in ("cac", "ltv_cac") else m for m in ltv.measures),
+    )
+    for locale, title, na in (("en", "Lifetime value", "n/a"), ("ru", "Пожизненная ценность", "н/д")):
+        fig = _chart("ltv", team, locale)
+        ax = fig.axes[0]
+        assert [round(p.get_width()) for p in ax.patches] == [12_000, 9_000], locale
+        assert fig.texts[0].get_text() == title, locale  # the title promises no LTV:CAC it has not got
+        third_row = [t.get_text() for t in ax.texts if t.xy[1] == 2]  # rows at y = 0, 1, 2, top down
+        assert third_row == ["CAC", na], locale
+
+
 def test_leaderboard_ranks_by_its_measure_with_values():
     result = breakdown_result()
     fig = _chart("leaderboard", result, measure="win_rate")
