@@ -18,26 +18,18 @@ from babel.dates import format_date
 from matplotlib.figure import Figure
 
 from metrics.charts.breakdown import draw_breakdown, draw_leaderboard, draw_trend
+from metrics.charts.buckets import period_name
+from metrics.charts.cohorts import draw_cohorts
+from metrics.charts.context import ChartContext, ChartFormatters, Words, locale_formatters
 from metrics.charts.money import draw_cac, draw_cs, draw_email, draw_ltv, draw_mrr_bridge, draw_roi
-from metrics.charts.plan import draw_cohorts, draw_plan, draw_plan_dynamics
+from metrics.charts.plan import draw_plan, draw_plan_dynamics
 from metrics.charts.sales import (
     draw_activity_by_day,
     draw_activity_by_type,
     draw_funnel,
     draw_stages,
 )
-from metrics.charts.style import (
-    SQUARE,
-    WIDE,
-    ChartContext,
-    ChartFormatters,
-    Words,
-    finish,
-    locale_formatters,
-    no_data_figure,
-    period_name,
-    to_png,
-)
+from metrics.charts.style import SQUARE, WIDE, finish, no_data_figure, to_png
 from metrics.result import MetricResult
 
 __all__ = [

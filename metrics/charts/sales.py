@@ -15,6 +15,8 @@ from babel.dates import format_date
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from metrics.charts.buckets import day_name
+from metrics.charts.context import ChartContext, format_value
 from metrics.charts.style import (
     ACCENT,
     ACCENT_LIGHT,
@@ -27,11 +29,7 @@ from metrics.charts.style import (
     TICK_SIZE,
     WEEKEND,
     WIDE,
-    ChartContext,
     add_axes,
-    day_name,
-    format_value,
-    humanize,
     new_figure,
     put_titles,
     row_label,
@@ -40,6 +38,7 @@ from metrics.charts.style import (
     text_width,
 )
 from metrics.kpis.activity import TYPE_MEASURES
+from metrics.labels import humanize
 from metrics.result import MetricResult, Number, Series, Unit
 
 __all__ = [

@@ -18,8 +18,9 @@ from matplotlib.figure import Figure
 
 from bot.reply.i18n import translator
 from metrics import charts
+from metrics.charts.legibility import overlapping_texts, texts_outside
 from metrics.charts.render import CHART_KINDS, build_chart, build_charts, chart_kinds_for
-from metrics.charts.style import PARTIAL_HATCH, overlapping_texts, texts_outside
+from metrics.charts.style import PARTIAL_HATCH
 from metrics.periods import month_period
 from metrics.result import BreakdownRow, Measure, MetricResult, Series
 from tests.metrics.test_charts import (

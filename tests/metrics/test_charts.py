@@ -20,7 +20,9 @@ from matplotlib.figure import Figure
 from matplotlib.image import imread
 
 from metrics.charts.breakdown import draw_breakdown, draw_trend
-from metrics.charts.plan import draw_cohorts, draw_plan, draw_plan_dynamics
+from metrics.charts.cohorts import draw_cohorts
+from metrics.charts.context import ChartContext, format_value
+from metrics.charts.plan import draw_plan, draw_plan_dynamics
 from metrics.charts.render import (
     CHART_KINDS,
     ChartImage,
@@ -30,7 +32,6 @@ from metrics.charts.render import (
     render_charts,
 )
 from metrics.charts.sales import draw_activity_by_day, draw_funnel, draw_stages
-from metrics.charts.style import ChartContext, format_value
 from metrics.periods import month_period
 from metrics.result import BreakdownRow, Measure, MetricResult, Series, Table
 from metrics.scope import ResolvedScope
