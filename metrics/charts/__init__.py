@@ -1,4 +1,5 @@
-"""Charts of metric results: one matplotlib Figure per chart on an Agg canvas, never pyplot. render.py chooses and
-draws (`render_charts`); context.py holds the words and number formats of the reader,
-buckets.py names periods, style.py is the look they share, legibility.py checks a drawn chart reads; the others
-draw by family (sales, plan, cohorts, money, breakdown)."""
+"""Charts of metric results: one matplotlib Figure per chart on an Agg canvas, never pyplot.
+
+render.py chooses and draws (`render_charts`) as a ChartRequest (request.py) asks; context.py holds the reader's
+words and number formats, buckets.py names periods, style.py is the look every chart shares and legibility.py checks
+that a drawn chart reads; sales, plan, cohorts, money and breakdown draw by family."""

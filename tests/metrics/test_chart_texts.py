@@ -19,7 +19,14 @@ from matplotlib.figure import Figure
 from bot.reply.i18n import translator
 from metrics import charts
 from metrics.charts.legibility import overlapping_texts, texts_outside
-from metrics.charts.render import CHART_KINDS, build_chart, build_charts, chart_kinds_for
+from metrics.charts.render import (
+    CHART_KINDS,
+    ChartRequest,
+    build_chart,
+    build_charts,
+    chart_kinds_for,
+    render_charts,
+)
 from metrics.charts.style import PARTIAL_HATCH
 from metrics.periods import month_period
 from metrics.result import BreakdownRow, Measure, MetricResult, Series
@@ -51,7 +58,7 @@ def _words(locale: str):
 
 
 def _chart(kind: str, result, locale: str = "en", **kw) -> Figure:
-    fig = build_chart(kind, result, locale=locale, words=_words(locale), **kw)
+    fig = build_chart(kind, result, ChartRequest(locale=locale, words=_words(locale), **kw))
     assert fig is not None
     return fig
 
@@ -173,6 +180,33 @@ def test_ltv_without_cac_marks_it_n_a_and_draws_no_bar_for_it():
         assert third_row == ["CAC", na], locale
 
 
+def test_one_chart_request_carries_the_language_currency_and_time_to_every_chart():
+    # Russian, in roubles, asked on Oct 20 (October in progress): the request is all a caller passes.
+    request = ChartRequest(locale="ru", words=_words("ru"), currency="RUB", now=NOW)
+    figures = dict(build_charts(plan_result(), request))
+    assert list(figures) == ["plan", "plan_dynamics"]
+    assert _texts(figures["plan"])[1] == "Alpha · октябрь 2026, по 20 окт."
+    assert "план\n1\u00a0100\u00a0000\u00a0₽" in _texts(build_chart("plan", plan_result(), request))
+    images = render_charts(plan_result(), request)
+    assert [image.title for image in images] == [_texts(figures[kind])[0] for kind in figures]
+    # A leaderboard is asked for by the measure it ranks, in the same request.
+    ranked = build_charts(breakdown_result(), replace(request, measure="win_rate"))
+    assert [kind for kind, _ in ranked] == ["leaderboard"]
+
+
+def test_render_charts_still_takes_the_request_s_fields_as_keywords():
+    # The conversation calls render_charts(result, locale=…, translate=…, words=…, currency=…, now=…, measure=…).
+    request = ChartRequest(locale="ru", words=_words("ru"), currency="RUB", now=NOW)
+    by_keywords = render_charts(plan_result(), locale="ru", words=_words("ru"), currency="RUB", now=NOW)
+    assert [(i.filename, i.title) for i in by_keywords] == [
+        (i.filename, i.title) for i in render_charts(plan_result(), request)
+    ]
+    with pytest.raises(TypeError):
+        render_charts(plan_result(), request, locale="en")  # one way or the other, not both
+    with pytest.raises(TypeError):
+        render_charts(plan_result(), lang="ru")
+
+
 def test_leaderboard_ranks_by_its_measure_with_values():
     result = breakdown_result()
     fig = _chart("leaderboard", result, measure="win_rate")
@@ -241,7 +275,7 @@ def test_plan_end_label_keeps_clear_of_the_day_labels():
 @pytest.mark.parametrize("kind", CHART_KINDS)
 def test_no_label_runs_into_another(kind):
     for locale in ("en", "ru"):
-        fig = build_chart(kind, EXAMPLES[kind](), locale=locale, words=_words(locale), now=NOW)
+        fig = build_chart(kind, EXAMPLES[kind](), ChartRequest(locale=locale, words=_words(locale), now=NOW))
         assert fig is not None
         assert overlapping_texts(fig) == [], kind
         assert texts_outside(fig) == [], kind
@@ -314,7 +348,7 @@ _NOT_ENGLISH_WORDS |= {"Qualification", "Proposal", "Negotiation", "Contract", "
 
 @pytest.mark.parametrize("kind", CHART_KINDS)
 def test_a_russian_chart_has_no_english_words(kind):
-    fig = build_chart(kind, EXAMPLES[kind](), locale="ru", words=_words("ru"), now=NOW)
+    fig = build_chart(kind, EXAMPLES[kind](), ChartRequest(locale="ru", words=_words("ru"), now=NOW))
     assert fig is not None
     fig.canvas.draw()
     english = {

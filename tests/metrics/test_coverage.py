@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import insert
 
 from metrics.catalogue import MetricQuery, query
-from metrics.charts.render import _draw, render_charts
+from metrics.charts.render import build_chart, render_charts
 from metrics.periods import month_period, period_coverage, year_period
 from metrics.result import Coverage
 from storage.config.settings import Settings
@@ -201,7 +201,7 @@ def test_ltv_of_a_month_one_or_two_working_days_old_is_flagged_early(customers):
 
 
 def _chart_texts(kind, result):
-    fig, _ctx = _draw(kind, result, "en", lambda text: text, None)
+    fig = build_chart(kind, result)
     assert fig is not None
     return [t.get_text() for t in fig.texts]
 
