@@ -212,12 +212,14 @@ def draw_plan_dynamics(result: MetricResult, ctx: ChartContext) -> Figure | None
     put_titles(fig, f"{ctx.title} · {name}", ctx.subtitle)
     ax = add_axes(fig, left=0.9, bottom=0.6, right=0.8)
     xs = list(range(len(points)))
-    colors = [ACCENT if i == len(points) - 1 else GREY for i in xs]
-    bars = ax.bar(xs, [v or 0.0 for v in values], width=0.62, color=colors)
+    # A period without attainment (no plan) gets no column, only its "n/a": a column of zero would read as 0 %.
+    drawn = [x for x in xs if values[x] is not None]
+    colors = [ACCENT if x == len(points) - 1 else GREY for x in drawn]
+    bars = ax.bar(drawn, [values[x] or 0.0 for x in drawn], width=0.62, color=colors)
     tz = result.period.tz
     partial = [bucket_is_partial(str(code), ctx, tz) for code, _ in points]
-    for bar, is_partial in zip(bars, partial, strict=True):
-        if is_partial:
+    for bar, x in zip(bars, drawn, strict=True):
+        if partial[x]:
             bar.set_facecolor(ACCENT_LIGHT)
             bar.set_edgecolor(ACCENT)
             bar.set_hatch(PARTIAL_HATCH)

@@ -112,6 +112,17 @@ def test_plan_dynamics_and_today_s_activity_are_marked_partial():
     assert "today, to date" in _texts(days)
 
 
+def test_a_month_without_a_plan_reads_n_a_in_the_dynamics_with_no_column():
+    # May–October attainment, September n/a (no plan that month): five columns, none of them at September's
+    # place (x = 4), which says "n/a" / "н/д" instead.
+    for locale, na in (("en", "n/a"), ("ru", "н/д")):
+        fig = _chart("plan_dynamics", plan_result(), locale, now=NOW)
+        ax = fig.axes[0]
+        columns = [round(p.get_x() + p.get_width() / 2) for p in ax.patches]
+        assert columns == [0, 1, 2, 3, 5], locale
+        assert [t.get_text() for t in ax.texts if t.xy[0] == 4] == [na], locale
+
+
 def test_cohort_heat_map_has_a_colour_legend():
     fig = _chart("cohorts", retention_result(), "ru")
     assert len(fig.axes) == 2
