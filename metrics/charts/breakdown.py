@@ -12,9 +12,9 @@ from matplotlib.artist import Artist
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from metrics.charts.bars import category_ticks, has_values, hbar_figure
 from metrics.charts.buckets import bucket_is_ahead, bucket_is_partial, bucket_name, period_name
 from metrics.charts.context import ChartContext, format_value, unit_label
-from metrics.charts.sales import category_ticks, has_values, hbar_figure
 from metrics.charts.style import (
     ACCENT,
     ACCENT_LIGHT,

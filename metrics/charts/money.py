@@ -13,8 +13,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.text import Annotation
 
+from metrics.charts.bars import has_values, hbar_figure
 from metrics.charts.context import ChartContext, format_value
-from metrics.charts.sales import has_values, hbar_figure
 from metrics.charts.style import (
     ACCENT,
     DOWN,

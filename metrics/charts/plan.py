@@ -11,9 +11,9 @@ from datetime import date
 
 from matplotlib.figure import Figure
 
+from metrics.charts.bars import category_ticks, series_points
 from metrics.charts.buckets import bucket_is_partial, bucket_name, day_name
 from metrics.charts.context import ChartContext, format_value
-from metrics.charts.sales import category_ticks, series_points
 from metrics.charts.style import (
     ACCENT,
     ACCENT_LIGHT,
