@@ -18,6 +18,8 @@ __all__ = [
     "Measure",
     "LOWER_IS_BETTER",
     "lower_is_better",
+    "RUN_RATES",
+    "is_run_rate",
     "BreakdownRow",
     "Series",
     "Table",
@@ -65,6 +67,16 @@ def ratio(numerator: Number | None, denominator: Number | None) -> float | None:
     if numerator is None or denominator is None or denominator == 0:
         return None
     return float(numerator) / float(denominator)
+
+
+RUN_RATES = frozenset({"forecast", "cltv_predictive", "ltv_cac", "arpa"})
+"""Measures extrapolated from the part of a running period that is over — a plan line's forecast, /ltv's monthly
+revenue per account and the CLTV and LTV:CAC made of it: while the coverage is early a reply flags them "(early)"."""
+
+
+def is_run_rate(key: str) -> bool:
+    """Whether the measure `key` is a run-rate (RUN_RATES), a plan line's `revenue.forecast` too."""
+    return key in RUN_RATES or key.rsplit(".", 1)[-1] in RUN_RATES
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,9 @@ from matplotlib.artist import Artist
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from metrics.charts.sales import category_ticks, has_values, hbar_figure
+from metrics.charts.bars import category_ticks, has_values, hbar_figure
+from metrics.charts.buckets import bucket_is_ahead, bucket_is_partial, bucket_name, period_name
+from metrics.charts.context import ChartContext, format_value, unit_label
 from metrics.charts.style import (
     ACCENT,
     ACCENT_LIGHT,
@@ -22,18 +24,11 @@ from metrics.charts.style import (
     PARTIAL_HATCH,
     TICK_SIZE,
     WIDE,
-    ChartContext,
     add_axes,
-    bucket_is_ahead,
-    bucket_is_partial,
-    bucket_name,
-    format_value,
     new_figure,
-    period_name,
     put_titles,
     style_axes,
     text_width,
-    unit_label,
 )
 from metrics.labels import CODED_BREAKDOWNS, none_keys
 from metrics.result import MetricResult, Number, lower_is_better

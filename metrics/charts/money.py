@@ -13,7 +13,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.text import Annotation
 
-from metrics.charts.sales import has_values, hbar_figure
+from metrics.charts.bars import has_values, hbar_figure
+from metrics.charts.context import ChartContext, format_value
 from metrics.charts.style import (
     ACCENT,
     DOWN,
@@ -25,9 +26,7 @@ from metrics.charts.style import (
     TICK_SIZE,
     UP,
     WIDE,
-    ChartContext,
     add_axes,
-    format_value,
     mark_full,
     new_figure,
     put_titles,

@@ -1,7 +1,7 @@
 """Charts of metric results as PNG images, for a chat reply or a digest.
 
-`render_charts(result)` picks the charts that suit a result (usually zero or one); `render_chart(kind, result)`
-draws one kind on request. Charts use matplotlib's object API on an Agg canvas (never `pyplot`), one Figure each,
+`render_charts(result, request)` picks the charts that suit a result (usually zero or one); `render_chart(kind,
+result, request)` draws one kind on request; a ChartRequest (metrics/charts/request.py) says how they are to read. Charts use matplotlib's object API on an Agg canvas (never `pyplot`), one Figure each,
 so they can be rendered from several threads of a server.
 
 Empty data: `render_charts` leaves a chart out when its data is empty (the text of the reply already says so);
@@ -13,35 +13,30 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime
+from typing import Any
 
 from babel.dates import format_date
 from matplotlib.figure import Figure
 
 from metrics.charts.breakdown import draw_breakdown, draw_leaderboard, draw_trend
+from metrics.charts.buckets import period_name
+from metrics.charts.cohorts import draw_cohorts
+from metrics.charts.context import ChartContext, ChartFormatters, locale_formatters
 from metrics.charts.money import draw_cac, draw_cs, draw_email, draw_ltv, draw_mrr_bridge, draw_roi
-from metrics.charts.plan import draw_cohorts, draw_plan, draw_plan_dynamics
+from metrics.charts.plan import draw_plan, draw_plan_dynamics
+from metrics.charts.request import ChartRequest, chart_request
 from metrics.charts.sales import (
     draw_activity_by_day,
     draw_activity_by_type,
     draw_funnel,
     draw_stages,
 )
-from metrics.charts.style import (
-    SQUARE,
-    WIDE,
-    ChartContext,
-    ChartFormatters,
-    Words,
-    finish,
-    locale_formatters,
-    no_data_figure,
-    period_name,
-    to_png,
-)
+from metrics.charts.style import SQUARE, WIDE, finish, no_data_figure, to_png
 from metrics.result import MetricResult
 
 __all__ = [
     "ChartImage",
+    "ChartRequest",
     "ChartFormatters",
     "CHART_KINDS",
     "render_chart",
@@ -109,25 +104,21 @@ _MEASURE_CHARTS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 
 _TREND_BREAKDOWNS = ("month", "week")
 
+_ASKED = ChartRequest()  # in English, in dollars, as of no particular time
 
-def _context(
-    kind: str,
-    result: MetricResult,
-    locale: str,
-    translate: Callable[[str], str],
-    formatters: ChartFormatters | None,
-    words: Words | None,
-    currency: str,
-    now: datetime | None,
-) -> ChartContext:
+
+def _context(kind: str, result: MetricResult, request: ChartRequest) -> ChartContext:
+    translate = request.translate
     ctx = ChartContext(
-        formatters=formatters or locale_formatters(locale, currency),
+        formatters=request.formatters or locale_formatters(request.locale, request.currency),
         translate=translate,
-        locale=locale,
+        locale=request.locale,
         title="",
         subtitle="",
-        words=words or (lambda key, english: translate(english) if key.startswith("chart.") else english),
-        today=_today(result, now),
+        words=request.words
+        or (lambda key, english: translate(english) if key.startswith("chart.") else english),
+        today=_today(result, request.now),
+        measure=request.measure,
     )
     title = ctx.word(f"title.{result.metric}", ctx.translate(result.title))
     if kind == "breakdown" and result.breakdown_by:
@@ -137,7 +128,7 @@ def _context(
     when = period_name(result.period, ctx)
     if ctx.today is not None:
         when = ctx.word("chart.{period}, to {day}", "{period}, to {day}").format(
-            period=when, day=format_date(ctx.today, "d MMM", locale=locale)
+            period=when, day=format_date(ctx.today, "d MMM", locale=request.locale)
         )
     return replace(ctx, title=title, subtitle=f"{result.scope.label} · {when}")
 
@@ -153,59 +144,26 @@ def _today(result: MetricResult, now: datetime | None) -> date | None:
     return None
 
 
-def _draw(
-    kind: str,
-    result: MetricResult,
-    locale: str,
-    translate: Callable[[str], str],
-    formatters: ChartFormatters | None,
-    words: Words | None = None,
-    currency: str = "USD",
-    now: datetime | None = None,
-    measure: str | None = None,
-) -> tuple[Figure | None, ChartContext]:
+def _draw(kind: str, result: MetricResult, request: ChartRequest) -> tuple[Figure | None, ChartContext]:
     drawer = _DRAWERS.get(kind)
     if drawer is None:
         raise ValueError(f"unknown chart kind {kind!r}; have {', '.join(CHART_KINDS)}")
-    ctx = replace(
-        _context(kind, result, locale, translate, formatters, words, currency, now), measure=measure
-    )
+    ctx = _context(kind, result, request)
     fig = drawer(result, ctx)
     return (None if fig is None else finish(fig)), ctx
 
 
-def build_chart(
-    kind: str,
-    result: MetricResult,
-    *,
-    locale: str = "en",
-    translate: Callable[[str], str] = lambda s: s,
-    words: Words | None = None,
-    formatters: ChartFormatters | None = None,
-    currency: str = "USD",
-    now: datetime | None = None,
-    measure: str | None = None,
-) -> Figure | None:
+def build_chart(kind: str, result: MetricResult, request: ChartRequest = _ASKED) -> Figure | None:
     """The Figure of one chart, not yet rendered (None when it has nothing to plot): what `render_chart` draws,
     for a test to read its texts and elements."""
-    return _draw(kind, result, locale, translate, formatters, words, currency, now, measure)[0]
+    return _draw(kind, result, request)[0]
 
 
-def build_charts(
-    result: MetricResult,
-    *,
-    locale: str = "en",
-    translate: Callable[[str], str] = lambda s: s,
-    words: Words | None = None,
-    formatters: ChartFormatters | None = None,
-    currency: str = "USD",
-    now: datetime | None = None,
-    measure: str | None = None,
-) -> tuple[tuple[str, Figure], ...]:
+def build_charts(result: MetricResult, request: ChartRequest = _ASKED) -> tuple[tuple[str, Figure], ...]:
     """(kind, Figure) of every chart `render_charts` would send, in order, not yet rendered."""
     figures = []
-    for kind in chart_kinds_for(result, measure=measure):
-        fig, _ = _draw(kind, result, locale, translate, formatters, words, currency, now, measure)
+    for kind in chart_kinds_for(result, measure=request.measure):
+        fig, _ = _draw(kind, result, request)
         if fig is not None:
             figures.append((kind, fig))
     return tuple(figures)
@@ -216,24 +174,10 @@ def _image(kind: str, result: MetricResult, fig: Figure, ctx: ChartContext) -> C
     return ChartImage(filename=f"{result.metric}_{kind}.png", png=to_png(fig), title=title)
 
 
-def render_chart(
-    kind: str,
-    result: MetricResult,
-    *,
-    locale: str = "en",
-    translate: Callable[[str], str] = lambda s: s,
-    formatters: ChartFormatters | None = None,
-    words: Words | None = None,
-    currency: str = "USD",
-    now: datetime | None = None,
-) -> ChartImage:
-    """One chart of the given kind (one of CHART_KINDS); a "no data for this period" card when it has no data.
-
-    `translate` gives the chart's own words (English text → the reader's); `words` any catalogue entry by key
-    (`measure.mql`) with its English text; `formatters` default to the locale's number conventions and `currency`;
-    `now`, the time of asking, marks what is still in progress ("to date").
-    """
-    fig, ctx = _draw(kind, result, locale, translate, formatters, words, currency, now)
+def render_chart(kind: str, result: MetricResult, request: ChartRequest = _ASKED) -> ChartImage:
+    """One chart of the given kind (one of CHART_KINDS), read as `request` asks (see ChartRequest); a "no data for
+    this period" card when it has no data."""
+    fig, ctx = _draw(kind, result, request)
     if fig is None:
         fig = finish(no_data_figure(ctx, SQUARE if kind == "cohorts" else WIDE))
     return _image(kind, result, fig, ctx)
@@ -265,21 +209,15 @@ def chart_kinds_for(result: MetricResult, *, measure: str | None = None) -> tupl
 
 
 def render_charts(
-    result: MetricResult,
-    *,
-    locale: str = "en",
-    translate: Callable[[str], str] = lambda s: s,
-    formatters: ChartFormatters | None = None,
-    words: Words | None = None,
-    currency: str = "USD",
-    now: datetime | None = None,
-    measure: str | None = None,
+    result: MetricResult, request: ChartRequest | None = None, **fields: Any
 ) -> tuple[ChartImage, ...]:
-    """The charts that suit a result (usually zero or one), leaving out those with no data to show; `measure`
-    asks for the leaderboard chart of that measure instead (see `render_chart` for the rest)."""
+    """The charts that suit a result (usually zero or one), leaving out those with no data to show; the request's
+    `measure` asks for the leaderboard chart of that measure instead. The request's fields may come as keywords
+    (`locale=…, now=…`), as the conversation passes them."""
+    request = chart_request(request, fields)
     images = []
-    for kind in chart_kinds_for(result, measure=measure):
-        fig, ctx = _draw(kind, result, locale, translate, formatters, words, currency, now, measure)
+    for kind in chart_kinds_for(result, measure=request.measure):
+        fig, ctx = _draw(kind, result, request)
         if fig is not None:
             images.append(_image(kind, result, fig, ctx))
     return tuple(images)

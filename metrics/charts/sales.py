@@ -6,15 +6,15 @@ plot (the caller then shows the "no data" card or leaves the chart out).
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date, timedelta
 
 from babel.dates import format_date
-from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from metrics.charts.bars import has_values, hbar_figure, hbars, series_points
+from metrics.charts.buckets import day_name
+from metrics.charts.context import ChartContext
 from metrics.charts.style import (
     ACCENT,
     ACCENT_LIGHT,
@@ -27,108 +27,21 @@ from metrics.charts.style import (
     TICK_SIZE,
     WEEKEND,
     WIDE,
-    ChartContext,
     add_axes,
-    day_name,
-    format_value,
-    humanize,
     new_figure,
     put_titles,
-    row_label,
-    shorten,
     style_axes,
     text_width,
 )
 from metrics.kpis.activity import TYPE_MEASURES
-from metrics.result import MetricResult, Number, Series, Unit
+from metrics.labels import humanize
+from metrics.result import MetricResult, Series
 
-__all__ = [
-    "series_points",
-    "has_values",
-    "hbar_figure",
-    "draw_funnel",
-    "draw_activity_by_type",
-    "draw_activity_by_day",
-    "draw_stages",
-    "category_ticks",
-]
-
-_BAR = 0.62
-
-
-def series_points(result: MetricResult, key: str) -> tuple[tuple[str, Number | None], ...]:
-    """The points of a series, or () when the result has no such series."""
-    for series in result.series:
-        if series.key == key:
-            return series.points
-    return ()
+__all__ = ["draw_funnel", "draw_activity_by_type", "draw_activity_by_day", "draw_stages"]
 
 
 def _find_series(result: MetricResult, key: str) -> Series | None:
     return next((s for s in result.series if s.key == key), None)
-
-
-def has_values(values: Sequence[Number | None]) -> bool:
-    """Whether anything is worth plotting: at least one value that is neither n/a nor zero."""
-    return any(v is not None and float(v) != 0 for v in values)
-
-
-def _hbars(
-    ax: Axes,
-    ctx: ChartContext,
-    labels: Sequence[str],
-    values: Sequence[Number | None],
-    unit: Unit,
-    colors: Sequence[str] | str = ACCENT,
-) -> None:
-    """Horizontal bars, first label on top, each labelled with its value at its end; n/a bars stay empty.
-
-    Every bar carries its value, so there is no value axis; names are plain text rather than ticks, which are
-    several times slower to build and draw.
-    """
-    numbers = [0.0 if v is None else float(v) for v in values]
-    positions = range(len(labels))
-    ax.barh(positions, numbers, height=_BAR, color=colors)
-    ax.set_ylim(len(labels) - 0.5, -0.5)
-    top = max([*numbers, 0.0])
-    ax.set_xlim(min([*numbers, 0.0]) * 1.18, top * 1.18 if top > 0 else 1)
-    style_axes(ax, grid=None)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    ax.spines["bottom"].set_visible(False)
-    na = ctx.word("chart.n/a", "n/a")
-    for y, (label, raw, number) in enumerate(zip(labels, values, numbers, strict=True)):
-        row_label(ax, shorten(label), y)
-        ax.annotate(
-            format_value(ctx.formatters, raw, unit, na),
-            (max(number, 0.0), y),
-            xytext=(6, 0),
-            textcoords="offset points",
-            va="center",
-            ha="left",
-            fontsize=LABEL_SIZE,
-            color=INK,
-        )
-
-
-def hbar_figure(
-    ctx: ChartContext,
-    labels: Sequence[str],
-    values: Sequence[Number | None],
-    unit: Unit,
-    colors: Sequence[str] | str = ACCENT,
-    xlabel: str | None = None,
-) -> Figure:
-    """A whole chart of labelled horizontal bars, the left margin sized to the longest name."""
-    fig = new_figure(WIDE)
-    put_titles(fig, ctx.title, ctx.subtitle)
-    ax = add_axes(
-        fig, left=0.45 + text_width([shorten(label) for label in labels]), bottom=0.75 if xlabel else 0.5
-    )
-    _hbars(ax, ctx, labels, values, unit, colors)
-    if xlabel:
-        ax.set_xlabel(xlabel, fontsize=LABEL_SIZE, color=INK_SOFT)
-    return fig
 
 
 def draw_funnel(result: MetricResult, ctx: ChartContext) -> Figure | None:
@@ -141,7 +54,7 @@ def draw_funnel(result: MetricResult, ctx: ChartContext) -> Figure | None:
     fig = new_figure(WIDE)
     put_titles(fig, ctx.title, ctx.subtitle)
     ax = add_axes(fig, left=0.45 + text_width(labels), bottom=0.6)
-    _hbars(ax, ctx, labels, counts, "count")
+    hbars(ax, ctx, labels, counts, "count")
     fmt = ctx.formatters
     for i in range(len(points) - 1):
         here, after = counts[i], counts[i + 1]
@@ -189,14 +102,6 @@ def _titled_by_series(result: MetricResult, key: str, ctx: ChartContext) -> Char
     if not english:
         return ctx
     return replace(ctx, title=f"{ctx.title} · {ctx.word('chart.' + english, english)}")
-
-
-def category_ticks(ax: Axes, labels: Sequence[str], *, width_in: float) -> None:
-    """Category labels along x, thinned to every k-th so they never overlap."""
-    needed = text_width(labels) + 0.25
-    step = max(1, math.ceil(needed * len(labels) / max(width_in, 1.0)))
-    shown = list(range(0, len(labels), step))
-    ax.set_xticks(shown, [labels[i] for i in shown])
 
 
 def draw_activity_by_day(result: MetricResult, ctx: ChartContext) -> Figure | None:
@@ -304,7 +209,7 @@ def draw_stages(result: MetricResult, ctx: ChartContext) -> Figure | None:
         values = [p[1] for p in series.points]
         slowest = max(range(len(values)), key=lambda i: float(values[i] or 0))
         colors = [ACCENT if i == slowest else GREY for i in range(len(values))]
-        _hbars(ax, ctx, [ctx.category(str(p[0])) for p in series.points], values, "days", colors)
+        hbars(ax, ctx, [ctx.category(str(p[0])) for p in series.points], values, "days", colors)
         # One scale for both panels, so a long lead stage and a long deal stage look equally long.
         ax.set_xlim(0, longest * 1.18)
         ax.set_title(

@@ -1,4 +1,5 @@
-"""The one look every chart shares: sizes, palette, fonts, titles, number formatting and the "no data" card.
+"""The one look every chart shares: sizes, palette, fonts, the figure and its axes, titles, the
+100 % line, the "no data" card and the PNG.
 
 Charts are drawn with matplotlib's object API only (one `Figure` per chart on an Agg canvas, never `pyplot`), so
 rendering holds no global state and is safe from several threads of a server.
@@ -6,46 +7,21 @@ rendering holds no global state and is safe from several threads of a server.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import date
-from decimal import Decimal
+from collections.abc import Sequence
 from io import BytesIO
-from typing import TYPE_CHECKING, Literal
-from zoneinfo import ZoneInfo
+from typing import Literal
 
-from babel import Locale
-from babel.dates import format_date, format_interval
-from babel.numbers import format_compact_currency, format_currency, format_decimal, format_percent
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.text import Text
-from matplotlib.ticker import FuncFormatter, MaxNLocator
+from matplotlib.ticker import MaxNLocator
 
-from metrics.calendar import day_period, month_period, quarter_period, week_period, year_period
-from metrics.labels import category_keys, humanize
-from metrics.result import Number, Unit
-
-if TYPE_CHECKING:
-    from metrics.calendar import Period
+from metrics.charts.context import ChartContext, ChartFormatters, value_axis_formatter
+from metrics.result import Unit
 
 __all__ = [
-    "ChartFormatters",
-    "ChartContext",
-    "Words",
-    "locale_formatters",
-    "english_words",
-    "humanize",
-    "period_name",
-    "unit_label",
     "PARTIAL_HATCH",
-    "bucket_period",
-    "bucket_name",
-    "bucket_is_partial",
-    "bucket_is_ahead",
-    "day_name",
     "WIDE",
     "SQUARE",
     "DPI",
@@ -63,17 +39,14 @@ __all__ = [
     "new_figure",
     "add_axes",
     "style_axes",
+    "row_label",
     "mark_full",
     "put_titles",
-    "format_value",
-    "value_axis_formatter",
     "text_width",
     "shorten",
     "no_data_figure",
     "to_png",
     "finish",
-    "overlapping_texts",
-    "texts_outside",
 ]
 
 # 1000×600 px (800×800 for heat maps): a phone shows it full width and 12-pt text stays legible after scaling down.
@@ -102,190 +75,6 @@ TICK_SIZE = 13
 
 # Space above the plot for the title and subtitle, in inches.
 _HEADER_IN = 1.05
-
-
-@dataclass(frozen=True)
-class ChartFormatters:
-    """How numbers read on a chart: `number(value, decimals)` ("1,234.5"), `percent(fraction, decimals)` ("23.8%"),
-    `money(value)` ("$1,235", "$4.50") and `money_tick(value)` for an axis ("$1.5M").
-
-    The bot passes locale-aware ones (see `locale_formatters`); anything with these callables will do. Without
-    `money`, amounts read as plain numbers.
-    """
-
-    number: Callable[[float, int], str]
-    percent: Callable[[float, int], str]
-    money: Callable[[float], str] | None = None
-    money_tick: Callable[[float], str] | None = None
-
-
-def locale_formatters(locale: str = "en", currency: str = "USD") -> ChartFormatters:
-    """Formatters following the locale's conventions (Babel): plain English for "en", "1 234,5" and "23,8%" for "ru";
-    money in `currency` the way the replies write it ("$249,817" / "249 817 $"), cents only below 100."""
-
-    def number(value: float, decimals: int) -> str:
-        pattern = "#,##0" + ("." + "0" * decimals if decimals > 0 else "")
-        return format_decimal(value, format=pattern, locale=locale)
-
-    babel = Locale.parse(locale)
-    # The locale's own percent pattern ("23.8%", "23,8 %"), as the replies write it, with the decimals asked for.
-    percent_pattern = babel.percent_formats[None].pattern.split(";")[0]
-
-    def percent(fraction: float, decimals: int) -> str:
-        pattern = percent_pattern.replace("0%", "0" + ("." + "0" * decimals if decimals > 0 else "") + "%", 1)
-        pattern = pattern.replace("0\xa0%", "0" + ("." + "0" * decimals if decimals > 0 else "") + "\xa0%", 1)
-        return format_percent(fraction, format=pattern, locale=locale)
-
-    whole = babel.currency_formats["standard"].pattern.split(";")[0].replace(".00", "")
-
-    def money(value: float) -> str:
-        amount = Decimal(str(value))
-        if abs(amount) >= 100 or amount == amount.to_integral_value():
-            return format_currency(round(amount), currency, whole, locale=locale, currency_digits=False)
-        return format_currency(amount, currency, locale=locale)
-
-    def money_tick(value: float) -> str:
-        if abs(value) < 10_000:
-            return money(round(value) if abs(value) >= 10 else value)
-        return format_compact_currency(value, currency, locale=locale, fraction_digits=1)
-
-    return ChartFormatters(number=number, percent=percent, money=money, money_tick=money_tick)
-
-
-Words = Callable[[str, str], str]
-"""A catalogue lookup: `(key, English text)` → the text in the reader's language (the English one when missing)."""
-
-
-def english_words(_key: str, english: str) -> str:
-    return english
-
-
-@dataclass(frozen=True)
-class ChartContext:
-    """What every drawing function needs besides the result: words, number formats and the header lines.
-
-    `translate` gives the chart's own words (the `chart.<English text>` entries of the catalogue); `words` looks up
-    any catalogue key (`measure.mql`, `title.plan`) with its English fallback; `today`, the day in progress while
-    the period runs, tells a bar, week or cell still in progress (partial, "to date") from a whole one.
-    """
-
-    formatters: ChartFormatters
-    translate: Callable[[str], str]
-    locale: str
-    title: str
-    subtitle: str
-    words: Words = field(default=english_words)
-    today: date | None = None  # the local day in progress while the result's period runs, else None
-    measure: str | None = None  # the measure a leaderboard ranks by
-
-    def word(self, key: str, english: str) -> str:
-        """A catalogue entry; `chart.*` keys go through `translate` as well, so either way of passing words works."""
-        text = self.words(key, english)
-        if text == english and key.startswith("chart."):
-            return self.translate(english)
-        return text
-
-    def known(self, key: str) -> str | None:
-        """The entry `key` in the reader's language, or None when the catalogue lacks it."""
-        missing = "\x00"
-        text = self.words(key, missing)
-        return None if text == missing else text
-
-    def label(self, key: str, english: str) -> str:
-        """A measure's label the way the replies write it: `measure.<key>`; a plan line's part ("revenue.attainment")
-        as "Revenue: attainment"; a step (`mql_to_sal`) as "MQL → SAL"."""
-        own = self.known(f"measure.{key}")
-        if own is not None:
-            return own
-        if "." in key:
-            line, part = key.split(".", 1)
-            head = self.known(f"measure.{line}")
-            tail = self.known(f"measure.{part}")
-            if head is not None and part == "actual":
-                return head
-            if head is not None and tail is not None:
-                return f"{head}: {tail.lower()}"
-        if "_to_" in key:
-            before, after = key.split("_to_", 1)
-            first, second = self.known(f"measure.{before}"), self.known(f"measure.{after}")
-            if first is not None and second is not None:
-                return f"{first} → {second}"
-        return self.word(f"chart.{english}", english)
-
-    def category(self, key: str, kind: str | None = None) -> str:
-        """A category on an axis (a funnel stage, a lead source of `kind` "source") in words: its measure label
-        ("MQL", "Leads"), its chart entry, else the key made readable (`organic_search` → "Organic search")."""
-        for candidate in category_keys(key, kind):
-            text = self.known(candidate)
-            if text is not None:
-                # An axis of names starts each with a capital, as the stage names from the CRM do.
-                return text[:1].upper() + text[1:]
-        translated = self.word(f"chart.{key}", key)
-        return translated if translated != key else humanize(key)
-
-    def is_partial(self, period: Period) -> bool:
-        """Whether `period` (a bar's month, week or day) is still in progress: it holds `today`."""
-        return self.today is not None and period.start_date <= self.today < period.end_date
-
-
-def period_name(period: Period, ctx: ChartContext) -> str:
-    """What people call the period, as the replies do: "December 2026", "Q4 2026", "2026", "Dec 2, 2026", days."""
-    first = period.start_date
-    if period.grain == "day":
-        return format_date(first, "medium", locale=ctx.locale)
-    if period.grain == "month":
-        return format_date(first, "LLLL yyyy", locale=ctx.locale)
-    if period.grain == "quarter":
-        return ctx.words("period.quarter", "Q{quarter} {year}").format(
-            quarter=(first.month - 1) // 3 + 1, year=first.year
-        )
-    if period.grain == "year":
-        return str(first.year)
-    if period.grain == "week":
-        return ctx.words("period.week", "week of {start}").format(
-            start=format_date(first, "medium", locale=ctx.locale)
-        )
-    if first == period.last_date:
-        return format_date(first, "medium", locale=ctx.locale)
-    return format_interval(first, period.last_date, "yMMMd", locale=ctx.locale)
-
-
-def day_name(day: date, ctx: ChartContext) -> str:
-    """A day the short way: "2 Dec" / "2 дек."."""
-    return format_date(day, "d MMM", locale=ctx.locale)
-
-
-def unit_label(unit: Unit, ctx: ChartContext) -> str | None:
-    """The words a value axis needs for its unit, when tick labels do not carry it: "days" / "дней"."""
-    if unit == "days":
-        return ctx.word("chart.days", "days")
-    return None
-
-
-def format_value(fmt: ChartFormatters, value: Number | None, unit: Unit, na: str = "n/a") -> str:
-    """A value as a label: percentages with one decimal, durations and ratios with one, counts and money whole."""
-    if value is None:
-        return na
-    if unit == "percent":
-        return fmt.percent(float(value), 1)
-    if unit == "money" and fmt.money is not None:
-        return fmt.money(float(value))
-    if unit in ("count", "money"):
-        return fmt.number(round(float(value)), 0)
-    return fmt.number(float(value), 1)
-
-
-def value_axis_formatter(fmt: ChartFormatters, unit: Unit) -> FuncFormatter:
-    """Tick labels for a value axis: whole percentages, and decimals only where the tick needs them."""
-
-    def tick(value: float, _pos: int | None) -> str:
-        if unit == "percent":
-            return fmt.percent(value, 0 if abs(value * 100 - round(value * 100)) < 1e-9 else 1)
-        if unit == "money" and fmt.money_tick is not None:
-            return fmt.money_tick(value)
-        return fmt.number(value, 0 if abs(value - round(value)) < 1e-9 else 1)
-
-    return FuncFormatter(tick)
 
 
 def text_width(labels: Sequence[str], size: float = TICK_SIZE) -> float:
@@ -431,98 +220,3 @@ def to_png(fig: Figure) -> bytes:
     buffer = BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI, facecolor="white", pil_kwargs={"compress_level": 1})
     return buffer.getvalue()
-
-
-def _shown_texts(fig: Figure) -> list[Text]:
-    """Every visible, non-empty text of a drawn figure: its own, each axes' annotations, the tick labels drawn,
-    axis labels, titles and legend entries."""
-    texts: list[Text] = list(fig.texts)
-    for fig_legend in fig.legends:
-        texts += fig_legend.get_texts()
-    for ax in fig.axes:
-        texts += list(ax.texts)
-        # Only the ticks drawn: a locator also returns ticks beyond the view, which are never shown.
-        for axis in (ax.xaxis, ax.yaxis):
-            for tick in axis._update_ticks():  # type: ignore[union-attr]
-                texts += [tick.label1, tick.label2]
-        texts += [ax.xaxis.label, ax.yaxis.label, ax.title, ax._left_title]  # type: ignore[attr-defined]
-        legend = ax.get_legend()
-        if legend is not None:
-            texts += legend.get_texts()
-    return [t for t in texts if t.get_visible() and t.get_text().strip()]
-
-
-def overlapping_texts(fig: Figure, *, pad_px: float = 1.0) -> list[tuple[str, str]]:
-    """Pairs of texts whose boxes overlap when drawn (the Agg renderer's window extents), `pad_px` of touching
-    allowed: what a reader would see as one label running into another."""
-    fig.canvas.draw()  # tick labels exist and are placed only once the figure is drawn
-    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
-    boxes = [(t.get_text(), t.get_window_extent(renderer).padded(-pad_px)) for t in _shown_texts(fig)]
-    found = []
-    for i, (text_a, a) in enumerate(boxes):
-        for text_b, b in boxes[i + 1 :]:
-            if a.overlaps(b):
-                found.append((text_a, text_b))
-    return found
-
-
-def texts_outside(fig: Figure) -> list[str]:
-    """Texts that reach beyond the picture's edges, so the reader sees them cut off."""
-    fig.canvas.draw()
-    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
-    width, height = fig.canvas.get_width_height()
-    found = []
-    for text in _shown_texts(fig):
-        box = text.get_window_extent(renderer)
-        if box.x0 < -0.5 or box.y0 < -0.5 or box.x1 > width + 0.5 or box.y1 > height + 0.5:
-            found.append(text.get_text())
-    return found
-
-
-_BUCKET = re.compile(r"^(\d{4})(?:-(?:(\d{2})(?:-(\d{2}))?|W(\d{2})|Q([1-4])))?$")
-
-
-def bucket_period(key: str, tz: ZoneInfo) -> Period | None:
-    """The local period a bucket code names: 2026-10-05 (a day), 2026-W44, 2026-10, 2026-Q4, 2026; None else."""
-    found = _BUCKET.match(key.strip())
-    if found is None:
-        return None
-    year, month, day, week, quarter = found.groups()
-    try:
-        if day:
-            return day_period(date(int(year), int(month), int(day)), tz)
-        if month:
-            return month_period(date(int(year), int(month), 1), tz)
-        if week:
-            return week_period(date.fromisocalendar(int(year), int(week), 1), tz)
-        if quarter:
-            return quarter_period(date(int(year), 3 * int(quarter) - 2, 1), tz)
-        return year_period(int(year), tz)
-    except ValueError:
-        return None
-
-
-def bucket_name(key: str, ctx: ChartContext, tz: ZoneInfo, within: Period | None = None) -> str:
-    """A bucket code in words: 2026-10 → "Oct 2026", 2026-W44 → "26 Oct", 2026-Q4 → "Q4 2026"; else as it is.
-    A week is named by its first day `within` the result's period (Dec 1, not Mon Nov 30, for December's first)."""
-    period = bucket_period(key, tz)
-    if period is None:
-        return key
-    if period.grain == "month":
-        return format_date(period.start_date, "LLL yyyy", locale=ctx.locale)
-    if period.grain in ("week", "day"):
-        first = max(period.start_date, within.start_date) if within is not None else period.start_date
-        return day_name(first, ctx)
-    return period_name(period, ctx)
-
-
-def bucket_is_ahead(key: str, ctx: ChartContext, tz: ZoneInfo) -> bool:
-    """Whether the bucket `key` starts after the day in progress: nothing has happened in it yet."""
-    period = bucket_period(key, tz)
-    return period is not None and ctx.today is not None and period.start_date > ctx.today
-
-
-def bucket_is_partial(key: str, ctx: ChartContext, tz: ZoneInfo) -> bool:
-    """Whether the bucket `key` is still in progress at the time of asking."""
-    period = bucket_period(key, tz)
-    return period is not None and ctx.is_partial(period)

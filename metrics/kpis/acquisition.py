@@ -154,6 +154,19 @@ def compute_ltv(ctx: ComputeContext) -> Computed:
                 ),
             )
         )
+        if coverage.early:
+            # As /plan's forecast says of its run-rate (metrics/plan/metric.py), in the same words.
+            notes.append(
+                Note(
+                    "ltv.early",
+                    "Monthly revenue per account from {elapsed} of {total} working days: early, a run-rate of "
+                    "so few days can move a lot.",
+                    (
+                        ("elapsed", coverage.working_days_elapsed, "count"),
+                        ("total", coverage.working_days_total, "count"),
+                    ),
+                )
+            )
     cac = None
     if ctx.scope.owner_ids is None:
         cac = cac_value(ctx)[0]

@@ -8,7 +8,7 @@ its data starts in September 2026. November has 21 working days (2–6, 9–13, 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -26,11 +26,13 @@ from metrics.periods import month_period
 from metrics.result import Measure, MetricResult, Series
 from metrics.scope import ResolvedScope
 from run_bot import build_registry
-from storage.config.settings import load_settings
+from storage.config.settings import Settings, load_settings
 from storage.schema import DealStageEvent, Plan
 from tests.fixtures.bot_org import NOW, seed_org
+from tests.fixtures.customers import seed_customers
 
 THIN = "\u2009–\u2009"
+ORDERS = Settings.model_validate({"org": {"timezone": "UTC"}, "revenue": {"source": "orders"}})
 
 
 @pytest.fixture
@@ -165,6 +167,31 @@ def test_a_forecast_from_one_working_day_is_flagged_early(conversation, engine):
         text = lines(reply)
         assert forecast in text[0], locale
         assert any(line.startswith(note) for line in text), locale
+
+
+def test_ltv_of_a_month_two_working_days_old_is_flagged_early_like_a_forecast(engine):
+    # tests/fixtures/customers.py, revenue from orders, asked on Monday Oct 5 2026 at noon: Thu 1 and Fri 2 are
+    # over, 2 of October's 22 working days (fewer than 3), so the prorated month is flagged as /plan's forecast is:
+    # "(early)" once, beside the first number made from the run-rate, and a note saying why.
+    seed_customers(engine)
+    monday = datetime(2026, 10, 5, 12, tzinfo=UTC)
+    result = query(engine, ORDERS, MetricQuery("ltv", "admin", monday, period="2026-10"))
+    for locale, flag, note in (
+        ("en", "(early)", "Monthly revenue per account from 2 of 22 working days: early"),
+        ("ru", "(рано)", "Выручка на аккаунт в месяц — по рабочим дням: 2 из 22; это рано"),
+    ):
+        reply = metric_reply(result, fmt=Formatter(locale), command="ltv", args=Arguments(), viewer=None)
+        text = lines(reply)
+        flagged = [line for line in text if flag in line]
+        assert len(flagged) == 1 and flagged[0].endswith(flag), (locale, text)
+        assert flagged[0].startswith(("CLTV (predictive): ", "CLTV (прогнозная): ")), (locale, text)
+        assert any(line.startswith(note) for line in text), (locale, text)
+    # A week on (Oct 12, 7 of 22 working days over) nothing is flagged.
+    later = query(
+        engine, ORDERS, MetricQuery("ltv", "admin", datetime(2026, 10, 12, 12, tzinfo=UTC), period="2026-10")
+    )
+    text = lines(metric_reply(later, fmt=Formatter("en"), command="ltv", args=Arguments(), viewer=None))
+    assert not [line for line in text if "early" in line], text
 
 
 def _stages_result() -> MetricResult:

@@ -18,8 +18,16 @@ from matplotlib.figure import Figure
 
 from bot.reply.i18n import translator
 from metrics import charts
-from metrics.charts.render import CHART_KINDS, build_chart, build_charts, chart_kinds_for
-from metrics.charts.style import PARTIAL_HATCH, overlapping_texts, texts_outside
+from metrics.charts.legibility import overlapping_texts, texts_outside
+from metrics.charts.render import (
+    CHART_KINDS,
+    ChartRequest,
+    build_chart,
+    build_charts,
+    chart_kinds_for,
+    render_charts,
+)
+from metrics.charts.style import PARTIAL_HATCH
 from metrics.periods import month_period
 from metrics.result import BreakdownRow, Measure, MetricResult, Series
 from tests.metrics.test_charts import (
@@ -50,7 +58,7 @@ def _words(locale: str):
 
 
 def _chart(kind: str, result, locale: str = "en", **kw) -> Figure:
-    fig = build_chart(kind, result, locale=locale, words=_words(locale), **kw)
+    fig = build_chart(kind, result, ChartRequest(locale=locale, words=_words(locale), **kw))
     assert fig is not None
     return fig
 
@@ -104,6 +112,17 @@ def test_plan_dynamics_and_today_s_activity_are_marked_partial():
     assert "today, to date" in _texts(days)
 
 
+def test_a_month_without_a_plan_reads_n_a_in_the_dynamics_with_no_column():
+    # May–October attainment, September n/a (no plan that month): five columns, none of them at September's
+    # place (x = 4), which says "n/a" / "н/д" instead.
+    for locale, na in (("en", "n/a"), ("ru", "н/д")):
+        fig = _chart("plan_dynamics", plan_result(), locale, now=NOW)
+        ax = fig.axes[0]
+        columns = [round(p.get_x() + p.get_width() / 2) for p in ax.patches]
+        assert columns == [0, 1, 2, 3, 5], locale
+        assert [t.get_text() for t in ax.texts if t.xy[0] == 4] == [na], locale
+
+
 def test_cohort_heat_map_has_a_colour_legend():
     fig = _chart("cohorts", retention_result(), "ru")
     assert len(fig.axes) == 2
@@ -153,6 +172,50 @@ def test_email_growth_ltv_cac_and_roi_charts():
     assert texts[0] == "Campaign ROI · 20.0%"
     assert {"Webinars\nROI 200.0%", "Ads\nROI -25.0%", "$1,000", "$4,000"} <= set(texts)
     assert [t.get_text() for t in roi.legends[0].get_texts()] == ["Spend", "Revenue"]
+
+
+def test_ltv_without_cac_marks_it_n_a_and_draws_no_bar_for_it():
+    # A team's /ltv: spend is not attributed to teams, so CAC (and LTV:CAC) is n/a — a row named CAC that reads
+    # "n/a" / "н/д" with no bar at all, beside the two CLTV bars of 12,000 and 9,000.
+    ltv = ltv_result()
+    team = replace(
+        ltv,
+        measures=tuple(replace(m, value=None) if m.key in ("cac", "ltv_cac") else m for m in ltv.measures),
+    )
+    for locale, title, na in (("en", "Lifetime value", "n/a"), ("ru", "Пожизненная ценность", "н/д")):
+        fig = _chart("ltv", team, locale)
+        ax = fig.axes[0]
+        assert [round(p.get_width()) for p in ax.patches] == [12_000, 9_000], locale
+        assert fig.texts[0].get_text() == title, locale  # the title promises no LTV:CAC it has not got
+        third_row = [t.get_text() for t in ax.texts if t.xy[1] == 2]  # rows at y = 0, 1, 2, top down
+        assert third_row == ["CAC", na], locale
+
+
+def test_one_chart_request_carries_the_language_currency_and_time_to_every_chart():
+    # Russian, in roubles, asked on Oct 20 (October in progress): the request is all a caller passes.
+    request = ChartRequest(locale="ru", words=_words("ru"), currency="RUB", now=NOW)
+    figures = dict(build_charts(plan_result(), request))
+    assert list(figures) == ["plan", "plan_dynamics"]
+    assert _texts(figures["plan"])[1] == "Alpha · октябрь 2026, по 20 окт."
+    assert "план\n1\u00a0100\u00a0000\u00a0₽" in _texts(build_chart("plan", plan_result(), request))
+    images = render_charts(plan_result(), request)
+    assert [image.title for image in images] == [_texts(figures[kind])[0] for kind in figures]
+    # A leaderboard is asked for by the measure it ranks, in the same request.
+    ranked = build_charts(breakdown_result(), replace(request, measure="win_rate"))
+    assert [kind for kind, _ in ranked] == ["leaderboard"]
+
+
+def test_render_charts_still_takes_the_request_s_fields_as_keywords():
+    # The conversation calls render_charts(result, locale=…, translate=…, words=…, currency=…, now=…, measure=…).
+    request = ChartRequest(locale="ru", words=_words("ru"), currency="RUB", now=NOW)
+    by_keywords = render_charts(plan_result(), locale="ru", words=_words("ru"), currency="RUB", now=NOW)
+    assert [(i.filename, i.title) for i in by_keywords] == [
+        (i.filename, i.title) for i in render_charts(plan_result(), request)
+    ]
+    with pytest.raises(TypeError):
+        render_charts(plan_result(), request, locale="en")  # one way or the other, not both
+    with pytest.raises(TypeError):
+        render_charts(plan_result(), lang="ru")
 
 
 def test_leaderboard_ranks_by_its_measure_with_values():
@@ -223,7 +286,7 @@ def test_plan_end_label_keeps_clear_of_the_day_labels():
 @pytest.mark.parametrize("kind", CHART_KINDS)
 def test_no_label_runs_into_another(kind):
     for locale in ("en", "ru"):
-        fig = build_chart(kind, EXAMPLES[kind](), locale=locale, words=_words(locale), now=NOW)
+        fig = build_chart(kind, EXAMPLES[kind](), ChartRequest(locale=locale, words=_words(locale), now=NOW))
         assert fig is not None
         assert overlapping_texts(fig) == [], kind
         assert texts_outside(fig) == [], kind
@@ -296,7 +359,7 @@ _NOT_ENGLISH_WORDS |= {"Qualification", "Proposal", "Negotiation", "Contract", "
 
 @pytest.mark.parametrize("kind", CHART_KINDS)
 def test_a_russian_chart_has_no_english_words(kind):
-    fig = build_chart(kind, EXAMPLES[kind](), locale="ru", words=_words("ru"), now=NOW)
+    fig = build_chart(kind, EXAMPLES[kind](), ChartRequest(locale="ru", words=_words("ru"), now=NOW))
     assert fig is not None
     fig.canvas.draw()
     english = {

@@ -20,17 +20,19 @@ from matplotlib.figure import Figure
 from matplotlib.image import imread
 
 from metrics.charts.breakdown import draw_breakdown, draw_trend
-from metrics.charts.plan import draw_cohorts, draw_plan, draw_plan_dynamics
+from metrics.charts.cohorts import draw_cohorts
+from metrics.charts.context import ChartContext, format_value
+from metrics.charts.plan import draw_plan, draw_plan_dynamics
 from metrics.charts.render import (
     CHART_KINDS,
     ChartImage,
+    ChartRequest,
     chart_kinds_for,
     locale_formatters,
     render_chart,
     render_charts,
 )
 from metrics.charts.sales import draw_activity_by_day, draw_funnel, draw_stages
-from metrics.charts.style import ChartContext, format_value
 from metrics.periods import month_period
 from metrics.result import BreakdownRow, Measure, MetricResult, Series, Table
 from metrics.scope import ResolvedScope
@@ -439,16 +441,12 @@ def test_russian_labels_render_without_missing_glyphs():
         "no data for this period": "нет данных за этот период",
     }
     russian = replace(funnel_result(), scope=replace(ALPHA, label="Альфа"))
+    request = ChartRequest(locale="ru", translate=lambda s: words.get(s, s))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for kind in CHART_KINDS:
-            render_chart(
-                kind,
-                replace(EXAMPLES[kind](), scope=russian.scope),
-                locale="ru",
-                translate=lambda s: words.get(s, s),
-            )
-        render_chart("funnel", replace(russian, series=()), locale="ru", translate=lambda s: words.get(s, s))
+            render_chart(kind, replace(EXAMPLES[kind](), scope=russian.scope), request)
+        render_chart("funnel", replace(russian, series=()), request)
     assert [str(w.message) for w in caught] == []
     texts = _texts(draw_plan(plan_result(), _ctx("ru", lambda s: words.get(s, s))))
     assert "план\n1\u00a0100\u00a0000\u00a0$" in texts  # Russian groups thousands with no-break spaces

@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import insert
 
 from metrics.catalogue import MetricQuery, query
-from metrics.charts.render import _draw, render_charts
+from metrics.charts.render import build_chart, render_charts
 from metrics.periods import month_period, period_coverage, year_period
 from metrics.result import Coverage
 from storage.config.settings import Settings
@@ -173,8 +173,35 @@ def test_ltv_prorates_a_running_month_by_its_elapsed_days(customers):
     assert not [n for n in whole.notes if getattr(n, "key", "") == "ltv.prorated"]
 
 
+def test_ltv_of_a_month_one_or_two_working_days_old_is_flagged_early(customers):
+    # October 2026 starts on Thursday. On Monday Oct 5 at noon Thu 1 and Fri 2 are over: 2 of October's 22 working
+    # days, fewer than 3 (10 % of 22 is 2.2), so the month's revenue per account is an early run-rate, as /plan's
+    # forecast would be. On Tuesday Oct 6 at midnight Mon 5 is over too: 3 of 22, no longer early.
+    monday = ask(
+        customers,
+        "ltv",
+        "2026-10",
+        viewer="admin",
+        now=datetime(2026, 10, 5, 12, tzinfo=UTC),
+        settings=ORDERS,
+    )
+    assert monday.coverage is not None and monday.coverage.early
+    early = [str(n) for n in monday.notes if getattr(n, "key", "") == "ltv.early"]
+    assert early == [
+        "Monthly revenue per account from 2 of 22 working days: early, a run-rate of so few days can move a lot."
+    ]
+    assert [
+        n for n in monday.notes if getattr(n, "key", "") == "ltv.prorated"
+    ]  # still says how it is prorated
+    tuesday = ask(
+        customers, "ltv", "2026-10", viewer="admin", now=datetime(2026, 10, 6, tzinfo=UTC), settings=ORDERS
+    )
+    assert not [n for n in tuesday.notes if getattr(n, "key", "") == "ltv.early"]
+    assert [n for n in tuesday.notes if getattr(n, "key", "") == "ltv.prorated"]
+
+
 def _chart_texts(kind, result):
-    fig, _ctx = _draw(kind, result, "en", lambda text: text, None)
+    fig = build_chart(kind, result)
     assert fig is not None
     return [t.get_text() for t in fig.texts]
 
