@@ -28,6 +28,7 @@ from metrics.result import BreakdownRow, Measure, MetricResult
 from metrics.scope import SYSTEM_VIEWER, Scope
 from storage.config.alerts import AlertRule, parse_duration
 from storage.config.settings import Settings
+from storage.freshness import Freshness, data_freshness
 from storage.schema import AlertRun, AlertState, Team
 from storage.times import naive_utc
 
@@ -214,6 +215,7 @@ def _status(row) -> AlertStatus:
         acknowledged_by=row.acknowledged_by,
         muted=bool(row.muted),
         last_value=row.last_value,
+        breaches=row.breaches or 0,
     )
 
 
@@ -317,6 +319,7 @@ def _write_status(
         acknowledged_by=new.acknowledged_by,
         muted=own.muted,
         last_value=new.last_value,
+        breaches=new.breaches,
     )
     if exists:
         conn.execute(update(s).where(s.rule_id == rule.id, s.scope_key == scope_key).values(**values))
@@ -402,7 +405,10 @@ def _record(
         return None, []
 
 
-def _log_error(engine: Engine, rule: AlertRule, slot: datetime, error: str) -> None:
+def _log_rule_wide(
+    engine: Engine, rule: AlertRule, slot: datetime, error: str, outcome: str = "error"
+) -> None:
+    """A rule-wide run row for a slot no scope was evaluated in: an `error`, or `stale` data (the reason kept)."""
     try:
         with engine.begin() as conn:
             conn.execute(
@@ -410,13 +416,22 @@ def _log_error(engine: Engine, rule: AlertRule, slot: datetime, error: str) -> N
                     rule_id=rule.id,
                     scope_key=RULE_WIDE,
                     evaluated_at=naive_utc(slot),
-                    state="error",
-                    outcome="error",
+                    state=outcome,
+                    outcome=outcome,
                     error=error[:2000],
                 )
             )
     except IntegrityError:
         pass
+
+
+def _stale_reason(fresh: Freshness | None, settings: Settings, now: datetime) -> str | None:
+    """Why no rule may be evaluated on the store's data at `now`, or None when it is fresh (or its age unknown)."""
+    if fresh is None or not fresh.stale(now, settings.stale_after):
+        return None
+    since = f"{fresh.as_of:%Y-%m-%d %H:%M} UTC" if fresh.as_of is not None else "never"
+    last = "last import" if fresh.source == "import" else "last CRM sync"
+    return f"data as of {since} ({last}), older than data.stale_after {settings.stale_after}"
 
 
 def run_alerts(
@@ -436,9 +451,15 @@ def run_alerts(
     with engine.connect() as conn:
         last = _last_evaluations(conn)
         people = load_people(conn)
+        stale = _stale_reason(data_freshness(conn), settings, now)
     for rule in rules if rules is not None else settings.alerts:
         slot = due_slot(rule, settings, now, last.get(rule.id))
         if slot is None:
+            continue
+        if stale is not None:  # old numbers are not news: the slot is logged, the state kept, nothing sent
+            result.evaluations.append((rule.id, RULE_WIDE, "stale"))
+            if not dry_run:
+                _log_rule_wide(engine, rule, slot, stale, outcome="stale")
             continue
         try:
             with engine.connect() as conn:
@@ -447,7 +468,7 @@ def run_alerts(
             log.exception("alert %s could not be evaluated", rule.id)
             result.errors[rule.id] = f"{type(exc).__name__}: {exc}"
             if not dry_run:
-                _log_error(engine, rule, slot, result.errors[rule.id])
+                _log_rule_wide(engine, rule, slot, result.errors[rule.id])
             continue
         for observation in observations:
             if dry_run:

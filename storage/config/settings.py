@@ -6,7 +6,7 @@ organisation (time zone, funnel, plans, digests, alert rules) comes from the YAM
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from storage.config.alerts import AlertRule, DigestsSettings, default_alert_rules
 from storage.config.crm import CrmSettings
+from storage.config.data import DataSettings
 
 __all__ = [
     "OrgSettings",
@@ -133,6 +134,12 @@ class Settings(BaseSettings):
     digests: DigestsSettings = Field(default_factory=DigestsSettings)
     alerts: list[AlertRule] = Field(default_factory=default_alert_rules)
     crm: CrmSettings = Field(default_factory=CrmSettings)
+    data: DataSettings = Field(default_factory=DataSettings)
+
+    @property
+    def stale_after(self) -> timedelta:
+        """How old the data may get before it is stale: `data.stale_after`, else the deprecated `crm.stale_after`."""
+        return self.data.stale_after if self.data.stale_after is not None else self.crm.stale_after
 
     @model_validator(mode="after")
     def _crm_stages_are_funnel_stages(self) -> Settings:
@@ -159,6 +166,7 @@ _YAML_SECTIONS = {
     "digests",
     "alerts",
     "crm",
+    "data",
 }
 
 
