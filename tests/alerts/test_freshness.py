@@ -130,7 +130,9 @@ def test_every_digest_carries_it(engine):
     settings = Settings()
     with engine.connect() as conn:
         people = load_people(conn)
-        numbers = DigestNumbers(conn, settings, ZoneInfo("UTC"), date(2026, 11, 17), data_freshness(conn), NOW)
+        numbers = DigestNumbers(
+            conn, settings, ZoneInfo("UTC"), date(2026, 11, 17), data_freshness(conn), NOW
+        )
         for name in ("rep_daily", "team_digest", "weekly_plan"):
             text = lines(build_digest(name, people["mgr-a"], numbers, settings, people))
             assert text[0] == "⚠ The data is stale: not updated from the CRM since Nov 16, 2026 18:05.", name
