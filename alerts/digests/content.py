@@ -274,26 +274,20 @@ def _with_freshness(fmt: Formatter, numbers: DigestNumbers, lines: list[Line]) -
         return ((Span(warning, bold=True),), *lines)
     since = _moment(fmt, fresh.as_of.astimezone(numbers.tz), today)
     stale = now is not None and fresh.stale(now, numbers.settings.stale_after)
-    if fresh.source == "import":
-        if stale:
-            warning = t("digest.stale_import", "⚠ Data as of {since} (last import): nothing newer has come in.",
-                        since=since)  # fmt: skip
-            return ((Span(warning, bold=True),), *lines)
-        return (
-            *lines,
-            (
-                Span(
-                    t("digest.data_as_of_import", "Data as of {time} (last import)", time=since), italic=True
-                ),
-            ),
-        )
-    as_of = (Span(t("digest.data_as_of", "Data as of {time}", time=since), italic=True),)
-    if stale:
-        warning = t(
-            "digest.stale", "⚠ The data is stale: not updated from the CRM since {since}.", since=since
-        )
-        return ((Span(warning, bold=True),), *lines, as_of)
-    return (*lines, as_of)
+    imported = fresh.source == "import"
+    if imported:
+        as_of_text = t("digest.data_as_of_import", "Data as of {time} (last import)", time=since)
+    else:
+        as_of_text = t("digest.data_as_of", "Data as of {time}", time=since)
+    as_of = (Span(as_of_text, italic=True),)
+    if not stale:
+        return (*lines, as_of)
+    if imported:  # the "data as of …" line itself is the warning, at the top
+        warning = t("digest.stale_import", "⚠ Data as of {since} (last import): nothing newer has come in.",
+                    since=since)  # fmt: skip
+        return ((Span(warning, bold=True),), *lines)
+    warning = t("digest.stale", "⚠ The data is stale: not updated from the CRM since {since}.", since=since)
+    return ((Span(warning, bold=True),), *lines, as_of)
 
 
 def _funnel_line(fmt: Formatter, numbers: DigestNumbers, ids: Sequence[str]) -> Line:

@@ -429,9 +429,10 @@ def _stale_reason(fresh: Freshness | None, settings: Settings, now: datetime) ->
     """Why no rule may be evaluated on the store's data at `now`, or None when it is fresh (or its age unknown)."""
     if fresh is None or not fresh.stale(now, settings.stale_after):
         return None
-    since = f"{fresh.as_of:%Y-%m-%d %H:%M} UTC" if fresh.as_of is not None else "never"
+    if fresh.as_of is None:
+        return "no CRM sync has completed yet and nothing was imported"
     last = "last import" if fresh.source == "import" else "last CRM sync"
-    return f"data as of {since} ({last}), older than data.stale_after {settings.stale_after}"
+    return f"data as of {fresh.as_of:%Y-%m-%d %H:%M} UTC ({last}), older than data.stale_after {settings.stale_after}"
 
 
 def run_alerts(

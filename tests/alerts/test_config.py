@@ -19,6 +19,9 @@ def test_the_example_configuration_loads():
     assert [rule.id for rule in settings.alerts] == ["plan-pace", "mql-rate", "calls-drop", "win-rate-org"]
     assert settings.digests.team_digest.time == "08:30"
     assert settings.digests.weekly_plan.weekday_numbers == {0}
+    mql = settings.alerts[1]
+    assert (mql.for_runs, mql.clear_threshold) == (2, 23)
+    assert settings.stale_after.total_seconds() == 2 * 3600
 
 
 def test_the_example_copied_onto_the_demo_keeps_its_dollars_dollars():

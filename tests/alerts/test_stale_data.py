@@ -152,3 +152,17 @@ def test_data_stale_after_wins_over_the_deprecated_crm_stale_after(engine, tmp_p
     both = load_settings(config, env={})  # … unless data.stale_after is set
     assert both.stale_after.days == 1 and both.data == DataSettings(stale_after="1d")
     assert rob(_digests(engine, both))[0].startswith("⚠ Data as of Nov 14, 2026 14:00 (last import)")
+
+
+def test_syncs_that_never_completed_are_no_ground_for_an_alert_either(engine):
+    seed_november(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            insert(SyncRun).values(crm="salesforce", started_at=datetime(2026, 11, 17, 9, 0), status="running",
+                                   full=True, read=0, written=0, rejected=0, deleted=0)
+        )  # fmt: skip
+    result = run_alerts(engine, Settings(alerts=[CALLS]), TEN, platforms=("console",))
+    assert result.evaluations == [("calls-yesterday", "*", "stale")]
+    with engine.connect() as conn:
+        reason = conn.execute(select(AlertRun.error)).scalar_one()
+    assert reason == "no CRM sync has completed yet and nothing was imported"
