@@ -50,3 +50,11 @@ def test_a_bad_rule_is_refused(change):
 
 def test_durations():
     assert parse_duration("90m").total_seconds() == 5400 and parse_duration("1d").days == 1
+
+
+def test_an_environment_variable_named_like_a_section_is_not_read_as_one(monkeypatch):
+    # `DATA=/srv/data` is common on servers; the `data:` section comes from kpibot.yaml only.
+    monkeypatch.setenv("DATA", "/srv/data")
+    monkeypatch.setenv("CRM", "salesforce")
+    assert Settings().data.stale_after is None and Settings().crm.stale_after.total_seconds() == 7200
+    assert load_settings(env={"DATA": "/srv/data"}).stale_after.total_seconds() == 7200
