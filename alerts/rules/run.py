@@ -3,7 +3,9 @@ run log, state and outbox rows that follow from it.
 
 Every evaluation of a rule for a scope writes one `alert_runs` row keyed by (rule, scope, slot) — the scheduled
 moment it answers for. The row is inserted first, inside the transaction that then reads and writes the state, so
-when two instances evaluate the same slot the database lets one of them in and the other skips.
+when two instances evaluate the same slot the database lets one of them in and the other skips. A slot no scope
+could be evaluated in leaves one rule-wide row (scope `*`): `error`, or `stale` when the store's data is older than
+`data.stale_after` (storage/freshness.py) and old numbers must not be reported as news.
 """
 
 from __future__ import annotations

@@ -111,7 +111,9 @@ class AlertRule(_Section):
     The rule watches `measure` (default: the metric's headline) of `metric` over `period`, for the whole `org`, each
     `team` (or the teams listed), or `each rep`. `pace_below` watches `<plan_metric>.pace` of the plan metric.
     `drops_by` compares with the previous period (`compare: prev`) or the same weekday last week
-    (`compare: week_ago`, for a one-day period). `min_sample` is checked on `sample_measure`.
+    (`compare: week_ago`, for a one-day period). `min_sample` is checked on `sample_measure`. Against flapping,
+    `for` (`for_runs` in Python) asks for that many evaluations in a row beyond the threshold before it fires, and
+    `clear_threshold` for a second line on the resolving side that a firing rule must get past to resolve.
     """
 
     id: str

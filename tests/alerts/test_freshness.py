@@ -1,5 +1,6 @@
 """Digests say how fresh the CRM data is: "data as of HH:MM" in the recipient's zone, and a warning when the last
-successful sync finished longer ago than `crm.stale_after` (2 h by default) — from hand-made `sync_runs` rows.
+successful sync finished longer ago than `data.stale_after` (or the deprecated `crm.stale_after`, 2 h by default)
+— from hand-made `sync_runs` rows.
 
 The digests are those of Tuesday 2026-11-17 09:00 UTC (tests/fixtures/alerts_org.py): Rob (rep-2) reads English in
 UTC, Rita (rep-1) Russian in Moscow (UTC+3), Mia (mgr-a) English in UTC. Rob's digest without any sync:
