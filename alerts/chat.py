@@ -19,7 +19,7 @@ from alerts.rules.notices import rule_title
 from alerts.rules.run import RULE_WIDE
 from bot.reply.command import Command, CommandContext
 from bot.reply.messages import Line, Reply, Span
-from storage.config.alerts import DIGEST_NAMES, parse_duration, parse_local_time
+from storage.config.alerts import DIGEST_NAMES, AlertRule, parse_duration, parse_local_time
 from storage.errors import PermissionDenied, UserError
 from storage.schema import Subscription
 from storage.times import naive_utc
@@ -186,6 +186,24 @@ def _may_silence(person: Person | None) -> None:
                                "/alerts shows what is firing, and your manager gets the alerts about your numbers.")  # fmt: skip
 
 
+_CLEARS = {  # a rule's condition → the message of its clearing line
+    "below": ("alerts.clears_above", "clears above {value}"),
+    "above": ("alerts.clears_below", "clears below {value}"),
+    "drops_by": ("alerts.clears_drop", "clears when the drop is under {value}"),
+}
+
+
+def _hysteresis(t, rule: AlertRule) -> str:
+    """ " · for 2 runs · clears above 23": what keeps the rule from flapping, when it asks for more than the default."""
+    parts = []
+    if rule.for_runs > 1:
+        parts.append(t("alerts.for_runs", "for {count} runs", count=rule.for_runs))
+    if rule.clear_threshold is not None:
+        key, default = _CLEARS.get(rule.condition, _CLEARS["below"])
+        parts.append(t(key, default, value=f"{rule.clear_threshold:g}"))
+    return "".join(f" · {part}" for part in parts)
+
+
 def _list_alerts(ctx: CommandContext) -> Reply:
     t = ctx.t
     states: dict[str, list] = {}
@@ -214,7 +232,7 @@ def _list_alerts(ctx: CommandContext) -> Reply:
             else t("alerts.ok", "ok")
         )
         condition = t(f"alerts.condition.{rule.condition}", rule.condition.replace("_", " "))
-        text = f"{rule.id} — {rule_title(t, rule)}: {condition} {rule.threshold:g} · {status}"
+        text = f"{rule.id} — {rule_title(t, rule)}: {condition} {rule.threshold:g}{_hysteresis(t, rule)} · {status}"
         if notes:
             text += f" ({', '.join(notes)})"
         lines.append((Span(text),))

@@ -70,6 +70,7 @@ __all__ = [
     "MONEY",
     "PLAN_METRICS",
     "MONEY_PLAN_METRICS",
+    "ImportRun",
 ]
 
 NAMING = {
@@ -447,6 +448,8 @@ class AlertState(Base):
     acknowledged_by: Mapped[str | None] = mapped_column(ID)
     muted: Mapped[bool] = mapped_column(Boolean, default=False)
     last_value: Mapped[float | None] = mapped_column(Float)
+    # Evaluations in a row whose condition held: the rule fires once they reach its `for`.
+    breaches: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class AlertRun(Base):
@@ -460,7 +463,7 @@ class AlertRun(Base):
     value: Mapped[float | None] = mapped_column(Float)
     sample: Mapped[int | None] = mapped_column(Integer)
     state: Mapped[str] = mapped_column(String(16))
-    # fired / repeated / resolved / quiet / snoozed / skipped / not_permitted / error
+    # fired / repeated / resolved / quiet / snoozed / skipped / pending / stale / not_permitted / error
     outcome: Mapped[str] = mapped_column(String(32))
     error: Mapped[str | None] = mapped_column(Text)
 
@@ -526,6 +529,24 @@ class SyncRejected(Base):
     field: Mapped[str] = mapped_column(String(64))
     value: Mapped[str] = mapped_column(String(200))
     reason: Mapped[str] = mapped_column(Text)
+
+
+class ImportRun(Base):
+    """One `kpibot import TABLE FILE`: when it ran, which table from which file, its rows, and whether it was
+    written (`ok`) or refused (nothing written). The newest `ok` one says how fresh imported data is."""
+
+    __tablename__ = "import_runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    table_name: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(DateTime)
+    finished_at: Mapped[datetime] = mapped_column(DateTime)
+    status: Mapped[str] = mapped_column(String(16))  # ok / refused
+    read: Mapped[int] = mapped_column(Integer, default=0)
+    written: Mapped[int] = mapped_column(Integer, default=0)
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (Index("ix_import_runs_finished", "finished_at"),)
 
 
 # --- what kpibot derives from the CRM tables (storage/journeys.py keeps it) --------------------------------------

@@ -11,10 +11,11 @@ The funnel compares like with like: the month so far against the previous month 
 line says which days it compared. On the 1st, the month just ended is compared with the whole month before; before
 a month's first working day is over there is nothing like to compare with, and the funnel shows no change.
 
-When the store's data comes from CRM syncs (storage/crm/), every digest also says when it was last brought up to
-date — "data as of 09:45", the finish of the last successful sync in the recipient's zone — and, when that is
-older than `crm.stale_after`, opens with a warning that the data is stale since then. Data imported from files (no
-sync ever run) gets neither line.
+Every digest also says when the data was last brought up to date (storage/freshness.py) — "data as of 09:45", the
+finish of the last successful CRM sync in the recipient's zone, or "data as of 09:45 (last import)" when an import
+was newer — and, when that is older than `data.stale_after`, opens with a warning that the data is stale since
+then (for an import, the warning is the "data as of …" line itself, at the top). With no sync or import on record
+(the demo organisation, data loaded before imports were logged) it gets neither line.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from metrics.periods import (
 from metrics.result import BreakdownRow, Measure, MetricResult, Table
 from metrics.scope import SYSTEM_VIEWER, Scope
 from storage.config.settings import Settings
-from storage.crm.runs import Freshness
+from storage.freshness import Freshness
 
 __all__ = ["DigestNumbers", "FiringAlert", "rep_daily", "team_digest", "weekly_plan", "build_digest"]
 
@@ -69,7 +70,7 @@ class DigestNumbers:
     settings: Settings
     tz: ZoneInfo
     day: date
-    freshness: Freshness | None = None  # None: no CRM sync ever ran (storage/crm/runs.py)
+    freshness: Freshness | None = None  # None: no sync or import on record (storage/freshness.py)
     now: datetime | None = None  # when the digest is composed: what "stale" is measured against
 
     @property
@@ -260,8 +261,8 @@ def _moment(fmt: Formatter, moment: datetime, today: date | None) -> str:
 
 
 def _with_freshness(fmt: Formatter, numbers: DigestNumbers, lines: list[Line]) -> tuple[Line, ...]:
-    """The digest's lines with the CRM data's freshness (see the module docstring): a warning first when the data
-    is stale, "data as of …" last."""
+    """The digest's lines with the data's freshness (see the module docstring): a warning first when the data is
+    stale, "data as of …" last."""
     fresh = numbers.freshness
     if fresh is None:
         return tuple(lines)
@@ -272,13 +273,21 @@ def _with_freshness(fmt: Formatter, numbers: DigestNumbers, lines: list[Line]) -
         warning = t("digest.never_synced", "⚠ No CRM sync has completed yet: the data may be incomplete.")
         return ((Span(warning, bold=True),), *lines)
     since = _moment(fmt, fresh.as_of.astimezone(numbers.tz), today)
-    as_of = (Span(t("digest.data_as_of", "Data as of {time}", time=since), italic=True),)
-    if now is not None and fresh.stale(now, numbers.settings.crm.stale_after):
-        warning = t(
-            "digest.stale", "⚠ The data is stale: not updated from the CRM since {since}.", since=since
-        )
-        return ((Span(warning, bold=True),), *lines, as_of)
-    return (*lines, as_of)
+    stale = now is not None and fresh.stale(now, numbers.settings.stale_after)
+    imported = fresh.source == "import"
+    if imported:
+        as_of_text = t("digest.data_as_of_import", "Data as of {time} (last import)", time=since)
+    else:
+        as_of_text = t("digest.data_as_of", "Data as of {time}", time=since)
+    as_of = (Span(as_of_text, italic=True),)
+    if not stale:
+        return (*lines, as_of)
+    if imported:  # the "data as of …" line itself is the warning, at the top
+        warning = t("digest.stale_import", "⚠ Data as of {since} (last import): nothing newer has come in.",
+                    since=since)  # fmt: skip
+        return ((Span(warning, bold=True),), *lines)
+    warning = t("digest.stale", "⚠ The data is stale: not updated from the CRM since {since}.", since=since)
+    return ((Span(warning, bold=True),), *lines, as_of)
 
 
 def _funnel_line(fmt: Formatter, numbers: DigestNumbers, ids: Sequence[str]) -> Line:

@@ -23,7 +23,7 @@ from alerts.digests.content import DigestNumbers, FiringAlert, build_digest
 from bot.reply.messages import Reply
 from storage.config.alerts import DIGEST_NAMES, DigestConfig, is_builtin_name, parse_local_time
 from storage.config.settings import Settings
-from storage.crm.runs import freshness
+from storage.freshness import data_freshness
 from storage.schema import AlertState, Subscription, Team
 
 __all__ = [
@@ -192,12 +192,12 @@ def _compose(
     conn: Connection, settings: Settings, people, due: Sequence[DueDigest], now: datetime
 ) -> dict[str, Reply]:
     """The replies of the due digests at `now`: one set of grouped queries per (zone, day), sliced per recipient,
-    and the CRM data's freshness read once."""
+    and the data's freshness read once."""
     if not due:
         return {}
     numbers: dict[tuple[str, date], DigestNumbers] = {}
     firing = firing_alerts(conn, settings, people)
-    fresh = freshness(conn)
+    fresh = data_freshness(conn)
     replies = {}
     for item in due:
         group = (str(item.tz), item.day)

@@ -8,6 +8,14 @@ No store, no clock, no platform here, so every turn of the state machine is test
 A snooze or a mute keeps the state machine turning but silences its notices; an acknowledgement silences the
 repeats of the current firing and is cleared when it resolves. A value that is n/a, or a sample below the rule's
 minimum, decides nothing: the state is kept and the run is logged as `skipped`.
+
+Against flapping, a rule may ask for more before it changes state:
+
+    ok ──condition true, fewer than `for` times in a row──▶ ok (`pending`, nothing sent; `breaches` counts them)
+    firing ──condition false, value not yet past `clear_threshold`──▶ firing (`firing`, no repeat)
+
+`breaches` counts the evaluations in a row whose condition held; one whose condition did not hold sets it back to
+0, a skipped one leaves it as it was.
 """
 
 from __future__ import annotations
@@ -29,8 +37,9 @@ __all__ = [
 ]
 
 Outcome = Literal[
-    "fired", "repeated", "resolved", "firing", "quiet", "snoozed", "muted", "acknowledged", "skipped"
-]
+    "fired", "repeated", "resolved", "firing", "quiet", "snoozed", "muted", "acknowledged", "skipped",
+    "pending", "stale",
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -74,6 +83,7 @@ class AlertStatus:
     acknowledged_by: str | None = None
     muted: bool = False
     last_value: float | None = None
+    breaches: int = 0  # evaluations in a row whose condition held (the rule's `for`)
 
 
 @dataclass(frozen=True)
@@ -91,27 +101,48 @@ class Evaluation:
     notice: Notice | None
 
 
-def _threshold(rule: AlertRule, unit: str) -> float:
+def _line(rule: AlertRule, line: float, unit: str) -> float:
     # Rates are fractions in the core and percentages in the config; pace is always a rate.
     if rule.condition in ("drops_by", "pace_below") or unit == "percent":
-        return rule.threshold / 100.0
-    return rule.threshold
+        return line / 100.0
+    return line
+
+
+def _compared(rule: AlertRule, observation: Observation) -> float | None:
+    """What the rule's lines are drawn on: the value, or for `drops_by` the relative drop from the previous one."""
+    value = observation.value
+    if value is None or rule.condition != "drops_by":
+        return value
+    previous = observation.previous
+    if previous is None or previous <= 0:
+        return None
+    return (previous - value) / previous
 
 
 def condition_holds(rule: AlertRule, observation: Observation) -> bool | None:
     """Whether the rule's condition is true for the observation; None when it cannot be decided (n/a)."""
-    value = observation.value
-    if value is None:
+    compared = _compared(rule, observation)
+    if compared is None:
         return None
-    threshold = _threshold(rule, observation.unit)
+    threshold = _line(rule, rule.threshold, observation.unit)
     if rule.condition in ("below", "pace_below"):
-        return value < threshold
+        return compared < threshold
     if rule.condition == "above":
-        return value > threshold
-    previous = observation.previous
-    if previous is None or previous <= 0:
-        return None
-    return (previous - value) / previous >= threshold
+        return compared > threshold
+    return compared >= threshold
+
+
+def _past_clear_line(rule: AlertRule, observation: Observation) -> bool:
+    """Whether a firing rule whose condition no longer holds may resolve: without `clear_threshold` at once, with
+    it once the value is strictly past that line (above it for below/pace_below, below it for above, a drop
+    smaller than it for drops_by)."""
+    compared = _compared(rule, observation)
+    if rule.clear_threshold is None or compared is None:
+        return True
+    line = _line(rule, rule.clear_threshold, observation.unit)
+    if rule.condition in ("below", "pace_below"):
+        return compared > line
+    return compared < line
 
 
 def _silenced(status: AlertStatus, now: datetime) -> Outcome | None:
@@ -134,15 +165,21 @@ def evaluate(rule: AlertRule, observation: Observation, previous: AlertStatus, n
     silenced = _silenced(status, now)
 
     if not holds:
+        status = replace(status, breaches=0)
         if status.state != "firing":
             return Evaluation(status, "quiet", None)
+        if not _past_clear_line(rule, observation):  # between the two lines: still firing, nothing to repeat
+            return Evaluation(status, silenced or "firing", None)
         announced = status.last_notified_at is not None
         cleared = replace(status, state="ok", since=None, last_notified_at=None, acknowledged_by=None)
         if silenced or not announced:
             return Evaluation(cleared, silenced or "resolved", None)
         return Evaluation(cleared, "resolved", Notice("resolved", observation))
 
+    status = replace(status, breaches=status.breaches + 1)
     if status.state != "firing":
+        if status.breaches < rule.for_runs:  # not yet `for` times in a row: nothing changes, nothing is sent
+            return Evaluation(status, "pending", None)
         status = replace(status, state="firing", since=now, last_notified_at=None, acknowledged_by=None)
     if silenced:
         return Evaluation(status, silenced, None)

@@ -3,7 +3,9 @@ run log, state and outbox rows that follow from it.
 
 Every evaluation of a rule for a scope writes one `alert_runs` row keyed by (rule, scope, slot) — the scheduled
 moment it answers for. The row is inserted first, inside the transaction that then reads and writes the state, so
-when two instances evaluate the same slot the database lets one of them in and the other skips.
+when two instances evaluate the same slot the database lets one of them in and the other skips. A slot no scope
+could be evaluated in leaves one rule-wide row (scope `*`): `error`, or `stale` when the store's data is older than
+`data.stale_after` (storage/freshness.py) and old numbers must not be reported as news.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from metrics.result import BreakdownRow, Measure, MetricResult
 from metrics.scope import SYSTEM_VIEWER, Scope
 from storage.config.alerts import AlertRule, parse_duration
 from storage.config.settings import Settings
+from storage.freshness import Freshness, data_freshness
 from storage.schema import AlertRun, AlertState, Team
 from storage.times import naive_utc
 
@@ -214,6 +217,7 @@ def _status(row) -> AlertStatus:
         acknowledged_by=row.acknowledged_by,
         muted=bool(row.muted),
         last_value=row.last_value,
+        breaches=row.breaches or 0,
     )
 
 
@@ -317,6 +321,7 @@ def _write_status(
         acknowledged_by=new.acknowledged_by,
         muted=own.muted,
         last_value=new.last_value,
+        breaches=new.breaches,
     )
     if exists:
         conn.execute(update(s).where(s.rule_id == rule.id, s.scope_key == scope_key).values(**values))
@@ -402,7 +407,10 @@ def _record(
         return None, []
 
 
-def _log_error(engine: Engine, rule: AlertRule, slot: datetime, error: str) -> None:
+def _log_rule_wide(
+    engine: Engine, rule: AlertRule, slot: datetime, error: str, outcome: str = "error"
+) -> None:
+    """A rule-wide run row for a slot no scope was evaluated in: an `error`, or `stale` data (the reason kept)."""
     try:
         with engine.begin() as conn:
             conn.execute(
@@ -410,13 +418,23 @@ def _log_error(engine: Engine, rule: AlertRule, slot: datetime, error: str) -> N
                     rule_id=rule.id,
                     scope_key=RULE_WIDE,
                     evaluated_at=naive_utc(slot),
-                    state="error",
-                    outcome="error",
+                    state=outcome,
+                    outcome=outcome,
                     error=error[:2000],
                 )
             )
     except IntegrityError:
         pass
+
+
+def _stale_reason(fresh: Freshness | None, settings: Settings, now: datetime) -> str | None:
+    """Why no rule may be evaluated on the store's data at `now`, or None when it is fresh (or its age unknown)."""
+    if fresh is None or not fresh.stale(now, settings.stale_after):
+        return None
+    if fresh.as_of is None:
+        return "no CRM sync has completed yet and nothing was imported"
+    last = "last import" if fresh.source == "import" else "last CRM sync"
+    return f"data as of {fresh.as_of:%Y-%m-%d %H:%M} UTC ({last}), older than data.stale_after {settings.stale_after}"
 
 
 def run_alerts(
@@ -436,9 +454,15 @@ def run_alerts(
     with engine.connect() as conn:
         last = _last_evaluations(conn)
         people = load_people(conn)
+        stale = _stale_reason(data_freshness(conn), settings, now)
     for rule in rules if rules is not None else settings.alerts:
         slot = due_slot(rule, settings, now, last.get(rule.id))
         if slot is None:
+            continue
+        if stale is not None:  # old numbers are not news: the slot is logged, the state kept, nothing sent
+            result.evaluations.append((rule.id, RULE_WIDE, "stale"))
+            if not dry_run:
+                _log_rule_wide(engine, rule, slot, stale, outcome="stale")
             continue
         try:
             with engine.connect() as conn:
@@ -447,7 +471,7 @@ def run_alerts(
             log.exception("alert %s could not be evaluated", rule.id)
             result.errors[rule.id] = f"{type(exc).__name__}: {exc}"
             if not dry_run:
-                _log_error(engine, rule, slot, result.errors[rule.id])
+                _log_rule_wide(engine, rule, slot, result.errors[rule.id])
             continue
         for observation in observations:
             if dry_run:

@@ -111,7 +111,9 @@ class AlertRule(_Section):
     The rule watches `measure` (default: the metric's headline) of `metric` over `period`, for the whole `org`, each
     `team` (or the teams listed), or `each rep`. `pace_below` watches `<plan_metric>.pace` of the plan metric.
     `drops_by` compares with the previous period (`compare: prev`) or the same weekday last week
-    (`compare: week_ago`, for a one-day period). `min_sample` is checked on `sample_measure`.
+    (`compare: week_ago`, for a one-day period). `min_sample` is checked on `sample_measure`. Against flapping,
+    `for` (`for_runs` in Python) asks for that many evaluations in a row beyond the threshold before it fires, and
+    `clear_threshold` for a second line on the resolving side that a firing rule must get past to resolve.
     """
 
     id: str
@@ -132,6 +134,12 @@ class AlertRule(_Section):
     repeat_every: str = "1d"
     target: str = "managers"
     explain_by: Literal["rep", "source", "segment", "team"] = "rep"
+    # No flapping: fire only after `for` evaluations in a row beyond the threshold; once firing, resolve only when
+    # the value is back past `clear_threshold` (in the threshold's units), a second line on the resolving side.
+    for_runs: int = Field(default=1, alias="for")
+    clear_threshold: float | None = None
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     @field_validator("id")
     @classmethod
@@ -165,6 +173,34 @@ class AlertRule(_Section):
     def _schedule(self) -> AlertRule:
         if self.cron is None and self.every is None:
             raise ValueError(f"alert {self.id}: give `every` (e.g. 15m) or `cron`")
+        return self
+
+    @model_validator(mode="after")
+    def _no_flapping(self) -> AlertRule:
+        if self.for_runs < 1:
+            raise ValueError(
+                f"alert {self.id}: `for` counts evaluations in a row, 1 or more, not {self.for_runs}"
+            )
+        clear = self.clear_threshold
+        if clear is None:
+            return self
+        if self.condition == "drops_by":
+            # The line is a drop too: resolve once the value is down by less than `clear_threshold` percent.
+            if not 0 <= clear <= self.threshold:
+                raise ValueError(
+                    f"alert {self.id}: clear_threshold of a drops_by rule is a smaller drop, from 0 to the "
+                    f"threshold {self.threshold:g}, not {clear:g}"
+                )
+        elif self.condition == "above" and clear > self.threshold:
+            raise ValueError(
+                f"alert {self.id}: clear_threshold of an `above` rule must be at or below the threshold "
+                f"{self.threshold:g}, not {clear:g}"
+            )
+        elif self.condition in ("below", "pace_below") and clear < self.threshold:
+            raise ValueError(
+                f"alert {self.id}: clear_threshold of a `{self.condition}` rule must be at or above the threshold "
+                f"{self.threshold:g}, not {clear:g}"
+            )
         return self
 
     @property

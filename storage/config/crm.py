@@ -3,7 +3,7 @@ CRM's mapping overrides (a custom stage field, custom status values, other field
 
     crm:
       sync_every: 15m
-      stale_after: 2h
+      stale_after: 2h      # deprecated: data.stale_after (storage/config/data.py) wins when set
       admins: [ann@example.com]
       salesforce:
         lead_stage_field: Lead_Stage__c
@@ -191,7 +191,7 @@ class SugarcrmSettings(CrmOverrides):
 
 class CrmSettings(_Section):
     sync_every: timedelta = timedelta(minutes=15)
-    stale_after: timedelta = timedelta(hours=2)
+    stale_after: timedelta = timedelta(hours=2)  # deprecated, the fallback of `data.stale_after`
     admins: tuple[str, ...] = ()  # by email: these CRM users become kpibot admins
     salesforce: SalesforceSettings = Field(default_factory=SalesforceSettings)
     dynamics: DynamicsSettings = Field(default_factory=DynamicsSettings)

@@ -6,17 +6,19 @@ organisation (time zone, funnel, plans, digests, alert rules) comes from the YAM
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
 from storage.config.alerts import AlertRule, DigestsSettings, default_alert_rules
 from storage.config.crm import CrmSettings
+from storage.config.data import DataSettings
 
 __all__ = [
     "OrgSettings",
@@ -86,10 +88,26 @@ class DeliverySettings(_Section):
     lease_seconds: int = 120
 
 
+class _EnvWithoutSections(EnvSettingsSource):
+    """The process environment, minus the kpibot.yaml sections: an unrelated variable such as `DATA=/srv/data` must
+    not be read as the `data:` section (and fail to parse as one)."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        if field_name in _YAML_SECTIONS:
+            return None, field_name, False
+        return super().get_field_value(field, field_name)
+
+
 class Settings(BaseSettings):
     """Everything kpibot needs to run; read `load_settings` for where each part comes from."""
 
     model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+    ):  # type: ignore[override]
+        return init_settings, _EnvWithoutSections(settings_cls), dotenv_settings, file_secret_settings
 
     # From the environment only.
     database_url: str = DEFAULT_DATABASE_URL
@@ -133,6 +151,12 @@ class Settings(BaseSettings):
     digests: DigestsSettings = Field(default_factory=DigestsSettings)
     alerts: list[AlertRule] = Field(default_factory=default_alert_rules)
     crm: CrmSettings = Field(default_factory=CrmSettings)
+    data: DataSettings = Field(default_factory=DataSettings)
+
+    @property
+    def stale_after(self) -> timedelta:
+        """How old the data may get before it is stale: `data.stale_after`, else the deprecated `crm.stale_after`."""
+        return self.data.stale_after if self.data.stale_after is not None else self.crm.stale_after
 
     @model_validator(mode="after")
     def _crm_stages_are_funnel_stages(self) -> Settings:
@@ -159,6 +183,7 @@ _YAML_SECTIONS = {
     "digests",
     "alerts",
     "crm",
+    "data",
 }
 
 
@@ -188,5 +213,9 @@ def load_settings(
     if env is None:
         return Settings(**values)
     # An explicit environment (tests, embedding): read only from it, never from the process.
-    env_values = {k.lower(): v for k, v in env.items() if k.lower() in Settings.model_fields}
+    env_values = {
+        k.lower(): v
+        for k, v in env.items()
+        if k.lower() in Settings.model_fields and k.lower() not in _YAML_SECTIONS
+    }
     return Settings.model_validate({**env_values, **values})

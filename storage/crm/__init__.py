@@ -5,5 +5,5 @@ funnel stages and deal statuses); each CRM module (salesforce.py, dynamics.py, s
 and its API client; sync.py reads a connector incrementally — a watermark per object, deletions applied, every run
 logged in `sync_runs` — and writes every row through the same checks and upserts as `kpibot import`
 (storage/importing/); exports.py reads a CRM's own export files through the same mapping; runs.py reads the log
-back (the admins' `/syncs`, the digests' "data as of …").
+back (the admins' `/syncs`; how fresh the data is, storage/freshness.py).
 """

@@ -16,6 +16,7 @@ from storage.crm.dynamics import DynamicsConnector, dynamics_mapping
 from storage.crm.dynamics_export import LOGICAL_NAMES, DynamicsRows, synapse_link_files
 from storage.crm.exports import DIALECTS, ExportConnector, RowReader, export_files
 from storage.crm.mapping import CrmMapping, apply_overrides
+from storage.crm.runs import EXPORT_SUFFIX
 from storage.crm.salesforce import SalesforceConnector, salesforce_mapping
 from storage.crm.sugarcrm import SugarcrmConnector, sugarcrm_mapping
 from storage.crm.sync import Connector, CrmError, SyncResult, sync
@@ -106,7 +107,7 @@ def import_export(ctx: CliContext, crm: str, path: Path, *, skip_invalid: bool =
         return 2
     upgrade(ctx.engine)
     dialect = DIALECTS[crm].for_settings(ctx.settings) if crm in DIALECTS else None
-    connector = ExportConnector(f"{crm}-export", mapping, files, dialect, rows, partitions)
+    connector = ExportConnector(f"{crm}{EXPORT_SUFFIX}", mapping, files, dialect, rows, partitions)
     result = sync(
         ctx.engine,
         ctx.settings,

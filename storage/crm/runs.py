@@ -1,5 +1,5 @@
-"""What the `sync_runs` log says: the last runs (`/syncs`), how fresh the store's CRM data is (the digests' "data as
-of …"), and when a CRM last started a sync (the scheduler's due-ness).
+"""What the `sync_runs` log says: the last runs (`/syncs`) and when a CRM last started a sync (the scheduler's
+due-ness). How fresh the data is, from these runs and the imports, is storage/freshness.py's.
 
 Moments come back tz-aware in UTC; the store keeps them naive UTC (storage/times.py).
 """
@@ -7,15 +7,18 @@ Moments come back tz-aware in UTC; the store keeps them naive UTC (storage/times
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from storage.schema import SyncClaim, SyncRun
 from storage.times import naive_utc as _naive
 
-__all__ = ["RunRow", "Freshness", "recent_runs", "freshness", "last_started", "claim"]
+__all__ = ["EXPORT_SUFFIX", "RunRow", "recent_runs", "last_started", "claim"]
+
+EXPORT_SUFFIX = "-export"
+"""`kpibot import --from <crm>` runs as a sync of `<crm>-export`: an import, not a CRM of its own."""
 
 
 def _aware(moment: datetime | None) -> datetime | None:
@@ -58,35 +61,6 @@ def recent_runs(conn: Connection, limit: int = 10) -> list[RunRow]:
         )
         for run in rows
     ]
-
-
-@dataclass(frozen=True)
-class Freshness:
-    """How fresh the store's CRM data is: `as_of` is the finish of the last successful sync (of the CRM least
-    recently synced, when there are several), None when syncs ran but none has completed."""
-
-    as_of: datetime | None
-
-    def stale(self, now: datetime, stale_after: timedelta) -> bool:
-        return self.as_of is None or now - self.as_of > stale_after
-
-
-def freshness(conn: Connection) -> Freshness | None:
-    """None when no sync has ever run (the data was imported from files); else how fresh the data is."""
-    crms = conn.execute(select(SyncRun.crm).distinct()).scalars().all()
-    if not crms:
-        return None
-    finished: dict[str, datetime] = {
-        crm: moment
-        for crm, moment in conn.execute(
-            select(SyncRun.crm, func.max(SyncRun.finished_at))
-            .where(SyncRun.status == "ok", SyncRun.finished_at.is_not(None))
-            .group_by(SyncRun.crm)
-        )
-    }
-    if any(crm not in finished for crm in crms):
-        return Freshness(None)
-    return Freshness(min(finished.values()).replace(tzinfo=UTC))
 
 
 def last_started(conn: Connection, crm: str) -> tuple[datetime, str] | None:

@@ -6,10 +6,13 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
+from storage.db import upgrade
 from storage.errors import UserError
 from storage.importing.importer import ImportReport, import_file
+from storage.importing.runs import record_import
 from storage.importing.sources import FORMATS
 from storage.journeys import JOURNEY_SOURCES, refresh_store
 from storage.schema import CRM_TABLES
@@ -84,6 +87,8 @@ def _import(ctx, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    upgrade(ctx.engine)  # the import is logged in `import_runs` (0009)
+    began = datetime.now(UTC)
     try:
         report = import_file(
             ctx.engine,
@@ -96,6 +101,7 @@ def _import(ctx, args: argparse.Namespace) -> int:
     except UserError as exc:
         print(f"kpibot import: {exc}", file=sys.stderr)
         return 2
+    record_import(ctx.engine, report, args.file, began, datetime.now(UTC))
     problems, outcome = render_report(report)
     for line in problems:
         print(line, file=sys.stderr)

@@ -19,6 +19,9 @@ def test_the_example_configuration_loads():
     assert [rule.id for rule in settings.alerts] == ["plan-pace", "mql-rate", "calls-drop", "win-rate-org"]
     assert settings.digests.team_digest.time == "08:30"
     assert settings.digests.weekly_plan.weekday_numbers == {0}
+    mql = settings.alerts[1]
+    assert (mql.for_runs, mql.clear_threshold) == (2, 23)
+    assert settings.stale_after.total_seconds() == 2 * 3600
 
 
 def test_the_example_copied_onto_the_demo_keeps_its_dollars_dollars():
@@ -47,3 +50,11 @@ def test_a_bad_rule_is_refused(change):
 
 def test_durations():
     assert parse_duration("90m").total_seconds() == 5400 and parse_duration("1d").days == 1
+
+
+def test_an_environment_variable_named_like_a_section_is_not_read_as_one(monkeypatch):
+    # `DATA=/srv/data` is common on servers; the `data:` section comes from kpibot.yaml only.
+    monkeypatch.setenv("DATA", "/srv/data")
+    monkeypatch.setenv("CRM", "salesforce")
+    assert Settings().data.stale_after is None and Settings().crm.stale_after.total_seconds() == 7200
+    assert load_settings(env={"DATA": "/srv/data"}).stale_after.total_seconds() == 7200

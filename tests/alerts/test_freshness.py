@@ -1,5 +1,6 @@
 """Digests say how fresh the CRM data is: "data as of HH:MM" in the recipient's zone, and a warning when the last
-successful sync finished longer ago than `crm.stale_after` (2 h by default) — from hand-made `sync_runs` rows.
+successful sync finished longer ago than `data.stale_after` (or the deprecated `crm.stale_after`, 2 h by default)
+— from hand-made `sync_runs` rows.
 
 The digests are those of Tuesday 2026-11-17 09:00 UTC (tests/fixtures/alerts_org.py): Rob (rep-2) reads English in
 UTC, Rita (rep-1) Russian in Moscow (UTC+3), Mia (mgr-a) English in UTC. Rob's digest without any sync:
@@ -19,7 +20,7 @@ from alerts.digests.run import run_digests
 from bot.reply.messages import Reply
 from storage.config.crm import CrmSettings
 from storage.config.settings import Settings
-from storage.crm.runs import freshness
+from storage.freshness import data_freshness
 from storage.schema import SyncRun
 from tests.fixtures.alerts_org import seed_november
 
@@ -130,7 +131,9 @@ def test_every_digest_carries_it(engine):
     settings = Settings()
     with engine.connect() as conn:
         people = load_people(conn)
-        numbers = DigestNumbers(conn, settings, ZoneInfo("UTC"), date(2026, 11, 17), freshness(conn), NOW)
+        numbers = DigestNumbers(
+            conn, settings, ZoneInfo("UTC"), date(2026, 11, 17), data_freshness(conn), NOW
+        )
         for name in ("rep_daily", "team_digest", "weekly_plan"):
             text = lines(build_digest(name, people["mgr-a"], numbers, settings, people))
             assert text[0] == "⚠ The data is stale: not updated from the CRM since Nov 16, 2026 18:05.", name

@@ -1,0 +1,168 @@
+"""Stale data is never reported as news: an alert rule on data older than `data.stale_after` is not evaluated (one
+`stale` row in `alert_runs`, the state kept, nothing sent) and a digest opens with "data as of …".
+
+The clock is Tuesday 2026-11-17 10:00 UTC (alert passes) or 09:00 UTC (digests); the org is the November fixture
+(tests/fixtures/alerts_org.py), in which Bravo made 1 call yesterday, so "calls yesterday below 4" fires for Bravo
+whenever it is evaluated. The data's age comes from hand-made `import_runs` and `sync_runs` rows.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import insert, select
+
+from alerts.rules.run import run_alerts
+from bot.reply.messages import Reply
+from storage.config.alerts import AlertRule
+from storage.config.crm import CrmSettings
+from storage.config.data import DataSettings
+from storage.config.settings import Settings, load_settings
+from storage.freshness import Freshness, data_freshness
+from storage.schema import AlertRun, AlertState, ImportRun, OutboxMessage, SyncRun
+from tests.alerts.test_freshness import ROB_LINES, _digests, lines
+from tests.fixtures.alerts_org import seed_november
+
+TEN = datetime(2026, 11, 17, 10, 0, tzinfo=UTC)
+CALLS = AlertRule(id="calls-yesterday", name="Calls yesterday", metric="activity", measure="calls",
+                  condition="below", threshold=4, scope="team", teams=("t-b",), period="yesterday", every="15m")  # fmt: skip
+
+
+def imported(engine, finished: datetime, status: str = "ok") -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            insert(ImportRun).values(table_name="activities", source="activities.csv", started_at=finished,
+                                     finished_at=finished, status=status, read=7, written=7, rejected=0)
+        )  # fmt: skip
+
+
+def synced(engine, crm: str, finished: datetime) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            insert(SyncRun).values(crm=crm, started_at=finished, finished_at=finished, status="ok", full=False,
+                                   read=1, written=1, rejected=0, deleted=0, objects="[]")
+        )  # fmt: skip
+
+
+def rob(digests: dict[str, Reply]) -> list[str]:
+    return lines(digests["rep-2"])
+
+
+def test_an_import_three_days_old_skips_the_rule_keeps_its_state_and_sends_nothing(engine):
+    seed_november(engine)
+    imported(engine, datetime(2026, 11, 14, 14, 0))  # Saturday 14:00, 2 d 20 h before the pass
+    with engine.begin() as conn:  # Bravo's alert was firing already
+        conn.execute(insert(AlertState).values(rule_id=CALLS.id, scope_key="team:t-b", state="firing",
+                                               since=datetime(2026, 11, 14, 10), breaches=4, last_value=1.0))  # fmt: skip
+    result = run_alerts(engine, Settings(alerts=[CALLS]), TEN, platforms=("console",))
+    assert result.evaluations == [("calls-yesterday", "*", "stale")] and result.queued == []
+    with engine.connect() as conn:
+        run = conn.execute(select(AlertRun)).one()
+        state = conn.execute(select(AlertState)).one()
+        assert conn.execute(select(OutboxMessage)).first() is None
+    assert (run.scope_key, run.outcome, run.state, run.value) == ("*", "stale", "stale", None)
+    assert run.error == "data as of 2026-11-14 14:00 UTC (last import), older than data.stale_after 2:00:00"
+    assert (state.state, state.breaches, state.last_value) == ("firing", 4, 1.0)
+    # The slot counts as evaluated: the same pass again does nothing more.
+    assert run_alerts(engine, Settings(alerts=[CALLS]), TEN, platforms=("console",)).evaluations == []
+
+
+def test_a_dry_run_on_stale_data_says_stale_and_writes_nothing(engine):
+    seed_november(engine)
+    imported(engine, datetime(2026, 11, 14, 14, 0))
+    result = run_alerts(engine, Settings(alerts=[CALLS]), TEN, platforms=("console",), dry_run=True)
+    assert result.evaluations == [("calls-yesterday", "*", "stale")]
+    with engine.connect() as conn:
+        assert conn.execute(select(AlertRun)).first() is None
+
+
+def test_an_import_an_hour_old_is_fresh_the_rule_fires(engine):
+    seed_november(engine)
+    imported(engine, datetime(2026, 11, 17, 9, 0))
+    result = run_alerts(engine, Settings(alerts=[CALLS]), TEN, platforms=("console",))
+    assert result.evaluations == [("calls-yesterday", "team:t-b", "fired")]
+
+
+def test_the_stale_digest_opens_with_data_as_of_the_last_import_in_each_readers_zone_and_language(engine):
+    seed_november(engine)
+    imported(engine, datetime(2026, 11, 14, 14, 0))
+    digests = _digests(engine)
+    assert rob(digests) == [
+        "⚠ Data as of Nov 14, 2026 14:00 (last import): nothing newer has come in.",
+        *ROB_LINES,
+    ]
+    # Rita reads Russian in Moscow: 17:00 there. Babel writes "г." after a narrow no-break space.
+    assert lines(digests["rep-1"])[0] == (
+        "⚠ Данные на 14 нояб. 2026\u202fг. 17:00 (последний импорт): ничего новее не загружалось."
+    )
+
+
+def test_a_fresh_import_ends_the_digest_with_data_as_of(engine):
+    seed_november(engine)
+    imported(engine, datetime(2026, 11, 17, 8, 0))
+    digests = _digests(engine)
+    assert rob(digests) == [*ROB_LINES, "Data as of 08:00 (last import)"]
+    assert lines(digests["rep-1"])[-1] == "Данные на 11:00 (последний импорт)"
+
+
+def test_the_newest_of_the_last_sync_and_the_last_import_decides(engine):
+    seed_november(engine)
+    synced(engine, "salesforce", datetime(2026, 11, 16, 18, 5))  # stale by itself …
+    imported(engine, datetime(2026, 11, 17, 8, 30))  # … but a file came in since
+    imported(engine, datetime(2026, 11, 17, 8, 50), status="refused")  # nothing of it was written
+    assert rob(_digests(engine)) == [*ROB_LINES, "Data as of 08:30 (last import)"]
+    synced(engine, "salesforce", datetime(2026, 11, 17, 8, 45))  # now the sync is the newer
+    assert rob(_digests(engine)) == [*ROB_LINES, "Data as of 08:45"]
+
+
+def test_an_old_export_import_does_not_hold_a_live_synced_store_stale(engine):
+    # `kpibot import --from salesforce` logs its run as `salesforce-export`: an import, not a second CRM whose
+    # last run (a week ago) would be the least recent sync and make the data stale forever.
+    seed_november(engine)
+    synced(engine, "salesforce-export", datetime(2026, 11, 10, 9, 0))
+    synced(engine, "salesforce", datetime(2026, 11, 17, 8, 32))
+    with engine.connect() as conn:
+        assert data_freshness(conn) == Freshness(datetime(2026, 11, 17, 8, 32, tzinfo=UTC), "sync")
+    assert rob(_digests(engine)) == [*ROB_LINES, "Data as of 08:32"]
+
+
+def test_an_export_import_alone_counts_as_the_last_import(engine):
+    seed_november(engine)
+    synced(engine, "sugarcrm-export", datetime(2026, 11, 17, 7, 15))
+    assert rob(_digests(engine)) == [*ROB_LINES, "Data as of 07:15 (last import)"]
+
+
+def test_no_sync_and_no_import_on_record_is_unknown_not_stale(engine):
+    # The demo organisation (generated, not imported) and stores filled before imports were logged.
+    seed_november(engine)
+    with engine.connect() as conn:
+        assert data_freshness(conn) is None
+    result = run_alerts(engine, Settings(alerts=[CALLS]), TEN, platforms=("console",))
+    assert result.evaluations == [("calls-yesterday", "team:t-b", "fired")]
+
+
+def test_data_stale_after_wins_over_the_deprecated_crm_stale_after(engine, tmp_path):
+    seed_november(engine)
+    imported(engine, datetime(2026, 11, 14, 14, 0))  # 2 d 19 h before the digests at 09:00
+    assert Settings().stale_after == CrmSettings().stale_after  # 2 h, the default
+    fallback = Settings(crm=CrmSettings(stale_after="3d"))  # the old key still serves …
+    assert rob(_digests(engine, fallback)) == [*ROB_LINES, "Data as of Nov 14, 2026 14:00 (last import)"]
+    config = tmp_path / "kpibot.yaml"
+    config.write_text("crm: {stale_after: 3d}\ndata: {stale_after: 1d}\n", encoding="utf-8")
+    both = load_settings(config, env={})  # … unless data.stale_after is set
+    assert both.stale_after.days == 1 and both.data == DataSettings(stale_after="1d")
+    assert rob(_digests(engine, both))[0].startswith("⚠ Data as of Nov 14, 2026 14:00 (last import)")
+
+
+def test_syncs_that_never_completed_are_no_ground_for_an_alert_either(engine):
+    seed_november(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            insert(SyncRun).values(crm="salesforce", started_at=datetime(2026, 11, 17, 9, 0), status="running",
+                                   full=True, read=0, written=0, rejected=0, deleted=0)
+        )  # fmt: skip
+    result = run_alerts(engine, Settings(alerts=[CALLS]), TEN, platforms=("console",))
+    assert result.evaluations == [("calls-yesterday", "*", "stale")]
+    with engine.connect() as conn:
+        reason = conn.execute(select(AlertRun.error)).scalar_one()
+    assert reason == "no CRM sync has completed yet and nothing was imported"
