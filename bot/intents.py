@@ -1,10 +1,10 @@
 """Plain questions read as commands: "what's our win rate this quarter by rep?" is `/winrate this quarter by rep`,
 "сколько звонков вчера у Анны?" is `/активность вчера "Anna Rogers"`.
 
-Deterministic, so every number stays exact: one phrase of the question names the command (a synonym below, or a
-command's name, alias or catalogue title in either language); the words it leaves, without the small words of a
-question (how, many, our, какая, сколько …), must all be read by the command grammar (bot/grammar.py: period,
-comparison, scope, breakdown) or name a person the asker may see. A word left over means the question is not
+Deterministic, so every number stays exact: one phrase of the question names the command (a synonym in
+bot/phrases.py, or a command's name, alias or catalogue title in either language); the words it leaves, without the
+small words of a question (how, many, our, какая, сколько …), must all be read by the command grammar
+(bot/grammar.py: period, comparison, scope, breakdown) or name a person the asker may see. A word left over means the question is not
 understood — it is never guessed at. The reading is then written back as the command it stands for, in the asker's
 language, and that very command is what gets answered.
 """
@@ -17,137 +17,12 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from bot.grammar import BREAKDOWN_WORDS, parse_arguments
+from bot.phrases import OWN_WORDS, SYNONYMS
 from bot.reply.arguments import Arguments, to_words
 from bot.reply.command import Command
 from storage.errors import UserError
 
-__all__ = ["Reading", "read_question", "reading_words", "SYNONYMS"]
-
-# (phrase, command, words it adds). A word ending in `*` matches any word it begins (Russian endings: `звонк*` is
-# звонки, звонков, звонками). The longest phrase found wins; its words may have two other words between them.
-SYNONYMS: tuple[tuple[str, str, str], ...] = (
-    ("how am i doing", "plan", ""),
-    ("how are we doing", "plan", ""),
-    ("how is my team doing", "plan", ""),
-    ("как у меня дела", "plan", ""),
-    ("как мои дела", "plan", ""),
-    ("как дела", "plan", ""),
-    ("who behind", "plan", "by rep"),
-    ("who is behind plan", "plan", "by rep"),
-    ("кто отста*", "plan", "by rep"),
-    ("кто не выполня* план*", "plan", "by rep"),
-    ("plan", "plan", ""),
-    ("quota", "plan", ""),
-    ("attainment", "plan", ""),
-    ("план*", "plan", ""),
-    ("выполнени* план*", "plan", ""),
-    ("win rate", "winrate", ""),
-    ("deals won", "winrate", ""),
-    ("deals", "revenue", ""),
-    ("сделк*", "revenue", ""),
-    ("сделок", "revenue", ""),
-    ("won deals", "winrate", ""),
-    ("deals win", "winrate", ""),
-    ("deals close*", "winrate", ""),
-    ("lost deals", "winrate", ""),
-    ("deals lost", "winrate", ""),
-    ("lose deals", "winrate", ""),
-    ("deals lose", "winrate", ""),
-    ("open deals", "winrate", ""),  # its "Leads in pipeline": the catalogue's measure of the open pipeline
-    ("deals open", "winrate", ""),
-    ("pipeline", "winrate", ""),
-    ("deals pipeline", "winrate", ""),
-    ("deals in pipeline", "winrate", ""),
-    ("close rate", "winrate", ""),
-    ("винрейт*", "winrate", ""),
-    ("доля выигранн*", "winrate", ""),
-    ("выигра*", "winrate", ""),
-    ("сдел* выигра*", "winrate", ""),
-    ("проигра*", "winrate", ""),
-    ("сдел* проигра*", "winrate", ""),
-    ("открыт* сдел*", "winrate", ""),
-    ("сдел* в работе", "winrate", ""),
-    ("лид* в работе", "winrate", ""),
-    ("пайплайн*", "winrate", ""),
-    ("calls", "activity", ""),
-    ("call", "activity", ""),
-    ("meetings", "activity", ""),
-    ("activities", "activity", ""),
-    ("звонк*", "activity", ""),
-    ("звонил*", "activity", ""),
-    ("встреч*", "activity", ""),
-    ("активност*", "activity", ""),
-    ("calls per day", "activity", ""),
-    ("calls a day", "activity", ""),
-    ("meetings per day", "activity", ""),
-    ("activities per day", "activity", ""),
-    ("звонк* в день", "activity", ""),
-    ("встреч* в день", "activity", ""),
-    ("активност* в день", "activity", ""),
-    ("conversion to sql", "sql", ""),
-    ("sql conversion", "sql", ""),
-    ("sqls", "sql", ""),
-    ("acceptance rate", "sql", ""),
-    ("конверси* в sql", "sql", ""),
-    ("конверси* sql", "sql", ""),
-    ("конверси*", "winrate", ""),  # as the command's own alias /конверсия
-    ("leads", "funnel", ""),
-    ("new leads", "funnel", ""),
-    ("conversion", "funnel", ""),
-    ("mqls", "funnel", ""),
-    ("лид*", "funnel", ""),
-    ("новы* лид*", "funnel", ""),
-    ("воронк*", "funnel", ""),
-    ("sales", "revenue", ""),
-    ("sold", "revenue", ""),
-    ("deal size", "revenue", ""),
-    ("выручк*", "revenue", ""),
-    ("продаж*", "revenue", ""),
-    ("продал*", "revenue", ""),
-    ("средн* чек*", "revenue", ""),
-    ("sales cycle", "cycle", ""),
-    ("days to close", "cycle", ""),
-    ("цикл*", "cycle", ""),
-    ("time in stage", "stages", ""),
-    ("этап*", "stages", ""),
-    ("churn", "retention", ""),
-    ("удержани*", "retention", ""),
-    ("отток*", "retention", ""),
-    ("lifetime value", "ltv", ""),
-    ("acquisition cost", "cac", ""),
-    ("стоимост* привлечени*", "cac", ""),
-    ("email list", "email", ""),
-    ("subscribers", "email", ""),
-    ("рассылк*", "email", ""),
-    ("подписчик*", "email", ""),
-    ("tickets", "cs", ""),
-    ("customer success", "cs", ""),
-    ("тикет*", "cs", ""),
-    ("leaderboard", "leaderboard", ""),
-    ("who most", "leaderboard", ""),
-    ("best", "leaderboard", ""),
-    ("рейтинг*", "leaderboard", ""),
-    ("больше всего", "leaderboard", ""),
-    ("лучш*", "leaderboard", ""),
-)
-# A command that takes a measure as its own word (`/leaderboard calls`, `/plan calls`): the word for what another
-# phrase of the question names — by command, then by the start of the word that named it.
-_OWN_WORDS: dict[str, dict[str, dict[str, str]]] = {
-    "leaderboard": {
-        "activity": {"meet": "meetings", "встреч": "meetings", "activit": "activities", "": "calls"},
-        "revenue": {"": "revenue"},
-        "winrate": {"": "win_rate"},
-        "funnel": {"": "leads"},
-        "cycle": {"": "cycle"},
-        "plan": {"": "plan"},
-    },
-    "plan": {
-        "activity": {"meet": "meetings", "встреч": "meetings", "activit": "activities", "": "calls"},
-        "winrate": {"": "deals_won"},
-        "funnel": {"": "new_leads"},
-        "revenue": {"": "revenue"},
-    },
-}
+__all__ = ["Reading", "read_question", "reading_words"]
 
 
 def _word_set(*texts: str) -> frozenset[str]:
@@ -272,7 +147,7 @@ def read_question(
         return None
     # The longest phrase wins, the earliest of equally long ones; the order of SYNONYMS breaks the last ties.
     ranked = sorted(found_by, key=lambda name: found_by[name][:2], reverse=True)
-    if "leaderboard" in ranked and ranked[0] in _OWN_WORDS["leaderboard"]:
+    if "leaderboard" in ranked and ranked[0] in OWN_WORDS["leaderboard"]:
         # "who is best at win rate": a ranking of the measure another phrase names, however long that phrase.
         ranked = ["leaderboard", *(name for name in ranked if name != "leaderboard")]
     command = ranked[0]
@@ -282,7 +157,7 @@ def read_question(
     used = [i for i, word in enumerate(words) if i in used or any(_fits(p, word) for p in singles)]
     own: tuple[str, ...] = ()
     for other in ranked[1:2]:
-        by_start = _OWN_WORDS.get(command, {}).get(other)
+        by_start = OWN_WORDS.get(command, {}).get(other)
         if by_start is not None:
             named = words[found_by[other][2][0]]
             own = (next(word for start, word in by_start.items() if named.startswith(start)),)

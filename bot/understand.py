@@ -15,8 +15,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
-from bot.intents import SYNONYMS, Reading, read_question, reading_words
+from bot.intents import Reading, read_question, reading_words
 from bot.people import TYPO, WhichPerson, match_people, person_choices
+from bot.phrases import SYNONYMS
 from bot.registry import Registry
 from bot.reply.arguments import Arguments
 from bot.reply.command import Command

@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 from sqlalchemy import insert
 
 from bot.conversation import Conversation
-from bot.intents import SYNONYMS, read_question
+from bot.intents import read_question
+from bot.phrases import SYNONYMS
 from bot.reply.messages import Reply, Request
 from bot.telegram.handlers import addressed_text
 from bot.understand import metric_titles
