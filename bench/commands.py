@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
-from bot import conversation as bot_conversation
 from bot.commands import builtin as bot_commands
+from bot.commands import metric as bot_metric_commands
 from bot.conversation import Conversation
 from bot.reply.messages import Reply, Request
 from metrics import catalogue
@@ -51,7 +51,7 @@ def _recording() -> Iterator[list[MetricResult]]:
         results.append(result)
         return result
 
-    modules = (bot_conversation, bot_commands)
+    modules = (bot_metric_commands, bot_commands)
     for module in modules:
         module.query = recording_query  # type: ignore[attr-defined]
     try:

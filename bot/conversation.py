@@ -1,8 +1,8 @@
 """The conversation: one Request in, one Reply out, for every platform.
 
 It finds the command, works out who asks and in which language and zone, checks the two rules that belong to the
-chat (unlinked users; admin-only commands), reads the words with the grammar and asks the metrics core — which
-enforces every other permission. A message that names no command is read as a plain question or a typo
+chat (unlinked users; admin-only commands) and hands the command its words: a metric command is answered by
+bot/commands/metric.py (grammar → metrics core, which enforces every other permission). A message that names no command is read as a plain question or a typo
 (bot/understand.py) and answered as the command it reads as, under a line saying so. A UserError becomes a
 one-line reply with the command's usage; anything else an apology with an incident id, the traceback going to the
 log only.
@@ -14,37 +14,26 @@ import logging
 import unicodedata
 import uuid
 from dataclasses import replace
-from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
-from bot.grammar import Arguments, parse_arguments, split_words
-from bot.people import WhichPerson, match_people
+from bot.commands.metric import answer_metric_command
+from bot.grammar import split_words
+from bot.people import WhichPerson
 from bot.ratelimit import RateLimiter
 from bot.registry import Registry
-from bot.reply.arguments import to_words
 from bot.reply.command import Command, CommandContext
 from bot.reply.formatting import Formatter
 from bot.reply.i18n import Translator, normalize_locale, translator
-from bot.reply.messages import Action, Chart, Line, Reply, Request, Span
-from bot.reply.render import metric_reply
+from bot.reply.messages import Action, Line, Reply, Request, Span
 from bot.understand import understand
-from metrics.catalogue import MetricQuery, catalogue, get_metric, query
-from metrics.periods import default_period
-from metrics.result import MetricResult
-from metrics.scope import Scope, Viewer, default_scope, load_viewer, visible_people
+from metrics.catalogue import catalogue
+from metrics.scope import Viewer, load_viewer
 from storage.config.settings import Settings
 from storage.errors import PermissionDenied, UserError
 
-__all__ = [
-    "Conversation",
-    "render_charts_safely",
-    "find_person",
-    "effective_query",
-    "localize_error",
-    "readable_text",
-]
+__all__ = ["Conversation", "localize_error", "readable_text"]
 
 log = logging.getLogger(__name__)
 
@@ -75,83 +64,6 @@ def readable_text(text: str) -> str:
         raise UserError("message.unreadable", "The message contains a character I can't read; please type it "
                         "again without it.")  # fmt: skip
     return text
-
-
-def find_person(engine_or_conn, words: tuple[str, ...], among: tuple[str, ...] | None = None) -> str | None:
-    """The user id the words name — an id (`rep-001`), a full name (`Anna Petrova`, any case), or, when exactly one
-    person fits, a first or last name, a prefix or a small typo (bot/people.py) — or None.
-
-    With `among`, only those ids are candidates (the people the asker may see), so a name outside them reads
-    exactly like a word that names nobody."""
-    found = match_people(engine_or_conn, words, among)
-    return found[0].user_id if len(found) == 1 else None
-
-
-def render_charts_safely(
-    result: MetricResult, fmt: Formatter, *, now: datetime | None = None, measure: str | None = None
-) -> tuple[Chart, ...]:
-    """The result's charts as PNGs in the asker's language and currency, what is still in progress at `now`
-    marked; `measure`: the leaderboard's chart of it. A chart that fails is logged and left out, never blocking
-    the text."""
-    try:
-        from metrics.charts.render import render_charts
-    except ImportError:  # pragma: no cover - the charts module is optional while it is being built
-        return ()
-    try:
-        images = render_charts(
-            result,
-            locale=fmt.locale,
-            translate=lambda text: fmt.t(f"chart.{text}", text),
-            words=lambda key, english: fmt.t(key, english),
-            currency=fmt.currency,
-            now=now,
-            measure=measure,
-        )
-        return tuple(
-            Chart(filename=image.filename, png=image.png, caption=image.title, alt_text=image.title)
-            for image in images
-        )
-    except Exception:
-        log.exception("chart of %s failed to render; sending the text without it", result.metric)
-        return ()
-
-
-def effective_query(
-    ctx: CommandContext, args: Arguments, metric: str, *, options: tuple[tuple[str, str], ...] = ()
-) -> tuple[MetricQuery, Arguments]:
-    """The MetricQuery the arguments ask for, with the chat's defaults: a group bound to a team answers for that
-    team, and a team-level answer in a private chat is broken down by rep when the metric can (so a manager sees
-    who is behind)."""
-    assert ctx.viewer is not None
-    request, viewer = ctx.request, ctx.viewer
-    scope = args.scope
-    if scope is None and request.chat_type == "group" and request.bound_team_id:
-        scope = Scope("team", request.bound_team_id)
-    definition = get_metric(metric)
-    effective_scope = scope or default_scope(viewer)
-    by = args.by
-    # In a group every member reads the answer: a team there gets its totals; who did what only when asked.
-    if (
-        by is None
-        and effective_scope.kind == "team"
-        and "rep" in definition.breakdowns
-        and request.chat_type != "group"
-    ):
-        by = "rep"
-    period = args.period or default_period(now=request.now, tz=ctx.tz)
-    q = MetricQuery(
-        metric=definition.name,
-        viewer_id=viewer.user_id,
-        now=request.now,
-        period=period,
-        scope=scope,
-        filters=args.filters,
-        by=by,
-        compare=args.compare,
-        mode=args.mode,
-        options=options,
-    )
-    return q, replace(args, scope=scope, by=by)
 
 
 def _permission_text(t: Translator, exc: PermissionDenied, viewer: Viewer | None, settings: Settings) -> str:
@@ -306,7 +218,7 @@ class Conversation:
                 fmt=fmt,
                 commands=self.registry,
             )
-            reply = command.handler(ctx) if command.handler else self._metric_command(ctx)
+            reply = command.handler(ctx) if command.handler else answer_metric_command(ctx)
             return replace(
                 reply,
                 lines=(lead, *reply.lines) if lead else reply.lines,
@@ -361,46 +273,3 @@ class Conversation:
         usage_words, asked_words = words(usage), words(asked)
         shorter = min(len(usage_words), len(asked_words))
         return bool(asked.strip()) and usage_words[:shorter] == asked_words[:shorter]
-
-    def _metric_command(self, ctx: CommandContext) -> Reply:
-        command = ctx.command
-        assert command.metric is not None and ctx.viewer is not None
-        args = parse_arguments(ctx.words, now=ctx.request.now, tz=ctx.tz)
-        options = dict(command.options)
-        rest = list(args.rest)
-        if command.option_words and rest:
-            option, values = command.option_words
-            for word in list(rest):
-                if word.lower() in values:
-                    options[option] = word.lower()
-                    rest.remove(word)
-        if rest:
-            args = self._rest_as_person(ctx, args, tuple(rest))
-        q, args = effective_query(ctx, args, command.metric, options=tuple(sorted(options.items())))
-        # The viewer was loaded for this request already (a minute-old link is as good as a fresh one).
-        result = query(self.engine, self.settings, q, viewer=ctx.viewer)
-        charts = render_charts_safely(result, ctx.fmt, now=ctx.request.now) if command.chart else ()
-        return metric_reply(
-            result,
-            fmt=ctx.fmt,
-            command=command.name,
-            args=args,
-            viewer=ctx.viewer,
-            breakdowns=get_metric(command.metric).breakdowns,
-            charts=charts,
-        )
-
-    def _rest_as_person(self, ctx: CommandContext, args: Arguments, rest: tuple[str, ...]) -> Arguments:
-        """Words the grammar could not place: a rep's id or name (`rep-001`, `Anna Petrova`), or a mistake."""
-        assert ctx.viewer is not None
-        among = visible_people(ctx.viewer)
-        found = [] if args.scope is not None else match_people(self.engine, rest, among)
-        if not found:
-            raise UserError("args.unknown", "I don't understand '{text}'.", text=" ".join(rest))
-        if len(found) > 1:
-            choices = []
-            for person in found:
-                words = to_words(replace(args, scope=Scope("rep", person.user_id), rest=()))
-                choices.append(Action(person.name, " ".join([f"/{ctx.command.name}", *words])))
-            raise WhichPerson(" ".join(rest), tuple(choices))
-        return replace(args, scope=Scope("rep", found[0].user_id), rest=())

@@ -1,10 +1,10 @@
 """Plain questions read as commands: "what's our win rate this quarter by rep?" is `/winrate this quarter by rep`,
 "сколько звонков вчера у Анны?" is `/активность вчера "Anna Rogers"`.
 
-Deterministic, so every number stays exact: one phrase of the question names the command (a synonym below, or a
-command's name, alias or catalogue title in either language); the words it leaves, without the small words of a
-question (how, many, our, какая, сколько …), must all be read by the command grammar (bot/grammar.py: period,
-comparison, scope, breakdown) or name a person the asker may see. A word left over means the question is not
+Deterministic, so every number stays exact: one phrase of the question names the command (a synonym in
+bot/phrases.py, or a command's name, alias or catalogue title in either language); the words it leaves, without the
+small words of a question (how, many, our, какая, сколько …), must all be read by the command grammar
+(bot/grammar.py: period, comparison, scope, breakdown) or name a person the asker may see. A word left over means the question is not
 understood — it is never guessed at. The reading is then written back as the command it stands for, in the asker's
 language, and that very command is what gets answered.
 """
@@ -17,114 +17,12 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from bot.grammar import BREAKDOWN_WORDS, parse_arguments
+from bot.phrases import OWN_WORDS, SYNONYMS
 from bot.reply.arguments import Arguments, to_words
 from bot.reply.command import Command
-from bot.reply.i18n import Translator
 from storage.errors import UserError
 
-__all__ = ["Reading", "read_question", "command_words", "SYNONYMS"]
-
-# (phrase, command, words it adds). A word ending in `*` matches any word it begins (Russian endings: `звонк*` is
-# звонки, звонков, звонками). The longest phrase found wins; its words may have two other words between them.
-SYNONYMS: tuple[tuple[str, str, str], ...] = (
-    ("how am i doing", "plan", ""),
-    ("how are we doing", "plan", ""),
-    ("how is my team doing", "plan", ""),
-    ("как у меня дела", "plan", ""),
-    ("как мои дела", "plan", ""),
-    ("как дела", "plan", ""),
-    ("who behind", "plan", "by rep"),
-    ("who is behind plan", "plan", "by rep"),
-    ("кто отста*", "plan", "by rep"),
-    ("кто не выполня* план*", "plan", "by rep"),
-    ("plan", "plan", ""),
-    ("quota", "plan", ""),
-    ("attainment", "plan", ""),
-    ("план*", "plan", ""),
-    ("выполнени* план*", "plan", ""),
-    ("win rate", "winrate", ""),
-    ("deals won", "winrate", ""),
-    ("deals", "revenue", ""),
-    ("сделк*", "revenue", ""),
-    ("сделок", "revenue", ""),
-    ("won deals", "winrate", ""),
-    ("deals win", "winrate", ""),
-    ("deals close*", "winrate", ""),
-    ("close rate", "winrate", ""),
-    ("винрейт*", "winrate", ""),
-    ("доля выигранн*", "winrate", ""),
-    ("выигра*", "winrate", ""),
-    ("сдел* выигра*", "winrate", ""),
-    ("calls", "activity", ""),
-    ("call", "activity", ""),
-    ("meetings", "activity", ""),
-    ("activities", "activity", ""),
-    ("звонк*", "activity", ""),
-    ("звонил*", "activity", ""),
-    ("встреч*", "activity", ""),
-    ("активност*", "activity", ""),
-    ("conversion to sql", "sql", ""),
-    ("sql conversion", "sql", ""),
-    ("sqls", "sql", ""),
-    ("acceptance rate", "sql", ""),
-    ("конверси* в sql", "sql", ""),
-    ("конверси* sql", "sql", ""),
-    ("конверси*", "winrate", ""),  # as the command's own alias /конверсия
-    ("leads", "funnel", ""),
-    ("conversion", "funnel", ""),
-    ("mqls", "funnel", ""),
-    ("лид*", "funnel", ""),
-    ("воронк*", "funnel", ""),
-    ("sales", "revenue", ""),
-    ("sold", "revenue", ""),
-    ("deal size", "revenue", ""),
-    ("выручк*", "revenue", ""),
-    ("продаж*", "revenue", ""),
-    ("продал*", "revenue", ""),
-    ("средн* чек*", "revenue", ""),
-    ("sales cycle", "cycle", ""),
-    ("days to close", "cycle", ""),
-    ("цикл*", "cycle", ""),
-    ("time in stage", "stages", ""),
-    ("этап*", "stages", ""),
-    ("churn", "retention", ""),
-    ("удержани*", "retention", ""),
-    ("отток*", "retention", ""),
-    ("lifetime value", "ltv", ""),
-    ("acquisition cost", "cac", ""),
-    ("стоимост* привлечени*", "cac", ""),
-    ("email list", "email", ""),
-    ("subscribers", "email", ""),
-    ("рассылк*", "email", ""),
-    ("подписчик*", "email", ""),
-    ("tickets", "cs", ""),
-    ("customer success", "cs", ""),
-    ("тикет*", "cs", ""),
-    ("leaderboard", "leaderboard", ""),
-    ("who most", "leaderboard", ""),
-    ("best", "leaderboard", ""),
-    ("рейтинг*", "leaderboard", ""),
-    ("больше всего", "leaderboard", ""),
-    ("лучш*", "leaderboard", ""),
-)
-# A command that takes a measure as its own word (`/leaderboard calls`, `/plan calls`): the word for what another
-# phrase of the question names — by command, then by the start of the word that named it.
-_OWN_WORDS: dict[str, dict[str, dict[str, str]]] = {
-    "leaderboard": {
-        "activity": {"meet": "meetings", "встреч": "meetings", "activit": "activities", "": "calls"},
-        "revenue": {"": "revenue"},
-        "winrate": {"": "win_rate"},
-        "funnel": {"": "leads"},
-        "cycle": {"": "cycle"},
-        "plan": {"": "plan"},
-    },
-    "plan": {
-        "activity": {"meet": "meetings", "встреч": "meetings", "activit": "activities", "": "calls"},
-        "winrate": {"": "deals_won"},
-        "funnel": {"": "new_leads"},
-        "revenue": {"": "revenue"},
-    },
-}
+__all__ = ["Reading", "read_question", "reading_words"]
 
 
 def _word_set(*texts: str) -> frozenset[str]:
@@ -148,10 +46,8 @@ _BARE_UNITS = {
     **{"неделю": "week", "месяц": "month", "квартал": "quarter", "год": "year"},
 }
 _BEFORE_UNIT = _word_set("this last previous current by per vs по к")
-_RELATIVE_LABELS = frozenset(
-    {"today", "yesterday", "ytd"}
-    | {f"{which} {unit}" for which in ("this", "last") for unit in ("week", "month", "quarter", "year")}
-)
+# A word after these, or with `'s`, is meant as a person's name (`for Rog`, `у Анны`, `Anna's`).
+_FOR_PERSON = frozenset({"for", "у"})
 _GAP = 2
 
 
@@ -164,16 +60,31 @@ class Reading:
     names: tuple[str, ...] = ()
     others: tuple[str, ...] = ()  # other commands a shorter phrase of the question names ("deals" in revenue)
     own: tuple[str, ...] = ()  # the command's own word (`calls` in `/leaderboard calls`)
+    named: bool = False  # a name came after `for`/`у` or with `'s`: meant as a person's, however it is spelt
 
 
-def _tokens(text: str) -> list[str]:
+def _low(word: str) -> str:
+    return word.lower().replace("ё", "е")
+
+
+def _tokens(text: str) -> tuple[list[str], set[str]]:
+    """The question's words as typed (a filter value keeps its case: `product=P-ENT`), without punctuation and
+    `'s`; and the words marked as a person's (after `for`/`у`, or with `'s`), in lower case."""
     words: list[str] = []
-    for word in text.replace("’", "'").split():
-        word = word.lower().replace("ё", "е").strip('.,;:!?()"«»')
-        word = word.removesuffix("'s").removesuffix("'re").removesuffix("'m")
-        if word and word != "/":
-            words.append(word.lstrip("/") if not words else word)
-    return words
+    marked: set[str] = set()
+    for raw in text.replace("’", "'").split():
+        word = raw.strip('.,;:!?()"«»')
+        owner = word[-2:].lower() == "'s"
+        for suffix in ("'s", "'re", "'m"):
+            if word[-len(suffix) :].lower() == suffix:
+                word = word[: -len(suffix)]
+                break
+        if not word or word == "/":
+            continue
+        if owner or (words and _low(words[-1]) in _FOR_PERSON):
+            marked.add(_low(word))
+        words.append(word.lstrip("/") if not words else word)
+    return words, marked
 
 
 def _fits(pattern: str, word: str) -> bool:
@@ -222,7 +133,8 @@ def read_question(
     `titles` are the catalogue titles of each metric command, in every language (`winrate`: Win rate, Доля
     выигранных)."""
     commands = [c for c in commands if c.metric is not None or c.name == "leaderboard"]
-    words = _tokens(text)
+    typed, marked = _tokens(text)
+    words = [_low(word) for word in typed]  # what the phrases match; the grammar reads the words as typed
     found_by: dict[str, tuple[int, int, list[int], str]] = {}
     for pattern, command, extra in _phrases(commands, titles):
         found = _find(pattern, words) if pattern else None
@@ -235,7 +147,7 @@ def read_question(
         return None
     # The longest phrase wins, the earliest of equally long ones; the order of SYNONYMS breaks the last ties.
     ranked = sorted(found_by, key=lambda name: found_by[name][:2], reverse=True)
-    if "leaderboard" in ranked and ranked[0] in _OWN_WORDS["leaderboard"]:
+    if "leaderboard" in ranked and ranked[0] in OWN_WORDS["leaderboard"]:
         # "who is best at win rate": a ranking of the measure another phrase names, however long that phrase.
         ranked = ["leaderboard", *(name for name in ranked if name != "leaderboard")]
     command = ranked[0]
@@ -245,28 +157,30 @@ def read_question(
     used = [i for i, word in enumerate(words) if i in used or any(_fits(p, word) for p in singles)]
     own: tuple[str, ...] = ()
     for other in ranked[1:2]:
-        by_start = _OWN_WORDS.get(command, {}).get(other)
+        by_start = OWN_WORDS.get(command, {}).get(other)
         if by_start is not None:
             named = words[found_by[other][2][0]]
             own = (next(word for start, word in by_start.items() if named.startswith(start)),)
             used = sorted({*used, *found_by[other][2]})
-    left = [word for i, word in enumerate(words) if i not in used]
+    left = [word for i, word in enumerate(typed) if i not in used]
     grammar_words = _grammar_words(left) + extra.split()
     try:
         args = parse_arguments(grammar_words, now=now, tz=tz)
     except UserError:
         return None
-    names = tuple(word for word in args.rest if word not in _SMALL_WORDS)
+    names = tuple(word for word in args.rest if _low(word) not in _SMALL_WORDS)
     others = tuple(name for name in ranked[1:] if not own or name != ranked[1])
-    return Reading(command, replace(args, rest=()), names, others, own)
+    named = any(_low(word) in marked for word in names)
+    return Reading(command, replace(args, rest=()), names, others, own, named)
 
 
 def _grammar_words(words: list[str]) -> list[str]:
     """The words the command grammar should read: small words out (but `по` before a breakdown), `show me` out,
     `I` as `me`, a bare unit as this one."""
+    low = [_low(word) for word in words]
     out: list[str] = []
-    for i, word in enumerate(words):
-        before, after = words[i - 1] if i else "", words[i + 1] if i + 1 < len(words) else ""
+    for i, word in enumerate(low):
+        before, after = low[i - 1] if i else "", low[i + 1] if i + 1 < len(low) else ""
         if word in ("me", "мне") and before in _SHOW_ME:
             continue
         if (
@@ -278,37 +192,14 @@ def _grammar_words(words: list[str]) -> list[str]:
         elif word in _ME_WORDS:
             out.append(_ME_WORDS[word])
         elif word not in _SMALL_WORDS or (word == "по" and after in BREAKDOWN_WORDS):
-            out.append(word)
+            out.append(words[i])
     return out
 
 
-def command_words(
-    t: Translator, args: Arguments, person: str | None = None, own: Sequence[str] = ()
+def reading_words(
+    args: Arguments, locale: str, person: str | None = None, own: Sequence[str] = ()
 ) -> list[str]:
     """The reading written back as command words in the asker's language (`этот квартал по менеджерам`): what the
-    reply says it read, and what the conversation then runs."""
-    words: list[str] = list(own)
-    period = args.period
-    if period is not None:
-        if period.label in _RELATIVE_LABELS:
-            words += t(f"read.period.{period.label}", period.label).split()
-        else:
-            words += to_words(Arguments(period=period))
-    if args.compare:
-        words += t(f"read.compare.{args.compare}", f"vs {args.compare}").split()
-    words += to_words(Arguments(filters=args.filters))  # before the scope: `team` takes the word after it
-    scope = args.scope
-    if scope is not None and scope.kind in ("me", "org"):
-        words.append(t(f"read.scope.{scope.kind}", scope.kind))
-    elif scope is not None and scope.kind == "team":
-        words.append(t("read.scope.team", "team"))
-        if scope.ref:
-            words.append(f'"{scope.ref}"' if " " in scope.ref else scope.ref)
-    elif scope is not None:
-        name = person if person and '"' not in person else f"@{scope.ref}"
-        words.append(f'"{name}"' if " " in name else name)
-    if args.by:
-        words += t(f"read.by.{args.by}", f"by {args.by}").split()
-    if args.mode:
-        words.append(t(f"read.mode.{args.mode}", args.mode))
-    return words
+    reply says it read, and what the conversation then runs. A period is written as it was named (`last month`),
+    a person by `person`, their name."""
+    return [*own, *to_words(args, locale=locale, relative=True, person=person)]

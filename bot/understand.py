@@ -15,8 +15,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
-from bot.intents import SYNONYMS, Reading, command_words, read_question
-from bot.people import WhichPerson, match_people
+from bot.intents import Reading, read_question, reading_words
+from bot.people import TYPO, WhichPerson, match_people, person_choices
+from bot.phrases import SYNONYMS
 from bot.registry import Registry
 from bot.reply.arguments import Arguments
 from bot.reply.command import Command
@@ -146,24 +147,20 @@ def _answer_reading(
         # A name is looked for only among the people the asker may see; a word that names nobody is not guessed.
         if viewer is None or args.scope is not None:
             return _not_sure(t, text, usable, first=command.name)
-        found = match_people(engine, reading.names, visible_people(viewer))
+        # A leftover word is a person by a whole name (`Anna`, `Анны`), or by any spelling after `for`, `у` or
+        # with `'s`; else the start of a name is none (`in nov` is not Новиков) and a typo of one is asked about.
+        found = match_people(engine, reading.names, visible_people(viewer), prefixes=reading.named)
         if not found:
             return _not_sure(t, text, usable, first=command.name)
+        choices = person_choices(command.name, args, found, locale=t.locale, own=reading.own)
+        if found[0].fit == TYPO and not reading.named:
+            names = t("typo.or", " or ").join(candidate.name for candidate in found)
+            line = (Span(t("person.did_you_mean", "Did you mean {names}?", names=names)),)
+            return Reply(lines=(line,), actions=choices, kind="user_error")
         if len(found) > 1:
-            choices = []
-            for candidate in found:
-                chosen = replace(args, scope=Scope("rep", candidate.user_id))
-                choices.append(
-                    Action(
-                        candidate.name,
-                        " ".join(
-                            [f"/{command.name}", *command_words(t, chosen, candidate.name, reading.own)]
-                        ),
-                    )
-                )
-            raise WhichPerson(" ".join(reading.names), tuple(choices))
+            raise WhichPerson(" ".join(reading.names), choices)
         args, person = replace(args, scope=Scope("rep", found[0].user_id)), found[0].name
-    words = " ".join(command_words(t, args, person, reading.own))
+    words = " ".join(reading_words(args, t.locale, person, reading.own))
     shown = f"/{_shown_name(command, t.locale)} {words}".strip()
     lead: Line = (
         Span(t("read.as", "Read as") + " "),

@@ -30,6 +30,7 @@ from metrics.periods import Period, check_bounds, parse_period, period_coverage
 from metrics.plan.metric import PLAN
 from metrics.result import BreakdownRow, Measure, MetricResult
 from metrics.scope import ResolvedScope, Scope, Viewer, load_viewer, resolve_scope
+from metrics.sql.breakdowns import check_filter_values
 from storage.config.settings import Settings
 from storage.errors import PermissionDenied, UserError
 
@@ -217,6 +218,7 @@ def _answer(
         )
     scope = resolve_scope(conn, viewer, q.scope, settings)
     _check_breakdown(viewer, scope, q.by, settings)
+    check_filter_values(conn, dict(q.filters))
     ctx = ComputeContext(
         conn=conn,
         settings=settings,

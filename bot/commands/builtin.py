@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from sqlalchemy import select, update
 
-from bot.conversation import effective_query, render_charts_safely
+from bot.commands.metric import effective_query, render_charts_safely
 from bot.grammar import parse_arguments
 from bot.identity import PLATFORMS
 from bot.invites import redeem_invite

@@ -1,5 +1,9 @@
 """What a metric command's words asked for (`Arguments`), and the same arguments written back as words — the
-follow-up buttons under a reply (`to_words`). bot/grammar.py reads the words into Arguments."""
+follow-up buttons under a reply and the reading of a plain question (`to_words`). bot/grammar.py reads the words
+into Arguments.
+
+`command_words` is the one table of the command words kpibot writes, in English and Russian: every reply, button
+and reading takes its words from it, so each word written is one the grammar reads back."""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from typing import Literal
 from metrics.periods import Period
 from metrics.scope import Scope
 
-__all__ = ["Arguments", "Compare", "to_words", "command_words", "quoted"]
+__all__ = ["Arguments", "Compare", "RELATIVE_PERIODS", "to_words", "command_words", "quoted"]
 
 Compare = Literal["prev", "year"]
 
@@ -38,11 +42,16 @@ def quoted(word: str) -> str:
     return shlex.quote(word) if any(ch.isspace() or ch in "'\"\\" for ch in word) else word
 
 
+# The periods a plain question may name by their words (`last month`), written back as those words; a button
+# writes its period by its dates instead, so it still means the same period when pressed next month.
+RELATIVE_PERIODS = ("today", "yesterday", "ytd") + tuple(
+    f"{which} {unit}" for which in ("this", "last") for unit in ("week", "month", "quarter", "year")
+)
 # The words `to_words` writes, per language; bot/grammar.py reads each of them back (tests/bot/test_follow_ups.py
-# parses every follow-up of every reply to check).
+# parses every follow-up of every reply to check). A period's key is its label with `_` for the space.
 _WORDS: dict[str, dict[str, tuple[str, ...]]] = {
     "en": {
-        "last_month": ("last", "month"),
+        **{label.replace(" ", "_"): tuple(label.split()) for label in RELATIVE_PERIODS},
         "vs.prev": ("vs", "prev"),
         "vs.year": ("vs", "year"),
         "me": ("me",),
@@ -58,7 +67,17 @@ _WORDS: dict[str, dict[str, tuple[str, ...]]] = {
         "mode.flow": ("flow",),
     },
     "ru": {
+        "today": ("сегодня",),
+        "yesterday": ("вчера",),
+        "ytd": ("с", "начала", "года"),
+        "this_week": ("эта", "неделя"),
+        "last_week": ("прошлая", "неделя"),
+        "this_month": ("этот", "месяц"),
         "last_month": ("прошлый", "месяц"),
+        "this_quarter": ("этот", "квартал"),
+        "last_quarter": ("прошлый", "квартал"),
+        "this_year": ("этот", "год"),
+        "last_year": ("прошлый", "год"),
         "vs.prev": ("к", "прошлому"),
         "vs.year": ("к", "прошлому", "году"),
         "me": ("мои",),
@@ -90,18 +109,29 @@ def command_words(key: str, locale: str = "en") -> list[str]:
     return list(found) if found is not None else [key.rpartition(".")[2]]
 
 
-def to_words(args: Arguments, *, scope_ref: str | None = None, locale: str = "en") -> list[str]:
+def to_words(
+    args: Arguments,
+    *,
+    scope_ref: str | None = None,
+    locale: str = "en",
+    relative: bool = False,
+    person: str | None = None,
+) -> list[str]:
     """The arguments written back as command words (for follow-up buttons), in the asker's language:
     `2026-10 vs prev segment=saas team Alpha by rep`, `2026-10 к прошлому сегмент=saas команда Alpha по менеджерам`.
 
-    Periods are written by their dates so a button pressed next month still means the same period.
-    `scope_ref` replaces a rep reference with its id. Filters come before the scope: a bare `team` reads the word
-    after it as the team's name unless that word is one the grammar reserves (`by`, a mode, the end).
+    Periods are written by their dates so a button pressed next month still means the same period; with
+    `relative`, a period named by its words (`last month`, `вчера`) is written by them, as a reading of what was
+    asked. `scope_ref` replaces a rep reference with its id; `person` writes the rep by that name instead
+    (`"Anna Rogers"`). Filters come before the scope: a bare `team` reads the word after it as the team's name
+    unless that word is one the grammar reserves (`by`, a mode, the end).
     """
     words: list[str] = []
     period = args.period
     if period is not None:
-        if period.grain == "week":
+        if relative and period.label in RELATIVE_PERIODS:
+            words += command_words(period.label.replace(" ", "_"), locale)
+        elif period.grain == "week":
             words.append(f"{period.start_date.isoformat()}..{period.last_date.isoformat()}")
         else:
             words.append(period.key)
@@ -118,6 +148,8 @@ def to_words(args: Arguments, *, scope_ref: str | None = None, locale: str = "en
             words += command_words("team", locale)
             if args.scope.ref:
                 words.append(quoted(args.scope.ref))
+        elif person and '"' not in person:
+            words.append(f'"{person}"' if " " in person else person)
         else:
             words.append("@" + (scope_ref or args.scope.ref or ""))
     if args.by:

@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import and_, func, or_, select, true
+from sqlalchemy import and_, func, select, true
 
 from metrics.declare import ComputeContext, Computed, MetricDef
 from metrics.kpis.mrr import money
 from metrics.result import BreakdownRow, Measure, ratio
+from metrics.sql.breakdowns import known_campaign
 from metrics.sql.customers import require_org
-from storage.errors import UserError
 from storage.schema import Campaign, Deal, EmailList, Lead, Spend
 
 __all__ = ["ROI", "EMAIL", "campaign_returns", "ListGrowth", "list_growth"]
@@ -22,16 +22,7 @@ __all__ = ["ROI", "EMAIL", "campaign_returns", "ListGrowth", "list_growth"]
 def _campaign_filter(ctx: ComputeContext) -> str | None:
     """The campaign id asked for with `campaign=` (its id or its name), or None."""
     value = ctx.filters.get("campaign")
-    if not value:
-        return None
-    found = ctx.conn.execute(
-        select(Campaign.campaign_id).where(
-            or_(Campaign.campaign_id == value, func.lower(Campaign.name) == value.lower())
-        )
-    ).scalar()
-    if found is None:
-        raise UserError("campaign.unknown", "I don't know a campaign called '{name}'.", name=value)
-    return str(found)
+    return known_campaign(ctx.conn, value) if value else None
 
 
 def campaign_returns(ctx: ComputeContext) -> dict[str, tuple[Decimal, Decimal]]:

@@ -1,4 +1,5 @@
-"""What a `by …` breakdown groups on, how its rows are named, and the `source=` / `product=` filters, in SQL.
+"""What a `by …` breakdown groups on, how its rows are named, and the `source=` / `product=` filters, in SQL — with
+the refusal of a filter value that names nothing the data knows (`product=blorp` is a mistake, not $0).
 
 Every grouped query here is built in two levels: an inner select that puts the group key beside each row (a rep's
 team is a correlated lookup, a local month a CASE over the bucket boundaries), and an outer select that aggregates
@@ -11,11 +12,12 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import fields, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import ColumnElement, Connection, String, case, cast, func, literal, or_, select
+from sqlalchemy import ColumnElement, Connection, String, case, cast, func, literal, or_, select, union_all
 
 from metrics.periods import Period, iter_buckets
 from metrics.result import BreakdownRow, Measure
-from storage.schema import Campaign, Product, Team, User
+from storage.errors import UserError
+from storage.schema import Account, Campaign, Deal, Lead, Product, Spend, Team, User
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -27,6 +29,8 @@ __all__ = [
     "bucket_of",
     "group_key",
     "matches_campaign",
+    "known_campaign",
+    "check_filter_values",
     "lead_filters",
     "product_filter",
     "breakdown_rows",
@@ -89,6 +93,49 @@ def matches_campaign(column: Any, value: str) -> ColumnElement[bool]:
     # People type the campaign's name more often than its CRM id; either finds it.
     by_name = select(Campaign.campaign_id).where(func.lower(Campaign.name) == value.lower())
     return or_(column == value, column.in_(by_name))
+
+
+def known_campaign(conn: Connection, value: str) -> str:
+    """The id of the campaign `value` names (its id or its name); a UserError when it names none."""
+    found = conn.execute(
+        select(Campaign.campaign_id).where(
+            or_(Campaign.campaign_id == value, func.lower(Campaign.name) == value.lower())
+        )
+    ).scalar()
+    if found is None:
+        raise UserError("campaign.unknown", "I don't know a campaign called '{name}'.", name=value)
+    return str(found)
+
+
+def _seen(conn: Connection, *matches: Any) -> bool:
+    """Whether any row fits any of the (column, condition) pairs."""
+    rows = union_all(*(select(column).where(condition) for column, condition in matches))
+    return conn.execute(select(rows.subquery()).limit(1)).first() is not None
+
+
+def check_filter_values(conn: Connection, filters: Mapping[str, str]) -> None:
+    """Refuse, in one line, a filter value that names nothing in the data: a source no lead or spend has, a segment
+    no lead or account has, a product or campaign by neither id nor name — found as the filters find them."""
+    if "campaign" in filters:
+        known_campaign(conn, filters["campaign"])
+    if (value := filters.get("product")) is not None and not _seen(
+        conn,
+        (Product.product_id, or_(Product.product_id == value, func.lower(Product.name) == value.lower())),
+        (Deal.product_id, Deal.product_id == value),
+    ):
+        raise UserError("product.unknown", "I don't know a product called '{name}'.", name=value)
+    if (value := filters.get("source")) is not None and not _seen(
+        conn,
+        (Lead.source, func.lower(Lead.source) == value.lower()),
+        (Spend.channel, func.lower(Spend.channel) == value.lower()),
+    ):
+        raise UserError("source.unknown", "I don't know a source called '{name}'.", name=value)
+    if (value := filters.get("segment")) is not None and not _seen(
+        conn,
+        (Lead.segment, func.lower(Lead.segment) == value.lower()),
+        (Account.segment, func.lower(Account.segment) == value.lower()),
+    ):
+        raise UserError("segment.unknown", "I don't know a segment called '{name}'.", name=value)
 
 
 def lead_filters(filters: Mapping[str, str], lead: Any) -> list[ColumnElement[bool]]:

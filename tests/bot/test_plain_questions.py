@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 from sqlalchemy import insert
 
 from bot.conversation import Conversation
-from bot.intents import SYNONYMS, read_question
+from bot.intents import read_question
+from bot.phrases import SYNONYMS
 from bot.reply.messages import Reply, Request
 from bot.telegram.handlers import addressed_text
 from bot.understand import metric_titles
@@ -155,10 +156,11 @@ def test_the_russian_readings_carry_the_fixtures_numbers(conversation):
 def test_a_question_naming_two_people_the_asker_may_see_lists_them(conversation):
     reply = ask(conversation, "admin", "сколько звонков вчера у Анны?", locale="ru")
     assert reply.kind == "user_error" and not reply.title
-    assert lines(reply) == ["«анны» — это может быть: Anna Rogers, Анна Смирнова. Кого вы имеете в виду?"]
+    assert lines(reply) == ["«Анны» — это может быть: Anna Rogers, Анна Смирнова. Кого вы имеете в виду?"]
+    # Each button names its person by id and the day by its date, so it answers whenever it is pressed.
     assert [a.command for a in reply.actions] == [
-        '/activity вчера "Anna Rogers"',
-        '/activity вчера "Анна Смирнова"',
+        "/activity 2026-11-19 @rep-4",
+        "/activity 2026-11-19 @rep-5",
     ]
     assert "Звонки: 1" in lines(ask(conversation, "admin", reply.actions[1].command, locale="ru"))
 

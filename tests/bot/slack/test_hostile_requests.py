@@ -11,10 +11,14 @@ import asyncio
 import json
 import logging
 import time
+from datetime import datetime
 from urllib.parse import urlencode
 
 import pytest
+from sqlalchemy import insert
 
+from storage.db import make_engine
+from storage.schema import Lead
 from tests.bot.slack.conftest import ROB
 from tests.bot.slack.slack_requests import (
     button_press,
@@ -192,7 +196,14 @@ async def test_echoed_user_text_keeps_no_slack_formatting(served, slack_api):
     assert "\u200b*\u200bblorp\u200b*\u200b" in answer.params["text"]  # the notification text too
 
 
-async def test_a_filter_value_with_a_quote_survives_the_round_trip_through_a_button(served, slack_api):
+async def test_a_filter_value_with_a_quote_survives_the_round_trip_through_a_button(
+    served, slack_api, db_url
+):
+    engine = make_engine(db_url)
+    with engine.begin() as conn:  # a source the data knows, or the filter is refused as naming nothing
+        conn.execute(insert(Lead), [dict(lead_id="Q-1", owner_id="rep-2", created_at=datetime(2026, 1, 5, 12),
+                                         source="it's")])  # fmt: skip
+    engine.dispose()
     asked = slash_command(
         ROB, 'funnel source="it\'s"', channel_id="D0ROB", response_url=slack_api.response_url("ask")
     )
