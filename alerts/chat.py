@@ -19,12 +19,13 @@ from alerts.rules.notices import rule_title
 from alerts.rules.run import RULE_WIDE
 from bot.reply.command import Command, CommandContext
 from bot.reply.messages import Line, Reply, Span
+from metrics.scope import Viewer
 from storage.config.alerts import DIGEST_NAMES, parse_duration, parse_local_time
 from storage.errors import PermissionDenied, UserError
 from storage.schema import Subscription
 from storage.times import naive_utc
 
-__all__ = ["COMMANDS"]
+__all__ = ["COMMANDS", "may_silence"]
 
 
 def _lines(*texts: str) -> tuple[Line, ...]:
@@ -179,9 +180,14 @@ def _may_act(person: Person | None, action: str, rule_id: str, scope: str | None
                                example=example)  # fmt: skip
 
 
+def may_silence(who: Person | Viewer) -> bool:
+    """Whether someone may snooze or acknowledge alerts at all: an admin, or a manager of a team."""
+    return who.role == "admin" or (who.role == "manager" and bool(who.managed_team_ids))
+
+
 def _may_silence(person: Person | None) -> None:
     """A rep is refused before the command's words are checked, so they are never asked to complete it."""
-    if person is None or not (person.is_admin or person.is_manager):
+    if person is None or not may_silence(person):
         raise PermissionDenied("alerts.managers_only", "Only managers and admins can snooze or acknowledge alerts; "
                                "/alerts shows what is firing, and your manager gets the alerts about your numbers.")  # fmt: skip
 
@@ -220,7 +226,7 @@ def _list_alerts(ctx: CommandContext) -> Reply:
         lines.append((Span(text),))
     if not lines:
         lines.append((Span(t("alerts.none", "No alert rules are configured.")),))
-    if person is None or not (person.is_admin or person.is_manager):
+    if person is None or not may_silence(person):
         return Reply(title=t("alerts.title", "Alerts"), lines=tuple(lines), kind="info")
     if person.is_admin:
         usage = t("alerts.usage", "/alerts snooze RULE [SCOPE] 4h · /alerts ack RULE [SCOPE] · "
@@ -302,11 +308,13 @@ COMMANDS = (
             help_text="Preview my digests as they would read now.", group="team"),
     Command("subscribe", "/subscribe team_digest 08:30", "help.subscribe", aliases=("подписка",),
             handler=subscribe_command, chart=False,
-            help_text="Choose a digest and its local time: /subscribe NAME [HH:MM].", group="team"),
+            help_text="Choose a digest and its local time: /subscribe NAME [HH:MM].", group="team", changes=True),
     Command("unsubscribe", "/unsubscribe rep_daily", "help.unsubscribe", aliases=("отписка",),
-            handler=unsubscribe_command, chart=False, help_text="Stop a digest: /unsubscribe NAME.", group="team"),
+            handler=unsubscribe_command, chart=False, help_text="Stop a digest: /unsubscribe NAME.", group="team",
+            changes=True),
     Command("alerts", "/alerts snooze mql-rate 4h", "help.alerts", aliases=("алерты",), handler=alerts_command,
-            chart=False, help_text="Alert rules and what is firing; snooze, acknowledge or mute them.", group="team"),
+            chart=False, help_text="Alert rules and what is firing; snooze, acknowledge or mute them.", group="team",
+            changes=True, may_change=may_silence),
     Command("deliveries", "/deliveries dead", "help.deliveries", handler=deliveries_command, chart=False,
             admin_only=True, help_text="What was sent, is pending or failed (admins).", group="team"),
 )  # fmt: skip
