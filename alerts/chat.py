@@ -25,7 +25,10 @@ from storage.errors import PermissionDenied, UserError
 from storage.schema import Subscription
 from storage.times import naive_utc
 
-__all__ = ["COMMANDS", "may_silence"]
+__all__ = ["COMMANDS", "ALERT_ACTIONS", "may_silence"]
+
+# What `/alerts` does besides listing (the words it takes after its name).
+ALERT_ACTIONS = ("snooze", "ack", "mute", "unmute", "list")
 
 
 def _lines(*texts: str) -> tuple[Line, ...]:
@@ -242,7 +245,7 @@ def alerts_command(ctx: CommandContext) -> Reply:
     if not ctx.words:
         return _list_alerts(ctx)
     action = ctx.words[0].lower()
-    if action not in ("snooze", "ack", "mute", "unmute", "list"):
+    if action not in ALERT_ACTIONS:
         raise UserError("alerts.action", "I don't understand '{text}'.", text=action)
     if action == "list":
         return _list_alerts(ctx)
