@@ -44,8 +44,7 @@ def digest_command(ctx: CommandContext) -> Reply:
     assert ctx.viewer is not None
     wanted = ctx.words[0].lower() if ctx.words else None
     if wanted is not None and wanted not in DIGEST_NAMES:
-        raise UserError("digest.unknown", "There is no digest '{name}'; try: {allowed}.", name=wanted,
-                        allowed=", ".join(DIGEST_NAMES))  # fmt: skip
+        raise _unknown_digest(ctx, wanted)
     found = preview_digests(ctx.engine, ctx.settings, ctx.viewer.user_id, _now(ctx), locale=ctx.locale)
     if wanted is not None:
         found = [(name, reply) for name, reply in found if name == wanted]
@@ -95,11 +94,18 @@ def _my_digests(ctx: CommandContext) -> Reply:
     return Reply(title=ctx.t("subscribe.title", "Your digests"), lines=_lines(*lines), kind="info")
 
 
+def _unknown_digest(ctx: CommandContext, name: str) -> UserError:
+    """No digest of that name: the hint names only the digests the asker may have."""
+    person = _person(ctx)
+    allowed = [digest for digest in DIGEST_NAMES if person is not None and may_receive(digest, person)]
+    return UserError("digest.unknown", "There is no digest '{name}'; try: {allowed}.", name=name,
+                     allowed=", ".join(allowed or DIGEST_NAMES))  # fmt: skip
+
+
 def _digest_name(ctx: CommandContext) -> str:
     name = ctx.words[0].lower()
     if name not in DIGEST_NAMES:
-        raise UserError("digest.unknown", "There is no digest '{name}'; try: {allowed}.", name=name,
-                        allowed=", ".join(DIGEST_NAMES))  # fmt: skip
+        raise _unknown_digest(ctx, name)
     return name
 
 
@@ -309,7 +315,8 @@ def deliveries_command(ctx: CommandContext) -> Reply:
 COMMANDS = (
     Command("digest", "/digest", "help.digest", aliases=("дайджест",), handler=digest_command, chart=False,
             help_text="Preview my digests as they would read now.", group="team"),
-    Command("subscribe", "/subscribe team_digest 08:30", "help.subscribe", aliases=("подписка",),
+    # The example is a digest everyone may have (may_receive), so a "Try:" never names one refused to the asker.
+    Command("subscribe", "/subscribe rep_daily 08:30", "help.subscribe", aliases=("подписка",),
             handler=subscribe_command, chart=False,
             help_text="Choose a digest and its local time: /subscribe NAME [HH:MM].", group="team", changes=True),
     Command("unsubscribe", "/unsubscribe rep_daily", "help.unsubscribe", aliases=("отписка",),
