@@ -19,12 +19,16 @@ from alerts.rules.notices import rule_title
 from alerts.rules.run import RULE_WIDE
 from bot.reply.command import Command, CommandContext
 from bot.reply.messages import Line, Reply, Span
+from metrics.scope import Viewer
 from storage.config.alerts import DIGEST_NAMES, AlertRule, parse_duration, parse_local_time
 from storage.errors import PermissionDenied, UserError
 from storage.schema import Subscription
 from storage.times import naive_utc
 
-__all__ = ["COMMANDS"]
+__all__ = ["COMMANDS", "ALERT_ACTIONS", "may_silence"]
+
+# What `/alerts` does besides listing (the words it takes after its name).
+ALERT_ACTIONS = ("snooze", "ack", "mute", "unmute", "list")
 
 
 def _lines(*texts: str) -> tuple[Line, ...]:
@@ -40,8 +44,7 @@ def digest_command(ctx: CommandContext) -> Reply:
     assert ctx.viewer is not None
     wanted = ctx.words[0].lower() if ctx.words else None
     if wanted is not None and wanted not in DIGEST_NAMES:
-        raise UserError("digest.unknown", "There is no digest '{name}'; try: {allowed}.", name=wanted,
-                        allowed=", ".join(DIGEST_NAMES))  # fmt: skip
+        raise _unknown_digest(ctx, wanted)
     found = preview_digests(ctx.engine, ctx.settings, ctx.viewer.user_id, _now(ctx), locale=ctx.locale)
     if wanted is not None:
         found = [(name, reply) for name, reply in found if name == wanted]
@@ -91,11 +94,18 @@ def _my_digests(ctx: CommandContext) -> Reply:
     return Reply(title=ctx.t("subscribe.title", "Your digests"), lines=_lines(*lines), kind="info")
 
 
+def _unknown_digest(ctx: CommandContext, name: str) -> UserError:
+    """No digest of that name: the hint names only the digests the asker may have."""
+    person = _person(ctx)
+    allowed = [digest for digest in DIGEST_NAMES if person is not None and may_receive(digest, person)]
+    return UserError("digest.unknown", "There is no digest '{name}'; try: {allowed}.", name=name,
+                     allowed=", ".join(allowed or DIGEST_NAMES))  # fmt: skip
+
+
 def _digest_name(ctx: CommandContext) -> str:
     name = ctx.words[0].lower()
     if name not in DIGEST_NAMES:
-        raise UserError("digest.unknown", "There is no digest '{name}'; try: {allowed}.", name=name,
-                        allowed=", ".join(DIGEST_NAMES))  # fmt: skip
+        raise _unknown_digest(ctx, name)
     return name
 
 
@@ -179,9 +189,14 @@ def _may_act(person: Person | None, action: str, rule_id: str, scope: str | None
                                example=example)  # fmt: skip
 
 
+def may_silence(who: Person | Viewer) -> bool:
+    """Whether someone may snooze or acknowledge alerts at all: an admin, or a manager of a team."""
+    return who.role == "admin" or (who.role == "manager" and bool(who.managed_team_ids))
+
+
 def _may_silence(person: Person | None) -> None:
     """A rep is refused before the command's words are checked, so they are never asked to complete it."""
-    if person is None or not (person.is_admin or person.is_manager):
+    if person is None or not may_silence(person):
         raise PermissionDenied("alerts.managers_only", "Only managers and admins can snooze or acknowledge alerts; "
                                "/alerts shows what is firing, and your manager gets the alerts about your numbers.")  # fmt: skip
 
@@ -238,7 +253,7 @@ def _list_alerts(ctx: CommandContext) -> Reply:
         lines.append((Span(text),))
     if not lines:
         lines.append((Span(t("alerts.none", "No alert rules are configured.")),))
-    if person is None or not (person.is_admin or person.is_manager):
+    if person is None or not may_silence(person):
         return Reply(title=t("alerts.title", "Alerts"), lines=tuple(lines), kind="info")
     if person.is_admin:
         usage = t("alerts.usage", "/alerts snooze RULE [SCOPE] 4h · /alerts ack RULE [SCOPE] · "
@@ -254,7 +269,7 @@ def alerts_command(ctx: CommandContext) -> Reply:
     if not ctx.words:
         return _list_alerts(ctx)
     action = ctx.words[0].lower()
-    if action not in ("snooze", "ack", "mute", "unmute", "list"):
+    if action not in ALERT_ACTIONS:
         raise UserError("alerts.action", "I don't understand '{text}'.", text=action)
     if action == "list":
         return _list_alerts(ctx)
@@ -318,13 +333,16 @@ def deliveries_command(ctx: CommandContext) -> Reply:
 COMMANDS = (
     Command("digest", "/digest", "help.digest", aliases=("дайджест",), handler=digest_command, chart=False,
             help_text="Preview my digests as they would read now.", group="team"),
-    Command("subscribe", "/subscribe team_digest 08:30", "help.subscribe", aliases=("подписка",),
+    # The example is a digest everyone may have (may_receive), so a "Try:" never names one refused to the asker.
+    Command("subscribe", "/subscribe rep_daily 08:30", "help.subscribe", aliases=("подписка",),
             handler=subscribe_command, chart=False,
-            help_text="Choose a digest and its local time: /subscribe NAME [HH:MM].", group="team"),
+            help_text="Choose a digest and its local time: /subscribe NAME [HH:MM].", group="team", changes=True),
     Command("unsubscribe", "/unsubscribe rep_daily", "help.unsubscribe", aliases=("отписка",),
-            handler=unsubscribe_command, chart=False, help_text="Stop a digest: /unsubscribe NAME.", group="team"),
+            handler=unsubscribe_command, chart=False, help_text="Stop a digest: /unsubscribe NAME.", group="team",
+            changes=True),
     Command("alerts", "/alerts snooze mql-rate 4h", "help.alerts", aliases=("алерты",), handler=alerts_command,
-            chart=False, help_text="Alert rules and what is firing; snooze, acknowledge or mute them.", group="team"),
+            chart=False, help_text="Alert rules and what is firing; snooze, acknowledge or mute them.", group="team",
+            changes=True, may_change=may_silence),
     Command("deliveries", "/deliveries dead", "help.deliveries", handler=deliveries_command, chart=False,
             admin_only=True, help_text="What was sent, is pending or failed (admins).", group="team"),
 )  # fmt: skip

@@ -193,6 +193,7 @@ class Conversation:
                     name=name,
                     rest=rest,
                     viewer=viewer,
+                    settings=self.settings,
                     now=request.now,
                     tz=self._zone(request, viewer),
                 )
@@ -232,7 +233,7 @@ class Conversation:
             reply = self._user_error(t, localize_error(t, exc), None, try_usage=False, lead=lead)
             return replace(reply, actions=exc.choices)
         except UserError as exc:
-            return self._user_error(t, localize_error(t, exc), command, lead=lead, asked=asked)
+            return self._user_error(t, localize_error(t, exc), command, lead=lead, asked=asked, viewer=viewer)
         except Exception:
             incident = uuid.uuid4().hex[:8]
             log.exception("incident %s: failed to answer %r from %s", incident, request.text, request.user_id)
@@ -252,10 +253,15 @@ class Conversation:
         try_usage: bool = True,
         lead: Line = (),
         asked: str = "",
+        viewer: Viewer | None = None,
     ) -> Reply:
         """One line; "Try: <usage>" after it unless that would suggest again what was just asked (or the message
-        already suggests a command of its own), so a hint never sends the asker round in a loop."""
-        usage = t(f"usage.{command.name}", command.usage) if command else "/help"
+        already suggests a command of its own), so a hint never sends the asker round in a loop. The usage of a
+        command whose changes the asker may not make is its read-only form."""
+        if command is not None and not command.changes_allowed(viewer):
+            usage = command.read_only_usage
+        else:
+            usage = t(f"usage.{command.name}", command.usage) if command else "/help"
         if command is not None and (self._repeats(usage, asked) or _suggests(message, command)):
             try_usage = False
         line: Line = (Span(f"{message} {t('try', usage=usage)}" if try_usage else message),)

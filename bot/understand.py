@@ -23,9 +23,10 @@ from bot.reply.arguments import Arguments
 from bot.reply.command import Command
 from bot.reply.i18n import LOCALES, Translator, translator
 from bot.reply.messages import Action, Line, Reply, Span
-from bot.suggest import close_commands, closest_commands
+from bot.suggest import close_commands, closest_commands, did_you_mean, offered
 from metrics.catalogue import get_metric
 from metrics.scope import Scope, Viewer, visible_people
+from storage.config.settings import Settings
 from storage.errors import UserError
 
 __all__ = ["Understood", "understand", "metric_titles"]
@@ -91,7 +92,11 @@ def _not_sure(t: Translator, text: str, commands: list[Command], *, first: str |
     for command in closest:
         help_text = t(command.help_key, command.help_text or command.usage)
         lines.append((Span(f"/{_shown_name(command, t.locale)}", code=True), Span(f" — {help_text}")))
-    actions = tuple(Action(f"/{c.name}", t(f"usage.{c.name}", c.usage)) for c in closest)
+    # A button runs what it says: a command that changes something only as its read-only form.
+    actions = tuple(
+        Action(f"/{c.name}", c.read_only_usage if c.changes else t(f"usage.{c.name}", c.usage))
+        for c in closest
+    )
     return Reply(lines=tuple(lines), actions=actions, kind="user_error")
 
 
@@ -108,6 +113,7 @@ def understand(
     name: str,
     rest: str,
     viewer: Viewer | None,
+    settings: Settings,
     now: datetime,
     tz: ZoneInfo,
 ) -> Understood | Reply:
@@ -115,19 +121,18 @@ def understand(
 
     Raises WhichPerson when the question names someone several people the asker may see could be."""
     usable = _usable(registry, viewer)
+    # What it reads as may still be refused, with the reason; what it offers unasked is the asker's to use.
+    suggested = offered(registry, viewer, settings)
     reading = read_question(text, commands=usable, titles=metric_titles(usable), now=now, tz=tz)
     if reading is not None:
-        return _answer_reading(engine, registry, t, reading, text=text, usable=usable, viewer=viewer)
+        return _answer_reading(engine, registry, t, reading, text=text, usable=suggested, viewer=viewer)
     close = close_commands(name, usable) if name else []
-    if len(close) == 1:
+    if len(close) == 1 and not close[0][0].changes:  # only a command that merely reads is run on a guess
         command, typed = close[0]
         return Understood(command, rest, (Span(t("typo.one", "Did you mean /{name}?", name=typed)),))
     if close:
-        names = t("typo.or", " or ").join(f"/{typed}" for _, typed in close)
-        line = (Span(t("typo.several", "Did you mean {names}?", names=names)),)
-        actions = tuple(Action(f"/{typed}", f"/{command.name} {rest}".strip()) for command, typed in close)
-        return Reply(lines=(line,), actions=actions, kind="user_error")
-    return _not_sure(t, text, usable)
+        return did_you_mean(t, close, rest, viewer)
+    return _not_sure(t, text, suggested)
 
 
 def _answer_reading(

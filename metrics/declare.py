@@ -97,6 +97,9 @@ class MetricDef:
     # A period that has not begun holds no data: most metrics refuse it in one line instead of a reply of zeros;
     # a plan has a target for a future period, so /plan answers it.
     answers_future: bool = False
+    # Answered for the whole organisation only (metrics.sql.customers.require_org refuses any other scope): of use
+    # only to those who may see the organisation's numbers (metrics.scope.sees_org), so offered to no one else.
+    org_wide: bool = False
     options: tuple[str, ...] = ()
     aliases: tuple[str, ...] = field(default_factory=tuple)
     # Every measure the metric shows, in the order /help <command> defines them (message `define.<name>.<key>`);

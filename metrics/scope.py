@@ -23,6 +23,7 @@ __all__ = [
     "default_scope",
     "SYSTEM_VIEWER",
     "visible_people",
+    "sees_org",
 ]
 
 ScopeKind = Literal["me", "rep", "team", "org"]
@@ -111,6 +112,12 @@ def default_scope(viewer: Viewer) -> Scope:
     if viewer.role == "manager" and viewer.managed_team_ids:
         return Scope("team")
     return Scope("me")
+
+
+def sees_org(viewer: Viewer, settings: Settings) -> bool:
+    """Whether the viewer may see the whole organisation's numbers: an admin, or anyone when
+    `org.reps_see_org_totals` is on."""
+    return viewer.is_admin or settings.org.reps_see_org_totals
 
 
 def _what_you_may_see(viewer: Viewer, settings: Settings) -> str:
@@ -239,7 +246,7 @@ def resolve_scope(conn: Connection, viewer: Viewer, scope: Scope | None, setting
         ).scalars()
         return ResolvedScope("team", ", ".join(names), _team_members(conn, team_ids), team_ids=team_ids)
 
-    if not (viewer.is_admin or settings.org.reps_see_org_totals):
+    if not sees_org(viewer, settings):
         raise _deny(viewer, settings, "the whole organisation's numbers", denied="org")
     return ResolvedScope("org", settings.org.name, None)
 

@@ -86,4 +86,6 @@ BIND_COMMAND = Command(
     chart=False,
     help_text="Bind this group chat to a team (admins): /bind team NAME, /bind off.",
     group="team",
+    changes=True,
+    shows="/help bind",
 )

@@ -213,7 +213,13 @@ BUILTIN_COMMANDS: tuple[Command, ...] = (
         group="account",
     ),
     Command(
-        "start", "/start", "help.start", handler=start_command, allowed_for_unlinked=True, group="account"
+        "start",
+        "/start",
+        "help.start",
+        handler=start_command,
+        allowed_for_unlinked=True,
+        group="account",
+        changes=True,
     ),
     Command(
         "whoami",
@@ -225,6 +231,12 @@ BUILTIN_COMMANDS: tuple[Command, ...] = (
         group="account",
     ),
     Command(
-        "lang", "/lang ru", "help.lang", aliases=("язык", "language"), handler=lang_command, group="account"
+        "lang",
+        "/lang ru",
+        "help.lang",
+        aliases=("язык", "language"),
+        handler=lang_command,
+        group="account",
+        changes=True,
     ),
 )

@@ -81,7 +81,26 @@ class Command:
     handler: Handler | None = field(default=None, compare=False)
     help_text: str = ""
     group: str = "metrics"  # "metrics", "team" (scheduler, alerts), "account" (help, language, linking)
+    # With words it changes something (a setting, a subscription, an alert's state, a group's team, a link); bare
+    # it only shows what is set. The bot never runs such a command unasked: a typo of it is asked about, and a
+    # suggestion offers it bare, or as `shows` where bare is no use everywhere (`/help bind`: /bind shows only in a
+    # group). `may_change` says who may make its changes (None: whoever may use the command).
+    changes: bool = False
+    shows: str = ""
+    may_change: Callable[[Viewer], bool] | None = field(default=None, compare=False)
 
     @property
     def names(self) -> tuple[str, ...]:
         return (self.name, *self.aliases)
+
+    @property
+    def read_only_usage(self) -> str:
+        """The example a suggestion offers: the usage of a command that only reads, the bare command (which only
+        shows) or `shows` of one that changes something."""
+        return (self.shows or f"/{self.name}") if self.changes else self.usage
+
+    def changes_allowed(self, viewer: Viewer | None) -> bool:
+        """Whether `viewer` may make the changes this command makes (always, for a command that changes nothing)."""
+        if not self.changes or self.may_change is None:
+            return True
+        return viewer is not None and self.may_change(viewer)

@@ -199,6 +199,7 @@ def compute_ltv(ctx: ComputeContext) -> Computed:
 
 CAC = MetricDef(
     name="cac",
+    org_wide=True,
     title="Customer acquisition cost",
     description=(
         "CAC = (marketing + sales spend on the period's days) / customers acquired in the period (accounts "

@@ -167,6 +167,7 @@ def compute_email(ctx: ComputeContext) -> Computed:
 
 ROI = MetricDef(
     name="roi",
+    org_wide=True,
     title="Campaign ROI",
     description=(
         "Campaign ROI = (revenue of deals won in the period from the campaign's leads − the campaign's spend on "
@@ -186,6 +187,7 @@ ROI = MetricDef(
 
 EMAIL = MetricDef(
     name="email",
+    org_wide=True,
     title="Email list growth",
     description=(
         "Growth rate = (new subscribers − unsubscribes over the period's days) / list size at the period's "

@@ -32,6 +32,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import FunctionElement
 
 from metrics.declare import ComputeContext
+from metrics.scope import sees_org
 from storage.errors import PermissionDenied, UserError
 from storage.schema import Account, Deal, Mrr, Order, Team, User
 
@@ -185,7 +186,7 @@ def require_org(ctx: ComputeContext, metric_title: str, reason: str, reason_key:
     the org to those who may see it, and that it is for admins to those who may not. `reason_key` names the
     reason's wording in a chat's message catalogue (`reason.<key>`)."""
     if ctx.scope.owner_ids is not None:
-        if not (ctx.viewer.is_admin or ctx.settings.org.reps_see_org_totals):
+        if not sees_org(ctx.viewer, ctx.settings):
             raise PermissionDenied(
                 "metric.org_only_denied",
                 "{metric} is an organisation-wide metric ({reason}), and the organisation's numbers are for admins.",

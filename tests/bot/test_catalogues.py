@@ -15,6 +15,8 @@ import pytest
 from babel.messages.pofile import read_po
 from sqlalchemy import insert
 
+from alerts.chat import ALERT_ACTIONS
+from bot.commands.builtin import LEADERBOARD_MEASURES
 from bot.conversation import Conversation
 from bot.registry import Registry
 from bot.reply.messages import Reply, Request
@@ -145,14 +147,16 @@ def _text(reply: Reply) -> str:
 
 def _english_words() -> set[str]:
     """Lower-case English words of four letters or more from the English catalogue and the metric declarations
-    — minus the words a Russian user may type too (command names and aliases, the grammar's English words)."""
+    — minus the words a Russian user may type too (command names and aliases, the words commands take — a
+    leaderboard's measure, an alert's action — and the grammar's English words)."""
     texts = [*EN.values()]
     for metric in catalogue():
         texts += [metric.title, metric.description]
     words = {w for text in texts for w in re.findall(r"\b[a-z]{4,}\b", re.sub(r"{\w+}", " ", text))}
     typed: set[str] = set()
     for command in build_registry():
-        typed |= set(command.names)
+        typed |= set(command.names) | set(command.option_words[1] if command.option_words else ())
+    typed |= set(LEADERBOARD_MEASURES) | set(ALERT_ACTIONS)
     typed |= {"last", "month", "week", "year", "quarter", "team", "source", "segment", "product", "campaign",
               "cohort", "flow", "prev", "days"}  # fmt: skip
     return words - typed
@@ -165,7 +169,7 @@ DATA = re.compile(
     rf"(?:{RULES}|id \w+|"
     r"Ada Admin|Mia Manager|Max Manager|Rita Rep|Rob Rep|Rae Rep|Alpha|Bravo|Professional plan|Starter plan|"
     r"Spring Promo|Autumn Webinars|paid_search|organic_search|referral|email|saas|retail|smb|ent|"
-    r"rep_daily|team_digest|weekly_plan|[\w-]+@[\w.]+|/\w+[^\n]*)"
+    r"rep_daily|team_digest|weekly_plan|[\w-]+@[\w.]+|/\w+)"
 )
 QUESTIONS = [
     *(f"/{command.name}" for command in build_registry() if command.name not in ("start",)),
@@ -174,7 +178,26 @@ QUESTIONS = [
     "/funnel last month by source vs prev", "/retention 2026-10", "/mrr 2026-Q4", "/ltv org last month",
     "/sql by campaign last month", "/cs 2026-10", "/plan calls", "/leaderboard win_rate last month",
     "/help funnel", "/help ltv", "/help plan", "/digest", "/alerts", "/subscribe", "/whoami",
+    # Plain questions, typos and messages the bot cannot read, each answered with words of its own around them.
+    "сколько звонков вчера", "какая выручка в этом квартале по менеджерам?", "сколько сделок мы выиграли?",
+    "как у меня дела?", "кто больше всего звонил в прошлом месяце?", "/воронкаа", "/funel", "/winrat last month",
+    "/лан", "/lamg en", "/подпска rep_daily", "/alerst snooze mql-rate 4h", "как погода?", "/nonsense",
+    "what is the weather like?", "отключи алерты",
 ]  # fmt: skip
+
+
+def _leaks(line: str, english: set[str]) -> list[str]:
+    """The English words of a reply's line, past the data's own words and each /command token."""
+    return sorted(set(re.findall(r"\b[a-z]{4,}\b", DATA.sub(" ", line))) & english)
+
+
+def test_the_check_passes_over_a_command_but_reads_the_words_after_it():
+    english = _english_words()
+    assert _leaks("Или /winrate", english) == []
+    assert _leaks("Понял как /winrate · change any word and send it to ask otherwise", english) == [
+        "change", "otherwise", "send", "word"
+    ]  # fmt: skip
+    assert _leaks("Попробуйте: /alerts snooze mql-rate 4h", english) == []  # words a Russian user types too
 
 
 @pytest.mark.parametrize("user", ["admin", "mgr-a", "rep-1"])
@@ -185,7 +208,7 @@ def test_a_russian_user_reads_no_english_in_any_reply(conversation, user):
         reply = conversation.handle(Request("console", question, NOW, user, locale="ru"))
         assert reply.kind != "failure", (question, reply.plain_text)
         for line in _text(reply).splitlines():
-            found = sorted(set(re.findall(r"\b[a-z]{4,}\b", DATA.sub(" ", line))) & english)
+            found = _leaks(line, english)
             if found:
                 leaks.setdefault(question, []).append(f"{line}  {found}")
     assert leaks == {}

@@ -10,22 +10,23 @@ So Mia sees one Anna, Max sees one Анна, and Ada the admin sees both.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import datetime
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import insert
 
 from bot.conversation import Conversation
-from bot.intents import read_question
 from bot.phrases import SYNONYMS
+from bot.registry import Registry
 from bot.reply.messages import Reply, Request
 from bot.telegram.handlers import addressed_text
-from bot.understand import metric_titles
 from run_bot import build_registry
 from storage.config.settings import load_settings
 from storage.schema import Activity, User
+from tests.bot.test_offered_commands import settings_stored
 from tests.fixtures.bot_org import NOW, seed_org
 
 ANNAS = [
@@ -322,15 +323,50 @@ WORDS += [
     "за",
     "квартал",
     "у",
+    "Anna",
+    "Анны",
 ]
+# How a message may begin: nothing special, a typo of a command that changes something (with the words it takes),
+# a typo of one that only reads.
+HEADS = ["", "/lamg ru", "/lamg en", "/lnag", "/unsubscrbe weekly_plan", "/subscrbe rep_daily 08:30",
+         "/alerst mute mql-rate", "/alerst snooze mql-rate team:t-a 4h", "/strat", "/bnid team Alpha", "/funel",
+         "/воронкаа", "/вронка"]  # fmt: skip
+QUIET = Registry(replace(command, chart=False) for command in COMMANDS)
+READ_AS = {"Read as ", "Понял как "}
+ASKS = {"en": "Did you mean", "ru": "Может быть, вы имели в виду"}
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.lists(st.sampled_from(WORDS) | st.text(max_size=12), max_size=10))
-def test_any_words_are_read_the_same_way_every_time_and_never_raise(words):
-    text = " ".join(words)
-    titles = metric_titles(COMMANDS)
-    reading = read_question(text, commands=COMMANDS, titles=titles, now=NOW, tz=UTC)
-    assert reading == read_question(text, commands=COMMANDS, titles=titles, now=NOW, tz=UTC)
-    if reading is not None:
-        assert reading.command in {c.name for c in COMMANDS}
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    head=st.sampled_from(HEADS),
+    words=st.lists(st.sampled_from(WORDS) | st.text(max_size=12), max_size=8),
+    user=st.sampled_from(["admin", "mgr-a", "rep-1", None]),
+    locale=st.sampled_from(["en", "ru"]),
+)
+def test_any_message_gets_a_reply_that_reads_as_it_says_in_the_askers_language_and_changes_nothing(
+    engine, conversation, head, words, user, locale
+):
+    answering = Conversation(engine, conversation.settings, QUIET, rate_limited=False)
+    text = " ".join([head, *words])
+    before = settings_stored(engine)
+    reply = answering.handle(Request("console", text, NOW, user, locale=locale))
+    # An answer or a one-line reason, never an apology with an incident; in the asker's language.
+    assert reply.kind != "failure" and reply.incident_id is None, lines(reply)
+    assert (reply.lines or reply.title) and reply.extra["locale"] == locale
+    assert not any(line.startswith(ASKS["ru" if locale == "en" else "en"]) for line in lines(reply))
+    # Words that do not begin with a command's own name change no setting, whatever the bot made of them.
+    if not text.split() or QUIET.get(text.split()[0]) is None:
+        assert settings_stored(engine) == before, text
+    # A reading names a command that exists, and its answer is exactly that command's.
+    lead = reply.lines[0] if reply.lines else ()
+    if lead and lead[0].text in READ_AS:
+        shown = lead[1].text
+        assert QUIET.get(shown.split()[0]) is not None, shown
+        again = answering.handle(Request("console", shown, NOW, user, locale=locale))
+        assert (again.title, lines(again)) == (reply.title, lines(reply)[1:]), shown
+    # Every button runs a command that exists; pressed, none changes a setting but the one a question asks about.
+    assert all(QUIET.get(action.command.split()[0]) is not None for action in reply.actions), reply.actions
+    if not "".join(lines(reply)[:1]).startswith(ASKS[locale]):
+        for action in reply.actions:
+            answering.handle(Request("console", action.command, NOW, user, locale=locale))
+        assert settings_stored(engine) == before, [action.command for action in reply.actions]
