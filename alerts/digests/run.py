@@ -96,7 +96,7 @@ def _in_audience(config: DigestConfig, person: Person) -> bool:
 
 def may_receive(name: str, person: Person) -> bool:
     """Whether a digest makes sense for this person at all (a team digest needs a team to show)."""
-    if name == "team_digest":
+    if name in ("team_digest", "weekly_changes"):
         return person.is_manager or person.is_admin
     return True
 

@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from storage.config.alerts import AlertRule, DigestsSettings, default_alert_rules
 from storage.config.crm import CrmSettings
+from storage.config.milestones import MilestoneRule
 
 __all__ = [
     "OrgSettings",
@@ -132,6 +133,7 @@ class Settings(BaseSettings):
     chat: ChatSettings = Field(default_factory=ChatSettings)
     digests: DigestsSettings = Field(default_factory=DigestsSettings)
     alerts: list[AlertRule] = Field(default_factory=default_alert_rules)
+    milestones: list[MilestoneRule] = Field(default_factory=list)
     crm: CrmSettings = Field(default_factory=CrmSettings)
 
     @model_validator(mode="after")
@@ -158,6 +160,7 @@ _YAML_SECTIONS = {
     "chat",
     "digests",
     "alerts",
+    "milestones",
     "crm",
 }
 
