@@ -1,0 +1,111 @@
+"""Plan milestones through December 2026: a team channel hears "Enterprise passed 50% / 90% / 100% of the
+December 2026 plan for revenue" once per level, however often the pass runs; several levels passed at once are
+announced by the highest only. Plans: Enterprise 20,000, SMB 10,000 of revenue (tests/fixtures/weekly_org.py);
+the December deals are added here, between the passes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import select, update
+
+from alerts.delivery.payload import payload_to_reply
+from alerts.rules.milestones import passed_level, run_milestones
+from storage.config.milestones import MilestoneRule
+from storage.config.settings import Settings
+from storage.schema import Deal, OutboxMessage
+from tests.fixtures.weekly_org import seed_weekly_org, won_deal
+
+CHANNEL = MilestoneRule(id="revenue", teams=("t-ent",), target="telegram:-100500", locale="en")
+MANAGERS = MilestoneRule(id="smb-revenue", teams=("t-smb",), target="managers")
+SETTINGS = Settings(milestones=[CHANNEL, MANAGERS])
+
+
+def at(day: int, hour: int = 12) -> datetime:
+    return datetime(2026, 12, day, hour, tzinfo=UTC)
+
+
+def key(rule: str, team: str, level: int, recipient: str) -> str:
+    return f"milestone:{rule}:{team}:2026-12:{level}:{recipient}"
+
+
+def queued(engine) -> list[tuple[str, str, str]]:
+    """(key, platform, chat, title) of every milestone message, in the order queued."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(OutboxMessage.idempotency_key, OutboxMessage.platform, OutboxMessage.chat_id,
+                   OutboxMessage.payload).where(OutboxMessage.kind == "milestone").order_by(OutboxMessage.id)
+        ).all()  # fmt: skip
+    return [(k, p, c, payload_to_reply(payload).title.replace("\xa0", " ")) for k, p, c, payload in rows]
+
+
+def test_each_milestone_once_through_the_month(engine):
+    seed_weekly_org(engine)
+    # Dec 2: no December deal yet, 0 %.
+    assert run_milestones(engine, SETTINGS, at(2)).queued == []
+    # Dec 4: Liam wins 11,000: 11,000 / 20,000 = 55 %, past 50 %.
+    won_deal(engine, "dec-1", "rep-liam", at(4, 10), 11000)
+    first = run_milestones(engine, SETTINGS, at(4))
+    assert first.queued == [key("revenue", "t-ent", 50, "telegram:-100500")]
+    # Passes later that day and the next change nothing.
+    for moment in (at(4, 13), at(4, 18), at(5, 9)):
+        assert run_milestones(engine, SETTINGS, moment).queued == []
+    # Dec 8: Nora wins 8,000: 19,000 = 95 %, past 90 %.
+    won_deal(engine, "dec-2", "rep-nora", at(8, 10), 8000)
+    assert run_milestones(engine, SETTINGS, at(8)).queued == [key("revenue", "t-ent", 90, "telegram:-100500")]
+    # Dec 10: the 8,000 deal is reopened as lost: 11,000 = 55 %. The 50 % was told already: nothing.
+    with engine.begin() as conn:
+        conn.execute(update(Deal).where(Deal.deal_id == "dec-2").values(status="lost"))
+    assert run_milestones(engine, SETTINGS, at(10)).queued == []
+    # Dec 14: 10,000 more: 21,000 = 105 %, past 100 %.
+    won_deal(engine, "dec-3", "rep-liam", at(14, 10), 10000)
+    assert run_milestones(engine, SETTINGS, at(14)).queued == [
+        key("revenue", "t-ent", 100, "telegram:-100500")
+    ]
+    assert run_milestones(engine, SETTINGS, at(15)).queued == []
+
+    messages = queued(engine)
+    assert [(platform, chat) for _, platform, chat, _ in messages] == [("telegram", "-100500")] * 3
+    assert [title for *_, title in messages] == [
+        "🎯 Enterprise passed 50% of the December 2026 plan for revenue",
+        "🎯 Enterprise passed 90% of the December 2026 plan for revenue",
+        "🎯 Enterprise passed 100% of the December 2026 plan for revenue",
+    ]
+    with engine.connect() as conn:
+        payload = conn.execute(
+            select(OutboxMessage.payload).where(OutboxMessage.idempotency_key == messages[0][0])
+        ).scalar_one()
+    reply = payload_to_reply(payload)
+    assert ["".join(s.text for s in line) for line in reply.lines] == ["$11,000 of $20,000 (55.0%)"]
+    assert [(a.label, a.command) for a in reply.actions] == [
+        ("Open the plan", "/plan revenue 2026-12 team Enterprise")
+    ]
+
+
+def test_several_levels_at_once_announce_the_highest_only(engine):
+    seed_weekly_org(engine)
+    # Dec 4: Oleg wins 9,500 of SMB's 10,000: 95 % at once, past 50 % and 90 %. Only 90 % is told, to SMB's
+    # manager Sasha Lead (console, in Russian); the 50 % is never told afterwards.
+    won_deal(engine, "smb-1", "rep-oleg", at(4, 10), 9500)
+    assert run_milestones(engine, SETTINGS, at(4), platforms=("console",)).queued == [
+        key("smb-revenue", "t-smb", 90, "mgr-s")
+    ]
+    assert run_milestones(engine, SETTINGS, at(5), platforms=("console",)).queued == []
+    won_deal(engine, "smb-2", "rep-pia", at(9, 10), 1000)  # 10,500 = 105 %
+    assert run_milestones(engine, SETTINGS, at(9), platforms=("console",)).queued == [
+        key("smb-revenue", "t-smb", 100, "mgr-s")
+    ]
+    titles = [title for *_, title in queued(engine)]
+    assert titles == [
+        "🎯 Команда SMB выполнила 90 % плана на декабрь 2026 (выручка)",
+        "🎯 Команда SMB выполнила 100 % плана на декабрь 2026 (выручка)",
+    ]
+
+
+def test_the_highest_level_reached():
+    levels = (50.0, 90.0, 100.0)
+    assert passed_level(levels, 0.49) is None
+    assert passed_level(levels, 0.5) == 50.0
+    assert passed_level(levels, 0.95) == 90.0
+    assert passed_level(levels, 1.3) == 100.0
+    assert passed_level(levels, None) is None
