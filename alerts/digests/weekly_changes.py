@@ -38,8 +38,8 @@ from alerts.rules.evaluate import Contributor
 from metrics.catalogue import MetricQuery, query
 from metrics.declare import Mode
 from metrics.periods import Period, local_midnight, week_period
-from metrics.result import BreakdownRow, Measure, MetricResult, Unit
-from metrics.scope import SYSTEM_VIEWER, Scope
+from metrics.result import BreakdownRow, Measure, MetricResult, Unit, ratio
+from metrics.scope import SYSTEM_VIEWER, Scope, resolve_scope
 from storage.config.alerts import WeeklyChangesConfig
 from storage.config.settings import Settings
 
@@ -70,13 +70,23 @@ class KeyMetric:
     command: str
     breakdowns: tuple[str, ...] = _EVERYWHERE
     mode: Mode | None = None
+    numerator: tuple[str, ...] = ()  # a rate: the measures over `sample` that make it
 
 
 KEY_METRICS: tuple[KeyMetric, ...] = (
     KeyMetric("revenue", "revenue", "revenue", ("deals_won",), "deals", "revenue"),
     KeyMetric("deals_won", "revenue", "deals_won", ("deals_won",), "deals", "revenue"),
-    KeyMetric("win_rate", "win_rate", "win_rate", ("won", "lost"), "deals", "winrate"),
-    KeyMetric("acceptance_rate", "funnel", "acceptance_rate", ("mql",), "mqls", "funnel", mode="flow"),
+    KeyMetric("win_rate", "win_rate", "win_rate", ("won", "lost"), "deals", "winrate", numerator=("won",)),
+    KeyMetric(
+        "acceptance_rate",
+        "funnel",
+        "acceptance_rate",
+        ("mql",),
+        "mqls",
+        "funnel",
+        mode="flow",
+        numerator=("sql",),
+    ),  # fmt: skip
     KeyMetric("activities", "activity", "activities", ("activities",), "activities", "activity", ("rep",)),
     KeyMetric("pipeline_created", "funnel", "opportunity", ("opportunity",), "leads", "funnel", mode="flow"),
 )
@@ -164,11 +174,16 @@ def _sample(measures: Sequence[Measure], keys: Sequence[str], previous: bool = F
 
 
 def _movers(
-    spec: KeyMetric, by: str, result: MetricResult, unit: Unit, rising: bool, config: WeeklyChangesConfig
+    spec: KeyMetric,
+    by: str,
+    rows: Sequence[BreakdownRow],
+    unit: Unit,
+    rising: bool,
+    config: WeeklyChangesConfig,
 ) -> list[Mover]:
     """The rows of one breakdown that moved the number the way it went, biggest first (module docstring)."""
     found = []
-    for row in result.rows:
+    for row in rows:
         measure = _find(row.measures, spec.measure)
         moved = Contributor(row.key, row.label, _number(measure), _number(measure, previous=True))
         change = moved.change
@@ -184,14 +199,55 @@ def _movers(
     return found[: config.contributors]
 
 
+@dataclass(frozen=True)
+class _Totals:
+    """A scope's number in the week and the week before, and the items behind it in each."""
+
+    value: float | None
+    previous: float | None
+    samples: tuple[int, int]
+
+
+def _rows_of(result: MetricResult, owners: tuple[str, ...] | None) -> list[BreakdownRow]:
+    if owners is None:
+        return list(result.rows)
+    wanted = set(owners)
+    return [row for row in result.rows if row.key in wanted]
+
+
+def _sum(rows: Sequence[BreakdownRow], keys: Sequence[str], previous: bool) -> float:
+    return float(sum(_sample(row.measures, keys, previous) for row in rows))
+
+
+def _totals(spec: KeyMetric, result: MetricResult, owners: tuple[str, ...] | None) -> _Totals:
+    """The scope's totals from the organisation's rows by rep: the org's own headline, or a team's members' rows
+    added up — counts summed, a rate as its summed numerator over its summed denominator."""
+    if owners is None:
+        measure = _find(result.measures, spec.measure)
+        samples = (_sample(result.measures, spec.sample), _sample(result.measures, spec.sample, True))
+        return _Totals(_number(measure), _number(measure, previous=True), samples)
+    rows = _rows_of(result, owners)
+    samples = (int(_sum(rows, spec.sample, False)), int(_sum(rows, spec.sample, True)))
+    if spec.numerator:
+        value = ratio(_sum(rows, spec.numerator, False), samples[0])
+        previous = ratio(_sum(rows, spec.numerator, True), samples[1])
+        return _Totals(value, previous, samples)
+    return _Totals(_sum(rows, (spec.measure,), False), _sum(rows, (spec.measure,), True), samples)
+
+
 @dataclass
 class WeeklyNumbers:
-    """The weekly changes of the digests of one local day `day` in zone `tz`, computed once per scope."""
+    """The weekly changes of the digests of one local day `day` in zone `tz`.
+
+    Each key metric is asked once for the whole organisation by rep (with the week before): every team's totals
+    and its reps are slices of that answer. Only a team's movements ask more — its sources and segments, and the
+    week four weeks earlier (that one by rep for the whole organisation again, once)."""
 
     conn: Connection
     settings: Settings
     tz: ZoneInfo
     day: date
+    _answers: dict[tuple, MetricResult] = field(default_factory=dict)
     _scopes: dict[tuple[str, str | None], WeeklyChanges] = field(default_factory=dict)
 
     @property
@@ -202,22 +258,26 @@ class WeeklyNumbers:
     def four_weeks_ago(self) -> Period:
         return week_period(self.week.start_date - timedelta(days=28), self.tz)
 
-    def _ask(self, spec: KeyMetric, period: Period, scope: Scope, by: str | None) -> MetricResult:
-        return query(
-            self.conn,
-            self.settings,
-            MetricQuery(
-                metric=spec.metric,
-                viewer_id=SYSTEM_VIEWER.user_id,
-                now=local_midnight(self.day, self.tz),
-                period=period,
-                scope=scope,
-                by=by,
-                compare="prev" if by is not None else None,
-                mode=spec.mode,
-            ),
-            viewer=SYSTEM_VIEWER,
-        )
+    def _ask(self, spec: KeyMetric, period: Period, scope: Scope, by: str, compare: bool) -> MetricResult:
+        # Revenue and deals won share their answers, as do acceptance and pipeline created (one funnel).
+        key = (spec.metric, spec.mode, period.start, scope.kind, scope.ref, by, compare)
+        if key not in self._answers:
+            self._answers[key] = query(
+                self.conn,
+                self.settings,
+                MetricQuery(
+                    metric=spec.metric,
+                    viewer_id=SYSTEM_VIEWER.user_id,
+                    now=local_midnight(self.day, self.tz),
+                    period=period,
+                    scope=scope,
+                    by=by,
+                    compare="prev" if compare else None,
+                    mode=spec.mode,
+                ),
+                viewer=SYSTEM_VIEWER,
+            )
+        return self._answers[key]
 
     def _available(self, spec: KeyMetric) -> bool:
         stages = self.settings.funnel.stages
@@ -225,7 +285,7 @@ class WeeklyNumbers:
         return all(stage in stages for stage in needs)
 
     def changes(self, scope: Scope) -> WeeklyChanges:
-        """The movements of `scope` last week (asked once per scope and day)."""
+        """The movements of `scope` (the org, or one team) last week, worked out once per scope and day."""
         key = (scope.kind, scope.ref)
         if key not in self._scopes:
             self._scopes[key] = self._compute(scope)
@@ -233,45 +293,31 @@ class WeeklyNumbers:
 
     def _compute(self, scope: Scope) -> WeeklyChanges:
         config = self.settings.digests.weekly_changes
-        answers: dict[tuple[str, str | None, str | None], MetricResult] = {}
-
-        def ask(spec: KeyMetric, by: str | None, period: Period) -> MetricResult:
-            # Revenue and deals won share their answers, as do acceptance and pipeline created (one funnel).
-            cache_key = (spec.metric, spec.mode, by)
-            if by is None:
-                return self._ask(spec, period, scope, None)
-            if cache_key not in answers:
-                answers[cache_key] = self._ask(spec, period, scope, by)
-            return answers[cache_key]
-
-        ago_answers: dict[tuple[str, str | None], MetricResult] = {}
+        resolved = resolve_scope(self.conn, SYSTEM_VIEWER, scope, self.settings)
+        owners = resolved.owner_ids
+        org = Scope("org")
         movements = []
-        label = ""
         for spec in KEY_METRICS:
             if not self._available(spec):
                 continue
-            by_rep = ask(spec, spec.breakdowns[0], self.week)
-            label = by_rep.scope.label
-            measure = _find(by_rep.measures, spec.measure)
-            value, previous = _number(measure), _number(measure, previous=True)
-            if measure is None or value is None or previous is None:
+            by_rep = self._ask(spec, self.week, org, "rep", compare=True)
+            unit = next((m.unit for m in by_rep.measures if m.key == spec.measure), None)
+            totals = _totals(spec, by_rep, owners)
+            value, previous = totals.value, totals.previous
+            if unit is None or value is None or previous is None:
                 continue
-            samples = (_sample(by_rep.measures, spec.sample), _sample(by_rep.measures, spec.sample, True))
-            if not is_movement(measure.unit, value, previous, samples, config):
+            if not is_movement(unit, value, previous, totals.samples, config):
                 continue
-            ago_key = (spec.metric, spec.mode)
-            if ago_key not in ago_answers:
-                ago_answers[ago_key] = ask(spec, None, self.four_weeks_ago)
-            earlier = _number(_find(ago_answers[ago_key].measures, spec.measure))
+            earlier = _totals(spec, self._ask(spec, self.four_weeks_ago, org, "rep", compare=False), owners)
             rising = value > previous
-            movers = [
-                mover
-                for by in spec.breakdowns
-                for mover in _movers(spec, by, ask(spec, by, self.week), measure.unit, rising, config)
-            ]
+            movers = []
+            for by in spec.breakdowns:
+                answer = by_rep if by == "rep" else self._ask(spec, self.week, scope, by, compare=True)
+                rows = _rows_of(answer, owners) if by == "rep" else list(answer.rows)
+                movers += _movers(spec, by, rows, unit, rising, config)
             movements.append(
-                Movement(spec, measure.unit, value, previous, earlier, samples[0], tuple(movers))
+                Movement(spec, unit, value, previous, earlier.value, totals.samples[0], tuple(movers))
             )
         return WeeklyChanges(
-            scope, label, self.week, self.week.previous(), self.four_weeks_ago, tuple(movements)
+            scope, resolved.label, self.week, self.week.previous(), self.four_weeks_ago, tuple(movements)
         )
