@@ -21,11 +21,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from sqlalchemy import event
+
 from alerts.delivery.payload import payload_to_reply
 from alerts.digests.run import preview_digests, run_digests
-from alerts.digests.weekly_changes import is_movement
+from alerts.digests.weekly_changes import WeeklyNumbers, is_movement
 from bot.conversation import Conversation
 from bot.reply.messages import Reply, Request
+from metrics.scope import Scope
 from run_bot import build_registry
 from storage.config.alerts import DigestsSettings, WeeklyChangesConfig
 from storage.config.settings import Settings
@@ -201,3 +204,17 @@ def test_when_a_number_is_a_movement():
     assert not is_movement("count", 11, 10, (11, 10), config)
     assert is_movement("count", 10, 0, (10, 0), config)  # from nothing
     assert not is_movement("money", 9000, 1000, (4, 1), config)  # four deals are too few
+
+
+def test_a_quiet_team_costs_no_metric_question_of_its_own(engine):
+    seed_weekly_org(engine)
+    statements: list[str] = []
+    with engine.connect() as conn:
+        numbers = WeeklyNumbers(conn, Settings(), UTC, MONDAY_9.date())
+        assert len(numbers.changes(Scope("team", "t-ent")).movements) == 5
+        event.listen(conn, "before_cursor_execute", lambda *a: statements.append(a[2]))
+        # SMB moved nothing: its totals and reps are slices of the organisation's answers Enterprise asked for;
+        # only the team itself is looked up (its name and members).
+        assert numbers.changes(Scope("team", "t-smb")).movements == ()
+    assert 0 < len(statements) <= 3
+    assert not any("deals" in s or "activities" in s or "lead_journeys" in s for s in statements)
