@@ -54,8 +54,10 @@ _PERIODS = {"month": month_period, "quarter": quarter_period, "year": year_perio
 
 @dataclass
 class MilestonePass:
-    """What one pass queued (new keys), found queued already, and the errors by rule."""
+    """What one pass found due (keys, also on a dry run), queued (new keys), found queued already, and the errors
+    by rule."""
 
+    due: list[str] = field(default_factory=list)
     queued: list[str] = field(default_factory=list)
     already: list[str] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
@@ -195,8 +197,10 @@ def run_milestones(
     *,
     platforms: Sequence[str] = DEFAULT_PLATFORMS,
     rules: Sequence[MilestoneRule] | None = None,
+    dry_run: bool = False,
 ) -> MilestonePass:
-    """One pass: queue the milestone messages due at `now` (see the module docstring)."""
+    """One pass: queue the milestone messages due at `now` (see the module docstring); with `dry_run`, only say
+    which are due."""
     result = MilestonePass()
     with engine.connect() as conn:
         people = load_people(conn)
@@ -217,6 +221,9 @@ def run_milestones(
                     told = existing_keys(conn, [milestone_key(milestone, lv, recipient) for lv in higher])
                 if told:
                     result.already.append(key)
+                    continue
+                result.due.append(key)
+                if dry_run:
                     continue
                 reply = milestone_reply(milestone, Formatter(locale, settings.org.currency))
                 item = OutboxItem(key, "milestone", rule.id, recipient, platform, chat_id, reply)

@@ -5,12 +5,14 @@ the December deals are added here, between the passes."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 from sqlalchemy import select, update
 
 from alerts.delivery.payload import payload_to_reply
 from alerts.rules.milestones import passed_level, run_milestones
+from run_bot import main
 from storage.config.milestones import MilestoneRule
 from storage.config.settings import Settings
 from storage.schema import Deal, OutboxMessage
@@ -109,3 +111,28 @@ def test_the_highest_level_reached():
     assert passed_level(levels, 0.95) == 90.0
     assert passed_level(levels, 1.3) == 100.0
     assert passed_level(levels, None) is None
+
+
+def test_an_operator_runs_a_milestone_pass(engine, db_url, tmp_path, capsys, monkeypatch):
+    seed_weekly_org(engine)
+    won_deal(engine, "dec-1", "rep-liam", at(4, 10), 11000)  # Enterprise at 55 %
+    config = tmp_path / "kpibot.yaml"
+    config.write_text("milestones:\n  - id: revenue\n    teams: [t-ent]\n    target: console:enterprise\n")
+    for name in ("TELEGRAM_TOKEN", "SLACK_BOT_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    run = ["--db", db_url, "--config", str(config), "milestones", "run", "--now", "2026-12-04T12:00:00+00:00"]
+    assert main([*run, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "milestone:revenue:t-ent:2026-12:50:console:enterprise" in out
+    assert "milestones due 1: queued 0, already told 0" in out
+    sent = tmp_path / "sent.jsonl"
+    assert main([*run, "--console-file", str(sent)]) == 0
+    assert "queued 1" in capsys.readouterr().out
+    (message,) = [json.loads(line) for line in sent.read_text().splitlines()]
+    assert message["chat_id"] == "enterprise"
+    assert "Enterprise passed 50% of the December 2026 plan for revenue" in message["text"].replace(
+        "\xa0", " "
+    )
+    assert main([*run, "--console-file", str(sent)]) == 0
+    assert "milestones due 0: queued 0, already told 1" in capsys.readouterr().out
+    assert len(sent.read_text().splitlines()) == 1
