@@ -169,8 +169,12 @@ def _find(measures: Sequence[Measure], key: str) -> Measure | None:
     return next((m for m in measures if m.key == key), None)
 
 
+def _added(measures: Sequence[Measure], keys: Sequence[str], previous: bool = False) -> float:
+    return sum(_number(_find(measures, key), previous) or 0.0 for key in keys)
+
+
 def _sample(measures: Sequence[Measure], keys: Sequence[str], previous: bool = False) -> int:
-    return int(sum(_number(_find(measures, key), previous) or 0 for key in keys))
+    return int(_added(measures, keys, previous))
 
 
 def _movers(
@@ -216,7 +220,7 @@ def _rows_of(result: MetricResult, owners: tuple[str, ...] | None) -> list[Break
 
 
 def _sum(rows: Sequence[BreakdownRow], keys: Sequence[str], previous: bool) -> float:
-    return float(sum(_sample(row.measures, keys, previous) for row in rows))
+    return sum(_added(row.measures, keys, previous) for row in rows)
 
 
 def _totals(spec: KeyMetric, result: MetricResult, owners: tuple[str, ...] | None) -> _Totals:

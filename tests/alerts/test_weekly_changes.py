@@ -20,8 +20,9 @@ SMB: 10 of 20 deals won both weeks, 20 activities both weeks, no funnel entries:
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 
-from sqlalchemy import event
+from sqlalchemy import event, update
 
 from alerts.delivery.payload import payload_to_reply
 from alerts.digests.run import preview_digests, run_digests
@@ -32,7 +33,7 @@ from metrics.scope import Scope
 from run_bot import build_registry
 from storage.config.alerts import DigestsSettings, WeeklyChangesConfig
 from storage.config.settings import Settings
-from storage.schema import OutboxMessage
+from storage.schema import Deal, OutboxMessage
 from tests.fixtures.weekly_org import seed_weekly_org
 
 MONDAY_9 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
@@ -218,3 +219,17 @@ def test_a_quiet_team_costs_no_metric_question_of_its_own(engine):
         assert numbers.changes(Scope("team", "t-smb")).movements == ()
     assert 0 < len(statements) <= 3
     assert not any("deals" in s or "activities" in s or "lead_journeys" in s for s in statements)
+
+
+def test_a_teams_revenue_keeps_its_cents(engine):
+    seed_weekly_org(engine)
+    # One of Nora's W deals won 2,000.60 instead of 2,000: W = 3,000 + 8,000.60 = 11,000.60, shown as $11,001;
+    # against P's 12,000 that is −8.3 %, mentioned at a 5 % threshold. Liam 8,000 → 3,000; referral 6,000 → 3,000
+    # (paid search 6,000 → 8,000.60 rose); SaaS 8,000 → 3,000.
+    with engine.begin() as conn:
+        conn.execute(update(Deal).where(Deal.deal_id == "c6-0").values(amount=Decimal("2000.60")))
+    found = sentences(weekly(engine, "mgr-e", configured(min_change_pct=5)))
+    assert found[0] == (
+        "Revenue fell from $12,000 to $11,001 (4 weeks ago $5,000): Liam Mitchell −$5,000, Referral −$3,000, "
+        "SaaS −$5,000."
+    )
