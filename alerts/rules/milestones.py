@@ -174,20 +174,22 @@ def _targets(
     settings: Settings,
     platforms: Sequence[str],
 ) -> list[tuple[str, str, str, str]]:
-    """(recipient, platform, chat id, locale) for each place the milestone goes."""
-    if rule.target == "managers" or rule.target.startswith("dm:"):
-        if rule.target == "managers":
-            chosen = [p for p in people.values() if team_id in p.managed_team_ids]
-        else:
-            chosen = [people[ref] for ref in (rule.target[3:],) if ref in people]
-        found = []
-        for person in chosen:
-            address = address_of(person, platforms)
-            if address is not None:
-                found.append((person.user_id, *address, person.locale or settings.org.locale))
-        return found
-    platform, _, chat_id = rule.target.partition(":")
-    return [(rule.target, platform, chat_id, rule.locale or settings.org.locale)]
+    """(recipient, platform, chat id, locale) for each place the milestone goes. A person is told only about a team
+    whose numbers they may see (as an alert's `dm:` target); a channel is the admin's choice and not checked."""
+    if rule.target == "managers":
+        chosen = [p for p in people.values() if team_id in p.managed_team_ids]
+    elif rule.target.startswith("dm:"):
+        person = people.get(rule.target.removeprefix("dm:"))
+        chosen = [person] if person is not None and person.may_see_scope(f"team:{team_id}") else []
+    else:
+        platform, _, chat_id = rule.target.partition(":")
+        return [(rule.target, platform, chat_id, rule.locale or settings.org.locale)]
+    found = []
+    for person in chosen:
+        address = address_of(person, platforms)
+        if address is not None:
+            found.append((person.user_id, *address, person.locale or settings.org.locale))
+    return found
 
 
 def run_milestones(

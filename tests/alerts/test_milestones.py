@@ -136,3 +136,14 @@ def test_an_operator_runs_a_milestone_pass(engine, db_url, tmp_path, capsys, mon
     assert main([*run, "--console-file", str(sent)]) == 0
     assert "milestones due 0: queued 0, already told 1" in capsys.readouterr().out
     assert len(sent.read_text().splitlines()) == 1
+
+
+def test_a_direct_message_only_to_someone_who_may_see_the_team(engine):
+    seed_weekly_org(engine)
+    won_deal(engine, "dec-1", "rep-liam", at(4, 10), 11000)  # Enterprise at 55 %
+    to_erin = MilestoneRule(id="to-erin", teams=("t-ent",), target="dm:mgr-e")
+    to_sasha = MilestoneRule(
+        id="to-sasha", teams=("t-ent",), target="dm:mgr-s"
+    )  # manages SMB, not Enterprise
+    result = run_milestones(engine, Settings(milestones=[to_erin, to_sasha]), at(4), platforms=("console",))
+    assert result.queued == [key("to-erin", "t-ent", 50, "mgr-e")]
