@@ -12,7 +12,9 @@ from sqlalchemy import select, update
 
 from alerts.delivery.payload import payload_to_reply
 from alerts.rules.milestones import passed_level, run_milestones
-from run_bot import main
+from bot.conversation import Conversation
+from bot.reply.messages import Request
+from run_bot import build_registry, main
 from storage.config.milestones import MilestoneRule
 from storage.config.settings import Settings
 from storage.schema import Deal, OutboxMessage
@@ -147,3 +149,19 @@ def test_a_direct_message_only_to_someone_who_may_see_the_team(engine):
     )  # manages SMB, not Enterprise
     result = run_milestones(engine, Settings(milestones=[to_erin, to_sasha]), at(4), platforms=("console",))
     assert result.queued == [key("to-erin", "t-ent", 50, "mgr-e")]
+
+
+def test_the_button_opens_the_teams_plan(engine):
+    seed_weekly_org(engine)
+    won_deal(engine, "dec-1", "rep-liam", at(4, 10), 11000)
+    run_milestones(engine, SETTINGS, at(4))
+    with engine.connect() as conn:
+        payload = conn.execute(
+            select(OutboxMessage.payload).where(OutboxMessage.kind == "milestone")
+        ).scalar_one()
+    (action,) = payload_to_reply(payload).actions
+    reply = Conversation(engine, SETTINGS, build_registry()).handle(
+        Request("console", action.command, at(4), "mgr-e", locale="en")
+    )
+    assert reply.kind == "answer", reply.plain_text
+    assert "55.0%" in reply.plain_text.replace("\xa0", " ")  # 11,000 of 20,000

@@ -233,3 +233,18 @@ def test_a_teams_revenue_keeps_its_cents(engine):
         "Revenue fell from $12,000 to $11,001 (4 weeks ago $5,000): Liam Mitchell −$5,000, Referral −$3,000, "
         "SaaS −$5,000."
     )
+
+
+def test_the_buttons_open_the_numbers_they_speak_of(engine):
+    seed_weekly_org(engine)
+    conversation = Conversation(engine, Settings(), build_registry())
+    for locale in ("en", "ru"):
+        reply = weekly(engine, "mgr-e", locale=locale)
+        pressed = conversation.handle(
+            Request("console", reply.actions[1].command, MONDAY_9, "mgr-e", locale=locale)
+        )
+        text = plain(pressed.plain_text)
+        assert pressed.kind == "answer", text
+        # The win rate of Enterprise's week, and Liam's row of it: 3 / 11.
+        assert ("33.3%" if locale == "en" else "33,3 %") in text
+        assert ("27.3%" if locale == "en" else "27,3 %") in text
