@@ -186,12 +186,16 @@ def test_digest_weekly_changes_on_demand(engine):
     conversation = Conversation(engine, Settings(), build_registry())
     reply = conversation.handle(Request("console", "/digest weekly_changes", MONDAY_9, "mgr-e", locale="en"))
     assert sentences(reply)[1].startswith("Win rate fell from 60.0% to 33.3%")
-    # An admin is not in the default audience, but may subscribe; then they read the organisation's week.
-    conversation.handle(Request("console", "/subscribe weekly_changes", MONDAY_9, "admin", locale="en"))
+    # An admin is not in the default audience; asked by name, the digest shows them the organisation's week.
     admin = conversation.handle(Request("console", "/digest weekly_changes", MONDAY_9, "admin", locale="en"))
     # Org win rate: Enterprise's plus SMB's 10 of 20 each week: 22/40 = 55.0 % → 17/41 = 41.5 % (−13.5 points).
     assert any(s.startswith("Win rate fell from 55.0% to 41.5%") for s in sentences(admin))
-    # A rep may not take it.
+    # Not in the scheduled pass, though, unless they subscribe.
+    due = run_digests(engine, Settings(), MONDAY_9, platforms=("console",), dry_run=True).due
+    assert "digest:weekly_changes:admin:2026-11-30" not in [item.key for item in due]
+    # A rep may not take it, nor preview it.
+    preview = conversation.handle(Request("console", "/digest weekly_changes", MONDAY_9, "rep-liam"))
+    assert "Win rate" not in preview.plain_text
     refused = conversation.handle(Request("console", "/subscribe weekly_changes", MONDAY_9, "rep-liam"))
     assert refused.kind == "user_error"
 
