@@ -40,14 +40,14 @@ def _now(ctx: CommandContext) -> datetime:
 
 
 def digest_command(ctx: CommandContext) -> Reply:
-    """`/digest`: my digests as they would read now; `/digest team_digest`: one of them."""
+    """`/digest`: my digests as they would read now; `/digest weekly_changes`: one digest, received or not."""
     assert ctx.viewer is not None
     wanted = ctx.words[0].lower() if ctx.words else None
     if wanted is not None and wanted not in DIGEST_NAMES:
         raise _unknown_digest(ctx, wanted)
-    found = preview_digests(ctx.engine, ctx.settings, ctx.viewer.user_id, _now(ctx), locale=ctx.locale)
-    if wanted is not None:
-        found = [(name, reply) for name, reply in found if name == wanted]
+    found = preview_digests(
+        ctx.engine, ctx.settings, ctx.viewer.user_id, _now(ctx), locale=ctx.locale, name=wanted
+    )
     if not found:
         return Reply(lines=_lines(ctx.t("digest.none", "You receive no digests. Try: /subscribe rep_daily 09:00")),
                      kind="info")  # fmt: skip

@@ -56,6 +56,12 @@ def register(subparsers: argparse._SubParsersAction, *, senders: SendersFactory)
     _add_pass_options(run)
     run.set_defaults(handler=partial(_alerts_run, open_senders=senders))
 
+    milestones = subparsers.add_parser("milestones", help="plan milestones: run one pass")
+    milestones_sub = milestones.add_subparsers(dest="milestones_command", metavar="ACTION", required=True)
+    run = milestones_sub.add_parser("run", help="queue the plan milestones passed at --now and deliver them")
+    _add_pass_options(run)
+    run.set_defaults(handler=partial(_milestones_run, open_senders=senders))
+
     deliveries = subparsers.add_parser("deliveries", help="show what was sent, pending and failed")
     deliveries.add_argument("--db", default=argparse.SUPPRESS, help="database URL (as the global --db)")
     deliveries.add_argument("--status", choices=("pending", "claimed", "sent", "dead"))
@@ -137,6 +143,30 @@ def _alerts_run(ctx: CliContext, args: argparse.Namespace, *, open_senders: Send
     for rule_id, error in found.errors.items():
         print(f"{rule_id}: error: {error}", file=sys.stderr)
     print(f"alerts evaluated {len(found.evaluations)}: queued {len(found.queued)}")
+    _print_report(report)
+    return 1 if found.errors else 0
+
+
+def _milestones_run(ctx: CliContext, args: argparse.Namespace, *, open_senders: SendersFactory) -> int:
+    from alerts.rules.milestones import run_milestones
+
+    now = parse_now(args.now)
+    found, report = asyncio.run(
+        _deliver(
+            ctx,
+            args,
+            now,
+            lambda names: run_milestones(
+                ctx.engine, ctx.settings, now, platforms=names, dry_run=args.dry_run
+            ),
+            open_senders,
+        )
+    )
+    for key in found.due:
+        print(key)
+    for rule_id, error in found.errors.items():
+        print(f"{rule_id}: error: {error}", file=sys.stderr)
+    print(f"milestones due {len(found.due)}: queued {len(found.queued)}, already told {len(found.already)}")
     _print_report(report)
     return 1 if found.errors else 0
 

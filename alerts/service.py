@@ -1,5 +1,5 @@
 """The scheduler service: an APScheduler `AsyncIOScheduler` that runs one pass a minute — CRM syncs due, digests
-due, alerts due, outbox drain — in the bot's own event loop.
+due, alerts and plan milestones due, outbox drain — in the bot's own event loop.
 
 The pass is the same code the CLI and the tests call with a fixed clock (`run_digests`, `run_alerts`,
 `drain_outbox`); its database work runs in a small thread pool of its own ("kpibot-scheduler" threads), not in the
@@ -33,6 +33,7 @@ from sqlalchemy.exc import OperationalError
 
 from alerts.delivery.outbox import drain_outbox, run_blocking, worker_id
 from alerts.digests.run import run_digests
+from alerts.rules.milestones import run_milestones
 from alerts.rules.run import run_alerts
 from alerts.syncing import ConnectorFactory, CrmSyncs
 from bot.reply.sender import Sender
@@ -68,6 +69,7 @@ async def scheduling_pass(
     for step, call in (
         ("digests", lambda: run_digests(engine, settings, now, platforms=platforms)),
         ("alerts", lambda: run_alerts(engine, settings, now, platforms=platforms)),
+        ("milestones", lambda: run_milestones(engine, settings, now, platforms=platforms)),
     ):
         if stopping is not None and stopping.is_set():
             return

@@ -29,6 +29,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection
 
 from alerts.audience import Person
+from alerts.digests.weekly_changes import WeeklyNumbers
+from alerts.digests.weekly_text import weekly_changes
 from bot.reply.formatting import Formatter
 from bot.reply.messages import Line, Reply, Span
 from metrics.catalogue import MetricQuery, query
@@ -159,6 +161,11 @@ class DigestNumbers:
         # Digests show the plan lines only: no dynamics, no "what it takes" (the costly trailing-90-day part).
         options = (("detail", "summary"), ("plan_metric", self.settings.digests.plan_metric))
         return self._ask("plan", self.month, options=options)
+
+    @cached_property
+    def weekly(self) -> WeeklyNumbers:
+        """The last complete week's changes (alerts/digests/weekly_changes.py), asked once per scope."""
+        return WeeklyNumbers(self.conn, self.settings, self.tz, self.day)
 
     @cached_property
     def elapsed_share(self) -> float:
@@ -488,4 +495,7 @@ def build_digest(
         return team_digest(person, numbers, settings, people, mine)
     if name == "weekly_plan":
         return weekly_plan(person, numbers, settings, people)
+    if name == "weekly_changes":
+        reply = weekly_changes(person, numbers.weekly, settings)
+        return replace(reply, lines=_with_freshness(_formatter(person, settings), numbers, list(reply.lines)))
     raise KeyError(name)

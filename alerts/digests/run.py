@@ -96,7 +96,7 @@ def _in_audience(config: DigestConfig, person: Person) -> bool:
 
 def may_receive(name: str, person: Person) -> bool:
     """Whether a digest makes sense for this person at all (a team digest needs a team to show)."""
-    if name == "team_digest":
+    if name in ("team_digest", "weekly_changes"):
         return person.is_manager or person.is_admin
     return True
 
@@ -262,10 +262,17 @@ def run_digests(
 
 
 def preview_digests(
-    engine: Engine, settings: Settings, user_id: str, now: datetime, *, locale: str | None = None
+    engine: Engine,
+    settings: Settings,
+    user_id: str,
+    now: datetime,
+    *,
+    locale: str | None = None,
+    name: str | None = None,
 ) -> list[tuple[str, Reply]]:
     """`/digest`: the digests this user receives, as they would read them today — in `locale`, the language the
-    preview is asked in, when given (else the user's own, as the scheduled digests)."""
+    preview is asked in, when given (else the user's own, as the scheduled digests). `/digest NAME` (`name`): that
+    digest, received or not, when it is on and meant for people like them (a team's digest for a manager or admin)."""
     with engine.connect() as conn:
         people = load_people(conn)
         person = people.get(user_id)
@@ -276,10 +283,10 @@ def preview_digests(
         choices = load_choices(conn)
         tz = zone_of(person, settings)
         day = now.astimezone(tz).date()
-        items = [
-            DueDigest(name, person, day, now.astimezone(tz), tz)
-            for name in DIGEST_NAMES
-            if receives(name, settings.digests.get(name), person, choices)
-        ]
+        if name is not None:
+            wanted = [name] if settings.digests.get(name).enabled and may_receive(name, person) else []
+        else:
+            wanted = [n for n in DIGEST_NAMES if receives(n, settings.digests.get(n), person, choices)]
+        items = [DueDigest(n, person, day, now.astimezone(tz), tz) for n in wanted]
         replies = _compose(conn, settings, people, items, now)
     return [(item.digest, replies[item.key]) for item in items]

@@ -18,6 +18,7 @@ __all__ = [
     "DIGEST_NAMES",
     "WEEKDAYS",
     "DigestConfig",
+    "WeeklyChangesConfig",
     "DigestsSettings",
     "AlertRule",
     "default_alert_rules",
@@ -26,7 +27,7 @@ __all__ = [
     "parse_local_time",
 ]
 
-DIGEST_NAMES = ("rep_daily", "team_digest", "weekly_plan")
+DIGEST_NAMES = ("rep_daily", "team_digest", "weekly_plan", "weekly_changes")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -85,14 +86,34 @@ class DigestConfig(_Section):
         return frozenset(WEEKDAYS.index(day) for day in self.weekdays)
 
 
+class WeeklyChangesConfig(DigestConfig):
+    """The `weekly_changes` digest (alerts/digests/weekly_changes.py): when it goes out, like any digest, and which
+    movements of the last week against the one before are worth a sentence.
+
+    A count or amount is mentioned when it moved by at least `min_change_pct` percent, a rate when it moved by at
+    least `min_change_pts` percentage points; either only on at least `min_sample` items (deals, MQLs, activities
+    behind the number). A rep, source or segment is named as a contributor only on at least `min_row_sample` items,
+    and at most `contributors` of each breakdown are named.
+    """
+
+    weekdays: tuple[str, ...] = ("mon",)
+    audience: Literal["reps", "managers", "reps_and_managers", "none"] = "managers"
+    min_change_pct: float = Field(default=20.0, ge=0)
+    min_change_pts: float = Field(default=5.0, ge=0)
+    min_sample: int = Field(default=10, ge=0)
+    min_row_sample: int = Field(default=5, ge=0)
+    contributors: int = Field(default=1, ge=1, le=3)
+
+
 class DigestsSettings(_Section):
-    """The three digests and the plan metric they report on."""
+    """The digests and the plan metric they report on."""
 
     rep_daily: DigestConfig = Field(default_factory=lambda: DigestConfig(audience="reps"))
     team_digest: DigestConfig = Field(default_factory=lambda: DigestConfig(audience="managers"))
     weekly_plan: DigestConfig = Field(
         default_factory=lambda: DigestConfig(weekdays=("mon",), audience="reps_and_managers")
     )
+    weekly_changes: WeeklyChangesConfig = Field(default_factory=lambda: WeeklyChangesConfig())
     plan_metric: str = "revenue"
 
     def get(self, name: str) -> DigestConfig:

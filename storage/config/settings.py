@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDic
 from storage.config.alerts import AlertRule, DigestsSettings, default_alert_rules
 from storage.config.crm import CrmSettings
 from storage.config.data import DataSettings
+from storage.config.milestones import MilestoneRule
 
 __all__ = [
     "OrgSettings",
@@ -150,6 +151,7 @@ class Settings(BaseSettings):
     chat: ChatSettings = Field(default_factory=ChatSettings)
     digests: DigestsSettings = Field(default_factory=DigestsSettings)
     alerts: list[AlertRule] = Field(default_factory=default_alert_rules)
+    milestones: list[MilestoneRule] = Field(default_factory=list)
     crm: CrmSettings = Field(default_factory=CrmSettings)
     data: DataSettings = Field(default_factory=DataSettings)
 
@@ -182,6 +184,7 @@ _YAML_SECTIONS = {
     "chat",
     "digests",
     "alerts",
+    "milestones",
     "crm",
     "data",
 }

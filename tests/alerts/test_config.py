@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from bot.reply.formatting import Formatter
 from storage.config.alerts import AlertRule, parse_duration
+from storage.config.milestones import MilestoneRule
 from storage.config.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,6 +23,28 @@ def test_the_example_configuration_loads():
     mql = settings.alerts[1]
     assert (mql.for_runs, mql.clear_threshold) == (2, 23)
     assert settings.stale_after.total_seconds() == 2 * 3600
+    weekly = settings.digests.weekly_changes
+    assert (weekly.min_change_pct, weekly.min_change_pts, weekly.min_sample, weekly.min_row_sample) == (
+        20,
+        5,
+        10,
+        5,
+    )
+    assert [(m.id, m.levels, m.target) for m in settings.milestones] == [
+        ("revenue-milestones", (50.0, 90.0, 100.0), "telegram:-1001234567890")
+    ]
+
+
+def test_weekly_changes_and_milestones_by_default():
+    settings = Settings()
+    weekly = settings.digests.weekly_changes
+    assert (weekly.enabled, weekly.weekday_numbers, weekly.audience) == (True, {0}, "managers")
+    assert settings.milestones == []
+    with pytest.raises(ValidationError):
+        MilestoneRule(id="m", levels=(0, 50))
+    with pytest.raises(ValidationError):
+        MilestoneRule(id="m", target="nowhere")
+    assert MilestoneRule(id="m", levels=(100, 50, 90)).levels == (50.0, 90.0, 100.0)
 
 
 def test_the_example_copied_onto_the_demo_keeps_its_dollars_dollars():

@@ -1,0 +1,234 @@
+"""Plan milestones: "Enterprise passed 90% of the December 2026 plan for revenue", once per milestone and period.
+
+Each pass asks the metrics core once per rule for the plan of the current period (`month`, `quarter` or `year`
+in the organisation's zone) by team, and compares each team's attainment with the rule's levels. Every message
+goes through the outbox with the idempotency key
+
+    milestone:<rule>:<team>:<period>:<level>:<recipient>     e.g. milestone:revenue:t-ent:2026-12:90:telegram:-100
+
+so two instances, or a pass run again, queue it once. The outbox is also the memory: a level is announced only
+when neither it nor a higher level of the same rule, team, period and recipient has been queued before.
+
+Several levels passed at once (a large deal takes a team from 40 % to 95 % between two passes): only the highest,
+90 %, is announced, and the 50 % that was skipped is never announced afterwards. A team that falls back below a
+level (a won deal reopened) and passes it again is not told twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from babel.numbers import format_percent
+from sqlalchemy import Engine
+
+from alerts.audience import Person, address_of, load_people
+from alerts.delivery.outbox import OutboxItem, enqueue, existing_keys
+from bot.reply.arguments import Arguments, to_words
+from bot.reply.formatting import Formatter
+from bot.reply.messages import Action, Reply, Span
+from bot.reply.render import measure_label
+from metrics.catalogue import MetricQuery, query
+from metrics.periods import Period, month_period, quarter_period, year_period
+from metrics.result import BreakdownRow, Measure
+from metrics.scope import SYSTEM_VIEWER, Scope
+from storage.config.milestones import MilestoneRule
+from storage.config.settings import Settings
+
+__all__ = [
+    "MilestonePass",
+    "Milestone",
+    "milestone_period",
+    "passed_level",
+    "milestone_reply",
+    "run_milestones",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PLATFORMS = ("telegram", "slack")
+_PERIODS = {"month": month_period, "quarter": quarter_period, "year": year_period}
+
+
+@dataclass
+class MilestonePass:
+    """What one pass found due (keys, also on a dry run), queued (new keys), found queued already, and the errors
+    by rule."""
+
+    due: list[str] = field(default_factory=list)
+    queued: list[str] = field(default_factory=list)
+    already: list[str] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Milestone:
+    """A team that has passed `level` percent of its plan line in `period`."""
+
+    rule: MilestoneRule
+    team_id: str
+    team_name: str
+    period: Period
+    level: float
+    attainment: float
+    actual: Measure
+    target: Measure
+
+
+def milestone_period(rule: MilestoneRule, settings: Settings, now: datetime) -> Period:
+    """The plan period the rule watches at `now`: the month (quarter, year) holding it, in the org's zone."""
+    tz = settings.org.tz
+    return _PERIODS[rule.period](now.astimezone(tz).date(), tz)
+
+
+def passed_level(levels: Sequence[float], attainment: float | None) -> float | None:
+    """The highest of `levels` (percent) that `attainment` (a fraction) has reached, or None."""
+    if attainment is None:
+        return None
+    reached = [level for level in levels if attainment * 100 >= level - 1e-9]
+    return max(reached) if reached else None
+
+
+def _find(row: BreakdownRow, key: str) -> Measure | None:
+    return next((m for m in row.measures if m.key == key), None)
+
+
+def _milestones(engine: Engine, settings: Settings, rule: MilestoneRule, now: datetime) -> list[Milestone]:
+    period = milestone_period(rule, settings, now)
+    result = query(
+        engine,
+        settings,
+        MetricQuery(
+            metric="plan",
+            viewer_id=SYSTEM_VIEWER.user_id,
+            now=now,
+            period=period,
+            scope=Scope("org"),
+            by="team",
+            options=(("detail", "summary"), ("plan_metric", rule.plan_metric)),
+        ),
+        viewer=SYSTEM_VIEWER,
+    )
+    found = []
+    for row in result.rows:
+        if rule.teams and row.key not in rule.teams:
+            continue
+        attainment = _find(row, f"{rule.plan_metric}.attainment")
+        actual, target = _find(row, f"{rule.plan_metric}.actual"), _find(row, f"{rule.plan_metric}.target")
+        if attainment is None or attainment.value is None or actual is None or target is None:
+            continue
+        level = passed_level(rule.levels, float(attainment.value))
+        if level is not None:
+            found.append(
+                Milestone(rule, row.key, row.label, period, level, float(attainment.value), actual, target)
+            )
+    return found
+
+
+def _level_text(level: float) -> str:
+    return f"{level:g}"
+
+
+def milestone_key(milestone: Milestone, level: float, recipient: str) -> str:
+    m = milestone
+    return f"milestone:{m.rule.id}:{m.team_id}:{m.period.key}:{_level_text(level)}:{recipient}"
+
+
+def milestone_reply(milestone: Milestone, fmt: Formatter) -> Reply:
+    """The message: who passed which share of which plan, the numbers, and a button that opens the plan."""
+    t, m = fmt.t, milestone
+    plan = measure_label(fmt, m.rule.plan_metric, m.rule.plan_metric).lower()
+    level = format_percent(m.level / 100, locale=fmt.locale)
+    title = "🎯 " + t(
+        "milestone.passed",
+        "{team} passed {level} of the {period} plan for {plan}",
+        team=m.team_name,
+        level=level,
+        period=fmt.period(m.period),
+        plan=plan,
+    )
+    detail = t(
+        "milestone.detail",
+        "{actual} of {target} ({attainment})",
+        actual=fmt.value(m.actual.value, m.actual.unit),
+        target=fmt.value(m.target.value, m.target.unit),
+        attainment=fmt.percent(m.attainment),
+    )
+    words = to_words(Arguments(period=m.period, scope=Scope("team", m.team_name)), locale=fmt.locale)
+    command = " ".join(["/plan", m.rule.plan_metric, *words])
+    return Reply(
+        title=title,
+        lines=((Span(detail),),),
+        actions=(Action(t("milestone.action", "Open the plan"), command),),
+        kind="info",
+        footer=fmt.period(m.period),
+    )
+
+
+def _targets(
+    rule: MilestoneRule,
+    team_id: str,
+    people: Mapping[str, Person],
+    settings: Settings,
+    platforms: Sequence[str],
+) -> list[tuple[str, str, str, str]]:
+    """(recipient, platform, chat id, locale) for each place the milestone goes. A person is told only about a team
+    whose numbers they may see (as an alert's `dm:` target); a channel is the admin's choice and not checked."""
+    if rule.target == "managers":
+        chosen = [p for p in people.values() if team_id in p.managed_team_ids]
+    elif rule.target.startswith("dm:"):
+        person = people.get(rule.target.removeprefix("dm:"))
+        chosen = [person] if person is not None and person.may_see_scope(f"team:{team_id}") else []
+    else:
+        platform, _, chat_id = rule.target.partition(":")
+        return [(rule.target, platform, chat_id, rule.locale or settings.org.locale)]
+    found = []
+    for person in chosen:
+        address = address_of(person, platforms)
+        if address is not None:
+            found.append((person.user_id, *address, person.locale or settings.org.locale))
+    return found
+
+
+def run_milestones(
+    engine: Engine,
+    settings: Settings,
+    now: datetime,
+    *,
+    platforms: Sequence[str] = DEFAULT_PLATFORMS,
+    rules: Sequence[MilestoneRule] | None = None,
+    dry_run: bool = False,
+) -> MilestonePass:
+    """One pass: queue the milestone messages due at `now` (see the module docstring); with `dry_run`, only say
+    which are due."""
+    result = MilestonePass()
+    with engine.connect() as conn:
+        people = load_people(conn)
+    for rule in rules if rules is not None else settings.milestones:
+        try:
+            milestones = _milestones(engine, settings, rule, now)
+        except Exception as exc:
+            log.exception("milestone %s could not be evaluated", rule.id)
+            result.errors[rule.id] = f"{type(exc).__name__}: {exc}"
+            continue
+        for milestone in milestones:
+            higher = [level for level in rule.levels if level >= milestone.level]
+            for recipient, platform, chat_id, locale in _targets(
+                rule, milestone.team_id, people, settings, platforms
+            ):
+                key = milestone_key(milestone, milestone.level, recipient)
+                with engine.connect() as conn:
+                    told = existing_keys(conn, [milestone_key(milestone, lv, recipient) for lv in higher])
+                if told:
+                    result.already.append(key)
+                    continue
+                result.due.append(key)
+                if dry_run:
+                    continue
+                reply = milestone_reply(milestone, Formatter(locale, settings.org.currency))
+                item = OutboxItem(key, "milestone", rule.id, recipient, platform, chat_id, reply)
+                with engine.begin() as conn:
+                    (result.queued if enqueue(conn, [item], now) else result.already).append(key)
+    return result
