@@ -23,7 +23,8 @@ from bot.reply.messages import Action, Chart, Line, Reply, Span
 from bot.reply.plurals import plural
 from bot.reply.render import row_label
 from metrics.charts.changes import ChangeBar, draw_changes
-from metrics.charts.style import locale_formatters, to_png
+from metrics.charts.context import locale_formatters
+from metrics.charts.style import to_png
 from metrics.scope import Scope
 from storage.config.settings import Settings
 

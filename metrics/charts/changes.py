@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from matplotlib.figure import Figure
 
+from metrics.charts.context import ChartFormatters
 from metrics.charts.style import (
     DOWN,
     GREY,
@@ -21,7 +22,6 @@ from metrics.charts.style import (
     TICK_SIZE,
     UP,
     WIDE,
-    ChartFormatters,
     add_axes,
     finish,
     new_figure,

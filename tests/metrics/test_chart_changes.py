@@ -7,7 +7,9 @@ from matplotlib.patches import Rectangle
 from matplotlib.text import Text
 
 from metrics.charts.changes import ChangeBar, draw_changes
-from metrics.charts.style import DOWN, UP, locale_formatters, overlapping_texts, texts_outside
+from metrics.charts.context import locale_formatters
+from metrics.charts.legibility import overlapping_texts, texts_outside
+from metrics.charts.style import DOWN, UP
 
 # Pipeline 4 → 12 is +200 %, win rate 60.0 % → 33.3 % is −44.4 %, activities 40 → 50 is +25 %.
 BARS = [
