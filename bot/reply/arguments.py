@@ -47,7 +47,7 @@ def quoted(word: str) -> str:
 RELATIVE_PERIODS = ("today", "yesterday", "ytd") + tuple(
     f"{which} {unit}" for which in ("this", "last") for unit in ("week", "month", "quarter", "year")
 )
-# The words `to_words` writes, per language; bot/grammar.py reads each of them back (tests/bot/test_follow_ups.py
+# The words `to_words` writes, per language; bot/grammar.py reads each of them back (tests/bot/questions/test_follow_ups.py
 # parses every follow-up of every reply to check). A period's key is its label with `_` for the space.
 _WORDS: dict[str, dict[str, tuple[str, ...]]] = {
     "en": {

@@ -132,7 +132,7 @@ def conversation(engine) -> Conversation:
 
 
 def _text(reply: Reply) -> str:
-    """What the reader reads, without the suggested commands (tests/bot/test_follow_ups.py checks those)."""
+    """What the reader reads, without the suggested commands (tests/bot/questions/test_follow_ups.py checks those)."""
     parts = [
         reply.title or "",
         *("".join(span.text for span in line) for line in reply.lines),

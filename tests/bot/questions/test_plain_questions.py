@@ -26,7 +26,7 @@ from bot.telegram.handlers import addressed_text
 from run_bot import build_registry
 from storage.config.settings import load_settings
 from storage.schema import Activity, User
-from tests.bot.test_offered_commands import settings_stored
+from tests.bot.questions.test_offered_commands import settings_stored
 from tests.fixtures.bot_org import NOW, seed_org
 
 ANNAS = [

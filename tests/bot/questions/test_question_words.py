@@ -2,7 +2,7 @@
 nothing is refused; a leftover word is a person only by a whole name (a typo of one is asked about); namesakes
 are offered as buttons that answer; and the phrases "new leads", "lost deals", "open deals", "calls per day".
 
-The org is the plain-questions one (tests/bot/test_plain_questions.py: the conversation fixture asked Friday
+The org is the plain-questions one (tests/bot/questions/test_plain_questions.py: the conversation fixture asked Friday
 2026-11-20 12:00 UTC, "last month" is October, with rep-4 Anna Rogers in Alpha: 2 calls yesterday, and rep-5 Анна
 Смирнова in Bravo: 1 call) and:
   rep-6 Никита Новиков   Alpha, no numbers of his own
@@ -26,7 +26,7 @@ from bot.reply.messages import Reply, Request
 from run_bot import build_registry
 from storage.config.settings import load_settings
 from storage.schema import Activity, Deal, Product, User
-from tests.bot.test_plain_questions import ANNAS, REFINE, REFINE_RU
+from tests.bot.questions.test_plain_questions import ANNAS, REFINE, REFINE_RU
 from tests.fixtures.bot_org import NOW, seed_org
 
 YESTERDAY = datetime(2026, 11, 19, 12)

@@ -194,7 +194,7 @@ def test_a_question_naming_a_command_the_asker_may_not_use_is_still_told_why(con
 
 
 def test_a_hint_after_a_mistaken_digest_names_only_the_digests_the_asker_may_have(conversation):
-    # The team digest is for managers of a team (alerts/digests/run.py may_receive): a rep is never sent to it.
+    # The team digest is for managers of a team (alerts/digests/run.py may_receive): a rep is never sent to it. The weekly changes are for managers too.
     assert lines(ask(conversation, "rep-2", "/subscribe foo")) == [
         "There is no digest 'foo'; try: rep_daily, weekly_plan. Try: /subscribe rep_daily 08:30"
     ]
@@ -202,5 +202,5 @@ def test_a_hint_after_a_mistaken_digest_names_only_the_digests_the_asker_may_hav
         "I don't understand the time '25:00'; write HH:MM. Try: /subscribe rep_daily 08:30"
     ]
     assert lines(ask(conversation, "mgr-a", "/digest foo")) == [
-        "There is no digest 'foo'; try: rep_daily, team_digest, weekly_plan."
+        "There is no digest 'foo'; try: rep_daily, team_digest, weekly_plan, weekly_changes."
     ]
