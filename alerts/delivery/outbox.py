@@ -124,6 +124,10 @@ class OutboxItem:
     platform: str
     chat_id: str
     reply: Reply
+    status: str = "pending"  # or held (until `release_at`), superseded (recorded, never sent)
+    scope_key: str | None = None  # an alert's scope (`team:t-a`, `rep:rep-1`, `org`)
+    release_at: datetime | None = None
+    extra: Mapping[str, Any] | None = None  # kept in the payload beside the reply (a held message's language)
 
 
 @dataclass(frozen=True)
@@ -165,11 +169,13 @@ def enqueue(conn: Connection, items: Iterable[OutboxItem], now: datetime) -> int
             recipient=item.recipient,
             platform=item.platform,
             chat_id=item.chat_id,
-            payload=reply_to_payload(item.reply),
-            status="pending",
+            payload={**reply_to_payload(item.reply), **(item.extra or {})},
+            status=item.status,
             attempts=0,
             created_at=at,
-            next_attempt_at=at,
+            next_attempt_at=naive_utc(item.release_at) if item.release_at else at,
+            scope_key=item.scope_key,
+            release_at=naive_utc(item.release_at) if item.release_at else None,
         )
         for item in items
     ]
@@ -499,6 +505,7 @@ class Delivery:
     sent_at: datetime | None
     last_error: str | None
     title: str
+    release_at: datetime | None = None
 
 
 def deliveries(
@@ -533,6 +540,7 @@ def deliveries(
             sent_at=m["sent_at"],
             last_error=redact(m["last_error"]) if m["last_error"] else m["last_error"],
             title=(m["payload"] or {}).get("title", ""),
+            release_at=m["release_at"],
         )
         for m in rows
     ]
