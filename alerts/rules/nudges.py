@@ -133,12 +133,12 @@ def nudge_reply(rule: AlertRule, notice: Notice, fmt: Formatter, *, period_label
         lines=((Span(line, bold=notice.kind != "resolved"),),),
         actions=actions,
         kind="info",
-        footer=period_label,
-    )
+    )  # no footer: the period is in the sentence
 
 
 def team_view_reply(
     rule: AlertRule,
+    team_id: str,
     team_label: str,
     beyond: Sequence[Observation],
     total: int,
@@ -168,13 +168,13 @@ def team_view_reply(
         actions.append(
             Action(f"{t('alert.action.ack', 'Acknowledge')} · {obs.scope_label}", f"/alerts ack {target}")
         )
-    actions.append(_open(fmt, rule, "team", "by", "rep"))
+    actions.append(_open(fmt, rule, "team", team_id, "by", "rep"))
     return Reply(
         title=_title(fmt, rule, "fired", team_label),
         lines=tuple(lines),
         actions=tuple(actions),
         kind="info",
-        footer=period_label,
+        footer=_period_words(fmt, rule, period_label),
     )
 
 
@@ -217,7 +217,7 @@ def queue_team_views(
                 if address is None:
                     continue
                 fmt = Formatter(manager.locale or settings.org.locale, settings.org.currency)
-                reply = team_view_reply(rule, team_name or team_id, beyond, len(members), fmt,
+                reply = team_view_reply(rule, team_id, team_name or team_id, beyond, len(members), fmt,
                                         period_label=period_label)  # fmt: skip
                 key = f"alert:{rule.id}:team:{team_id}:group:{at.isoformat()}:{manager.user_id}"
                 item = OutboxItem(key, "alert", rule.id, manager.user_id, *address, reply,
