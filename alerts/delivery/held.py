@@ -38,6 +38,9 @@ __all__ = ["HELD", "GROUPED", "SUPERSEDED", "held_extra", "supersede_held", "rel
 log = logging.getLogger(__name__)
 
 HELD = "held"
+# Buttons of a grouped message: those of its first alerts (each alert's text is there in full either way), so the
+# message stays within what Slack and Telegram show comfortably.
+_MAX_BUTTONS = 12
 GROUPED = "grouped"
 SUPERSEDED = "superseded"
 
@@ -93,7 +96,7 @@ def grouped_reply(members: Sequence[Reply], locale: str) -> Reply:
         if member.footer:
             lines.append((Span(member.footer, italic=True),))
         for action in member.actions:
-            if action.command in commands:
+            if action.command in commands or len(actions) >= _MAX_BUTTONS:
                 continue
             commands.add(action.command)
             shared = sum(action.command in {a.command for a in m.actions} for m in members) > 1

@@ -30,6 +30,9 @@
   `delivery.max_attempts` claims the row is `dead` with its last error kept. A refusal that can never succeed
   (chat not found, bot blocked) is dead at once. Every stored error goes through the settings' redactor first
   (`storage.config.secrets.Redactor`), so no token reaches `kpibot deliveries` or `/deliveries`.
+- **Held, grouped, superseded.** A row queued outside its recipient's working hours is `held` until `release_at`
+  and never claimed; alerts/delivery/held.py releases it (alone, or inside one grouped message whose members
+  become `grouped`), or marks it `superseded` when its alert resolved first.
 - **Text before charts.** When an attempt with charts fails, the next one sends the text alone, so a chart that
   cannot be sent never holds the message back.
 """

@@ -18,11 +18,15 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, select, update
 
+import alerts.chat  # noqa: F401  (registers the commands)
 from alerts.delivery.console import ConsoleSender
 from alerts.delivery.held import release_held
 from alerts.delivery.outbox import drain_outbox
 from alerts.delivery.quiet_hours import release_time
 from alerts.rules.run import run_alerts
+from bot.conversation import Conversation
+from bot.reply.messages import Request
+from run_bot import build_registry
 from storage.config.alerts import AlertRule
 from storage.config.settings import DeliverySettings, OrgSettings, Settings, WorkingHours
 from storage.schema import Activity, OutboxMessage, User
@@ -191,3 +195,16 @@ def test_two_instances_releasing_at_once_release_each_held_message_once(engine):
     assert sorted(results, key=len) == [[], ["held:console:mgr-a:2026-11-18"]]
     keys = [key for key, _, _, _ in rows(engine) if key.startswith("held:")]
     assert keys == ["held:console:mgr-a:2026-11-18"]
+
+
+def test_an_admin_sees_what_is_held_and_until_when(engine):
+    seed(engine)
+    settings = Settings(alerts=[CALLS, ACTIVITIES])
+    run_alerts(engine, settings, EVENING, platforms=("console",))
+    conversation = Conversation(engine, settings, build_registry())
+    reply = conversation.handle(Request("console", "/deliveries held", EVENING, "admin", locale="en"))
+    text = reply.plain_text
+    assert "sent 0 · pending 0 · dead 0 · held for working hours 4" in text
+    # Each held message with its release time (UTC): 23:00 for Tokyo, 07:00 for Berlin.
+    assert text.count("held 11-17 23:00 console:mgr-a") == 2
+    assert text.count("held 11-18 07:00 console:mgr-b") == 2
