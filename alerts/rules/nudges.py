@@ -80,6 +80,10 @@ def _said(fmt: Formatter, rule: AlertRule, observation: Observation, period: str
         noun = t.plural(f"nudge.unit.{measure}", value)
         return t("nudge.have", "You have {count} {noun} {period}", count=fmt.count(value), noun=noun,
                  period=period)  # fmt: skip
+    if rule.condition == "pace_below":
+        plan = measure_label(fmt, rule.plan_metric, rule.plan_metric)
+        return t("nudge.pace", "Your plan pace for {plan} {period}: {value}", plan=plan, period=period,
+                 value=fmt.value(value, unit))  # fmt: skip
     label = measure_label(fmt, measure, measure)
     return t("nudge.yours", "Your {label} {period}: {value}", label=label, period=period,
              value=fmt.value(value, unit))  # fmt: skip
@@ -117,7 +121,7 @@ def nudge_reply(rule: AlertRule, notice: Notice, fmt: Formatter, *, period_label
     obs = notice.observation
     said = _said(fmt, rule, obs, _period_words(fmt, rule, period_label))
     if notice.kind == "resolved":
-        line = t("nudge.resolved", "Back on the right side of the line: {said}", said=said)
+        line = t("nudge.resolved", "{said}, back on the right side of the line", said=said)
     else:
         line = _against(fmt, rule, obs, said)
     actions: tuple[Action, ...] = (_open(fmt, rule),)
