@@ -183,7 +183,11 @@ def release_held(engine: Engine, now: datetime) -> list[str]:
     except _Lost:
         log.info("held messages: another instance released them first")
         return []
-    except OperationalError as exc:  # SQLite: another writer got in between the read and the write
+    except OperationalError as exc:
+        if engine.dialect.name != "sqlite":
+            raise
+        # SQLite's single writer: another instance wrote between this one's read and its write; the next pass
+        # finds what is still held.
         log.info("held messages not released this pass (%s)", type(exc.orig).__name__)
         return []
     return released
