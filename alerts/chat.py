@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from sqlalchemy.dialects import postgresql, sqlite
 
 from alerts.audience import Person, load_people
+from alerts.delivery import DELIVERY_STATUSES
 from alerts.delivery.outbox import deliveries, status_counts
 from alerts.digests.run import digest_time, load_choices, may_receive, preview_digests, receives
 from alerts.rules.control import acknowledge, alert_states, set_muted, snooze
@@ -20,7 +21,7 @@ from alerts.rules.run import RULE_WIDE
 from bot.reply.command import Command, CommandContext
 from bot.reply.messages import Line, Reply, Span
 from metrics.scope import Viewer
-from storage.config.alerts import DIGEST_NAMES, AlertRule, parse_duration, parse_local_time
+from storage.config.alerts import DIGEST_NAMES, EACH_REP, AlertRule, parse_duration, parse_local_time
 from storage.errors import PermissionDenied, UserError
 from storage.schema import Subscription
 from storage.times import naive_utc
@@ -194,6 +195,16 @@ def may_silence(who: Person | Viewer) -> bool:
     return who.role == "admin" or (who.role == "manager" and bool(who.managed_team_ids))
 
 
+def _own_nudge(ctx: CommandContext, person: Person | None, action: str) -> bool:
+    """Whether this is someone snoozing or acknowledging their own nudge (`target: each rep`): that alert is meant
+    for them, so it is theirs to silence — its own scope only (`/alerts snooze RULE rep:<me> 4h`)."""
+    words = list(ctx.words[1:3])
+    if person is None or action not in ("snooze", "ack") or len(words) < 2:
+        return False
+    rule = next((r for r in ctx.settings.alerts if r.id == words[0]), None)
+    return rule is not None and rule.target == EACH_REP and words[1] == f"rep:{person.user_id}"
+
+
 def _may_silence(person: Person | None) -> None:
     """A rep is refused before the command's words are checked, so they are never asked to complete it."""
     if person is None or not may_silence(person):
@@ -275,7 +286,9 @@ def alerts_command(ctx: CommandContext) -> Reply:
         return _list_alerts(ctx)
     assert ctx.viewer is not None
     person = _person(ctx)
-    _may_silence(person)
+    own = _own_nudge(ctx, person, action)
+    if not own:
+        _may_silence(person)
     rest = list(ctx.words[1:])
     if not rest:
         raise UserError("alerts.rule_needed", "Which alert? Try: /alerts")
@@ -291,7 +304,8 @@ def alerts_command(ctx: CommandContext) -> Reply:
         except ValueError:
             raise UserError("alerts.duration", "Write a duration like 30m, 4h or 1d.") from None
     scope = rest[0] if rest else None
-    _may_act(person, action, rule.id, scope)
+    if not own:
+        _may_act(person, action, rule.id, scope)
     t = ctx.t
     title = rule_title(t, rule)
     if action == "snooze":
@@ -314,15 +328,17 @@ def alerts_command(ctx: CommandContext) -> Reply:
 def deliveries_command(ctx: CommandContext) -> Reply:
     """`/deliveries [sent|pending|dead]`: what the outbox sent, holds and gave up on (admins)."""
     status = ctx.words[0].lower() if ctx.words else None
-    if status is not None and status not in ("pending", "claimed", "sent", "dead"):
+    if status is not None and status not in DELIVERY_STATUSES:
         raise UserError("deliveries.status", "Try: /deliveries sent, pending or dead.")
     counts = status_counts(ctx.engine)
     t = ctx.t
     head = t("deliveries.counts", "sent {sent} · pending {pending} · dead {dead}", sent=counts.get("sent", 0),
              pending=counts.get("pending", 0) + counts.get("claimed", 0), dead=counts.get("dead", 0))  # fmt: skip
+    if counts.get("held"):
+        head += " · " + t("deliveries.held", "held for working hours {held}", held=counts["held"])
     lines = [head]
     for item in deliveries(ctx.engine, status=status, limit=10):
-        when = item.sent_at or item.next_attempt_at
+        when = item.sent_at or item.release_at or item.next_attempt_at
         line = f"{item.status} {when:%m-%d %H:%M} {item.platform}:{item.chat_id} {item.source} — {item.title}"
         if item.last_error and item.status != "sent":
             line += f" ({item.last_error[:80]})"

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
+from alerts.delivery import DELIVERY_STATUSES
 from alerts.delivery.console import ConsoleSender
 from bot.reply.sender import Sender
 from storage.cli import CliContext
@@ -64,7 +65,7 @@ def register(subparsers: argparse._SubParsersAction, *, senders: SendersFactory)
 
     deliveries = subparsers.add_parser("deliveries", help="show what was sent, pending and failed")
     deliveries.add_argument("--db", default=argparse.SUPPRESS, help="database URL (as the global --db)")
-    deliveries.add_argument("--status", choices=("pending", "claimed", "sent", "dead"))
+    deliveries.add_argument("--status", choices=DELIVERY_STATUSES)
     deliveries.add_argument("--limit", type=int, default=50)
     deliveries.set_defaults(handler=_deliveries)
 
@@ -84,12 +85,14 @@ async def _senders(
 async def _deliver(
     ctx: CliContext, args, now: datetime, queue, open_senders: SendersFactory
 ) -> tuple[Any, Any]:
+    from alerts.delivery.held import release_held
     from alerts.delivery.outbox import drain_outbox
 
     async with _senders(ctx, args, open_senders) as senders:
         found = await asyncio.to_thread(queue, list(senders))
         if args.dry_run or args.no_send:
             return found, None
+        await asyncio.to_thread(release_held, ctx.engine, now)
         report = await drain_outbox(
             ctx.engine, senders, now, delivery=ctx.settings.delivery, redact=ctx.redact
         )
@@ -175,9 +178,10 @@ def _deliveries(ctx: CliContext, args: argparse.Namespace) -> int:
     from alerts.delivery.outbox import deliveries, status_counts
 
     counts = status_counts(ctx.engine)
-    print(", ".join(f"{status} {counts.get(status, 0)}" for status in ("sent", "pending", "claimed", "dead")))
+    print(", ".join(f"{status} {counts.get(status, 0)}" for status in DELIVERY_STATUSES))
     for item in deliveries(ctx.engine, status=args.status, limit=args.limit, redact=ctx.redact):
-        when = item.sent_at or item.next_attempt_at
+        # A held message shows when it is released; a sent one when it went out; the others when they are due.
+        when = item.sent_at or item.release_at or item.next_attempt_at
         error = f"  error: {item.last_error}" if item.last_error and item.status != "sent" else ""
         print(
             f"{item.id:>5} {item.status:<8} {when:%Y-%m-%d %H:%M} {item.platform}:{item.chat_id} "

@@ -31,6 +31,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
+from alerts.delivery.held import release_held
 from alerts.delivery.outbox import drain_outbox, run_blocking, worker_id
 from alerts.digests.run import run_digests
 from alerts.rules.milestones import run_milestones
@@ -70,6 +71,7 @@ async def scheduling_pass(
         ("digests", lambda: run_digests(engine, settings, now, platforms=platforms)),
         ("alerts", lambda: run_alerts(engine, settings, now, platforms=platforms)),
         ("milestones", lambda: run_milestones(engine, settings, now, platforms=platforms)),
+        ("held messages", lambda: release_held(engine, now)),
     ):
         if stopping is not None and stopping.is_set():
             return

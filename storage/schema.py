@@ -423,7 +423,9 @@ class OutboxMessage(Base):
     platform: Mapped[str] = mapped_column(String(16))
     chat_id: Mapped[str] = mapped_column(String(64))
     payload: Mapped[dict] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending/claimed/sent/dead
+    # pending / claimed / sent / dead; held (outside the recipient's working hours, until release_at), grouped
+    # (released inside one grouped message), superseded (resolved while held, or replaced by a later notice)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime)
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime)
@@ -431,8 +433,13 @@ class OutboxMessage(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     sent_at: Mapped[datetime | None] = mapped_column(DateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
+    scope_key: Mapped[str | None] = mapped_column(String(128))  # an alert's scope: what a resolve supersedes
+    release_at: Mapped[datetime | None] = mapped_column(DateTime)  # when a held message is released
 
-    __table_args__ = (Index("ix_outbox_status_next", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_status_next", "status", "next_attempt_at"),
+        Index("ix_outbox_status_release", "status", "release_at"),
+    )
 
 
 class AlertState(Base):

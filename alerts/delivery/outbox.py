@@ -30,6 +30,9 @@
   `delivery.max_attempts` claims the row is `dead` with its last error kept. A refusal that can never succeed
   (chat not found, bot blocked) is dead at once. Every stored error goes through the settings' redactor first
   (`storage.config.secrets.Redactor`), so no token reaches `kpibot deliveries` or `/deliveries`.
+- **Held, grouped, superseded.** A row queued outside its recipient's working hours is `held` until `release_at`
+  and never claimed; alerts/delivery/held.py releases it (alone, or inside one grouped message whose members
+  become `grouped`), or marks it `superseded` when its alert resolved first.
 - **Text before charts.** When an attempt with charts fails, the next one sends the text alone, so a chart that
   cannot be sent never holds the message back.
 """
@@ -124,6 +127,10 @@ class OutboxItem:
     platform: str
     chat_id: str
     reply: Reply
+    status: str = "pending"  # or held (until `release_at`), superseded (recorded, never sent)
+    scope_key: str | None = None  # an alert's scope (`team:t-a`, `rep:rep-1`, `org`)
+    release_at: datetime | None = None
+    extra: Mapping[str, Any] | None = None  # kept in the payload beside the reply (a held message's language)
 
 
 @dataclass(frozen=True)
@@ -165,11 +172,13 @@ def enqueue(conn: Connection, items: Iterable[OutboxItem], now: datetime) -> int
             recipient=item.recipient,
             platform=item.platform,
             chat_id=item.chat_id,
-            payload=reply_to_payload(item.reply),
-            status="pending",
+            payload={**reply_to_payload(item.reply), **(item.extra or {})},
+            status=item.status,
             attempts=0,
             created_at=at,
-            next_attempt_at=at,
+            next_attempt_at=naive_utc(item.release_at) if item.release_at else at,
+            scope_key=item.scope_key,
+            release_at=naive_utc(item.release_at) if item.release_at else None,
         )
         for item in items
     ]
@@ -499,6 +508,7 @@ class Delivery:
     sent_at: datetime | None
     last_error: str | None
     title: str
+    release_at: datetime | None = None
 
 
 def deliveries(
@@ -533,6 +543,7 @@ def deliveries(
             sent_at=m["sent_at"],
             last_error=redact(m["last_error"]) if m["last_error"] else m["last_error"],
             title=(m["payload"] or {}).get("title", ""),
+            release_at=m["release_at"],
         )
         for m in rows
     ]

@@ -10,7 +10,7 @@ from bot.reply.messages import Action, Line, Reply, Span
 from bot.reply.render import measure_label
 from storage.config.alerts import AlertRule, is_builtin_name
 
-__all__ = ["notice_reply", "rule_title", "top_contributors"]
+__all__ = ["notice_reply", "rule_title", "threshold_text", "top_contributors"]
 
 _TOP = 3
 
@@ -31,7 +31,7 @@ def top_contributors(
     return valued[:_TOP], False
 
 
-def _threshold_text(fmt: Formatter, rule: AlertRule, unit: str) -> str:
+def threshold_text(fmt: Formatter, rule: AlertRule, unit: str) -> str:
     if rule.condition in ("drops_by", "pace_below") or unit == "percent":
         return fmt.percent(rule.threshold / 100.0)
     return fmt.value(rule.threshold, unit)
@@ -59,7 +59,7 @@ def notice_reply(rule: AlertRule, notice: Notice, fmt: Formatter, *, period_labe
     value = fmt.value(obs.value, unit)
     measure = rule.watched_measure or rule.metric
     label = measure_label(fmt, measure, measure)
-    threshold = _threshold_text(fmt, rule, unit)
+    threshold = threshold_text(fmt, rule, unit)
     head = {"fired": "🔔", "repeated": "🔁", "resolved": "✅"}[notice.kind]
     title = f"{head} {t(f'alert.{notice.kind}', notice.kind.capitalize())}: {rule_title(t, rule)} · {obs.scope_label}"
     lines: list[Line] = []

@@ -20,15 +20,17 @@ from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from alerts.audience import Person, address_of, load_people
-from alerts.delivery.outbox import OutboxItem, enqueue
+from alerts.delivery.outbox import OutboxItem
 from alerts.rules.evaluate import AlertStatus, Contributor, Notice, Observation, evaluate
 from alerts.rules.notices import notice_reply
+from alerts.rules.nudges import absent_reps, nudge_reply, own_target, queue_team_views, zero_measures
+from alerts.rules.quiet import queue_notice
 from bot.reply.formatting import Formatter
 from metrics.catalogue import MetricQuery, get_metric, query
 from metrics.periods import Period, day_period, parse_period
 from metrics.result import BreakdownRow, Measure, MetricResult
 from metrics.scope import SYSTEM_VIEWER, Scope
-from storage.config.alerts import AlertRule, parse_duration
+from storage.config.alerts import EACH_REP, AlertRule, parse_duration
 from storage.config.settings import Settings
 from storage.freshness import Freshness, data_freshness
 from storage.schema import AlertRun, AlertState, Team
@@ -187,6 +189,12 @@ def observe(
             _observation(rule, f"rep:{row.key}", row.label, row.measures, (), earlier, week_ago_row=row.key)
             for row in result.rows
         ]
+        # A rep with no rows did none: 0 calls, not a rep the rule forgets (alerts/rules/nudges.py).
+        observed = {obs.scope_key for obs in observations}
+        observations += [
+            _observation(rule, f"rep:{rep_id}", name, zero_measures(result.measures), (), earlier, rep_id)
+            for rep_id, name in absent_reps(conn, observed)
+        ]
         return observations, label
     if rule.scope == "org":
         result, earlier = ask(Scope("org"), rule.explain_by)
@@ -235,6 +243,8 @@ def _targets(
     conn: Connection, rule: AlertRule, scope_key: str, people: Mapping[str, Person], platforms: Sequence[str]
 ) -> list[tuple[str, str, str, str | None]]:
     """(recipient, platform, chat id, locale) for each place the notice goes."""
+    if rule.target == EACH_REP:
+        return own_target(scope_key, people, platforms)
     if rule.target != "managers":
         kind, _, ref = rule.target.partition(":")
         if kind == "dm":
@@ -346,9 +356,10 @@ def _queue_notices(
     for recipient, platform, chat_id, locale in _targets(conn, rule, scope_key, people, platforms):
         fmt = Formatter(locale or settings.org.locale, settings.org.currency)
         key = f"alert:{rule.id}:{scope_key}:{notice.kind}:{at.isoformat()}:{recipient}"
-        reply = notice_reply(rule, notice, fmt, period_label=period_label)
-        item = OutboxItem(key, "alert", rule.id, recipient, platform, chat_id, reply)
-        if enqueue(conn, [item], now):
+        compose = nudge_reply if rule.target == EACH_REP else notice_reply
+        reply = compose(rule, notice, fmt, period_label=period_label)
+        item = OutboxItem(key, "alert", rule.id, recipient, platform, chat_id, reply, scope_key=scope_key)
+        if queue_notice(conn, settings, rule, notice.kind, item, people.get(recipient), now):
             queued.append(item.key)
     return queued
 
@@ -473,6 +484,7 @@ def run_alerts(
             if not dry_run:
                 _log_rule_wide(engine, rule, slot, result.errors[rule.id])
             continue
+        notified: set[str] = set()
         for observation in observations:
             if dry_run:
                 with engine.connect() as conn:
@@ -494,5 +506,11 @@ def run_alerts(
             )
             if recorded is not None:
                 result.evaluations.append((rule.id, observation.scope_key, recorded))
+            if recorded in ("fired", "repeated"):
+                notified.add(observation.scope_key)
             result.queued += queued
+        if rule.also == "managers" and notified:
+            result.queued += queue_team_views(
+                engine, settings, rule, observations, notified, slot, now, people, platforms, period_label
+            )
     return result

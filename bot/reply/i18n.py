@@ -13,6 +13,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from babel import Locale
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
@@ -71,6 +72,12 @@ class Translator:
             # A catalogue entry that names a parameter the caller did not pass must not turn into a failure.
             log.warning("message %r does not fit its parameters %s", key, sorted(params))
             return template
+
+    def plural(self, key: str, count: float, /, **params: Any) -> str:
+        """The message `key.<one|few|many|other>` chosen by this language's plural rule for `count` (Babel's CLDR
+        rules: 1 звонок, 3 звонка, 5 звонков, 1,5 звонка), filled with `params`."""
+        form = Locale.parse(self.locale).plural_form(abs(count))
+        return self.t(f"{key}.{form}", **params)
 
     __call__ = t
 

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 __all__ = [
     "DIGEST_NAMES",
+    "EACH_REP",
     "WEEKDAYS",
     "DigestConfig",
     "WeeklyChangesConfig",
@@ -27,6 +28,8 @@ __all__ = [
     "parse_local_time",
 ]
 
+EACH_REP = "each rep"
+"""The target (and scope) of a rule that sends each rep their own alert."""
 DIGEST_NAMES = ("rep_daily", "team_digest", "weekly_plan", "weekly_changes")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
@@ -159,6 +162,9 @@ class AlertRule(_Section):
     # the value is back past `clear_threshold` (in the threshold's units), a second line on the resolving side.
     for_runs: int = Field(default=1, alias="for")
     clear_threshold: float | None = None
+    # Appended: quiet hours for a channel target, and the managers' grouped view of a rep's own nudge.
+    quiet_hours: bool = False
+    also: Literal["managers"] | None = None
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -186,14 +192,18 @@ class AlertRule(_Section):
     @field_validator("target")
     @classmethod
     def _target(cls, value: str) -> str:
-        if value != "managers" and ":" not in value:
-            raise ValueError("target is 'managers', 'dm:<user_id>' or '<platform>:<chat id>'")
+        if value not in ("managers", EACH_REP) and ":" not in value:
+            raise ValueError("target is 'managers', 'each rep', 'dm:<user_id>' or '<platform>:<chat id>'")
         return value
 
     @model_validator(mode="after")
     def _schedule(self) -> AlertRule:
         if self.cron is None and self.every is None:
             raise ValueError(f"alert {self.id}: give `every` (e.g. 15m) or `cron`")
+        if self.target == EACH_REP and self.scope != "each rep":
+            raise ValueError(f"alert {self.id}: `target: each rep` needs `scope: each rep`")
+        if self.also is not None and self.target != EACH_REP:
+            raise ValueError(f"alert {self.id}: `also: managers` goes with `target: each rep`")
         return self
 
     @model_validator(mode="after")

@@ -7,6 +7,7 @@ organisation (time zone, funnel, plans, digests, alert rules) comes from the YAM
 from __future__ import annotations
 
 from datetime import date, timedelta
+from datetime import time as TimeOfDay
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -16,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
-from storage.config.alerts import AlertRule, DigestsSettings, default_alert_rules
+from storage.config.alerts import AlertRule, DigestsSettings, default_alert_rules, parse_local_time
 from storage.config.crm import CrmSettings
 from storage.config.data import DataSettings
 from storage.config.milestones import MilestoneRule
@@ -27,6 +28,8 @@ __all__ = [
     "Settings",
     "load_settings",
     "DEFAULT_DATABASE_URL",
+    "DeliverySettings",
+    "WorkingHours",
 ]
 
 DEFAULT_DATABASE_URL = "sqlite:///kpibot.db"
@@ -83,10 +86,40 @@ class ChatSettings(_Section):
     rate_limit_per_minute: int = 30
 
 
+class WorkingHours(_Section):
+    """When a person is at work, in their own zone, on the organisation's working days (Monday to Friday, not
+    `org.holidays`): alerts to a person outside these hours are held until the next start."""
+
+    start: str = "08:00"
+    end: str = "20:00"
+    enabled: bool = True
+
+    @field_validator("start", "end")
+    @classmethod
+    def _time(cls, value: str) -> str:
+        parse_local_time(value)
+        return value
+
+    @model_validator(mode="after")
+    def _order(self) -> WorkingHours:
+        if parse_local_time(self.start) >= parse_local_time(self.end):
+            raise ValueError(f"working_hours: start {self.start} must be before end {self.end}")
+        return self
+
+    @property
+    def start_time(self) -> TimeOfDay:
+        return parse_local_time(self.start)
+
+    @property
+    def end_time(self) -> TimeOfDay:
+        return parse_local_time(self.end)
+
+
 class DeliverySettings(_Section):
     catch_up_hours: int = 6
     max_attempts: int = 5
     lease_seconds: int = 120
+    working_hours: WorkingHours = Field(default_factory=WorkingHours)
 
 
 class _EnvWithoutSections(EnvSettingsSource):

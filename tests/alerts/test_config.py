@@ -17,7 +17,18 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_the_example_configuration_loads():
     settings = load_settings(ROOT / "kpibot.example.yaml", env={})
-    assert [rule.id for rule in settings.alerts] == ["plan-pace", "mql-rate", "calls-drop", "win-rate-org"]
+    assert [rule.id for rule in settings.alerts] == [
+        "plan-pace",
+        "mql-rate",
+        "calls-drop",
+        "win-rate-org",
+        "my-calls",
+    ]
+    nudge = settings.alerts[-1]
+    assert (nudge.scope, nudge.target, nudge.also) == ("each rep", "each rep", "managers")
+    assert settings.alerts[1].quiet_hours is True and settings.alerts[0].quiet_hours is False
+    hours = settings.delivery.working_hours
+    assert (hours.start, hours.end, hours.enabled) == ("08:00", "20:00", True)
     assert settings.digests.team_digest.time == "08:30"
     assert settings.digests.weekly_plan.weekday_numbers == {0}
     mql = settings.alerts[1]
@@ -69,6 +80,26 @@ def test_a_bad_rule_is_refused(change):
     rule = dict(id="r", metric="funnel", condition="below", threshold=1, every="15m") | change
     with pytest.raises(ValidationError):
         AlertRule(**rule)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"target": "each rep"},  # a rep's own alert needs a rule about each rep
+        {"scope": "each rep", "also": "managers"},  # the managers' list goes with target: each rep
+        {"scope": "each rep", "target": "each rep", "also": "admins"},
+    ],
+)
+def test_a_nudge_rule_needs_its_scope_and_target(change):
+    rule = dict(id="r", metric="activity", condition="below", threshold=1, every="15m") | change
+    with pytest.raises(ValidationError):
+        AlertRule(**rule)
+
+
+@pytest.mark.parametrize("hours", [{"start": "8am"}, {"end": "25:00"}, {"start": "20:00", "end": "08:00"}])
+def test_working_hours_must_be_a_window_of_the_day(hours):
+    with pytest.raises(ValidationError):
+        Settings(delivery={"working_hours": hours})
 
 
 def test_durations():
