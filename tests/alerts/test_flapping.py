@@ -15,6 +15,7 @@ second dip in a row (13) fires, 5 is not past 6 so it keeps firing, and only 7 a
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -74,17 +75,28 @@ def test_a_breach_count_survives_between_evaluations_only_through_the_state():
     assert (second.outcome, third.outcome, third.status.breaches) == ("pending", "fired", 3)
 
 
-def test_clear_threshold_keeps_it_firing_between_the_lines_without_repeating():
-    rule = mql_rule(clear_threshold=23, repeat_every="1h")
-    # 19 % fires; 21 % and 23 % are not above 23 %: still firing, and no repeat although an hour passed each time;
-    # 19 % again is a repeat (an hour after the last message); 23.5 % resolves.
+def test_clear_threshold_keeps_it_firing_between_the_lines_and_it_repeats_there_as_anywhere_while_firing():
+    rule = mql_rule(clear_threshold=23, repeat_every="2h")
+    # 09:00 19 % fires; 10:00 21 % is not above 23 %: firing, an hour since the message; 11:00 23 % (on the line,
+    # not past it) is still firing and two hours have passed: repeated; 12:00 19 % an hour later: firing;
+    # 13:00 23.5 % resolves.
     assert walk(rule, [0.19, 0.21, 0.23, 0.19, 0.235]) == [
         "fired",
         "firing",
-        "firing",
         "repeated",
+        "firing",
         "resolved",
     ]
+
+
+def test_between_the_lines_an_acknowledged_or_snoozed_firing_stays_quiet():
+    rule = mql_rule(clear_threshold=23, repeat_every="1h")
+    firing = AlertStatus(state="firing", since=NINE, last_notified_at=NINE, breaches=1)
+    later = NINE + timedelta(hours=2)
+    acked = evaluate(rule, seen(0.21), replace(firing, acknowledged_by="mgr-a"), later)
+    snoozed = evaluate(rule, seen(0.21), replace(firing, snoozed_until=later + timedelta(hours=1)), later)
+    assert (acked.outcome, acked.notice, acked.status.state) == ("acknowledged", None, "firing")
+    assert (snoozed.outcome, snoozed.notice, snoozed.status.breaches) == ("snoozed", None, 0)
 
 
 def test_an_oscillating_rate_fires_once_with_for_and_clear_threshold_and_every_time_without():
@@ -141,12 +153,20 @@ def test_drops_by_and_above_and_pace_below_draw_their_clearing_line_on_their_own
     ("change", "message"),
     [
         ({"for": 0}, "alert mql-rate: `for` counts evaluations in a row, 1 or more, not 0"),
-        ({"clear_threshold": 18}, "alert mql-rate: clear_threshold of a `below` rule must be at or above the "
+        ({"clear_threshold": 18}, "alert mql-rate: clear_threshold of a `below` rule must be above the "
                                   "threshold 20, not 18"),
         ({"condition": "above", "clear_threshold": 25}, "alert mql-rate: clear_threshold of an `above` rule must "
-                                                        "be at or below the threshold 20, not 25"),
+                                                        "be below the threshold 20, not 25"),
         ({"condition": "drops_by", "clear_threshold": 30}, "alert mql-rate: clear_threshold of a drops_by rule is "
-                                                           "a smaller drop, from 0 to the threshold 20, not 30"),
+                                                           "a smaller drop, from 0 to under the threshold 20, not 30"),
+        # On the threshold itself it is no second line, and a value exactly on it would never resolve.
+        ({"clear_threshold": 20}, "alert mql-rate: clear_threshold of a `below` rule must be above the "
+                                  "threshold 20, not 20"),
+        ({"condition": "pace_below", "clear_threshold": 20}, "clear_threshold of a `pace_below` rule must be "
+                                                             "above the threshold 20, not 20"),
+        ({"condition": "above", "clear_threshold": 20}, "alert mql-rate: clear_threshold of an `above` rule must "
+                                                        "be below the threshold 20, not 20"),
+        ({"condition": "drops_by", "clear_threshold": 20}, "from 0 to under the threshold 20, not 20"),
     ],
 )  # fmt: skip
 def test_a_bad_for_or_clear_threshold_is_one_line_naming_the_rule(change, message):
