@@ -22,9 +22,11 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import delete, insert, select
 
-from alerts.rules.evaluate import AlertStatus, Observation, evaluate
+from alerts.rules.evaluate import AlertStatus, Notice, Observation, evaluate
+from alerts.rules.notices import notice_reply
 from alerts.rules.run import run_alerts
 from bot.conversation import Conversation
+from bot.reply.formatting import Formatter
 from bot.reply.messages import Request
 from run_bot import build_registry
 from storage.config.alerts import AlertRule
@@ -295,3 +297,50 @@ def test_alerts_lists_for_and_the_clearing_line_in_both_languages(engine):
     )
     assert russian[1] == "calls-up — Calls: выше 50 · снимается при значении ниже 40 · в норме"
     assert russian[2].endswith("· проверок подряд: 3 · снимается, когда падение меньше 10 · в норме")
+
+
+def test_alerts_shows_breaches_short_of_for_as_pending_in_both_languages(engine):
+    seed_november(engine)
+    rules = [mql_rule(name="MQL rate", **{"for": 2}), AlertRule.model_validate(CALLS | {"for": 3})]
+    with engine.begin() as conn:
+        conn.execute(insert(AlertState), [
+            # One breach of two for Alpha; Bravo's calls two of three; an ok state with no breach says nothing.
+            dict(rule_id="mql-rate", scope_key="team:t-a", state="ok", breaches=1, muted=False),
+            dict(rule_id="bravo-calls", scope_key="team:t-b", state="ok", breaches=2, muted=False),
+            dict(rule_id="bravo-calls", scope_key="team:t-a", state="ok", breaches=0, muted=False),
+        ])  # fmt: skip
+    conversation = Conversation(engine, Settings(alerts=rules), build_registry())
+
+    def listing(user: str, locale: str) -> list[str]:
+        reply = conversation.handle(Request("console", "/alerts", EIGHT, user, locale=locale))
+        return ["".join(span.text for span in line) for line in reply.lines][:2]
+
+    assert listing("admin", "en") == [
+        "mql-rate — MQL rate: below 20 · for 2 runs · pending 1 of 2: team:t-a",
+        "bravo-calls — Calls yesterday: below 4 · for 3 runs · pending 2 of 3: team:t-b",
+    ]
+    assert listing("admin", "ru")[0] == (
+        "mql-rate — Доля MQL: ниже 20 · проверок подряд: 2 · нарушений подряд 1 из 2: team:t-a"
+    )
+    # Alpha's manager does not see Bravo's count: for them Bravo's rule is ok.
+    assert listing("mgr-a", "en")[1] == "bravo-calls — Calls yesterday: below 4 · for 3 runs · ok"
+
+
+def test_the_fired_notice_says_how_many_runs_in_a_row_and_where_it_clears_in_both_languages():
+    rule = mql_rule(name="MQL rate", clear_threshold=23, **{"for": 2})
+    notice = Notice("fired", seen(0.18))
+
+    def text(kind: str, locale: str, shown: AlertRule = rule) -> list[str]:
+        reply = notice_reply(shown, replace(notice, kind=kind), Formatter(locale, "USD"), period_label="")
+        return ["".join(span.text for span in line) for line in reply.lines]
+
+    # The line under the value: `for: 2` and the clearing line, in the threshold's unit (percent here).
+    assert text("fired", "en")[1] == "Condition held for 2 runs in a row · clears above 23.0%"
+    assert (
+        text("fired", "ru")[1] == "Условие держится 2 проверки подряд · снимается при значении выше 23,0\xa0%"
+    )
+    assert "Condition held" not in "".join(text("repeated", "en") + text("resolved", "en"))
+    plain = mql_rule(name="MQL rate")
+    assert not any("held" in line or "clears" in line for line in text("fired", "en", plain))
+    five = mql_rule(name="MQL rate", **{"for": 5})
+    assert text("fired", "ru", five)[1] == "Условие держится 5 проверок подряд"

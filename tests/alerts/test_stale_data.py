@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 
 from alerts.rules.run import run_alerts
-from bot.reply.messages import Reply
+from bot.conversation import Conversation
+from bot.reply.messages import Reply, Request
+from run_bot import build_registry
 from storage.config.alerts import AlertRule
 from storage.config.crm import CrmSettings
 from storage.config.data import DataSettings
@@ -222,3 +224,49 @@ def test_syncs_that_never_completed_are_no_ground_for_an_alert_either(engine):
     with engine.connect() as conn:
         reason = conn.execute(select(AlertRun.error)).scalar_one()
     assert reason == "no CRM sync has completed yet and nothing was imported"
+
+
+def test_alerts_says_while_the_data_is_stale_that_no_rule_is_evaluated_in_both_languages(engine):
+    seed_november(engine)
+    later = AlertRule(
+        id="later", name="Later", metric="activity", condition="below", threshold=4, every="15m"
+    )
+    settings = Settings(alerts=[CALLS, later])
+    conversation = Conversation(engine, settings, build_registry())
+
+    def listing(locale: str = "en") -> list[str]:
+        reply = conversation.handle(Request("console", "/alerts", TEN, "admin", locale=locale))
+        return lines(reply)[:2]
+
+    imported(engine, datetime(2026, 11, 17, 9, 30))  # fresh: Bravo's calls are evaluated and fire
+    first = Settings(alerts=[CALLS])  # `later` is added after this pass
+    assert run_alerts(engine, first, datetime(2026, 11, 17, 9, 45, tzinfo=UTC), platforms=("console",)).queued
+    assert listing()[0] == "calls-yesterday — Calls yesterday: below 4 · firing: team:t-b"
+    with (
+        engine.begin() as conn
+    ):  # as if nothing had come in since Saturday: the 10:00 pass finds the data stale
+        conn.execute(update(ImportRun).values(finished_at=datetime(2026, 11, 14, 14, 0)))
+    assert run_alerts(engine, settings, TEN, platforms=("console",)).evaluations == [
+        ("calls-yesterday", "*", "stale"),
+        ("later", "*", "stale"),
+    ]
+    # The last evaluation on fresh data was the 09:45 slot; `later` never had one. Firing stays as it was.
+    assert listing() == [
+        "calls-yesterday — Calls yesterday: below 4 · firing: team:t-b · not evaluated since 2026-11-17 09:45 UTC "
+        "(data as of 2026-11-14 14:00 UTC)",
+        "later — Later: below 4 · not evaluated yet (data as of 2026-11-14 14:00 UTC)",
+    ]
+    assert listing("ru")[1] == "later — Later: ниже 4 · ещё не проверялось (данные на 2026-11-14 14:00 UTC)"
+    assert listing("ru")[0].endswith(
+        "· не проверяется с 2026-11-17 09:45 UTC (данные на 2026-11-14 14:00 UTC)"
+    )
+
+
+def test_alerts_says_no_crm_sync_has_completed_when_none_has(engine):
+    seed_november(engine)
+    synced(engine, "salesforce", datetime(2026, 11, 17, 9, 0), status="failed", written=0)
+    conversation = Conversation(engine, Settings(alerts=[CALLS]), build_registry())
+    reply = conversation.handle(Request("console", "/alerts", TEN, "admin"))
+    assert lines(reply)[0] == (
+        "calls-yesterday — Calls yesterday: below 4 · not evaluated yet (no CRM sync has completed yet)"
+    )
