@@ -31,7 +31,7 @@ from bot.reply.messages import Request
 from run_bot import build_registry
 from storage.config.alerts import AlertRule
 from storage.config.settings import Settings, load_settings
-from storage.schema import Activity, AlertRun, AlertState
+from storage.schema import Activity, AlertRun, AlertState, ImportRun
 from tests.fixtures.alerts_org import seed_november
 
 NINE = datetime(2026, 11, 16, 9, 0, tzinfo=UTC)
@@ -151,6 +151,23 @@ def test_drops_by_and_above_and_pace_below_draw_their_clearing_line_on_their_own
     assert walk(pace, [0.79, 0.85, 0.91]) == ["fired", "firing", "resolved"]
 
 
+def test_clear_threshold_on_a_percent_above_rule_is_drawn_in_percent():
+    # "Discount share above 50 %, clears below 40 %": the lines are 0.50 and 0.40 against fractions.
+    rule = mql_rule(condition="above", threshold=50, clear_threshold=40, repeat_every="1d")
+    # 55 % fires; 45 % and 40 % (on the clearing line, not past it) stay firing; 39 % resolves; 45 % is quiet
+    # (not above 50 %); 51 % fires again.
+    assert walk(rule, [0.55, 0.45, 0.40, 0.39, 0.45, 0.51]) == [
+        "fired",
+        "firing",
+        "firing",
+        "resolved",
+        "quiet",
+        "fired",
+    ]
+    reply = notice_reply(rule, Notice("fired", seen(0.55)), Formatter("en", "USD"), period_label="")
+    assert "".join(span.text for span in reply.lines[1]) == "Clears below 40.0%"
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
@@ -211,6 +228,15 @@ def set_bravo_calls(engine, calls: int) -> None:
                     for i in range(calls - 1)
                 ],
             )  # fmt: skip
+
+
+def imported_at(engine, finished: datetime) -> None:
+    """An import of activities that wrote rows, finished at `finished` (what says how fresh the data is)."""
+    with engine.begin() as conn:
+        conn.execute(
+            insert(ImportRun).values(table_name="activities", source="activities.csv", started_at=finished,
+                                     finished_at=finished, status="ok", read=1, written=1, rejected=0)
+        )  # fmt: skip
 
 
 def hourly(engine, rule: AlertRule) -> tuple[list[str], list[str]]:
@@ -344,3 +370,24 @@ def test_the_fired_notice_says_how_many_runs_in_a_row_and_where_it_clears_in_bot
     assert not any("held" in line or "clears" in line for line in text("fired", "en", plain))
     five = mql_rule(name="MQL rate", **{"for": 5})
     assert text("fired", "ru", five)[1] == "Условие держится 5 проверок подряд"
+
+
+def test_a_stale_pass_neither_counts_a_breach_nor_resets_the_count(engine):
+    seed_november(engine)
+    settings = Settings(alerts=[AlertRule.model_validate(CALLS | {"for": 2})])
+    set_bravo_calls(engine, 3)  # below 4 at every pass
+    assert run_alerts(engine, settings, EIGHT, platforms=("console",)).evaluations == [
+        ("bravo-calls", "team:t-b", "pending")
+    ]
+    # The only import on record finished on Saturday, so the 09:00 pass finds the data stale.
+    imported_at(engine, datetime(2026, 11, 14, 14, 0))
+    nine = run_alerts(engine, settings, EIGHT + timedelta(hours=1), platforms=("console",))
+    assert nine.evaluations == [("bravo-calls", "*", "stale")]
+    with engine.connect() as conn:
+        assert conn.execute(select(AlertState.state, AlertState.breaches)).one() == ("ok", 1)
+    # 09:50 a fresh import: at 10:00 the breach is the second in a row (the stale 09:00 did not count), so it fires.
+    imported_at(engine, datetime(2026, 11, 17, 9, 50))
+    ten = run_alerts(engine, settings, EIGHT + timedelta(hours=2), platforms=("console",))
+    assert ten.evaluations == [("bravo-calls", "team:t-b", "fired")]
+    with engine.connect() as conn:
+        assert conn.execute(select(AlertState.state, AlertState.breaches)).one() == ("firing", 2)
