@@ -140,3 +140,13 @@ def test_every_digest_carries_it(engine):
             text = lines(build_digest(name, people["mgr-a"], numbers, settings, people))
             assert text[0] == "⚠ The data is stale: not updated from the CRM since Nov 16, 2026 18:05.", name
             assert text[-1] == "Data as of Nov 16, 2026 18:05", name
+
+
+def test_the_digest_helpers_keep_their_former_names_in_content():
+    from alerts.digests import banner, content, numbers, sections
+    from alerts.digests.content import DigestNumbers as Numbers
+    from alerts.digests.content import FiringAlert, _formatter, _with_freshness, build_digest
+
+    assert (Numbers, FiringAlert) == (numbers.DigestNumbers, numbers.FiringAlert)
+    assert (_with_freshness, _formatter) == (banner.with_freshness, sections.formatter)
+    assert build_digest is content.build_digest and content._visible_reps is sections.visible_reps
