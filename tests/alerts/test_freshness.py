@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import insert
 
 from alerts.audience import load_people
-from alerts.digests.content import DigestNumbers, build_digest
+from alerts.digests import banner, content, numbers, sections
+from alerts.digests.content import DigestNumbers, FiringAlert, _formatter, _with_freshness, build_digest
 from alerts.digests.run import run_digests
 from bot.reply.messages import Reply
 from storage.config.alerts import DIGEST_NAMES
@@ -143,10 +144,6 @@ def test_every_digest_carries_it(engine):
 
 
 def test_the_digest_helpers_keep_their_former_names_in_content():
-    from alerts.digests import banner, content, numbers, sections
-    from alerts.digests.content import DigestNumbers as Numbers
-    from alerts.digests.content import FiringAlert, _formatter, _with_freshness, build_digest
-
-    assert (Numbers, FiringAlert) == (numbers.DigestNumbers, numbers.FiringAlert)
+    assert (DigestNumbers, FiringAlert) == (numbers.DigestNumbers, numbers.FiringAlert)
     assert (_with_freshness, _formatter) == (banner.with_freshness, sections.formatter)
     assert build_digest is content.build_digest and content._visible_reps is sections.visible_reps
