@@ -11,7 +11,7 @@ from bot.reply.plurals import plural
 from bot.reply.render import measure_label
 from storage.config.alerts import AlertRule, is_builtin_name
 
-__all__ = ["CLEARS", "notice_reply", "rule_title", "top_contributors"]
+__all__ = ["CLEARS", "notice_reply", "rule_title", "threshold_text", "top_contributors"]
 
 _TOP = 3
 
@@ -40,7 +40,7 @@ def top_contributors(
     return valued[:_TOP], False
 
 
-def _threshold_text(fmt: Formatter, rule: AlertRule, unit: str, line: float | None = None) -> str:
+def threshold_text(fmt: Formatter, rule: AlertRule, unit: str, line: float | None = None) -> str:
     """The threshold (or another line of the rule, in the threshold's units) as its reader writes it."""
     value = rule.threshold if line is None else line
     if rule.condition in ("drops_by", "pace_below") or unit == "percent":
@@ -56,7 +56,7 @@ def _hold_line(fmt: Formatter, rule: AlertRule, unit: str) -> Line | None:
         parts.append(plural(fmt, "alert.held_for", rule.for_runs, "condition held for {count} runs in a row"))
     if rule.clear_threshold is not None:
         key, default = CLEARS[rule.condition]
-        parts.append(fmt.t(key, default, value=_threshold_text(fmt, rule, unit, rule.clear_threshold)))
+        parts.append(fmt.t(key, default, value=threshold_text(fmt, rule, unit, rule.clear_threshold)))
     if not parts:
         return None
     text = " · ".join(parts)
@@ -85,7 +85,7 @@ def notice_reply(rule: AlertRule, notice: Notice, fmt: Formatter, *, period_labe
     value = fmt.value(obs.value, unit)
     measure = rule.watched_measure or rule.metric
     label = measure_label(fmt, measure, measure)
-    threshold = _threshold_text(fmt, rule, unit)
+    threshold = threshold_text(fmt, rule, unit)
     head = {"fired": "🔔", "repeated": "🔁", "resolved": "✅"}[notice.kind]
     title = f"{head} {t(f'alert.{notice.kind}', notice.kind.capitalize())}: {rule_title(t, rule)} · {obs.scope_label}"
     lines: list[Line] = []
