@@ -15,7 +15,11 @@ from sqlalchemy import Connection, select
 from storage.config.settings import Settings
 from storage.schema import Team, User
 
-__all__ = ["Person", "load_people", "address_of", "zone_of"]
+__all__ = ["DEFAULT_PLATFORMS", "Person", "load_people", "address_of", "zone_of"]
+
+DEFAULT_PLATFORMS = ("telegram", "slack")
+"""Where scheduled messages go unless a pass is told otherwise: the chat platforms, in the order a person's
+direct messages prefer them (`address_of`)."""
 
 
 @dataclass(frozen=True)

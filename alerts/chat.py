@@ -16,12 +16,13 @@ from alerts.delivery import DELIVERY_STATUSES
 from alerts.delivery.outbox import deliveries, status_counts
 from alerts.digests.run import digest_time, load_choices, may_receive, preview_digests, receives
 from alerts.rules.control import acknowledge, alert_states, set_muted, snooze
+from alerts.rules.listing import hysteresis, rule_standing, stale_data
 from alerts.rules.notices import rule_title
 from alerts.rules.run import RULE_WIDE
 from bot.reply.command import Command, CommandContext
 from bot.reply.messages import Line, Reply, Span
 from metrics.scope import Viewer
-from storage.config.alerts import DIGEST_NAMES, EACH_REP, AlertRule, parse_duration, parse_local_time
+from storage.config.alerts import DIGEST_NAMES, EACH_REP, parse_duration, parse_local_time
 from storage.errors import PermissionDenied, UserError
 from storage.schema import Subscription
 from storage.times import naive_utc
@@ -212,24 +213,6 @@ def _may_silence(person: Person | None) -> None:
                                "/alerts shows what is firing, and your manager gets the alerts about your numbers.")  # fmt: skip
 
 
-_CLEARS = {  # a rule's condition → the message of its clearing line
-    "below": ("alerts.clears_above", "clears above {value}"),
-    "above": ("alerts.clears_below", "clears below {value}"),
-    "drops_by": ("alerts.clears_drop", "clears when the drop is under {value}"),
-}
-
-
-def _hysteresis(t, rule: AlertRule) -> str:
-    """ " · for 2 runs · clears above 23": what keeps the rule from flapping, when it asks for more than the default."""
-    parts = []
-    if rule.for_runs > 1:
-        parts.append(t("alerts.for_runs", "for {count} runs", count=rule.for_runs))
-    if rule.clear_threshold is not None:
-        key, default = _CLEARS.get(rule.condition, _CLEARS["below"])
-        parts.append(t(key, default, value=f"{rule.clear_threshold:g}"))
-    return "".join(f" · {part}" for part in parts)
-
-
 def _list_alerts(ctx: CommandContext) -> Reply:
     t = ctx.t
     states: dict[str, list] = {}
@@ -237,13 +220,15 @@ def _list_alerts(ctx: CommandContext) -> Reply:
         states.setdefault(row.rule_id, []).append(row)
     now = naive_utc(_now(ctx))
     person = _person(ctx)
+    stale = stale_data(ctx.engine, ctx.settings, _now(ctx))
+
+    def shown(scope_key: str) -> bool:
+        # Which colleague is below a line is theirs and their managers' to know, as in the team digest.
+        return person is not None and person.may_see_scope(scope_key)
+
     lines: list[Line] = []
     for rule in ctx.settings.alerts:
         rows = states.get(rule.id, [])
-        # Which colleague is below a line is theirs and their managers' to know, as in the team digest.
-        firing = [
-            r.scope_key for r in rows if r.state == "firing" and person and person.may_see_scope(r.scope_key)
-        ]
         wide = next((r for r in rows if r.scope_key == RULE_WIDE), None)
         notes = []
         if wide is not None and wide.muted:
@@ -252,13 +237,9 @@ def _list_alerts(ctx: CommandContext) -> Reply:
             notes.append(
                 t("alerts.snoozed", "snoozed until {until}", until=f"{wide.snoozed_until:%Y-%m-%d %H:%M} UTC")
             )
-        status = (
-            t("alerts.firing", "firing: {scopes}", scopes=", ".join(firing))
-            if firing
-            else t("alerts.ok", "ok")
-        )
+        status = rule_standing(t, rule, rows, shown, stale)
         condition = t(f"alerts.condition.{rule.condition}", rule.condition.replace("_", " "))
-        text = f"{rule.id} — {rule_title(t, rule)}: {condition} {rule.threshold:g}{_hysteresis(t, rule)} · {status}"
+        text = f"{rule.id} — {rule_title(t, rule)}: {condition} {rule.threshold:g}{hysteresis(t, rule)} · {status}"
         if notes:
             text += f" ({', '.join(notes)})"
         lines.append((Span(text),))

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, select
 
-from alerts.audience import Person, address_of, load_people, zone_of
+from alerts.audience import DEFAULT_PLATFORMS, Person, address_of, load_people, zone_of
 from alerts.delivery.outbox import OutboxItem, enqueue, existing_keys
 from alerts.digests.content import DigestNumbers, FiringAlert, build_digest
 from bot.reply.messages import Reply
@@ -40,8 +40,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-DEFAULT_PLATFORMS = ("telegram", "slack")
 
 
 @dataclass(frozen=True)

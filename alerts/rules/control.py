@@ -30,6 +30,7 @@ class StateRow:
     acknowledged_by: str | None
     muted: bool
     last_value: float | None
+    breaches: int = 0  # evaluations in a row whose condition held (the rule's `for`)
 
 
 def alert_states(engine: Engine) -> list[StateRow]:
@@ -47,6 +48,7 @@ def alert_states(engine: Engine) -> list[StateRow]:
             r["acknowledged_by"],
             bool(r["muted"]),
             r["last_value"],
+            r["breaches"] or 0,
         )
         for r in rows
     ]

@@ -12,7 +12,10 @@ minimum, decides nothing: the state is kept and the run is logged as `skipped`.
 Against flapping, a rule may ask for more before it changes state:
 
     ok ──condition true, fewer than `for` times in a row──▶ ok (`pending`, nothing sent; `breaches` counts them)
-    firing ──condition false, value not yet past `clear_threshold`──▶ firing (`firing`, no repeat)
+    firing ──condition false, value not yet past `clear_threshold`──▶ firing (still firing: repeats as above)
+
+`clear_threshold` lies strictly beyond the threshold (storage/config/alerts.py refuses one on it), and the value
+must be strictly past it to resolve.
 
 `breaches` counts the evaluations in a row whose condition held; one whose condition did not hold sets it back to
 0, a skipped one leaves it as it was.
@@ -168,8 +171,8 @@ def evaluate(rule: AlertRule, observation: Observation, previous: AlertStatus, n
         status = replace(status, breaches=0)
         if status.state != "firing":
             return Evaluation(status, "quiet", None)
-        if not _past_clear_line(rule, observation):  # between the two lines: still firing, nothing to repeat
-            return Evaluation(status, silenced or "firing", None)
+        if not _past_clear_line(rule, observation):  # between the two lines: still firing
+            return _firing(rule, observation, status, silenced, now)
         announced = status.last_notified_at is not None
         cleared = replace(status, state="ok", since=None, last_notified_at=None, acknowledged_by=None)
         if silenced or not announced:
@@ -181,6 +184,13 @@ def evaluate(rule: AlertRule, observation: Observation, previous: AlertStatus, n
         if status.breaches < rule.for_runs:  # not yet `for` times in a row: nothing changes, nothing is sent
             return Evaluation(status, "pending", None)
         status = replace(status, state="firing", since=now, last_notified_at=None, acknowledged_by=None)
+    return _firing(rule, observation, status, silenced, now)
+
+
+def _firing(
+    rule: AlertRule, observation: Observation, status: AlertStatus, silenced: Outcome | None, now: datetime
+) -> Evaluation:
+    """A rule that is (still) firing: announced once, then repeated every `repeat_every` unless acknowledged."""
     if silenced:
         return Evaluation(status, silenced, None)
     if status.last_notified_at is None:

@@ -24,7 +24,7 @@ from datetime import datetime
 from babel.numbers import format_percent
 from sqlalchemy import Engine
 
-from alerts.audience import Person, address_of, load_people
+from alerts.audience import DEFAULT_PLATFORMS, Person, address_of, load_people
 from alerts.delivery.outbox import OutboxItem, enqueue, existing_keys
 from bot.reply.arguments import Arguments, to_words
 from bot.reply.formatting import Formatter
@@ -48,7 +48,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PLATFORMS = ("telegram", "slack")
 _PERIODS = {"month": month_period, "quarter": quarter_period, "year": year_period}
 
 

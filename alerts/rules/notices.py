@@ -7,12 +7,21 @@ from alerts.rules.evaluate import Contributor, Notice
 from bot.reply.formatting import Formatter
 from bot.reply.i18n import Translator
 from bot.reply.messages import Action, Line, Reply, Span
+from bot.reply.plurals import plural
 from bot.reply.render import measure_label
 from storage.config.alerts import AlertRule, is_builtin_name
 
-__all__ = ["notice_reply", "rule_title", "threshold_text", "top_contributors"]
+__all__ = ["CLEARS", "notice_reply", "rule_title", "threshold_text", "top_contributors"]
 
 _TOP = 3
+
+CLEARS = {
+    "below": ("alerts.clears_above", "clears above {value}"),
+    "pace_below": ("alerts.clears_above", "clears above {value}"),
+    "above": ("alerts.clears_below", "clears below {value}"),
+    "drops_by": ("alerts.clears_drop", "clears when the drop is under {value}"),
+}
+"""How a rule's clearing line reads, by its condition: (catalogue key, English)."""
 
 
 def top_contributors(
@@ -31,10 +40,27 @@ def top_contributors(
     return valued[:_TOP], False
 
 
-def threshold_text(fmt: Formatter, rule: AlertRule, unit: str) -> str:
+def threshold_text(fmt: Formatter, rule: AlertRule, unit: str, line: float | None = None) -> str:
+    """The threshold (or another line of the rule, in the threshold's units) as its reader writes it."""
+    value = rule.threshold if line is None else line
     if rule.condition in ("drops_by", "pace_below") or unit == "percent":
-        return fmt.percent(rule.threshold / 100.0)
-    return fmt.value(rule.threshold, unit)
+        return fmt.percent(value / 100.0)
+    return fmt.value(value, unit)
+
+
+def _hold_line(fmt: Formatter, rule: AlertRule, unit: str) -> Line | None:
+    """ "Condition held for 2 runs in a row · clears above 23.0%": what the rule waited for before it fired and
+    what it waits for to resolve, when it asks for more than the default."""
+    parts = []
+    if rule.for_runs > 1:
+        parts.append(plural(fmt, "alert.held_for", rule.for_runs, "condition held for {count} runs in a row"))
+    if rule.clear_threshold is not None:
+        key, default = CLEARS[rule.condition]
+        parts.append(fmt.t(key, default, value=threshold_text(fmt, rule, unit, rule.clear_threshold)))
+    if not parts:
+        return None
+    text = " · ".join(parts)
+    return (Span(text[:1].upper() + text[1:], italic=True),)
 
 
 def _change_text(fmt: Formatter, contributor: Contributor, unit: str, moved: bool) -> str:
@@ -78,6 +104,9 @@ def notice_reply(rule: AlertRule, notice: Notice, fmt: Formatter, *, period_labe
             label=label, value=value, threshold=threshold, condition=rule.condition.replace("_", " "),
         )  # fmt: skip
     lines.append((Span(condition, bold=notice.kind != "resolved"),))
+    hold = _hold_line(fmt, rule, unit) if notice.kind == "fired" else None
+    if hold is not None:
+        lines.append(hold)
     if notice.kind != "resolved":
         top, moved = top_contributors(rule, obs.contributors)
         if top:

@@ -215,21 +215,23 @@ class AlertRule(_Section):
         clear = self.clear_threshold
         if clear is None:
             return self
+        # A clearing line on the threshold itself would be no second line at all, and a value exactly on it would
+        # keep the rule firing for ever (the clearing line is passed strictly): it must lie beyond the threshold.
         if self.condition == "drops_by":
             # The line is a drop too: resolve once the value is down by less than `clear_threshold` percent.
-            if not 0 <= clear <= self.threshold:
+            if not 0 <= clear < self.threshold:
                 raise ValueError(
-                    f"alert {self.id}: clear_threshold of a drops_by rule is a smaller drop, from 0 to the "
+                    f"alert {self.id}: clear_threshold of a drops_by rule is a smaller drop, from 0 to under the "
                     f"threshold {self.threshold:g}, not {clear:g}"
                 )
-        elif self.condition == "above" and clear > self.threshold:
+        elif self.condition == "above" and clear >= self.threshold:
             raise ValueError(
-                f"alert {self.id}: clear_threshold of an `above` rule must be at or below the threshold "
+                f"alert {self.id}: clear_threshold of an `above` rule must be below the threshold "
                 f"{self.threshold:g}, not {clear:g}"
             )
-        elif self.condition in ("below", "pace_below") and clear < self.threshold:
+        elif self.condition in ("below", "pace_below") and clear <= self.threshold:
             raise ValueError(
-                f"alert {self.id}: clear_threshold of a `{self.condition}` rule must be at or above the threshold "
+                f"alert {self.id}: clear_threshold of a `{self.condition}` rule must be above the threshold "
                 f"{self.threshold:g}, not {clear:g}"
             )
         return self

@@ -7,22 +7,19 @@ Moments come back tz-aware in UTC; the store keeps them naive UTC (storage/times
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from storage.schema import SyncClaim, SyncRun
+from storage.times import aware_utc as _aware
 from storage.times import naive_utc as _naive
 
 __all__ = ["EXPORT_SUFFIX", "RunRow", "recent_runs", "last_started", "claim"]
 
 EXPORT_SUFFIX = "-export"
 """`kpibot import --from <crm>` runs as a sync of `<crm>-export`: an import, not a CRM of its own."""
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
 
 
 @dataclass(frozen=True)
@@ -49,7 +46,7 @@ def recent_runs(conn: Connection, limit: int = 10) -> list[RunRow]:
         RunRow(
             id=run.id,
             crm=run.crm,
-            started_at=run.started_at.replace(tzinfo=UTC),
+            started_at=_aware(run.started_at),
             finished_at=_aware(run.finished_at),
             status=run.status,
             full=bool(run.full),
@@ -73,9 +70,7 @@ def last_started(conn: Connection, crm: str) -> tuple[datetime, str] | None:
     ).first()
     if row is None:
         return None
-    started = _aware(row[0])
-    assert started is not None
-    return started, str(row[1])
+    return _aware(row[0]), str(row[1])
 
 
 def claim(engine: Engine, crm: str, holder: str, now: datetime, until: datetime) -> bool:

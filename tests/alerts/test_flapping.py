@@ -15,20 +15,23 @@ second dip in a row (13) fires, 5 is not past 6 so it keeps firing, and only 7 a
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from pydantic import ValidationError
 from sqlalchemy import delete, insert, select
 
-from alerts.rules.evaluate import AlertStatus, Observation, evaluate
+from alerts.rules.evaluate import AlertStatus, Notice, Observation, evaluate
+from alerts.rules.notices import notice_reply
 from alerts.rules.run import run_alerts
 from bot.conversation import Conversation
+from bot.reply.formatting import Formatter
 from bot.reply.messages import Request
 from run_bot import build_registry
 from storage.config.alerts import AlertRule
 from storage.config.settings import Settings, load_settings
-from storage.schema import Activity, AlertRun, AlertState
+from storage.schema import Activity, AlertRun, AlertState, ImportRun
 from tests.fixtures.alerts_org import seed_november
 
 NINE = datetime(2026, 11, 16, 9, 0, tzinfo=UTC)
@@ -74,17 +77,28 @@ def test_a_breach_count_survives_between_evaluations_only_through_the_state():
     assert (second.outcome, third.outcome, third.status.breaches) == ("pending", "fired", 3)
 
 
-def test_clear_threshold_keeps_it_firing_between_the_lines_without_repeating():
-    rule = mql_rule(clear_threshold=23, repeat_every="1h")
-    # 19 % fires; 21 % and 23 % are not above 23 %: still firing, and no repeat although an hour passed each time;
-    # 19 % again is a repeat (an hour after the last message); 23.5 % resolves.
+def test_clear_threshold_keeps_it_firing_between_the_lines_and_it_repeats_there_as_anywhere_while_firing():
+    rule = mql_rule(clear_threshold=23, repeat_every="2h")
+    # 09:00 19 % fires; 10:00 21 % is not above 23 %: firing, an hour since the message; 11:00 23 % (on the line,
+    # not past it) is still firing and two hours have passed: repeated; 12:00 19 % an hour later: firing;
+    # 13:00 23.5 % resolves.
     assert walk(rule, [0.19, 0.21, 0.23, 0.19, 0.235]) == [
         "fired",
         "firing",
-        "firing",
         "repeated",
+        "firing",
         "resolved",
     ]
+
+
+def test_between_the_lines_an_acknowledged_or_snoozed_firing_stays_quiet():
+    rule = mql_rule(clear_threshold=23, repeat_every="1h")
+    firing = AlertStatus(state="firing", since=NINE, last_notified_at=NINE, breaches=1)
+    later = NINE + timedelta(hours=2)
+    acked = evaluate(rule, seen(0.21), replace(firing, acknowledged_by="mgr-a"), later)
+    snoozed = evaluate(rule, seen(0.21), replace(firing, snoozed_until=later + timedelta(hours=1)), later)
+    assert (acked.outcome, acked.notice, acked.status.state) == ("acknowledged", None, "firing")
+    assert (snoozed.outcome, snoozed.notice, snoozed.status.breaches) == ("snoozed", None, 0)
 
 
 def test_an_oscillating_rate_fires_once_with_for_and_clear_threshold_and_every_time_without():
@@ -137,16 +151,41 @@ def test_drops_by_and_above_and_pace_below_draw_their_clearing_line_on_their_own
     assert walk(pace, [0.79, 0.85, 0.91]) == ["fired", "firing", "resolved"]
 
 
+def test_clear_threshold_on_a_percent_above_rule_is_drawn_in_percent():
+    # "Discount share above 50 %, clears below 40 %": the lines are 0.50 and 0.40 against fractions.
+    rule = mql_rule(condition="above", threshold=50, clear_threshold=40, repeat_every="1d")
+    # 55 % fires; 45 % and 40 % (on the clearing line, not past it) stay firing; 39 % resolves; 45 % is quiet
+    # (not above 50 %); 51 % fires again.
+    assert walk(rule, [0.55, 0.45, 0.40, 0.39, 0.45, 0.51]) == [
+        "fired",
+        "firing",
+        "firing",
+        "resolved",
+        "quiet",
+        "fired",
+    ]
+    reply = notice_reply(rule, Notice("fired", seen(0.55)), Formatter("en", "USD"), period_label="")
+    assert "".join(span.text for span in reply.lines[1]) == "Clears below 40.0%"
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
         ({"for": 0}, "alert mql-rate: `for` counts evaluations in a row, 1 or more, not 0"),
-        ({"clear_threshold": 18}, "alert mql-rate: clear_threshold of a `below` rule must be at or above the "
+        ({"clear_threshold": 18}, "alert mql-rate: clear_threshold of a `below` rule must be above the "
                                   "threshold 20, not 18"),
         ({"condition": "above", "clear_threshold": 25}, "alert mql-rate: clear_threshold of an `above` rule must "
-                                                        "be at or below the threshold 20, not 25"),
+                                                        "be below the threshold 20, not 25"),
         ({"condition": "drops_by", "clear_threshold": 30}, "alert mql-rate: clear_threshold of a drops_by rule is "
-                                                           "a smaller drop, from 0 to the threshold 20, not 30"),
+                                                           "a smaller drop, from 0 to under the threshold 20, not 30"),
+        # On the threshold itself it is no second line, and a value exactly on it would never resolve.
+        ({"clear_threshold": 20}, "alert mql-rate: clear_threshold of a `below` rule must be above the "
+                                  "threshold 20, not 20"),
+        ({"condition": "pace_below", "clear_threshold": 20}, "clear_threshold of a `pace_below` rule must be "
+                                                             "above the threshold 20, not 20"),
+        ({"condition": "above", "clear_threshold": 20}, "alert mql-rate: clear_threshold of an `above` rule must "
+                                                        "be below the threshold 20, not 20"),
+        ({"condition": "drops_by", "clear_threshold": 20}, "from 0 to under the threshold 20, not 20"),
     ],
 )  # fmt: skip
 def test_a_bad_for_or_clear_threshold_is_one_line_naming_the_rule(change, message):
@@ -189,6 +228,15 @@ def set_bravo_calls(engine, calls: int) -> None:
                     for i in range(calls - 1)
                 ],
             )  # fmt: skip
+
+
+def imported_at(engine, finished: datetime) -> None:
+    """An import of activities that wrote rows, finished at `finished` (what says how fresh the data is)."""
+    with engine.begin() as conn:
+        conn.execute(
+            insert(ImportRun).values(table_name="activities", source="activities.csv", started_at=finished,
+                                     finished_at=finished, status="ok", read=1, written=1, rejected=0)
+        )  # fmt: skip
 
 
 def hourly(engine, rule: AlertRule) -> tuple[list[str], list[str]]:
@@ -275,3 +323,71 @@ def test_alerts_lists_for_and_the_clearing_line_in_both_languages(engine):
     )
     assert russian[1] == "calls-up — Calls: выше 50 · снимается при значении ниже 40 · в норме"
     assert russian[2].endswith("· проверок подряд: 3 · снимается, когда падение меньше 10 · в норме")
+
+
+def test_alerts_shows_breaches_short_of_for_as_pending_in_both_languages(engine):
+    seed_november(engine)
+    rules = [mql_rule(name="MQL rate", **{"for": 2}), AlertRule.model_validate(CALLS | {"for": 3})]
+    with engine.begin() as conn:
+        conn.execute(insert(AlertState), [
+            # One breach of two for Alpha; Bravo's calls two of three; an ok state with no breach says nothing.
+            dict(rule_id="mql-rate", scope_key="team:t-a", state="ok", breaches=1, muted=False),
+            dict(rule_id="bravo-calls", scope_key="team:t-b", state="ok", breaches=2, muted=False),
+            dict(rule_id="bravo-calls", scope_key="team:t-a", state="ok", breaches=0, muted=False),
+        ])  # fmt: skip
+    conversation = Conversation(engine, Settings(alerts=rules), build_registry())
+
+    def listing(user: str, locale: str) -> list[str]:
+        reply = conversation.handle(Request("console", "/alerts", EIGHT, user, locale=locale))
+        return ["".join(span.text for span in line) for line in reply.lines][:2]
+
+    assert listing("admin", "en") == [
+        "mql-rate — MQL rate: below 20 · for 2 runs · pending 1 of 2: team:t-a",
+        "bravo-calls — Calls yesterday: below 4 · for 3 runs · pending 2 of 3: team:t-b",
+    ]
+    assert listing("admin", "ru")[0] == (
+        "mql-rate — Доля MQL: ниже 20 · проверок подряд: 2 · нарушений подряд 1 из 2: team:t-a"
+    )
+    # Alpha's manager does not see Bravo's count: for them Bravo's rule is ok.
+    assert listing("mgr-a", "en")[1] == "bravo-calls — Calls yesterday: below 4 · for 3 runs · ok"
+
+
+def test_the_fired_notice_says_how_many_runs_in_a_row_and_where_it_clears_in_both_languages():
+    rule = mql_rule(name="MQL rate", clear_threshold=23, **{"for": 2})
+    notice = Notice("fired", seen(0.18))
+
+    def text(kind: str, locale: str, shown: AlertRule = rule) -> list[str]:
+        reply = notice_reply(shown, replace(notice, kind=kind), Formatter(locale, "USD"), period_label="")
+        return ["".join(span.text for span in line) for line in reply.lines]
+
+    # The line under the value: `for: 2` and the clearing line, in the threshold's unit (percent here).
+    assert text("fired", "en")[1] == "Condition held for 2 runs in a row · clears above 23.0%"
+    assert (
+        text("fired", "ru")[1] == "Условие держится 2 проверки подряд · снимается при значении выше 23,0\xa0%"
+    )
+    assert "Condition held" not in "".join(text("repeated", "en") + text("resolved", "en"))
+    plain = mql_rule(name="MQL rate")
+    assert not any("held" in line or "clears" in line for line in text("fired", "en", plain))
+    five = mql_rule(name="MQL rate", **{"for": 5})
+    assert text("fired", "ru", five)[1] == "Условие держится 5 проверок подряд"
+
+
+def test_a_stale_pass_neither_counts_a_breach_nor_resets_the_count(engine):
+    seed_november(engine)
+    settings = Settings(alerts=[AlertRule.model_validate(CALLS | {"for": 2})])
+    set_bravo_calls(engine, 3)  # below 4 at every pass
+    assert run_alerts(engine, settings, EIGHT, platforms=("console",)).evaluations == [
+        ("bravo-calls", "team:t-b", "pending")
+    ]
+    # The only import on record finished on Saturday, so the 09:00 pass finds the data stale.
+    imported_at(engine, datetime(2026, 11, 14, 14, 0))
+    nine = run_alerts(engine, settings, EIGHT + timedelta(hours=1), platforms=("console",))
+    assert nine.evaluations == [("bravo-calls", "*", "stale")]
+    with engine.connect() as conn:
+        assert conn.execute(select(AlertState.state, AlertState.breaches)).one() == ("ok", 1)
+    # 09:50 a fresh import: at 10:00 the breach is the second in a row (the stale 09:00 did not count), so it fires.
+    imported_at(engine, datetime(2026, 11, 17, 9, 50))
+    ten = run_alerts(engine, settings, EIGHT + timedelta(hours=2), platforms=("console",))
+    assert ten.evaluations == [("bravo-calls", "team:t-b", "fired")]
+    with engine.connect() as conn:
+        assert conn.execute(select(AlertState.state, AlertState.breaches)).one() == ("firing", 2)

@@ -15,9 +15,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import insert
 
 from alerts.audience import load_people
-from alerts.digests.content import DigestNumbers, build_digest
+from alerts.digests import banner, content, numbers, sections
+from alerts.digests.content import DigestNumbers, FiringAlert, _formatter, _with_freshness, build_digest
 from alerts.digests.run import run_digests
 from bot.reply.messages import Reply
+from storage.config.alerts import DIGEST_NAMES
 from storage.config.crm import CrmSettings
 from storage.config.settings import Settings
 from storage.freshness import data_freshness
@@ -134,7 +136,14 @@ def test_every_digest_carries_it(engine):
         numbers = DigestNumbers(
             conn, settings, ZoneInfo("UTC"), date(2026, 11, 17), data_freshness(conn), NOW
         )
-        for name in ("rep_daily", "team_digest", "weekly_plan"):
+        assert "weekly_changes" in DIGEST_NAMES  # every digest there is, the weekly changes too
+        for name in DIGEST_NAMES:
             text = lines(build_digest(name, people["mgr-a"], numbers, settings, people))
             assert text[0] == "⚠ The data is stale: not updated from the CRM since Nov 16, 2026 18:05.", name
             assert text[-1] == "Data as of Nov 16, 2026 18:05", name
+
+
+def test_the_digest_helpers_keep_their_former_names_in_content():
+    assert (DigestNumbers, FiringAlert) == (numbers.DigestNumbers, numbers.FiringAlert)
+    assert (_with_freshness, _formatter) == (banner.with_freshness, sections.formatter)
+    assert build_digest is content.build_digest and content._visible_reps is sections.visible_reps

@@ -1,5 +1,5 @@
 """Every `kpibot import TABLE FILE` is logged in `import_runs` — when, which table from which file, how many rows,
-written or refused — and a written one is what makes imported data fresh (storage/freshness.py)."""
+written or refused — and a written one of a fact table is what makes imported data fresh (storage/freshness.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from storage.schema import ImportRun
 DATA = Path(__file__).parent / "data"
 
 
-def test_an_import_is_logged_and_a_refused_one_too_without_making_the_data_fresh(
+def test_an_import_is_logged_and_only_a_written_one_of_a_fact_table_makes_the_data_fresh(
     engine, db_url, tmp_path, capsys
 ):
     broken = tmp_path / "teams.csv"
@@ -32,5 +32,16 @@ def test_an_import_is_logged_and_a_refused_one_too_without_making_the_data_fresh
         ("teams", "teams.csv", "ok", 1, 1, 0),  # tests/storage/data/teams.csv holds one team
     ]
     assert runs[1].started_at <= runs[1].finished_at
+    assert (
+        fresh is None
+    )  # teams say nothing about how current the numbers are: only a fact table's import does
+    spend = tmp_path / "spend.csv"
+    spend.write_text("date,amount\n2026-03-01,1500.00\n2026-03-02,900\n", encoding="utf-8")
+    assert main(["--db", db_url, "import", "spend", str(spend)]) == 0
+    capsys.readouterr()
+    with engine.connect() as conn:
+        last = conn.execute(select(ImportRun).order_by(ImportRun.id.desc())).first()
+        fresh = data_freshness(conn)
+    assert last is not None and (last.table_name, last.written) == ("spend", 2)
     assert fresh is not None and fresh.source == "import"
-    assert fresh.as_of is not None and fresh.as_of.replace(tzinfo=None) == runs[1].finished_at
+    assert fresh.as_of is not None and fresh.as_of.replace(tzinfo=None) == last.finished_at
