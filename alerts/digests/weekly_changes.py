@@ -109,7 +109,7 @@ class WeeklyNumbers:
         return week_period(self.week.start_date - timedelta(days=28), self.tz)
 
     def _ask(self, spec: KeyMetric, period: Period, scope: Scope, by: str) -> MetricResult:
-        # Revenue and deals won share their answers, as do acceptance and pipeline created (one funnel).
+        # Revenue and deals won share their answers, as do acceptance and new opportunities (one funnel).
         key = (spec.metric, spec.mode, period.start, scope.kind, scope.ref, by)
         if key not in self._answers:
             self._answers[key] = query(

@@ -44,7 +44,7 @@ def test_a_bar_per_mover_largest_on_top_in_its_direction():
 
 
 def test_a_change_from_nothing_is_drawn_as_wide_as_the_widest():
-    fig = _draw([ChangeBar("Deals won", 0.5, "2 → 3"), ChangeBar("Pipeline created", None, "0 → 6")])
+    fig = _draw([ChangeBar("Deals won", 0.5, "2 → 3"), ChangeBar("New opportunities", None, "0 → 6")])
     assert fig is not None
     widths = sorted(p.get_width() for p in fig.axes[0].patches if isinstance(p, Rectangle))
     assert widths == [0.5, 0.5]
