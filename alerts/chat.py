@@ -45,8 +45,15 @@ def digest_command(ctx: CommandContext) -> Reply:
     """`/digest`: my digests as they would read now; `/digest weekly_changes`: one digest, received or not."""
     assert ctx.viewer is not None
     wanted = ctx.words[0].lower() if ctx.words else None
-    if wanted is not None and wanted not in DIGEST_NAMES:
-        raise _unknown_digest(ctx, wanted)
+    if wanted is not None:
+        if wanted not in DIGEST_NAMES:
+            raise _unknown_digest(ctx, wanted)
+        person = _person(ctx)
+        if person is None or not may_receive(wanted, person):
+            raise _not_for_you(wanted, person)
+        if not ctx.settings.digests.get(wanted).enabled:
+            return Reply(lines=_lines(ctx.t("digest.disabled", "The {name} digest is turned off for everyone.",
+                                            name=wanted)), kind="info")  # fmt: skip
     found = preview_digests(
         ctx.engine, ctx.settings, ctx.viewer.user_id, _now(ctx), locale=ctx.locale, name=wanted
     )
@@ -111,6 +118,14 @@ def _digest_name(ctx: CommandContext) -> str:
     return name
 
 
+def _not_for_you(name: str, person: Person | None) -> PermissionDenied:
+    """A refusal, so no "Try:" of the very command refused: the digests this person may have instead."""
+    instead = [other for other in DIGEST_NAMES if person is not None and may_receive(other, person)]
+    return PermissionDenied("subscribe.not_for_you", "The {name} digest is for managers of a team; you can "
+                            "have {instead}, e.g. /subscribe {first}.", name=name,
+                            instead=", ".join(instead), first=instead[0] if instead else "")  # fmt: skip
+
+
 def subscribe_command(ctx: CommandContext) -> Reply:
     """`/subscribe team_digest 08:30`: receive a digest (at my own local time); `/subscribe`: what I receive."""
     assert ctx.viewer is not None
@@ -127,11 +142,7 @@ def subscribe_command(ctx: CommandContext) -> Reply:
     with ctx.engine.connect() as conn:
         person = load_people(conn).get(ctx.viewer.user_id)
     if person is None or not may_receive(name, person):
-        # A refusal, so no "Try:" of the very command refused: the digests this person may have instead.
-        instead = [other for other in DIGEST_NAMES if person is not None and may_receive(other, person)]
-        raise PermissionDenied("subscribe.not_for_you", "The {name} digest is for managers of a team; you can "
-                               "have {instead}, e.g. /subscribe {first}.", name=name,
-                               instead=", ".join(instead), first=instead[0] if instead else "")  # fmt: skip
+        raise _not_for_you(name, person)
     _save_choice(ctx.engine, ctx.viewer.user_id, name, True, local_time, _now(ctx))
     at = local_time or ctx.settings.digests.get(name).time
     return Reply(lines=_lines(ctx.t("subscribe.done", "You will get {name} at {time} ({zone}) on its days.",

@@ -169,6 +169,10 @@ def _milestones_run(ctx: CliContext, args: argparse.Namespace, *, open_senders: 
         print(key)
     for rule_id, error in found.errors.items():
         print(f"{rule_id}: error: {error}", file=sys.stderr)
+    for warning in found.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if found.stale:
+        print("the data is stale: no milestone announced", file=sys.stderr)
     print(f"milestones due {len(found.due)}: queued {len(found.queued)}, already told {len(found.already)}")
     _print_report(report)
     return 1 if found.errors else 0

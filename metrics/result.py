@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -12,6 +13,8 @@ if TYPE_CHECKING:
     from metrics.scope import ResolvedScope
 
 __all__ = [
+    "find_measure",
+    "number_of",
     "Unit",
     "Number",
     "Note",
@@ -249,3 +252,16 @@ def _find(measures: tuple[Measure, ...], key: str) -> Measure:
         if measure.key == key:
             return measure
     raise KeyError(f"no measure {key!r}; have {[m.key for m in measures]}")
+
+
+def find_measure(measures: Sequence[Measure], key: str) -> Measure | None:
+    """The measure `key` of `measures`, or None when there is none (a row or answer without it)."""
+    return next((m for m in measures if m.key == key), None)
+
+
+def number_of(measure: Measure | None, previous: bool = False) -> float | None:
+    """A measure's value (or its comparison's, with `previous`) as a float; None for a missing measure or n/a."""
+    if measure is None:
+        return None
+    value = measure.previous if previous else measure.value
+    return None if value is None else float(value)

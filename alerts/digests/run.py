@@ -5,6 +5,11 @@ in the recipient's zone (users.timezone, else org.timezone), on the digest's wee
 `org.holidays`. A slot that passed while no instance was running is still due for `delivery.catch_up_hours`; older
 ones are skipped. Each (digest, recipient, local day) is queued once: its idempotency key is
 `digest:<name>:<user>:<day>`, and the outbox refuses a second row with the same key.
+
+`weekly_changes` reports a whole week, so it is keyed on the recipient's ISO week instead,
+`digest:weekly_changes:<user>:<YYYY-Www>` (e.g. `digest:weekly_changes:mgr-e:2026-W49`): with `weekdays: [mon,
+thu]` the week goes out once, on Monday. When its weekday is a holiday it goes out on the next working day of the
+same week (Monday to Friday, not a holiday) instead of being lost.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from storage.schema import AlertState, Subscription, Team
 
 __all__ = [
     "DueDigest",
+    "digest_key",
     "DigestPass",
     "Choice",
     "load_choices",
@@ -40,6 +46,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+_WEEKLY = ("weekly_changes",)  # digests keyed per ISO week, moved to the next working day past a holiday
 
 
 @dataclass(frozen=True)
@@ -60,7 +68,15 @@ class DueDigest:
 
     @property
     def key(self) -> str:
-        return f"digest:{self.digest}:{self.person.user_id}:{self.day.isoformat()}"
+        return digest_key(self.digest, self.person.user_id, self.day)
+
+
+def digest_key(digest: str, user_id: str, day: date) -> str:
+    """The outbox key of a digest: per local day, or per ISO week for `weekly_changes` (module docstring)."""
+    if digest in _WEEKLY:
+        year, week, _ = day.isocalendar()
+        return f"digest:{digest}:{user_id}:{year}-W{week:02d}"
+    return f"digest:{digest}:{user_id}:{day.isoformat()}"
 
 
 @dataclass
@@ -125,10 +141,24 @@ def _slot(day: date, at: time, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, at, tzinfo=tz).astimezone(UTC).astimezone(tz)
 
 
-def _sends_on(config: DigestConfig, day: date, settings: Settings) -> bool:
-    if day.weekday() not in config.weekday_numbers:
+def _holiday(config: DigestConfig, day: date, settings: Settings) -> bool:
+    return config.skip_holidays and day in settings.org.holidays
+
+
+def _sends_on(name: str, config: DigestConfig, day: date, settings: Settings) -> bool:
+    if day.weekday() in config.weekday_numbers:
+        return not _holiday(config, day, settings)
+    if name not in _WEEKLY or day.weekday() >= 5 or _holiday(config, day, settings):
         return False
-    return not (config.skip_holidays and day in settings.org.holidays)
+    # A weekly digest whose day was a holiday goes out on the first working day after it, in the same week.
+    earlier = day - timedelta(days=1)
+    while earlier.isocalendar()[:2] == day.isocalendar()[:2]:
+        if earlier.weekday() in config.weekday_numbers:
+            return _holiday(config, earlier, settings)
+        if earlier.weekday() < 5 and not _holiday(config, earlier, settings):
+            return False  # a working day came between: that was the day to send
+        earlier -= timedelta(days=1)
+    return False
 
 
 def due_digests(
@@ -154,7 +184,7 @@ def due_digests(
             day = first
             while day <= last:
                 slot = _slot(day, at, tz)
-                if earliest < slot <= now and _sends_on(config, day, settings):
+                if earliest < slot <= now and _sends_on(name, config, day, settings):
                     due.append(DueDigest(name, person, day, slot, tz))
                 day += timedelta(days=1)
     return due

@@ -2,45 +2,35 @@
 and the same week four weeks earlier, each movement worth a sentence with the reps, sources and segments that
 moved it most.
 
-The key metrics come through the metrics core like every digest's numbers (one grouped query per metric and
-breakdown, `compare=prev` giving the week before in the same answer):
-
-    revenue            revenue of deals won (metric revenue)          sample: deals won
-    deals_won          deals won (metric revenue)                     sample: deals won
-    win_rate           won / (won + lost) (metric win_rate)           sample: deals closed (won + lost)
-    acceptance_rate    SQL / MQL entries (metric funnel, flow mode)   sample: MQL entries
-    activities         activities done (metric activity)              sample: activities done
-    pipeline_created   entries into the opportunity stage (funnel,    sample: those entries
-                       flow mode): leads that became a deal
-
-The funnel's flow mode counts the stage entries made during the week, so a week's acceptance is not held down by
-leads that had no time yet to be accepted. Activities break down by rep only (an activity has no lead source).
-
-Which movements are mentioned (digests.weekly_changes, storage/config/alerts.py): a rate that moved by at least
-`min_change_pts` points with at least `min_sample` items in each of the two weeks; a count or amount that moved by
-at least `min_change_pct` percent (any change from 0) with at least `min_sample` items in one of them. A
-contributor is a row of the breakdown that moved the same way as the total with at least `min_row_sample` items
-(in both weeks for a rate, in one for a count); the biggest per breakdown is named — for a count or amount the
-largest change, for a rate the largest change in points weighted by the row's items this week, so a rep whose
-win rate fell 18 points on 11 deals outweighs one who fell 40 points on 2.
+The key metrics, what counts as a movement and which rows are named as its movers: alerts/digests/weekly_metrics.py.
+Each key metric is asked through the metrics core like every digest's number, one grouped query per metric,
+breakdown and week; the week and the week before are asked separately and matched by key, so a rep who had
+nothing in one of the two weeks still counts in the other week's total.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
 
-from alerts.rules.evaluate import Contributor
+from alerts.digests.weekly_metrics import (
+    KEY_METRICS,
+    KeyMetric,
+    Mover,
+    is_movement,
+    movers,
+    paired_headline,
+    paired_rows,
+    sample_keys,
+    totals,
+)
 from metrics.catalogue import MetricQuery, query
-from metrics.declare import Mode
 from metrics.periods import Period, local_midnight, week_period
-from metrics.result import BreakdownRow, Measure, MetricResult, Unit, ratio
+from metrics.result import BreakdownRow, MetricResult, Unit
 from metrics.scope import SYSTEM_VIEWER, Scope, resolve_scope
-from storage.config.alerts import WeeklyChangesConfig
 from storage.config.settings import Settings
 
 __all__ = [
@@ -53,54 +43,6 @@ __all__ = [
     "last_complete_week",
     "is_movement",
 ]
-
-_EVERYWHERE = ("rep", "source", "segment")
-
-
-@dataclass(frozen=True)
-class KeyMetric:
-    """One key metric of the digest: which measure of which catalogue metric, what its sample counts, how it
-    breaks down, and the chat command that shows it."""
-
-    key: str
-    metric: str
-    measure: str
-    sample: tuple[str, ...]
-    noun: str  # what the sample counts, for "on 11 deals": deals, mqls, activities, leads
-    command: str
-    breakdowns: tuple[str, ...] = _EVERYWHERE
-    mode: Mode | None = None
-    numerator: tuple[str, ...] = ()  # a rate: the measures over `sample` that make it
-
-
-KEY_METRICS: tuple[KeyMetric, ...] = (
-    KeyMetric("revenue", "revenue", "revenue", ("deals_won",), "deals", "revenue"),
-    KeyMetric("deals_won", "revenue", "deals_won", ("deals_won",), "deals", "revenue"),
-    KeyMetric("win_rate", "win_rate", "win_rate", ("won", "lost"), "deals", "winrate", numerator=("won",)),
-    KeyMetric(
-        "acceptance_rate",
-        "funnel",
-        "acceptance_rate",
-        ("mql",),
-        "mqls",
-        "funnel",
-        mode="flow",
-        numerator=("sql",),
-    ),  # fmt: skip
-    KeyMetric("activities", "activity", "activities", ("activities",), "activities", "activity", ("rep",)),
-    KeyMetric("pipeline_created", "funnel", "opportunity", ("opportunity",), "leads", "funnel", mode="flow"),
-)
-
-
-@dataclass(frozen=True)
-class Mover:
-    """A rep, source or segment that moved a number: its change (points as a fraction for a rate) and the items
-    behind its number this week."""
-
-    by: str
-    row: BreakdownRow
-    change: float
-    sample: int
 
 
 @dataclass(frozen=True)
@@ -142,110 +84,14 @@ def last_complete_week(day: date, tz: ZoneInfo) -> Period:
     return week_period(day - timedelta(days=day.weekday() + 1), tz)
 
 
-def is_movement(
-    unit: Unit, value: float, previous: float, samples: tuple[int, int], config: WeeklyChangesConfig
-) -> bool:
-    """Whether a number that went from `previous` to `value`, on (this week's, last week's) items, is worth a
-    sentence (see the module docstring)."""
-    if unit == "percent":
-        if min(samples) < config.min_sample:
-            return False
-        return abs(value - previous) * 100 >= config.min_change_pts - 1e-9
-    if max(samples) < config.min_sample or value == previous:
-        return False
-    if previous == 0:
-        return True
-    return abs(value - previous) / abs(previous) * 100 >= config.min_change_pct - 1e-9
-
-
-def _number(measure: Measure | None, previous: bool = False) -> float | None:
-    if measure is None:
-        return None
-    value = measure.previous if previous else measure.value
-    return None if value is None else float(value)
-
-
-def _find(measures: Sequence[Measure], key: str) -> Measure | None:
-    return next((m for m in measures if m.key == key), None)
-
-
-def _added(measures: Sequence[Measure], keys: Sequence[str], previous: bool = False) -> float:
-    return sum(_number(_find(measures, key), previous) or 0.0 for key in keys)
-
-
-def _sample(measures: Sequence[Measure], keys: Sequence[str], previous: bool = False) -> int:
-    return int(_added(measures, keys, previous))
-
-
-def _movers(
-    spec: KeyMetric,
-    by: str,
-    rows: Sequence[BreakdownRow],
-    unit: Unit,
-    rising: bool,
-    config: WeeklyChangesConfig,
-) -> list[Mover]:
-    """The rows of one breakdown that moved the number the way it went, biggest first (module docstring)."""
-    found = []
-    for row in rows:
-        measure = _find(row.measures, spec.measure)
-        moved = Contributor(row.key, row.label, _number(measure), _number(measure, previous=True))
-        change = moved.change
-        if change is None or change == 0 or (change > 0) != rising:
-            continue
-        now, before = _sample(row.measures, spec.sample), _sample(row.measures, spec.sample, previous=True)
-        enough = min(now, before) if unit == "percent" else max(now, before)
-        if enough < config.min_row_sample:
-            continue
-        found.append(Mover(by, row, change, now))
-    weight = (lambda m: abs(m.change) * m.sample) if unit == "percent" else (lambda m: abs(m.change))
-    found.sort(key=lambda m: (-weight(m), m.row.label))
-    return found[: config.contributors]
-
-
-@dataclass(frozen=True)
-class _Totals:
-    """A scope's number in the week and the week before, and the items behind it in each."""
-
-    value: float | None
-    previous: float | None
-    samples: tuple[int, int]
-
-
-def _rows_of(result: MetricResult, owners: tuple[str, ...] | None) -> list[BreakdownRow]:
-    if owners is None:
-        return list(result.rows)
-    wanted = set(owners)
-    return [row for row in result.rows if row.key in wanted]
-
-
-def _sum(rows: Sequence[BreakdownRow], keys: Sequence[str], previous: bool) -> float:
-    return sum(_added(row.measures, keys, previous) for row in rows)
-
-
-def _totals(spec: KeyMetric, result: MetricResult, owners: tuple[str, ...] | None) -> _Totals:
-    """The scope's totals from the organisation's rows by rep: the org's own headline, or a team's members' rows
-    added up — counts summed, a rate as its summed numerator over its summed denominator."""
-    if owners is None:
-        measure = _find(result.measures, spec.measure)
-        samples = (_sample(result.measures, spec.sample), _sample(result.measures, spec.sample, True))
-        return _Totals(_number(measure), _number(measure, previous=True), samples)
-    rows = _rows_of(result, owners)
-    samples = (int(_sum(rows, spec.sample, False)), int(_sum(rows, spec.sample, True)))
-    if spec.numerator:
-        value = ratio(_sum(rows, spec.numerator, False), samples[0])
-        previous = ratio(_sum(rows, spec.numerator, True), samples[1])
-        return _Totals(value, previous, samples)
-    return _Totals(_sum(rows, (spec.measure,), False), _sum(rows, (spec.measure,), True), samples)
-
-
 @dataclass
 class WeeklyNumbers:
     """The weekly changes of the digests of one local day `day` in zone `tz`.
 
-    Each key metric is asked once for the whole organisation by rep (with the week before): every team's totals
-    and its reps are slices of that answer. Only a team's movements ask more — its sources and segments, and the
-    week four weeks earlier (that one by rep for the whole organisation again, once)."""
+    Each key metric is asked once for the whole organisation by rep for the week and once for the week before:
+    every team's totals and its reps are slices of those answers. Only a team's movements ask more — its sources
+    and segments in both weeks, and the week four weeks earlier (that one by rep for the whole organisation
+    again, once)."""
 
     conn: Connection
     settings: Settings
@@ -262,9 +108,9 @@ class WeeklyNumbers:
     def four_weeks_ago(self) -> Period:
         return week_period(self.week.start_date - timedelta(days=28), self.tz)
 
-    def _ask(self, spec: KeyMetric, period: Period, scope: Scope, by: str, compare: bool) -> MetricResult:
-        # Revenue and deals won share their answers, as do acceptance and pipeline created (one funnel).
-        key = (spec.metric, spec.mode, period.start, scope.kind, scope.ref, by, compare)
+    def _ask(self, spec: KeyMetric, period: Period, scope: Scope, by: str) -> MetricResult:
+        # Revenue and deals won share their answers, as do acceptance and new opportunities (one funnel).
+        key = (spec.metric, spec.mode, period.start, scope.kind, scope.ref, by)
         if key not in self._answers:
             self._answers[key] = query(
                 self.conn,
@@ -276,12 +122,18 @@ class WeeklyNumbers:
                     period=period,
                     scope=scope,
                     by=by,
-                    compare="prev" if compare else None,
                     mode=spec.mode,
                 ),
                 viewer=SYSTEM_VIEWER,
             )
         return self._answers[key]
+
+    def _rows(
+        self, spec: KeyMetric, scope: Scope, by: str, owners: tuple[str, ...] | None
+    ) -> list[BreakdownRow]:
+        """The breakdown's rows of the week paired with the week before's (weekly_metrics.paired_rows)."""
+        now = self._ask(spec, self.week, scope, by)
+        return paired_rows(now, self._ask(spec, self.week.previous(), scope, by), owners)
 
     def _available(self, spec: KeyMetric) -> bool:
         stages = self.settings.funnel.stages
@@ -295,33 +147,40 @@ class WeeklyNumbers:
             self._scopes[key] = self._compute(scope)
         return self._scopes[key]
 
-    def _compute(self, scope: Scope) -> WeeklyChanges:
+    def _movement(self, spec: KeyMetric, scope: Scope, owners: tuple[str, ...] | None) -> Movement | None:
         config = self.settings.digests.weekly_changes
-        resolved = resolve_scope(self.conn, SYSTEM_VIEWER, scope, self.settings)
-        owners = resolved.owner_ids
+        sample = sample_keys(spec, self.settings)
         org = Scope("org")
-        movements = []
-        for spec in KEY_METRICS:
-            if not self._available(spec):
-                continue
-            by_rep = self._ask(spec, self.week, org, "rep", compare=True)
-            unit = next((m.unit for m in by_rep.measures if m.key == spec.measure), None)
-            totals = _totals(spec, by_rep, owners)
-            value, previous = totals.value, totals.previous
-            if unit is None or value is None or previous is None:
-                continue
-            if not is_movement(unit, value, previous, totals.samples, config):
-                continue
-            earlier = _totals(spec, self._ask(spec, self.four_weeks_ago, org, "rep", compare=False), owners)
-            rising = value > previous
-            movers = []
-            for by in spec.breakdowns:
-                answer = by_rep if by == "rep" else self._ask(spec, self.week, scope, by, compare=True)
-                rows = _rows_of(answer, owners) if by == "rep" else list(answer.rows)
-                movers += _movers(spec, by, rows, unit, rising, config)
-            movements.append(
-                Movement(spec, unit, value, previous, earlier.value, totals.samples[0], tuple(movers))
-            )
+        week = self._ask(spec, self.week, org, "rep")
+        unit = next((m.unit for m in week.measures if m.key == spec.measure), None)
+        by_rep = self._rows(spec, org, "rep", owners)
+        headline = paired_headline(week, self._ask(spec, self.week.previous(), org, "rep"))
+        found = totals(spec, headline, by_rep if owners is not None else None, sample)
+        value, previous = found.value, found.previous
+        if unit is None or value is None or previous is None:
+            return None
+        if not is_movement(unit, value, previous, found.samples, config):
+            return None
+        earlier_answer = self._ask(spec, self.four_weeks_ago, org, "rep")
+        earlier_rows = None if owners is None else [r for r in earlier_answer.rows if r.key in set(owners)]
+        earlier = totals(spec, earlier_answer.measures, earlier_rows, sample)
+        rising = value > previous
+        named: list[Mover] = []
+        for by in spec.breakdowns:
+            rows = by_rep if by == "rep" else self._rows(spec, scope, by, None)
+            named += movers(spec, by, rows, unit, rising, config, sample)
+        return Movement(spec, unit, value, previous, earlier.value, found.samples[0], tuple(named))
+
+    def _compute(self, scope: Scope) -> WeeklyChanges:
+        resolved = resolve_scope(self.conn, SYSTEM_VIEWER, scope, self.settings)
+        found = [
+            self._movement(spec, scope, resolved.owner_ids) for spec in KEY_METRICS if self._available(spec)
+        ]
         return WeeklyChanges(
-            scope, resolved.label, self.week, self.week.previous(), self.four_weeks_ago, tuple(movements)
+            scope,
+            resolved.label,
+            self.week,
+            self.week.previous(),
+            self.four_weeks_ago,
+            tuple(movement for movement in found if movement is not None),
         )

@@ -6,8 +6,9 @@
     11 сделкам, Платный поиск −9,0 п. п. по 8 сделкам.
 
 A manager reads one block per team they manage, an admin one for the organisation; a week where nothing moved
-enough says so in one line. A chart of the movers goes with it (metrics/charts/changes.py) and a button under
-it opens each of the first movements' own command for the week, by rep.
+enough says so in one line. A chart of the movers goes with it (metrics/charts/changes.py), a rate's bar in points
+as its sentence says, and a button under it opens each of the first movements' own command for the week, by rep
+(one button per command: revenue and deals won open the same /revenue).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ _NAMES = {
     "win_rate": "Win rate",
     "acceptance_rate": "MQL → SQL acceptance",
     "activities": "Activities done",
-    "pipeline_created": "Pipeline created (new opportunities)",
+    "pipeline_created": "New opportunities",
 }
 
 
@@ -61,6 +62,12 @@ def _signed(fmt: Formatter, movement: Movement, change: float) -> str:
     if movement.unit == "percent":
         return sign + fmt.t("weekly.points", "{value} pts", value=fmt.decimal(abs(change) * 100, 1))
     return sign + fmt.value(abs(change), movement.unit)
+
+
+def _relative(fmt: Formatter, relative: float | None) -> str:
+    if relative is None:  # from 0: no percentage
+        return ""
+    return ("+" if relative > 0 else _MINUS) + fmt.percent(abs(relative))
 
 
 def _mover_text(fmt: Formatter, movement: Movement, mover: Mover) -> str:
@@ -119,7 +126,13 @@ def _chart(
                 fmt.value(movement.value, movement.unit),
             )
             label = f"{changes.scope_label} · {name}" if several else name
-            bars.append(ChangeBar(label, movement.relative, f"{before} → {now}"))
+            if movement.unit == "percent":  # points, as the sentence says
+                length, change = movement.change, _signed(fmt, movement, movement.change)
+            else:
+                length = movement.relative
+                change = _relative(fmt, movement.relative)
+            text = f"{before} → {now} ({change})" if change else f"{before} → {now}"
+            bars.append(ChangeBar(label, length, text))
     if not bars:
         return ()
     title = fmt.t("weekly.chart.title", "What changed, week on week")
@@ -130,7 +143,10 @@ def _chart(
             locale_formatters(fmt.locale, settings.org.currency),
             title=title,
             subtitle=f"{scope} · {fmt.dates(blocks[0].week)}",
-            xlabel=fmt.t("weekly.chart.axis", "Change against the week before"),
+            xlabel=fmt.t(
+                "weekly.chart.axis_units",
+                "Change against the week before: % for counts and amounts, pts for rates",
+            ),
         )
         if figure is None:
             return ()
@@ -155,8 +171,10 @@ def weekly_changes(person: Person, numbers: WeeklyNumbers, settings: Settings) -
             lines.append((Span(quiet_line(fmt, settings)),))
         for movement in changes.movements:
             lines.append((Span(movement_sentence(fmt, movement)),))
-            if len(actions) < _MAX_ACTIONS:
-                actions.append(_action(fmt, changes, movement))
+            action = _action(fmt, changes, movement)
+            # Revenue and deals won open the same command: one button for both, and the slot to the next.
+            if len(actions) < _MAX_ACTIONS and action.command not in {a.command for a in actions}:
+                actions.append(action)
     week = numbers.week
     footer = t(
         "weekly.footer",

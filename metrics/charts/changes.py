@@ -1,8 +1,10 @@
 """The movers of a week as one chart: a horizontal bar per key metric that moved, its length the change against
-the week before in percent (green up, red down), each bar labelled with the two values ("31.0% → 24.0%").
+the week before (green up, red down), each bar labelled with the two values and the change as the digest's text
+says it ("60.0% → 33.3% (−26.7 pts)", "12 → 7 (−41.7%)").
 
-Counts, money and rates share one axis by measuring every change relative to the week before; the label beside
-each bar keeps the values themselves. The caller passes every word in the reader's language.
+A count's or amount's bar is its change in percent of the week before; a rate's bar is its change in percentage
+points, as the sentence about it says, so one unit of the axis is a percent or a point (the axis reads plain
+numbers, the caller's axis title says so). The caller passes every word in the reader's language.
 """
 
 from __future__ import annotations
@@ -37,8 +39,8 @@ __all__ = ["ChangeBar", "draw_changes"]
 
 @dataclass(frozen=True)
 class ChangeBar:
-    """One mover: its name, the change as a fraction of the week before (0.25 is +25 %; None from 0, drawn as a
-    full-width bar), and the label beside the bar."""
+    """One mover: its name, the change as a fraction (0.25 is +25 % of the week before, or +25 points for a rate;
+    None for a count from 0, drawn as a full-width bar), and the label beside the bar."""
 
     label: str
     change: float | None
@@ -58,7 +60,8 @@ def draw_changes(
     order = sorted(range(len(bars)), key=lambda i: abs(lengths[i]))
     fig = new_figure(WIDE)
     put_titles(fig, title, subtitle)
-    ax = add_axes(fig, left=0.45 + text_width([shorten(b.label) for b in bars]), right=2.2, bottom=0.8)
+    right = 0.3 + text_width([b.text for b in bars], TICK_SIZE - 1)
+    ax = add_axes(fig, left=0.45 + text_width([shorten(b.label) for b in bars]), right=right, bottom=0.8)
     style_axes(ax, grid="x")
     ys = list(range(len(order)))
     values = [lengths[i] for i in order]
@@ -72,7 +75,7 @@ def draw_changes(
     pad = (high - low) * 0.08 or 0.1
     ax.set_xlim(low - pad if low < 0 else 0.0, high + pad if high > 0 else 0.0)
     ax.spines["left"].set_visible(False)
-    ax.xaxis.set_major_formatter(lambda x, _pos: formatters.percent(x, 0))
+    ax.xaxis.set_major_formatter(lambda x, _pos: formatters.number(x * 100, 0))
     for y, i in zip(ys, order, strict=True):
         row_label(ax, shorten(bars[i].label), y)
         ax.annotate(

@@ -7,9 +7,12 @@ milestones:
     plan_metric: revenue
     period: month                # month, quarter or year: the plan period whose attainment is watched
     levels: [50, 90, 100]        # percent of the plan
-    target: telegram:-1001234567 # managers, dm:<user_id> or <platform>:<chat id>
-    locale: en                   # the language of a channel target (default org.locale)
+    target: telegram:-1001234567 # managers, dm:<user_id> or <platform>:<chat id> (telegram, slack, console)
+    locale: en                   # en or ru: the language of a channel target (default org.locale)
 ```
+
+A team id no team has is reported by every pass (`kpibot milestones run` prints it as a warning): teams live in the
+database, which the configuration is loaded without.
 """
 
 from __future__ import annotations
@@ -19,7 +22,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-__all__ = ["MilestoneRule"]
+__all__ = ["MilestoneRule", "LOCALES", "PLATFORMS"]
+
+LOCALES = ("en", "ru")
+PLATFORMS = ("telegram", "slack", "console")
 
 
 class MilestoneRule(BaseModel):
@@ -52,6 +58,19 @@ class MilestoneRule(BaseModel):
     @field_validator("target")
     @classmethod
     def _target(cls, value: str) -> str:
-        if value != "managers" and ":" not in value:
-            raise ValueError("target is 'managers', 'dm:<user_id>' or '<platform>:<chat id>'")
+        if value == "managers":
+            return value
+        kind, _, ref = value.partition(":")
+        if kind not in ("dm", *PLATFORMS) or not ref.strip():
+            raise ValueError(
+                "target is 'managers', 'dm:<user_id>' or '<platform>:<chat id>' with platform one of "
+                + ", ".join(PLATFORMS)
+            )
+        return value
+
+    @field_validator("locale")
+    @classmethod
+    def _locale(cls, value: str | None) -> str | None:
+        if value is not None and value not in LOCALES:
+            raise ValueError(f"locale is one of {', '.join(LOCALES)}")
         return value

@@ -101,8 +101,8 @@ def test_several_levels_at_once_announce_the_highest_only(engine):
     ]
     titles = [title for *_, title in queued(engine)]
     assert titles == [
-        "🎯 Команда SMB выполнила 90 % плана на декабрь 2026 (выручка)",
-        "🎯 Команда SMB выполнила 100 % плана на декабрь 2026 (выручка)",
+        "🎯 Команда SMB выполнила план по выручке за декабрь 2026 на 90 %",
+        "🎯 Команда SMB выполнила план по выручке за декабрь 2026 на 100 %",
     ]
 
 
