@@ -19,7 +19,7 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from alerts.audience import Person, address_of, load_people
+from alerts.audience import DEFAULT_PLATFORMS, Person, address_of, load_people
 from alerts.delivery.outbox import OutboxItem
 from alerts.rules.evaluate import AlertStatus, Contributor, Notice, Observation, evaluate
 from alerts.rules.notices import notice_reply
@@ -34,7 +34,7 @@ from storage.config.alerts import EACH_REP, AlertRule, parse_duration
 from storage.config.settings import Settings
 from storage.freshness import Freshness, data_freshness
 from storage.schema import AlertRun, AlertState, Team
-from storage.times import naive_utc
+from storage.times import aware_utc, naive_utc
 
 __all__ = ["AlertPass", "due_slot", "observe", "run_alerts", "RULE_WIDE"]
 
@@ -42,8 +42,6 @@ log = logging.getLogger(__name__)
 
 RULE_WIDE = "*"
 """The scope key of a rule-wide snooze or mute (`/alerts snooze <rule> 4h` without a scope)."""
-
-DEFAULT_PLATFORMS = ("telegram", "slack")
 
 
 @dataclass
@@ -219,18 +217,14 @@ def _status(row) -> AlertStatus:
         return AlertStatus()
     return AlertStatus(
         state=row.state,
-        since=_aware(row.since),
-        last_notified_at=_aware(row.last_notified_at),
-        snoozed_until=_aware(row.snoozed_until),
+        since=aware_utc(row.since),
+        last_notified_at=aware_utc(row.last_notified_at),
+        snoozed_until=aware_utc(row.snoozed_until),
         acknowledged_by=row.acknowledged_by,
         muted=bool(row.muted),
         last_value=row.last_value,
         breaches=row.breaches or 0,
     )
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    return moment.replace(tzinfo=UTC) if moment is not None else None
 
 
 def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
@@ -443,7 +437,7 @@ def _stale_reason(fresh: Freshness | None, settings: Settings, now: datetime) ->
     if fresh is None or not fresh.stale(now, settings.stale_after):
         return None
     if fresh.as_of is None:
-        return "no CRM sync has completed yet and nothing was imported"
+        return "no CRM sync has completed yet"
     last = "last import" if fresh.source == "import" else "last CRM sync"
     return f"data as of {fresh.as_of:%Y-%m-%d %H:%M} UTC ({last}), older than data.stale_after {settings.stale_after}"
 

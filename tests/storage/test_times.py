@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from alerts import audience
 from alerts.digests import run as digest_run
 from alerts.rules import milestones
+from alerts.rules import run as rules_run
 from storage.crm import runs
 from storage.times import aware_utc, naive_utc
 
@@ -26,4 +27,5 @@ def test_a_stored_moment_comes_back_aware_in_utc_and_an_aware_one_is_kept():
 def test_the_sync_log_reads_its_moments_with_the_one_helper_and_the_passes_share_one_platform_list():
     assert runs._aware is aware_utc
     assert digest_run.DEFAULT_PLATFORMS is audience.DEFAULT_PLATFORMS is milestones.DEFAULT_PLATFORMS
+    assert rules_run.DEFAULT_PLATFORMS is audience.DEFAULT_PLATFORMS
     assert audience.DEFAULT_PLATFORMS == ("telegram", "slack")
