@@ -29,7 +29,7 @@ from metrics.scope import SYSTEM_VIEWER, Scope
 from storage.config.alerts import DigestsSettings, WeeklyChangesConfig
 from storage.config.settings import OrgSettings, RevenueSettings, Settings
 from storage.schema import Lead, LeadStageEvent
-from tests.alerts.test_weekly_changes import MONDAY_9, sentences, weekly
+from tests.alerts.weekly.test_weekly_changes import MONDAY_9, sentences, weekly
 from tests.fixtures.weekly_org import seed_weekly_org
 
 NEW_YORK = ZoneInfo("America/New_York")

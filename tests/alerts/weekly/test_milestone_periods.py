@@ -103,7 +103,7 @@ def test_stale_data_announces_nothing(engine):
     finished = (at(12, 4) - settings.stale_after - timedelta(hours=1)).replace(tzinfo=None)
     with engine.begin() as conn:
         conn.execute(insert(ImportRun), [dict(table_name="deals", source="deals.csv", started_at=finished,
-                                              finished_at=finished, status="ok")])  # fmt: skip
+                                              finished_at=finished, status="ok", written=1)])  # fmt: skip
     result = run_milestones(engine, settings, at(12, 4))
     assert result.stale and result.queued == [] and result.due == []
 
