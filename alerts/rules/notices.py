@@ -9,9 +9,10 @@ from bot.reply.i18n import Translator
 from bot.reply.messages import Action, Line, Reply, Span
 from bot.reply.plurals import plural
 from bot.reply.render import measure_label
+from metrics.periods import Period
 from storage.config.alerts import AlertRule, is_builtin_name
 
-__all__ = ["CLEARS", "notice_reply", "rule_title", "threshold_text", "top_contributors"]
+__all__ = ["CLEARS", "notice_reply", "period_text", "rule_title", "threshold_text", "top_contributors"]
 
 _TOP = 3
 
@@ -77,7 +78,17 @@ def rule_title(t: Translator, rule: AlertRule) -> str:
     return t(f"alert_rule.{rule.id}", rule.title) if is_builtin_name(rule) else rule.title
 
 
-def notice_reply(rule: AlertRule, notice: Notice, fmt: Formatter, *, period_label: str) -> Reply:
+def period_text(fmt: Formatter, period: Period) -> str:
+    """The watched period in the reader's words with its dates: "today (Dec 7, 2026)", "this month (Dec 1 – 31,
+    2026)"; a held message read the next morning still says which day it meant."""
+    key = f"nudge.period.{period.label.replace(' ', '_')}"
+    dated = fmt.dates(period)
+    return (
+        fmt.t("alert.period", "{words} ({dates})", words=fmt.t(key), dates=dated) if fmt.t.has(key) else dated
+    )
+
+
+def notice_reply(rule: AlertRule, notice: Notice, fmt: Formatter, *, period: Period) -> Reply:
     """The message of a fired, repeated or resolved alert."""
     t = fmt.t
     obs = notice.observation
@@ -126,4 +137,6 @@ def notice_reply(rule: AlertRule, notice: Notice, fmt: Formatter, *, period_labe
             Action(t("alert.action.snooze", "Snooze 4h"), f"/alerts snooze {target} 4h"),
             Action(t("alert.action.ack", "Acknowledge"), f"/alerts ack {target}"),
         )  # no Mute: muting silences the rule for every team, an admin's `/alerts mute RULE`, not a reader's button
-    return Reply(title=title, lines=tuple(lines), actions=actions, kind="info", footer=period_label)
+    return Reply(
+        title=title, lines=tuple(lines), actions=actions, kind="info", footer=period_text(fmt, period)
+    )

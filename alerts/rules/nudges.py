@@ -16,11 +16,12 @@ from sqlalchemy import Connection, Engine, select
 from alerts.audience import Person, address_of
 from alerts.delivery.outbox import OutboxItem
 from alerts.rules.evaluate import Notice, Observation, condition_holds
-from alerts.rules.notices import rule_title, threshold_text
+from alerts.rules.notices import period_text, rule_title, threshold_text
 from alerts.rules.quiet import queue_notice
 from bot.reply.formatting import Formatter
 from bot.reply.messages import Action, Line, Reply, Span
 from bot.reply.render import measure_label
+from metrics.periods import Period
 from metrics.result import Measure
 from storage.config.alerts import AlertRule
 from storage.config.settings import Settings
@@ -59,11 +60,6 @@ def zero_measures(measures: Sequence[Measure]) -> tuple[Measure, ...]:
     return tuple(
         Measure(m.key, m.label, m.unit, 0 if m.unit in _ZERO_UNITS else None, None) for m in measures
     )
-
-
-def _period_words(fmt: Formatter, rule: AlertRule, period_label: str) -> str:
-    key = f"nudge.period.{rule.period.replace(' ', '_')}"
-    return fmt.t(key) if fmt.t.has(key) else period_label
 
 
 def _unit(rule: AlertRule, observation: Observation) -> str:
@@ -115,11 +111,11 @@ def _title(fmt: Formatter, rule: AlertRule, kind: str, scope_label: str | None =
     return f"{title} · {scope_label}" if scope_label else title
 
 
-def nudge_reply(rule: AlertRule, notice: Notice, fmt: Formatter, *, period_label: str) -> Reply:
+def nudge_reply(rule: AlertRule, notice: Notice, fmt: Formatter, *, period: Period) -> Reply:
     """A rep's own alert: their number, the line, and buttons to snooze, acknowledge or open the command."""
     t = fmt.t
     obs = notice.observation
-    said = _said(fmt, rule, obs, _period_words(fmt, rule, period_label))
+    said = _said(fmt, rule, obs, period_text(fmt, period))
     if notice.kind == "resolved":
         line = t("nudge.resolved", "{said}, back on the right side of the line", said=said)
     else:
@@ -148,7 +144,7 @@ def team_view_reply(
     total: int,
     fmt: Formatter,
     *,
-    period_label: str,
+    period: Period,
 ) -> Reply:
     """A manager's grouped view of a nudge rule: how many of the team's reps are beyond the line, and each of them."""
     t = fmt.t
@@ -178,7 +174,7 @@ def team_view_reply(
         lines=tuple(lines),
         actions=tuple(actions),
         kind="info",
-        footer=_period_words(fmt, rule, period_label),
+        footer=period_text(fmt, period),
     )
 
 
@@ -199,7 +195,7 @@ def queue_team_views(
     now: datetime,
     people: Mapping[str, Person],
     platforms: Sequence[str],
-    period_label: str,
+    period: Period,
 ) -> list[str]:
     """For each team with a rep whose nudge went out this pass (`notified` scope keys), one message to each of
     its managers listing the team's reps beyond the line; the keys newly queued."""
@@ -222,7 +218,7 @@ def queue_team_views(
                     continue
                 fmt = Formatter(manager.locale or settings.org.locale, settings.org.currency)
                 reply = team_view_reply(rule, team_id, team_name or team_id, beyond, len(members), fmt,
-                                        period_label=period_label)  # fmt: skip
+                                        period=period)  # fmt: skip
                 key = f"alert:{rule.id}:team:{team_id}:group:{at.isoformat()}:{manager.user_id}"
                 item = OutboxItem(key, "alert", rule.id, manager.user_id, *address, reply,
                                   scope_key=f"team:{team_id}")  # fmt: skip

@@ -169,8 +169,8 @@ def _observation(
 
 def observe(
     conn: Connection, settings: Settings, rule: AlertRule, now: datetime
-) -> tuple[list[Observation], str]:
-    """What the rule watches, for each of its scopes, at `now`; and the period's label for the message."""
+) -> tuple[list[Observation], Period]:
+    """What the rule watches, for each of its scopes, at `now`; and the period it watched, for the message."""
     period = parse_period(rule.period, now=now, tz=settings.org.tz)
     week = rule.condition == "drops_by" and rule.compare == "week_ago"
     before_period = _week_ago(period, now) if week else None
@@ -180,7 +180,6 @@ def observe(
         earlier = _ask(conn, settings, rule, now, before_period, scope, by) if before_period else None
         return result, (_previous_by(earlier) if before_period else None)
 
-    label = period.label
     if rule.scope == "each rep":
         result, earlier = ask(Scope("org"), "rep")
         observations = [
@@ -193,10 +192,10 @@ def observe(
             _observation(rule, f"rep:{rep_id}", name, zero_measures(result.measures), (), earlier, rep_id)
             for rep_id, name in absent_reps(conn, observed)
         ]
-        return observations, label
+        return observations, period
     if rule.scope == "org":
         result, earlier = ask(Scope("org"), rule.explain_by)
-        return [_observation(rule, "org", result.scope.label, result.measures, result.rows, earlier)], label
+        return [_observation(rule, "org", result.scope.label, result.measures, result.rows, earlier)], period
     team_ids = list(rule.teams) or list(conn.execute(select(Team.team_id).order_by(Team.team_id)).scalars())
     observations = []
     for team_id in team_ids:
@@ -204,7 +203,7 @@ def observe(
         observations.append(
             _observation(rule, f"team:{team_id}", result.scope.label, result.measures, result.rows, earlier)
         )
-    return observations, label
+    return observations, period
 
 
 def _last_evaluations(conn: Connection) -> dict[str, datetime]:
@@ -343,7 +342,7 @@ def _queue_notices(
     now: datetime,
     people: Mapping[str, Person],
     platforms: Sequence[str],
-    period_label: str,
+    period: Period,
 ) -> list[str]:
     """The notice for each recipient, in their language, into the outbox; the keys newly queued."""
     queued = []
@@ -351,7 +350,7 @@ def _queue_notices(
         fmt = Formatter(locale or settings.org.locale, settings.org.currency)
         key = f"alert:{rule.id}:{scope_key}:{notice.kind}:{at.isoformat()}:{recipient}"
         compose = nudge_reply if rule.target == EACH_REP else notice_reply
-        reply = compose(rule, notice, fmt, period_label=period_label)
+        reply = compose(rule, notice, fmt, period=period)
         item = OutboxItem(key, "alert", rule.id, recipient, platform, chat_id, reply, scope_key=scope_key)
         if queue_notice(conn, settings, rule, notice.kind, item, people.get(recipient), now):
             queued.append(item.key)
@@ -367,7 +366,7 @@ def _record(
     now: datetime,
     people: Mapping[str, Person],
     platforms: Sequence[str],
-    period_label: str,
+    period: Period,
 ) -> tuple[str | None, list[str]]:
     """Evaluate one scope in one transaction: run row first (the arbiter), then state, then the outbox.
 
@@ -404,7 +403,7 @@ def _record(
                     now,
                     people,
                     platforms,
-                    period_label,
+                    period,
                 )
             return outcome, queued
     except IntegrityError:
@@ -471,7 +470,7 @@ def run_alerts(
             continue
         try:
             with engine.connect() as conn:
-                observations, period_label = observe(conn, settings, rule, now)
+                observations, period = observe(conn, settings, rule, now)
         except Exception as exc:
             log.exception("alert %s could not be evaluated", rule.id)
             result.errors[rule.id] = f"{type(exc).__name__}: {exc}"
@@ -496,7 +495,7 @@ def run_alerts(
                 )
                 continue
             recorded, queued = _record(
-                engine, settings, rule, observation, slot, now, people, platforms, period_label
+                engine, settings, rule, observation, slot, now, people, platforms, period
             )
             if recorded is not None:
                 result.evaluations.append((rule.id, observation.scope_key, recorded))
@@ -505,6 +504,6 @@ def run_alerts(
             result.queued += queued
         if rule.also == "managers" and notified:
             result.queued += queue_team_views(
-                engine, settings, rule, observations, notified, slot, now, people, platforms, period_label
+                engine, settings, rule, observations, notified, slot, now, people, platforms, period
             )
     return result

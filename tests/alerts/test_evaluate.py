@@ -4,10 +4,12 @@ every 4 hours) watched through one Monday."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
-from alerts.rules.evaluate import AlertStatus, Contributor, Observation, condition_holds, evaluate
+from alerts.rules.evaluate import AlertStatus, Contributor, Notice, Observation, condition_holds, evaluate
 from alerts.rules.notices import notice_reply, top_contributors
 from bot.reply.formatting import Formatter
+from metrics.periods import parse_period
 from storage.config.alerts import AlertRule
 
 RULE = AlertRule(
@@ -110,7 +112,9 @@ def test_the_message_says_value_threshold_and_who_moved_it():
     assert moved and [c.key for c in movers] == ["rep-1", "rep-2"]
     notice = evaluate(RULE, obs, AlertStatus(), NINE).notice
     assert notice is not None
-    reply = notice_reply(RULE, notice, Formatter("en", "USD"), period_label="this month")
+    reply = notice_reply(
+        RULE, notice, Formatter("en", "USD"), period=parse_period("this month", now=NINE, tz=ZoneInfo("UTC"))
+    )
     text = reply.plain_text
     assert "MQL rate: 15.0%" in text and "20.0%" in text
     assert "Rita Rep (▼ 20.0 pp), Rob Rep (▼ 5.0 pp)" in text
@@ -118,3 +122,18 @@ def test_the_message_says_value_threshold_and_who_moved_it():
         "/alerts snooze mql-rate team:t-a 4h",
         "/alerts ack mql-rate team:t-a",
     ]  # the buttons are what the alert's readers (its team's manager) may do; muting is an admin's command
+
+
+def test_the_footer_names_the_period_in_the_readers_words_with_its_dates():
+    # It was the period's English label ("this month") for every reader, with no dates.
+    notice = Notice("fired", Observation("team:t-a", "Alpha", 0.15, sample=40, unit="percent"))
+    month = parse_period("this month", now=NINE, tz=ZoneInfo("UTC"))
+    english = notice_reply(RULE, notice, Formatter("en", "USD"), period=month)
+    russian = notice_reply(RULE, notice, Formatter("ru", "USD"), period=month)
+    assert english.footer == "this month (Nov 1\u2009–\u200930, 2026)"
+    assert russian.footer == "в этом месяце (1—30 нояб. 2026\u202fг.)"
+    week = parse_period("last 7 days", now=NINE, tz=ZoneInfo("UTC"))  # no words of its own: the dates alone
+    assert (
+        notice_reply(RULE, notice, Formatter("en", "USD"), period=week).footer
+        == "Nov 10\u2009–\u200916, 2026"
+    )

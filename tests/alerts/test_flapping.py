@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from pydantic import ValidationError
@@ -28,6 +29,7 @@ from alerts.rules.run import run_alerts
 from bot.conversation import Conversation
 from bot.reply.formatting import Formatter
 from bot.reply.messages import Request
+from metrics.periods import parse_period
 from run_bot import build_registry
 from storage.config.alerts import AlertRule
 from storage.config.settings import Settings, load_settings
@@ -164,7 +166,12 @@ def test_clear_threshold_on_a_percent_above_rule_is_drawn_in_percent():
         "quiet",
         "fired",
     ]
-    reply = notice_reply(rule, Notice("fired", seen(0.55)), Formatter("en", "USD"), period_label="")
+    reply = notice_reply(
+        rule,
+        Notice("fired", seen(0.55)),
+        Formatter("en", "USD"),
+        period=parse_period("this month", now=NINE, tz=ZoneInfo("UTC")),
+    )
     assert "".join(span.text for span in reply.lines[1]) == "Clears below 40.0%"
 
 
@@ -357,7 +364,12 @@ def test_the_fired_notice_says_how_many_runs_in_a_row_and_where_it_clears_in_bot
     notice = Notice("fired", seen(0.18))
 
     def text(kind: str, locale: str, shown: AlertRule = rule) -> list[str]:
-        reply = notice_reply(shown, replace(notice, kind=kind), Formatter(locale, "USD"), period_label="")
+        reply = notice_reply(
+            shown,
+            replace(notice, kind=kind),
+            Formatter(locale, "USD"),
+            period=parse_period("this month", now=NINE, tz=ZoneInfo("UTC")),
+        )
         return ["".join(span.text for span in line) for line in reply.lines]
 
     # The line under the value: `for: 2` and the clearing line, in the threshold's unit (percent here).

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert
 
@@ -27,6 +28,7 @@ from alerts.rules.run import run_alerts
 from bot.conversation import Conversation
 from bot.reply.formatting import Formatter
 from bot.reply.messages import Request
+from metrics.periods import parse_period
 from run_bot import build_registry
 from storage.config.alerts import AlertRule
 from storage.config.settings import Settings
@@ -37,6 +39,7 @@ NUDGE = AlertRule(id="my-calls", name="My calls", metric="activity", measure="ca
                   threshold=3, period="yesterday", every="15m", scope="each rep", target="each rep",
                   also="managers")  # fmt: skip
 AFTERNOON = datetime(2026, 11, 17, 14, 0, tzinfo=UTC)
+TODAY = parse_period("today", now=AFTERNOON, tz=ZoneInfo("UTC"))
 SLOT = "2026-11-17T14:00:00"
 
 
@@ -71,11 +74,11 @@ def test_each_rep_gets_only_their_own_number_and_each_manager_the_team(engine, t
 
     rita = messages["rep-1"]  # in Russian: 2 → «звонка»
     assert rita["title"] == "🔔 Сработал: My calls"
-    assert "У вас 2 звонка вчера — ниже порога 3" in rita["text"]
+    assert "У вас 2 звонка вчера (16 нояб. 2026\u202fг.) — ниже порога 3" in rita["text"]
     assert rita["actions"] == ["/alerts snooze my-calls rep:rep-1 4h", "/alerts ack my-calls rep:rep-1",
                                "/activity yesterday"]  # fmt: skip
-    assert "You have 1 call yesterday, below the line of 3" in messages["rep-3"]["text"]
-    assert "You have 0 calls yesterday, below the line of 3" in messages["rep-4"]["text"]
+    assert "You have 1 call yesterday (Nov 16, 2026), below the line of 3" in messages["rep-3"]["text"]
+    assert "You have 0 calls yesterday (Nov 16, 2026), below the line of 3" in messages["rep-4"]["text"]
     for rep, others in (("rep-1", ("Rob", "Rae", "Ruth")), ("rep-3", ("Rita", "Ruth")), ("rep-4", ("Rae",))):
         assert not any(name in messages[rep]["text"] for name in others)
 
@@ -87,10 +90,10 @@ def test_each_rep_gets_only_their_own_number_and_each_manager_the_team(engine, t
     assert "Below 3: 2 of 2 reps" in bravo["text"]
     assert bravo["text"].index("Ruth Rep: 0") < bravo["text"].index("Rae Rep: 1")
     assert bravo["actions"][-1] == "/activity yesterday team t-b by rep"
-    assert bravo["text"].endswith(
-        "yesterday"
-    )  # the footer; the rep's own message has the period in its sentence
-    assert not messages["rep-3"]["text"].endswith("\nyesterday")
+    # The footer names the day, so a list held overnight and read the next morning still says which day it meant;
+    # the rep's own message has the dated period in its sentence instead.
+    assert bravo["text"].endswith("\nyesterday (Nov 16, 2026)")
+    assert not messages["rep-3"]["text"].endswith("(Nov 16, 2026)")
     assert "/alerts snooze my-calls rep:rep-4 4h" in bravo["actions"]
 
 
@@ -106,17 +109,17 @@ def test_the_russian_nouns_follow_babels_plural_rule():
 
     def said(calls: int) -> str:
         notice = Notice("fired", Observation("rep:rep-1", "Rita Rep", float(calls)))
-        return nudge_reply(rule, notice, fmt, period_label="today").lines[0][0].text
+        return nudge_reply(rule, notice, fmt, period=TODAY).lines[0][0].text
 
     # one: 1, 21; few: 2–4, 22; many: 0, 5–20, 11.
-    assert said(1) == "У вас 1 звонок сегодня — ниже порога 14"
-    assert said(3) == "У вас 3 звонка сегодня — ниже порога 14"
-    assert said(5) == "У вас 5 звонков сегодня — ниже порога 14"
+    assert said(1) == "У вас 1 звонок сегодня (17 нояб. 2026\u202fг.) — ниже порога 14"
+    assert said(3) == "У вас 3 звонка сегодня (17 нояб. 2026\u202fг.) — ниже порога 14"
+    assert said(5) == "У вас 5 звонков сегодня (17 нояб. 2026\u202fг.) — ниже порога 14"
     assert said(11).startswith("У вас 11 звонков") and said(21).startswith("У вас 21 звонок")
     assert said(0).startswith("У вас 0 звонков")
     english = nudge_reply(rule, Notice("fired", Observation("rep:rep-3", "Rae", 3.0)), Formatter("en", "USD"),
-                          period_label="today")  # fmt: skip
-    assert english.lines[0][0].text == "You have 3 calls today, below the line of 14"
+                          period=TODAY)  # fmt: skip
+    assert english.lines[0][0].text == "You have 3 calls today (Nov 17, 2026), below the line of 14"
 
 
 def test_a_rep_snoozes_their_own_nudge_but_not_someone_elses(engine):
