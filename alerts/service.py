@@ -23,13 +23,13 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Protocol
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from alerts.delivery.held import release_held
 from alerts.delivery.outbox import drain_outbox, run_blocking, worker_id
@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 # How long a stop waits for the pass under way to finish the send in flight and record it: a send takes seconds at
 # most, and orchestrators kill after about ten (Docker's default stop timeout).
 STOP_GRACE_SECONDS = 8.0
+# A scheduler whose last pass ended longer ago than this is not alive (`/readyz`); passes run every minute.
+STALLED_AFTER = timedelta(minutes=5)
 
 
 async def scheduling_pass(
@@ -125,27 +127,35 @@ class SchedulerService:
         self.executor: ThreadPoolExecutor | None = None
         self.syncs = CrmSyncs(runtime.engine, runtime.settings, connectors, runtime.redact)
         self.sync_task: asyncio.Task[None] | None = None  # the syncs under way, if any
+        self.started_at: datetime | None = None
+        self.last_pass_at: datetime | None = None  # when the last pass ended (on the wall clock)
 
     async def run_once(self) -> None:
         """One pass now; a pass still running is not doubled (the next minute catches up)."""
         if self._lock.locked() or self._stopping.is_set():
             return
         async with self._lock:
-            await self._start_due_syncs()
-            await self._refresh_journeys()
-            senders = dict(self.runtime.senders)
-            if not senders:
-                return
-            await scheduling_pass(
-                self.runtime.engine,
-                self.runtime.settings,
-                senders,
-                self.clock(),
-                worker=self.worker,
-                executor=self.executor,
-                redact=self.runtime.redact,
-                stopping=self._stopping,
-            )
+            try:
+                await self._pass()
+            finally:
+                self.last_pass_at = datetime.now(UTC)
+
+    async def _pass(self) -> None:
+        await self._start_due_syncs()
+        await self._refresh_journeys()
+        senders = dict(self.runtime.senders)
+        if not senders:
+            return
+        await scheduling_pass(
+            self.runtime.engine,
+            self.runtime.settings,
+            senders,
+            self.clock(),
+            worker=self.worker,
+            executor=self.executor,
+            redact=self.runtime.redact,
+            stopping=self._stopping,
+        )
 
     async def _start_due_syncs(self) -> None:
         """Start the CRM syncs due now, one after another in a task of their own, unless syncs are still running."""
@@ -182,7 +192,25 @@ class SchedulerService:
         except Exception:  # answers stay right meanwhile (changed leads are read live); the next pass retries
             log.exception("refreshing the lead journeys failed")
 
+    def health(self) -> tuple[bool, str]:
+        """Alive: started, and a pass ended within `STALLED_AFTER` (or it started less than that ago); and no CRM
+        it syncs has its latest sync failed. The reason says which, for `/readyz`."""
+        now = datetime.now(UTC)
+        if self.started_at is None or not self.scheduler.running:
+            return False, "the scheduler is not running"
+        last = self.last_pass_at or self.started_at
+        if now - last > STALLED_AFTER:
+            return False, f"no scheduling pass has ended since {last.isoformat(timespec='seconds')}"
+        try:
+            failed = self.syncs.last_failed()
+        except SQLAlchemyError:  # the database check of `/readyz` reports the database itself
+            failed = []
+        if failed:
+            return False, "; ".join(failed)
+        return True, "ok"
+
     async def start(self) -> None:
+        self.started_at = datetime.now(UTC)
         # A pass does one thing at a time and passes never overlap (the lock), and at most one CRM sync runs beside
         # them, so a small pool is enough; it is the scheduler's alone, so chat commands waiting for threads never
         # queue ahead of a pass or a sync.

@@ -80,6 +80,21 @@ class CrmSyncs:
                     found.append(crm)
         return found
 
+    def last_failed(self) -> list[str]:
+        """For each CRM synced here (not known to be unconfigured) whose newest run failed: "<crm> sync failed at
+        <time>"; what `/readyz` reports (the run's error is in `kpibot syncs` and `/syncs`)."""
+        with self._lock:
+            crms = [crm for crm in self.connectors if crm not in self.unconfigured]
+        if not crms:
+            return []
+        failed = []
+        with self.engine.connect() as conn:
+            for crm in crms:
+                last = last_started(conn, crm)
+                if last is not None and last[1] == "failed":
+                    failed.append(f"{crm} sync failed at {last[0].isoformat(timespec='seconds')}")
+        return failed
+
     def _connector(self, crm: str) -> Connector | None:
         try:
             return self.connectors[crm](self.settings)

@@ -11,9 +11,10 @@ log only.
 from __future__ import annotations
 
 import logging
+import time
 import unicodedata
 import uuid
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
@@ -32,6 +33,8 @@ from metrics.catalogue import catalogue
 from metrics.scope import Viewer, load_viewer
 from storage.config.settings import Settings
 from storage.errors import PermissionDenied, UserError
+from storage.log_context import bind_log_context, reset_log_context
+from storage.telemetry import telemetry
 
 __all__ = ["Conversation", "localize_error", "readable_text"]
 
@@ -120,6 +123,13 @@ def _sender_key(request: Request) -> str:
     return f"{request.platform}:{request.platform_user_id or request.chat_id}"
 
 
+@dataclass
+class _Asked:
+    """The command a message was read as, for its count in `/metrics` ("unknown" until it is known)."""
+
+    command: str = "unknown"
+
+
 class Conversation:
     """Answers chat messages: `Conversation(engine, settings, registry).handle(request) -> Reply`, with the commands
     of `registry` (run_bot.py builds the one every platform serves)."""
@@ -158,7 +168,21 @@ class Conversation:
             return self.settings.org.tz
 
     def handle(self, request: Request) -> Reply:
-        """Answer one message; never raises."""
+        """Answer one message; never raises. Counted and timed for `/metrics` by the command it was read as."""
+        started = time.perf_counter()
+        asked = _Asked()
+        token = bind_log_context(platform=request.platform, user_id=request.user_id)
+        try:
+            reply = self._answer(request, asked)
+        finally:
+            reset_log_context(token)
+        outcome = "answer" if reply.kind == "info" else reply.kind
+        metrics = telemetry()
+        metrics.commands.labels(asked.command, request.platform, outcome).inc()
+        metrics.reply_seconds.labels(request.platform).observe(time.perf_counter() - started)
+        return reply
+
+    def _answer(self, request: Request, asked_as: _Asked) -> Reply:
         t = translator(self.settings.org.locale)
         command: Command | None = None
         viewer: Viewer | None = None
@@ -201,6 +225,8 @@ class Conversation:
                     return replace(found, extra={"locale": locale, **found.extra})
                 command, rest, lead, more = found.command, found.words, found.lead, found.actions
                 asked = f"/{command.name} {rest}"
+            asked_as.command = command.name
+            bind_log_context(command=command.name)
             if viewer is None and not command.allowed_for_unlinked:
                 return Reply(lines=((Span(t("link.needed")),),), kind="info", extra={"locale": locale})
             if command.admin_only and (viewer is None or not viewer.is_admin):
@@ -236,7 +262,11 @@ class Conversation:
             return self._user_error(t, localize_error(t, exc), command, lead=lead, asked=asked, viewer=viewer)
         except Exception:
             incident = uuid.uuid4().hex[:8]
-            log.exception("incident %s: failed to answer %r from %s", incident, request.text, request.user_id)
+            bind_log_context(incident=incident)
+            # The command's name, never the message: what a user typed may hold what no log should.
+            log.exception(
+                "incident %s: failed to answer /%s from %s", incident, asked_as.command, request.user_id
+            )
             return Reply(
                 lines=((Span(t("failure", incident=incident)),),),
                 kind="failure",

@@ -2,7 +2,8 @@
 
 Each platform is a `Service` (start/stop); run_bot.py chooses which (`build_services`) and passes them in.
 Services that receive webhooks (Telegram in webhook mode, Slack in HTTP mode) add routes to one shared aiohttp
-server on `KPIBOT_HTTP_PORT`, so one port serves them all behind a load balancer. A platform service puts its
+server on `KPIBOT_HTTP_PORT`, so one port serves them all behind a load balancer, beside `/healthz`, `/readyz`
+and `/metrics` (bot/ops/endpoints.py), which it always serves. A platform service puts its
 Sender into `Runtime.senders` when it starts; the scheduler, started after them, delivers through those.
 
 A service that cannot start (a rejected token, a missing setting) stops the whole process with a `StartupError`:
@@ -24,10 +25,12 @@ from aiohttp import web
 from sqlalchemy import Engine
 
 from bot.conversation import Conversation
+from bot.ops.endpoints import add_ops_routes
 from bot.reply.sender import Sender
 from bot.startup import StartupError, startup_reason
 from storage.config.secrets import Redactor
 from storage.config.settings import Settings
+from storage.telemetry import telemetry
 
 __all__ = ["Service", "ServicesFactory", "Runtime", "serve"]
 
@@ -59,6 +62,10 @@ class Runtime:
         default_factory=dict
     )  # platform -> its Sender, set by services as they start
     redact: Callable[[str], str] | None = None  # blanks the settings' secrets out of stored errors
+    http_port: int | None = (
+        None  # the port the HTTP server listens on, once it does (KPIBOT_HTTP_PORT, or the
+    )
+    # one the system chose for 0)
 
     def __post_init__(self) -> None:
         if self.redact is None:
@@ -91,6 +98,8 @@ async def serve(
         raise StartupError(startup_reason("kpibot", exc, redact)) from exc
     started: list[Service] = []
     site_runner: web.AppRunner | None = None
+    telemetry().watch_store(runtime.engine, runtime.clock)
+    add_ops_routes(runtime.http, runtime.engine, services, redact, lambda: started)
     try:
         for service in services:
             try:
@@ -103,13 +112,15 @@ async def serve(
                 raise StartupError(startup_reason(service.name, exc, redact, describe)) from exc
             started.append(service)
             log.info("%s started", service.name)
-        if runtime.needs_http:
-            site_runner = web.AppRunner(runtime.http)
-            await site_runner.setup()
-            site = web.TCPSite(site_runner, runtime.http_host, runtime.settings.kpibot_http_port)
-            await site.start()
-            log.info("HTTP on %s:%s", runtime.http_host, runtime.settings.kpibot_http_port)
+        # Always: the health checks and metrics are on it even when no platform takes webhooks.
+        site_runner = web.AppRunner(runtime.http, handle_signals=False)
+        await site_runner.setup()
+        site = web.TCPSite(site_runner, runtime.http_host, runtime.settings.kpibot_http_port)
+        await site.start()
+        runtime.http_port = site_runner.addresses[0][1] if site_runner.addresses else None
+        log.info("HTTP on %s:%s", runtime.http_host, runtime.http_port)
         await stop.wait()
+        log.info("stopping: finishing the answers and the sending under way")
     finally:
         if site_runner is not None:
             await site_runner.cleanup()

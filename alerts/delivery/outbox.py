@@ -62,6 +62,7 @@ from bot.reply.sender import DeliveryError, Sender
 from storage.config.secrets import Redactor
 from storage.config.settings import DeliverySettings
 from storage.schema import OutboxMessage
+from storage.telemetry import telemetry
 from storage.times import naive_utc
 
 __all__ = [
@@ -481,6 +482,7 @@ async def _send(
             error_text(exc, redact),
         )
         (report.dead if outcome == "dead" else report.retried).append(message.id)
+        telemetry().deliveries.labels(message.platform, outcome).inc()
         return
     recorded = await run_blocking(
         executor, _finish, engine, message, status="sent", sent_at=at, last_error=None
@@ -490,6 +492,7 @@ async def _send(
             "delivery %s was sent, but another worker claimed it meanwhile and may send it again", message.key
         )
     report.sent.append(message.id)
+    telemetry().deliveries.labels(message.platform, "sent").inc()
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from storage.config.alerts import DIGEST_NAMES, DigestConfig, is_builtin_name, p
 from storage.config.settings import Settings
 from storage.freshness import data_freshness
 from storage.schema import AlertState, Subscription, Team
+from storage.telemetry import telemetry
 
 __all__ = [
     "DueDigest",
@@ -47,6 +48,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+# A digest queued this long after its slot counts as late in `/metrics` (the scheduler passes every minute).
+LATE_AFTER = timedelta(minutes=5)
 _WEEKLY = ("weekly_changes",)  # digests keyed per ISO week, moved to the next working day past a holiday
 
 
@@ -281,9 +284,11 @@ def run_digests(
             )
         )
     with engine.begin() as conn:
-        for item in items:
+        for due_item, item in zip(reachable, items, strict=True):
             if enqueue(conn, [item], now):
                 result.queued.append(item.key)
+                if now - due_item.slot > LATE_AFTER:
+                    telemetry().digests_late.labels(item.source).inc()
             else:
                 result.already.append(item.key)
     return result

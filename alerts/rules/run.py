@@ -34,6 +34,7 @@ from storage.config.alerts import EACH_REP, AlertRule, parse_duration
 from storage.config.settings import Settings
 from storage.freshness import Freshness, data_freshness
 from storage.schema import AlertRun, AlertState, Team
+from storage.telemetry import telemetry
 from storage.times import aware_utc, naive_utc
 
 __all__ = ["AlertPass", "due_slot", "observe", "run_alerts", "RULE_WIDE"]
@@ -405,6 +406,7 @@ def _record(
                     platforms,
                     period,
                 )
+            telemetry().alert_evaluations.labels(outcome).inc()
             return outcome, queued
     except IntegrityError:
         # Another instance evaluated this rule, scope and slot first.
@@ -427,7 +429,8 @@ def _log_rule_wide(
                     error=error[:2000],
                 )
             )
-    except IntegrityError:
+        telemetry().alert_evaluations.labels(outcome).inc()
+    except IntegrityError:  # another instance logged this slot
         pass
 
 

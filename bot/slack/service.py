@@ -129,6 +129,12 @@ class SlackService:
             log.info("slack: HTTP mode on %s", EVENTS_PATH)
         self.runtime.senders["slack"] = self.sender
 
+    def health(self) -> tuple[bool, str]:
+        """Connected: in Socket Mode, its socket is open; in HTTP mode, started is connected (`/readyz`)."""
+        if self.app_token and self._socket is None:
+            return False, "slack socket mode is not connected"
+        return True, "ok"
+
     async def stop(self) -> None:
         if self._socket is not None:
             await self._socket.close_async()

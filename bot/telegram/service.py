@@ -132,6 +132,14 @@ class TelegramService:
             log.info("telegram: polling as @%s", self.app.bot.username)
         self.runtime.senders["telegram"] = self.sender
 
+    def health(self) -> tuple[bool, str]:
+        """Connected: the application runs and, without a webhook, its long polling does (`/readyz`)."""
+        if not self.app.running:
+            return False, "telegram is not running"
+        if self.webhook_url is None and (self.app.updater is None or not self.app.updater.running):
+            return False, "telegram polling has stopped"
+        return True, "ok"
+
     async def stop(self) -> None:
         # The webhook stays registered: other instances behind the same URL keep serving.
         if self.app.updater is not None and self.app.updater.running:

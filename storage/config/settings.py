@@ -172,6 +172,7 @@ class Settings(BaseSettings):
     sugarcrm_platform: str = "base"
     kpibot_http_port: int = 3000
     kpibot_log_level: str = "WARNING"
+    kpibot_log_format: Literal["text", "json"] = "text"  # json: one object a line, for a log shipper
 
     # From kpibot.yaml.
     org: OrgSettings = Field(default_factory=OrgSettings)

@@ -72,7 +72,9 @@ class BotThread:
 
 @pytest.fixture
 def runtime(fake_api: FakeBotApi, org_db_url: str) -> Iterator[Runtime]:
-    settings = load_settings(env={"TELEGRAM_TOKEN": TOKEN, "TELEGRAM_API_BASE_URL": fake_api.base_url})
+    settings = load_settings(
+        env={"TELEGRAM_TOKEN": TOKEN, "TELEGRAM_API_BASE_URL": fake_api.base_url, "KPIBOT_HTTP_PORT": "0"}
+    )
     engine = make_engine(org_db_url)
     yield Runtime(
         settings,
