@@ -104,11 +104,8 @@ class StoreCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         now = aware_utc(self.clock())
         with self.engine.connect() as conn:
-            by_status = dict(
-                conn.execute(
-                    select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
-                ).tuples()
-            )
+            counted = conn.execute(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status))
+            by_status = {status: count for status, count in counted}
             oldest = conn.execute(
                 select(func.min(OutboxMessage.next_attempt_at)).where(OutboxMessage.status == "pending")
             ).scalar()
