@@ -6,6 +6,7 @@ organisation (time zone, funnel, plans, digests, alert rules) comes from the YAM
 
 from __future__ import annotations
 
+import os
 from datetime import date, timedelta
 from datetime import time as TimeOfDay
 from pathlib import Path
@@ -143,6 +144,13 @@ class Settings(BaseSettings):
     ):  # type: ignore[override]
         return init_settings, _EnvWithoutSections(settings_cls), dotenv_settings, file_secret_settings
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any, info: Any) -> Any:
+        """An empty variable or secret file (`TELEGRAM_TOKEN=`) is a setting left out, not an empty token."""
+        field = cls.model_fields.get(info.field_name)
+        return None if value == "" and field is not None and field.default is None else value
+
     # From the environment only.
     database_url: str = DEFAULT_DATABASE_URL
     telegram_token: SecretStr | None = None
@@ -248,6 +256,13 @@ def load_settings(
         raise FileNotFoundError(f"config file {path} does not exist")
     values = {**file_values, **overrides}
     if env is None:
+        # Docker secrets (or any directory of files named after the settings, `telegram_token`, `database_url`):
+        # read when KPIBOT_SECRETS_DIR names the directory; a variable of the environment still wins.
+        secrets_dir = os.environ.get("KPIBOT_SECRETS_DIR")
+        if secrets_dir:
+            if not Path(secrets_dir).is_dir():
+                raise ValueError(f"KPIBOT_SECRETS_DIR {secrets_dir} is not a directory")
+            return Settings(_secrets_dir=secrets_dir, **values)  # type: ignore[call-arg]
         return Settings(**values)
     # An explicit environment (tests, embedding): read only from it, never from the process.
     env_values = {

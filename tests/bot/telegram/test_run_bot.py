@@ -188,8 +188,10 @@ def test_a_stop_while_a_digest_is_on_its_way_lets_it_arrive_and_records_it(tmp_p
         fake_api.wait_for_calls("sendMessage", 1, timeout=30)
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n--- bot output ---\n{stop_bot(process)}") from exc
+    asked = time.monotonic()
     output = stop_bot(process)  # SIGTERM while the message is on its way
     assert process.returncode == 0, output
+    assert time.monotonic() - asked < 10, output  # a deploy's stop, not a kill after the grace period
     # It arrived once and is recorded as sent: no other instance sends it again once the lease has run out.
     [row] = deliveries(engine)
     engine.dispose()
