@@ -24,7 +24,10 @@ from storage.config.settings import load_settings
 MOST_STATEMENTS: dict[str, tuple[int, int]] = {
     # the asker with their teams and reports (1); the team's name and sellers (1, the manager only); then:
     "leaderboard": (3, 4),  # revenue per rep (1), the reps' names (1)
-    "activity": (4, 7),  # journeys' state (1), every tally (1), the plan (1); the team: membership, reps' names
+    "activity": (
+        4,
+        7,
+    ),  # journeys' state (1), every tally (1), the plan (1); the team: membership, reps' names
     "cycle": (2, 4),  # the won deals' durations (1); the team: the reps' names (1)
     "funnel": (3, 5),
     "winrate": (5, 7),
@@ -55,7 +58,10 @@ def test_a_reply_runs_a_fixed_handful_of_statements(engine, tiny_org):
     conversation = Conversation(engine, settings, build_registry(), rate_limited=False)
     counted = {}
     for command, (as_rep, as_manager) in MOST_STATEMENTS.items():
-        for role, user, most in (("rep", tiny_org.rep_id, as_rep), ("manager", tiny_org.manager_id, as_manager)):
+        for role, user, most in (
+            ("rep", tiny_org.rep_id, as_rep),
+            ("manager", tiny_org.manager_id, as_manager),
+        ):
             request = request_for(COMMAND_TEXTS[command], user, tiny_org.now)
             with _counting(engine) as statements:
                 reply = conversation.handle(request)
