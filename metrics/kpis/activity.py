@@ -181,10 +181,12 @@ def _counts(
     if not buckets:
         # Word for word the partial index's condition, so the database reads only open activities.
         parts.append(_Part("overdue", a.owner_id, a.due_at, and_(a.due_at < now, text(OPEN_ACTIVITY))))
-    if days:
+    if len(days) > 1:
         parts.append(_Part("day", a.owner_id, a.completed_at, done, buckets=days))
     tallies = _tallies(ctx, parts)
-    per_day = _flat(tallies["day"]) if days else {}
+    per_day = _flat(tallies["day"]) if len(days) > 1 else {}
+    if len(days) == 1:  # a one-day period is its one day: what was done per day is what was done
+        per_day = {days[0].label: sum(tallies["done"].values())}
     due_pair = tallies["due"]
     counts = _Counts(
         done=tallies["done"],
