@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from functools import lru_cache
 from typing import Literal
 
 from sqlalchemy import CompoundSelect, Connection, null, select, union_all
@@ -89,8 +90,15 @@ class _Candidate:
     basis: str
 
 
-def _candidates(period: Period, holidays: Sequence[date]) -> list[_Candidate]:
+def _candidates(period: Period, holidays: Sequence[date]) -> tuple[_Candidate, ...]:
     """The ways a target for `period` may be found, best first (see the module doc)."""
+    return _candidates_of(period, tuple(holidays))
+
+
+# A reply resolves a target per plan line, each asking the same period's candidates (working days counted over
+# the plan periods around it); they depend on nothing but the period and the holidays.
+@lru_cache(maxsize=256)
+def _candidates_of(period: Period, holidays: tuple[date, ...]) -> tuple[_Candidate, ...]:
     found: list[_Candidate] = []
     exact = period.key if period.grain in ("month", "quarter", "year") else None
     if exact:
@@ -113,7 +121,7 @@ def _candidates(period: Period, holidays: Sequence[date]) -> list[_Candidate]:
         quarters = tuple(f"{first.year}-Q{q}" for q in range(1, 5))
         found.append(_Candidate(quarters, Decimal(1), " + ".join(quarters)))
         found.append(_Candidate(months, Decimal(1), f"{months[0]} + … + {months[-1]}"))
-    return found
+    return tuple(found)
 
 
 def load_plan_book(
