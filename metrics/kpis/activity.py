@@ -12,9 +12,14 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
+    CompoundSelect,
+    DateTime,
+    Integer,
     Subquery,
     and_,
+    bindparam,
     case,
     func,
     literal_column,
@@ -32,7 +37,7 @@ from metrics.plan.progress import progress
 from metrics.plan.targets import PlanKey, holders_of, load_plan_book, resolve_target
 from metrics.result import BreakdownRow, Measure, Series, ratio
 from metrics.sql.customers import day_number
-from storage.journeys import journey, reached_column
+from storage.journeys import journey, journeys_current, reached_column
 from storage.schema import OPEN_ACTIVITY, Activity, Deal, Team, User
 
 __all__ = ["ACTIVITY", "TYPES", "TYPE_MEASURES"]
@@ -64,9 +69,9 @@ class _Part:
     buckets: Sequence[Period] | None = None
 
 
-def _tallies(ctx: ComputeContext, parts: Sequence[_Part]) -> dict[str, dict[tuple[Group, str], int]]:
-    """Every part's tally, asked in one statement (one branch of a UNION ALL each, told apart by the part's name):
-    a reply's tallies are small, and each a statement of its own was a round trip and its building in Python."""
+def _union(ctx: ComputeContext, parts: Sequence[_Part]) -> CompoundSelect:
+    """Every part's tally as one statement (one branch of a UNION ALL each, told apart by the part's name): a
+    reply's tallies are small, and each a statement of its own was a round trip and its building in Python."""
     branches = []
     for part in parts:
         key = bucket_label(part.at, part.buckets) if part.buckets else part.owner
@@ -79,13 +84,47 @@ def _tallies(ctx: ComputeContext, parts: Sequence[_Part]) -> dict[str, dict[tupl
                 (part.extra if part.extra is not None else literal_column("''")).label("x"),
                 (func.sum(part.amount) if part.amount is not None else func.count()).label("n"),
             )
-            .where(part.where, ctx.owner_in_scope(part.owner))
+            .where(part.where, _in_scope(ctx, part.owner))
             .group_by("g", "x")
         )
-    found: dict[str, dict[tuple[Group, str], int]] = {part.name: {} for part in parts}
-    for name, g, x, n in ctx.conn.execute(union_all(*branches)).tuples():
+    return union_all(*branches)
+
+
+def _tallies(
+    ctx: ComputeContext, stmt: CompoundSelect, names: Collection[str]
+) -> dict[str, dict[tuple[Group, str], int]]:
+    found: dict[str, dict[tuple[Group, str], int]] = {name: {} for name in names}
+    for name, g, x, n in ctx.conn.execute(stmt, _values(ctx)).tuples():
         found[name][(g or "", x)] = int(n or 0)
     return found
+
+
+# The question's values are bound parameters, so one built statement serves every question of its shape.
+_START = bindparam("start", type_=DateTime())
+_END = bindparam("end", type_=DateTime())
+_NOW = bindparam("now", type_=DateTime())
+_WINDOW = bindparam("window", type_=Integer())
+_OWNERS: BindParameter[Any] = bindparam("owners", expanding=True)
+
+
+def _in_scope(ctx: ComputeContext, column: Any) -> ColumnElement[bool]:
+    return true() if ctx.scope.owner_ids is None else column.in_(_OWNERS)
+
+
+def _values(ctx: ComputeContext) -> dict[str, Any]:
+    values: dict[str, Any] = {"start": ctx.start, "end": ctx.end, "now": ctx.now_utc}
+    values["window"] = ctx.settings.activity.qualify_window_days
+    if ctx.scope.owner_ids is not None:
+        values["owners"] = list(ctx.scope.owner_ids)
+    return values
+
+
+_BUILT: dict[tuple[bool, str], CompoundSelect] = {}
+"""The one-day-or-less answer's statement, per (whole organisation or not, funnel settings), built once.
+
+Building it (eight branches, the journeys' subquery, SQLAlchemy's cache key of all that) cost several times what
+the database takes to run it for a rep's day. Only built while the kept journeys answer and no lead waits: the
+statement read from the table then is right for as long as that holds, whatever it was built as."""
 
 
 def _flat(tally: dict[tuple[Group, str], int]) -> Tally:
@@ -149,7 +188,36 @@ def _counts(
     ctx: ComputeContext, buckets: Sequence[Period] | None, days: Sequence[Period] = ()
 ) -> tuple[_Counts, Tally]:
     """Every count behind the measures, per owner or per bucket; and done activities per day of `days`."""
-    start, end, now = ctx.start, ctx.end, ctx.now_utc
+    names = ["due", "done", "assigned", "qualifying", "won", "on_won"]
+    names += [] if buckets else ["overdue"]
+    names += ["day"] if len(days) > 1 else []
+    reusable = not buckets and len(days) <= 1 and journeys_current(ctx.conn, ctx.settings) == (True, False)
+    shape = (ctx.scope.owner_ids is None, repr(ctx.settings.funnel))
+    stmt = _BUILT.get(shape) if reusable else None
+    if stmt is None:
+        stmt = _union(ctx, _parts(ctx, buckets, days))
+        if reusable:
+            _BUILT[shape] = stmt
+    tallies = _tallies(ctx, stmt, names)
+    per_day = _flat(tallies["day"]) if len(days) > 1 else {}
+    if len(days) == 1:  # a one-day period is its one day: what was done per day is what was done
+        per_day = {days[0].label: sum(tallies["done"].values())}
+    due_pair = tallies["due"]
+    counts = _Counts(
+        done=tallies["done"],
+        assigned=_flat(tallies["assigned"]),
+        due=_flat(due_pair),
+        due_done={g: n for (g, x), n in due_pair.items() if x == "done"},
+        overdue=None if buckets else _flat(tallies["overdue"]),
+        qualifying=_flat(tallies["qualifying"]),
+        won=_flat(tallies["won"]),
+        on_won=_flat(tallies["on_won"]),
+    )
+    return counts, per_day
+
+
+def _parts(ctx: ComputeContext, buckets: Sequence[Period] | None, days: Sequence[Period]) -> list[_Part]:
+    start, end, now = _START, _END, _NOW
     status = func.coalesce(Activity.status, "planned")
     done = and_(Activity.status == "done", Activity.completed_at >= start, Activity.completed_at < end)
     due = and_(Activity.due_at >= start, Activity.due_at < end, status != "cancelled")
@@ -183,22 +251,7 @@ def _counts(
         parts.append(_Part("overdue", a.owner_id, a.due_at, and_(a.due_at < now, text(OPEN_ACTIVITY))))
     if len(days) > 1:
         parts.append(_Part("day", a.owner_id, a.completed_at, done, buckets=days))
-    tallies = _tallies(ctx, parts)
-    per_day = _flat(tallies["day"]) if len(days) > 1 else {}
-    if len(days) == 1:  # a one-day period is its one day: what was done per day is what was done
-        per_day = {days[0].label: sum(tallies["done"].values())}
-    due_pair = tallies["due"]
-    counts = _Counts(
-        done=tallies["done"],
-        assigned=_flat(tallies["assigned"]),
-        due=_flat(due_pair),
-        due_done={g: n for (g, x), n in due_pair.items() if x == "done"},
-        overdue=None if buckets else _flat(tallies["overdue"]),
-        qualifying=_flat(tallies["qualifying"]),
-        won=_flat(tallies["won"]),
-        on_won=_flat(tallies["on_won"]),
-    )
-    return counts, per_day
+    return parts
 
 
 def _qualifying_calls(ctx: ComputeContext) -> Subquery:
@@ -217,9 +270,9 @@ def _qualifying_calls(ctx: ComputeContext) -> Subquery:
             a.status == "done",
             a.type == "call",
             a.lead_id.is_not(None),
-            a.completed_at >= ctx.start,
-            a.completed_at < ctx.end,
-            ctx.owner_in_scope(a.owner_id),
+            a.completed_at >= _START,
+            a.completed_at < _END,
+            _in_scope(ctx, a.owner_id),
         )
         .subquery("calls")
     )
@@ -229,13 +282,12 @@ def _qualifying_calls(ctx: ComputeContext) -> Subquery:
     path = journey(ctx.conn, ctx.settings, lambda lead: [lead.lead_id.in_(select(calls.c.lead_id))])
     reached = [path.c[reached_column(i)] for i in range(1, len(ctx.settings.funnel.stages))]
     next_entry = case(*((r > calls.c.completed_at, r) for r in reached), else_=null()) if reached else null()
-    window = ctx.settings.activity.qualify_window_days
     moved = (
         select(calls.c.owner_id, calls.c.completed_at)
         .join(path, path.c.lead_id == calls.c.lead_id)
         .where(
-            next_entry <= ctx.now_utc,
-            day_number(next_entry) - day_number(calls.c.completed_at) <= window,
+            next_entry <= _NOW,
+            day_number(next_entry) - day_number(calls.c.completed_at) <= _WINDOW,
         )
         .subquery("moved")
     )

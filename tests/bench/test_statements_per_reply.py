@@ -24,10 +24,9 @@ from storage.config.settings import load_settings
 MOST_STATEMENTS: dict[str, tuple[int, int]] = {
     # the asker with their teams and reports (1); the team's name and sellers (1, the manager only); then:
     "leaderboard": (3, 4),  # revenue per rep (1), the reps' names (1)
-    "activity": (
-        4,
-        7,
-    ),  # journeys' state (1), every tally (1), the plan (1); the team: membership, reps' names
+    # journeys' state (1), every tally (1), the plan (1); once more the journeys' state the first time, while the
+    # tallies' statement is built; the team: membership (1), the reps' names (1)
+    "activity": (5, 8),
     "cycle": (2, 4),  # the won deals' durations (1); the team: the reps' names (1)
     "funnel": (3, 5),
     "winrate": (5, 7),
