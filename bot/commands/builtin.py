@@ -177,7 +177,9 @@ def leaderboard_command(ctx: CommandContext) -> Reply:
     metric = get_metric(metric_name)
     if "rep" not in metric.breakdowns:
         raise UserError("leaderboard.unsupported", "{metric} can't be ranked by rep.", metric=metric.title)
-    q, args = effective_query(ctx, args, metric.name)
+    # Ranked by revenue, the board shows no new revenue: the summary leaves out the costly new-customer test.
+    summary = (("detail", "summary"),) if metric.name == "revenue" else ()
+    q, args = effective_query(ctx, args, metric.name, options=summary)
     q = replace(q, by="rep")
     result = query(ctx.engine, ctx.settings, q, viewer=ctx.viewer)
     key = measure_key if measure_key and any(m.key == measure_key for m in result.measures) else None

@@ -11,7 +11,24 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, literal, null, select, text
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    CompoundSelect,
+    DateTime,
+    Integer,
+    Subquery,
+    and_,
+    bindparam,
+    case,
+    func,
+    literal_column,
+    null,
+    select,
+    text,
+    true,
+    union_all,
+)
 
 from metrics.declare import ComputeContext, Computed, MetricDef
 from metrics.periods import Period, iter_buckets
@@ -20,7 +37,7 @@ from metrics.plan.progress import progress
 from metrics.plan.targets import PlanKey, holders_of, load_plan_book, resolve_target
 from metrics.result import BreakdownRow, Measure, Series, ratio
 from metrics.sql.customers import day_number
-from storage.journeys import journey, reached_column
+from storage.journeys import journey, journeys_current, reached_column
 from storage.schema import OPEN_ACTIVITY, Activity, Deal, Team, User
 
 __all__ = ["ACTIVITY", "TYPES", "TYPE_MEASURES"]
@@ -38,30 +55,76 @@ Tally = dict[Group, int]
 _DAILY_SERIES_DAYS = 366  # the longest period charted day by day (see _compute)
 
 
-def _tally(
-    ctx: ComputeContext,
-    buckets: Sequence[Period] | None,
-    owner: Any,
-    at: Any,
-    where: ColumnElement[bool],
-    *,
-    amount: Any = None,
-    extra: Any = None,
-) -> dict[tuple[Group, str], int]:
-    """sum(amount) (default: a count) per owner — or per time bucket of `at` — and per `extra` value if given."""
-    key = bucket_label(at, buckets) if buckets else owner
-    # Grouped by the output names, never by the CASE itself (PostgreSQL would see its parameters twice and refuse
-    # to match them); no subquery either, whose column objects cost more to build than the query takes to run.
-    stmt = (
-        select(
-            key.label("g"),
-            (extra if extra is not None else literal("")).label("x"),
-            func.sum(amount if amount is not None else literal(1)).label("n"),
+@dataclass(frozen=True)
+class _Part:
+    """One tally: sum(amount) (default: a count) of the rows meeting `where`, per owner — or per time bucket of
+    `at` — and per `extra` value if given."""
+
+    name: str
+    owner: Any
+    at: Any
+    where: ColumnElement[bool]
+    amount: Any = None
+    extra: Any = None
+    buckets: Sequence[Period] | None = None
+
+
+def _union(ctx: ComputeContext, parts: Sequence[_Part]) -> CompoundSelect:
+    """Every part's tally as one statement (one branch of a UNION ALL each, told apart by the part's name): a
+    reply's tallies are small, and each a statement of its own was a round trip and its building in Python."""
+    branches = []
+    for part in parts:
+        key = bucket_label(part.at, part.buckets) if part.buckets else part.owner
+        # Grouped by the output names, never by the CASE itself (PostgreSQL would see its parameters twice and
+        # refuse to match them); no subquery either, whose column objects cost more to build than the query takes.
+        branches.append(
+            select(
+                literal_column(f"'{part.name}'").label("part"),
+                key.label("g"),
+                (part.extra if part.extra is not None else literal_column("''")).label("x"),
+                (func.sum(part.amount) if part.amount is not None else func.count()).label("n"),
+            )
+            .where(part.where, _in_scope(ctx, part.owner))
+            .group_by("g", "x")
         )
-        .where(where, ctx.owner_in_scope(owner))
-        .group_by("g", "x")
-    )
-    return {(g or "", x): int(n or 0) for g, x, n in ctx.conn.execute(stmt)}
+    return union_all(*branches)
+
+
+def _tallies(
+    ctx: ComputeContext, stmt: CompoundSelect, names: Collection[str]
+) -> dict[str, dict[tuple[Group, str], int]]:
+    found: dict[str, dict[tuple[Group, str], int]] = {name: {} for name in names}
+    for name, g, x, n in ctx.conn.execute(stmt, _values(ctx)).tuples():
+        found[name][(g or "", x)] = int(n or 0)
+    return found
+
+
+# The question's values are bound parameters, so one built statement serves every question of its shape.
+_START = bindparam("start", type_=DateTime())
+_END = bindparam("end", type_=DateTime())
+_NOW = bindparam("now", type_=DateTime())
+_WINDOW = bindparam("window", type_=Integer())
+_OWNERS: BindParameter[Any] = bindparam("owners", expanding=True)
+
+
+def _in_scope(ctx: ComputeContext, column: Any) -> ColumnElement[bool]:
+    return true() if ctx.scope.owner_ids is None else column.in_(_OWNERS)
+
+
+def _values(ctx: ComputeContext) -> dict[str, Any]:
+    values: dict[str, Any] = {"start": ctx.start, "end": ctx.end, "now": ctx.now_utc}
+    values["window"] = ctx.settings.activity.qualify_window_days
+    if ctx.scope.owner_ids is not None:
+        values["owners"] = list(ctx.scope.owner_ids)
+    return values
+
+
+_BUILT: dict[tuple[bool, str], CompoundSelect] = {}
+"""The one-day-or-less answer's statement, per (whole organisation or not, funnel settings), built once.
+
+Building it (eight branches, the journeys' subquery, SQLAlchemy's cache key of all that) cost several times what
+the database takes to run it for a rep's day. Only built while the kept journeys answer and no lead waits: the
+statement read from the table then is right for as long as that holds, whatever it was built as."""
 
 
 def _flat(tally: dict[tuple[Group, str], int]) -> Tally:
@@ -121,16 +184,45 @@ class _Counts:
         return _flat(self.done)
 
 
-def _counts(ctx: ComputeContext, buckets: Sequence[Period] | None) -> _Counts:
-    start, end, now = ctx.start, ctx.end, ctx.now_utc
+def _counts(
+    ctx: ComputeContext, buckets: Sequence[Period] | None, days: Sequence[Period] = ()
+) -> tuple[_Counts, Tally]:
+    """Every count behind the measures, per owner or per bucket; and done activities per day of `days`."""
+    names = ["due", "done", "assigned", "qualifying", "won", "on_won"]
+    names += [] if buckets else ["overdue"]
+    names += ["day"] if len(days) > 1 else []
+    reusable = not buckets and len(days) <= 1 and journeys_current(ctx.conn, ctx.settings) == (True, False)
+    shape = (ctx.scope.owner_ids is None, repr(ctx.settings.funnel))
+    stmt = _BUILT.get(shape) if reusable else None
+    if stmt is None:
+        stmt = _union(ctx, _parts(ctx, buckets, days))
+        if reusable:
+            _BUILT[shape] = stmt
+    tallies = _tallies(ctx, stmt, names)
+    per_day = _flat(tallies["day"]) if len(days) > 1 else {}
+    if len(days) == 1:  # a one-day period is its one day: what was done per day is what was done
+        per_day = {days[0].label: sum(tallies["done"].values())}
+    due_pair = tallies["due"]
+    counts = _Counts(
+        done=tallies["done"],
+        assigned=_flat(tallies["assigned"]),
+        due=_flat(due_pair),
+        due_done={g: n for (g, x), n in due_pair.items() if x == "done"},
+        overdue=None if buckets else _flat(tallies["overdue"]),
+        qualifying=_flat(tallies["qualifying"]),
+        won=_flat(tallies["won"]),
+        on_won=_flat(tallies["on_won"]),
+    )
+    return counts, per_day
+
+
+def _parts(ctx: ComputeContext, buckets: Sequence[Period] | None, days: Sequence[Period]) -> list[_Part]:
+    start, end, now = _START, _END, _NOW
     status = func.coalesce(Activity.status, "planned")
     done = and_(Activity.status == "done", Activity.completed_at >= start, Activity.completed_at < end)
     due = and_(Activity.due_at >= start, Activity.due_at < end, status != "cancelled")
     won = and_(Deal.status == "won", Deal.closed_at >= start, Deal.closed_at < end)
     a = Activity
-    due_pair = _tally(
-        ctx, buckets, a.owner_id, a.due_at, due, extra=case((a.status == "done", "done"), else_="open")
-    )
     on_won = (
         select(Deal.owner_id, Deal.closed_at)
         .select_from(Deal)
@@ -138,22 +230,33 @@ def _counts(ctx: ComputeContext, buckets: Sequence[Period] | None) -> _Counts:
         .where(won, Activity.status == "done")
         .subquery()
     )
-    return _Counts(
-        done=_tally(ctx, buckets, a.owner_id, a.completed_at, done, extra=a.type),
-        assigned=_flat(_tally(ctx, buckets, a.owner_id, a.created_at, and_(a.created_at >= start, a.created_at < end))),
-        due=_flat(due_pair),
-        due_done={g: n for (g, x), n in due_pair.items() if x == "done"},
+    moved = _qualifying_calls(ctx)
+    due_is_done = case((a.status == "done", "done"), else_="open")
+    parts = [
+        _Part("due", a.owner_id, a.due_at, due, extra=due_is_done, buckets=buckets),
+        _Part("done", a.owner_id, a.completed_at, done, extra=a.type, buckets=buckets),
+        _Part(
+            "assigned",
+            a.owner_id,
+            a.created_at,
+            and_(a.created_at >= start, a.created_at < end),
+            buckets=buckets,
+        ),
+        _Part("qualifying", moved.c.owner_id, moved.c.completed_at, true(), buckets=buckets),
+        _Part("won", Deal.owner_id, Deal.closed_at, won, buckets=buckets),
+        _Part("on_won", on_won.c.owner_id, on_won.c.closed_at, true(), buckets=buckets),
+    ]
+    if not buckets:
         # Word for word the partial index's condition, so the database reads only open activities.
-        overdue=None if buckets else _flat(_tally(ctx, None, a.owner_id, a.due_at, and_(
-            a.due_at < now, text(OPEN_ACTIVITY)))),
-        qualifying=_qualifying(ctx, buckets),
-        won=_flat(_tally(ctx, buckets, Deal.owner_id, Deal.closed_at, won)),
-        on_won=_flat(_tally(ctx, buckets, on_won.c.owner_id, on_won.c.closed_at, literal(True))),
-    )  # fmt: skip
+        parts.append(_Part("overdue", a.owner_id, a.due_at, and_(a.due_at < now, text(OPEN_ACTIVITY))))
+    if len(days) > 1:
+        parts.append(_Part("day", a.owner_id, a.completed_at, done, buckets=days))
+    return parts
 
 
-def _qualifying(ctx: ComputeContext, buckets: Sequence[Period] | None) -> Tally:
-    """Done calls on a lead that entered a later funnel stage than it had at the call, within the window after it.
+def _qualifying_calls(ctx: ComputeContext) -> Subquery:
+    """The period's qualifying calls (owner, completion): done calls on a lead that entered a later funnel stage
+    than it had at the call, within the window after it.
 
     The lead's stage at the call is the furthest configured stage it had entered by the call's completion (`lead`
     if none); the later entry must come after the call, no more than `activity.qualify_window_days` days after it,
@@ -167,9 +270,9 @@ def _qualifying(ctx: ComputeContext, buckets: Sequence[Period] | None) -> Tally:
             a.status == "done",
             a.type == "call",
             a.lead_id.is_not(None),
-            a.completed_at >= ctx.start,
-            a.completed_at < ctx.end,
-            ctx.owner_in_scope(a.owner_id),
+            a.completed_at >= _START,
+            a.completed_at < _END,
+            _in_scope(ctx, a.owner_id),
         )
         .subquery("calls")
     )
@@ -179,17 +282,16 @@ def _qualifying(ctx: ComputeContext, buckets: Sequence[Period] | None) -> Tally:
     path = journey(ctx.conn, ctx.settings, lambda lead: [lead.lead_id.in_(select(calls.c.lead_id))])
     reached = [path.c[reached_column(i)] for i in range(1, len(ctx.settings.funnel.stages))]
     next_entry = case(*((r > calls.c.completed_at, r) for r in reached), else_=null()) if reached else null()
-    window = ctx.settings.activity.qualify_window_days
     moved = (
         select(calls.c.owner_id, calls.c.completed_at)
         .join(path, path.c.lead_id == calls.c.lead_id)
         .where(
-            next_entry <= ctx.now_utc,
-            day_number(next_entry) - day_number(calls.c.completed_at) <= window,
+            next_entry <= _NOW,
+            day_number(next_entry) - day_number(calls.c.completed_at) <= _WINDOW,
         )
         .subquery("moved")
     )
-    return _flat(_tally(ctx, buckets, moved.c.owner_id, moved.c.completed_at, literal(True)))
+    return moved
 
 
 def _plan_measures(ctx: ComputeContext, actual: dict[str, int], now: datetime) -> list[Measure]:
@@ -214,7 +316,7 @@ def _plan_measures(ctx: ComputeContext, actual: dict[str, int], now: datetime) -
 def _rows(ctx: ComputeContext, counts: _Counts) -> tuple[BreakdownRow, ...]:
     if ctx.by in ("month", "week"):
         buckets = list(iter_buckets(ctx.period, "month" if ctx.by == "month" else "week"))
-        per_bucket = _counts(ctx, buckets)
+        per_bucket, _days = _counts(ctx, buckets)
         return tuple(BreakdownRow(b.label, b.label, tuple(per_bucket.measures({b.label}))) for b in buckets)
     seen = set(counts.done_flat) | set(counts.assigned) | set(counts.due) | set(counts.overdue or {})
     owners = sorted(set(ctx.scope.owner_ids or ()) | seen)
@@ -239,7 +341,11 @@ def _rows(ctx: ComputeContext, counts: _Counts) -> tuple[BreakdownRow, ...]:
 
 
 def _compute(ctx: ComputeContext) -> Computed:
-    counts = _counts(ctx, None)
+    # Each day is one branch of the bucketing CASE: a chart column per day is kept to periods of up to a year,
+    # where it is still readable, so ten years do not cost 3,653 comparisons per activity row.
+    charted = not ctx.is_comparison and ctx.period.days <= _DAILY_SERIES_DAYS
+    days = list(iter_buckets(ctx.period, "day")) if charted else []
+    counts, per_day = _counts(ctx, None, days)
     measures = counts.measures(None)
     actual = {m.key: int(m.value or 0) for m in measures if m.key in _PLANNED}
     measures += _plan_measures(ctx, actual, ctx.now)
@@ -247,13 +353,6 @@ def _compute(ctx: ComputeContext) -> Computed:
     if ctx.is_comparison:
         return Computed(tuple(measures), rows)
     by_type = {m.key: m.value for m in measures}
-    # Each day is one branch of the bucketing CASE: a chart column per day is kept to periods of up to a year,
-    # where it is still readable, so ten years do not cost 3,653 comparisons per activity row.
-    days = list(iter_buckets(ctx.period, "day")) if ctx.period.days <= _DAILY_SERIES_DAYS else []
-    done = ctx.start, ctx.end
-    per_day = _flat(_tally(ctx, days, Activity.owner_id, Activity.completed_at, and_(
-        Activity.status == "done", Activity.completed_at >= done[0], Activity.completed_at < done[1]))) \
-        if days else {}  # fmt: skip
     series = (
         Series("by_type", "Activities by type", tuple((t, by_type[TYPE_MEASURES[t]]) for t in TYPES)),
         Series("by_day", "Activities per day", tuple((d.label, per_day.get(d.label, 0)) for d in days)),

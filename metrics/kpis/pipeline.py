@@ -78,7 +78,7 @@ def _cycle(ctx: ComputeContext) -> Computed:
     every: list[float] = []
     by_group: dict[str, list[float]] = defaultdict(list)
     by_month: dict[str, list[float]] = defaultdict(list)
-    for grp, month, days in ctx.conn.execute(durations).tuples():
+    for grp, month, days in ctx.conn.execute(durations).tuples().all():
         every.append(float(days))
         by_group[grp].append(float(days))
         by_month[month].append(float(days))

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, select
+from sqlalchemy import ColumnElement, Select, and_, case, func, literal, select
 
 from metrics.declare import ComputeContext, Computed, MetricDef
 from metrics.kpis.mrr import money
@@ -32,10 +32,9 @@ def _is_new(acquired_at: Any, at: Any, days: int) -> ColumnElement[bool]:
     return and_(acquired_at.is_not(None), day_number(acquired_at) >= day_number(at) - days)
 
 
-def revenue_sums(ctx: ComputeContext, source: str, by: str | None) -> dict[str, RevenueSums]:
-    """Won deals (`source` "deals", by close date) or orders ("orders", by order date) in the period, per group."""
-    days = ctx.settings.revenue.new_customer_days
-    # Only the customers this question is about: their first orders and deals decide what counts as new.
+def _acquired(ctx: ComputeContext, source: str) -> Any:
+    """When each customer of the period's sales was acquired (the only customers whose first orders and deals
+    decide what counts as new)."""
     customers: Select[Any]
     if source == "deals":
         customers = select(Deal.account_id).where(
@@ -46,17 +45,23 @@ def revenue_sums(ctx: ComputeContext, source: str, by: str | None) -> dict[str, 
         )
     else:
         customers = select(Order.account_id).where(Order.ordered_at >= ctx.start, Order.ordered_at < ctx.end)
-    acquired = acquisitions(customers)
+    return acquisitions(customers)
+
+
+def revenue_sums(
+    ctx: ComputeContext, source: str, by: str | None, *, new: bool = True
+) -> dict[str, RevenueSums]:
+    """Won deals (`source` "deals", by close date) or orders ("orders", by order date) in the period, per group;
+    without `new`, the part from new customers is not worked out (it stays 0)."""
+    days = ctx.settings.revenue.new_customer_days
+    acquired = _acquired(ctx, source) if new else None
     if source == "deals":
         owner: Any = Deal.owner_id
         amount, product, at = Deal.amount, Deal.product_id, Deal.closed_at
-        base = (
-            select()
-            .select_from(Deal)
-            .outerjoin(Lead, Lead.lead_id == Deal.lead_id)
-            .outerjoin(acquired, acquired.c.account_id == Deal.account_id)
-            .where(Deal.status == "won")
-        )
+        base = select().select_from(Deal).outerjoin(Lead, Lead.lead_id == Deal.lead_id)
+        if acquired is not None:
+            base = base.outerjoin(acquired, acquired.c.account_id == Deal.account_id)
+        base = base.where(Deal.status == "won")
     else:
         # An order without its own owner belongs to the account's owner.
         owner = func.coalesce(Order.owner_id, Account.owner_id)
@@ -67,16 +72,18 @@ def revenue_sums(ctx: ComputeContext, source: str, by: str | None) -> dict[str, 
             .outerjoin(Account, Account.account_id == Order.account_id)
             .outerjoin(Deal, Deal.deal_id == Order.deal_id)
             .outerjoin(Lead, Lead.lead_id == Deal.lead_id)
-            .outerjoin(acquired, acquired.c.account_id == Order.account_id)
         )
+        if acquired is not None:
+            base = base.outerjoin(acquired, acquired.c.account_id == Order.account_id)
     key = group_key(by, period=ctx.period, owner=owner, lead=Lead, product=product, time=at)
+    new_amount: Any = literal(0)
+    if acquired is not None:
+        new_amount = case((_is_new(acquired.c.acquired_at, at, days), func.coalesce(amount, 0)), else_=0)
     inner = (
         base.add_columns(
             key.label("group_key"),
             func.coalesce(amount, 0).label("amount"),
-            case((_is_new(acquired.c.acquired_at, at, days), func.coalesce(amount, 0)), else_=0).label(
-                "new_amount"
-            ),
+            new_amount.label("new_amount"),
         )
         .where(
             at >= ctx.start,
@@ -102,12 +109,12 @@ class _Group:
     orders: RevenueSums | None  # only when revenue comes from orders
 
 
-def _measures(group: _Group) -> tuple[Measure, ...]:
+def _measures(group: _Group, *, new: bool = True) -> tuple[Measure, ...]:
     sales = group.orders or group.deals
     per = "orders" if group.orders else "deals won"
     measures = [
         Measure("revenue", "Revenue", "money", sales.amount),
-        Measure("new_revenue", "New revenue", "money", sales.new_amount),
+        *([Measure("new_revenue", "New revenue", "money", sales.new_amount)] if new else []),
         Measure("deals_won", "Deals won", "count", group.deals.items),
         Measure(
             "avg_deal_size",
@@ -124,10 +131,17 @@ def _measures(group: _Group) -> tuple[Measure, ...]:
 
 def compute(ctx: ComputeContext) -> Computed:
     from_orders = ctx.settings.revenue.source == "orders"
+    # `detail=summary` (the leaderboard's ranking by revenue) leaves new revenue out: telling a new customer's sale
+    # from a returning one's means finding every customer's first order and first won deal, which costs the
+    # database several times what the sums themselves do.
+    new = ctx.options.get("detail", "full") != "summary"
+
+    def measures(group: _Group) -> tuple[Measure, ...]:
+        return _measures(group, new=new)
 
     def groups(by: str | None) -> dict[str, _Group]:
-        deals = revenue_sums(ctx, "deals", by)
-        orders = revenue_sums(ctx, "orders", by) if from_orders else {}
+        deals = revenue_sums(ctx, "deals", by, new=new)
+        orders = revenue_sums(ctx, "orders", by, new=new) if from_orders else {}
         return {
             key: _Group(
                 deals.get(key, RevenueSums()), orders.get(key, RevenueSums()) if from_orders else None
@@ -137,7 +151,7 @@ def compute(ctx: ComputeContext) -> Computed:
 
     empty = _Group(RevenueSums(), RevenueSums() if from_orders else None)
     if not ctx.by:
-        return Computed(measures=_measures(groups(None).get("", empty)))
+        return Computed(measures=measures(groups(None).get("", empty)))
     # Every sale falls in exactly one group (a missing owner, source, product … is the "" group), so the totals
     # are the groups' sums and the sales are read once.
     by_group = groups(ctx.by)
@@ -145,8 +159,8 @@ def compute(ctx: ComputeContext) -> Computed:
         add_up((g.deals for g in by_group.values()), RevenueSums()),
         add_up((g.orders for g in by_group.values() if g.orders), RevenueSums()) if from_orders else None,
     )
-    rows = breakdown_rows(ctx.conn, ctx.by, ctx.period, by_group, _measures, empty=empty)
-    return Computed(measures=_measures(totals), rows=rows)
+    rows = breakdown_rows(ctx.conn, ctx.by, ctx.period, by_group, measures, empty=empty)
+    return Computed(measures=measures(totals), rows=rows)
 
 
 REVENUE = MetricDef(
@@ -160,6 +174,7 @@ REVENUE = MetricDef(
     ),
     compute=compute,
     needs=("deals", "orders", "leads", "accounts"),
+    options=("detail",),
     breakdowns=("rep", "team", "source", "segment", "product", "month", "week"),
     filters=("source", "segment", "product", "campaign"),
     defines=(

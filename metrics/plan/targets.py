@@ -20,9 +20,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from functools import lru_cache
 from typing import Literal
 
-from sqlalchemy import Connection, select
+from sqlalchemy import CompoundSelect, Connection, null, select, union_all
 
 from metrics.periods import Period, parse_plan_period, plan_periods_covering, working_days
 from metrics.plan.actuals import AVERAGE_METRICS, PLAN_METRICS
@@ -89,8 +90,15 @@ class _Candidate:
     basis: str
 
 
-def _candidates(period: Period, holidays: Sequence[date]) -> list[_Candidate]:
+def _candidates(period: Period, holidays: Sequence[date]) -> tuple[_Candidate, ...]:
     """The ways a target for `period` may be found, best first (see the module doc)."""
+    return _candidates_of(period, tuple(holidays))
+
+
+# A reply resolves a target per plan line, each asking the same period's candidates (working days counted over
+# the plan periods around it); they depend on nothing but the period and the holidays.
+@lru_cache(maxsize=256)
+def _candidates_of(period: Period, holidays: tuple[date, ...]) -> tuple[_Candidate, ...]:
     found: list[_Candidate] = []
     exact = period.key if period.grain in ("month", "quarter", "year") else None
     if exact:
@@ -113,7 +121,7 @@ def _candidates(period: Period, holidays: Sequence[date]) -> list[_Candidate]:
         quarters = tuple(f"{first.year}-Q{q}" for q in range(1, 5))
         found.append(_Candidate(quarters, Decimal(1), " + ".join(quarters)))
         found.append(_Candidate(months, Decimal(1), f"{months[0]} + … + {months[-1]}"))
-    return found
+    return tuple(found)
 
 
 def load_plan_book(
@@ -122,29 +130,45 @@ def load_plan_book(
     holidays: Sequence[date] = (),
     holders: Sequence[Holder] | None = None,
 ) -> PlanBook:
-    """Every plan row that could apply to any of `periods`, in one query, plus who is in which team.
+    """Every plan row that could apply to any of `periods`, in one query, plus who is in which team (one more).
 
-    With `holders` that are all users (a rep's question), only their own rows are read: a user's target never
-    comes from anyone else's, and the whole organisation's rows are thousands.
+    With `holders` that are all users (a rep's question), only their own rows are read and no team at all: a user's
+    target never comes from anyone else's, and the whole organisation's rows are thousands.
     """
     codes = {code for period in periods for c in _candidates(period, holidays) for code in c.codes}
     rows: dict[tuple[str, PlanKey, HolderKind, str], Decimal] = {}
     stmt = select(Plan.period, Plan.metric, Plan.product_id, Plan.scope, Plan.scope_id, Plan.target).where(
         Plan.period.in_(sorted(codes))
     )
-    if holders and all(h.kind == "user" for h in holders):
-        stmt = stmt.where(Plan.scope == "user", Plan.scope_id.in_(sorted(h.id for h in holders)))
+    users_only = bool(holders) and all(h.kind == "user" for h in (holders or ()))
+    if users_only:
+        stmt = stmt.where(Plan.scope == "user", Plan.scope_id.in_(sorted(h.id for h in holders or ())))
     plan_rows = conn.execute(stmt)
     for code, metric, product_id, scope, scope_id, target in plan_rows:
         if scope not in ("user", "team", "org"):
             continue
         holder_id = "" if scope == "org" else (scope_id or "")
         rows[(code, PlanKey(metric, product_id or ""), scope, holder_id)] = Decimal(target)
+    if users_only:
+        return PlanBook(rows, {}, ())
+    members, team_ids = _teams(conn)
+    return PlanBook(rows, members, team_ids)
+
+
+def _teams(conn: Connection) -> tuple[dict[str, tuple[str, ...]], tuple[str, ...]]:
+    """Who is in which team (team_id -> user ids, a team unknown to `teams` included), and every team's id."""
+    teams: CompoundSelect = union_all(
+        select(User.team_id.label("team_id"), User.user_id.label("user_id")).where(User.team_id.is_not(None)),
+        select(Team.team_id, null()),
+    ).order_by("team_id")  # the teams in the database's collation, as a breakdown by team lists them
     members: dict[str, list[str]] = {}
-    for user_id, team_id in conn.execute(select(User.user_id, User.team_id).where(User.team_id.is_not(None))):
-        members.setdefault(team_id, []).append(user_id)
-    team_ids = tuple(conn.execute(select(Team.team_id).order_by(Team.team_id)).scalars())
-    return PlanBook(rows, {t: tuple(sorted(u)) for t, u in members.items()}, team_ids)
+    team_ids: list[str] = []
+    for team_id, user_id in conn.execute(teams).tuples():
+        if user_id is None:
+            team_ids.append(team_id)
+        else:
+            members.setdefault(team_id, []).append(user_id)
+    return {t: tuple(sorted(u)) for t, u in members.items()}, tuple(team_ids)
 
 
 def holders_of(scope: ResolvedScope) -> tuple[Holder, ...]:

@@ -247,6 +247,23 @@ def test_revenue_from_orders(db):
     assert money(ask(db, "revenue", viewer="rep-1", settings=FROM_ORDERS), "revenue") == Decimal("250.00")
 
 
+def test_revenue_in_summary_is_the_same_sums_without_new_revenue(db):
+    # The leaderboard's ranking: revenue, deals won and the average, by rep, and nothing said about new revenue.
+    summary = (("detail", "summary"),)
+    r = ask(db, "revenue", by="rep", options=summary)
+    assert [m.key for m in r.measures] == ["revenue", "deals_won", "avg_deal_size"]
+    assert money(r, "revenue") == Decimal("2000.00")
+    assert r.measure("deals_won").value == 4
+    assert {row.key: money(row, "revenue") for row in r.rows} == {
+        "rep-1": Decimal("1500.00"),
+        "rep-2": Decimal("200.00"),
+        "rep-3": Decimal("300.00"),
+    }
+    orders = ask(db, "revenue", settings=FROM_ORDERS, options=summary)
+    assert [m.key for m in orders.measures] == ["revenue", "deals_won", "avg_deal_size", "orders"]
+    assert money(orders, "revenue") == Decimal("1000.00")  # acc-b 250 + acc-c 150 + acc-d 600
+
+
 def test_no_deals_means_average_deal_size_na(db):
     r = ask(db, "revenue", period="2025-05")
     assert money(r, "revenue") == Decimal("0")
