@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import statistics
 import subprocess
 import sys
 import threading
@@ -32,26 +31,18 @@ from typing import Any
 from bench.commands import COMMAND_TEXTS
 from bench.importing import write_leads_csv
 from bench.load_org import Asker, copy_database, link_askers
+from bench.load_report import LOCKED, reply_calls, summary
 from bench.org import BenchOrg
 from storage.config.settings import Settings, load_settings
 from storage.db import make_engine
 
-__all__ = ["measure_load", "percentile"]
+__all__ = ["measure_load"]
 
 TELEGRAM_TOKEN = "424242:BENCH-token"
 SLACK_TOKEN = "xoxb-bench-token"
 WEBHOOK_SECRET = "bench-webhook-secret"
-LOCKED = "database is locked"
 _REPLY_TIMEOUT_S = 120.0
 _QUIET_S = 2.0
-
-
-def percentile(values: list[float], share: float) -> float | None:
-    """The `share` (0–1) percentile, nearest rank."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered) + 0.5) - 1))]
 
 
 class _MovableClock:
@@ -154,7 +145,7 @@ def _digest_window(engine: Any, settings: Settings, askers: list[Asker], org: Be
 
 
 async def _post_all(askers: list[Asker], port: int, slack_api: Any, stamp: str) -> dict[str, Any]:
-    """Post every asker's command at once; when each was accepted (monotonic), or why it was not."""
+    """Post every asker's command at once; when each was sent and accepted (monotonic), or why it was not."""
     import httpx
 
     from tests.bot.slack.slack_requests import signed_headers, slash_command
@@ -186,29 +177,17 @@ async def _post_all(askers: list[Asker], port: int, slack_api: Any, stamp: str) 
                 )
                 headers = signed_headers(body, content_type=content_type)
                 url = f"http://127.0.0.1:{port}/slack/events"
+            sent = time.monotonic()
             try:
                 response = await http.post(url, content=body, headers=headers)
             except httpx.HTTPError as exc:
                 accepted[asker.channel] = f"{type(exc).__name__}"
                 return
-            accepted[asker.channel] = (time.monotonic() if response.status_code == 200
-                                       else f"HTTP {response.status_code}")  # fmt: skip
+            ok = response.status_code == 200
+            accepted[asker.channel] = (sent, time.monotonic()) if ok else f"HTTP {response.status_code}"
 
         await asyncio.gather(*(post(i, a) for i, a in enumerate(askers)))
     return accepted
-
-
-def _reply_calls(asker: Asker, i: int, telegram_api: Any, slack_api: Any) -> list[Any]:
-    if asker.platform == "telegram":
-        return [c for c in telegram_api.calls_of("sendMessage", "sendPhoto", "sendMediaGroup")
-                if str(c.params.get("chat_id")) == asker.channel]  # fmt: skip
-    return [c for c in list(slack_api.calls)
-            if (c.method == "response_url" and c.key == f"load-{i}")
-            or (c.method == "files.completeUploadExternal" and c.params.get("channel_id") == asker.channel)]  # fmt: skip
-
-
-def _text_of(call: Any) -> str:
-    return str(call.params.get("text") or call.params.get("caption") or "")
 
 
 def _wait_for_replies(askers: list[Asker], telegram_api: Any, slack_api: Any) -> None:
@@ -218,7 +197,7 @@ def _wait_for_replies(askers: list[Asker], telegram_api: Any, slack_api: Any) ->
         total = len(telegram_api.calls) + len(slack_api.calls)
         if total != seen:
             seen, quiet_since = total, time.monotonic()
-        answered = all(_reply_calls(a, i, telegram_api, slack_api) for i, a in enumerate(askers))
+        answered = all(reply_calls(a, i, telegram_api, slack_api) for i, a in enumerate(askers))
         if answered and time.monotonic() - quiet_since >= _QUIET_S:
             return
         time.sleep(0.1)
@@ -290,12 +269,16 @@ def measure_load(source_url: str, copy_name: str, data_dir: Path, org: BenchOrg,
         passing.start()
         accepted = asyncio.run(_post_all(askers, port, slack_api, str(int(time.time()) % 10_000_000)))
         _wait_for_replies(askers, telegram_api, slack_api)
+        import_overlapped = importer.poll() is None  # still writing when the last reply arrived
         passing.join(_REPLY_TIMEOUT_S)
         digests_due = _digests_sent(engine)
         load_seconds = time.monotonic() - started
         out, err = importer.communicate(timeout=600)
-        import_report = _import_report(importer.returncode, out, err)
-        return _summary(askers, accepted, telegram_api, slack_api, records, pass_done, digests_due,
+        import_report = {
+            **_import_report(importer.returncode, out, err),
+            "still_writing_at_last_reply": import_overlapped,
+        }
+        return summary(askers, accepted, telegram_api, slack_api, records, pass_done, digests_due,
                         import_report, load_seconds, import_rows)  # fmt: skip
     finally:
         if importer is not None and importer.poll() is None:
@@ -342,62 +325,3 @@ def _import_report(code: int | None, out: str, err: str) -> dict[str, Any]:
     child = json.loads(out.strip().splitlines()[-1])
     return {"rows": child["written"], "seconds": round(child["seconds"], 2),
             "journeys_seconds": round(child["journeys_seconds"], 2), "locked": LOCKED in err}  # fmt: skip
-
-
-def _summary(askers, accepted, telegram_api, slack_api, records, pass_done, digests_due, import_report,
-             load_seconds, import_rows) -> dict[str, Any]:  # fmt: skip
-    latencies: list[float] = []
-    by_role: dict[str, list[float]] = {}
-    errors: list[str] = []
-    for i, asker in enumerate(askers):
-        at = accepted.get(asker.channel)
-        if not isinstance(at, float):
-            errors.append(f"{asker.platform} {asker.user_id}: refused ({at})")
-            continue
-        calls = [c for c in _reply_calls(asker, i, telegram_api, slack_api) if c.at >= at - 5]
-        if not calls:
-            errors.append(f"{asker.platform} {asker.user_id}: no reply")
-            continue
-        if any("Incident" in _text_of(c) for c in calls):
-            errors.append(f"{asker.platform} {asker.user_id}: an apology with an incident id")
-        ms = (max(c.at for c in calls) - at) * 1000
-        latencies.append(ms)
-        by_role.setdefault(asker.role, []).append(ms)
-    logged_errors = [r for r in records.records if r.levelno >= logging.ERROR]
-    errors += [f"log: {r.getMessage()[:200]}" for r in logged_errors]
-    locked = sum(LOCKED in (r.getMessage() + str(r.exc_info and r.exc_info[1])) for r in records.records)
-    locked += int(import_report.get("locked", False))
-    digest_posts = [c for c in slack_api.calls_of("chat.postMessage")
-                    if "done" in pass_done and c.at >= pass_done["moved"]]  # fmt: skip
-    digests: dict[str, Any] = {"sent": digests_due, "messages": len(digest_posts)}
-    if "done" in pass_done:
-        last = max((c.at for c in digest_posts), default=pass_done["done"])
-        digests.update(pass_seconds=round(pass_done["done"] - pass_done["moved"], 2),
-                       lateness_seconds=round(last - pass_done["moved"], 2))  # fmt: skip
-    return {
-        "requests": len(askers),
-        "answered": len(latencies),
-        "p50_ms": _round(percentile(latencies, 0.50)),
-        "p95_ms": _round(percentile(latencies, 0.95)),
-        "max_ms": _round(max(latencies, default=None)),
-        "mean_ms": _round(statistics.fmean(latencies) if latencies else None),
-        "by_role": {
-            role: {
-                "p50_ms": _round(percentile(v, 0.5)),
-                "p95_ms": _round(percentile(v, 0.95)),
-                "requests": len(v),
-            }
-            for role, v in sorted(by_role.items())
-        },  # fmt: skip
-        "errors": len(errors),
-        "error_samples": errors[:10],
-        "database_locked": locked,
-        "warnings": len(records.records) - len(logged_errors),
-        "load_seconds": round(load_seconds, 1),
-        "import": {"rows_asked": import_rows, **import_report},
-        "digests": digests,
-    }
-
-
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 1)

@@ -78,7 +78,8 @@ def funnel(conn: Connection, p: HandParams) -> Numbers:
 
 def activity(conn: Connection, p: HandParams) -> Numbers:
     """Done by type, assigned, completion, overdue and activities per won deal."""
-    acts = _mine(_table(conn, "activities", ("created_at", "completed_at", "due_at")), p)
+    all_acts = _table(conn, "activities", ("created_at", "completed_at", "due_at"))
+    acts = _mine(all_acts, p)
     deals = _mine(_table(conn, "deals", ("closed_at",)), p)
     status = acts["status"].fillna("planned")
     done = acts[(acts["status"] == "done") & _within(acts["completed_at"], p)]
@@ -91,7 +92,6 @@ def activity(conn: Connection, p: HandParams) -> Numbers:
     numbers["other"] = int(by_type[~by_type.index.isin(list(kinds))].sum())
     due = acts[_within(acts["due_at"], p)]
     won = deals[(deals["status"] == "won") & _within(deals["closed_at"], p)]
-    all_acts = _table(conn, "activities")
     on_won = all_acts[(all_acts["status"] == "done") & all_acts["deal_id"].isin(set(won["deal_id"]))]
     numbers.update(
         assigned=int(_within(acts["created_at"], p).sum()),
