@@ -251,7 +251,7 @@ def measure_load(source_url: str, copy_name: str, data_dir: Path, org: BenchOrg,
         time.sleep(1.0)  # the scheduler's first pass at start (nothing due yet) is out of the way
         importer = subprocess.Popen([sys.executable, "-m", "bench.importing", url, str(csv_path)],
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
-        time.sleep(2.0)  # the import's transaction is writing rows by now
+        waited = _until_import_writes(engine, importer)
         log(f"  {len(askers)} requests at once, a {import_rows:,}-row import writing, a digest pass …")
         started = time.monotonic()
         pass_done: dict[str, float] = {}
@@ -277,6 +277,7 @@ def measure_load(source_url: str, copy_name: str, data_dir: Path, org: BenchOrg,
         import_report = {
             **_import_report(importer.returncode, out, err),
             "still_writing_at_last_reply": import_overlapped,
+            "writing_before_the_requests_s": waited,
         }
         return summary(askers, accepted, telegram_api, slack_api, records, pass_done, digests_due,
                         import_report, load_seconds, import_rows)  # fmt: skip
@@ -288,6 +289,41 @@ def measure_load(source_url: str, copy_name: str, data_dir: Path, org: BenchOrg,
         telegram_api.stop()
         slack_api.stop()
         engine.dispose()
+
+
+def _until_import_writes(
+    engine: Any, importer: subprocess.Popen[str], timeout_s: float = 300
+) -> float | None:
+    """Wait until the import's transaction holds written rows (it reads and checks the file first); seconds
+    waited, or None if it never did (finished or failed first). SQLite: another writer cannot take the write lock;
+    PostgreSQL: another session of this database has a transaction id (it has written)."""
+    started = time.monotonic()
+    while importer.poll() is None and time.monotonic() - started < timeout_s:
+        if _someone_writes(engine):
+            return round(time.monotonic() - started, 2)
+        time.sleep(0.1)
+    return None
+
+
+def _someone_writes(engine: Any) -> bool:
+    import sqlite3
+
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy import text
+
+        with engine.connect() as conn:
+            return bool(conn.execute(text(
+                "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                " AND backend_xid IS NOT NULL LIMIT 1")).first())  # fmt: skip
+    probe = sqlite3.connect(str(engine.url.database), timeout=0, isolation_level=None)
+    try:
+        probe.execute("BEGIN IMMEDIATE")
+        probe.execute("ROLLBACK")
+        return False
+    except sqlite3.OperationalError:  # the write lock is taken
+        return True
+    finally:
+        probe.close()
 
 
 def org_reps(url: str) -> list[str]:

@@ -96,7 +96,7 @@ def link_askers(engine: Engine, now: datetime) -> list[Asker]:
         for i, user_id in enumerate(groups["slack"]):
             account = f"UL{i:06d}"
             conn.execute(update(User).where(User.user_id == user_id).values(slack_user_id=account))
-            askers.append(Asker(user_id, role_of[user_id], "slack", account, f"DL{i:06d}"))
+            askers.append(Asker(user_id, role_of[user_id], "slack", account, f"DQ{i:06d}"))
         telegram_ids = [a.user_id for a in askers if a.platform == "telegram"]
         conn.execute(delete(Subscription).where(Subscription.user_id.in_(telegram_ids)))
         conn.execute(insert(Subscription), [

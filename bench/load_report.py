@@ -62,8 +62,12 @@ def summary(askers, accepted, telegram_api, slack_api, records, pass_done, diges
     errors += [f"log: {r.getMessage()[:200]}" for r in logged_errors]
     locked = sum(LOCKED in (r.getMessage() + str(r.exc_info and r.exc_info[1])) for r in records.records)
     locked += int(import_report.get("locked", False))
-    digest_posts = [c for c in slack_api.calls_of("chat.postMessage")
-                    if "done" in pass_done and c.at >= pass_done["moved"]]  # fmt: skip
+    # A digest goes to the asker's own direct-message channel (conversations.open: D + the account's tail), as a
+    # message or as a file with its text; the load's replies go to response URLs and the DQ… request channels.
+    digest_posts = [c for c in slack_api.calls
+                    if c.method in ("chat.postMessage", "files.completeUploadExternal")
+                    and str(c.params.get("channel") or c.params.get("channel_id") or "").startswith("DL")
+                    and "done" in pass_done and c.at >= pass_done["moved"]]  # fmt: skip
     digests: dict[str, Any] = {"sent": digests_due, "messages": len(digest_posts)}
     if "done" in pass_done:
         last = max((c.at for c in digest_posts), default=pass_done["done"])
@@ -90,6 +94,9 @@ def summary(askers, accepted, telegram_api, slack_api, records, pass_done, diges
         "error_samples": errors[:10],
         "database_locked": locked,
         "warnings": len(records.records) - len(logged_errors),
+        "warning_samples": sorted(
+            {r.getMessage()[:200] for r in records.records if r.levelno < logging.ERROR}
+        )[:10],
         "load_seconds": round(load_seconds, 1),
         "import": {"rows_asked": import_rows, **import_report},
         "digests": digests,

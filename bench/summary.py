@@ -36,6 +36,12 @@ def write_latest(here: Path, runs: list[dict[str, Any]]) -> None:
     (here / "latest.md").write_text("# Latest benchmark run\n\n" + "\n".join(markdown(r) for r in runs))
 
 
+def _measured(meta: dict[str, Any]) -> str:
+    """When a run was measured: its date, or the span from it to the last part measured again."""
+    times = sorted([meta["when"], *meta.get("remeasured", {}).values()])
+    return times[0] if times[0] == times[-1] else f"{times[0]} – {times[-1][11:]}"
+
+
 def summary_table(latest: dict[str, Any]) -> str:
     """The targets table: one row per target, one column per backend of the latest run."""
     runs = {r["meta"]["backend"]: r for r in latest["runs"]}

@@ -49,6 +49,7 @@ def test_a_reply_is_timed_from_acceptance_to_its_last_message_and_an_apology_is_
         _Call("sendMessage", {"chat_id": "91000001", "text": "Sorry … Incident ab12"}, 11.0),
     ])  # fmt: skip
     slack = _Api([
+        _Call("chat.postMessage", {"channel": "DL000001"}, 10.5),  # a digest of an earlier pass
         _Call("response_url", {"text": "Activity"}, 11.5, key="load-1"),  # Bob: 1.5 s
         _Call("response_url", {"text": "someone else's"}, 30.0, key="load-9"),
         _Call("chat.postMessage", {"channel": "DL000000"}, 13.0),  # a digest, 2 s after the slot
