@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from datetime import datetime, timedelta
 
 from sqlalchemy import Delete, Engine, delete, event, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.schema import CreateIndex, CreateTable
 
 from storage.db import make_engine
 from storage.schema import HandledRequest
@@ -51,22 +53,27 @@ def replay_store(engine: Engine) -> Engine:
     database = engine.url.database
     if engine.dialect.name != "sqlite" or not database or database == ":memory:":
         return engine
-    store = _stores.get(database)
-    if store is None:
-        store = make_engine(
-            engine.url.set(database=f"{database}-replays").render_as_string(hide_password=False)
-        )
-        HandledRequest.__table__.create(store, checkfirst=True)
-        _stores[database] = store
-        event.listen(engine, "engine_disposed", lambda _engine: _forget(database))
+    with _making:  # webhooks arrive together: one store per file, its table made once
+        store = _stores.get(database)
+        if store is None:
+            url = engine.url.set(database=f"{database}-replays").render_as_string(hide_password=False)
+            store = make_engine(url)
+            with store.begin() as conn:  # IF NOT EXISTS: another instance may be making it at the same moment
+                conn.execute(CreateTable(HandledRequest.__table__, if_not_exists=True))  # type: ignore[arg-type]
+                for index in HandledRequest.__table__.indexes:  # type: ignore[attr-defined]
+                    conn.execute(CreateIndex(index, if_not_exists=True))
+            _stores[database] = store
+            event.listen(engine, "engine_disposed", lambda _engine: _forget(database))
     return store
 
 
 _stores: dict[str, Engine] = {}  # by the database file they sit beside
+_making = threading.Lock()
 
 
 def _forget(key: str) -> None:
-    store = _stores.pop(key, None)
+    with _making:
+        store = _stores.pop(key, None)
     if store is not None:
         store.dispose()
 

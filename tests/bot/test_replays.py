@@ -59,3 +59,14 @@ def test_a_delivery_is_claimed_while_an_import_holds_the_sqlite_databases_write_
     finally:
         importer.execute("ROLLBACK")
         importer.close()
+
+
+def test_webhooks_arriving_together_share_one_memory_and_each_delivery_is_first_once(engine):
+    from concurrent.futures import ThreadPoolExecutor
+
+    keys = [
+        request_key("telegram", "7000001", str(i % 10)) for i in range(40)
+    ]  # each of 10 deliveries 4 times
+    with ThreadPoolExecutor(8) as pool:
+        firsts = list(pool.map(lambda key: first_delivery(engine, key, now=T0, keep=KEEP), keys))
+    assert sum(firsts) == 10
