@@ -94,6 +94,7 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict:
         kept = json.loads(earlier.read_text())
         when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
         kept["meta"].setdefault("remeasured", {}).update({part: when for part in sorted(parts)})
+        kept["meta"]["reps"] = args.reps  # the parts measured again say how many runs; keep --reps the same
         return _measure(kept, parts, backend, args, engine, settings, org, name)
     results: dict = {
         "meta": {

@@ -55,7 +55,7 @@ def summary_table(latest: dict[str, Any]) -> str:
             verdict = "" if met is None else (" ✓" if met else " **✗**")
             rows.setdefault(target, {})[backend] = measured + verdict
     orgs = ", ".join(
-        f"{_NAMES[b]}: {runs[b]['meta']['scale']} org, {runs[b]['meta']['when']}" for b in columns
+        f"{_NAMES[b]}: {runs[b]['meta']['scale']} org, {_measured(runs[b]['meta'])}" for b in columns
     )
     lines = [
         f"Latest run ({orgs}; {runs[columns[0]]['meta']['machine']}):" if columns else "No run yet.",
