@@ -108,7 +108,9 @@ def load_markdown(load: dict[str, Any]) -> str:
     lines = [
         f"Load test: {load['requests']} chat requests at once (Telegram webhook and Slack HTTP mode), "
         f"{load['answered']} answered; reply latency p50 {load['p50_ms']:,.0f} ms, p95 {load['p95_ms']:,.0f} ms, "
-        f'max {load["max_ms"]:,.0f} ms; {load["errors"]} errors, {load["database_locked"]} "database is locked". '
+        f"max {load['max_ms']:,.0f} ms (the webhooks' 200 itself: p50 {load.get('accept_p50_ms') or 0:,.0f} ms, "
+        f"p95 {load.get('accept_p95_ms') or 0:,.0f} ms); {load['errors']} errors, "
+        f'{load["database_locked"]} "database is locked". '
         + (
             f"The import beside it: {imported['rows']:,} leads in {imported['seconds']:.1f} s, then their journeys "
             f"{imported['journeys_seconds']:.1f} s. "
