@@ -16,9 +16,11 @@ from sqlalchemy import Engine
 
 from bench.crm import measure_crm_sync
 from bench.importing import measure_import_sizes
+from bench.load import measure_load
 from bench.measure import measure_charts, measure_commands, measure_digests
-from bench.org import ensure_demo_org, postgres_database
+from bench.org import BENCH_DATABASE, ensure_demo_org, postgres_database
 from bench.report import markdown
+from bench.summary import latest_runs, report, write_latest
 from storage.config.settings import load_settings
 from storage.db import make_engine
 
@@ -50,8 +52,12 @@ def _engine(backend: str, args: argparse.Namespace, scale: str) -> Engine:
     if backend == "sqlite":
         DATA.mkdir(parents=True, exist_ok=True)
         return make_engine(f"sqlite:///{DATA / f'{scale}.db'}")
-    name = "kpibot_bench" if scale == "large" else f"kpibot_bench_{scale}"
-    return make_engine(postgres_database(args.pg_url, name))
+    return make_engine(postgres_database(args.pg_url, _pg_name(args, scale)))
+
+
+def _pg_name(args: argparse.Namespace, scale: str) -> str:
+    """The benchmark org's PostgreSQL database: `<prefix>` for the large org, `<prefix>_<scale>` for the others."""
+    return args.pg_db_prefix if scale == "large" else f"{args.pg_db_prefix}_{scale}"
 
 
 def _import_url(backend: str, args: argparse.Namespace, name: str = "import") -> str:
@@ -61,10 +67,11 @@ def _import_url(backend: str, args: argparse.Namespace, name: str = "import") ->
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
         return f"sqlite:///{path}"
-    return postgres_database(args.pg_url, f"kpibot_bench_{name}")
+    return postgres_database(args.pg_url, f"{args.pg_db_prefix}_{name}")
 
 
-PARTS = ("commands", "digests", "charts", "import", "crm")
+PARTS = ("commands", "digests", "charts", "import", "crm", "load")
+DOCUMENTS = (HERE.parent / "README.md", HERE.parent / "docs" / "benchmark.md")
 
 
 def run_backend(backend: str, args: argparse.Namespace) -> dict:
@@ -87,6 +94,7 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict:
         kept = json.loads(earlier.read_text())
         when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
         kept["meta"].setdefault("remeasured", {}).update({part: when for part in sorted(parts)})
+        kept["meta"]["reps"] = args.reps  # the parts measured again say how many runs; keep --reps the same
         return _measure(kept, parts, backend, args, engine, settings, org, name)
     results: dict = {
         "meta": {
@@ -123,6 +131,14 @@ def _measure(results: dict, parts: set[str], backend: str, args, engine, setting
             flush=True,
         )
         results["import"] = measure_import_sizes(_import_url(backend, args), DATA, rows)
+    if "load" in parts:
+        rows = 1_000_000 if org.scale == "large" else 100_000
+        print(
+            f"[{backend}] load: 50 requests over the webhooks while {rows:,} leads are imported …", flush=True
+        )
+        source = str(engine.url.render_as_string(hide_password=False))
+        copy = "load" if backend == "sqlite" else f"{args.pg_db_prefix}_load"
+        results["load"] = measure_load(source, copy, DATA, org, rows)
     if "crm" in parts:
         leads = 1_000_000 if org.scale == "large" else 100_000
         print(
@@ -140,6 +156,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--pg-url", default=DEFAULT_PG, help="a PostgreSQL server URL (database kpibot_bench on it)"
     )
+    parser.add_argument(
+        "--pg-db-prefix",
+        default=BENCH_DATABASE,
+        help=f"name of the PostgreSQL databases the benchmark makes: <prefix> for the large org, <prefix>_medium, "
+        f"<prefix>_import, <prefix>_crm, <prefix>_load (default {BENCH_DATABASE})",
+    )
     parser.add_argument("--reps", type=int, default=5, help="timed runs per measurement (default 5)")
     parser.add_argument("--skip-import", action="store_true", help="leave out the 1 M-lead import")
     parser.add_argument(
@@ -151,7 +173,16 @@ def main(argv: list[str] | None = None) -> int:
         "--quick", action="store_true", help="the medium demo org and 100 k leads: a smoke run"
     )
     parser.add_argument("--scale", choices=("tiny", "small", "medium", "large"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--report",
+        action="store_true",
+        help="measure nothing: rewrite the marked table of README.md and docs/benchmark.md from bench/latest.json",
+    )
     args = parser.parse_args(argv)
+    if args.report:
+        for path in report(HERE, list(DOCUMENTS)):
+            print(f"rewrote the table of {path.name}")
+        return 0
     unknown = set(args.parts.split(",")) - set(PARTS) if args.parts else set()
     if unknown:
         parser.error(f"unknown part(s) {', '.join(sorted(unknown))}; choose from {', '.join(PARTS)}")
@@ -159,11 +190,12 @@ def main(argv: list[str] | None = None) -> int:
     backends = ("sqlite", "postgres") if args.backend == "both" else (args.backend,)
     for backend in backends:
         print(markdown(run_backend(backend, args)), flush=True)
-    # The summary worth committing: the latest large run of each backend, whichever were run this time.
-    large = [RESULTS / f"{b}.json" for b in ("sqlite", "postgres") if (RESULTS / f"{b}.json").exists()]
-    if large:
-        tables = [markdown(json.loads(path.read_text())) for path in large]
-        (HERE / "latest.md").write_text("# Latest benchmark run\n\n" + "\n".join(tables))
+    # The summary worth committing: each backend's latest run (the large org's if any), as JSON and as tables, and
+    # the documents' tables rendered from that JSON.
+    runs = latest_runs(RESULTS)
+    if runs:
+        write_latest(HERE, runs)
+        report(HERE, list(DOCUMENTS))
     return 0
 
 

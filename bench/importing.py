@@ -14,6 +14,7 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -35,15 +36,21 @@ _SOURCES = ("web", "email", "ads", "referral", "event", "outbound")
 _SEGMENTS = ("smb", "mid-market", "enterprise")
 
 
-def write_leads_csv(path: Path, rows: int = LEADS, seed: int = 42) -> Path:
-    """A leads export of `rows` rows (lead_id, created_at, owner_id, source, campaign_id, segment, company)."""
+def write_leads_csv(
+    path: Path, rows: int = LEADS, seed: int = 42, owners: Sequence[str] | None = None, prefix: str = "bl"
+) -> Path:
+    """A leads export of `rows` rows (lead_id, created_at, owner_id, source, campaign_id, segment, company), owned
+    by `owners` (default: rep-001 … rep-210, and then with the benchmark import's campaigns; with `owners`, no
+    campaign), ids `<prefix>-0000001` …"""
+    owner_ids = list(owners) if owners else [f"rep-{i:03d}" for i in range(1, _OWNERS + 1)]
     marker = path.with_suffix(".rows")  # written last: a file cut short by an interruption is made again
-    if path.exists() and marker.exists() and marker.read_text() == str(rows):
+    made = str(rows) if owners is None else f"{rows} {prefix} {len(owner_ids)} owners, no campaigns"
+    if path.exists() and marker.exists() and marker.read_text() == made:
         return path
     rng = np.random.default_rng(seed)
     start = datetime(2025, 11, 1)
     seconds = np.sort(rng.integers(0, 365 * 86_400, rows))
-    owners = rng.integers(1, _OWNERS + 1, rows)
+    owner_of = rng.integers(0, len(owner_ids), rows)
     sources = rng.integers(0, len(_SOURCES), rows)
     campaigns = rng.integers(0, _CAMPAIGNS + 1, rows)  # 0: no campaign
     segments = rng.integers(0, len(_SEGMENTS), rows)
@@ -54,16 +61,16 @@ def write_leads_csv(path: Path, rows: int = LEADS, seed: int = 42) -> Path:
         for i in range(rows):
             writer.writerow(
                 (
-                    f"bl-{i + 1:07d}",
+                    f"{prefix}-{i + 1:07d}",
                     (start + timedelta(seconds=int(seconds[i]))).isoformat(),
-                    f"rep-{owners[i]:03d}",
+                    owner_ids[owner_of[i]],
                     _SOURCES[sources[i]],
-                    f"camp-{campaigns[i]:02d}" if campaigns[i] else "",
+                    f"camp-{campaigns[i]:02d}" if campaigns[i] and owners is None else "",
                     _SEGMENTS[segments[i]],
                     f"Company {i % 50_000}",
                 )
             )
-    marker.write_text(str(rows))
+    marker.write_text(made)
     return path
 
 

@@ -11,7 +11,8 @@ from sqlalchemy import Engine
 
 from bench.commands import COMMAND_TEXTS, answer_with_result, charts_off, request_for
 from bench.org import BenchOrg
-from bench.queries import HAND_QUERIES, hand_params
+from bench.pandas_baseline import PANDAS_BASELINES, PANDAS_COMPARED
+from bench.queries import HAND_QUERIES, hand_params, result_numbers, same_number
 from bench.timing import measure
 from bot.conversation import Conversation
 from metrics.catalogue import MetricQuery, query
@@ -42,6 +43,7 @@ def measure_commands(engine: Engine, settings: Settings, org: BenchOrg, reps: in
                     return hand(conn, params)
 
             sql_time = measure(run_hand, reps, warm_up=False)
+            pandas = _pandas_row(engine, command, result, params, reps)
             row = {
                 "command": command,
                 "text": text,
@@ -53,13 +55,39 @@ def measure_commands(engine: Engine, settings: Settings, org: BenchOrg, reps: in
                 "reply_with_charts": with_charts.as_dict(),
                 "sql": sql_time.as_dict(),
                 "ratio": round(reply_time.median_ms / sql_time.median_ms, 2) if sql_time.median_ms else None,
+                **pandas,
             }
+            if "pandas" in pandas and reply_time.median_ms:
+                row["pandas_speedup"] = round(pandas["pandas"]["median_ms"] / reply_time.median_ms, 1)
             log(
                 f"  {role:<8} {text:<26} reply {reply_time.median_ms:8.1f} ms   with charts "
                 f"{with_charts.median_ms:8.1f} ms   SQL {sql_time.median_ms:8.1f} ms   ×{row['ratio']}"
+                + (
+                    f"   pandas {row['pandas']['median_ms']:8.1f} ms ×{row['pandas_speedup']} faster"
+                    if "pandas_speedup" in row
+                    else ""
+                )
             )
             rows.append(row)
     return rows
+
+
+def _pandas_row(engine: Engine, command: str, result: Any, params: Any, reps: int) -> dict[str, Any]:
+    """The pandas baseline's time for the same question, and whether its numbers are the reply's."""
+    baseline = PANDAS_BASELINES.get(command)
+    if baseline is None:
+        return {}
+
+    def run_pandas() -> Any:
+        with engine.connect() as conn:
+            return baseline(conn, params)
+
+    numbers = run_pandas()
+    keys = list(PANDAS_COMPARED[command] or numbers)
+    core = result_numbers(command, result, keys)
+    differ = [k for k in keys if not same_number(core[k], numbers.get(k))]
+    return {"pandas": measure(run_pandas, reps, warm_up=False).as_dict(), "pandas_compared": len(keys),
+            "pandas_differ": differ}  # fmt: skip
 
 
 def measure_digests(engine: Engine, settings: Settings, org: BenchOrg, reps: int) -> dict:

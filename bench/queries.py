@@ -25,7 +25,15 @@ from metrics.periods import Period, iter_buckets, local_midnight
 from metrics.result import MetricResult, Number, ratio
 from storage.config.settings import Settings
 
-__all__ = ["HandParams", "HandQuery", "HAND_QUERIES", "COMPARED", "hand_params", "result_numbers"]
+__all__ = [
+    "HandParams",
+    "HandQuery",
+    "HAND_QUERIES",
+    "COMPARED",
+    "hand_params",
+    "result_numbers",
+    "same_number",
+]
 
 Numbers = dict[str, Number | None]
 
@@ -651,6 +659,15 @@ COMPARED: Mapping[str, Iterable[str] | None] = {
     "leaderboard": None,
 }  # fmt: skip
 """Which of the hand-written numbers are checked against the MetricResult (None: all of them)."""
+
+
+def same_number(a: Any, b: Any) -> bool:
+    """Whether two numbers of an answer agree: money to the cent, counts exactly, shares to 1e-9."""
+    if a is None or b is None:
+        return a is b
+    if isinstance(a, Decimal) or isinstance(b, Decimal):
+        return Decimal(str(a)) == Decimal(str(b))
+    return abs(float(a) - float(b)) <= 1e-9 * max(1.0, abs(float(a)))
 
 
 def result_numbers(command: str, result: MetricResult, keys: Iterable[str]) -> Numbers:

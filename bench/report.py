@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["TARGETS", "markdown", "verdicts"]
+__all__ = ["TARGETS", "markdown", "verdicts", "load_markdown"]
 
 TARGETS = {
     "funnel_team_ms": 150.0,  # /funnel, one team, last quarter (the manager's question)
@@ -16,6 +16,8 @@ TARGETS = {
     "import_s": 60.0,
     "import_rss_mb": 1024.0,
     "import_rss_ratio": 1.2,
+    "pandas_speedup": 20.0,  # pandas over the CRM tables / kpibot's reply, each command that has a pandas version
+    "load_p95_s": 2.0,  # 50 requests at once during an import
 }
 
 
@@ -40,6 +42,28 @@ def verdicts(results: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]
         if over:
             measured += "; over: " + ", ".join(over)
         out.append(("each command / its SQL", f"≤ ×{TARGETS['ratio']}", measured, not over))
+    ups = [r for r in commands if r.get("pandas_speedup")]
+    if ups:
+        slowest = min(ups, key=lambda r: r["pandas_speedup"])
+        under = [
+            f"{r['command']} ({r['role']})" for r in ups if r["pandas_speedup"] < TARGETS["pandas_speedup"]
+        ]
+        differ = [f"{r['command']} ({r['role']})" for r in ups if r.get("pandas_differ")]
+        ordered = sorted(r["pandas_speedup"] for r in ups)
+        measured = (f"×{ordered[0]:g}–×{ordered[-1]:g}, median ×{ordered[len(ordered) // 2]:g}; least "
+                    f"{slowest['command']} ({slowest['role']})")  # fmt: skip
+        if under:
+            measured += f"; under ×{TARGETS['pandas_speedup']:g}: " + ", ".join(under)
+        if differ:
+            measured += "; **numbers differ**: " + ", ".join(differ)
+        out.append(("kpibot's reply vs pandas over the CRM tables", "≥ ×20 faster", measured,
+                    not under and not differ))  # fmt: skip
+    load = results.get("load") or {}
+    if load.get("p95_ms") is not None:
+        out.append((f"{load['requests']} chat requests at once during an import", "p95 ≤ 2 s, no errors",
+                    f"p50 {load['p50_ms'] / 1000:.2f} s, p95 {load['p95_ms'] / 1000:.2f} s, {load['errors']} errors, "
+                    f"{load['database_locked']} \"database is locked\"",
+                    load["p95_ms"] <= TARGETS["load_p95_s"] * 1000 and not load["errors"]))  # fmt: skip
     digests = results.get("digests") or {}
     if "median_ms" in digests:
         s = digests["median_ms"] / 1000
@@ -75,6 +99,39 @@ def verdicts(results: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]
     return out
 
 
+def load_markdown(load: dict[str, Any]) -> str:
+    """The load test's figures as a paragraph and a table by role."""
+    if load.get("p95_ms") is None:
+        return f"Load test: {load}"
+    imported = load.get("import") or {}
+    digests = load.get("digests") or {}
+    lines = [
+        f"Load test: {load['requests']} chat requests at once (Telegram webhook and Slack HTTP mode), "
+        f"{load['answered']} answered; reply latency p50 {load['p50_ms']:,.0f} ms, p95 {load['p95_ms']:,.0f} ms, "
+        f"max {load['max_ms']:,.0f} ms (the webhooks' 200 itself: p50 {load.get('accept_p50_ms') or 0:,.0f} ms, "
+        f"p95 {load.get('accept_p95_ms') or 0:,.0f} ms); {load['errors']} errors, "
+        f'{load["database_locked"]} "database is locked". '
+        + (
+            f"The import beside it: {imported['rows']:,} leads in {imported['seconds']:.1f} s, then their journeys "
+            f"{imported['journeys_seconds']:.1f} s. "
+            if "rows" in imported
+            else f"The import beside it failed: {imported.get('error')}. "
+        )
+        + (
+            f"Digest pass at the slot: {digests['sent']} digests sent, the last {digests['lateness_seconds']:.1f} s "
+            f"after the slot."
+            if "lateness_seconds" in digests
+            else "No digest pass ran."
+        ),
+        "",
+        "| as | requests | p50 ms | p95 ms |",
+        "|---|---:|---:|---:|",
+    ]
+    lines += [f"| {role} | {v['requests']} | {v['p50_ms']:,.0f} | {v['p95_ms']:,.0f} |"
+              for role, v in load.get("by_role", {}).items()]  # fmt: skip
+    return "\n".join(lines)
+
+
 def markdown(results: dict[str, Any]) -> str:
     """The results of one backend as Markdown: targets first, then every command, digests, charts and import."""
     meta = results["meta"]
@@ -95,13 +152,21 @@ def markdown(results: dict[str, Any]) -> str:
     if commands:
         lines += [
             "",
-            "| command | as | reply ms | with charts ms | hand SQL ms | reply / SQL |",
-            "|---|---|---:|---:|---:|---:|",
+            "| command | as | reply ms | with charts ms | hand SQL ms | reply / SQL | pandas ms | pandas / reply |",
+            "|---|---|---:|---:|---:|---:|---:|---:|",
         ]
         for r in commands:
+            pandas = r.get("pandas")
             lines.append(
                 f"| `{r['text']}` | {r['role']} | {r['reply']['median_ms']:.1f} | "
-                f"{r['reply_with_charts']['median_ms']:.1f} | {r['sql']['median_ms']:.1f} | ×{r['ratio']} |"
+                f"{r['reply_with_charts']['median_ms']:.1f} | {r['sql']['median_ms']:.1f} | ×{r['ratio']} | "
+                + (
+                    f"{pandas['median_ms']:.1f} | ×{r['pandas_speedup']}"
+                    + (" (**numbers differ**)" if r.get("pandas_differ") else "")
+                    if pandas
+                    else "— | —"
+                )
+                + " |"
             )
     digests = results.get("digests") or {}
     if digests:
@@ -121,6 +186,9 @@ def markdown(results: dict[str, Any]) -> str:
             f"peak RSS {imported['peak_rss_mb']:.0f} MB; then the 1 M new leads' journeys (`kpibot import` does "
             f"it after the import's transaction): {imported.get('journeys_seconds', 0):.1f} s."
             if "import_seconds" in imported else str(imported))]  # fmt: skip
+    load = results.get("load")
+    if load:
+        lines += ["", load_markdown(load)]
     crm = results.get("crm")
     if crm:
         if "full" in crm and "incremental" in crm:

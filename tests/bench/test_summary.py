@@ -1,0 +1,80 @@
+"""The README's and docs/benchmark.md's performance tables are the report step's rendering of bench/latest.json,
+and the report step rewrites only what stands between the markers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from bench.summary import BEGIN, END, rewrite_marked, summary_table
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _marked(path: Path) -> str:
+    text = path.read_text()
+    return text.split(BEGIN + "\n", 1)[1].split(END, 1)[0]
+
+
+def test_the_readme_and_docs_tables_are_rendered_from_the_committed_latest_json():
+    latest = json.loads((ROOT / "bench" / "latest.json").read_text())
+    table = summary_table(latest)
+    assert _marked(ROOT / "README.md") == table
+    assert _marked(ROOT / "docs" / "benchmark.md") == table
+
+
+def test_every_backend_of_latest_json_is_a_column_and_latest_md_has_its_run():
+    latest = json.loads((ROOT / "bench" / "latest.json").read_text())
+    header = summary_table(latest).splitlines()[2]
+    names = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
+    for run in latest["runs"]:
+        assert names[run["meta"]["backend"]] in header
+        assert (
+            f"### {run['meta']['backend']} — {run['meta']['scale']} demo org"
+            in (ROOT / "bench" / "latest.md").read_text()
+        )
+
+
+def test_the_report_step_replaces_only_the_marked_table(tmp_path):
+    doc = tmp_path / "doc.md"
+    doc.write_text(f"# Speed\n\nBefore.\n\n{BEGIN}\n| old | table |\n{END}\n\nAfter.\n")
+    assert rewrite_marked(doc, "| new |\n")
+    assert doc.read_text() == f"# Speed\n\nBefore.\n\n{BEGIN}\n| new |\n{END}\n\nAfter.\n"
+    assert not rewrite_marked(doc, "| new |\n")  # the same table again: nothing to write
+
+
+def test_a_run_with_a_load_test_and_pandas_times_shows_both_targets():
+    run = {
+        "meta": {
+            "backend": "sqlite",
+            "scale": "medium",
+            "when": "2026-12-03 13:00 UTC",
+            "machine": "2 × CPU",
+        },
+        "commands": [
+            {
+                "command": "cycle",
+                "role": "rep",
+                "reply": {"median_ms": 5.0},
+                "ratio": 1.0,
+                "pandas_speedup": 40.0,
+            },
+            {
+                "command": "funnel",
+                "role": "rep",
+                "reply": {"median_ms": 10.0},
+                "ratio": 0.5,
+                "pandas_speedup": 12.5,
+            },
+        ],
+        "load": {"requests": 50, "p50_ms": 800.0, "p95_ms": 1500.0, "errors": 0, "database_locked": 0},
+    }
+    table = summary_table({"runs": [run]})
+    assert (
+        "| kpibot's reply vs pandas over the CRM tables | ≥ ×20 faster | ×12.5–×40, median ×40; least funnel "
+        "(rep); under ×20: funnel (rep) **✗** |" in table
+    )
+    assert (
+        "| 50 chat requests at once during an import | p95 ≤ 2 s, no errors | p50 0.80 s, p95 1.50 s, 0 errors, "
+        '0 "database is locked" ✓ |' in table
+    )
