@@ -6,37 +6,16 @@ group), which read the same on SQLite and PostgreSQL and return one row per grou
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Float, Select, and_, case, cast, func, select
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy import Connection, Select, and_, case, func, select
 
-__all__ = ["days_between", "DurationStats", "duration_stats", "stats_of"]
+from storage.times import days_between
 
-
-class _day_number(FunctionElement):
-    """A timestamp as a day count (with fraction) from a fixed origin; only differences are meaningful."""
-
-    type = Float()
-    inherit_cache = True
-
-
-@compiles(_day_number, "sqlite")
-def _day_number_sqlite(element, compiler, **kw):
-    return f"julianday({compiler.process(element.clauses, **kw)})"
-
-
-@compiles(_day_number, "postgresql")
-def _day_number_postgresql(element, compiler, **kw):
-    return f"(EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)}) / 86400.0)"
-
-
-def days_between(start: Any, end: Any) -> ColumnElement[float]:
-    """`end - start` in fractional days (naive UTC timestamps)."""
-    return cast(_day_number(end) - _day_number(start), Float)
+__all__ = ["days_between", "DurationStats", "duration_stats", "fetched_stats", "stats_of"]
 
 
 @dataclass(frozen=True)
@@ -85,6 +64,28 @@ def duration_stats(
             mean=_float(mean),
             position=_float(rest[0]) if rest else None,
         )
+    return result
+
+
+def fetched_stats(conn: Connection, durations: Select, groups: tuple[str, ...]) -> dict[tuple, DurationStats]:
+    """What `duration_stats` answers, from every duration fetched and sorted here: for durations already kept (a
+    column, not a computation), reading them beats ranking them in the database, where SQLite's window functions
+    sort each group far slower than Python does."""
+    days: dict[tuple, list[float]] = defaultdict(list)
+    positions: dict[tuple, list[int]] = defaultdict(list)
+    has_position = "position" in durations.selected_columns
+    width = len(groups)
+    for row in conn.execute(durations).tuples():
+        key = tuple(row[:width])
+        days[key].append(float(row[width]))
+        if has_position:
+            positions[key].append(int(row[width + 1]))
+    result = {}
+    for key, values in days.items():
+        stats = stats_of(values)
+        if has_position:
+            stats = replace(stats, position=sum(positions[key]) / len(positions[key]))
+        result[key] = stats
     return result
 
 
