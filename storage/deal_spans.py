@@ -14,7 +14,18 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Select, Subquery, delete, func, insert, select, union_all
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    DateTime,
+    Select,
+    Subquery,
+    delete,
+    func,
+    insert,
+    select,
+    union_all,
+)
 
 from storage.marks import Marking, clear_marks, lock_marks
 from storage.schema import Deal, DealStageEvent, deal_span_dirty, deal_stage_spans
@@ -52,7 +63,7 @@ def live_deal_spans(deals: Select | None) -> Select:
         DealStageEvent.deal_id,
         DealStageEvent.stage,
         DealStageEvent.entered_at,
-        func.lead(DealStageEvent.entered_at)
+        func.lead(DealStageEvent.entered_at, type_=DateTime)
         .over(partition_by=DealStageEvent.deal_id, order_by=order)
         .label("left_at"),
         func.row_number().over(partition_by=DealStageEvent.deal_id, order_by=order).label("position"),

@@ -34,6 +34,7 @@ from sqlalchemy import (
     ColumnElement,
     CompoundSelect,
     Connection,
+    DateTime,
     Engine,
     Select,
     String,
@@ -230,7 +231,7 @@ def live_lead_spans(settings: Settings, leads: Select | None) -> Select:
         firsts.c.lead_id,
         firsts.c.stage,
         firsts.c.entered_at,
-        func.lead(firsts.c.entered_at)
+        func.lead(firsts.c.entered_at, type_=DateTime)
         .over(partition_by=firsts.c.lead_id, order_by=(firsts.c.entered_at, funnel_order))
         .label("left_at"),
     ).subquery("lead_steps")
