@@ -611,7 +611,7 @@ lead_stage_spans = Table(
     Column("left_by_touch", Boolean, nullable=False),
     Index("ix_lead_stage_spans_lead", "lead_id"),
     # The organisation's exits of a period without going back to the table.
-    Index("ix_lead_stage_spans_left", "left_at", "owner_id", "stage", "days", "left_by_touch"),
+    Index("ix_lead_stage_spans_left", "left_at", "owner_id", "stage", "days", "left_by_touch", "lead_id"),
     sqlite_with_rowid=False,
 )
 """Each funnel stage a lead has left: its first entry and the next stage's first entry after it (the lead's

@@ -18,7 +18,7 @@ from metrics.sql.breakdowns import (
     product_filter,
     time_buckets,
 )
-from metrics.sql.durations import DurationStats, days_between, fetched_stats, stats_of
+from metrics.sql.durations import DurationStats, days_between, group_stats, stats_of
 from metrics.sql.lead_journey import was_touched
 from storage.deal_spans import deal_spans
 from storage.journeys import lead_spans
@@ -172,7 +172,7 @@ def _deal_stage_stats(ctx: ComputeContext, by: str | None) -> dict[tuple, Durati
         spans.c.days,
         spans.c.position,
     )
-    return fetched_stats(ctx.conn, durations, ("grp", "stage"))
+    return group_stats(ctx.conn, durations, ("grp", "stage"))
 
 
 def _lead_stage_stats(ctx: ComputeContext, by: str | None) -> dict[tuple, DurationStats]:
@@ -194,7 +194,7 @@ def _lead_stage_stats(ctx: ComputeContext, by: str | None) -> dict[tuple, Durati
         spans.c.stage,
         spans.c.days,
     )
-    return fetched_stats(ctx.conn, durations, ("grp", "stage"))
+    return group_stats(ctx.conn, durations, ("grp", "stage"))
 
 
 def _by_group(stats: Mapping[tuple, DurationStats]) -> dict[str, dict[str, DurationStats]]:

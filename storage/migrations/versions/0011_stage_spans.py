@@ -33,7 +33,7 @@ def upgrade() -> None:
     with op.batch_alter_table('lead_stage_spans', schema=None) as batch_op:
         batch_op.create_index('ix_lead_stage_spans_lead', ['lead_id'], unique=False)
         batch_op.create_index(
-            'ix_lead_stage_spans_left', ['left_at', 'owner_id', 'stage', 'days', 'left_by_touch'], unique=False
+            'ix_lead_stage_spans_left', ['left_at', 'owner_id', 'stage', 'days', 'left_by_touch', 'lead_id'], unique=False
         )
     op.create_table('deal_stage_spans',
     sa.Column('owner_id', sa.String(length=64), nullable=False),
