@@ -19,6 +19,10 @@ the CRM tables as they are; `refresh_journeys` (after `kpibot import`, after the
 every minute in the bot's scheduler) recomputes the dirty leads and empties the list. The table answers for one
 list of stages and terminal stages, recorded in `lead_journey_state`; under any other configuration readers take
 every journey live until the next refresh rebuilds the table.
+
+`lead_stage_spans` is kept alongside, by the same marks, refresh and recorded stages: one row per funnel stage a
+lead has left, from its first entry to the next stage's first entry (what `/stages` measures). The deals' own
+stages are kept the same way in storage/deal_spans.py, and `refresh_kept` brings all of them up to date.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from sqlalchemy import (
     ColumnElement,
     CompoundSelect,
     Connection,
+    DateTime,
     Engine,
     Select,
     String,
@@ -47,6 +52,8 @@ from sqlalchemy import (
 )
 
 from storage.config.settings import Settings
+from storage.deal_spans import refresh_deal_spans
+from storage.marks import Marking, clear_marks, lock_marks
 from storage.schema import (
     JOURNEY_STAGES_MAX,
     Deal,
@@ -55,7 +62,9 @@ from storage.schema import (
     lead_journey_dirty,
     lead_journey_state,
     lead_journeys,
+    lead_stage_spans,
 )
+from storage.times import days_between
 
 __all__ = [
     "OPPORTUNITY",
@@ -66,7 +75,14 @@ __all__ = [
     "journey",
     "LeadWhere",
     "refresh_journeys",
+    "refresh_kept",
     "refresh_store",
+    "LEAD_SPAN_COLUMNS",
+    "SpanWhere",
+    "live_lead_spans",
+    "lead_spans",
+    "JOURNEY_MARKING",
+    "KEPT_SOURCES",
     "journeys_current",
     "trigger_ddl",
     "drop_trigger_ddl",
@@ -78,6 +94,8 @@ WON = "won"
 LEAD_COLUMNS = ("source", "campaign_id", "segment")
 JOURNEY_SOURCES = ("leads", "lead_stage_events", "deals")
 """The CRM tables a journey is worked out from."""
+KEPT_SOURCES = (*JOURNEY_SOURCES, "deal_stage_events")
+"""The CRM tables any kept table (journeys, stage spans) is worked out from: a write to one calls for a refresh."""
 
 
 def reached_column(index: int) -> str:
@@ -185,6 +203,73 @@ def _live_rows(settings: Settings, where: Sequence[ColumnElement[bool]] | None) 
     ).join(reached, reached.c.lead_id == Lead.lead_id)
 
 
+LEAD_SPAN_COLUMNS = ("owner_id", "left_at", "lead_id", "stage", "entered_at", "days", "left_by_touch")
+
+SpanWhere = Callable[[Any], Sequence[ColumnElement[bool]]]
+"""Conditions on a lead's stage span, given its columns (`lead_stage_spans.c` or the live spans'): those of
+LEAD_SPAN_COLUMNS."""
+
+
+def live_lead_spans(settings: Settings, leads: Select | None) -> Select:
+    """Every funnel stage left by the leads whose ids `leads` selects (None: every lead), in LEAD_SPAN_COLUMNS,
+    worked out from the CRM tables.
+
+    A stage lasts from its first entry to the next first entry of any stage in time order (ties in funnel
+    order): a lost or disqualified event also ends the stage before it. A lead's creation enters the first stage
+    and a linked deal enters opportunity and won, as in the journey.
+    """
+    stages = settings.funnel.stages
+    ids = None if leads is None else select(leads.cte("span_leads").c.lead_id)
+    entries = stage_entries(settings, ids, every_event=True).subquery("entries")
+    firsts = (
+        select(entries.c.lead_id, entries.c.stage, func.min(entries.c.entered_at).label("entered_at"))
+        .group_by(entries.c.lead_id, entries.c.stage)
+        .subquery("first_entries")
+    )
+    funnel_order = case({s: i for i, s in enumerate(stages)}, value=firsts.c.stage, else_=len(stages))
+    step = select(
+        firsts.c.lead_id,
+        firsts.c.stage,
+        firsts.c.entered_at,
+        func.lead(firsts.c.entered_at, type_=DateTime)
+        .over(partition_by=firsts.c.lead_id, order_by=(firsts.c.entered_at, funnel_order))
+        .label("left_at"),
+    ).subquery("lead_steps")
+    return (
+        select(
+            func.coalesce(Lead.owner_id, "").label("owner_id"),
+            step.c.left_at,
+            step.c.lead_id,
+            step.c.stage,
+            step.c.entered_at,
+            days_between(step.c.entered_at, step.c.left_at).label("days"),
+            # Any first entry but the creation is an event or a deal of the lead at that moment.
+            (step.c.left_at != Lead.created_at).label("left_by_touch"),
+        )
+        .select_from(step.join(Lead, Lead.lead_id == step.c.lead_id))
+        .where(step.c.left_at.is_not(None), step.c.stage.in_(stages))
+    )
+
+
+def lead_spans(conn: Connection, settings: Settings, where: SpanWhere, leads: Select) -> Subquery:
+    """The leads' stage spans (LEAD_SPAN_COLUMNS) meeting `where`: from `lead_stage_spans` where it is current, a
+    marked lead's live; `leads` (a select of ids from `leads`) bounds the ones worked out live."""
+    current, dirty = journeys_current(conn, settings)
+    columns = list(LEAD_SPAN_COLUMNS)
+    if not current:
+        everyone = live_lead_spans(settings, leads).subquery("live_lead_spans")
+        return select(*(everyone.c[n] for n in columns)).where(*where(everyone.c)).subquery("lead_spans")
+    kept = select(*(lead_stage_spans.c[n] for n in columns)).where(*where(lead_stage_spans.c))
+    if not dirty:
+        return kept.subquery("lead_spans")
+    waiting = select(lead_journey_dirty.c.lead_id)
+    live = live_lead_spans(settings, leads.where(Lead.lead_id.in_(waiting))).subquery("live_lead_spans")
+    stale_ones = select(*(live.c[n] for n in columns)).where(*where(live.c))
+    return union_all(kept.where(lead_stage_spans.c.lead_id.not_in(waiting)), stale_ones).subquery(
+        "lead_spans"
+    )
+
+
 def _stages_key(settings: Settings) -> str:
     """The configuration a kept journey depends on: the stages in order, then the terminal stages."""
     return "\n".join((*settings.funnel.stages, "--", *settings.funnel.terminal_stages))
@@ -228,14 +313,22 @@ def journey(conn: Connection, settings: Settings, where: LeadWhere) -> Subquery:
 
 
 def refresh_store(engine: Engine, settings: Settings, *, wait: bool = True) -> int:
-    """`refresh_journeys` in a transaction of its own (after an import, at start-up, every minute in the bot)."""
+    """`refresh_kept` in a transaction of its own (after an import, at start-up, every minute in the bot)."""
     with engine.begin() as conn:
-        return refresh_journeys(conn, settings, wait=wait)
+        return refresh_kept(conn, settings, wait=wait)
+
+
+def refresh_kept(conn: Connection, settings: Settings, *, wait: bool = True) -> int:
+    """Bring every table kept from the CRM tables up to date in the caller's transaction: the journeys with the
+    leads' stage spans, and the deals' stage spans; how many leads were worked out."""
+    leads = refresh_journeys(conn, settings, wait=wait)
+    refresh_deal_spans(conn, wait=wait)
+    return leads
 
 
 def refresh_journeys(conn: Connection, settings: Settings, *, wait: bool = True) -> int:
-    """Bring `lead_journeys` up to date in the caller's transaction: the waiting leads, or every lead when the
-    stages changed or most leads are waiting; how many leads were worked out.
+    """Bring `lead_journeys` and `lead_stage_spans` up to date in the caller's transaction: the waiting leads, or
+    every lead when the stages changed or most leads are waiting; how many leads were worked out.
 
     Without `wait`, a writer still marking leads (an import in progress) makes PostgreSQL refuse at once with
     `OperationalError` instead of waiting for it to commit.
@@ -245,9 +338,7 @@ def refresh_journeys(conn: Connection, settings: Settings, *, wait: bool = True)
     current, dirty = journeys_current(conn, settings)
     if current and not dirty:
         return 0
-    if conn.dialect.name == "postgresql":
-        # Writers mark leads while we work; holding them back until we commit means no mark is lost in between.
-        conn.exec_driver_sql("LOCK TABLE lead_journey_dirty IN EXCLUSIVE MODE" + ("" if wait else " NOWAIT"))
+    lock_marks(conn, lead_journey_dirty, wait=wait)
     leads = conn.execute(select(func.count()).select_from(Lead)).scalar_one()
     waiting = select(lead_journey_dirty.c.lead_id)
     changed = conn.execute(
@@ -257,85 +348,41 @@ def refresh_journeys(conn: Connection, settings: Settings, *, wait: bool = True)
     # Past a fifth of the leads, one pass over whole tables beats looking each changed lead up.
     if not current or changed * 5 > leads:
         conn.execute(delete(lead_journeys))
+        conn.execute(delete(lead_stage_spans))
         conn.execute(delete(lead_journey_state))
         conn.execute(insert(lead_journey_state).values(stages=_stages_key(settings)))
         where, changed = None, leads
     else:
         conn.execute(delete(lead_journeys).where(lead_journeys.c.lead_id.in_(waiting)))
+        conn.execute(delete(lead_stage_spans).where(lead_stage_spans.c.lead_id.in_(waiting)))
     # In key order, so PostgreSQL too finds one owner's leads of a period on neighbouring pages.
     rows = _live_rows(settings, where).order_by("owner_id", "created_at")
     conn.execute(insert(lead_journeys).from_select([c.name for c in rows.selected_columns], rows))
-    if conn.dialect.name == "postgresql":
-        # Not DELETE: a million dead rows would slow every reader's "anything waiting?" until a vacuum.
-        conn.exec_driver_sql("TRUNCATE lead_journey_dirty")
-    else:
-        conn.execute(delete(lead_journey_dirty))
+    spans = live_lead_spans(settings, None if where is None else waiting).order_by("owner_id", "left_at")
+    conn.execute(insert(lead_stage_spans).from_select(list(LEAD_SPAN_COLUMNS), spans))
+    clear_marks(conn, lead_journey_dirty)
     return int(changed)
 
 
-_UPDATED_COLUMNS = {
-    "leads": "lead_id, created_at, owner_id, source, campaign_id, segment",
-    "lead_stage_events": "lead_id, stage, entered_at",
-    "deals": "lead_id, created_at, closed_at, status",
-}
-"""Per table whose rows mark their leads, the columns a journey reads: an UPDATE of others marks nothing on SQLite."""
-_OPERATIONS = {"INSERT": ("NEW",), "UPDATE": ("OLD", "NEW"), "DELETE": ("OLD",)}
-"""Each operation that marks, with the rows (before and after) whose lead it marks."""
-
-_PG_FUNCTION = """
-CREATE OR REPLACE FUNCTION lead_journey_mark() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP IN ('INSERT', 'UPDATE') THEN
-        INSERT INTO lead_journey_dirty (lead_id)
-        SELECT DISTINCT lead_id FROM journey_new WHERE lead_id IS NOT NULL ON CONFLICT DO NOTHING;
-    END IF;
-    IF TG_OP IN ('UPDATE', 'DELETE') THEN
-        INSERT INTO lead_journey_dirty (lead_id)
-        SELECT DISTINCT lead_id FROM journey_old WHERE lead_id IS NOT NULL ON CONFLICT DO NOTHING;
-    END IF;
-    RETURN NULL;
-END $$
-"""
-
-
-def _triggers() -> list[tuple[str, str, str]]:
-    """(trigger name, table, operation) of every marking trigger."""
-    return [(f"{t}_journey_{o.lower()}", t, o) for t in _UPDATED_COLUMNS for o in _OPERATIONS]
+JOURNEY_MARKING = Marking(
+    name="journey",
+    function="lead_journey_mark",
+    dirty="lead_journey_dirty",
+    key="lead_id",
+    watched={
+        "leads": "lead_id, created_at, owner_id, source, campaign_id, segment",
+        "lead_stage_events": "lead_id, stage, entered_at",
+        "deals": "lead_id, created_at, closed_at, status",
+    },
+)
+"""The triggers that mark the leads whose journey (and stage spans) a change of the CRM tables touches."""
 
 
 def trigger_ddl(dialect: str) -> list[str]:
-    """The statements that make `leads`, `lead_stage_events` and `deals` mark the leads they change.
-
-    PostgreSQL marks once per statement from its transition tables (a million-row COPY stays one insert);
-    SQLite has row triggers only, and an UPDATE marks only when a column the journey reads is set.
-    """
-    statements = []
-    for name, table, operation in _triggers():
-        if dialect == "postgresql":
-            new = "NEW TABLE AS journey_new" if operation != "DELETE" else ""
-            old = "OLD TABLE AS journey_old" if operation != "INSERT" else ""
-            statements.append(
-                f"CREATE TRIGGER {name} AFTER {operation} ON {table} REFERENCING {old} {new} "
-                "FOR EACH STATEMENT EXECUTE FUNCTION lead_journey_mark()"
-            )
-            continue
-        # Not INSERT OR IGNORE: SQLite runs a trigger's statements under the conflict policy of the statement
-        # that fired it when that one names a policy ("ON CONFLICT in a trigger body", CREATE TRIGGER), so an
-        # upsert on leads turned the ignore back into an abort. A mark that is already there is simply not
-        # inserted: nothing can conflict, whatever the outer statement says.
-        marks = " ".join(
-            f"INSERT INTO lead_journey_dirty (lead_id) SELECT {row}.lead_id WHERE {row}.lead_id IS NOT NULL "
-            f"AND NOT EXISTS (SELECT 1 FROM lead_journey_dirty WHERE lead_id = {row}.lead_id);"
-            for row in _OPERATIONS[operation]
-        )
-        event = f"UPDATE OF {_UPDATED_COLUMNS[table]}" if operation == "UPDATE" else operation
-        statements.append(f"CREATE TRIGGER {name} AFTER {event} ON {table} BEGIN {marks} END")
-    return [_PG_FUNCTION, *statements] if dialect == "postgresql" else statements
+    """The statements that make `leads`, `lead_stage_events` and `deals` mark the leads they change."""
+    return JOURNEY_MARKING.trigger_ddl(dialect)
 
 
 def drop_trigger_ddl(dialect: str) -> list[str]:
     """The statements that undo `trigger_ddl`."""
-    if dialect != "postgresql":
-        return [f"DROP TRIGGER IF EXISTS {name}" for name, _table, _operation in _triggers()]
-    drops = [f"DROP TRIGGER IF EXISTS {name} ON {table}" for name, table, _operation in _triggers()]
-    return [*drops, "DROP FUNCTION IF EXISTS lead_journey_mark()"]
+    return JOURNEY_MARKING.drop_trigger_ddl(dialect)

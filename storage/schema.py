@@ -64,6 +64,9 @@ __all__ = [
     "lead_journeys",
     "lead_journey_dirty",
     "lead_journey_state",
+    "lead_stage_spans",
+    "deal_stage_spans",
+    "deal_span_dirty",
     "JOURNEY_STAGES_MAX",
     "JOURNEY_TABLES",
     "CRM_TABLES",
@@ -556,7 +559,7 @@ class ImportRun(Base):
     __table_args__ = (Index("ix_import_runs_finished", "finished_at"),)
 
 
-# --- what kpibot derives from the CRM tables (storage/journeys.py keeps it) --------------------------------------
+# --- what kpibot derives from the CRM tables (storage/journeys.py, storage/deal_spans.py keep it) -----------
 
 JOURNEY_STAGES_MAX = 12
 """Funnel stages `lead_journeys` has room for; a longer configured funnel is always worked out live."""
@@ -595,4 +598,56 @@ lead_journey_state = Table(
 )
 """The funnel stages, one per line, that `lead_journeys` was worked out for."""
 
-JOURNEY_TABLES = (lead_journeys, lead_journey_dirty, lead_journey_state)
+lead_stage_spans = Table(
+    "lead_stage_spans",
+    Base.metadata,
+    # Keyed by owner and exit, so one team's exits of a quarter lie together, as in `lead_journeys`.
+    Column("owner_id", ID, primary_key=True),  # '' for a lead without an owner
+    Column("left_at", DateTime, primary_key=True),
+    Column("lead_id", ID, primary_key=True),
+    Column("stage", String(64), primary_key=True),
+    Column("entered_at", DateTime, nullable=False),
+    Column("days", Float, nullable=False),  # left_at - entered_at in fractional days
+    Column("left_by_touch", Boolean, nullable=False),
+    Index("ix_lead_stage_spans_lead", "lead_id"),
+    # The organisation's exits of a period without going back to the table.
+    Index("ix_lead_stage_spans_left", "left_at", "owner_id", "stage", "days", "left_by_touch", "lead_id"),
+    sqlite_with_rowid=False,
+)
+"""Each funnel stage a lead has left: its first entry and the next stage's first entry after it (the lead's
+owner as in `leads`), kept with `lead_journeys` for the stages in `lead_journey_state`. `left_by_touch`: the exit
+is an event or a deal of the lead, not its creation (which alone does not make a period touch the lead)."""
+
+deal_stage_spans = Table(
+    "deal_stage_spans",
+    Base.metadata,
+    Column("owner_id", ID, primary_key=True),
+    Column("left_at", DateTime, primary_key=True),
+    Column("deal_id", ID, primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("stage", String(64), nullable=False),
+    Column("entered_at", DateTime, nullable=False),
+    Column("days", Float, nullable=False),  # left_at - entered_at in fractional days
+    Index("ix_deal_stage_spans_deal", "deal_id"),
+    Index("ix_deal_stage_spans_left", "left_at", "owner_id", "stage", "days", "position"),
+    sqlite_with_rowid=False,
+)
+"""Each stage a deal has left: its stage event (`position` in the deal's time order, from 1) and the next one, with
+the deal's owner as in `deals`."""
+
+deal_span_dirty = Table(
+    "deal_span_dirty",
+    Base.metadata,
+    Column("deal_id", ID, primary_key=True),
+    sqlite_with_rowid=False,
+)
+"""Deals changed since their `deal_stage_spans` rows were worked out (marked by triggers)."""
+
+JOURNEY_TABLES = (
+    lead_journeys,
+    lead_journey_dirty,
+    lead_journey_state,
+    lead_stage_spans,
+    deal_stage_spans,
+    deal_span_dirty,
+)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping
 
-from sqlalchemy import ColumnElement, and_, case, func, literal, outerjoin, select
+from sqlalchemy import ColumnElement, and_, func, literal, or_, outerjoin, select
 
 from metrics.declare import ComputeContext, Computed, MetricDef
 from metrics.result import BreakdownRow, Measure, Series
@@ -18,10 +18,11 @@ from metrics.sql.breakdowns import (
     product_filter,
     time_buckets,
 )
-from metrics.sql.durations import DurationStats, days_between, duration_stats, stats_of
+from metrics.sql.durations import DurationStats, days_between, group_stats, stats_of
 from metrics.sql.lead_journey import was_touched
-from storage.journeys import stage_entries
-from storage.schema import Deal, DealStageEvent, Lead
+from storage.deal_spans import deal_spans
+from storage.journeys import lead_spans
+from storage.schema import Deal, Lead
 
 __all__ = ["CYCLE", "STAGES", "cycle_measures", "stage_measures", "stage_key"]
 
@@ -163,72 +164,37 @@ def stage_measures(
 
 
 def _deal_stage_stats(ctx: ComputeContext, by: str | None) -> dict[tuple, DurationStats]:
-    order = (DealStageEvent.entered_at, DealStageEvent.stage)
-    scoped = select(Deal.deal_id).where(ctx.owner_in_scope(Deal.owner_id))
-    moved = select(DealStageEvent.deal_id).where(
-        _in_period(ctx, DealStageEvent.entered_at), DealStageEvent.deal_id.in_(scoped)
+    # An exit in the period is the deal's next stage event in it: the deal moved in the period.
+    spans = deal_spans(ctx.conn, lambda c: [_in_period(ctx, c.left_at), ctx.owner_in_scope(c.owner_id)])
+    durations = select(
+        group_key(by, period=ctx.period, owner=spans.c.owner_id).label("grp"),
+        spans.c.stage,
+        spans.c.days,
+        spans.c.position,
     )
-    events = (
-        select(
-            DealStageEvent.deal_id,
-            DealStageEvent.stage,
-            DealStageEvent.entered_at,
-            func.lead(DealStageEvent.entered_at)
-            .over(partition_by=DealStageEvent.deal_id, order_by=order)
-            .label("next_at"),
-            func.row_number().over(partition_by=DealStageEvent.deal_id, order_by=order).label("position"),
-        )
-        .where(DealStageEvent.deal_id.in_(moved))
-        .subquery("deal_steps")
-    )
-    key = group_key(by, period=ctx.period, owner=Deal.owner_id)
-    durations = (
-        select(
-            key.label("grp"),
-            events.c.stage,
-            days_between(events.c.entered_at, events.c.next_at).label("days"),
-            events.c.position,
-        )
-        .select_from(events.join(Deal, Deal.deal_id == events.c.deal_id))
-        .where(_in_period(ctx, events.c.next_at), ctx.owner_in_scope(Deal.owner_id))
-    )
-    return duration_stats(ctx.conn, durations, ("grp", "stage"))
+    return group_stats(ctx.conn, durations, ("grp", "stage"))
 
 
 def _lead_stage_stats(ctx: ComputeContext, by: str | None) -> dict[tuple, DurationStats]:
-    funnel = ctx.settings.funnel.stages
+    scoped = ctx.scope.owner_ids is not None
+
+    def counted(c) -> list[ColumnElement[bool]]:
+        # A lead counts in a period that touched it (an event, a deal opened or closed): an exit by anything but
+        # the lead's creation is such a touch; the few others are looked up.
+        touched = or_(c.left_by_touch, was_touched(c.lead_id, ctx.start, ctx.end, scoped=True))
+        return [_in_period(ctx, c.left_at), ctx.owner_in_scope(c.owner_id), touched]
+
+    # Worked out live only for these (every lead a period touched when the kept spans do not answer).
     leads = select(Lead.lead_id).where(
-        ctx.owner_in_scope(Lead.owner_id),
-        was_touched(Lead.lead_id, ctx.start, ctx.end, scoped=ctx.scope.owner_ids is not None),
+        ctx.owner_in_scope(Lead.owner_id), was_touched(Lead.lead_id, ctx.start, ctx.end, scoped=scoped)
     )
-    moved = select(leads.cte("moved_leads").c.lead_id)
-    entries = stage_entries(ctx.settings, moved, every_event=True).subquery("entries")
-    # A stage entered twice counts from its first entry; a lost or disqualified event only ends the stage before.
-    firsts = (
-        select(entries.c.lead_id, entries.c.stage, func.min(entries.c.entered_at).label("entered_at"))
-        .group_by(entries.c.lead_id, entries.c.stage)
-        .subquery("first_entries")
+    spans = lead_spans(ctx.conn, ctx.settings, counted, leads)
+    durations = select(
+        group_key(by, period=ctx.period, owner=spans.c.owner_id).label("grp"),
+        spans.c.stage,
+        spans.c.days,
     )
-    funnel_order = case({s: i for i, s in enumerate(funnel)}, value=firsts.c.stage, else_=len(funnel))
-    steps = select(
-        firsts.c.lead_id,
-        firsts.c.stage,
-        firsts.c.entered_at,
-        func.lead(firsts.c.entered_at)
-        .over(partition_by=firsts.c.lead_id, order_by=(firsts.c.entered_at, funnel_order))
-        .label("next_at"),
-    ).subquery("lead_steps")
-    key = group_key(by, period=ctx.period, owner=Lead.owner_id)
-    durations = (
-        select(
-            key.label("grp"),
-            steps.c.stage,
-            days_between(steps.c.entered_at, steps.c.next_at).label("days"),
-        )
-        .select_from(steps.join(Lead, Lead.lead_id == steps.c.lead_id))
-        .where(_in_period(ctx, steps.c.next_at), steps.c.stage.in_(funnel))
-    )
-    return duration_stats(ctx.conn, durations, ("grp", "stage"))
+    return group_stats(ctx.conn, durations, ("grp", "stage"))
 
 
 def _by_group(stats: Mapping[tuple, DurationStats]) -> dict[str, dict[str, DurationStats]]:

@@ -50,7 +50,7 @@ from storage.demo.org import PRODUCTS, TRAITS, ZONES, DemoOrg, make_org
 from storage.demo.plans import make_plans
 from storage.demo.write import Rows, bulk_load, write_rows
 from storage.errors import UserError
-from storage.journeys import refresh_journeys
+from storage.journeys import refresh_kept
 from storage.schema import CRM_TABLES, JOURNEY_TABLES
 
 __all__ = ["Scale", "SCALES", "DemoSummary", "generate_demo", "has_crm_data", "clear_crm_data"]
@@ -279,7 +279,7 @@ def generate_demo(
         bar.update()
     if settings is not None:
         with engine.begin() as conn:
-            refresh_journeys(conn, settings)
+            refresh_kept(conn, settings)
     counts = table_counts(engine, [name for name in CRM_TABLES if name != "fx_rates"])
     return DemoSummary(
         scale=scale,

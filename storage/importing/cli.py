@@ -14,7 +14,7 @@ from storage.errors import UserError
 from storage.importing.importer import ImportReport, import_file
 from storage.importing.runs import record_import
 from storage.importing.sources import FORMATS
-from storage.journeys import JOURNEY_SOURCES, refresh_store
+from storage.journeys import KEPT_SOURCES, refresh_store
 from storage.schema import CRM_TABLES
 
 __all__ = ["register", "render_report", "SHOWN_ERRORS"]
@@ -107,9 +107,9 @@ def _import(ctx, args: argparse.Namespace) -> int:
         print(line, file=sys.stderr)
     for line in outcome:
         print(line)
-    if report.written and args.table in JOURNEY_SOURCES:
+    if report.written and args.table in KEPT_SOURCES:
         # After the import's own transaction: the rows are in whatever happens here, and answers are right
-        # meanwhile (a changed lead is worked out live until its journey is kept again).
+        # meanwhile (a changed lead or deal is worked out live until its journey and stage spans are kept again).
         started = time.monotonic()
         leads = refresh_store(ctx.engine, ctx.settings)
         if leads:

@@ -1,4 +1,5 @@
-"""/cycle and /stages on the November of tests/fixtures/conversion.py, plus one quick deal and deal stages.
+"""/cycle and /stages on the November of tests/fixtures/conversion.py, plus one quick deal and deal stages
+(`seed_deal_stages` there).
 
 Extra rows here:
 D17    rep-3  no lead  P-PRO  opened Nov 1 10:00, won Nov 4 22:00 (3.5 days)
@@ -14,56 +15,33 @@ D17: Discovery Nov 1, Proposal Nov 2 (skips Demo)          Discovery 1*
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import pytest
-from sqlalchemy import insert
 
 from metrics.catalogue import MetricQuery, query
 from metrics.scope import Scope
 from storage.errors import PermissionDenied
-from storage.schema import Deal, DealStageEvent
-from tests.fixtures.conversion import NOW, SETTINGS, at, seed_conversion
-
-DEAL_STAGES = [
-    ("D1", "Discovery", at(11, 10)),
-    ("D1", "Demo", at(11, 12)),
-    ("D1", "Proposal", at(11, 15, 22)),
-    ("D1", "Negotiation", at(11, 18)),
-    ("D7", "Discovery", at(11, 19)),
-    ("D7", "Demo", at(11, 20)),
-    ("D7", "Proposal", at(11, 24)),
-    ("D12", "Discovery", at(9, 1)),
-    ("D12", "Demo", at(10, 20)),
-    ("D12", "Proposal", at(11, 3)),
-    ("D12", "Negotiation", at(11, 10)),
-    ("D17", "Discovery", at(11, 1)),
-    ("D17", "Proposal", at(11, 2)),
-]
+from tests.fixtures.conversion import (
+    JOURNEY_STATES,
+    NOW,
+    SETTINGS,
+    prepare_journeys,
+    seed_conversion,
+    seed_deal_stages,
+)
 
 
 @pytest.fixture
 def crm(engine):
     seed_conversion(engine)
-    with engine.begin() as conn:
-        conn.execute(
-            insert(Deal),
-            [
-                dict(
-                    deal_id="D17",
-                    owner_id="rep-3",
-                    product_id="P-PRO",
-                    created_at=at(11, 1),
-                    status="won",
-                    closed_at=at(11, 4, 22),
-                    amount=Decimal("700"),
-                )
-            ],
-        )
-        conn.execute(
-            insert(DealStageEvent), [dict(deal_id=d, stage=s, entered_at=t) for d, s, t in DEAL_STAGES]
-        )
+    seed_deal_stages(engine)
     return engine
+
+
+@pytest.fixture(params=JOURNEY_STATES)
+def spans(crm, request):
+    """The same store with its stage spans worked out live, kept, or kept with some leads and deals changed."""
+    prepare_journeys(crm, request.param)
+    return crm
 
 
 def ask(engine, metric, *, viewer="admin", period="2026-11", **kw):
@@ -147,8 +125,8 @@ def test_cycle_vs_previous_month_with_nothing_won_before(crm):
 # --- /stages -----------------------------------------------------------------------------------------------------
 
 
-def test_admin_sees_where_deals_wait(crm):
-    result = ask(crm, "stages")
+def test_admin_sees_where_deals_wait(spans):
+    result = ask(spans, "stages")
     # Exits in November — Discovery: D17 1, D7 1, D1 2 (D12's left in October) → median 1, mean 4/3
     assert values(result, "deal:Discovery:median_days", "deal:Discovery:exits") == [pytest.approx(1.0), 3]
     assert result.measure("deal:Discovery:mean_days").value == pytest.approx(4 / 3)
@@ -168,8 +146,8 @@ def test_admin_sees_where_deals_wait(crm):
     assert [stage for stage, _ in series.points] == ["Discovery", "Demo", "Proposal"]
 
 
-def test_admin_sees_where_leads_wait(crm):
-    result = ask(crm, "stages")
+def test_admin_sees_where_leads_wait(spans):
+    result = ask(spans, "stages")
     # lead (creation → first next entry), exits in November:
     #   L1 1, L2 2, L3 1, L5 15 (straight to won), L6 1, L7 1, L12 1 → median 1, mean 22/7
     #   (L9 and L10 left 'lead' in October; L8's MQL is in December; L4 never moved)
@@ -192,13 +170,13 @@ def test_admin_sees_where_leads_wait(crm):
     assert [stage for stage, _ in points] == ["lead", "mql", "sal", "sql", "opportunity"]
 
 
-def test_stages_by_rep_and_team(crm):
-    rows = {row.key: row for row in ask(crm, "stages", by="rep").rows}
+def test_stages_by_rep_and_team(spans):
+    rows = {row.key: row for row in ask(spans, "stages", by="rep").rows}
     # Rita: D1 Demo 3.5; her leads' mql: L1 1, L2 3, L3 1, L9 21 → median (1 + 3) / 2 = 2, mean 26/4
     assert rows["rep-1"].measure("deal:Demo:median_days").value == pytest.approx(3.5)
     assert rows["rep-1"].measure("lead:mql:median_days").value == pytest.approx(2.0)
     assert rows["rep-1"].measure("lead:mql:mean_days").value == pytest.approx(6.5)
-    teams = {row.label: row for row in ask(crm, "stages", by="team").rows}
+    teams = {row.label: row for row in ask(spans, "stages", by="team").rows}
     # Bravo: D7 and D17 — Discovery 1 and 1, Demo 4
     assert values(teams["Bravo"], "deal:Discovery:median_days", "deal:Demo:median_days") == [
         pytest.approx(1.0),
@@ -206,17 +184,17 @@ def test_stages_by_rep_and_team(crm):
     ]
 
 
-def test_a_quiet_month_has_no_stage_exits(crm):
-    result = ask(crm, "stages", period="2026-08")
+def test_a_quiet_month_has_no_stage_exits(spans):
+    result = ask(spans, "stages", period="2026-08")
     assert result.headline.value is None
     assert result.series_by_key("deal_stages").points == ()
     assert result.series_by_key("lead_stages").points == ()
 
 
-def test_a_rep_sees_only_their_own_stages(crm):
-    mine = ask(crm, "stages", viewer="rep-3")
+def test_a_rep_sees_only_their_own_stages(spans):
+    mine = ask(spans, "stages", viewer="rep-3")
     # Rae: D7 and D17 — Discovery 1, 1; Demo 4 (D7)
     assert mine.measure("deal:Discovery:exits").value == 2
     assert mine.measure("deal:Demo:median_days").value == pytest.approx(4.0)
     with pytest.raises(PermissionDenied):
-        ask(crm, "stages", viewer="rep-3", scope=Scope("team", "Alpha"))
+        ask(spans, "stages", viewer="rep-3", scope=Scope("team", "Alpha"))

@@ -9,9 +9,12 @@ import pytest
 from sqlalchemy import func, select
 
 from run_bot import main
+from storage.config.settings import load_settings
+from storage.db import make_engine
 from storage.demo.generate import SCALES, generate_demo, has_crm_data
 from storage.errors import UserError
 from storage.schema import Activity, Deal, Lead, LeadStageEvent, Plan, User
+from tests.fixtures.kept import kept_and_live_spans, waiting_marks
 
 MONDAY = date(2026, 11, 23)
 NOW = datetime(2026, 11, 23)
@@ -233,6 +236,10 @@ def test_kpibot_demo_on_the_command_line(db_url, capsys):
     args = ["--db", db_url, "demo", "--scale", "tiny", "--seed", "3", "--today", "2026-11-23"]
     assert main(args) == 0
     assert "leads" in capsys.readouterr().out
+    engine = make_engine(db_url)
+    kept, live = kept_and_live_spans(engine, load_settings(env={}))  # the demo leaves its spans kept
+    assert waiting_marks(engine) == 0 and kept == live and kept
+    engine.dispose()
 
     assert main(args) == 1
     assert "--replace" in capsys.readouterr().err

@@ -29,6 +29,7 @@ from storage.crm.sync import sync
 from storage.schema import Lead, LeadStageEvent, SyncRun, SyncWatermark, User
 from tests.fakes.salesforce_api import FakeSalesforceApi
 from tests.fixtures.crm_org import NOV, empty_crm_tables, import_canonical, numbers
+from tests.fixtures.kept import kept_and_live_spans, waiting_marks
 
 MIA, ROB, RITA, ANN = "005000000000MIA", "005000000000ROB", "005000000000RIT", "005000000000ANN"
 L1, L2, L3, L4 = "00Q0000000000L1", "00Q0000000000L2", "00Q0000000000L3", "00Q0000000000L4"
@@ -415,6 +416,8 @@ def test_the_same_org_from_export_files_gives_the_same_numbers(engine, db_url, f
     out = capsys.readouterr().out
     assert "Lead" in out and "read        4" in out
     assert numbers(engine, settings, ANN) == from_files
+    kept, live = kept_and_live_spans(engine, settings)  # the import refreshed what kpibot keeps
+    assert waiting_marks(engine) == 0 and kept == live and kept
     with engine.connect() as conn:  # an export moves no sync watermark
         assert conn.execute(select(SyncWatermark.object)).first() is None
 
