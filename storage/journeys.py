@@ -46,7 +46,9 @@ from sqlalchemy import (
     union_all,
 )
 
+from storage.account_months import refresh_account_months
 from storage.config.settings import Settings
+from storage.marks import Marks, empty_list, hold_writers
 from storage.schema import (
     JOURNEY_STAGES_MAX,
     Deal,
@@ -228,9 +230,14 @@ def journey(conn: Connection, settings: Settings, where: LeadWhere) -> Subquery:
 
 
 def refresh_store(engine: Engine, settings: Settings, *, wait: bool = True) -> int:
-    """`refresh_journeys` in a transaction of its own (after an import, at start-up, every minute in the bot)."""
+    """Bring every table kept from the CRM tables up to date (after an import, at start-up, every minute in the
+    bot): `refresh_journeys`, then `refresh_account_months`, each in a transaction of its own; how many leads
+    were worked out."""
     with engine.begin() as conn:
-        return refresh_journeys(conn, settings, wait=wait)
+        leads = refresh_journeys(conn, settings, wait=wait)
+    with engine.begin() as conn:
+        refresh_account_months(conn, settings, wait=wait)
+    return leads
 
 
 def refresh_journeys(conn: Connection, settings: Settings, *, wait: bool = True) -> int:
@@ -245,9 +252,7 @@ def refresh_journeys(conn: Connection, settings: Settings, *, wait: bool = True)
     current, dirty = journeys_current(conn, settings)
     if current and not dirty:
         return 0
-    if conn.dialect.name == "postgresql":
-        # Writers mark leads while we work; holding them back until we commit means no mark is lost in between.
-        conn.exec_driver_sql("LOCK TABLE lead_journey_dirty IN EXCLUSIVE MODE" + ("" if wait else " NOWAIT"))
+    hold_writers(conn, lead_journey_dirty, wait=wait)
     leads = conn.execute(select(func.count()).select_from(Lead)).scalar_one()
     waiting = select(lead_journey_dirty.c.lead_id)
     changed = conn.execute(
@@ -265,77 +270,28 @@ def refresh_journeys(conn: Connection, settings: Settings, *, wait: bool = True)
     # In key order, so PostgreSQL too finds one owner's leads of a period on neighbouring pages.
     rows = _live_rows(settings, where).order_by("owner_id", "created_at")
     conn.execute(insert(lead_journeys).from_select([c.name for c in rows.selected_columns], rows))
-    if conn.dialect.name == "postgresql":
-        # Not DELETE: a million dead rows would slow every reader's "anything waiting?" until a vacuum.
-        conn.exec_driver_sql("TRUNCATE lead_journey_dirty")
-    else:
-        conn.execute(delete(lead_journey_dirty))
+    empty_list(conn, lead_journey_dirty)
     return int(changed)
 
 
-_UPDATED_COLUMNS = {
-    "leads": "lead_id, created_at, owner_id, source, campaign_id, segment",
-    "lead_stage_events": "lead_id, stage, entered_at",
-    "deals": "lead_id, created_at, closed_at, status",
-}
-"""Per table whose rows mark their leads, the columns a journey reads: an UPDATE of others marks nothing on SQLite."""
-_OPERATIONS = {"INSERT": ("NEW",), "UPDATE": ("OLD", "NEW"), "DELETE": ("OLD",)}
-"""Each operation that marks, with the rows (before and after) whose lead it marks."""
-
-_PG_FUNCTION = """
-CREATE OR REPLACE FUNCTION lead_journey_mark() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP IN ('INSERT', 'UPDATE') THEN
-        INSERT INTO lead_journey_dirty (lead_id)
-        SELECT DISTINCT lead_id FROM journey_new WHERE lead_id IS NOT NULL ON CONFLICT DO NOTHING;
-    END IF;
-    IF TG_OP IN ('UPDATE', 'DELETE') THEN
-        INSERT INTO lead_journey_dirty (lead_id)
-        SELECT DISTINCT lead_id FROM journey_old WHERE lead_id IS NOT NULL ON CONFLICT DO NOTHING;
-    END IF;
-    RETURN NULL;
-END $$
-"""
-
-
-def _triggers() -> list[tuple[str, str, str]]:
-    """(trigger name, table, operation) of every marking trigger."""
-    return [(f"{t}_journey_{o.lower()}", t, o) for t in _UPDATED_COLUMNS for o in _OPERATIONS]
+JOURNEY_MARKS = Marks(
+    name="journey",
+    dirty="lead_journey_dirty",
+    key="lead_id",
+    watched={
+        "leads": "lead_id, created_at, owner_id, source, campaign_id, segment",
+        "lead_stage_events": "lead_id, stage, entered_at",
+        "deals": "lead_id, created_at, closed_at, status",
+    },
+)
+"""The leads `leads`, `lead_stage_events` and `deals` change, with the columns a journey reads."""
 
 
 def trigger_ddl(dialect: str) -> list[str]:
-    """The statements that make `leads`, `lead_stage_events` and `deals` mark the leads they change.
-
-    PostgreSQL marks once per statement from its transition tables (a million-row COPY stays one insert);
-    SQLite has row triggers only, and an UPDATE marks only when a column the journey reads is set.
-    """
-    statements = []
-    for name, table, operation in _triggers():
-        if dialect == "postgresql":
-            new = "NEW TABLE AS journey_new" if operation != "DELETE" else ""
-            old = "OLD TABLE AS journey_old" if operation != "INSERT" else ""
-            statements.append(
-                f"CREATE TRIGGER {name} AFTER {operation} ON {table} REFERENCING {old} {new} "
-                "FOR EACH STATEMENT EXECUTE FUNCTION lead_journey_mark()"
-            )
-            continue
-        # Not INSERT OR IGNORE: SQLite runs a trigger's statements under the conflict policy of the statement
-        # that fired it when that one names a policy ("ON CONFLICT in a trigger body", CREATE TRIGGER), so an
-        # upsert on leads turned the ignore back into an abort. A mark that is already there is simply not
-        # inserted: nothing can conflict, whatever the outer statement says.
-        marks = " ".join(
-            f"INSERT INTO lead_journey_dirty (lead_id) SELECT {row}.lead_id WHERE {row}.lead_id IS NOT NULL "
-            f"AND NOT EXISTS (SELECT 1 FROM lead_journey_dirty WHERE lead_id = {row}.lead_id);"
-            for row in _OPERATIONS[operation]
-        )
-        event = f"UPDATE OF {_UPDATED_COLUMNS[table]}" if operation == "UPDATE" else operation
-        statements.append(f"CREATE TRIGGER {name} AFTER {event} ON {table} BEGIN {marks} END")
-    return [_PG_FUNCTION, *statements] if dialect == "postgresql" else statements
+    """The statements that make `leads`, `lead_stage_events` and `deals` mark the leads they change."""
+    return JOURNEY_MARKS.trigger_ddl(dialect)
 
 
 def drop_trigger_ddl(dialect: str) -> list[str]:
     """The statements that undo `trigger_ddl`."""
-    if dialect != "postgresql":
-        return [f"DROP TRIGGER IF EXISTS {name}" for name, _table, _operation in _triggers()]
-    drops = [f"DROP TRIGGER IF EXISTS {name} ON {table}" for name, table, _operation in _triggers()]
-    return [*drops, "DROP FUNCTION IF EXISTS lead_journey_mark()"]
+    return JOURNEY_MARKS.drop_trigger_ddl(dialect)

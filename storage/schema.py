@@ -66,6 +66,11 @@ __all__ = [
     "lead_journey_state",
     "JOURNEY_STAGES_MAX",
     "JOURNEY_TABLES",
+    "account_months",
+    "account_month_dirty",
+    "account_month_state",
+    "ACCOUNT_MONTH_TABLES",
+    "KEPT_TABLES",
     "CRM_TABLES",
     "MONEY",
     "PLAN_METRICS",
@@ -596,3 +601,40 @@ lead_journey_state = Table(
 """The funnel stages, one per line, that `lead_journeys` was worked out for."""
 
 JOURNEY_TABLES = (lead_journeys, lead_journey_dirty, lead_journey_state)
+
+account_months = Table(
+    "account_months",
+    Base.metadata,
+    # Keyed by month first, so the organisation's months of a question lie together (SQLite keeps a table without
+    # rowid in key order); one account's months are found through the second index.
+    Column("month", String(7), primary_key=True),  # YYYY-MM in the time zone of `account_month_state`
+    Column("account_id", ID, primary_key=True),
+    Column("orders", Integer, nullable=False),
+    Column("first_at", DateTime, nullable=False),
+    Column("last_at", DateTime, nullable=False),
+    Column("first_order_at", DateTime, nullable=False),
+    Index("ix_account_months_account", "account_id", "month"),
+    sqlite_with_rowid=False,
+)
+"""Per account and calendar month with an order: how many orders, the first and the last of them (naive UTC),
+and the account's first order ever (the same on each of its rows)."""
+
+account_month_dirty = Table(
+    "account_month_dirty",
+    Base.metadata,
+    Column("account_id", ID, primary_key=True),
+    sqlite_with_rowid=False,
+)
+"""Accounts whose orders changed since their `account_months` rows were worked out (marked by triggers)."""
+
+account_month_state = Table(
+    "account_month_state",
+    Base.metadata,
+    Column("tz", Text, primary_key=True),
+)
+"""The time zone whose calendar months `account_months` was worked out in."""
+
+ACCOUNT_MONTH_TABLES = (account_months, account_month_dirty, account_month_state)
+
+KEPT_TABLES = (*JOURNEY_TABLES, *ACCOUNT_MONTH_TABLES)
+"""Everything kpibot derives from the CRM tables and keeps: emptied with them."""

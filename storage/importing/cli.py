@@ -9,6 +9,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from storage.account_months import ACCOUNT_MONTH_SOURCES
 from storage.db import upgrade
 from storage.errors import UserError
 from storage.importing.importer import ImportReport, import_file
@@ -107,7 +108,7 @@ def _import(ctx, args: argparse.Namespace) -> int:
         print(line, file=sys.stderr)
     for line in outcome:
         print(line)
-    if report.written and args.table in JOURNEY_SOURCES:
+    if report.written and args.table in (*JOURNEY_SOURCES, *ACCOUNT_MONTH_SOURCES):
         # After the import's own transaction: the rows are in whatever happens here, and answers are right
         # meanwhile (a changed lead is worked out live until its journey is kept again).
         started = time.monotonic()
