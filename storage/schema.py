@@ -144,7 +144,8 @@ class LeadStageEvent(Base):
     owner_id: Mapped[str | None] = mapped_column(ID)
 
     __table_args__ = (
-        Index("ix_lead_stage_events_stage_entered", "stage", "entered_at"),
+        # The lead rides along so the period's touched leads (`/sql`, `/funnel … flow`) read the index alone.
+        Index("ix_lead_stage_events_stage_entered_lead", "stage", "entered_at", "lead_id"),
         Index("ix_lead_stage_events_owner_entered", "owner_id", "entered_at"),
     )
 
@@ -193,13 +194,15 @@ class Activity(Base):
     account_id: Mapped[str | None] = mapped_column(ID)
 
     __table_args__ = (
-        Index("ix_activities_owner_completed", "owner_id", "completed_at"),
+        # Type and status ride along so the done calls and meetings of a period (`/plan`, its 90 days of "what it
+        # takes") read the index alone instead of looking up every activity of the period.
+        Index("ix_activities_owner_completed_kind", "owner_id", "completed_at", "type", "status"),
         Index("ix_activities_owner_created", "owner_id", "created_at"),
         # Status rides along so "due in the period" and its completion read the index alone.
         Index("ix_activities_owner_due_status", "owner_id", "due_at", "status"),
         # The organisation's day (digests, an admin's /activity): PostgreSQL cannot skip through the owner-first
         # indexes above the way SQLite does, and would read all activities for one day's.
-        Index("ix_activities_completed", "completed_at"),
+        Index("ix_activities_completed_kind", "completed_at", "type", "status", "owner_id"),
         Index("ix_activities_created", "created_at"),
         Index("ix_activities_due", "due_at"),
         # "Overdue now" asks only for open activities, a few percent of them: this index holds just those. A query
