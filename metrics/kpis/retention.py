@@ -7,7 +7,18 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from dateutil.relativedelta import relativedelta
-from sqlalchemy import ColumnElement, Select, and_, case, func, literal, literal_column, select, union_all
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    case,
+    exists,
+    func,
+    literal,
+    literal_column,
+    select,
+    union_all,
+)
 
 from metrics.declare import ComputeContext, Computed, MetricDef
 from metrics.periods import iter_buckets, local_midnight
@@ -57,22 +68,24 @@ def _months(ctx: ComputeContext, start: datetime, end: datetime) -> tuple[str, s
 
 
 def _marks(flag: int) -> list[Any]:
-    """The s, e and n columns of a mark with `flag` (0 s, 1 e, 2 n) set."""
+    """The s, e and n columns of a mark with `flag` (0 s, 1 e) set."""
     return [literal_column(str(int(i == flag))).label(name) for i, name in enumerate(("s", "e", "n"))]
 
 
-def _ordering(
-    ctx: ComputeContext, accounts: Select | None, start: datetime, end: datetime, flag: int
-) -> Select:
-    """(account_id, s, e, n) with `flag` (0 s, 1 e) set for each account with an order on [start, end)."""
-    rows = kept_months(ctx.conn, ctx.settings, accounts, _months(ctx, start, end))
-    return select(rows.c.account_id, *_marks(flag)).where(ordered_between(rows.c, start, end))
+def _paying(ctx: ComputeContext, accounts: Select | None, mrr_month: str, flag: int) -> Select:
+    """(account_id, s, e, n) with `flag` set for each account with MRR > 0 in `mrr_month`: the month's MRR rows
+    for the organisation, each account's own row for a rep or a team."""
+    paying = (Mrr.month == mrr_month, Mrr.mrr > 0)
+    if accounts is None:
+        return select(Mrr.account_id, *_marks(flag)).where(*paying)
+    own = exists(select(literal(1)).where(Mrr.account_id == Account.account_id, *paying))
+    return select(Account.account_id, *_marks(flag)).where(
+        ctx.owner_in_scope(Account.owner_id), _segment_filter(ctx), own
+    )
 
 
-def _paying(accounts: Select | None, mrr_month: str, flag: int) -> Select:
-    """(account_id, s, e, n) with `flag` set for each account with MRR > 0 in `mrr_month`."""
-    stmt = select(Mrr.account_id, *_marks(flag)).where(Mrr.month == mrr_month, Mrr.mrr > 0)
-    return stmt if accounts is None else stmt.where(Mrr.account_id.in_(accounts))
+def _yes(condition: ColumnElement[bool]) -> Any:
+    return case((condition, 1), else_=0)
 
 
 def retention_counts(ctx: ComputeContext, by: str | None = None) -> dict[str, tuple[str, RetentionCounts]]:
@@ -80,17 +93,20 @@ def retention_counts(ctx: ComputeContext, by: str | None = None) -> dict[str, tu
     accounts = _scope_accounts(ctx)
     window = timedelta(days=ctx.settings.retention.window_days)
     # Active at an instant: an order in the window before it, or MRR in the month before (metrics.sql.customers).
-    # The accounts that are, gathered once from their months, instead of asking each account's orders.
-    firsts = kept_months(ctx.conn, ctx.settings, accounts, _months(ctx, ctx.start, ctx.end))
-    new = select(firsts.c.account_id, *_marks(2)).where(
-        firsts.c.first_order_at >= ctx.start, firsts.c.first_order_at < ctx.end
+    # The accounts that are, gathered in one pass over the months from the first window's to the period's end,
+    # instead of asking each account's orders three times.
+    start_window, end_window = ctx.start - window, ctx.end - window
+    rows = kept_months(ctx.conn, ctx.settings, accounts, _months(ctx, min(start_window, ctx.start), ctx.end))
+    ordering = select(
+        rows.c.account_id,
+        _yes(ordered_between(rows.c, start_window, ctx.start)).label("s"),
+        _yes(ordered_between(rows.c, end_window, ctx.end)).label("e"),
+        _yes(and_(rows.c.first_order_at >= ctx.start, rows.c.first_order_at < ctx.end)).label("n"),
     )
     marks = union_all(
-        _ordering(ctx, accounts, ctx.start - window, ctx.start, 0),
-        _paying(accounts, mrr_month_before(ctx.conn, ctx.period.start_date), 0),
-        _ordering(ctx, accounts, ctx.end - window, ctx.end, 1),
-        _paying(accounts, mrr_month_before(ctx.conn, ctx.period.end_date), 1),
-        new,
+        ordering,
+        _paying(ctx, accounts, mrr_month_before(ctx.conn, ctx.period.start_date), 0),
+        _paying(ctx, accounts, mrr_month_before(ctx.conn, ctx.period.end_date), 1),
     ).subquery("marks")
     flags = (
         select(marks.c.account_id, *(func.max(marks.c[name]).label(name) for name in ("s", "e", "n")))

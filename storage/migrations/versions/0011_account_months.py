@@ -38,7 +38,11 @@ def upgrade() -> None:
     sqlite_with_rowid=False
     )
     with op.batch_alter_table('account_months', schema=None) as batch_op:
-        batch_op.create_index('ix_account_months_account', ['account_id', 'month'], unique=False)
+        batch_op.create_index(
+            'ix_account_months_by_account',
+            ['account_id', 'month', 'first_at', 'last_at', 'first_order_at', 'orders'],
+            unique=False,
+        )
     for statement in ACCOUNT_MONTH_MARKS.trigger_ddl(op.get_bind().dialect.name):
         op.execute(statement)
     # No time zone recorded yet: readers work every account's months out live until the first refresh builds them.
@@ -48,7 +52,7 @@ def downgrade() -> None:
     for statement in ACCOUNT_MONTH_MARKS.drop_trigger_ddl(op.get_bind().dialect.name):
         op.execute(statement)
     with op.batch_alter_table('account_months', schema=None) as batch_op:
-        batch_op.drop_index('ix_account_months_account')
+        batch_op.drop_index('ix_account_months_by_account')
     op.drop_table('account_months')
     op.drop_table('account_month_state')
     op.drop_table('account_month_dirty')
