@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import OperationalError
 
 from metrics.catalogue import MetricQuery, query
 from metrics.scope import Scope
@@ -183,6 +184,26 @@ def test_kpibot_import_of_orders_leaves_the_months_it_changed_worked_out(base, d
     assert main(["--db", db_url, "import", "orders", str(orders)]) == 0
     assert waiting(base) == set()
     assert kept(base) == rows
+
+
+def test_the_bots_minute_pass_does_not_wait_for_an_import_of_orders_still_writing(base):
+    if base.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time: its busy timeout is the wait")
+    refresh_store(base, SETTINGS)
+    with base.begin() as conn:  # a change already committed: there is work for the pass
+        conn.execute(update(Order).where(Order.account_id == "acc-1").values(ordered_at=Order.ordered_at))
+    with base.connect() as importing:
+        importing.execute(
+            insert(Order).values(
+                order_id="o-imp", account_id="acc-7", ordered_at=datetime(2026, 10, 3, 9), amount=1
+            )
+        )
+        with pytest.raises(OperationalError):
+            refresh_store(base, SETTINGS, wait=False)
+        importing.commit()
+    refresh_store(base, SETTINGS, wait=False)
+    assert waiting(base) == set()
+    assert kept(base) == recomputed(base)
 
 
 def test_months_are_those_of_the_org_time_zone_even_at_a_jump_of_the_clocks():
