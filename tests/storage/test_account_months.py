@@ -7,7 +7,7 @@ The customers are the hand-made base of tests/fixtures/customers.py (read its ta
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -19,6 +19,7 @@ from metrics.scope import Scope
 from run_bot import main
 from storage.account_months import account_months_current, month_of, refresh_account_months
 from storage.config.settings import Settings, load_settings
+from storage.demo.generate import generate_demo
 from storage.journeys import refresh_store
 from storage.schema import Order, account_month_dirty, account_months
 from tests.fixtures.customers import seed_customers
@@ -204,6 +205,15 @@ def test_the_bots_minute_pass_does_not_wait_for_an_import_of_orders_still_writin
     refresh_store(base, SETTINGS, wait=False)
     assert waiting(base) == set()
     assert kept(base) == recomputed(base)
+
+
+def test_the_demo_leaves_every_accounts_months_kept(engine):
+    generate_demo(engine, scale="tiny", today=date(2026, 11, 23), settings=SETTINGS)
+    with engine.connect() as conn:
+        assert account_months_current(conn, SETTINGS) == (True, False)
+    rows = kept(engine)
+    assert len(rows) > 100
+    assert rows == recomputed(engine)
 
 
 def test_months_are_those_of_the_org_time_zone_even_at_a_jump_of_the_clocks():
