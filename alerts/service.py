@@ -180,7 +180,8 @@ class SchedulerService:
                 log.exception("scheduler: %s sync failed", crm)
 
     async def _refresh_journeys(self) -> None:
-        """Work out the journeys of leads changed since the last pass, so chat answers keep reading them whole."""
+        """Work out the journeys of leads and the months of accounts changed since the last pass, so chat answers
+        keep reading the kept tables whole."""
         loop = asyncio.get_running_loop()
         refresh = partial(refresh_store, self.runtime.engine, self.runtime.settings, wait=False)
         try:

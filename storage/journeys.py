@@ -51,6 +51,7 @@ from sqlalchemy import (
     union_all,
 )
 
+from storage.account_months import ACCOUNT_MONTH_SOURCES, refresh_account_months
 from storage.config.settings import Settings
 from storage.deal_spans import refresh_deal_spans
 from storage.marks import Marking, clear_marks, lock_marks
@@ -94,8 +95,9 @@ WON = "won"
 LEAD_COLUMNS = ("source", "campaign_id", "segment")
 JOURNEY_SOURCES = ("leads", "lead_stage_events", "deals")
 """The CRM tables a journey is worked out from."""
-KEPT_SOURCES = (*JOURNEY_SOURCES, "deal_stage_events")
-"""The CRM tables any kept table (journeys, stage spans) is worked out from: a write to one calls for a refresh."""
+KEPT_SOURCES = (*JOURNEY_SOURCES, "deal_stage_events", *ACCOUNT_MONTH_SOURCES)
+"""The CRM tables any kept table (journeys, stage spans, account months) is worked out from: a write to one calls
+for a refresh."""
 
 
 def reached_column(index: int) -> str:
@@ -313,16 +315,24 @@ def journey(conn: Connection, settings: Settings, where: LeadWhere) -> Subquery:
 
 
 def refresh_store(engine: Engine, settings: Settings, *, wait: bool = True) -> int:
-    """`refresh_kept` in a transaction of its own (after an import, at start-up, every minute in the bot)."""
+    """Bring every table kept from the CRM tables up to date (after an import, at start-up, every minute in the
+    bot): the journeys with the leads' stage spans and the deals' stage spans in one transaction, then the
+    account months in one of their own (an orders import still writing holds back only them); how many leads
+    were worked out."""
     with engine.begin() as conn:
-        return refresh_kept(conn, settings, wait=wait)
+        leads = refresh_journeys(conn, settings, wait=wait)
+        refresh_deal_spans(conn, wait=wait)
+    with engine.begin() as conn:
+        refresh_account_months(conn, settings, wait=wait)
+    return leads
 
 
 def refresh_kept(conn: Connection, settings: Settings, *, wait: bool = True) -> int:
-    """Bring every table kept from the CRM tables up to date in the caller's transaction: the journeys with the
-    leads' stage spans, and the deals' stage spans; how many leads were worked out."""
+    """`refresh_store` in the caller's transaction (the demo's): the journeys with the leads' stage spans, the
+    deals' stage spans and the account months; how many leads were worked out."""
     leads = refresh_journeys(conn, settings, wait=wait)
     refresh_deal_spans(conn, wait=wait)
+    refresh_account_months(conn, settings, wait=wait)
     return leads
 
 

@@ -69,6 +69,11 @@ __all__ = [
     "deal_span_dirty",
     "JOURNEY_STAGES_MAX",
     "JOURNEY_TABLES",
+    "account_months",
+    "account_month_dirty",
+    "account_month_state",
+    "ACCOUNT_MONTH_TABLES",
+    "KEPT_TABLES",
     "CRM_TABLES",
     "MONEY",
     "PLAN_METRICS",
@@ -142,7 +147,8 @@ class LeadStageEvent(Base):
     owner_id: Mapped[str | None] = mapped_column(ID)
 
     __table_args__ = (
-        Index("ix_lead_stage_events_stage_entered", "stage", "entered_at"),
+        # The lead rides along so the period's touched leads (`/sql`, `/funnel … flow`) read the index alone.
+        Index("ix_lead_stage_events_stage_entered_lead", "stage", "entered_at", "lead_id"),
         Index("ix_lead_stage_events_owner_entered", "owner_id", "entered_at"),
     )
 
@@ -191,13 +197,15 @@ class Activity(Base):
     account_id: Mapped[str | None] = mapped_column(ID)
 
     __table_args__ = (
-        Index("ix_activities_owner_completed", "owner_id", "completed_at"),
+        # Type and status ride along so the done calls and meetings of a period (`/plan`, its 90 days of "what it
+        # takes") read the index alone instead of looking up every activity of the period.
+        Index("ix_activities_owner_completed_kind", "owner_id", "completed_at", "type", "status"),
         Index("ix_activities_owner_created", "owner_id", "created_at"),
         # Status rides along so "due in the period" and its completion read the index alone.
         Index("ix_activities_owner_due_status", "owner_id", "due_at", "status"),
         # The organisation's day (digests, an admin's /activity): PostgreSQL cannot skip through the owner-first
         # indexes above the way SQLite does, and would read all activities for one day's.
-        Index("ix_activities_completed", "completed_at"),
+        Index("ix_activities_completed_kind", "completed_at", "type", "status", "owner_id"),
         Index("ix_activities_created", "created_at"),
         Index("ix_activities_due", "due_at"),
         # "Overdue now" asks only for open activities, a few percent of them: this index holds just those. A query
@@ -651,3 +659,49 @@ JOURNEY_TABLES = (
     deal_stage_spans,
     deal_span_dirty,
 )
+
+account_months = Table(
+    "account_months",
+    Base.metadata,
+    # Keyed by month first, so the organisation's months of a question lie together (SQLite keeps a table without
+    # rowid in key order); one account's months are found through the index.
+    Column("month", String(7), primary_key=True),  # YYYY-MM in the time zone of `account_month_state`
+    Column("account_id", ID, primary_key=True),
+    Column("orders", Integer, nullable=False),
+    Column("first_at", DateTime, nullable=False),
+    Column("last_at", DateTime, nullable=False),
+    Column("first_order_at", DateTime, nullable=False),
+    # Everything rides along, so a rep's or a team's months are read from the index alone.
+    Index(
+        "ix_account_months_by_account",
+        "account_id",
+        "month",
+        "first_at",
+        "last_at",
+        "first_order_at",
+        "orders",
+    ),
+    sqlite_with_rowid=False,
+)
+"""Per account and calendar month with an order: how many orders, the first and the last of them (naive UTC),
+and the account's first order ever (the same on each of its rows)."""
+
+account_month_dirty = Table(
+    "account_month_dirty",
+    Base.metadata,
+    Column("account_id", ID, primary_key=True),
+    sqlite_with_rowid=False,
+)
+"""Accounts whose orders changed since their `account_months` rows were worked out (marked by triggers)."""
+
+account_month_state = Table(
+    "account_month_state",
+    Base.metadata,
+    Column("tz", Text, primary_key=True),
+)
+"""The time zone whose calendar months `account_months` was worked out in."""
+
+ACCOUNT_MONTH_TABLES = (account_months, account_month_dirty, account_month_state)
+
+KEPT_TABLES = (*JOURNEY_TABLES, *ACCOUNT_MONTH_TABLES)
+"""Everything kpibot derives from the CRM tables and keeps: emptied with them."""

@@ -3,18 +3,30 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from dateutil.relativedelta import relativedelta
-from sqlalchemy import ColumnElement, and_, case, distinct, exists, func, literal, select
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    case,
+    exists,
+    func,
+    literal,
+    literal_column,
+    select,
+    union_all,
+)
 
 from metrics.declare import ComputeContext, Computed, MetricDef
 from metrics.periods import iter_buckets, local_midnight
 from metrics.result import BreakdownRow, Measure, Table, ratio
 from metrics.sql.breakdowns import add_up
-from metrics.sql.customers import ALL, account_grouping, active_at, mrr_month_before, sorted_rows
-from storage.schema import Account, Order
+from metrics.sql.customers import ALL, account_grouping, mrr_month_before, sorted_rows
+from storage.account_months import kept_months, month_of, ordered_between, orders_between
+from storage.schema import Account, Mrr
 from storage.times import naive_utc
 
 __all__ = ["RETENTION", "retention_counts", "RetentionCounts", "COHORT_MONTHS"]
@@ -37,41 +49,80 @@ def _segment_filter(ctx: ComputeContext) -> ColumnElement[bool]:
     return Account.segment == segment if segment else literal(True)
 
 
-def _orders_in_scope(ctx: ComputeContext) -> ColumnElement[bool]:
-    """Orders of the accounts in scope: a rep's or a team's numbers read only their accounts' orders, not every
-    order of the organisation (which is what the organisation's numbers read anyway)."""
+def _scope_accounts(ctx: ComputeContext) -> Select | None:
+    """The ids of the accounts in scope, or None for every account: a rep's or a team's numbers read only their
+    accounts' months, not every month of the organisation (which is what the organisation's numbers read anyway)."""
     if ctx.scope.owner_ids is None and "segment" not in ctx.filters:
-        return literal(True)
-    return Order.account_id.in_(
-        select(Account.account_id).where(ctx.owner_in_scope(Account.owner_id), _segment_filter(ctx))
-    )
+        return None
+    return select(Account.account_id).where(ctx.owner_in_scope(Account.owner_id), _segment_filter(ctx))
 
 
 def _flag(condition: ColumnElement[bool]) -> Any:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
+def _months(ctx: ComputeContext, start: datetime, end: datetime) -> tuple[str, str]:
+    """The first and last calendar month (org time zone) with an instant of [start, end)."""
+    tz = ctx.settings.org.tz
+    return month_of(start, tz), month_of(end - timedelta(microseconds=1), tz)
+
+
+def _marks(flag: int) -> list[Any]:
+    """The s, e and n columns of a mark with `flag` (0 s, 1 e) set."""
+    return [literal_column(str(int(i == flag))).label(name) for i, name in enumerate(("s", "e", "n"))]
+
+
+def _paying(ctx: ComputeContext, accounts: Select | None, mrr_month: str, flag: int) -> Select:
+    """(account_id, s, e, n) with `flag` set for each account with MRR > 0 in `mrr_month`: the month's MRR rows
+    for the organisation, each account's own row for a rep or a team."""
+    paying = (Mrr.month == mrr_month, Mrr.mrr > 0)
+    if accounts is None:
+        return select(Mrr.account_id, *_marks(flag)).where(*paying)
+    own = exists(select(literal(1)).where(Mrr.account_id == Account.account_id, *paying))
+    return select(Account.account_id, *_marks(flag)).where(
+        ctx.owner_in_scope(Account.owner_id), _segment_filter(ctx), own
+    )
+
+
+def _yes(condition: ColumnElement[bool]) -> Any:
+    return case((condition, 1), else_=0)
+
+
 def retention_counts(ctx: ComputeContext, by: str | None = None) -> dict[str, tuple[str, RetentionCounts]]:
     """S (active at the period's start), E (active at its end), S ∩ E and N (first order in the period) per group."""
-    account = Account.account_id
-    active_start = active_at(ctx, ctx.start, mrr_month_before(ctx.conn, ctx.period.start_date), account)
-    active_end = active_at(ctx, ctx.end, mrr_month_before(ctx.conn, ctx.period.end_date), account)
-    ordered_in_period = exists(
-        select(literal(1)).where(
-            Order.account_id == account, Order.ordered_at >= ctx.start, Order.ordered_at < ctx.end
-        )
+    accounts = _scope_accounts(ctx)
+    window = timedelta(days=ctx.settings.retention.window_days)
+    # Active at an instant: an order in the window before it, or MRR in the month before (metrics.sql.customers).
+    # The accounts that are, gathered in one pass over the months from the first window's to the period's end,
+    # instead of asking each account's orders three times.
+    start_window, end_window = ctx.start - window, ctx.end - window
+    rows = kept_months(ctx.conn, ctx.settings, accounts, _months(ctx, min(start_window, ctx.start), ctx.end))
+    ordering = select(
+        rows.c.account_id,
+        _yes(ordered_between(rows.c, start_window, ctx.start)).label("s"),
+        _yes(ordered_between(rows.c, end_window, ctx.end)).label("e"),
+        _yes(and_(rows.c.first_order_at >= ctx.start, rows.c.first_order_at < ctx.end)).label("n"),
     )
-    ordered_before = exists(
-        select(literal(1)).where(Order.account_id == account, Order.ordered_at < ctx.start)
+    marks = union_all(
+        ordering,
+        _paying(ctx, accounts, mrr_month_before(ctx.conn, ctx.period.start_date), 0),
+        _paying(ctx, accounts, mrr_month_before(ctx.conn, ctx.period.end_date), 1),
+    ).subquery("marks")
+    flags = (
+        select(marks.c.account_id, *(func.max(marks.c[name]).label(name) for name in ("s", "e", "n")))
+        .group_by(marks.c.account_id)
+        .subquery("flags")
     )
     grouping = account_grouping(by)
     stmt = grouping.group(
         grouping.select_from_accounts(
-            _flag(active_start),
-            _flag(active_end),
-            _flag(and_(active_start, active_end)),
-            _flag(and_(ordered_in_period, ~ordered_before)),
-        ).where(ctx.owner_in_scope(Account.owner_id), _segment_filter(ctx))
+            _flag(flags.c.s == 1),
+            _flag(flags.c.e == 1),
+            _flag(and_(flags.c.s == 1, flags.c.e == 1)),
+            _flag(flags.c.n == 1),
+        )
+        .outerjoin(flags, flags.c.account_id == Account.account_id)
+        .where(ctx.owner_in_scope(Account.owner_id), _segment_filter(ctx))
     )
     return {
         grouping.key_of(key): (grouping.label_of(label), RetentionCounts(int(s), int(e), int(both), int(n)))
@@ -81,10 +132,14 @@ def retention_counts(ctx: ComputeContext, by: str | None = None) -> dict[str, tu
 
 def _repeat_counts(ctx: ComputeContext, by: str | None) -> dict[str, tuple[int, int]]:
     """Per group: (customers with ≥ 2 orders, customers with ≥ 1 order) over orders in the period."""
+    rows = kept_months(ctx.conn, ctx.settings, _scope_accounts(ctx), _months(ctx, ctx.start, ctx.end))
+    counted = select(rows.c.account_id, orders_between(rows.c, ctx.start, ctx.end).label("n")).subquery(
+        "counted"
+    )
     per_account = (
-        select(Order.account_id, func.count().label("orders"))
-        .where(Order.ordered_at >= ctx.start, Order.ordered_at < ctx.end, _orders_in_scope(ctx))
-        .group_by(Order.account_id)
+        select(counted.c.account_id, func.sum(counted.c.n).label("orders"))
+        .group_by(counted.c.account_id)
+        .having(func.sum(counted.c.n) > 0)
         .subquery("per_account")
     )
     grouping = account_grouping(by)
@@ -147,36 +202,32 @@ def cohort_table(ctx: ComputeContext) -> Table:
     def month_index(column: Any) -> Any:
         return case(*((column < bound, i) for i, bound in enumerate(bounds[1:-1])), else_=COHORT_MONTHS - 1)
 
-    # The cohort's customers first (first order in the twelve months), then each one's orders of those months by
-    # its (account, time) index: the months' orders of everybody else are never read.
-    first_at = func.min(Order.ordered_at)
-    firsts = (
-        select(Order.account_id, first_at.label("first_at"))
-        .where(_orders_in_scope(ctx))
-        .group_by(Order.account_id)
-        .having(first_at >= bounds[0], first_at < bounds[-1])
-        .subquery("firsts")
+    # Each cohort customer's months with an order, straight from its kept months: the first order of every
+    # account is kept with them, so no pass over the organisation's orders is needed to find the cohorts.
+    kept = kept_months(
+        ctx.conn,
+        ctx.settings,
+        _scope_accounts(ctx),
+        (months[0].strftime("%Y-%m"), months[-2].strftime("%Y-%m")),
     )
-    orders = Order.__table__.alias("later")
     active = (
         select(
-            firsts.c.account_id,
-            month_index(firsts.c.first_at).label("cohort"),
-            month_index(orders.c.ordered_at).label("month_index"),
+            kept.c.account_id,
+            month_index(kept.c.first_order_at).label("cohort"),
+            month_index(kept.c.first_at).label("month_index"),
         )
-        .select_from(firsts)
-        .join(orders, orders.c.account_id == firsts.c.account_id)
-        .join(Account, Account.account_id == firsts.c.account_id)
+        .join(Account, Account.account_id == kept.c.account_id)
         .where(
-            orders.c.ordered_at >= bounds[0],
-            orders.c.ordered_at < bounds[-1],
+            kept.c.first_order_at >= bounds[0],
+            kept.c.first_order_at < bounds[-1],
             ctx.owner_in_scope(Account.owner_id),
             _segment_filter(ctx),
         )
         .subquery("active")
     )
     # Grouping on the subquery's columns (not on the CASE itself) keeps PostgreSQL happy with bound parameters.
-    stmt = select(active.c.cohort, active.c.month_index, func.count(distinct(active.c.account_id))).group_by(
+    # A row is one account's one month, so counting rows counts the accounts active in that month.
+    stmt = select(active.c.cohort, active.c.month_index, func.count()).group_by(
         active.c.cohort, active.c.month_index
     )
     counts = {(int(c), int(m)): int(n) for c, m, n in ctx.conn.execute(stmt)}

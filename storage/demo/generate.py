@@ -51,7 +51,7 @@ from storage.demo.plans import make_plans
 from storage.demo.write import Rows, bulk_load, write_rows
 from storage.errors import UserError
 from storage.journeys import refresh_kept
-from storage.schema import CRM_TABLES, JOURNEY_TABLES
+from storage.schema import CRM_TABLES, KEPT_TABLES
 
 __all__ = ["Scale", "SCALES", "DemoSummary", "generate_demo", "has_crm_data", "clear_crm_data"]
 
@@ -119,7 +119,7 @@ def has_crm_data(engine: Engine) -> bool:
 def clear_crm_data(engine: Engine) -> None:
     """Empty every CRM table (kpibot's own tables — invites, subscriptions, outbox, alerts — are kept)."""
     # What kpibot derived from the CRM tables goes with them (TRUNCATE fires no row triggers).
-    names = [*CRM_TABLES, *(table.name for table in JOURNEY_TABLES)]
+    names = [*CRM_TABLES, *(table.name for table in KEPT_TABLES)]
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
             conn.execute(text("TRUNCATE " + ", ".join(f'"{name}"' for name in names)))

@@ -11,15 +11,16 @@ from metrics.catalogue import MetricQuery, query
 from metrics.scope import Scope
 from storage.config.settings import load_settings
 from storage.errors import PermissionDenied
-from tests.fixtures.customers import seed_customers
+from tests.fixtures.customers import ACCOUNT_MONTH_STATES, prepare_account_months, seed_customers
 
 NOW = datetime(2026, 11, 15, 12, tzinfo=UTC)
 SETTINGS = load_settings(env={})
 
 
-@pytest.fixture
-def db(engine):
+@pytest.fixture(params=ACCOUNT_MONTH_STATES)
+def db(engine, request):
     seed_customers(engine)
+    prepare_account_months(engine, request.param)
     return engine
 
 
