@@ -77,6 +77,8 @@ def configure_logging(settings: Settings, *, verbose: bool = False) -> Redactor:
     line, with every secret blanked out; returns the redactor, for what stores errors."""
     level = logging.DEBUG if verbose else getattr(logging, settings.kpibot_log_level.upper(), logging.WARNING)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # One line per Bot API call (a long poll every few seconds) would drown kpibot's own lines at INFO; -v shows them.
+    logging.getLogger("httpx").setLevel(logging.NOTSET if verbose else max(level, logging.WARNING))
     redact = Redactor.from_settings(settings)
     flt = RedactSecrets(redact)
     for handler in logging.getLogger().handlers:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 import bot.conversation
 from bot.conversation import Conversation
-from bot.logs import JsonFormatter, RedactSecrets
+from bot.logs import JsonFormatter, RedactSecrets, configure_logging
 from bot.reply.messages import Request
 from run_bot import build_registry
 from storage.config.secrets import Redactor
@@ -76,3 +76,16 @@ def test_the_cli_writes_one_json_object_a_line_without_its_secrets(tmp_path):
     assert all({"time", "level", "logger", "message"} <= set(entry) for entry in entries)
     assert any(entry["logger"].startswith("alembic") for entry in entries)
     assert TOKEN not in done.stderr and TOKEN.split(":")[1] not in done.stderr
+
+
+def test_at_info_the_bot_api_calls_of_a_long_poll_are_not_logged_but_with_v_they_are(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    httpx_log = logging.getLogger("httpx")
+    before = httpx_log.level
+    try:
+        configure_logging(load_settings(env={"KPIBOT_LOG_LEVEL": "INFO"}))
+        assert not httpx_log.isEnabledFor(logging.INFO) and httpx_log.isEnabledFor(logging.WARNING)
+        configure_logging(load_settings(env={"KPIBOT_LOG_LEVEL": "INFO"}), verbose=True)
+        assert httpx_log.level == logging.NOTSET  # as the root logger says: DEBUG with -v
+    finally:
+        httpx_log.setLevel(before)
