@@ -38,6 +38,7 @@ class Telemetry:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self._store: StoreCollector | None = None
         r = self.registry
         self.commands = Counter(
             "kpibot_commands",
@@ -72,8 +73,12 @@ class Telemetry:
         )
 
     def watch_store(self, engine: Engine, clock: Callable[[], datetime] | None = None) -> None:
-        """Also report what the store holds at each scrape (once per engine)."""
-        self.registry.register(StoreCollector(engine, clock))
+        """Also report what `engine`'s store holds at each scrape, instead of the store watched before (a process
+        serving again must not report its families twice, nor keep an old engine alive)."""
+        if self._store is not None:
+            self.registry.unregister(self._store)
+        self._store = StoreCollector(engine, clock)
+        self.registry.register(self._store)
 
 
 _current = Telemetry()

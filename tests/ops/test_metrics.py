@@ -162,3 +162,15 @@ def test_a_label_never_holds_what_was_typed(engine, text):
 
     scraped = generate_latest(telemetry().registry).decode()
     assert "secret-word" not in scraped and "tok-77" not in scraped and "Anna" not in scraped
+
+
+def test_serving_again_reports_the_store_once(engine):
+    # Each serve() watches its engine's store; a second one replaced nothing and every outbox family came twice.
+    from prometheus_client import generate_latest
+
+    from storage.telemetry import telemetry
+
+    telemetry().watch_store(engine)
+    telemetry().watch_store(engine)
+    scraped = generate_latest(telemetry().registry).decode()
+    assert scraped.count("# TYPE kpibot_outbox_oldest_pending_seconds gauge") == 1
