@@ -18,6 +18,9 @@ CRM's mapping overrides (a custom stage field, custom status values, other field
         export_date_format: d.m.Y      # the exporting user's preferences (Profile → Advanced), for export files
         export_time_format: H:i
         export_timezone: Europe/Berlin
+      amocrm:
+        lead_stages: {"Квалифицирован": sql, "41234567": mql}   # by status name or id
+        group_managers: {"Отдел продаж": mia@example.com}      # a group's users report to its manager
 
 Secrets (client secrets, tokens, private keys) never live here: they come from the environment only.
 """
@@ -35,6 +38,7 @@ __all__ = [
     "DynamicsSettings",
     "SalesforceSettings",
     "SugarcrmSettings",
+    "AmocrmSettings",
     "parse_every",
     "php_to_strptime",
 ]
@@ -189,6 +193,32 @@ class SugarcrmSettings(CrmOverrides):
         return value
 
 
+class AmocrmSettings(CrmOverrides):
+    """amoCRM / Kommo: `fields` keyed by entity (`leads`, `companies`, `tasks`), `lead_stages` by a status's id
+    (`"142"`) or name (`Переговоры`); `group_managers`: a group (отдел, by name or id) → its manager's email."""
+
+    page_size: int = 250  # items per list page (limit, at most 250)
+    requests_per_second: float = 7.0  # amoCRM's limit per integration
+    group_managers: dict[str, str] = Field(default_factory=dict)
+    export_timezone: str | None = None  # the zone of the export's dates (by default the org's)
+
+    @field_validator("page_size")
+    @classmethod
+    def _page(cls, value: int) -> int:
+        if not 1 <= value <= 250:
+            raise ValueError(f"page_size must be from 1 to 250, not {value}")
+        return value
+
+    @field_validator("requests_per_second")
+    @classmethod
+    def _rate(cls, value: float) -> float:
+        if not 0 < value <= 7:
+            raise ValueError(
+                f"requests_per_second must be above 0 and at most 7 (amoCRM's limit), not {value}"
+            )
+        return value
+
+
 class CrmSettings(_Section):
     sync_every: timedelta = timedelta(minutes=15)
     stale_after: timedelta = timedelta(hours=2)  # deprecated, the fallback of `data.stale_after`
@@ -196,6 +226,7 @@ class CrmSettings(_Section):
     salesforce: SalesforceSettings = Field(default_factory=SalesforceSettings)
     dynamics: DynamicsSettings = Field(default_factory=DynamicsSettings)
     sugarcrm: SugarcrmSettings = Field(default_factory=SugarcrmSettings)
+    amocrm: AmocrmSettings = Field(default_factory=AmocrmSettings)
 
     @field_validator("sync_every", "stale_after", mode="before")
     @classmethod

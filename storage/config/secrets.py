@@ -34,6 +34,9 @@ SECRET_SETTINGS = (
     "dynamics_client_secret",
     "sugarcrm_password",
     "sugarcrm_client_secret",
+    "amocrm_access_token",
+    "amocrm_client_secret",
+    "amocrm_refresh_token",
 )
 
 # Secrets shorter than this are not searched for: blanking every "abc" would garble the text and hide nothing.
