@@ -49,23 +49,30 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import httpx
 from sqlalchemy import Engine, insert, select, update
 
 from storage.config.settings import Settings
+from storage.crm.exports import Partition
 from storage.crm.http import backoff, json_body, same_origin_path
 from storage.crm.mapping import CrmMapping, CrmRecord, MapContext, ObjectMap, Skip, apply_overrides
 from storage.crm.sync import CrmError, Deletions
-from storage.schema import Deal, SyncWatermark
+from storage.errors import UserError
+from storage.schema import Deal, SyncWatermark, User
 
 __all__ = [
     "LEAD_STATUSES",
     "AmocrmAuth",
     "AmocrmClient",
     "AmocrmConnector",
+    "AmocrmRows",
+    "amocrm_export_files",
     "amocrm_mapping",
 ]
 
@@ -692,3 +699,87 @@ def _flat(item: dict[str, Any]) -> dict[str, Any]:
             value = str(value)
         record[key] = value
     return record
+
+
+# amoCRM's export of leads ("Сделки" → … → Экспорт, CSV): its Russian column names → the API's fields.
+EXPORT_COLUMNS = {
+    "id": "id",
+    "бюджет": "price",
+    "ответственный": "responsible_user_id",
+    "этап сделки": "status_name",
+    "дата создания": "created_at",
+    "дата изменения": "updated_at",
+    "дата закрытия": "closed_at",
+    "компания": "company_name",
+}
+_EXPORT_FORMATS = ("%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%d.%m.%Y")
+_STATUS_NAMES = {"успешно реализовано": WON, "закрыто и не реализовано": LOST}
+
+
+def amocrm_export_files(path: Path) -> tuple[dict[str, Path], dict[str, tuple[Partition, ...]]]:
+    """The leads export at `path`: one CSV (whatever amoCRM named it), or every CSV in a folder, all of them leads."""
+    if path.is_dir():
+        found = sorted(p for p in path.iterdir() if p.suffix.lower() == ".csv")
+        if not found:
+            raise UserError("import.no_export", "{path}: no amoCRM export (.csv) here", path=str(path))
+    elif path.is_file():
+        found = [path]
+    else:
+        raise UserError("import.no_file", "{path}: no such file", path=str(path))
+    return {"leads": found[0]}, {"leads": tuple(Partition(p) for p in found)}
+
+
+class AmocrmRows:
+    """A row of amoCRM's leads export as the API's lead: the responsible user by name (a user kpibot has, from a
+    sync or `kpibot import users`), `Бюджет` as a number, dates as the account's time zone writes them
+    (`crm.amocrm.export_timezone`, by default the org's), the closing statuses by their names."""
+
+    def __init__(self, settings: Settings, users: dict[str, str]) -> None:
+        self.settings = settings
+        self.users = users
+        self.zone = ZoneInfo(settings.crm.amocrm.export_timezone or settings.org.timezone)
+        self.connector = AmocrmConnector(settings, None)  # type: ignore[arg-type]  # its mapping, no client
+
+    @classmethod
+    def from_store(cls, engine: Engine, settings: Settings) -> AmocrmRows:
+        with engine.connect() as conn:
+            named = conn.execute(select(User.name, User.user_id)).all()
+        return cls(settings, {" ".join(str(n).split()).lower(): str(u) for n, u in named})
+
+    def native(self, values: dict[str, Any], mapped: ObjectMap) -> dict[str, Any]:
+        record: dict[str, Any] = {}
+        for column, value in values.items():
+            name = EXPORT_COLUMNS.get(" ".join(str(column).split()).lower())
+            if name is None:
+                continue
+            text = str(value or "").strip()
+            try:
+                record[name] = self._value(name, text)
+            except ValueError as exc:
+                record["_problem"] = f"{column}={text!r}: {exc}"
+        record.setdefault("updated_at", record.get("closed_at") or record.get("created_at"))
+        status = _STATUS_NAMES.get(str(record.get("status_name") or "").lower())
+        record["status_id"] = str(status) if status else None
+        record["status_first"] = False
+        if mapped.table in ("deals", "deal_stage_events") and "_problem" not in record:
+            try:
+                record["not_a_deal"] = not self.connector._is_deal(record)
+            except ValueError:
+                record["not_a_deal"] = True
+        return record
+
+    def _value(self, name: str, text: str) -> Any:
+        if not text:
+            return None
+        if name in _MOMENTS:
+            for fmt in _EXPORT_FORMATS:
+                try:
+                    return datetime.strptime(text, fmt).replace(tzinfo=self.zone)
+                except ValueError:
+                    continue
+            raise ValueError("not a date (expected DD.MM.YYYY HH:MM:SS)")
+        if name == "price":
+            return str(Decimal(text.replace("\xa0", "").replace(" ", "").replace(",", ".")))
+        if name == "responsible_user_id":
+            return self.users.get(" ".join(text.split()).lower(), text)
+        return text

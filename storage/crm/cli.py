@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from storage.cli import CliContext
 from storage.config.settings import Settings
-from storage.crm.amocrm import AmocrmConnector, amocrm_mapping
+from storage.crm.amocrm import AmocrmConnector, AmocrmRows, amocrm_export_files, amocrm_mapping
 from storage.crm.dynamics import DynamicsConnector, dynamics_mapping
 from storage.crm.dynamics_export import LOGICAL_NAMES, DynamicsRows, synapse_link_files
 from storage.crm.exports import DIALECTS, ExportConnector, RowReader, export_files
@@ -103,12 +103,15 @@ def import_export(ctx: CliContext, crm: str, path: Path, *, skip_invalid: bool =
     try:
         mapping = MAPPINGS[crm](ctx.settings)
         described = synapse_link_files(mapping, path) if crm == "dynamics" else None
+        described = amocrm_export_files(path) if crm == "amocrm" else described
         files, partitions = described or (export_files(mapping, path, EXPORT_ALIASES.get(crm)), {})
         rows = EXPORT_ROWS[crm](path if path.is_dir() else path.parent) if crm in EXPORT_ROWS else None
     except (UserError, ValueError, OSError, UnicodeDecodeError) as exc:
         print(f"kpibot import: {exc}", file=sys.stderr)
         return 2
     upgrade(ctx.engine)
+    if crm == "amocrm":  # the export names users, not ids: the ones kpibot has
+        rows = AmocrmRows.from_store(ctx.engine, ctx.settings)
     dialect = DIALECTS[crm].for_settings(ctx.settings) if crm in DIALECTS else None
     connector = ExportConnector(f"{crm}{EXPORT_SUFFIX}", mapping, files, dialect, rows, partitions)
     result = sync(

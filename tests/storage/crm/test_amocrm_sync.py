@@ -21,13 +21,24 @@ from datetime import datetime
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from run_bot import main
 from storage.config.settings import Settings, load_settings
 from storage.crm.amocrm import AmocrmConnector
+from storage.crm.cli import CONNECTORS
 from storage.crm.sync import sync
-from storage.schema import Activity, Deal, DealStageEvent, Lead, LeadStageEvent, SyncRejected, SyncRun, User
+from storage.schema import (
+    Account,
+    Activity,
+    Deal,
+    DealStageEvent,
+    Lead,
+    LeadStageEvent,
+    SyncRejected,
+    SyncRun,
+    User,
+)
 from tests.fakes.amocrm_api import FakeAmocrmApi
 from tests.fixtures.crm_org import NOV, empty_crm_tables, numbers
 
@@ -271,8 +282,9 @@ def test_oauth_refreshes_keeps_the_rotated_token_in_the_store_and_a_refused_one_
     assert seed not in err and fake.client_secret not in err
     with engine.connect() as conn:
         last = conn.execute(select(SyncRun.status, SyncRun.error).order_by(SyncRun.id.desc())).first()
-        accounts = conn.execute(select(Lead)).all()
-    assert last.status == "failed" and "refresh token" in last.error and accounts == []
+        accounts = conn.execute(select(Account.account_id)).scalars().all()
+    assert last.status == "failed" and "refresh token" in last.error
+    assert accounts == ["301"]  # what the earlier syncs wrote stays
 
 
 def test_missing_credentials_are_refused_before_any_call(fake, db_url, capsys, monkeypatch):
@@ -292,7 +304,11 @@ def test_the_cli_syncs_and_the_leads_export_csv_imports(engine, db_url, fake, tm
     config.write_text(
         "crm:\n  admins: [ann@example.com]\n  amocrm:\n    requests_per_second: 7\n", encoding="utf-8"
     )
-    fake.requests_per_second = 10_000  # the CLI paces by the real clock
+    time = VirtualTime()
+    fake.clock = time.clock
+    monkeypatch.setitem(  # the CLI's own connector, its pacing on the virtual clock
+        CONNECTORS, "amocrm", lambda s: AmocrmConnector.from_settings(s, sleep=time.sleep, clock=time.clock)
+    )
     assert main(["--config", str(config), "--db", db_url, "sync", "amocrm"]) == 0
     assert "amocrm: read" in capsys.readouterr().out
     settings = settings_for(fake)
@@ -302,7 +318,6 @@ def test_the_cli_syncs_and_the_leads_export_csv_imports(engine, db_url, fake, tm
     empty = [
         t for t in ("activities", "deal_stage_events", "lead_stage_events", "deals", "leads", "accounts")
     ]
-    from sqlalchemy import text
 
     with engine.begin() as conn:
         for table in empty:
