@@ -48,8 +48,9 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -366,6 +367,7 @@ class AmocrmClient:
         self._refresh = auth.refresh_token
         self._expires_at = float("inf") if auth.access_token else 0.0
         self.store = TokenStore(None, auth.refresh_token)
+        self.answered_at: datetime | None = None  # the server's clock (Date) at its last answer
 
     def close(self) -> None:
         self._http.close()
@@ -431,6 +433,7 @@ class AmocrmClient:
                 self.sleep(backoff(waits, None))
                 continue
             status = answer.status_code
+            self.answered_at = _http_date(answer.headers.get("Date"))
             if status == 204:
                 return None
             if status == 200:
@@ -512,6 +515,13 @@ class AmocrmClient:
                 lower, seen = lower + 1, set()
 
 
+def _http_date(value: str | None) -> datetime | None:
+    try:
+        return parsedate_to_datetime(value) if value else None
+    except (TypeError, ValueError):
+        return None
+
+
 def _error(answer: httpx.Response) -> str:
     """amoCRM's problem+json body (`title`, `detail`, `hint`) as one short line."""
     body = json_body(answer)
@@ -583,6 +593,9 @@ class AmocrmConnector:
             params["with"] = "companies"
         if mapped.object == "leads/notes":
             params["filter[note_type][]"] = ["call_in", "call_out"]
+        if mapped.object == "tasks":
+            yield from self._tasks(since)
+            return
         for item in self.client.changed(f"/api/v4/{mapped.object}", entity, since, params):
             record = _flat(item)
             if mapped.object == "leads":
@@ -618,6 +631,20 @@ class AmocrmConnector:
             with self._engine.connect() as conn:
                 self._deals = set(conn.execute(select(Deal.deal_id)).scalars())
         return self._deals
+
+    def _tasks(self, since: datetime | None) -> Iterator[CrmRecord]:
+        """Tasks changed after `since`, in id order (amoCRM sorts tasks by id, creation or due time, not by change):
+        a task changed while the pages are read keeps its place, so none is skipped; each carries the server's
+        time when the walk began, which caps the watermark (`stamp`), so such a change is read again next time."""
+        params: dict[str, Any] = {"limit": self.client.page_size, "order[id]": "asc"}
+        if since is not None:
+            params["filter[updated_at][from]"] = int(since.timestamp()) + 1
+        began: datetime | None = None
+        for item in self.client.pages("/api/v4/tasks", "tasks", params):
+            began = began or self.client.answered_at
+            record = _flat(item)
+            record["read_from"] = began
+            yield record
 
     def _with_status(self, record: dict[str, Any]) -> None:
         status = self.statuses().get(int(record.get("status_id") or 0))
@@ -681,6 +708,9 @@ class AmocrmConnector:
 
     def stamp(self, record: CrmRecord, mapped: ObjectMap) -> datetime | None:
         value = record.get(mapped.stamp)
+        began = record.get("read_from")
+        if isinstance(value, datetime) and isinstance(began, datetime):
+            return min(value, began - timedelta(seconds=1))  # a walk in id order: see `_tasks`
         return value if isinstance(value, datetime) else None
 
     def close(self) -> None:

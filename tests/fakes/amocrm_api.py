@@ -8,7 +8,8 @@ It answers, as amoCRM's API v4 documents:
 - `GET /api/v4/users`, `/companies`, `/leads`, `/tasks`, `/leads/notes`, `/leads/pipelines`, `/events`:
   `{_page, _links: {self, next}, _embedded: {<entity>: [...]}}` (no `next` on the last page), 204 with no body when
   nothing matches. `limit` (default 50; at most 250, events 100 — more is 400), `page` (from 1),
-  `filter[updated_at][from|to]` (unix seconds, inclusive), `order[updated_at]=asc|desc`, `with=companies`,
+  `filter[updated_at][from|to]` (unix seconds, inclusive), `order[<field>]=asc|desc` (leads by created_at,
+  updated_at or id; companies and notes by updated_at or id; tasks by created_at, complete_till or id), `with=companies`,
   `filter[note_type][]`, and for events `filter[type]`, `filter[entity]`, `filter[created_at][from]`. Moments are
   unix seconds; a lead's `_embedded.companies` only `with=companies`.
 The API needs `Authorization: Bearer <token>`: one the fake did not issue, or one it expired, is 401. It allows
@@ -36,6 +37,14 @@ from tests.fakes.loopback import LoopbackServer
 __all__ = ["ApiCall", "FakeAmocrmApi"]
 
 _ENTITIES = {"users", "companies", "leads", "tasks", "notes"}
+# What each list may be ordered by (`order[<field>]=asc|desc`), as amoCRM's API v4 documents.
+_ORDERS = {
+    "users": ("id",),
+    "companies": ("updated_at", "id"),
+    "leads": ("created_at", "updated_at", "id"),
+    "tasks": ("created_at", "complete_till", "id"),
+    "notes": ("updated_at", "id"),
+}
 _PATHS = {
     "/api/v4/users": "users",
     "/api/v4/companies": "companies",
@@ -292,8 +301,11 @@ class FakeAmocrmApi(LoopbackServer):
         ]
         if kinds:
             items = [i for i in items if i.get("note_type") in kinds]
-        order = q.get("order[updated_at]")
-        items.sort(key=lambda i: (i["updated_at"], i["id"]) if order else i["id"], reverse=order == "desc")
+        orders = [(k[6:-1], v) for k, v in q.items() if k.startswith("order[")]
+        if len(orders) > 1 or any(f not in _ORDERS[entity] or v not in ("asc", "desc") for f, v in orders):
+            return _problem(400, "Bad Request", f"order by one of {', '.join(_ORDERS[entity])}, asc or desc")
+        field, direction = orders[0] if orders else ("id", "asc")
+        items.sort(key=lambda i: (i.get(field) or 0, i["id"]), reverse=direction == "desc")
         for item in items:
             if entity == "leads":
                 linked = item.pop("company_ids", [])

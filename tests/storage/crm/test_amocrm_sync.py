@@ -37,6 +37,7 @@ from storage.schema import (
     LeadStageEvent,
     SyncRejected,
     SyncRun,
+    SyncWatermark,
     User,
 )
 from tests.fakes.amocrm_api import FakeAmocrmApi
@@ -83,7 +84,11 @@ def fake(server):
 
 def settings_for(fake: FakeAmocrmApi, **env: str) -> Settings:
     environment = {"AMOCRM_URL": fake.base_url, "AMOCRM_ACCESS_TOKEN": "fake-long-lived-token-0001", **env}
-    crm = {"admins": ["ann@example.com"], "amocrm": {"group_managers": {"Отдел продаж": "mia@example.com"}}}
+    amocrm = {
+        "group_managers": {"Отдел продаж": "mia@example.com"},
+        "page_size": 2,
+    }  # pages of two: paging walked
+    crm = {"admins": ["ann@example.com"], "amocrm": amocrm}
     return load_settings(env=environment, crm=crm)
 
 
@@ -207,6 +212,11 @@ def test_daily_syncs_land_the_funnel_deals_and_history_then_read_only_what_chang
         "note-501": ("call", "done", "202", None, naive(NOV(3))),
     }
     assert all(wait < 1 for wait in time.waits)  # only pacing: never over the limit
+    # Nov 3 stamped four leads in one second, two a page: that second was walked by page, then the next asked for
+    ties = [c for c in fake.calls_to("/api/v4/leads") if c.param("filter[updated_at][to]")]
+    assert {(c.param("filter[updated_at][to]"), c.param("page")) for c in ties} == {
+        (str(int(NOV(3).timestamp())), "2")
+    }
     assert all(c.authorization == "Bearer fake-long-lived-token-0001" for c in fake.calls)
 
     before = len(fake.calls)
@@ -230,6 +240,9 @@ def test_daily_syncs_land_the_funnel_deals_and_history_then_read_only_what_chang
     }
     leads = fake.calls_to("/api/v4/leads", after=before)
     assert {c.param("filter[updated_at][from]") for c in leads} == {str(int(NOV(10).timestamp()) + 1)}
+    with engine.connect() as conn:
+        marks = dict(conn.execute(select(SyncWatermark.object, SyncWatermark.watermark)).all())
+    assert marks["leads>leads"] == naive(NOV(12)) and marks["events>lead_stage_events"] == naive(NOV(12))
     assert funnel_of(engine, settings) == (4, 3, 3, 2, 1)
     with engine.connect() as conn:
         assert conn.execute(select(Lead.lead_id).where(Lead.lead_id == "203")).first() is None
