@@ -21,14 +21,19 @@ from the last stamp read, leaving out the ids already read at it; a page whose r
 walked by `page` within that second.
 
 Mapping (each amoCRM "lead" is a pipeline deal): a lead is a lead (created_at, responsible user, its first company)
-and a deal (`price` → amount; status 142 "Успешно реализовано" → won, 143 "Закрыто и не реализовано" → lost, else
-open; `closed_at` when closed). Funnel stages come from the status (`crm.amocrm.lead_stages`, by status id or
+and, once it is one, a deal (`price` → amount; status 142 "Успешно реализовано" → won, 143 "Закрыто и не
+реализовано" → lost, else open; `closed_at` when closed): a lead is a deal when won, when its status is at
+`opportunity` or later in the funnel, or when lost after it was one (a deal stored already) — else kpibot's funnel
+would count every lead an opportunity. A lead that stops being one has its deal row removed. Funnel stages come from the status (`crm.amocrm.lead_stages`, by status id or
 name; the unsorted status and each pipeline's first → lead; `LEAD_STATUSES` names the standard pipeline's); deal
 stages are status names. Each `lead_status_changed` event is a stage entry at its `created_at`; the status a sync
 sees on a lead is recorded too, at `updated_at` (a lead created straight into a stage has no event) — a lead stage
 only once, a deal stage only when it is not the deal's last one. Tasks: `task_type_id` 1 → call, 2 → meeting, else
 task; done when `is_completed` (at `updated_at`: amoCRM keeps no completion time), due `complete_till`; a call note
 is a call done at its `created_at`. Ids are amoCRM's numbers as text; tasks are `task-<id>`, notes `note-<id>`.
+
+Export: amoCRM's CSV export of leads (Сделки → Экспорт), its Russian columns (`EXPORT_COLUMNS`) read by
+`AmocrmRows` into the records a sync reads, the responsible user matched by name to the users kpibot has.
 
 Deletions: amoCRM has no deleted feed for every entity; the events `lead_deleted` and `company_deleted` are read
 after the records, from the newest one seen before (a `DeletionFeed`). Deleted tasks and notes are not seen
@@ -65,7 +70,7 @@ from storage.crm.http import backoff, json_body, same_origin_path
 from storage.crm.mapping import CrmMapping, CrmRecord, MapContext, ObjectMap, Skip, apply_overrides
 from storage.crm.sync import CrmError, Deletions
 from storage.errors import UserError
-from storage.schema import Deal, SyncWatermark, User
+from storage.schema import Deal, Lead, SyncWatermark, User
 
 __all__ = [
     "LEAD_STATUSES",
@@ -679,17 +684,31 @@ class AmocrmConnector:
         events = sorted(
             self.client.pages("/api/v4/events", "events", params), key=lambda e: e.get("created_at") or 0
         )
+        known = self._known_leads({str(e.get("entity_id")) for e in events})
         for event in events:
             after = next(
                 (v.get("lead_status") for v in event.get("value_after") or () if isinstance(v, dict)), None
             )
-            if not isinstance(after, dict):
-                continue
+            if not isinstance(after, dict) or (
+                known is not None and str(event.get("entity_id")) not in known
+            ):
+                continue  # a lead deleted since, or one kpibot does not have: its stages are no one's
             record = _flat(event)
             record["status_id"] = str(after.get("id") or "")
             record["pipeline_id"] = str(after.get("pipeline_id") or "")
             self._with_status(record)
             yield record
+
+    def _known_leads(self, ids: set[str]) -> set[str] | None:
+        """Which of these leads the store has (None without a store: all of them)."""
+        if self._engine is None:
+            return None
+        wanted, found = sorted(ids), set()
+        with self._engine.connect() as conn:
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                found.update(conn.execute(select(Lead.lead_id).where(Lead.lead_id.in_(chunk))).scalars())
+        return found
 
     def deleted(self, mapped: ObjectMap, cursor: str | None) -> Deletions:
         """The ids the deletion events (`lead_deleted`, `company_deleted`) name since `cursor` (unix seconds)."""
@@ -738,9 +757,12 @@ EXPORT_COLUMNS = {
     "ответственный": "responsible_user_id",
     "этап сделки": "status_name",
     "дата создания": "created_at",
+    "дата создания сделки": "created_at",
     "дата изменения": "updated_at",
+    "дата редактирования": "updated_at",
     "дата закрытия": "closed_at",
     "компания": "company_name",
+    "название компании": "company_name",
 }
 _EXPORT_FORMATS = ("%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%d.%m.%Y")
 _STATUS_NAMES = {"успешно реализовано": WON, "закрыто и не реализовано": LOST}

@@ -14,7 +14,7 @@ It answers, as amoCRM's API v4 documents:
   unix seconds; a lead's `_embedded.companies` only `with=companies`.
 The API needs `Authorization: Bearer <token>`: one the fake did not issue, or one it expired, is 401. It allows
 `requests_per_second` (7) a second by its own clock; more is 429 (as is each of the calls `limit()` names), and
-`fail()` answers the next calls 502.
+`fail()` answers the next calls 502; `blocked` answers every call 403.
 
 Tests change the CRM through `add` / `update` / `delete`, stamped from the settable clock `now` (`updated_at`, and
 for leads a `lead_status_changed` event when the status changes; a delete writes `lead_deleted` or
@@ -101,6 +101,7 @@ class FakeAmocrmApi(LoopbackServer):
         self._tokens = {long_lived_token} if long_lived_token else set()
         self._refresh: set[str] = set()
         self._limited = 0
+        self.blocked = False  # every API call 403, as for an account blocked for going over the limit
         self._failing = 0
         self._times: list[float] = []
         self._numbers = itertools.count(1)
@@ -247,6 +248,8 @@ class FakeAmocrmApi(LoopbackServer):
         with self._lock:
             if not auth.startswith("Bearer ") or auth[7:] not in self._tokens:
                 return _problem(401, "Unauthorized", "Unauthorized")
+            if self.blocked:
+                return _problem(403, "Forbidden", "Account is blocked")
             now = self.clock()
             self._times = [t for t in self._times if now - t < 1.0]
             if len(self._times) >= self.requests_per_second or self._limited:

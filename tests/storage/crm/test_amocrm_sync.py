@@ -300,6 +300,20 @@ def test_oauth_refreshes_keeps_the_rotated_token_in_the_store_and_a_refused_one_
     assert accounts == ["301"]  # what the earlier syncs wrote stays
 
 
+def test_a_refused_long_lived_token_or_a_blocked_account_is_one_clear_line(engine, fake):
+    settings = settings_for(fake, AMOCRM_ACCESS_TOKEN="not-the-token-at-all-0001")
+    failed = sync(engine, settings, connector(settings, VirtualTime(), fake), now=fake.now)
+    assert failed.error == "amoCRM refused AMOCRM_ACCESS_TOKEN (401 Unauthorized); make a new one"
+    assert [o.object for o in failed.objects] == ["users"]
+    fake.blocked = True
+    settings = settings_for(fake)
+    blocked = sync(engine, settings, connector(settings, VirtualTime(), fake), now=fake.now)
+    assert blocked.error == (
+        "amoCRM refused /api/v4/users (403 Forbidden: Account is blocked): the account may be blocked for "
+        "exceeding the request limit, or the integration's user lacks the rights"
+    )
+
+
 def test_missing_credentials_are_refused_before_any_call(fake, db_url, capsys, monkeypatch):
     monkeypatch.setenv("AMOCRM_URL", fake.base_url)
     for name in ("AMOCRM_ACCESS_TOKEN", "AMOCRM_REFRESH_TOKEN"):
