@@ -703,7 +703,7 @@ class AmocrmConnector:
         """Which of these leads the store has (None without a store: all of them)."""
         if self._engine is None:
             return None
-        wanted, found = sorted(ids), set()
+        wanted, found = sorted(ids), set[str]()
         with self._engine.connect() as conn:
             for start in range(0, len(wanted), 500):
                 chunk = wanted[start : start + 500]
