@@ -149,9 +149,8 @@ def _deal(record: CrmRecord, row: dict[str, Any], ctx: MapContext) -> dict[str, 
 def _links(record: CrmRecord, row: dict[str, Any]) -> None:
     entity = str(record.get("entity_type") or "leads")
     linked = str(record.get("entity_id") or "") or None
-    row["lead_id"] = (
-        linked if entity == "leads" else None
-    )  # a deal too once it is one; the lead is always there
+    # The lead only: it is a deal too once it is one, but the lead is always there.
+    row["lead_id"] = linked if entity == "leads" else None
     row["deal_id"] = None
     row["account_id"] = linked if entity == "companies" else None
 
@@ -389,8 +388,9 @@ class AmocrmClient:
             self._token = str(kept.get("access_token") or "")
             self._expires_at = float(kept.get("expires_at") or 0.0)
 
-    def refresh(self) -> None:
-        """A new access token (and refresh token) by the refresh-token grant, kept in the store at once."""
+    def refresh(self, *, retried: bool = False) -> None:
+        """A new access token (and refresh token) by the refresh-token grant, kept in the store at once; a refused
+        one is tried again once with the refresh token the store keeps, when another process rotated it."""
         body = {
             "client_id": self.auth.client_id,
             "client_secret": self.auth.client_secret,
@@ -404,6 +404,12 @@ class AmocrmClient:
         except httpx.HTTPError as exc:
             raise CrmError(f"cannot reach amoCRM at {self.auth.url}: {type(exc).__name__}") from exc
         grant = json_body(answer)
+        if answer.status_code == 400 and not retried:
+            kept = self.store.load()  # another process may have used the token and kept the new one
+            if kept and kept.get("refresh_token") and kept["refresh_token"] != self._refresh:
+                self._refresh = str(kept["refresh_token"])
+                self.refresh(retried=True)
+                return
         if answer.status_code != 200 or not isinstance(grant, dict) or not grant.get("access_token"):
             raise CrmError(
                 f"amoCRM refused the refresh token ({answer.status_code} {_error(answer)}); authorise the "

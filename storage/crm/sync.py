@@ -167,13 +167,13 @@ def sync(
     options = _Options(full or not watermarks, dry_run, progress, skip_invalid, watermarks)
     if not dry_run:
         result.run_id = _start_run(engine, connector.crm, options.full, now)
-    attach = getattr(connector, "attach", None)  # a connector that keeps state of its own in the store
-    if attach is not None:
-        attach(engine)  # (amoCRM's rotating OAuth tokens), even in a dry run
     ctx = MapContext(
         connector.mapping.crm, connector.mapping.lead_stage_field, connector.mapping.lead_stages, now
     )
     try:
+        attach = getattr(connector, "attach", None)  # a connector that keeps state of its own in the store
+        if attach is not None:
+            attach(engine)  # (amoCRM's rotating OAuth tokens), even in a dry run
         for mapped in connector.mapping.objects:
             outcome = ObjectResult(mapped.object, mapped.table)
             result.objects.append(outcome)

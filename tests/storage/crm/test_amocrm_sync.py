@@ -300,6 +300,28 @@ def test_oauth_refreshes_keeps_the_rotated_token_in_the_store_and_a_refused_one_
     assert accounts == ["301"]  # what the earlier syncs wrote stays
 
 
+def test_two_processes_share_the_rotating_token_through_the_store(engine, fake):
+    """One process refreshes; the other, holding the spent refresh token, takes up the new one the store keeps."""
+    env = {"AMOCRM_ACCESS_TOKEN": "", "AMOCRM_CLIENT_ID": fake.client_id, "AMOCRM_CLIENT_SECRET": fake.client_secret,
+           "AMOCRM_REFRESH_TOKEN": fake.issue_refresh_token(), "AMOCRM_REDIRECT_URI": fake.redirect_uri}  # fmt: skip
+    settings = settings_for(fake, **env)
+    fake.add("companies", 301, name="Acme Corp")
+    time = VirtualTime()
+    assert sync(engine, settings, connector(settings, time, fake), now=fake.now).completed
+    first, second = connector(settings, time, fake), connector(settings, time, fake)
+    first.attach(engine)
+    second.attach(engine)  # both hold the same kept pair
+    companies = next(m for m in first.mapping.objects if m.object == "companies")
+    fake.expire_tokens()
+    assert [r["id"] for r in first.read(companies, None)] == [
+        "301"
+    ]  # refreshed: the kept refresh token is spent
+    assert [r["id"] for r in second.read(companies, None)] == ["301"]  # refused, then the newer kept one
+    first.close()
+    second.close()
+    assert [c.status for c in fake.calls_to("/oauth2/access_token")] == [200, 200, 400, 200]
+
+
 def test_a_refused_long_lived_token_or_a_blocked_account_is_one_clear_line(engine, fake):
     settings = settings_for(fake, AMOCRM_ACCESS_TOKEN="not-the-token-at-all-0001")
     failed = sync(engine, settings, connector(settings, VirtualTime(), fake), now=fake.now)
