@@ -70,7 +70,7 @@ from storage.crm.http import backoff, json_body, same_origin_path
 from storage.crm.mapping import CrmMapping, CrmRecord, MapContext, ObjectMap, Skip, apply_overrides
 from storage.crm.sync import CrmError, Deletions
 from storage.errors import UserError
-from storage.schema import Deal, Lead, SyncWatermark, User
+from storage.schema import Account, Deal, Lead, SyncWatermark, User
 
 __all__ = [
     "LEAD_STATUSES",
@@ -556,6 +556,7 @@ class AmocrmConnector:
         self._statuses: dict[int, tuple[str, bool]] | None = None
         self._engine: Engine | None = None
         self._deals: set[str] | None = None
+        self._companies: dict[str, str | None] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings, **client_options: Any) -> AmocrmConnector:
@@ -612,7 +613,7 @@ class AmocrmConnector:
             if mapped.object == "leads":
                 companies = (item.get("_embedded") or {}).get("companies") or []
                 record["company_id"] = str(companies[0]["id"]) if companies else None
-                record["company_name"] = (companies[0].get("name") if companies else None) or None
+                record["company_name"] = self._company_name(record["company_id"])
                 self._with_status(record)
                 if mapped.table in ("deals", "deal_stage_events"):
                     record["not_a_deal"] = not self._is_deal(record)
@@ -635,6 +636,17 @@ class AmocrmConnector:
         return (
             stage in stages and "opportunity" in stages and stages.index(stage) >= stages.index("opportunity")
         )
+
+    def _company_name(self, company_id: str | None) -> str | None:
+        """A company's name: a lead's `_embedded.companies` carries only the id, so from the accounts stored
+        (companies are synced before leads)."""
+        if company_id is None or self._engine is None:
+            return None
+        if company_id not in self._companies:
+            with self._engine.connect() as conn:
+                name = conn.execute(select(Account.name).where(Account.account_id == company_id)).scalar()
+            self._companies[company_id] = name
+        return self._companies[company_id]
 
     def _stored_deals(self) -> set[str]:
         if self._deals is None:

@@ -11,7 +11,7 @@ It answers, as amoCRM's API v4 documents:
   `filter[updated_at][from|to]` (unix seconds, inclusive), `order[<field>]=asc|desc` (leads by created_at,
   updated_at or id; companies and notes by updated_at or id; tasks by created_at, complete_till or id), `with=companies`,
   `filter[note_type][]`, and for events `filter[type]`, `filter[entity]`, `filter[created_at][from]`. Moments are
-  unix seconds; a lead's `_embedded.companies` only `with=companies`.
+  unix seconds; a lead's `_embedded.companies` (each an id and a link, no name) only `with=companies`.
 The API needs `Authorization: Bearer <token>`: one the fake did not issue, or one it expired, is 401. It allows
 `requests_per_second` (7) a second by its own clock; more is 429 (as is each of the calls `limit()` names), and
 `fail()` answers the next calls 502; `blocked` answers every call 403.
@@ -314,7 +314,11 @@ class FakeAmocrmApi(LoopbackServer):
                 linked = item.pop("company_ids", [])
                 if "companies" in q.get("with", "").split(","):
                     item["_embedded"] = {
-                        "companies": [{"id": c, "name": companies.get(c, {}).get("name")} for c in linked]
+                        "companies": [
+                            {"id": c, "_links": {"self": {"href": f"{self.base_url}/api/v4/companies/{c}"}}}
+                            for c in linked
+                            if c in companies
+                        ]
                     }
             if entity == "users":
                 group = item.get("rights", {}).get("group_id")
