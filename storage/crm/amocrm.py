@@ -20,17 +20,21 @@ ordered by a stamp that changes while it is read, a page walk would skip a recor
 from the last stamp read, leaving out the ids already read at it; a page whose records all share one stamp is
 walked by `page` within that second.
 
-Mapping (each amoCRM "lead" is a pipeline deal): a lead is a lead (created_at, responsible user, its first company)
-and, once it is one, a deal (`price` → amount; status 142 "Успешно реализовано" → won, 143 "Закрыто и не
-реализовано" → lost, else open; `closed_at` when closed): a lead is a deal when won, when its status is at
-`opportunity` or later in the funnel, or when lost after it was one (a deal stored already) — else kpibot's funnel
-would count every lead an opportunity. A lead that stops being one has its deal row removed. Funnel stages come from the status (`crm.amocrm.lead_stages`, by status id or
-name; the unsorted status and each pipeline's first → lead; `LEAD_STATUSES` names the standard pipeline's); deal
-stages are status names. Each `lead_status_changed` event is a stage entry at its `created_at`; the status a sync
-sees on a lead is recorded too, at `updated_at` (a lead created straight into a stage has no event) — a lead stage
-only once, a deal stage only when it is not the deal's last one. Tasks: `task_type_id` 1 → call, 2 → meeting, else
-task; done when `is_completed` (at `updated_at`: amoCRM keeps no completion time), due `complete_till`; a call note
-is a call done at its `created_at`. Ids are amoCRM's numbers as text; tasks are `task-<id>`, notes `note-<id>`.
+Mapping (each amoCRM "lead" is a pipeline deal): a lead is a lead (created_at, responsible user, its first company,
+whose name comes from the accounts stored) and, once it is one, a deal (`price` → amount; status 142 "Успешно
+реализовано" → won, 143 "Закрыто и не реализовано" → lost, else open; `closed_at` when closed). A lead is a deal
+when won, when its status is at `opportunity` or later in the funnel, or when lost after it was one (a deal stored
+already) — were every lead a deal, kpibot's funnel would count every lead an opportunity; a lead that stops being
+one has its deal row removed. Funnel stages come from the status (`crm.amocrm.lead_stages`, by status id or name;
+the unsorted status and each pipeline's first → lead; `LEAD_STATUSES` names the standard pipeline's); deal stages
+are status names. Each `lead_status_changed` event is a stage entry at its `created_at` (events of leads kpibot does
+not have are left out); the status a sync sees on a lead is recorded too, at `updated_at` (a lead created straight
+into a stage has no event) — a lead stage only once, a deal stage only when it is not the deal's last one. Tasks:
+`task_type_id` 1 → call, 2 → meeting, else task; done when `is_completed` (at `updated_at`: amoCRM keeps no
+completion time), due `complete_till`, linked to their lead or company; a call note is a call done at its
+`created_at`. Ids are amoCRM's numbers as text; tasks are `task-<id>`, notes `note-<id>`. Tasks cannot be ordered
+by their change (amoCRM sorts them by id, creation or due time): they are read in id order, where a change while
+the pages are read moves nothing, and their watermark is held at the server's time (`Date`) when the walk began.
 
 Export: amoCRM's CSV export of leads (Сделки → Экспорт), its Russian columns (`EXPORT_COLUMNS`) read by
 `AmocrmRows` into the records a sync reads, the responsible user matched by name to the users kpibot has.
