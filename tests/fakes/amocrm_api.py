@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -90,28 +91,29 @@ class FakeAmocrmApi(LoopbackServer):
     ) -> None:
         super().__init__()
         self.client_id, self.client_secret, self.redirect_uri = client_id, client_secret, redirect_uri
-        self.now = now or datetime(2026, 11, 1, 9, tzinfo=UTC)
+        self.long_lived_token = long_lived_token
         self.requests_per_second = requests_per_second
-        self.clock = self._own_clock  # seconds, for the rate limit (tests step it)
-        self.calls: list[ApiCall] = []
-        self.items: dict[str, dict[int, dict[str, Any]]] = {e: {} for e in _ENTITIES}
-        self.events: list[dict[str, Any]] = []
-        self.pipelines: list[dict[str, Any]] = []
-        self.groups: dict[int, str] = {}
-        self._tokens = {long_lived_token} if long_lived_token else set()
-        self._refresh: set[str] = set()
-        self._limited = 0
-        self.blocked = False  # every API call 403, as for an account blocked for going over the limit
-        self._failing = 0
-        self._times: list[float] = []
-        self._numbers = itertools.count(1)
         self._lock = threading.RLock()
+        self.reset(now)
 
-    @staticmethod
-    def _own_clock() -> float:
-        import time
-
-        return time.monotonic()
+    def reset(self, now: datetime | None = None) -> None:
+        """A fresh, empty account on the running server: no records, events or calls, only the long-lived token
+        valid, the clock at `now` (Nov 1, 09:00 UTC by default) and the rate limit on the real clock."""
+        with self._lock:
+            self.now = now or datetime(2026, 11, 1, 9, tzinfo=UTC)
+            self.clock = time.monotonic  # seconds, for the rate limit (tests pass a virtual one)
+            self.calls: list[ApiCall] = []
+            self.items: dict[str, dict[int, dict[str, Any]]] = {e: {} for e in _ENTITIES}
+            self.events: list[dict[str, Any]] = []
+            self.pipelines: list[dict[str, Any]] = []
+            self.groups: dict[int, str] = {}
+            self._tokens = {self.long_lived_token} if self.long_lived_token else set()
+            self._refresh: set[str] = set()
+            self._limited = 0
+            self.blocked = False  # every API call 403, as for an account blocked for going over the limit
+            self._failing = 0
+            self._times: list[float] = []
+            self._numbers = itertools.count(1)
 
     def build_app(self) -> web.Application:
         app = web.Application()

@@ -75,10 +75,7 @@ def server():
 @pytest.fixture
 def fake(server):
     """The module's running server with a fresh, empty account, its clock at Nov 1."""
-    port, loop, runner, thread = server.port, server._loop, server._runner, server._thread
-    server.__init__()
-    server.port, server._loop, server._runner, server._thread = port, loop, runner, thread
-    server.now = NOV(1)
+    server.reset(NOV(1))
     return server
 
 
