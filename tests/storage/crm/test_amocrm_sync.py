@@ -254,6 +254,33 @@ def test_daily_syncs_land_the_funnel_deals_and_history_then_read_only_what_chang
         assert [s.status for s in conn.execute(select(SyncRun.status)).all()] == ["ok"] * 8
 
 
+def test_one_late_sync_recovers_each_stage_entry_from_the_events(engine, fake):
+    """Without the daily syncs, the lead_status_changed events still give every move at its time; only what left
+    no event is lost: L205's creation straight into Согласование договора (seen first lost, so a lost lead)."""
+    settings = settings_for(fake)
+    build_org(fake)
+    late = sync(engine, settings, connector(settings, VirtualTime(), fake), now=fake.now)
+    assert late.completed and not late.rejects, late.error
+    assert funnel_of(engine, settings) == (5, 2, 1, 1, 1)
+    with engine.connect() as conn:
+        stages = conn.execute(
+            select(LeadStageEvent.lead_id, LeadStageEvent.stage, LeadStageEvent.entered_at).order_by(
+                LeadStageEvent.lead_id, LeadStageEvent.entered_at
+            )
+        ).all()
+        deals = conn.execute(select(Deal.deal_id, Deal.status)).all()
+        deal_stages = conn.execute(select(DealStageEvent.stage, DealStageEvent.entered_at)).all()
+    assert [(lead, stage, at.day) for lead, stage, at in stages] == [
+        ("201", "mql", 3), ("201", "sql", 4), ("201", "opportunity", 5), ("201", "won", 9),
+        ("202", "mql", 3), ("204", "lost", 4), ("205", "lost", 10),
+    ]  # fmt: skip
+    assert deals == [("201", "won")]
+    assert sorted((stage, at.day) for stage, at in deal_stages) == [
+        ("Согласование договора", 5),
+        ("Успешно реализовано", 9),
+    ]
+
+
 def test_a_limit_and_a_bad_gateway_are_waited_out_and_a_bad_record_is_kept_with_its_reason(engine, fake):
     settings = settings_for(fake)
     build_org(fake)
