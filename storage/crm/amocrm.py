@@ -381,7 +381,7 @@ class AmocrmClient:
         self._http.close()
 
     # -- auth ---------------------------------------------------------------------------------------------------
-    def attach(self, engine: Engine) -> None:
+    def bind(self, engine: Engine) -> None:
         """Keep the rotating tokens in this store, and take up the ones kept there."""
         if not self.auth.refreshes:
             return
@@ -570,10 +570,10 @@ class AmocrmConnector:
         options = {"page_size": amo.page_size, "requests_per_second": amo.requests_per_second}
         return cls(settings, AmocrmClient(auth, **{**options, **client_options}))
 
-    def attach(self, engine: Engine) -> None:
+    def bind(self, engine: Engine) -> None:
         """The store the sync writes to: where the rotating OAuth tokens are kept, and the deals already known."""
         self._engine = engine
-        self.client.attach(engine)
+        self.client.bind(engine)
 
     def statuses(self) -> dict[int, tuple[str, bool]]:
         """Each status id → (its name, whether it is where a lead starts: the unsorted one or a pipeline's first)."""

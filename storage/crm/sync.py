@@ -170,10 +170,10 @@ def sync(
     ctx = MapContext(
         connector.mapping.crm, connector.mapping.lead_stage_field, connector.mapping.lead_stages, now
     )
+    bind = getattr(connector, "bind", None)  # a connector that reconciles ids compares them with the store's
+    if bind is not None:
+        bind(engine)
     try:
-        attach = getattr(connector, "attach", None)  # a connector that keeps state of its own in the store
-        if attach is not None:
-            attach(engine)  # (amoCRM's rotating OAuth tokens), even in a dry run
         for mapped in connector.mapping.objects:
             outcome = ObjectResult(mapped.object, mapped.table)
             result.objects.append(outcome)

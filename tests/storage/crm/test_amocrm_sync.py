@@ -341,8 +341,8 @@ def test_two_processes_share_the_rotating_token_through_the_store(engine, fake):
     time = VirtualTime()
     assert sync(engine, settings, connector(settings, time, fake), now=fake.now).completed
     first, second = connector(settings, time, fake), connector(settings, time, fake)
-    first.attach(engine)
-    second.attach(engine)  # both hold the same kept pair
+    first.bind(engine)
+    second.bind(engine)  # both hold the same kept pair
     companies = next(m for m in first.mapping.objects if m.object == "companies")
     fake.expire_tokens()
     assert [r["id"] for r in first.read(companies, None)] == [
