@@ -40,9 +40,15 @@ Objects and mapping:
   `DEADLINE`; `OWNER_TYPE_ID` 1 / 2 / 4 with `OWNER_ID` → its lead, deal or company.
 
 Deletions: Bitrix24 has no feed of deleted records a webhook can read (its delete events go to an outbound
-handler). So the ids are reconciled: every `crm.bitrix24.reconcile_every` (default 6 h; `0` on every sync), the
-ids of each deletable object are walked (`select: ["ID"]`, the fast walk) and the stored records the portal no
-longer has are deleted, with their stage history.
+handler). So the ids are reconciled: every `crm.bitrix24.reconcile_every` (default 6 h; `0` on every sync), and on
+every sync that reads an object whole (`--full`), the ids of each deletable object are walked (`select: ["ID"]`,
+the fast walk: one request per 50 ids) and the stored records the portal no longer has are deleted, with their
+stage history. Only numeric ids are compared (Bitrix24's); rows another source wrote under other ids stay.
+
+Client: httpx. Bitrix24's own Python SDK (`b24pysdk`) builds every address as `https://{domain}/rest` and sleeps
+with `time.sleep` between its retries of a 503, so it can be pointed neither at a test portal on loopback nor at
+an injected wait; `fast-bitrix24` is built on its own event loop and throttle. The REST protocol is small enough
+to speak directly.
 
 Faults: `QUERY_LIMIT_EXCEEDED`, `OVERLOAD_LIMIT` and `OPERATION_TIME_LIMIT` (503, or 429) are waited out, other 5xx
 and lost connections retried with backoff; anything else is a `CrmError`, one line, without the webhook's secret.
@@ -480,6 +486,7 @@ class Bitrix24Connector:
         self._engine: Engine | None = None
         self._started: dict[str, datetime] = {}
         self._statuses: dict[str, tuple[str, str]] | None = None
+        self._read_whole: set[str] = set()  # objects read whole this run (a first or --full sync)
 
     @classmethod
     def from_settings(cls, settings: Settings, **client_options: Any) -> Bitrix24Connector:
@@ -497,6 +504,8 @@ class Bitrix24Connector:
             return
         method, entity_type = _METHODS[mapped.object]
         conditions = {f">{mapped.stamp}": b24_moment(since)} if since is not None else {}
+        if since is None:
+            self._read_whole.add(mapped.key)
         started: list[datetime] = []
         select_fields = tuple(f for f in mapped.read if not f.startswith("_"))
         statuses = self._lead_statuses() if mapped.table == "lead_stage_events" else {}
@@ -523,7 +532,8 @@ class Bitrix24Connector:
         """The stored ids the portal no longer has, when a reconciliation is due (cursor: when the last one ran)."""
         now = self._now()
         last = parse_moment(cursor) if cursor else None
-        if self._engine is None or (last is not None and now - last < self.reconcile_every):
+        due = last is None or now - last >= self.reconcile_every or mapped.key in self._read_whole
+        if self._engine is None or not due:
             return Deletions((), None)
         method, entity_type = _METHODS[mapped.object]
         present = {

@@ -334,3 +334,34 @@ def empty_crm_tables_but_users(engine) -> None:
     empty_crm_tables(engine)
     with engine.begin() as conn:
         conn.execute(User.__table__.insert(), users)
+
+
+def test_deletions_are_looked_for_when_due_and_on_a_full_sync(engine, fake):
+    settings = settings_for(fake, reconcile_every="6h")
+    build_org(fake)
+    clock = [NOV(11)]
+
+    def run(**options):
+        made = Bitrix24Connector.from_settings(
+            settings, sleep=lambda s: None, page_size=3, now=lambda: clock[0]
+        )
+        result = sync(engine, settings, made, now=clock[0], **options)
+        assert result.completed, result.error
+        return {o.object: o.deleted for o in result.objects if o.table != "users"}
+
+    def id_walks(after: int) -> int:
+        walks = fake.calls_of(LEADS, after=after)  # each walk of the ids starts from the first id
+        return sum(c.body["select"] == ["ID"] and c.body["filter"] == {">ID": 0} for c in walks)
+
+    assert run()["lead"] == 0  # the first sync reconciles: nothing to delete yet
+    fake.delete(LEADS, 103)
+    clock[0] = NOV(11, 12)  # three hours on: not due
+    before = len(fake.calls)
+    assert run()["lead"] == 0 and id_walks(before) == 0
+    before = len(fake.calls)
+    assert run(full=True)["lead"] == 1 and id_walks(before) == 1
+    fake.delete(DEALS, 202)
+    clock[0] = NOV(11, 19)  # seven hours after the first: due again
+    assert run() == {"company": 0, "lead": 0, "lead_history": 0, "deal": 1, "deal_history": 0, "activity": 0}
+    with engine.connect() as conn:
+        assert conn.execute(select(DealStageEvent).where(DealStageEvent.deal_id == "202")).first() is None
