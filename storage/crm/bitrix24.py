@@ -72,7 +72,7 @@ import httpx
 from sqlalchemy import Engine, select
 
 from storage.config.settings import Settings
-from storage.crm.exports import ExportDialect
+from storage.crm.exports import ExportConnector, ExportDialect
 from storage.crm.http import backoff, json_body
 from storage.crm.mapping import (
     CrmMapping,
@@ -84,7 +84,7 @@ from storage.crm.mapping import (
     parse_moment,
 )
 from storage.crm.sync import CrmError, Deletions
-from storage.schema import CRM_TABLES
+from storage.schema import CRM_TABLES, User
 
 __all__ = [
     "BITRIX24_LABELS",
@@ -92,6 +92,7 @@ __all__ = [
     "Bitrix24Auth",
     "Bitrix24Client",
     "Bitrix24Connector",
+    "Bitrix24ExportConnector",
     "bitrix24_dialect",
     "bitrix24_export_files",
     "bitrix24_export_mapping",
@@ -627,13 +628,44 @@ BITRIX24_LABELS["deal_stage"] = BITRIX24_LABELS["deal"]
 
 
 def _export_owner(record: CrmRecord, row: dict[str, Any]) -> None:
-    """The responsible user: its id column when the export has one, else the id Bitrix24 writes in brackets
-    after the name (`Рита Иванова [7]`), else the name as it stands."""
+    """The responsible user: the id `Bitrix24ExportConnector` found for the name in `Ответственный`; a name it
+    could not place rejects the row."""
     if row.get("owner_id"):
         return
     named = str(record.get("ASSIGNED_BY") or "").strip()
-    found = re.search(r"\[(\d+)\]\s*$", named)
-    row["owner_id"] = found.group(1) if found else (named or None)
+    if named and not record.get("_OWNER"):
+        raise ValueError(
+            f"Ответственный {named!r} is no user kpibot knows by that name: sync or import the users first"
+        )
+    row["owner_id"] = record.get("_OWNER")
+
+
+def _person(name: Any) -> str:
+    return " ".join(str(name or "").split()).casefold()
+
+
+class Bitrix24ExportConnector(ExportConnector):
+    """Bitrix24's export files: its responsible users are written by name (`Рита Иванова`), which the users
+    already stored turn into ids (a name two users share, or an id in brackets after it, `Рита Иванова [7]`)."""
+
+    _people: dict[str, str | None] | None = None
+
+    def bind(self, engine: Engine) -> None:
+        people: dict[str, str | None] = {}
+        with engine.connect() as conn:
+            for user_id, name in conn.execute(select(User.user_id, User.name)):
+                key = _person(name)
+                people[key] = None if key in people else str(user_id)  # a shared name places no one
+        self._people = people
+
+    def read(self, mapped: ObjectMap, since: datetime | None) -> Iterator[CrmRecord]:
+        for record in super().read(mapped, since):
+            named = str(record.get("ASSIGNED_BY") or "").strip()
+            if named:
+                found = re.search(r"\[(\d+)\]\s*$", named)
+                owner = found.group(1) if found else (self._people or {}).get(_person(named))
+                record = {**record, "_OWNER": owner}
+            yield record
 
 
 def _export_lead(record: CrmRecord, row: dict[str, Any], ctx: MapContext) -> dict[str, Any]:

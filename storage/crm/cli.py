@@ -14,6 +14,7 @@ from storage.cli import CliContext
 from storage.config.settings import Settings
 from storage.crm.bitrix24 import (
     Bitrix24Connector,
+    Bitrix24ExportConnector,
     bitrix24_dialect,
     bitrix24_export_files,
     bitrix24_export_mapping,
@@ -51,6 +52,7 @@ EXPORT_ROWS: dict[str, Callable[[Path], RowReader]] = {"dynamics": DynamicsRows.
 # A CRM whose export files are found (and read) its own way, and its dialect where exports.py has none.
 EXPORT_FILES: dict[str, Callable[[CrmMapping, Path], dict[str, Path]]] = {"bitrix24": bitrix24_export_files}
 EXPORT_DIALECTS = {**DIALECTS, "bitrix24": bitrix24_dialect()}
+EXPORT_CONNECTORS: dict[str, type[ExportConnector]] = {"bitrix24": Bitrix24ExportConnector}
 SHOWN = 50  # rejected records listed on the terminal; `kpibot syncs --rejects` has the rest of a sync's
 
 
@@ -119,7 +121,8 @@ def import_export(ctx: CliContext, crm: str, path: Path, *, skip_invalid: bool =
         return 2
     upgrade(ctx.engine)
     dialect = EXPORT_DIALECTS[crm].for_settings(ctx.settings) if crm in EXPORT_DIALECTS else None
-    connector = ExportConnector(f"{crm}{EXPORT_SUFFIX}", mapping, files, dialect, rows, partitions)
+    reader = EXPORT_CONNECTORS.get(crm, ExportConnector)
+    connector = reader(f"{crm}{EXPORT_SUFFIX}", mapping, files, dialect, rows, partitions)
     result = sync(
         ctx.engine,
         ctx.settings,

@@ -304,16 +304,16 @@ def test_the_portals_csv_export_of_leads_and_deals_imports(engine, db_url, fake,
     head = ["ID", "Название лида", "Стадия", "Ответственный", "Источник", "Название компании", "Дата создания",
             "Дата изменения"]  # fmt: skip
     _write(export / "LEAD_20261111.csv", [head,
-        ["101", "Acme lead", "Качественный лид", "Rob Rep [2]", "WEB", "Acme", "02.11.2026 12:00:00", "05.11.2026 12:00:00"],
-        ["102", "Beta lead", "В работе", "Rob Rep [2]", "WEB", "Beta", "02.11.2026 12:00:00", "03.11.2026 12:00:00"],
-        ["103", "", "Не обработан", "Rita Rep [3]", "PARTNER", "Gamma", "03.11.2026 12:00:00", "03.11.2026 12:00:00"],
-        ["104", "", "Некачественный лид", "Rita Rep [3]", "PARTNER", "Delta", "03.11.2026 12:00:00", "04.11.2026 12:00:00"],
+        ["101", "Acme lead", "Качественный лид", "Rob Rep", "WEB", "Acme", "02.11.2026 12:00:00", "05.11.2026 12:00:00"],
+        ["102", "Beta lead", "В работе", "Rob Rep", "WEB", "Beta", "02.11.2026 12:00:00", "03.11.2026 12:00:00"],
+        ["103", "", "Не обработан", "Rita  Rep", "PARTNER", "Gamma", "03.11.2026 12:00:00", "03.11.2026 12:00:00"],
+        ["104", "", "Некачественный лид", "Rita  Rep", "PARTNER", "Delta", "03.11.2026 12:00:00", "04.11.2026 12:00:00"],
     ], encoding)  # fmt: skip
     head = ["ID", "Название сделки", "Стадия сделки", "Ответственный", "Сумма", "Дата создания", "Дата изменения",
             "Предполагаемая дата закрытия", "Лид"]  # fmt: skip
     _write(export / "DEAL_20261111.csv", [head,
-        ["201", "Acme", "Сделка успешна", "Rob Rep [2]", "1 000,00", "05.11.2026 12:00:00", "09.11.2026 12:00:00", "09.11.2026", "101"],
-        ["202", "Beta", "В работе", "Rita Rep [3]", "550,00", "05.11.2026 12:00:00", "10.11.2026 12:00:00", "30.11.2026", ""],
+        ["201", "Acme", "Сделка успешна", "Rob Rep", "1 000,00", "05.11.2026 12:00:00", "09.11.2026 12:00:00", "09.11.2026", "101"],
+        ["202", "Beta", "В работе", "Rita  Rep", "550,00", "05.11.2026 12:00:00", "10.11.2026 12:00:00", "30.11.2026", ""],
     ], encoding)  # fmt: skip
     config = tmp_path / "kpibot.yaml"
     config.write_text("crm:\n  admins: [ann@example.com]\n  bitrix24:\n    export_timezone: Europe/Moscow\n")
@@ -365,3 +365,25 @@ def test_deletions_are_looked_for_when_due_and_on_a_full_sync(engine, fake):
     assert run() == {"company": 0, "lead": 0, "lead_history": 0, "deal": 1, "deal_history": 0, "activity": 0}
     with engine.connect() as conn:
         assert conn.execute(select(DealStageEvent).where(DealStageEvent.deal_id == "202")).first() is None
+
+
+def test_an_export_row_whose_responsible_is_no_known_user_is_named_and_its_file_not_written(
+    engine, db_url, fake, tmp_path, capsys
+):
+    settings = settings_for(fake)
+    build_org(fake)
+    assert sync(engine, settings, connector(settings), now=fake.now).completed
+    empty_crm_tables_but_users(engine)
+    path = tmp_path / "Лиды.csv"
+    _write(path, [
+        ["ID", "Стадия", "Ответственный", "Дата создания", "Дата изменения"],
+        ["101", "В работе", "Rob Rep", "02.11.2026 12:00:00", "03.11.2026 12:00:00"],
+        ["105", "В работе", "Некто Неизвестный", "02.11.2026 12:00:00", "03.11.2026 12:00:00"],
+        ["106", "Горячий", "Rob Rep", "02.11.2026 12:00:00", "31.11.2026 12:00:00"],
+    ], "cp1251")  # fmt: skip
+    assert main(["--db", db_url, "import", "--from", "bitrix24", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "Лиды.csv:3 105" in err and "Ответственный 'Некто Неизвестный' is no user kpibot knows" in err
+    assert "Лиды.csv:4 106" in err and "DATE_MODIFY='31.11.2026 12:00:00' is not a date and time" in err
+    with engine.connect() as conn:
+        assert conn.execute(select(Lead.lead_id)).all() == []
