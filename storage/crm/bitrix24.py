@@ -50,6 +50,9 @@ with `time.sleep` between its retries of a 503, so it can be pointed neither at 
 an injected wait; `fast-bitrix24` is built on its own event loop and throttle. The REST protocol is small enough
 to speak directly.
 
+Overrides: a field that `crm.bitrix24.fields` names is checked against the object's fields (`crm.lead.fields` …)
+before its first page: a list method leaves an unknown field out silently.
+
 Faults: `QUERY_LIMIT_EXCEEDED`, `OVERLOAD_LIMIT` and `OPERATION_TIME_LIMIT` (503, or 429) are waited out, other 5xx
 and lost connections retried with backoff; anything else is a `CrmError`, one line, without the webhook's secret.
 """
@@ -504,6 +507,7 @@ class Bitrix24Connector:
             yield from self._users()
             return
         method, entity_type = _METHODS[mapped.object]
+        self._check_fields(mapped)
         conditions = {f">{mapped.stamp}": b24_moment(since)} if since is not None else {}
         if since is None:
             self._read_whole.add(mapped.key)
@@ -546,6 +550,21 @@ class Bitrix24Connector:
             stored = {str(v) for v in conn.execute(select(key)).scalars()}
         gone = sorted((i for i in stored - present if i.isdigit()), key=int)  # Bitrix24's ids are numbers
         return Deletions(tuple(gone), now.isoformat())
+
+    def _check_fields(self, mapped: ObjectMap) -> None:
+        """A field that `crm.bitrix24.fields` names must exist (`crm.<entity>.fields`): a list method leaves out an
+        unknown field silently, which would empty a column without a word."""
+        overrides = self.settings.crm.bitrix24.fields.get(mapped.object)
+        method = _METHODS[mapped.object][0]
+        if not overrides or not method.startswith("crm.") or method == "crm.stagehistory.list":
+            return
+        known = self.client.call(method.removesuffix(".list") + ".fields", {}).get("result") or {}
+        for column, name in overrides.items():
+            if name not in known:
+                raise CrmError(
+                    f"crm.bitrix24.fields.{mapped.object}.{column}: Bitrix24 has no field {name!r} on "
+                    f"{mapped.object} ({method.removesuffix('.list')}.fields)"
+                )
 
     def _lead_statuses(self) -> dict[str, tuple[str, str]]:
         """The portal's lead statuses: id → (name, semantics S / F / P)."""

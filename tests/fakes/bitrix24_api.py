@@ -3,7 +3,8 @@ talks to.
 
 It answers `POST /rest/<user id>/<secret>/<method>.json` (a JSON body) for `user.get`, `department.get`,
 `crm.status.list`, `crm.company.list`, `crm.lead.list`, `crm.deal.list`, `crm.activity.list` and
-`crm.stagehistory.list` (`entityTypeId` 1 leads, 2 deals), as the REST docs describe them:
+`crm.stagehistory.list` (`entityTypeId` 1 leads, 2 deals), and `crm.<entity>.fields` (the standard fields and
+those the tests set), as the REST docs describe them:
 - list methods take `filter` (keys with the prefixes `>`, `>=`, `<`, `<=`, `=`, `!`, or none for equality;
   datetimes compared as moments, ids as numbers), `order` (`{"ID": "ASC"}`), `select` (only those fields come back,
   `ID` always) and `start`: a page of `page_size` records (50 on a real portal) from `start`, answered
@@ -44,6 +45,11 @@ _STAMPS = {
 }
 _MOMENTS = {"DATE_CREATE", "DATE_MODIFY", "CREATED", "LAST_UPDATED", "CREATED_TIME", "END_TIME", "START_TIME",
             "DEADLINE", "CLOSEDATE"}  # fmt: skip
+# Fields every CRM entity's `crm.<entity>.fields` describes (a subset), besides those the tests set.
+STANDARD_FIELDS = ("ID", "TITLE", "ASSIGNED_BY_ID", "DATE_CREATE", "DATE_MODIFY", "SOURCE_ID", "COMPANY_TITLE",
+                   "STATUS_ID", "STAGE_ID", "OPPORTUNITY", "CLOSEDATE", "LEAD_ID", "COMPANY_ID", "INDUSTRY",
+                   "CREATED", "LAST_UPDATED", "RESPONSIBLE_ID", "DEADLINE", "END_TIME", "TYPE_ID", "PROVIDER_ID",
+                   "COMPLETED", "OWNER_TYPE_ID", "OWNER_ID", "CATEGORY_ID", "STAGE_SEMANTIC_ID")  # fmt: skip
 _LEAD_SEMANTICS = {"CONVERTED": "S", "JUNK": "F"}
 _DEAL_SEMANTICS = {"WON": "S", "LOSE": "F", "APOLOGY": "F"}
 
@@ -181,6 +187,10 @@ class FakeBitrix24Api(LoopbackServer):
                 page = self._page(rows, body, body.get("select"))
                 page["result"] = {"items": page["result"]}
                 return 200, page
+            if method.endswith(".fields") and f"{method.removesuffix('.fields')}.list" in self.tables:
+                rows = self.tables[f"{method.removesuffix('.fields')}.list"].values()
+                names = {*STANDARD_FIELDS, *(k for r in rows for k in r)}
+                return 200, {"result": {n: {"type": "string", "title": n} for n in sorted(names)}}
             if method in self.tables:
                 rows = list(self.tables[method].values())
                 select = None if method == "user.get" else body.get("select")

@@ -387,3 +387,18 @@ def test_an_export_row_whose_responsible_is_no_known_user_is_named_and_its_file_
     assert "Лиды.csv:4 106" in err and "DATE_MODIFY='31.11.2026 12:00:00' is not a date and time" in err
     with engine.connect() as conn:
         assert conn.execute(select(Lead.lead_id)).all() == []
+
+
+def test_a_custom_field_is_read_and_one_the_portal_lacks_is_named(engine, fake):
+    build_org(fake)
+    fake.update(LEADS, 101, UF_CRM_CHANNEL="Выставка")
+    settings = settings_for(fake, fields={"lead": {"source": "UF_CRM_CHANNEL"}})
+    assert sync(engine, settings, connector(settings), now=fake.now).completed
+    with engine.connect() as conn:
+        sources = dict(conn.execute(select(Lead.lead_id, Lead.source)).all())
+    assert sources == {"101": "Выставка", "102": None, "103": None, "104": None}
+    settings = settings_for(fake, fields={"deal": {"amount": "UF_CRM_TYPO"}})
+    failed = sync(engine, settings, connector(settings), now=fake.now)
+    assert failed.error == (
+        "crm.bitrix24.fields.deal.amount: Bitrix24 has no field 'UF_CRM_TYPO' on deal (crm.deal.fields)"
+    )
