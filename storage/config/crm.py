@@ -18,6 +18,9 @@ CRM's mapping overrides (a custom stage field, custom status values, other field
         export_date_format: d.m.Y      # the exporting user's preferences (Profile → Advanced), for export files
         export_time_format: H:i
         export_timezone: Europe/Berlin
+      bitrix24:
+        lead_stages: {UC_A1B2C3: sal}  # a portal's own lead status, by id or by name
+        reconcile_every: 6h            # how often deleted records are looked for (0: every sync)
       amocrm:
         lead_stages: {"Квалифицирован": sql, "41234567": mql}   # by status name or id
         group_managers: {"Отдел продаж": mia@example.com}      # a group's users report to its manager
@@ -38,6 +41,7 @@ __all__ = [
     "DynamicsSettings",
     "SalesforceSettings",
     "SugarcrmSettings",
+    "Bitrix24Settings",
     "AmocrmSettings",
     "parse_every",
     "php_to_strptime",
@@ -193,6 +197,34 @@ class SugarcrmSettings(CrmOverrides):
         return value
 
 
+class Bitrix24Settings(CrmOverrides):
+    """Bitrix24 (the REST API through an inbound webhook): `fields` are keyed by object (`lead`, `deal`, `company`,
+    `activity`), `lead_stages` by a lead status's id (`IN_PROCESS`, `UC_A1B2C3`) or its name."""
+
+    reconcile_every: timedelta = timedelta(hours=6)  # ids compared with the portal's, for deletions
+    export_timezone: str | None = None  # the zone an export's dates are written in (by default the org's)
+
+    @field_validator("reconcile_every", mode="before")
+    @classmethod
+    def _every(cls, value: object) -> timedelta:
+        if value in (0, "0"):
+            return timedelta(0)
+        return parse_every(value)  # type: ignore[arg-type]
+
+    @field_validator("export_timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                f"crm.bitrix24.export_timezone: {value!r} is not a time zone (e.g. Europe/Moscow)"
+            ) from exc
+        return value
+
+
 class AmocrmSettings(CrmOverrides):
     """amoCRM / Kommo: `fields` keyed by entity (`leads`, `companies`, `tasks`), `lead_stages` by a status's id
     (`"142"`) or name (`Переговоры`); `group_managers`: a group (отдел, by name or id) → its manager's email."""
@@ -218,6 +250,18 @@ class AmocrmSettings(CrmOverrides):
             )
         return value
 
+    @field_validator("export_timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError) as exc:
+                raise ValueError(
+                    f"crm.amocrm.export_timezone: {value!r} is not a time zone (e.g. Europe/Moscow)"
+                ) from exc
+        return value
+
 
 class CrmSettings(_Section):
     sync_every: timedelta = timedelta(minutes=15)
@@ -226,6 +270,7 @@ class CrmSettings(_Section):
     salesforce: SalesforceSettings = Field(default_factory=SalesforceSettings)
     dynamics: DynamicsSettings = Field(default_factory=DynamicsSettings)
     sugarcrm: SugarcrmSettings = Field(default_factory=SugarcrmSettings)
+    bitrix24: Bitrix24Settings = Field(default_factory=Bitrix24Settings)
     amocrm: AmocrmSettings = Field(default_factory=AmocrmSettings)
 
     @field_validator("sync_every", "stale_after", mode="before")

@@ -34,6 +34,7 @@ SECRET_SETTINGS = (
     "dynamics_client_secret",
     "sugarcrm_password",
     "sugarcrm_client_secret",
+    "bitrix24_webhook_url",
     "amocrm_access_token",
     "amocrm_client_secret",
     "amocrm_refresh_token",

@@ -178,6 +178,7 @@ class Settings(BaseSettings):
     sugarcrm_client_id: str = "sugar"
     sugarcrm_client_secret: SecretStr | None = None
     sugarcrm_platform: str = "base"
+    bitrix24_webhook_url: SecretStr | None = None  # the inbound webhook's address: its secret is in the path
     amocrm_url: str | None = None
     amocrm_access_token: SecretStr | None = None
     amocrm_client_id: str | None = None
@@ -211,8 +212,8 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _crm_stages_are_funnel_stages(self) -> Settings:
         allowed = (*self.funnel.stages, *self.funnel.terminal_stages)
-        for name in ("salesforce", "dynamics", "sugarcrm", "amocrm"):
-            for value, stage in getattr(self.crm, name).lead_stages.items():
+        for name, crm in self.crm:
+            for value, stage in getattr(crm, "lead_stages", {}).items():
                 if stage not in allowed:
                     raise ValueError(
                         f"crm.{name}.lead_stages.{value}: {stage!r} is not a funnel stage; "

@@ -13,6 +13,13 @@ from sqlalchemy import select
 from storage.cli import CliContext
 from storage.config.settings import Settings
 from storage.crm.amocrm import AmocrmConnector, AmocrmRows, amocrm_export_files, amocrm_mapping
+from storage.crm.bitrix24 import (
+    Bitrix24Connector,
+    Bitrix24ExportConnector,
+    bitrix24_dialect,
+    bitrix24_export_files,
+    bitrix24_export_mapping,
+)
 from storage.crm.dynamics import DynamicsConnector, dynamics_mapping
 from storage.crm.dynamics_export import LOGICAL_NAMES, DynamicsRows, synapse_link_files
 from storage.crm.exports import DIALECTS, ExportConnector, RowReader, export_files
@@ -30,6 +37,7 @@ CONNECTORS: dict[str, Callable[[Settings], Connector]] = {
     "salesforce": SalesforceConnector.from_settings,
     "dynamics": DynamicsConnector.from_settings,
     "sugarcrm": SugarcrmConnector.from_settings,
+    "bitrix24": Bitrix24Connector.from_settings,
     "amocrm": AmocrmConnector.from_settings,
 }
 # Each CRM whose export files kpibot reads, with the team's overrides (no credentials needed).
@@ -37,12 +45,17 @@ MAPPINGS: dict[str, Callable[[Settings], CrmMapping]] = {
     "salesforce": lambda settings: apply_overrides(salesforce_mapping(), settings.crm.salesforce, settings),
     "sugarcrm": lambda settings: apply_overrides(sugarcrm_mapping(), settings.crm.sugarcrm, settings),
     "dynamics": lambda settings: apply_overrides(dynamics_mapping(), settings.crm.dynamics, settings),
+    "bitrix24": lambda settings: apply_overrides(bitrix24_export_mapping(), settings.crm.bitrix24, settings),
     "amocrm": lambda settings: apply_overrides(amocrm_mapping(), settings.crm.amocrm, settings),
 }
 # Other names an export file of a CRM may have (Dataverse tables by logical name: `lead.csv` for `leads`).
 EXPORT_ALIASES: dict[str, dict[str, str]] = {"dynamics": LOGICAL_NAMES}
 # How a CRM's export rows become its API's records, where that differs from Salesforce's (the default).
 EXPORT_ROWS: dict[str, Callable[[Path], RowReader]] = {"dynamics": DynamicsRows.from_folder}
+# A CRM whose export files are found (and read) its own way, and its dialect where exports.py has none.
+EXPORT_FILES: dict[str, Callable[[CrmMapping, Path], dict[str, Path]]] = {"bitrix24": bitrix24_export_files}
+EXPORT_DIALECTS = {**DIALECTS, "bitrix24": bitrix24_dialect()}
+EXPORT_CONNECTORS: dict[str, type[ExportConnector]] = {"bitrix24": Bitrix24ExportConnector}
 SHOWN = 50  # rejected records listed on the terminal; `kpibot syncs --rejects` has the rest of a sync's
 
 
@@ -104,7 +117,8 @@ def import_export(ctx: CliContext, crm: str, path: Path, *, skip_invalid: bool =
         mapping = MAPPINGS[crm](ctx.settings)
         described = synapse_link_files(mapping, path) if crm == "dynamics" else None
         described = amocrm_export_files(path) if crm == "amocrm" else described
-        files, partitions = described or (export_files(mapping, path, EXPORT_ALIASES.get(crm)), {})
+        found = EXPORT_FILES[crm](mapping, path) if crm in EXPORT_FILES else None
+        files, partitions = described or (found or export_files(mapping, path, EXPORT_ALIASES.get(crm)), {})
         rows = EXPORT_ROWS[crm](path if path.is_dir() else path.parent) if crm in EXPORT_ROWS else None
     except (UserError, ValueError, OSError, UnicodeDecodeError) as exc:
         print(f"kpibot import: {exc}", file=sys.stderr)
@@ -112,8 +126,9 @@ def import_export(ctx: CliContext, crm: str, path: Path, *, skip_invalid: bool =
     upgrade(ctx.engine)
     if crm == "amocrm":  # the export names users, not ids: the ones kpibot has
         rows = AmocrmRows.from_store(ctx.engine, ctx.settings)
-    dialect = DIALECTS[crm].for_settings(ctx.settings) if crm in DIALECTS else None
-    connector = ExportConnector(f"{crm}{EXPORT_SUFFIX}", mapping, files, dialect, rows, partitions)
+    dialect = EXPORT_DIALECTS[crm].for_settings(ctx.settings) if crm in EXPORT_DIALECTS else None
+    reader = EXPORT_CONNECTORS.get(crm, ExportConnector)
+    connector = reader(f"{crm}{EXPORT_SUFFIX}", mapping, files, dialect, rows, partitions)
     result = sync(
         ctx.engine,
         ctx.settings,

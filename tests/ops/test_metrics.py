@@ -174,3 +174,27 @@ def test_serving_again_reports_the_store_once(engine):
     telemetry().watch_store(engine)
     scraped = generate_latest(telemetry().registry).decode()
     assert scraped.count("# TYPE kpibot_outbox_oldest_pending_seconds gauge") == 1
+
+
+def test_alert_evaluations_are_counted_by_outcome(engine):
+    # Calls yesterday (Nov 16) per rep, below 3: Rita made 2 and Rae 1 (fired), Rob 3 (quiet). An hour later each
+    # is evaluated again: Rita and Rae still firing (no second notice), Rob still quiet.
+    from prometheus_client import generate_latest
+
+    from alerts.rules.run import run_alerts
+    from storage.config.alerts import AlertRule
+    from storage.config.settings import Settings
+    from storage.telemetry import telemetry
+
+    seed_november(engine)
+    per_rep = AlertRule(id="rep-calls", name="My calls yesterday", metric="activity", measure="calls",
+                        condition="below", threshold=3, period="yesterday", every="15m", scope="each rep")  # fmt: skip
+    settings = Settings(alerts=[per_rep])
+    first = run_alerts(engine, settings, datetime(2026, 11, 17, 10, tzinfo=UTC), platforms=("console",))
+    second = run_alerts(engine, settings, datetime(2026, 11, 17, 11, tzinfo=UTC), platforms=("console",))
+    assert [o for _, _, o in first.evaluations] == ["fired", "quiet", "fired"]
+    m = _samples(generate_latest(telemetry().registry).decode())
+    assert _value(m, "kpibot_alert_evaluations_total", outcome="fired") == 2
+    assert _value(m, "kpibot_alert_evaluations_total", outcome="firing") == 2
+    assert _value(m, "kpibot_alert_evaluations_total", outcome="quiet") == 2
+    assert len(second.evaluations) == 3

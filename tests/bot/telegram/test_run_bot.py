@@ -197,3 +197,42 @@ def test_a_stop_while_a_digest_is_on_its_way_lets_it_arrive_and_records_it(tmp_p
     engine.dispose()
     assert (row.status, row.attempts) == ("sent", 1), output
     assert len(fake_api.calls_of("sendMessage")) == 1
+
+
+def test_a_stop_while_an_answer_is_on_its_way_finishes_it_and_a_restart_does_not_answer_again(
+    tmp_path, fake_api, rita_db
+):
+    # Rita asks /funnel; the Bot API takes 2 s for each part of the answer, and a deploy stops the bot meanwhile.
+    db_url, code = rita_db
+    process = start_bot(tmp_path, db_url, fake_api)
+    try:
+        fake_api.push_update(private_text(RITA, f"/start {code}"))
+        fake_api.wait_for_calls("sendMessage", 1, timeout=30)
+        mark = len(fake_api.calls)
+        fake_api.slow_down("sendPhoto", 2.0)
+        fake_api.slow_down("sendMessage", 2.0)
+        fake_api.push_update(private_text(RITA, "/funnel"))
+        fake_api.wait_for_calls("sendPhoto", 1, after=mark, timeout=30)  # the chart is on its way
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n--- bot output ---\n{stop_bot(process)}") from exc
+    asked = time.monotonic()
+    output = stop_bot(process)
+    assert process.returncode == 0, output
+    assert time.monotonic() - asked < 10, output
+    # The whole answer arrived: the chart and the numbers after it, once each.
+    answers = [c for c in fake_api.calls[mark:] if c.method in ("sendPhoto", "sendMessage")]
+    assert [c.method for c in answers] == ["sendPhoto", "sendMessage"], output
+    assert "<b>3</b>" in answers[1].params["text"]
+
+    # Started again, the bot does not take the answered /funnel for a new one.
+    fake_api.slow_down("sendPhoto", 0.0)
+    fake_api.slow_down("sendMessage", 0.0)
+    again = start_bot(tmp_path, db_url, fake_api)
+    try:
+        restart = len(fake_api.calls)
+        fake_api.wait_for_calls(
+            "getUpdates", 2, after=restart, timeout=30
+        )  # polling again, past the first poll
+    finally:
+        output = stop_bot(again)
+    assert not [c for c in fake_api.calls[restart:] if c.method in ("sendPhoto", "sendMessage")], output
