@@ -206,8 +206,8 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _crm_stages_are_funnel_stages(self) -> Settings:
         allowed = (*self.funnel.stages, *self.funnel.terminal_stages)
-        for name in ("salesforce", "dynamics", "sugarcrm", "bitrix24"):
-            for value, stage in getattr(self.crm, name).lead_stages.items():
+        for name, crm in self.crm:
+            for value, stage in getattr(crm, "lead_stages", {}).items():
                 if stage not in allowed:
                     raise ValueError(
                         f"crm.{name}.lead_stages.{value}: {stage!r} is not a funnel stage; "
