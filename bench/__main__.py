@@ -20,7 +20,7 @@ from bench.load import measure_load
 from bench.measure import measure_charts, measure_commands, measure_digests
 from bench.org import BENCH_DATABASE, ensure_demo_org, postgres_database
 from bench.report import markdown
-from bench.summary import latest_runs, report, write_latest
+from bench.summary import committed_run, latest_runs, report, write_latest
 from storage.config.settings import load_settings
 from storage.db import make_engine
 
@@ -89,11 +89,14 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict:
     name = backend if scale == "large" else f"{backend}-{scale}"
     parts = set(args.parts.split(",")) if args.parts else set(PARTS)
     earlier = RESULTS / f"{name}.json"
-    if parts != set(PARTS) and earlier.exists():
-        # Measuring again only some parts: the others stay as the last run measured them, and the summary says so.
-        kept = json.loads(earlier.read_text())
+    kept = json.loads(earlier.read_text()) if earlier.exists() else committed_run(HERE, backend, scale)
+    if parts != set(PARTS) and kept is not None:
+        # Measuring again only some parts: the others stay as the last run (here, else bench/latest.json) measured
+        # them, and the summary says when, and on which machine where it is another.
         when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
         kept["meta"].setdefault("remeasured", {}).update({part: when for part in sorted(parts)})
+        if _machine() != kept["meta"]["machine"]:
+            kept["meta"].setdefault("remeasured_on", {}).update({part: _machine() for part in sorted(parts)})
         kept["meta"]["reps"] = args.reps  # the parts measured again say how many runs; keep --reps the same
         return _measure(kept, parts, backend, args, engine, settings, org, name)
     results: dict = {
@@ -192,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         print(markdown(run_backend(backend, args)), flush=True)
     # The summary worth committing: each backend's latest run (the large org's if any), as JSON and as tables, and
     # the documents' tables rendered from that JSON.
-    runs = latest_runs(RESULTS)
+    runs = latest_runs(RESULTS, HERE)
     if runs:
         write_latest(HERE, runs)
         report(HERE, list(DOCUMENTS))

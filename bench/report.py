@@ -140,7 +140,8 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         f"{meta['machine']}; {meta['reps']} timed runs after one warm-up, median shown; {meta['when']}."
         + "".join(
-            f" {part.capitalize()} measured again {when}."
+            f" {part.capitalize()} measured again {when}"
+            + (f" on {meta['remeasured_on'][part]}." if part in meta.get("remeasured_on", {}) else ".")
             for part, when in meta.get("remeasured", {}).items()
         ),
         "",

@@ -18,8 +18,21 @@ BACKENDS = ("sqlite", "postgres")
 _NAMES = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
 
 
-def latest_runs(results: Path) -> list[dict[str, Any]]:
-    """Each backend's latest run: the large org's when there is one, else the medium org's (`--quick`)."""
+def committed_run(here: Path, backend: str, scale: str) -> dict[str, Any] | None:
+    """The run of `backend` on the `scale` org that bench/latest.json holds (what a fresh clone knows), if any."""
+    path = here / "latest.json"
+    if not path.exists():
+        return None
+    for run in json.loads(path.read_text()).get("runs", []):
+        if run["meta"]["backend"] == backend and run["meta"]["scale"] == scale:
+            return run
+    return None
+
+
+def latest_runs(results: Path, here: Path | None = None) -> list[dict[str, Any]]:
+    """Each backend's latest run: the large org's when there is one, else the medium org's (`--quick`); a backend
+    not measured here keeps the run bench/latest.json (in `here`) holds for it."""
+    committed = json.loads((here / "latest.json").read_text()).get("runs", []) if here else []
     runs = []
     for backend in BACKENDS:
         for name in (backend, f"{backend}-medium"):
@@ -27,6 +40,8 @@ def latest_runs(results: Path) -> list[dict[str, Any]]:
             if path.exists():
                 runs.append(json.loads(path.read_text()))
                 break
+        else:
+            runs += [run for run in committed if run["meta"]["backend"] == backend][:1]
     return runs
 
 
@@ -57,8 +72,15 @@ def summary_table(latest: dict[str, Any]) -> str:
     orgs = ", ".join(
         f"{_NAMES[b]}: {runs[b]['meta']['scale']} org, {_measured(runs[b]['meta'])}" for b in columns
     )
+    elsewhere = "".join(
+        f"; {_NAMES[b]} {part} on {machine}"
+        for b in columns
+        for part, machine in runs[b]["meta"].get("remeasured_on", {}).items()
+    )
     lines = [
-        f"Latest run ({orgs}; {runs[columns[0]]['meta']['machine']}):" if columns else "No run yet.",
+        f"Latest run ({orgs}; {runs[columns[0]]['meta']['machine']}{elsewhere}):"
+        if columns
+        else "No run yet.",
         "",
         "| target | limit | " + " | ".join(_NAMES[b] for b in columns) + " |",
         "|---|---|" + "---|" * len(columns),

@@ -78,3 +78,29 @@ def test_a_run_with_a_load_test_and_pandas_times_shows_both_targets():
         "| 50 chat requests at once during an import | p95 ≤ 2 s, no errors | p50 0.80 s, p95 1.50 s, 0 errors, "
         '0 "database is locked" ✓ |' in table
     )
+
+
+def test_measuring_some_parts_again_on_a_fresh_clone_keeps_the_committed_runs(tmp_path):
+    # A fresh clone has no bench/results/: `--parts commands --backend sqlite` kept nothing of bench/latest.json,
+    # and the tables lost PostgreSQL and every SQLite part but the commands.
+    from bench.summary import committed_run, latest_runs
+
+    here = tmp_path / "bench"
+    here.mkdir()
+    sqlite = {
+        "meta": {"backend": "sqlite", "scale": "medium", "machine": "A", "when": "2026-12-03 13:00 UTC"},
+        "digests": [],
+    }
+    postgres = {
+        "meta": {"backend": "postgres", "scale": "medium", "machine": "A", "when": "2026-12-03 13:00 UTC"}
+    }
+    (here / "latest.json").write_text(json.dumps({"runs": [sqlite, postgres]}))
+    assert committed_run(here, "sqlite", "medium") == sqlite
+    assert committed_run(here, "sqlite", "large") is None
+    results = here / "results"
+    results.mkdir()
+    remeasured = {**sqlite, "commands": [], "meta": {**sqlite["meta"], "remeasured_on": {"commands": "B"}}}
+    (results / "sqlite-medium.json").write_text(json.dumps(remeasured))
+    assert latest_runs(results, here) == [remeasured, postgres]
+    header = summary_table({"runs": [remeasured, postgres]}).splitlines()[0]
+    assert header.endswith("; A; SQLite commands on B):")
