@@ -40,6 +40,8 @@ CONNECTORS: dict[str, Callable[[Settings], Connector]] = {
     "bitrix24": Bitrix24Connector.from_settings,
     "amocrm": AmocrmConnector.from_settings,
 }
+# Another name of a CRM kpibot reads (Kommo is amoCRM's international edition, the same API).
+ALIASES = {"kommo": "amocrm"}
 # Each CRM whose export files kpibot reads, with the team's overrides (no credentials needed).
 MAPPINGS: dict[str, Callable[[Settings], CrmMapping]] = {
     "salesforce": lambda settings: apply_overrides(salesforce_mapping(), settings.crm.salesforce, settings),
@@ -68,7 +70,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "as `kpibot import`; a record that fails is listed with its reason and the rest lands. Exit 0 when the "
         "sync completed (even with rejected records), 1 when it could not.",
     )
-    run.add_argument("crm", choices=sorted(CONNECTORS))
+    run.add_argument("crm", choices=sorted([*CONNECTORS, *ALIASES]))
     run.add_argument("--db", default=argparse.SUPPRESS, help="database URL (as the global --db)")
     run.add_argument("--full", action="store_true", help="read every record again, not only what changed")
     run.add_argument(
@@ -86,7 +88,7 @@ def _sync(ctx: CliContext, args: argparse.Namespace) -> int:
     from storage.db import upgrade
 
     try:
-        connector = CONNECTORS[args.crm](ctx.settings)
+        connector = CONNECTORS[ALIASES.get(args.crm, args.crm)](ctx.settings)
     except (CrmError, ValueError) as exc:
         print(f"kpibot: {args.crm}: {ctx.redact(str(exc))}", file=sys.stderr)
         return 2
@@ -108,6 +110,7 @@ def import_export(ctx: CliContext, crm: str, path: Path, *, skip_invalid: bool =
     from storage.db import upgrade
     from storage.errors import UserError
 
+    crm = ALIASES.get(crm, crm)
     if crm not in MAPPINGS:
         print(
             f"kpibot import: --from takes one of {', '.join(sorted(MAPPINGS))}, not {crm!r}", file=sys.stderr

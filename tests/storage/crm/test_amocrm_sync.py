@@ -402,7 +402,9 @@ def test_the_cli_syncs_and_the_leads_export_csv_imports(engine, db_url, fake, tm
     monkeypatch.setitem(  # the CLI's own connector, its pacing on the virtual clock
         CONNECTORS, "amocrm", lambda s: AmocrmConnector.from_settings(s, sleep=time.sleep, clock=time.clock)
     )
-    assert main(["--config", str(config), "--db", db_url, "sync", "amocrm"]) == 0
+    assert (
+        main(["--config", str(config), "--db", db_url, "sync", "kommo"]) == 0
+    )  # Kommo is amoCRM's other name
     assert "amocrm: read" in capsys.readouterr().out
     settings = settings_for(fake)
     users = {"1002": "Rob Rep", "1003": "Рита Реп"}
