@@ -18,6 +18,9 @@ CRM's mapping overrides (a custom stage field, custom status values, other field
         export_date_format: d.m.Y      # the exporting user's preferences (Profile → Advanced), for export files
         export_time_format: H:i
         export_timezone: Europe/Berlin
+      hubspot:
+        lead_stages: {"1234567": sal}   # a custom lifecycle stage's internal value
+        export_timezone: Europe/Berlin  # the exporting user's time zone, for export files
 
 Secrets (client secrets, tokens, private keys) never live here: they come from the environment only.
 """
@@ -33,6 +36,7 @@ __all__ = [
     "CrmSettings",
     "CrmOverrides",
     "DynamicsSettings",
+    "HubspotSettings",
     "SalesforceSettings",
     "SugarcrmSettings",
     "parse_every",
@@ -189,6 +193,35 @@ class SugarcrmSettings(CrmOverrides):
         return value
 
 
+class HubspotSettings(CrmOverrides):
+    """HubSpot: `fields` keyed by object type (`contacts`, `deals`), `lead_stages` by a lifecycle stage's internal
+    value (`marketingqualifiedlead`, or a custom stage's id)."""
+
+    page_size: int = 100  # records per search page asked for (`limit`, at most 200)
+    searches_per_second: float = 4.0  # the search endpoints allow about five a second per account
+    export_timezone: str | None = None  # the exporting user's time zone (export files); by default the org's
+
+    @field_validator("page_size")
+    @classmethod
+    def _page(cls, value: int) -> int:
+        if not 1 <= value <= 200:
+            raise ValueError(f"page_size must be from 1 to 200, not {value}")
+        return value
+
+    @field_validator("export_timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                f"crm.hubspot.export_timezone: {value!r} is not a time zone (e.g. Europe/Berlin, UTC)"
+            ) from exc
+        return value
+
+
 class CrmSettings(_Section):
     sync_every: timedelta = timedelta(minutes=15)
     stale_after: timedelta = timedelta(hours=2)  # deprecated, the fallback of `data.stale_after`
@@ -196,6 +229,7 @@ class CrmSettings(_Section):
     salesforce: SalesforceSettings = Field(default_factory=SalesforceSettings)
     dynamics: DynamicsSettings = Field(default_factory=DynamicsSettings)
     sugarcrm: SugarcrmSettings = Field(default_factory=SugarcrmSettings)
+    hubspot: HubspotSettings = Field(default_factory=HubspotSettings)
 
     @field_validator("sync_every", "stale_after", mode="before")
     @classmethod
