@@ -15,7 +15,7 @@ from storage.config.settings import Settings
 from storage.crm.dynamics import DynamicsConnector, dynamics_mapping
 from storage.crm.dynamics_export import LOGICAL_NAMES, DynamicsRows, synapse_link_files
 from storage.crm.exports import DIALECTS, ExportConnector, RowReader, export_files
-from storage.crm.hubspot import HubspotConnector, hubspot_mapping
+from storage.crm.hubspot import HubspotConnector, HubspotExport, hubspot_mapping
 from storage.crm.mapping import CrmMapping, apply_overrides
 from storage.crm.runs import EXPORT_SUFFIX
 from storage.crm.salesforce import SalesforceConnector, salesforce_mapping
@@ -110,7 +110,11 @@ def import_export(ctx: CliContext, crm: str, path: Path, *, skip_invalid: bool =
         return 2
     upgrade(ctx.engine)
     dialect = DIALECTS[crm].for_settings(ctx.settings) if crm in DIALECTS else None
-    connector = ExportConnector(f"{crm}{EXPORT_SUFFIX}", mapping, files, dialect, rows, partitions)
+    connector = (
+        HubspotExport.for_files(ctx.engine, ctx.settings, mapping, files, f"{crm}{EXPORT_SUFFIX}")
+        if crm == "hubspot"
+        else ExportConnector(f"{crm}{EXPORT_SUFFIX}", mapping, files, dialect, rows, partitions)
+    )
     result = sync(
         ctx.engine,
         ctx.settings,

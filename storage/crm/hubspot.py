@@ -45,6 +45,19 @@ lists the archived ones (`GET /crm/v3/objects/<type>?archived=true`) and deletes
 `archivedAt` it saw (kept as the deletion feed's cursor). A record purged for good (a GDPR delete) leaves no
 archived copy and is not seen.
 
+Export files (`kpibot import --from hubspot PATH`): the CSVs HubSpot's Export of a contacts, companies or deals
+view writes (`contacts.csv`, `companies.csv`, `deals.csv`: a file is named after its object), with the labels the
+export heads its columns with (`EXPORT_COLUMNS`: "Record ID", "Create Date", "Lifecycle Stage", "Contact owner",
+"Deal Stage", "Amount", "Close Date", "Deal owner" …). The export writes a property's label, not its value: a
+lifecycle stage's label is read as its value ("Marketing Qualified Lead" → `marketingqualifiedlead`), a deal
+stage's label is kept as it is (won / lost by the default pipeline's "Closed Won" / "Closed Lost"), an owner's name
+(or email) is looked up among the users kpibot has (a sync, or `kpibot import users`, brings them). Stage entries
+come from the "Became a … Date" columns (contacts) and the `Date entered "<stage> (<pipeline>)"` columns (both
+objects, as HubSpot writes them for its stage-tracking properties); moments as the export writes them,
+`2026-11-02 09:00` in the exporting user's time zone (`crm.hubspot.export_timezone`, by default the org's), or ISO
+8601 with an offset; the associated company and contact from "Associated Company IDs" / "Associated Contact IDs"
+(the first id) when the export holds them.
+
 Faults: a limit answer (429, with HubSpot's body `{"status": "error", "category": "RATE_LIMITS", …}`) is waited
 out (Retry-After when given, else backoff), 5xx and lost connections retried with backoff; 401 / 403 (a missing
 scope) and anything else are a one-line `CrmError` with HubSpot's message and category.
@@ -53,16 +66,21 @@ scope) and anything else are a one-line `CrmError` with HubSpot's message and ca
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import httpx
+from sqlalchemy import Engine, select
 
 from storage.config.settings import Settings
+from storage.crm.exports import ExportConnector
 from storage.crm.http import backoff, json_body
 from storage.crm.mapping import (
     CrmMapping,
@@ -74,12 +92,15 @@ from storage.crm.mapping import (
     parse_moment,
 )
 from storage.crm.sync import CrmError, Deletions
+from storage.schema import User
 
 __all__ = [
     "LIFECYCLE_STAGES",
     "HubspotAuth",
     "HubspotClient",
     "HubspotConnector",
+    "HubspotExport",
+    "EXPORT_COLUMNS",
     "hubspot_mapping",
     "lifecycle_entry_fields",
 ]
@@ -681,3 +702,161 @@ def _pages(records: Iterator[dict[str, Any]], size: int) -> Iterator[list[dict[s
             batch = []
     if batch:
         yield batch
+
+
+# The column labels HubSpot's export writes, by object (lower case) → the property the mapping reads.
+_EXPORT_COMMON = {"record id": "id", "create date": "createdate", "last modified date": _STAMP}
+EXPORT_COLUMNS: dict[str, dict[str, str]] = {
+    "companies": {
+        **_EXPORT_COMMON,
+        "company name": "name",
+        "name": "name",
+        "company owner": "hubspot_owner_id",
+        "industry": "industry",
+    },
+    "contacts": {
+        **_EXPORT_COMMON,
+        "last modified date": _CONTACT_STAMP,
+        "contact owner": "hubspot_owner_id",
+        "lifecycle stage": "lifecyclestage",
+        "original source": "hs_analytics_source",
+        "original traffic source": "hs_analytics_source",
+        "company name": "company",
+        "industry": "industry",
+    },
+    "deals": {
+        **_EXPORT_COMMON,
+        "deal owner": "hubspot_owner_id",
+        "deal stage": "dealstage",
+        "amount": "amount",
+        "close date": "closedate",
+        "pipeline": "pipeline",
+        "associated company ids": "_company",
+        "associated company ids (primary)": "_company",
+        "associated contact ids": "_contact",
+    },
+}
+_MOMENT_PROPERTIES = frozenset({"createdate", "closedate", _STAMP, _CONTACT_STAMP})
+_BECAME = re.compile(r"^became an? (.+) date$")
+_ENTERED = re.compile(r"^date entered [\"'“]?(.+?) \((.+)\)[\"'”]?$")
+
+
+def _stage_value(label: str) -> str:
+    """A lifecycle stage's label as its internal value: "Marketing Qualified Lead" → marketingqualifiedlead."""
+    return re.sub(r"[^a-z0-9]", "", label.lower())
+
+
+class HubspotExport(ExportConnector):
+    """HubSpot's export files read as its API would answer (see the module docstring)."""
+
+    def __init__(
+        self, mapping: CrmMapping, files: dict[str, Path], owners: dict[str, str], zone: ZoneInfo, crm: str
+    ) -> None:
+        super().__init__(crm, mapping, files)
+        self.owners = owners  # a name or email (lower case), or an id → the owner's id
+        self.zone = zone
+
+    @classmethod
+    def for_files(
+        cls, engine: Engine, settings: Settings, mapping: CrmMapping, files: dict[str, Path], crm: str
+    ) -> HubspotExport:
+        owners: dict[str, str] = {}
+        with engine.connect() as conn:
+            for user_id, name, email in conn.execute(select(User.user_id, User.name, User.email)):
+                owners[str(user_id).lower()] = str(user_id)
+                for key in (name, email):
+                    if key:
+                        owners.setdefault(str(key).strip().lower(), str(user_id))
+        zone = ZoneInfo(settings.crm.hubspot.export_timezone or settings.org.timezone)
+        return cls(mapping, files, owners, zone, crm)
+
+    def read(self, mapped: ObjectMap, since: datetime | None) -> Iterator[CrmRecord]:
+        for row in super().read(mapped, since):
+            record = self._record(dict(row), mapped)
+            if mapped.table == "lead_stage_events":
+                yield from self._entries(record, "_lifecycle", mapped, self.mapping.lead_stage_field)
+            elif mapped.table == "deal_stage_events":
+                yield from self._entries(record, "_deal_stages", mapped, "_stage")
+            else:
+                yield record
+
+    def _read_file(self, mapped: ObjectMap, partition: Any) -> Iterator[dict[str, Any]]:
+        source = partition.open(mapped.table)
+        try:
+            for found in source.records():
+                values = dict(found.values)
+                values["_line"] = found.line
+                if found.problem:
+                    values["_problem"] = found.problem
+                yield values
+        finally:
+            source.close()
+
+    def _record(self, values: dict[str, Any], mapped: ObjectMap) -> dict[str, Any]:
+        columns = EXPORT_COLUMNS.get(mapped.object, {})
+        record: dict[str, Any] = {"_line": values.pop("_line")}
+        if "_problem" in values:
+            record["_problem"] = values.pop("_problem")
+        lifecycle: dict[str, Any] = {}
+        deal_stages: dict[str, Any] = {}
+        for column, raw in values.items():
+            key = " ".join(str(column).strip().split()).lower()
+            value = raw.strip() if isinstance(raw, str) else raw
+            if value in ("", None):
+                continue
+            name = columns.get(key)
+            became, entered = _BECAME.match(key), _ENTERED.match(key)
+            try:
+                if name in _MOMENT_PROPERTIES:
+                    record[name] = self._moment(str(value))
+                elif name == "hubspot_owner_id":
+                    owner = self.owners.get(str(value).lower())
+                    if owner is None:
+                        record["_problem"] = (
+                            f"{column}={value!r} is not a kpibot user (run `kpibot sync hubspot` or import users)"
+                        )
+                    record[name] = owner
+                elif name == "lifecyclestage":
+                    record[name] = _stage_value(str(value))
+                elif name in ("_company", "_contact"):
+                    record[name] = str(value).replace(",", ";").split(";")[0].strip() or None
+                elif name is not None:
+                    record[name] = value
+                elif became and mapped.object == "contacts":
+                    lifecycle[_stage_value(became.group(1))] = self._moment(str(value))
+                elif entered and mapped.object == "contacts" and "lifecycle" in entered.group(2):
+                    lifecycle[_stage_value(entered.group(1))] = self._moment(str(value))
+                elif entered and mapped.object == "deals":
+                    deal_stages[str(raw_label(column, entered.group(1)))] = self._moment(str(value))
+            except ValueError:
+                record["_problem"] = (
+                    f"{column}={value!r} is not a date and time (expected YYYY-MM-DD HH:MM in "
+                    f"{self.zone.key}, crm.hubspot.export_timezone, or ISO 8601)"
+                )
+        record["_lifecycle"], record["_deal_stages"] = lifecycle, deal_stages
+        return record
+
+    def _moment(self, value: str) -> datetime:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return moment if moment.tzinfo else moment.replace(tzinfo=self.zone)
+
+    def _entries(
+        self, record: dict[str, Any], key: str, mapped: ObjectMap, stage_field: str
+    ) -> Iterator[dict[str, Any]]:
+        entries = record.pop(key)
+        for stage, moment in sorted(entries.items(), key=lambda item: item[1]):
+            yield {**record, stage_field: stage, "_entered": moment}
+        if entries:
+            return
+        current = record.get("dealstage") if mapped.table == "deal_stage_events" else record.get(stage_field)
+        if current:  # no entry dates exported: the current stage, at the record's last modification
+            yield {**record, stage_field: current, "_entered": record.get(mapped.stamp)}
+        elif record.get("_problem"):
+            yield record  # a row that cannot be read is listed, not dropped
+
+
+def raw_label(column: str, label: str) -> str:
+    """A deal stage's label as the export's column writes it (its case kept): `Date entered "Closed Won (Sales
+    Pipeline)"` → Closed Won."""
+    start = column.lower().find(label)
+    return column[start : start + len(label)] if start >= 0 else label

@@ -18,6 +18,7 @@ funnel moves to 3 leads, 2 SQL.
 
 from __future__ import annotations
 
+import csv
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -91,6 +92,11 @@ def lifecycle(**entered: datetime) -> dict[str, datetime]:
 
 
 def build_org(fake: FakeHubspotApi) -> None:
+    build_owners(fake)
+    build_records(fake)
+
+
+def build_owners(fake: FakeHubspotApi) -> None:
     fake.add_owner(ANN, "ann@example.com", "Ann", "Admin")
     fake.add_owner(ROB, "rob@example.com", "Rob", "Rep", team=("9001", "East"))
     fake.add_owner(RITA, "rita@example.com", "Rita", "Rep", team=("9001", "East"))
@@ -106,6 +112,9 @@ def build_org(fake: FakeHubspotApi) -> None:
             ("closedlost", "Closed Lost", True, "0.0"),
         ],
     )
+
+
+def build_records(fake: FakeHubspotApi) -> None:
     fake.now = NOV(2)
     fake.add(
         "companies", {"name": "Acme Corp", "hubspot_owner_id": ROB, "industry": "COMPUTER_SOFTWARE"}, ACME
@@ -396,3 +405,93 @@ def test_a_missing_token_is_refused_before_any_call(fake, db_url, capsys, monkey
     assert main(["--db", db_url, "sync", "hubspot"]) == 2
     assert "HUBSPOT_ACCESS_TOKEN is not set" in capsys.readouterr().err
     assert fake.calls == []
+
+
+def berlin(moment: datetime) -> str:
+    """A moment as HubSpot's export writes it for a user in Europe/Berlin (CET in November: UTC+1)."""
+    return (moment.replace(tzinfo=None) + (datetime(2026, 1, 1, 1) - datetime(2026, 1, 1))).strftime(
+        "%Y-%m-%d %H:%M"
+    )
+
+
+def write_export(folder: Path, contact_owner_of_p4: str = "Rita Rep") -> Path:
+    folder.mkdir()
+    entered = 'Date entered "{} (Sales Pipeline)"'
+    files = {
+        "companies.csv": [
+            ["Record ID", "Company name", "Company owner", "Create Date", "Industry"],
+            [ACME, "Acme Corp", "Rob Rep", berlin(NOV(2)), "COMPUTER_SOFTWARE"],
+        ],
+        "contacts.csv": [
+            ["Record ID", "First Name", "Last Name", "Contact owner", "Lifecycle Stage", "Create Date",
+             "Last Modified Date", "Original Source", "Company Name", "Became a Lead Date",
+             "Became a Marketing Qualified Lead Date", "Became a Sales Qualified Lead Date",
+             "Became an Opportunity Date", "Became a Customer Date",
+             'Date entered "Other (Lifecycle Stage Pipeline)"'],
+            [P1, "Pia", "One", "Rob Rep", "Customer", berlin(NOV(2)), berlin(NOV(9)), "ORGANIC_SEARCH", "Acme Corp",
+             berlin(NOV(2)), berlin(NOV(3)), berlin(NOV(4)), berlin(NOV(5)), berlin(NOV(9)), ""],
+            [P2, "Pat", "Two", "rob@example.com", "Marketing Qualified Lead", berlin(NOV(2)), berlin(NOV(3)), "", "",
+             berlin(NOV(2)), berlin(NOV(3)), "", "", "", ""],
+            [P3, "Sam", "Three", "Rita Rep", "Subscriber", berlin(NOV(3)), berlin(NOV(3)), "", "", "", "", "", "",
+             "", ""],
+            [P4, "Ola", "Four", contact_owner_of_p4, "Other", berlin(NOV(3)), berlin(NOV(4)), "", "", berlin(NOV(3)),
+             "", "", "", "", berlin(NOV(4))],
+        ],
+        "deals.csv": [
+            ["Record ID", "Deal Name", "Deal Stage", "Amount", "Close Date", "Create Date", "Deal owner", "Pipeline",
+             "Associated Company IDs", "Associated Contact IDs", entered.format("Appointment Scheduled"),
+             entered.format("Qualified To Buy"), entered.format("Closed Won")],
+            [D1, "Acme licences", "Closed Won", "1000", berlin(NOV(9, 15)), berlin(NOV(5)), "Rob Rep", "Sales Pipeline",
+             ACME, P1, berlin(NOV(5)), berlin(NOV(6)), berlin(NOV(9))],
+            [D2, "Small deal", "Qualified To Buy", "500", berlin(NOV(30)), berlin(NOV(5)), "rita@example.com",
+             "Sales Pipeline", "", "", berlin(NOV(5)), berlin(NOV(10)), ""],
+        ],
+    }  # fmt: skip
+    for name, rows in files.items():
+        with (folder / name).open("w", newline="", encoding="utf-8") as out:
+            csv.writer(out).writerows(rows)
+    return folder
+
+
+def test_the_same_org_from_export_files_gives_the_same_numbers(
+    engine, db_url, fake, capsys, monkeypatch, tmp_path
+):
+    build_owners(fake)  # the owners come from a sync (the export has owners' names only)
+    for name, value in env_of(fake).items():
+        monkeypatch.setenv(name, value)
+    config = tmp_path / "kpibot.yaml"
+    config.write_text(
+        "crm:\n  admins: [ann@example.com]\n  hubspot:\n    searches_per_second: 0\n"
+        "    export_timezone: Europe/Berlin\n", encoding="utf-8",
+    )  # fmt: skip
+    assert main(["--config", str(config), "--db", db_url, "sync", "hubspot"]) == 0
+    folder = write_export(tmp_path / "export")
+    assert main(["--config", str(config), "--db", db_url, "import", "--from", "hubspot", str(folder)]) == 0
+    capsys.readouterr()
+    settings = settings_for(fake, export_timezone="Europe/Berlin")
+    assert funnel_of(engine, settings) == (4, 2, 1, 1, 1)
+    with engine.connect() as conn:
+        deals = {
+            d.deal_id: (d.status, d.closed_at, d.owner_id, d.lead_id, d.account_id)
+            for d in conn.execute(select(Deal))
+        }
+        assert deals == {
+            D1: ("won", naive(NOV(9, 15)), ROB, P1, ACME),
+            D2: ("open", None, RITA, None, None),
+        }
+        events = sorted(
+            conn.execute(select(DealStageEvent.deal_id, DealStageEvent.stage, DealStageEvent.entered_at))
+        )
+        assert events[:3] == [
+            (D1, "Appointment Scheduled", naive(NOV(5))), (D1, "Closed Won", naive(NOV(9))),
+            (D1, "Qualified To Buy", naive(NOV(6))),
+        ]  # fmt: skip
+        assert conn.execute(select(Lead.owner_id).where(Lead.lead_id == P2)).scalar() == ROB
+        before = len(conn.execute(select(Lead.lead_id)).all())
+    # An owner kpibot does not know: that file is not written, its row named by file, line and id.
+    bad = write_export(tmp_path / "bad", contact_owner_of_p4="Nobody Known")
+    assert main(["--config", str(config), "--db", db_url, "import", "--from", "hubspot", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert "contacts.csv:5" in err and P4 in err and "Nobody Known" in err
+    with engine.connect() as conn:
+        assert len(conn.execute(select(Lead.lead_id)).all()) == before
