@@ -18,7 +18,8 @@ It answers, as HubSpot documents them:
   [{"from": {"id"}, "to": [{"toObjectId", "associationTypes": [{"category", "typeId", "label"}]}]}]}`.
 Every call needs `Authorization: Bearer <token>`; another is 401 `{"status": "error", "category":
 "INVALID_AUTHENTICATION", …}`. On demand the next calls are answered 429 `{"status": "error", "category":
-"RATE_LIMITS", "policyName": "SECONDLY"}` (with a Retry-After when asked) or 502. Tests change the CRM through
+"RATE_LIMITS", "policyName": "SECONDLY"}` (with a Retry-After when asked), 403 MISSING_SCOPES, or a proxy's
+5xx page. Tests change the CRM through
 `add` / `update` / `archive`, stamped from the settable clock `now`. Every request is recorded.
 """
 
@@ -213,6 +214,12 @@ class FakeHubspotApi(LoopbackServer):
                      "policyName": "SECONDLY"}, status=429,
                     headers={"Retry-After": retry_after} if retry_after else None,
                 )  # fmt: skip
+            elif status == 403:
+                answer = _error(
+                    403,
+                    "MISSING_SCOPES",
+                    "This app hasn't been granted all required scopes to make this call.",
+                )
             else:
                 answer = web.Response(status=status, text="<html>Bad gateway</html>")
         else:

@@ -30,7 +30,7 @@ from metrics.catalogue import MetricQuery, query
 from run_bot import main
 from storage.config.settings import Settings, load_settings
 from storage.crm.hubspot import HubspotAuth, HubspotClient, HubspotConnector
-from storage.crm.sync import sync
+from storage.crm.sync import CrmError, sync
 from storage.schema import (
     Account,
     Activity,
@@ -495,3 +495,21 @@ def test_the_same_org_from_export_files_gives_the_same_numbers(
     assert "contacts.csv:5" in err and P4 in err and "Nobody Known" in err
     with engine.connect() as conn:
         assert len(conn.execute(select(Lead.lead_id)).all()) == before
+
+
+def test_a_wrong_stage_or_page_size_is_refused_naming_its_key(fake):
+    with pytest.raises(
+        ValueError, match=r"crm.hubspot.lead_stages.partner: 'nonsense' is not a funnel stage"
+    ):
+        settings_for(fake, lead_stages={"partner": "nonsense"})
+    with pytest.raises(ValueError, match="page_size must be from 1 to 200"):
+        settings_for(fake, page_size=500)
+    settings = settings_for(fake)
+    hubspot = connector(settings)
+    fake.fail(403)  # a scope the private app lacks
+    companies = next(m for m in hubspot.mapping.objects if m.key == "companies>accounts")
+    with pytest.raises(
+        CrmError, match=r"^HubSpot answered /crm/v3/objects/companies/search: 403 MISSING_SCOPES: "
+    ):
+        list(hubspot.read(companies, None))
+    hubspot.close()
