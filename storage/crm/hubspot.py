@@ -455,7 +455,11 @@ class HubspotClient:
                 if int(after) + self.page_size > self.search_cap:
                     capped = True
                     break
-            if capped and fresh == 0 and lower is not None:
+            if lower is None:
+                raise CrmError(
+                    f"HubSpot's {object_type} carry no {stamp}: a sync cannot page past the search cap"
+                )
+            if capped and fresh == 0:
                 # A query's worth of records at one stamp: walk that stamp by id, then go on after it.
                 yield from self._tie(object_type, names, stamp, lower, seen)
                 operator, seen = "GT", set()
@@ -465,7 +469,7 @@ class HubspotClient:
     def _tie(
         self, object_type: str, names: list[str], stamp: str, moment: datetime, seen: set[str]
     ) -> Iterator[dict[str, Any]]:
-        last = max((int(i) for i in seen), default=0)
+        last = 0  # the server's order within one stamp is its own: walk all of them, skipping those read
         while True:
             filters = [
                 {"propertyName": stamp, "operator": "EQ", "value": hubspot_moment(moment)},
@@ -602,7 +606,7 @@ class HubspotConnector:
                 yield {**owner, "id": str(owner.get("id") or "")}
             return
         properties = [p for p in mapped.read if p != "id" and not p.startswith("_")]
-        if mapped.table == "lead_stage_events":
+        if mapped.table == "lead_stage_events" and self.mapping.lead_stage_field == "lifecyclestage":
             for value in self.mapping.lead_stages:
                 if value:
                     properties.extend(lifecycle_entry_fields(value))
@@ -650,7 +654,10 @@ class HubspotConnector:
     def _lead_entries(self, record: dict[str, Any], mapped: ObjectMap) -> Iterator[dict[str, Any]]:
         field = self.mapping.lead_stage_field
         entered = False
-        for value in self.mapping.lead_stages:
+        dated = (
+            self.mapping.lead_stages if field == "lifecyclestage" else {}
+        )  # the entry dates are lifecycle's
+        for value in dated:
             moment = next(
                 (record.get(f) for f in lifecycle_entry_fields(value) if value and record.get(f)), None
             )

@@ -513,3 +513,19 @@ def test_a_wrong_stage_or_page_size_is_refused_naming_its_key(fake):
     ):
         list(hubspot.read(companies, None))
     hubspot.close()
+
+
+def test_a_custom_stage_field_is_recorded_when_the_sync_sees_it(engine, fake):
+    settings = settings_for(fake, lead_stage_field="hs_lead_status", lead_stages={"CONNECTED": "mql"})
+    build_owners(fake)
+    fake.now = NOV(4)
+    fake.add(
+        "contacts", {"hubspot_owner_id": ROB, "hs_lead_status": "CONNECTED", **lifecycle(customer=NOV(3))}, P1
+    )
+    result = sync(engine, settings, connector(settings), now=NOV(5))
+    assert result.completed and result.rejects == []
+    with engine.connect() as conn:
+        events = conn.execute(select(LeadStageEvent.stage, LeadStageEvent.entered_at)).all()
+    assert events == [("mql", naive(NOV(4)))]  # at its modification; lifecycle's dates are not this field's
+    contacts = [c for c in fake.searches("contacts") if "hs_lead_status" in c.body["properties"]]
+    assert contacts and not any("hs_v2_date_entered_customer" in c.body["properties"] for c in contacts)
