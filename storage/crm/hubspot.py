@@ -402,7 +402,7 @@ class HubspotClient:
 
     def associations(self, from_type: str, to_type: str, ids: list[str]) -> dict[str, list[str]]:
         """For each id of `from_type`, the associated ids of `to_type`, primary associations (type 5 for deals'
-        companies) first, then by id."""
+        companies) first, then by id. An id without any is answered among the batch's `errors` (207), not here."""
         found: dict[str, list[str]] = {}
         for start in range(0, len(ids), 1000):
             chunk = ids[start : start + 1000]
@@ -534,7 +534,7 @@ class HubspotClient:
                 waits += 1
                 self.sleep(backoff(waits, None))
                 continue
-            if answer.status_code == 200:
+            if answer.status_code in (200, 207):  # 207: a batch read with some inputs answered by errors
                 body = json_body(answer)
                 if not isinstance(body, dict):
                     raise CrmError(f"HubSpot answered {path} with something other than a JSON object")

@@ -15,7 +15,8 @@ It answers, as HubSpot documents them:
   always come back.
 - `GET /crm/v3/objects/<type>?archived=true&limit&after` → the archived records with their `archivedAt`.
 - `POST /crm/v4/associations/<from>/<to>/batch/read` `{"inputs": [{"id"}]}` → `{"status": "COMPLETE", "results":
-  [{"from": {"id"}, "to": [{"toObjectId", "associationTypes": [{"category", "typeId", "label"}]}]}]}`.
+  [{"from": {"id"}, "to": [{"toObjectId", "associationTypes": [{"category", "typeId", "label"}]}]}]}`; an input
+  without associations is an entry of `errors` (NO_ASSOCIATIONS_FOUND) and the answer 207 Multi-Status.
 Every call needs `Authorization: Bearer <token>`; another is 401 `{"status": "error", "category":
 "INVALID_AUTHENTICATION", …}`. On demand the next calls are answered 429 `{"status": "error", "category":
 "RATE_LIMITS", "policyName": "SECONDLY"}` (with a Retry-After when asked), 403 MISSING_SCOPES, or a proxy's
@@ -327,15 +328,23 @@ class FakeHubspotApi(LoopbackServer):
         pair = (request.match_info["from"], request.match_info["to"])
         body = await request.json()
         links = self.links.get(pair, {})
-        results = []
+        results, errors = [], []
         for item in body.get("inputs") or ():
             targets = links.get(str(item["id"]))
-            if targets:
+            if not targets:
+                errors.append(
+                    {"status": "error", "category": "OBJECT_NOT_FOUND", "subCategory": "crm.associations.NO_ASSOCIATIONS_FOUND",
+                     "message": f"No {pair[1]} is associated with {pair[0]} {item['id']}.", "context": {"fromObjectId": [str(item["id"])]}}
+                )  # fmt: skip
+            else:
                 results.append({"from": {"id": str(item["id"])}, "to": [
                     {"toObjectId": int(t), "associationTypes": [{"category": "HUBSPOT_DEFINED", "typeId": k, "label": None}]}
                     for t, k in targets]})  # fmt: skip
-        return web.json_response({"status": "COMPLETE", "results": results, "startedAt": _iso(self.now),
-                                  "completedAt": _iso(self.now)})  # fmt: skip
+        answer: dict[str, Any] = {"status": "COMPLETE", "results": results, "startedAt": _iso(self.now),
+                                  "completedAt": _iso(self.now)}  # fmt: skip
+        if errors:  # some inputs failed: 207 Multi-Status, with the errors beside the results
+            answer |= {"numErrors": len(errors), "errors": errors}
+        return web.json_response(answer, status=207 if errors else 200)
 
 
 class _Refused(Exception):

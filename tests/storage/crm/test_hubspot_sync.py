@@ -271,6 +271,8 @@ def test_a_sync_lands_the_org_with_its_history_then_reads_only_what_changed(engi
     assert funnel_of(engine, settings) == (4, 2, 1, 1, 1)
     # Every search asked for at most a page and within the search API's documented shape.
     assert all(c.body["limit"] == 2 and c.status == 200 for c in fake.searches())
+    # D2 and the task have no associations: those batch reads were answered 207 with errors, and still read.
+    assert any(c.status == 207 and "/crm/v4/associations/deals/" in c.path for c in fake.calls)
 
     # Nov 12: P2 becomes an SQL, D2 is lost, P3 is deleted.
     fake.now = NOV(12)
