@@ -21,6 +21,9 @@ CRM's mapping overrides (a custom stage field, custom status values, other field
       bitrix24:
         lead_stages: {UC_A1B2C3: sal}  # a portal's own lead status, by id or by name
         reconcile_every: 6h            # how often deleted records are looked for (0: every sync)
+      hubspot:
+        lead_stages: {"1234567": sal}   # a custom lifecycle stage's internal value
+        export_timezone: Europe/Berlin  # the exporting user's time zone, for export files
 
 Secrets (client secrets, tokens, private keys) never live here: they come from the environment only.
 """
@@ -36,12 +39,24 @@ __all__ = [
     "CrmSettings",
     "CrmOverrides",
     "DynamicsSettings",
+    "HubspotSettings",
     "SalesforceSettings",
     "SugarcrmSettings",
     "Bitrix24Settings",
     "parse_every",
     "php_to_strptime",
 ]
+
+
+def export_zone(value: str | None, key: str) -> str | None:
+    """An export's time zone as written (None: the org's); one that is not a zone is a ValueError naming `key`."""
+    if value is None:
+        return None
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"{key}: {value!r} is not a time zone (e.g. Europe/Berlin, UTC)") from exc
+    return value
 
 
 def parse_every(text: str | int | float | timedelta) -> timedelta:
@@ -167,15 +182,7 @@ class SugarcrmSettings(CrmOverrides):
     @field_validator("export_timezone")
     @classmethod
     def _zone(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(
-                f"crm.sugarcrm.export_timezone: {value!r} is not a time zone (e.g. Europe/Berlin, UTC)"
-            ) from exc
-        return value
+        return export_zone(value, "crm.sugarcrm.export_timezone")
 
     @field_validator("api_version")
     @classmethod
@@ -210,15 +217,28 @@ class Bitrix24Settings(CrmOverrides):
     @field_validator("export_timezone")
     @classmethod
     def _zone(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(
-                f"crm.bitrix24.export_timezone: {value!r} is not a time zone (e.g. Europe/Moscow)"
-            ) from exc
+        return export_zone(value, "crm.bitrix24.export_timezone")
+
+
+class HubspotSettings(CrmOverrides):
+    """HubSpot: `fields` keyed by object type (`contacts`, `deals`), `lead_stages` by a lifecycle stage's internal
+    value (`marketingqualifiedlead`, or a custom stage's id)."""
+
+    page_size: int = 100  # records per search page asked for (`limit`, at most 200)
+    searches_per_second: float = 4.0  # the search endpoints allow about five a second per account
+    export_timezone: str | None = None  # the exporting user's time zone (export files); by default the org's
+
+    @field_validator("page_size")
+    @classmethod
+    def _page(cls, value: int) -> int:
+        if not 1 <= value <= 200:
+            raise ValueError(f"page_size must be from 1 to 200, not {value}")
         return value
+
+    @field_validator("export_timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        return export_zone(value, "crm.hubspot.export_timezone")
 
 
 class CrmSettings(_Section):
@@ -229,6 +249,7 @@ class CrmSettings(_Section):
     dynamics: DynamicsSettings = Field(default_factory=DynamicsSettings)
     sugarcrm: SugarcrmSettings = Field(default_factory=SugarcrmSettings)
     bitrix24: Bitrix24Settings = Field(default_factory=Bitrix24Settings)
+    hubspot: HubspotSettings = Field(default_factory=HubspotSettings)
 
     @field_validator("sync_every", "stale_after", mode="before")
     @classmethod

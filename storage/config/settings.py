@@ -179,6 +179,8 @@ class Settings(BaseSettings):
     sugarcrm_client_secret: SecretStr | None = None
     sugarcrm_platform: str = "base"
     bitrix24_webhook_url: SecretStr | None = None  # the inbound webhook's address: its secret is in the path
+    hubspot_access_token: SecretStr | None = None
+    hubspot_base_url: str | None = None
     kpibot_http_port: int = 3000
     kpibot_log_level: str = "WARNING"
     kpibot_log_format: Literal["text", "json"] = "text"  # json: one object a line, for a log shipper

@@ -22,6 +22,7 @@ from storage.crm.bitrix24 import (
 from storage.crm.dynamics import DynamicsConnector, dynamics_mapping
 from storage.crm.dynamics_export import LOGICAL_NAMES, DynamicsRows, synapse_link_files
 from storage.crm.exports import DIALECTS, ExportConnector, RowReader, export_files
+from storage.crm.hubspot import HubspotConnector, HubspotExport, hubspot_mapping
 from storage.crm.mapping import CrmMapping, apply_overrides
 from storage.crm.runs import EXPORT_SUFFIX
 from storage.crm.salesforce import SalesforceConnector, salesforce_mapping
@@ -37,6 +38,7 @@ CONNECTORS: dict[str, Callable[[Settings], Connector]] = {
     "dynamics": DynamicsConnector.from_settings,
     "sugarcrm": SugarcrmConnector.from_settings,
     "bitrix24": Bitrix24Connector.from_settings,
+    "hubspot": HubspotConnector.from_settings,
 }
 # Each CRM whose export files kpibot reads, with the team's overrides (no credentials needed).
 MAPPINGS: dict[str, Callable[[Settings], CrmMapping]] = {
@@ -44,6 +46,7 @@ MAPPINGS: dict[str, Callable[[Settings], CrmMapping]] = {
     "sugarcrm": lambda settings: apply_overrides(sugarcrm_mapping(), settings.crm.sugarcrm, settings),
     "dynamics": lambda settings: apply_overrides(dynamics_mapping(), settings.crm.dynamics, settings),
     "bitrix24": lambda settings: apply_overrides(bitrix24_export_mapping(), settings.crm.bitrix24, settings),
+    "hubspot": lambda settings: apply_overrides(hubspot_mapping(), settings.crm.hubspot, settings),
 }
 # Other names an export file of a CRM may have (Dataverse tables by logical name: `lead.csv` for `leads`).
 EXPORT_ALIASES: dict[str, dict[str, str]] = {"dynamics": LOGICAL_NAMES}
@@ -121,8 +124,13 @@ def import_export(ctx: CliContext, crm: str, path: Path, *, skip_invalid: bool =
         return 2
     upgrade(ctx.engine)
     dialect = EXPORT_DIALECTS[crm].for_settings(ctx.settings) if crm in EXPORT_DIALECTS else None
-    reader = EXPORT_CONNECTORS.get(crm, ExportConnector)
-    connector = reader(f"{crm}{EXPORT_SUFFIX}", mapping, files, dialect, rows, partitions)
+    if crm == "hubspot":
+        connector: Connector = HubspotExport.for_files(
+            ctx.engine, ctx.settings, mapping, files, f"{crm}{EXPORT_SUFFIX}"
+        )
+    else:
+        reader = EXPORT_CONNECTORS.get(crm, ExportConnector)
+        connector = reader(f"{crm}{EXPORT_SUFFIX}", mapping, files, dialect, rows, partitions)
     result = sync(
         ctx.engine,
         ctx.settings,

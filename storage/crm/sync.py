@@ -373,6 +373,11 @@ def _load_users(
         for manager in sorted(managers)
         if manager in by_id
     ]
+    # A CRM without managers may name each user's team itself (`team_id` and `team_name` on the row).
+    named = {str(row["team_id"]): row.pop("team_name", None) for row in rows if row.get("team_id")}
+    teams += [
+        {"team_id": team, "name": name or team, "manager_id": None} for team, name in sorted(named.items())
+    ]
     for row in rows:
         user_id = str(row["user_id"])
         email = str(row.get("email") or "").lower()
@@ -381,7 +386,7 @@ def _load_users(
         row["team_id"] = (
             f"team-{manager}"
             if manager in managers and manager in by_id
-            else (f"team-{user_id}" if user_id in managers else None)
+            else (f"team-{user_id}" if user_id in managers else row.get("team_id"))
         )
         if row.get("manager_id") and str(row["manager_id"]) not in by_id:
             row["manager_id"] = None  # a manager the CRM did not return (inactive, another org)
