@@ -18,6 +18,9 @@ CRM's mapping overrides (a custom stage field, custom status values, other field
         export_date_format: d.m.Y      # the exporting user's preferences (Profile → Advanced), for export files
         export_time_format: H:i
         export_timezone: Europe/Berlin
+      pipedrive:
+        lead_stages: {"Qualified": sql}   # a lead's label name -> a funnel stage
+        managers: {rob@example.com: mia@example.com}
 
 Secrets (client secrets, tokens, private keys) never live here: they come from the environment only.
 """
@@ -35,6 +38,7 @@ __all__ = [
     "DynamicsSettings",
     "SalesforceSettings",
     "SugarcrmSettings",
+    "PipedriveSettings",
     "parse_every",
     "php_to_strptime",
 ]
@@ -189,6 +193,22 @@ class SugarcrmSettings(CrmOverrides):
         return value
 
 
+class PipedriveSettings(CrmOverrides):
+    """Pipedrive: `fields` keyed by object (`deals`, `leads`, `activities`, `organizations`, `users`; a custom
+    field by its key), `lead_stages` by a lead's label name (`archived` for an archived lead)."""
+
+    page_size: int = 500  # items per page asked for (`limit`, at most 500)
+    # Pipedrive has no manager field: a user's email -> their manager's email.
+    managers: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("page_size")
+    @classmethod
+    def _page(cls, value: int) -> int:
+        if not 1 <= value <= 500:
+            raise ValueError(f"page_size must be from 1 to 500, not {value}")
+        return value
+
+
 class CrmSettings(_Section):
     sync_every: timedelta = timedelta(minutes=15)
     stale_after: timedelta = timedelta(hours=2)  # deprecated, the fallback of `data.stale_after`
@@ -196,6 +216,7 @@ class CrmSettings(_Section):
     salesforce: SalesforceSettings = Field(default_factory=SalesforceSettings)
     dynamics: DynamicsSettings = Field(default_factory=DynamicsSettings)
     sugarcrm: SugarcrmSettings = Field(default_factory=SugarcrmSettings)
+    pipedrive: PipedriveSettings = Field(default_factory=PipedriveSettings)
 
     @field_validator("sync_every", "stale_after", mode="before")
     @classmethod

@@ -34,6 +34,7 @@ SECRET_SETTINGS = (
     "dynamics_client_secret",
     "sugarcrm_password",
     "sugarcrm_client_secret",
+    "pipedrive_api_token",
 )
 
 # Secrets shorter than this are not searched for: blanking every "abc" would garble the text and hide nothing.

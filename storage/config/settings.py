@@ -178,6 +178,9 @@ class Settings(BaseSettings):
     sugarcrm_client_id: str = "sugar"
     sugarcrm_client_secret: SecretStr | None = None
     sugarcrm_platform: str = "base"
+    pipedrive_api_token: SecretStr | None = None
+    pipedrive_company_domain: str | None = None
+    pipedrive_url: str | None = None
     kpibot_http_port: int = 3000
     kpibot_log_level: str = "WARNING"
     kpibot_log_format: Literal["text", "json"] = "text"  # json: one object a line, for a log shipper
@@ -205,7 +208,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _crm_stages_are_funnel_stages(self) -> Settings:
         allowed = (*self.funnel.stages, *self.funnel.terminal_stages)
-        for name in ("salesforce", "dynamics", "sugarcrm"):
+        for name in ("salesforce", "dynamics", "sugarcrm", "pipedrive"):
             for value, stage in getattr(self.crm, name).lead_stages.items():
                 if stage not in allowed:
                     raise ValueError(

@@ -16,6 +16,7 @@ from storage.crm.dynamics import DynamicsConnector, dynamics_mapping
 from storage.crm.dynamics_export import LOGICAL_NAMES, DynamicsRows, synapse_link_files
 from storage.crm.exports import DIALECTS, ExportConnector, RowReader, export_files
 from storage.crm.mapping import CrmMapping, apply_overrides
+from storage.crm.pipedrive import PipedriveConnector, pipedrive_mapping
 from storage.crm.runs import EXPORT_SUFFIX
 from storage.crm.salesforce import SalesforceConnector, salesforce_mapping
 from storage.crm.sugarcrm import SugarcrmConnector, sugarcrm_mapping
@@ -29,12 +30,14 @@ CONNECTORS: dict[str, Callable[[Settings], Connector]] = {
     "salesforce": SalesforceConnector.from_settings,
     "dynamics": DynamicsConnector.from_settings,
     "sugarcrm": SugarcrmConnector.from_settings,
+    "pipedrive": PipedriveConnector.from_settings,
 }
 # Each CRM whose export files kpibot reads, with the team's overrides (no credentials needed).
 MAPPINGS: dict[str, Callable[[Settings], CrmMapping]] = {
     "salesforce": lambda settings: apply_overrides(salesforce_mapping(), settings.crm.salesforce, settings),
     "sugarcrm": lambda settings: apply_overrides(sugarcrm_mapping(), settings.crm.sugarcrm, settings),
     "dynamics": lambda settings: apply_overrides(dynamics_mapping(), settings.crm.dynamics, settings),
+    "pipedrive": lambda settings: apply_overrides(pipedrive_mapping(), settings.crm.pipedrive, settings),
 }
 # Other names an export file of a CRM may have (Dataverse tables by logical name: `lead.csv` for `leads`).
 EXPORT_ALIASES: dict[str, dict[str, str]] = {"dynamics": LOGICAL_NAMES}

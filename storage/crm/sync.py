@@ -170,6 +170,9 @@ def sync(
     ctx = MapContext(
         connector.mapping.crm, connector.mapping.lead_stage_field, connector.mapping.lead_stages, now
     )
+    bind = getattr(connector, "bind", None)  # a connector that reads the store too (storage/crm/pipedrive.py)
+    if bind is not None:
+        bind(engine)
     try:
         for mapped in connector.mapping.objects:
             outcome = ObjectResult(mapped.object, mapped.table)
