@@ -16,7 +16,7 @@ from storage.crm.dynamics import DynamicsConnector, dynamics_mapping
 from storage.crm.dynamics_export import LOGICAL_NAMES, DynamicsRows, synapse_link_files
 from storage.crm.exports import DIALECTS, ExportConnector, RowReader, export_files
 from storage.crm.mapping import CrmMapping, apply_overrides
-from storage.crm.pipedrive import PipedriveConnector, pipedrive_mapping
+from storage.crm.pipedrive import PipedriveConnector, PipedriveRows, pipedrive_mapping
 from storage.crm.runs import EXPORT_SUFFIX
 from storage.crm.salesforce import SalesforceConnector, salesforce_mapping
 from storage.crm.sugarcrm import SugarcrmConnector, sugarcrm_mapping
@@ -42,7 +42,10 @@ MAPPINGS: dict[str, Callable[[Settings], CrmMapping]] = {
 # Other names an export file of a CRM may have (Dataverse tables by logical name: `lead.csv` for `leads`).
 EXPORT_ALIASES: dict[str, dict[str, str]] = {"dynamics": LOGICAL_NAMES}
 # How a CRM's export rows become its API's records, where that differs from Salesforce's (the default).
-EXPORT_ROWS: dict[str, Callable[[Path], RowReader]] = {"dynamics": DynamicsRows.from_folder}
+EXPORT_ROWS: dict[str, Callable[[Path], RowReader]] = {
+    "dynamics": DynamicsRows.from_folder,
+    "pipedrive": PipedriveRows.from_folder,
+}
 SHOWN = 50  # rejected records listed on the terminal; `kpibot syncs --rejects` has the rest of a sync's
 
 

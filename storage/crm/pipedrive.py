@@ -41,6 +41,17 @@ at the deletion, so a sync at least monthly sees each (`is_deleted` true). Organ
 deleted in Pipedrive are not seen by an incremental sync (Pipedrive's lists leave them out and keep no deletion
 feed); a converted lead leaves Pipedrive's leads but stays here, at its stages.
 
+Export files (`kpibot import --from pipedrive PATH`): Pipedrive's export of a list view (Deals, Organizations,
+Activities → Export, CSV) heads each column with the object and the field's label, `Deal - ID`, `Deal - Title`,
+`Deal - Value`, `Deal - Currency`, `Deal - Status`, `Deal - Won time`, `Deal - Owner`; a linked object's fields come
+with their own object's name (`Organization - ID` in the deals' file, `Deal - ID` in the activities'). A file is
+named after its object (`deals.csv`, `organizations.csv`, `activities.csv`). `PipedriveRows` reads those labels
+(`EXPORT_LABELS`) into the API's field names; the owner columns hold a user's name, looked up among kpibot's users
+(by name or email; a sync or `kpibot import users` brings them), and an owner kpibot does not know is a bad row
+naming it. The export writes moments without a zone, in the exporting user's time zone: they are read in the
+org's (`org.timezone`). A deal's stage entry is its `Stage` at its `Last stage change` (its creation when it never
+moved): the export holds no flow. Leads and users are not read from files (their lists have no export kpibot reads).
+
 Limits and faults: Pipedrive meters each token by a daily budget and a two-second burst window; a 429 is waited out
 (Retry-After, else `x-ratelimit-reset`), other 5xx and lost connections retried with backoff; a 429 with
 `x-daily-requests-left: 0` means the day's budget is spent, and the sync stops with that one line (the next run
@@ -55,8 +66,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from datetime import time as clock
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import httpx
 from sqlalchemy import Engine, select
@@ -73,13 +86,14 @@ from storage.crm.mapping import (
     parse_moment,
 )
 from storage.crm.sync import CrmError
-from storage.schema import Lead
+from storage.schema import Lead, User
 
 __all__ = [
     "LEAD_STAGES",
     "PipedriveAuth",
     "PipedriveClient",
     "PipedriveConnector",
+    "PipedriveRows",
     "pipedrive_mapping",
 ]
 
@@ -403,7 +417,7 @@ class PipedriveConnector:
         self._engine: Engine | None = None
         self._leads_read: set[str] = set()
 
-    def bind(self, engine: Engine) -> None:
+    def bind(self, engine: Engine, settings: Settings | None = None) -> None:
         """The store the sync writes to: a deal's or an activity's lead is linked only when it is kept there."""
         self._engine = engine
 
@@ -558,3 +572,116 @@ def _flat(record: dict[str, Any]) -> dict[str, Any]:
         if isinstance(flat.get(key), int) and not isinstance(flat.get(key), bool):
             flat[key] = str(flat[key])
     return flat
+
+
+# The labels Pipedrive's export heads its columns with (`<Object> - <field label>`, lower case), for the fields the
+# mapping reads, by object: each label's API field name.
+EXPORT_LABELS: dict[str, dict[str, str]] = {
+    "organizations": {
+        "organization - id": "id",
+        "organization - name": "name",
+        "organization - owner": "owner_id",
+        "organization - organization created": "add_time",
+        "organization - update time": _STAMP,
+    },
+    "deals": {
+        "deal - id": "id",
+        "deal - title": "title",
+        "deal - owner": "owner_id",
+        "deal - value": "value",
+        "deal - currency": "currency",
+        "deal - status": "status",
+        "deal - deal created": "add_time",
+        "deal - update time": _STAMP,
+        "deal - won time": "won_time",
+        "deal - lost time": "lost_time",
+        "deal - lost reason": "lost_reason",
+        "deal - stage": _STAGE,
+        "deal - last stage change": "stage_change_time",
+        "organization - id": "org_id",
+    },
+    "activities": {
+        "activity - id": "id",
+        "activity - type": "type",
+        "activity - assigned to user": "owner_id",
+        "activity - add time": "add_time",
+        "activity - update time": _STAMP,
+        "activity - due date": "due_date",
+        "activity - due time": "due_time",
+        "activity - done": "done",
+        "activity - marked as done time": "marked_as_done_time",
+        "deal - id": "deal_id",
+        "organization - id": "org_id",
+    },
+}
+_OWNERS = {"owner_id"}
+_EXPORT_MOMENTS = {"add_time", _STAMP, "won_time", "lost_time", "stage_change_time", "marked_as_done_time"}
+_DONE = {"done", "yes", "true", "1"}
+
+
+class PipedriveRows:
+    """Pipedrive's export rows as its API's records (the module docstring says how)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._owners: dict[str, str] | None = None
+        self._engine: Engine | None = None
+        self._zone = "UTC"
+
+    @classmethod
+    def from_folder(cls, folder: Path) -> PipedriveRows:
+        return cls(folder)
+
+    def bind(self, engine: Engine, settings: Settings | None = None) -> None:
+        self._engine = engine
+        if settings is not None:
+            self._zone = settings.org.timezone
+
+    def _owner(self, name: str) -> str:
+        if self._owners is None:
+            self._owners = {}
+            if self._engine is not None:
+                with self._engine.connect() as conn:
+                    for user_id, user_name, email in conn.execute(
+                        select(User.user_id, User.name, User.email)
+                    ):
+                        for key in (user_name, email):
+                            if key:
+                                self._owners.setdefault(str(key).strip().lower(), str(user_id))
+        return self._owners.get(name.strip().lower(), name)
+
+    def native(self, values: dict[str, Any], mapped: ObjectMap) -> dict[str, Any]:
+        """A file row as the API gives it: labels as field names, owners' names as their ids, moments in the org's
+        time zone."""
+        labels = EXPORT_LABELS.get(mapped.object, {})
+        record: dict[str, Any] = {}
+        for column, value in values.items():
+            name = labels.get(" ".join(str(column).split()).lower()) or (
+                str(column) if str(column) in mapped.read else None
+            )
+            if name is None:
+                continue
+            text = value.strip() if isinstance(value, str) else value
+            if text in ("", None):
+                record[name] = None
+            elif name in _OWNERS:
+                record[name] = self._owner(str(text))
+            elif name == "status":
+                record[name] = str(text).lower()
+            elif name == "done":
+                record[name] = str(text).lower() in _DONE
+            elif name in _EXPORT_MOMENTS:
+                record[name] = self._moment(str(text), name, record)
+            else:
+                record[name] = text
+        if mapped.table == "deal_stage_events":
+            record["entered_at"] = record.get("stage_change_time") or record.get("add_time")
+        return record
+
+    def _moment(self, text: str, name: str, record: dict[str, Any]) -> datetime | None:
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            record["_problem"] = f"{name}={text!r} is not a date and time (expected 2026-11-05 09:00:00)"
+            return None
+        return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(self._zone))

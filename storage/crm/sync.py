@@ -172,7 +172,7 @@ def sync(
     )
     bind = getattr(connector, "bind", None)  # a connector that reads the store too (storage/crm/pipedrive.py)
     if bind is not None:
-        bind(engine)
+        bind(engine, settings)
     try:
         for mapped in connector.mapping.objects:
             outcome = ObjectResult(mapped.object, mapped.table)

@@ -22,8 +22,10 @@ deals won are 2 of 2.
 
 from __future__ import annotations
 
+import csv
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -34,7 +36,7 @@ from storage.crm.pipedrive import PipedriveAuth, PipedriveConnector
 from storage.crm.sync import CrmError, sync
 from storage.schema import Activity, Deal, DealStageEvent, Lead, LeadStageEvent, SyncRun, SyncWatermark, User
 from tests.fakes.pipedrive_api import FakePipedriveApi
-from tests.fixtures.crm_org import NOV, numbers
+from tests.fixtures.crm_org import NOV, import_canonical, numbers
 
 MIA, ROB, RITA, ANN = "1", "2", "3", "4"
 ACME = "21"
@@ -338,3 +340,77 @@ def test_the_company_domain_gives_the_origin_and_a_missing_token_is_named():
         PipedriveAuth.from_settings(
             load_settings(env={"PIPEDRIVE_COMPANY_DOMAIN": "a b", "PIPEDRIVE_API_TOKEN": "x"})
         )
+
+
+EXPORT = {
+    "organizations.csv": [
+        ["Organization - ID", "Organization - Name", "Organization - Owner", "Organization - Organization created"],
+        [ACME, "Acme Corp", "Rob Rep", "2026-11-01 09:00:00"],
+    ],
+    "deals.csv": [
+        ["Deal - ID", "Deal - Title", "Deal - Value", "Deal - Currency", "Deal - Status", "Deal - Owner",
+         "Deal - Deal created", "Deal - Update time", "Deal - Won time", "Deal - Lost time", "Deal - Stage",
+         "Deal - Last stage change", "Organization - ID", "Deal - Pipeline"],
+        ["41", "Acme deal", "1000", "USD", "Won", "Rob Rep", "2026-11-05 10:00:00", "2026-11-09 10:00:00",
+         "2026-11-09 10:00:00", "", "Proposal", "2026-11-06 10:00:00", ACME, "Sales"],
+        ["42", "Beta", "500", "USD", "Open", "rita@example.com", "2026-11-05 10:00:00", "2026-11-10 10:00:00",
+         "", "", "Negotiation", "2026-11-10 10:00:00", "", "Sales"],
+    ],
+    "activities.csv": [
+        ["Activity - ID", "Activity - Subject", "Activity - Type", "Activity - Assigned to user",
+         "Activity - Add time", "Activity - Due date", "Activity - Due time", "Activity - Done",
+         "Activity - Marked as done time", "Deal - ID"],
+        ["33", "Demo", "Meeting", "Rob Rep", "2026-11-05 10:00:00", "2026-11-06", "10:00", "Done",
+         "2026-11-06 12:00:00", "41"],
+        ["32", "Call back", "Deadline", "Rita Rep", "2026-11-04 10:00:00", "2026-11-20", "", "Not done", "", ""],
+    ],
+}  # fmt: skip
+
+
+def write_export(folder: Path, files: dict[str, list[list[str]]]) -> Path:
+    folder.mkdir()
+    for name, rows in files.items():
+        with (folder / name).open("w", newline="", encoding="utf-8") as out:
+            csv.writer(out).writerows(rows)
+    return folder
+
+
+def test_pipedrives_export_files_are_read_by_their_own_column_names(engine, db_url, tmp_path, capsys):
+    import_canonical(
+        engine, load_settings(env={}), tmp_path,
+        {"users": [{"user_id": ROB, "name": "Rob Rep", "email": "rob@example.com"},
+                   {"user_id": RITA, "name": "Rita Rep", "email": "rita@example.com"}]},
+    )  # fmt: skip
+    config = tmp_path / "kpibot.yaml"
+    config.write_text("org:\n  timezone: Europe/Berlin\n", encoding="utf-8")  # the export's moments: UTC+1
+    export = write_export(tmp_path / "export", EXPORT)
+    assert main(["--config", str(config), "--db", db_url, "import", "--from", "pipedrive", str(export)]) == 0
+    capsys.readouterr()
+    with engine.connect() as conn:
+        deals = {d.deal_id: d for d in conn.execute(select(Deal))}
+        stages = set(
+            conn.execute(select(DealStageEvent.deal_id, DealStageEvent.stage, DealStageEvent.entered_at))
+        )
+        activities = {a.activity_id: a for a in conn.execute(select(Activity))}
+    assert (deals["41"].status, deals["41"].closed_at, deals["41"].owner_id, deals["41"].account_id) == (
+        "won", naive(NOV(9)), ROB, ACME
+    )  # fmt: skip
+    assert (deals["42"].status, deals["42"].owner_id, deals["42"].closed_at) == ("open", RITA, None)
+    assert stages == {("41", "Proposal", naive(NOV(6))), ("42", "Negotiation", naive(NOV(10)))}
+    assert (activities["33"].type, activities["33"].status, activities["33"].completed_at) == (
+        "meeting", "done", naive(NOV(6, 11))
+    )  # fmt: skip
+    assert (activities["32"].type, activities["32"].status, activities["32"].deal_id) == (
+        "task",
+        "planned",
+        None,
+    )
+
+    bad = dict(EXPORT)
+    bad["deals.csv"] = [*EXPORT["deals.csv"][:2], ["44", *EXPORT["deals.csv"][2][1:5], "Nobody Known",
+                                                   *EXPORT["deals.csv"][2][6:]]]  # fmt: skip
+    del bad["activities.csv"], bad["organizations.csv"]
+    export = write_export(tmp_path / "bad", bad)
+    assert main(["--db", db_url, "import", "--from", "pipedrive", str(export)]) == 1
+    err = capsys.readouterr().err
+    assert "deals.csv:3 44: owner_id=" in err and "Nobody Known" in err
