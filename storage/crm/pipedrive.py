@@ -54,7 +54,8 @@ moved): the export holds no flow. Leads and users are not read from files (their
 
 Limits and faults: Pipedrive meters each token by a daily budget and a two-second burst window; a 429 is waited out
 (Retry-After, else `x-ratelimit-reset`), other 5xx and lost connections retried with backoff; a 429 with
-`x-daily-requests-left: 0` means the day's budget is spent, and the sync stops with that one line (the next run
+`x-daily-requests-left: 0`, or one asking to wait more than five minutes, means the day's budget is spent, and the
+sync stops with that one line (the next run
 after midnight goes on from the watermarks). Anything else is a `CrmError`, one line, without the token.
 """
 
@@ -111,6 +112,7 @@ ACTIVITY_TYPES = {
     "lunch": "meeting",
 }
 DEAL_STATUSES = ("open", "won", "lost", "deleted")
+_LONGEST_WAIT = 300  # seconds a 429 is waited out; a longer wait is a spent daily budget (till the next day)
 _STAMP = "update_time"
 # The order a lead's labels are ranked in (the default funnel; a stage of a team's own funnel ranks after it).
 _FUNNEL = ("lead", "mql", "sal", "sql", "opportunity", "won", "lost", "disqualified")
@@ -353,15 +355,21 @@ class PipedriveClient:
                     f"Pipedrive refused the API token (401 {_error(answer)}); check PIPEDRIVE_API_TOKEN",
                     status=401,
                 )
+            hint = answer.headers.get("Retry-After") or answer.headers.get("x-ratelimit-reset")
             if answer.status_code == 429 and answer.headers.get("x-daily-requests-left", "").strip() == "0":
                 raise CrmError(
                     "Pipedrive's daily API budget of this token is spent (429, x-daily-requests-left: 0); "
                     "the next sync after midnight goes on from here",
                     status=429,
                 )
+            if answer.status_code == 429 and hint and hint.strip().isdigit() and int(hint) > _LONGEST_WAIT:
+                raise CrmError(
+                    f"Pipedrive's API budget of this token is spent (429, retry after {int(hint)} s); "
+                    "the next sync after that goes on from here",
+                    status=429,
+                )
             if (answer.status_code == 429 or answer.status_code >= 500) and waits < self.max_waits:
                 waits += 1
-                hint = answer.headers.get("Retry-After") or answer.headers.get("x-ratelimit-reset")
                 delay = backoff(waits, hint)
                 log.warning("pipedrive: %s on %s; waiting %.0f s", answer.status_code, path, delay)
                 self.sleep(delay)
@@ -442,6 +450,8 @@ class PipedriveConnector:
             path = {"organizations": "v2/organizations", "deals": "v2/deals", "activities": "v2/activities"}
             extra = {"status": ",".join(DEAL_STATUSES)} if mapped.object == "deals" else {}
             records = self._changed(path[mapped.object], since, **extra)
+            if mapped.object == "deals":
+                records = _deletions(records)
             if "lead_id" in mapped.fields:
                 records = self._known_leads(records, mapped.fields["lead_id"])
             yield from records
@@ -553,6 +563,13 @@ class PipedriveConnector:
                 "entered_at": moment,
                 _STAMP: deal.get(_STAMP),
             }
+
+
+def _deletions(deals: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Deals with `is_deleted` true also when only their status says `deleted`."""
+    for deal in deals:
+        deal["is_deleted"] = deal.get("is_deleted") is True or deal.get("status") == "deleted"
+        yield deal
 
 
 def _utc(moment: Any) -> str | None:

@@ -17,7 +17,7 @@ Every call needs the token in the `x-api-token` header (or `api_token` in the qu
 query parameter of a v2 list is 400, as Pipedrive's strict v2 validation answers.
 
 Limits: every answer carries `x-daily-requests-left` from the token's daily budget (`daily_budget`); a spent one is
-429. `burst(calls, reset)` answers the next calls 429 with `x-ratelimit-remaining: 0` and `x-ratelimit-reset`;
+429 with a `Retry-After` of the seconds until midnight (UTC). `burst(calls, reset)` answers the next calls 429 with `x-ratelimit-remaining: 0` and `x-ratelimit-reset`;
 `fail(calls, status)` answers them with a 5xx. Tests change the CRM through `add` / `update` / `delete` / `convert`
 (a converted lead leaves the leads list, as in Pipedrive), stamped from the settable clock `now`; a deal's stage
 change is written into its flow. Every request is recorded.
@@ -29,7 +29,7 @@ import base64
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -158,7 +158,9 @@ class FakePipedriveApi(LoopbackServer):
             return call, self._answer(call, 401, _UNAUTHORIZED)
         if self.daily_budget <= 0:
             body = {"success": False, "error": "Daily request limit reached", "errorCode": 429}
-            return call, self._answer(call, 429, body)
+            midnight = (self.now.astimezone(UTC) + timedelta(days=1)).replace(hour=0, minute=0, second=0)
+            wait = str(int((midnight - self.now).total_seconds()))
+            return call, self._answer(call, 429, body, {"Retry-After": wait})
         self.daily_budget -= 1
         if self._burst[0] > 0:
             self._burst = (self._burst[0] - 1, self._burst[1])

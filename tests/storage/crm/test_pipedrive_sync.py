@@ -289,6 +289,11 @@ def test_limits_and_5xx_are_waited_out_and_a_bad_record_is_kept_with_its_reason(
     again = sync(engine, settings, connector(settings, sleep=waits.append), now=fake.now)
     assert again.completed and waits == [2.0, 4.0]
 
+    fake.burst(1, reset=40_000)  # a wait to the next day is not slept through
+    waits.clear()
+    stopped = sync(engine, settings, connector(settings, sleep=waits.append), now=fake.now)
+    assert waits == [] and stopped.error is not None and "retry after 40000 s" in stopped.error
+
 
 def test_a_spent_daily_budget_stops_the_sync_clearly_and_keeps_what_was_there(engine, fake):
     settings = settings_for(fake)
