@@ -15,8 +15,9 @@ Reads, each object into its table:
 - `GET /api/v1/leads` (`archived_status=all`, `sort=update_time DESC`) → leads (`id, add_time, owner_id,
   source_name` → source) and lead_stage_events. Pipedrive's leads have labels, not stages: a lead is at `lead` from
   its `add_time`; its label names (`GET /api/v1/leadLabels`) map to funnel stages by `crm.pipedrive.lead_stages`
-  (defaults below: Pipedrive's own labels Cold → lead, Warm → mql, Hot → sql), an archived lead is `disqualified`,
-  each stage recorded at the lead's `update_time` when a sync first sees it. The leads API takes no `updated_since`:
+  (defaults below: Pipedrive's own labels Cold → lead, Warm → mql, Hot → sql; a lead with several labels is at the
+  furthest; `crm.pipedrive.lead_stage_field` names a custom lead field to read instead of the labels), an archived
+  lead is `disqualified`, each stage recorded at the lead's `update_time` when a sync first sees it. The leads API takes no `updated_since`:
   the newest-changed leads are read first, and the walk stops at the first lead older than the watermark.
   A lead converted into a deal becomes that deal's opportunity: Pipedrive's deal names no lead, so the link is the
   deal field `crm.pipedrive.fields.deals.lead_id` names (a custom field that keeps the lead's id), when a team keeps
@@ -135,6 +136,8 @@ def _stages_of(record: CrmRecord, ctx: MapContext) -> str:
     """The furthest funnel stage a lead's labels (or its archiving) map to."""
     if record.get("is_archived"):
         return ctx.lead_stage("archived")
+    if ctx.lead_stage_field != "label":  # a custom lead field the team keeps its stages in
+        return ctx.lead_stage(record.get(ctx.lead_stage_field))
     labels = record.get(_LABELS) or [""]
     stages = [ctx.lead_stage(label) for label in labels]
     return max(stages, key=lambda stage: _FUNNEL.index(stage) if stage in _FUNNEL else 2)
@@ -443,7 +446,7 @@ class PipedriveConnector:
         elif mapped.object == "leads":
             yield from self._leads(since)
         elif mapped.table == "deal_stage_events":
-            for deal in self._changed("v2/deals", since, status=",".join(DEAL_STATUSES)):
+            for deal in _deletions(self._changed("v2/deals", since, status=",".join(DEAL_STATUSES))):
                 if not deal.get("is_deleted"):
                     yield from self._stage_entries(deal)
         else:

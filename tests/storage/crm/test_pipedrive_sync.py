@@ -419,3 +419,19 @@ def test_pipedrives_export_files_are_read_by_their_own_column_names(engine, db_u
     assert main(["--db", db_url, "import", "--from", "pipedrive", str(export)]) == 1
     err = capsys.readouterr().err
     assert "deals.csv:3 44: owner_id=" in err and "Nobody Known" in err
+
+
+def test_a_custom_lead_field_can_carry_the_stage_instead_of_the_labels(engine, fake):
+    env = {"PIPEDRIVE_URL": fake.base_url, "PIPEDRIVE_API_TOKEN": fake.token}
+    pipedrive = {"lead_stage_field": "9f8e7d", "lead_stages": {"Accepted": "sal", "Ready": "sql"}}
+    settings = load_settings(env=env, crm={"pipedrive": pipedrive})
+    fake.add("users", id=ROB, name="Rob Rep", email="rob@example.com")
+    fake.now = NOV(2)
+    accepted = fake.add("leads", owner_id=ROB, label_ids=[HOT], **{"9f8e7d": "Accepted"})
+    plain = fake.add("leads", owner_id=ROB, label_ids=[HOT])
+    result = sync(engine, settings, connector(settings), now=fake.now)
+    assert result.completed and result.rejects == []
+    with engine.connect() as conn:
+        events = set(conn.execute(select(LeadStageEvent.lead_id, LeadStageEvent.stage)).all())
+    assert events == {(accepted, "sal")}  # the labels are not read; a lead without the field is at `lead`
+    assert plain != accepted
