@@ -200,6 +200,13 @@ class PipedriveSettings(CrmOverrides):
     page_size: int = 500  # items per page asked for (`limit`, at most 500)
     # Pipedrive has no manager field: a user's email -> their manager's email.
     managers: dict[str, str] = Field(default_factory=dict)
+    # How often organizations and activities deleted in Pipedrive are found (every id listed, compared).
+    reconcile_every: timedelta = timedelta(days=1)
+
+    @field_validator("reconcile_every", mode="before")
+    @classmethod
+    def _every(cls, value: object) -> timedelta:
+        return parse_every(value)  # type: ignore[arg-type]
 
     @field_validator("page_size")
     @classmethod

@@ -38,9 +38,11 @@ Paging: the v2 lists by cursor (`limit`, `cursor`; `additional_data.next_cursor`
 so the record at the watermark is read again; the upsert makes that harmless.
 
 Deletions: deals by `status=deleted`, which lists the deals deleted in the last 30 days with their `update_time`
-at the deletion, so a sync at least monthly sees each (`is_deleted` true). Organizations, activities and leads
-deleted in Pipedrive are not seen by an incremental sync (Pipedrive's lists leave them out and keep no deletion
-feed); a converted lead leaves Pipedrive's leads but stays here, at its stages.
+at the deletion, so a sync at least monthly sees each (`is_deleted` true). Organizations and activities by a
+periodic id reconciliation (Pipedrive's lists leave deleted ones out and keep no deletion feed): every
+`crm.pipedrive.reconcile_every` (default a day) the ids Pipedrive lists are compared with those kept here, and the
+ones gone are deleted. Leads are not reconciled: a converted lead leaves Pipedrive's leads but stays here, at its
+stages, so a lead deleted in Pipedrive stays too.
 
 Export files (`kpibot import --from pipedrive PATH`): Pipedrive's export of a list view (Deals, Organizations,
 Activities → Export, CSV) heads each column with the object and the field's label, `Deal - ID`, `Deal - Title`,
@@ -87,8 +89,8 @@ from storage.crm.mapping import (
     apply_overrides,
     parse_moment,
 )
-from storage.crm.sync import CrmError
-from storage.schema import Lead, User
+from storage.crm.sync import CrmError, Deletions
+from storage.schema import CRM_TABLES, Lead, User
 
 __all__ = [
     "LEAD_STAGES",
@@ -212,7 +214,7 @@ def pipedrive_mapping() -> CrmMapping:
             {"account_id": "id", "name": "name", "created_at": "add_time", "owner_id": "owner_id"},
             _STAMP,
             id_field="id",
-            deletes=False,
+            deleted_field="is_deleted",
         ),
         ObjectMap(
             "leads",
@@ -276,7 +278,7 @@ def pipedrive_mapping() -> CrmMapping:
             id_field="id",
             extra=("type", "done", "marked_as_done_time", "due_date", "due_time"),
             derive=_activity,
-            deletes=False,
+            deleted_field="is_deleted",
         ),
     )
     return CrmMapping("pipedrive", objects, lead_stage_field="label", lead_stages=LEAD_STAGES)
@@ -427,6 +429,7 @@ class PipedriveConnector:
         self._stages: dict[int, str] | None = None
         self._engine: Engine | None = None
         self._leads_read: set[str] = set()
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     def bind(self, engine: Engine, settings: Settings | None = None) -> None:
         """The store the sync writes to: a deal's or an activity's lead is linked only when it is kept there."""
@@ -461,6 +464,24 @@ class PipedriveConnector:
 
     def stamp(self, record: CrmRecord, mapped: ObjectMap) -> datetime | None:
         return parse_moment(record.get(mapped.stamp))
+
+    def deleted(self, mapped: ObjectMap, cursor: str | None) -> Deletions:
+        """Organizations and activities deleted in Pipedrive: every `crm.pipedrive.reconcile_every`, the ids
+        Pipedrive lists now, compared with the ids kept here (the cursor is the last comparison's moment). Deals
+        arrive deleted among the changed ones (`status=deleted`)."""
+        path = {"organizations": "v2/organizations", "activities": "v2/activities"}.get(mapped.object)
+        now = self.clock()
+        last = parse_moment(cursor) if cursor else None
+        if path is None or self._engine is None:
+            return Deletions((), cursor)
+        if last is not None and now - last < self.settings.crm.pipedrive.reconcile_every:
+            return Deletions((), cursor)
+        listed = {str(record["id"]) for record in self.client.cursor_pages(path, {})}
+        model = CRM_TABLES[mapped.table]
+        key = next(iter(model.__table__.primary_key.columns))  # type: ignore[attr-defined]
+        with self._engine.connect() as conn:
+            kept = {str(value) for value in conn.execute(select(key)).scalars()}
+        return Deletions(tuple(sorted(kept - listed)), now.isoformat())
 
     def close(self) -> None:
         self.client.close()

@@ -435,3 +435,31 @@ def test_a_custom_lead_field_can_carry_the_stage_instead_of_the_labels(engine, f
         events = set(conn.execute(select(LeadStageEvent.lead_id, LeadStageEvent.stage)).all())
     assert events == {(accepted, "sal")}  # the labels are not read; a lead without the field is at `lead`
     assert plain != accepted
+
+
+def test_organizations_and_activities_deleted_in_pipedrive_are_found_once_a_day(engine, fake):
+    settings = settings_for(fake)
+    build_org(fake)
+    day = [datetime(2026, 12, 1, 9, tzinfo=UTC)]
+
+    def run():
+        pipedrive = connector(settings)
+        pipedrive.clock = lambda: day[0]
+        return sync(engine, settings, pipedrive, now=fake.now)
+
+    assert run().completed
+    fake.delete("activities", 32)
+    fake.add("organizations", id=22, name="Beta")
+    fake.delete("organizations", 22)
+    day[0] = datetime(2026, 12, 1, 20, tzinfo=UTC)  # the same day: no comparison yet
+    quiet = run()
+    assert {o.table: o.deleted for o in quiet.objects}["activities"] == 0
+    day[0] = datetime(2026, 12, 2, 9, 30, tzinfo=UTC)
+    listing_before = len(fake.calls_of("v2/activities"))
+    found = run()
+    assert found.completed, found.error
+    deleted = {(o.object, o.table): o.deleted for o in found.objects}
+    assert deleted[("activities", "activities")] == 1 and deleted[("organizations", "accounts")] == 0
+    assert any("updated_since" not in c.query for c in fake.calls_of("v2/activities")[listing_before:])
+    with engine.connect() as conn:
+        assert set(conn.execute(select(Activity.activity_id)).scalars()) == {"31", "33"}
