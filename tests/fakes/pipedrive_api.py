@@ -8,7 +8,7 @@ It answers, under `/api/`, with Pipedrive's documented envelope `{"success": tru
   the last page); deals also take `status` (comma separated open, won, lost, deleted; without it the deals not
   deleted). Moments are written `2026-11-01T09:00:00Z`, ids as numbers.
 - v1 lists `GET v1/users` (all at once, `modified` written `2026-11-01 09:00:00`), `v1/leadLabels`, `v1/leads`
-  (`start`, `limit`, `archived_status` archived / not_archived / all, `sort` such as `update_time DESC`;
+  (`start`, `limit`, `archived_status` archived / not_archived / all (the default), `sort` such as `update_time DESC`;
   `additional_data.pagination` with `more_items_in_collection` and `next_start`; lead ids are UUIDs, moments
   `2026-11-01T09:00:00.000Z`), and `v1/deals/{id}/flow` (`items=dealChange`: the deal's field changes, each
   `{"object": "dealChange", "timestamp", "data": {"field_key", "old_value", "new_value", "log_time"}}`).
@@ -227,7 +227,7 @@ class FakePipedriveApi(LoopbackServer):
         )
 
     def _leads(self, call: ApiCall, query: Any) -> web.Response:
-        archived = query.get("archived_status", "not_archived")
+        archived = query.get("archived_status", "all")  # Pipedrive: all when not given
         leads = list(self.objects["leads"].values())
         if archived != "all":
             leads = [lead for lead in leads if lead["is_archived"] == (archived == "archived")]
