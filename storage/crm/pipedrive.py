@@ -17,11 +17,14 @@ Reads, each object into its table:
   its `add_time`; its label names (`GET /api/v1/leadLabels`) map to funnel stages by `crm.pipedrive.lead_stages`
   (defaults below: Pipedrive's own labels Cold → lead, Warm → mql, Hot → sql; a lead with several labels is at the
   furthest; `crm.pipedrive.lead_stage_field` names a custom lead field to read instead of the labels), an archived
-  lead is `disqualified`, each stage recorded at the lead's `update_time` when a sync first sees it. The leads API takes no `updated_since`:
-  the newest-changed leads are read first, and the walk stops at the first lead older than the watermark.
+  lead is `disqualified`, each stage recorded at the lead's `update_time` when a sync first sees it. The leads API
+  takes no `updated_since`: the newest-changed leads are read first, and the walk stops at the first lead older
+  than the watermark.
   A lead converted into a deal becomes that deal's opportunity: Pipedrive's deal names no lead, so the link is the
   deal field `crm.pipedrive.fields.deals.lead_id` names (a custom field that keeps the lead's id), when a team keeps
-  one; the funnel then counts the lead's opportunity and win from the deal.
+  one; the funnel then counts the lead's opportunity and win from the deal. Pipedrive marks a converted lead
+  deleted, so a lead converted before the first sync was never read: a deal's or an activity's link to a lead not
+  kept here is left out (the store is asked, through `bind`), and the record lands.
 - `GET /api/v2/deals` (`updated_since`, `sort_by=update_time`, `status=open,won,lost,deleted`) → deals (`id,
   owner_id, add_time, value, currency, org_id, lost_reason`; `status` as Pipedrive's; `closed_at` its `won_time` or
   `lost_time`), and deal_stage_events from each changed deal's flow (`GET /api/v1/deals/{id}/flow?items=dealChange`):
