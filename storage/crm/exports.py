@@ -332,11 +332,11 @@ class ExportConnector:
         finally:
             source.close()
 
-    def bind(self, engine: Any, settings: Settings | None = None) -> None:
+    def bind(self, engine: Any) -> None:
         """The store, for a reader that looks rows up there (Pipedrive's owners by name)."""
         bind = getattr(self.rows, "bind", None)
         if bind is not None:
-            bind(engine, settings)
+            bind(engine)
 
     def stamp(self, record: CrmRecord, mapped: ObjectMap) -> datetime | None:
         return None  # an export moves no watermark

@@ -76,7 +76,6 @@ from datetime import time as clock
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
 
 import httpx
 from sqlalchemy import Engine, select
@@ -124,6 +123,7 @@ _STAMP = "update_time"
 _FUNNEL = ("lead", "mql", "sal", "sql", "opportunity", "won", "lost", "disqualified")
 _LABELS = "_labels"  # the lead's label names, filled in by the connector
 _STAGE = "_stage"  # a stage entry's stage name, filled in by the connector
+_DUE_AT = "_due_at"  # an export row's due moment, without a zone (read in the org's)
 
 
 def pipedrive_moment(moment: datetime) -> str:
@@ -173,7 +173,7 @@ def _activity(record: CrmRecord, row: dict[str, Any], ctx: MapContext) -> dict[s
     done = record.get("done") is True
     row["status"] = "done" if done else "planned"
     row["completed_at"] = (record.get("marked_as_done_time") or record.get(_STAMP)) if done else None
-    row["due_at"] = _due(record.get("due_date"), record.get("due_time"))
+    row["due_at"] = record.get(_DUE_AT) or _due(record.get("due_date"), record.get("due_time"))
     return row
 
 
@@ -434,7 +434,7 @@ class PipedriveConnector:
         self._leads_read: set[str] = set()
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
-    def bind(self, engine: Engine, settings: Settings | None = None) -> None:
+    def bind(self, engine: Engine) -> None:
         """The store the sync writes to: a deal's or an activity's lead is linked only when it is kept there."""
         self._engine = engine
 
@@ -670,16 +670,14 @@ class PipedriveRows:
         self.folder = folder
         self._owners: dict[str, str] | None = None
         self._engine: Engine | None = None
-        self._zone = "UTC"
 
     @classmethod
     def from_folder(cls, folder: Path) -> PipedriveRows:
         return cls(folder)
 
-    def bind(self, engine: Engine, settings: Settings | None = None) -> None:
+    def bind(self, engine: Engine) -> None:
+        """The store, where the owners' names are looked up."""
         self._engine = engine
-        if settings is not None:
-            self._zone = settings.org.timezone
 
     def _owner(self, name: str) -> str:
         if self._owners is None:
@@ -720,12 +718,15 @@ class PipedriveRows:
                 record[name] = text
         if mapped.table == "deal_stage_events":
             record["entered_at"] = record.get("stage_change_time") or record.get("add_time")
+        if record.get("due_date"):  # the export's due date and time are the exporting user's wall clock
+            at = f"T{record['due_time']}" if record.get("due_time") else ""
+            record[_DUE_AT] = f"{record['due_date']}{at}"
         return record
 
     def _moment(self, text: str, name: str, record: dict[str, Any]) -> datetime | None:
+        """A moment as the export writes it; without a zone it stays so, and the import reads it in the org's."""
         try:
-            moment = datetime.fromisoformat(text)
+            return datetime.fromisoformat(text)
         except ValueError:
             record["_problem"] = f"{name}={text!r} is not a date and time (expected 2026-11-05 09:00:00)"
             return None
-        return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(self._zone))

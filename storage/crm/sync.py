@@ -52,6 +52,7 @@ __all__ = [
     "DeletionFeed",
     "Deletions",
     "ObjectResult",
+    "StoreBound",
     "SyncResult",
     "sync",
     "MAX_REJECTS_KEPT",
@@ -98,6 +99,14 @@ class DeletionFeed(Protocol):
     per object that `deletes`, after its records, with the cursor it handed out last time (None the first time)."""
 
     def deleted(self, mapped: ObjectMap, cursor: str | None) -> Deletions: ...
+
+
+@runtime_checkable
+class StoreBound(Protocol):
+    """A connector that reads the store too — the ids it holds, to reconcile deletions (storage/crm/bitrix24.py), or
+    state of its own such as a rotating OAuth refresh token: handed the engine before the first object is read."""
+
+    def bind(self, engine: Engine) -> None: ...
 
 
 @dataclass
@@ -170,9 +179,8 @@ def sync(
     ctx = MapContext(
         connector.mapping.crm, connector.mapping.lead_stage_field, connector.mapping.lead_stages, now
     )
-    bind = getattr(connector, "bind", None)  # a connector that reads the store too (storage/crm/pipedrive.py)
-    if bind is not None:
-        bind(engine, settings)
+    if isinstance(connector, StoreBound):
+        connector.bind(engine)
     try:
         for mapped in connector.mapping.objects:
             outcome = ObjectResult(mapped.object, mapped.table)

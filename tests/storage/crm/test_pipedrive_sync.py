@@ -405,6 +405,7 @@ def test_pipedrives_export_files_are_read_by_their_own_column_names(engine, db_u
     assert (activities["33"].type, activities["33"].status, activities["33"].completed_at) == (
         "meeting", "done", naive(NOV(6, 11))
     )  # fmt: skip
+    assert activities["33"].due_at == naive(NOV(6, 9))  # 10:00 on the exporting user's (Berlin's) clock
     assert (activities["32"].type, activities["32"].status, activities["32"].deal_id) == (
         "task",
         "planned",
