@@ -24,6 +24,9 @@ CRM's mapping overrides (a custom stage field, custom status values, other field
       hubspot:
         lead_stages: {"1234567": sal}   # a custom lifecycle stage's internal value
         export_timezone: Europe/Berlin  # the exporting user's time zone, for export files
+      pipedrive:
+        lead_stages: {"Qualified": sql}   # a lead's label name -> a funnel stage
+        managers: {rob@example.com: mia@example.com}
 
 Secrets (client secrets, tokens, private keys) never live here: they come from the environment only.
 """
@@ -43,6 +46,7 @@ __all__ = [
     "SalesforceSettings",
     "SugarcrmSettings",
     "Bitrix24Settings",
+    "PipedriveSettings",
     "parse_every",
     "php_to_strptime",
 ]
@@ -241,6 +245,29 @@ class HubspotSettings(CrmOverrides):
         return export_zone(value, "crm.hubspot.export_timezone")
 
 
+class PipedriveSettings(CrmOverrides):
+    """Pipedrive: `fields` keyed by object (`deals`, `leads`, `activities`, `organizations`, `users`; a custom
+    field by its key), `lead_stages` by a lead's label name (`archived` for an archived lead)."""
+
+    page_size: int = 500  # items per page asked for (`limit`, at most 500)
+    # Pipedrive has no manager field: a user's email -> their manager's email.
+    managers: dict[str, str] = Field(default_factory=dict)
+    # How often organizations and activities deleted in Pipedrive are found (every id listed, compared).
+    reconcile_every: timedelta = timedelta(days=1)
+
+    @field_validator("reconcile_every", mode="before")
+    @classmethod
+    def _every(cls, value: object) -> timedelta:
+        return parse_every(value)  # type: ignore[arg-type]
+
+    @field_validator("page_size")
+    @classmethod
+    def _page(cls, value: int) -> int:
+        if not 1 <= value <= 500:
+            raise ValueError(f"page_size must be from 1 to 500, not {value}")
+        return value
+
+
 class CrmSettings(_Section):
     sync_every: timedelta = timedelta(minutes=15)
     stale_after: timedelta = timedelta(hours=2)  # deprecated, the fallback of `data.stale_after`
@@ -250,6 +277,7 @@ class CrmSettings(_Section):
     sugarcrm: SugarcrmSettings = Field(default_factory=SugarcrmSettings)
     bitrix24: Bitrix24Settings = Field(default_factory=Bitrix24Settings)
     hubspot: HubspotSettings = Field(default_factory=HubspotSettings)
+    pipedrive: PipedriveSettings = Field(default_factory=PipedriveSettings)
 
     @field_validator("sync_every", "stale_after", mode="before")
     @classmethod

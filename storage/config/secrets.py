@@ -36,6 +36,7 @@ SECRET_SETTINGS = (
     "sugarcrm_client_secret",
     "bitrix24_webhook_url",
     "hubspot_access_token",
+    "pipedrive_api_token",
 )
 
 # Secrets shorter than this are not searched for: blanking every "abc" would garble the text and hide nothing.

@@ -181,6 +181,9 @@ class Settings(BaseSettings):
     bitrix24_webhook_url: SecretStr | None = None  # the inbound webhook's address: its secret is in the path
     hubspot_access_token: SecretStr | None = None
     hubspot_base_url: str | None = None
+    pipedrive_api_token: SecretStr | None = None
+    pipedrive_company_domain: str | None = None
+    pipedrive_url: str | None = None
     kpibot_http_port: int = 3000
     kpibot_log_level: str = "WARNING"
     kpibot_log_format: Literal["text", "json"] = "text"  # json: one object a line, for a log shipper

@@ -24,6 +24,7 @@ from storage.crm.dynamics_export import LOGICAL_NAMES, DynamicsRows, synapse_lin
 from storage.crm.exports import DIALECTS, ExportConnector, RowReader, export_files
 from storage.crm.hubspot import HubspotConnector, HubspotExport, hubspot_mapping
 from storage.crm.mapping import CrmMapping, apply_overrides
+from storage.crm.pipedrive import PipedriveConnector, PipedriveRows, pipedrive_mapping
 from storage.crm.runs import EXPORT_SUFFIX
 from storage.crm.salesforce import SalesforceConnector, salesforce_mapping
 from storage.crm.sugarcrm import SugarcrmConnector, sugarcrm_mapping
@@ -39,6 +40,7 @@ CONNECTORS: dict[str, Callable[[Settings], Connector]] = {
     "sugarcrm": SugarcrmConnector.from_settings,
     "bitrix24": Bitrix24Connector.from_settings,
     "hubspot": HubspotConnector.from_settings,
+    "pipedrive": PipedriveConnector.from_settings,
 }
 # Each CRM whose export files kpibot reads, with the team's overrides (no credentials needed).
 MAPPINGS: dict[str, Callable[[Settings], CrmMapping]] = {
@@ -47,11 +49,15 @@ MAPPINGS: dict[str, Callable[[Settings], CrmMapping]] = {
     "dynamics": lambda settings: apply_overrides(dynamics_mapping(), settings.crm.dynamics, settings),
     "bitrix24": lambda settings: apply_overrides(bitrix24_export_mapping(), settings.crm.bitrix24, settings),
     "hubspot": lambda settings: apply_overrides(hubspot_mapping(), settings.crm.hubspot, settings),
+    "pipedrive": lambda settings: apply_overrides(pipedrive_mapping(), settings.crm.pipedrive, settings),
 }
 # Other names an export file of a CRM may have (Dataverse tables by logical name: `lead.csv` for `leads`).
 EXPORT_ALIASES: dict[str, dict[str, str]] = {"dynamics": LOGICAL_NAMES}
 # How a CRM's export rows become its API's records, where that differs from Salesforce's (the default).
-EXPORT_ROWS: dict[str, Callable[[Path], RowReader]] = {"dynamics": DynamicsRows.from_folder}
+EXPORT_ROWS: dict[str, Callable[[Path], RowReader]] = {
+    "dynamics": DynamicsRows.from_folder,
+    "pipedrive": PipedriveRows.from_folder,
+}
 # A CRM whose export files are found (and read) its own way, and its dialect where exports.py has none.
 EXPORT_FILES: dict[str, Callable[[CrmMapping, Path], dict[str, Path]]] = {"bitrix24": bitrix24_export_files}
 EXPORT_DIALECTS = {**DIALECTS, "bitrix24": bitrix24_dialect()}

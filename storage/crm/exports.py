@@ -332,6 +332,12 @@ class ExportConnector:
         finally:
             source.close()
 
+    def bind(self, engine: Any) -> None:
+        """The store, for a reader that looks rows up there (Pipedrive's owners by name)."""
+        bind = getattr(self.rows, "bind", None)
+        if bind is not None:
+            bind(engine)
+
     def stamp(self, record: CrmRecord, mapped: ObjectMap) -> datetime | None:
         return None  # an export moves no watermark
 
