@@ -86,8 +86,8 @@ from storage.crm.mapping import (
     apply_overrides,
     parse_moment,
 )
-from storage.crm.sync import CrmError, Deletions
-from storage.schema import CRM_TABLES, User
+from storage.crm.sync import CrmError, Deletions, reconciled, reconciliation_due
+from storage.schema import User
 
 __all__ = [
     "BITRIX24_LABELS",
@@ -536,20 +536,18 @@ class Bitrix24Connector:
     def deleted(self, mapped: ObjectMap, cursor: str | None) -> Deletions:
         """The stored ids the portal no longer has, when a reconciliation is due (cursor: when the last one ran)."""
         now = self._now()
-        last = parse_moment(cursor) if cursor else None
-        due = last is None or now - last >= self.reconcile_every or mapped.key in self._read_whole
+        due = reconciliation_due(cursor, self.reconcile_every, now) or mapped.key in self._read_whole
         if self._engine is None or not due:
             return Deletions((), None)
         method, entity_type = _METHODS[mapped.object]
         present = {
             str(r["ID"]) for r in self.client.walk(method, ("ID",), {}, entity_type=entity_type) if "ID" in r
         }
-        model = CRM_TABLES[mapped.table]
-        key = next(iter(model.__table__.primary_key.columns))  # type: ignore[attr-defined]
-        with self._engine.connect() as conn:
-            stored = {str(v) for v in conn.execute(select(key)).scalars()}
-        gone = sorted((i for i in stored - present if i.isdigit()), key=int)  # Bitrix24's ids are numbers
-        return Deletions(tuple(gone), now.isoformat())
+        found = reconciled(self._engine, mapped, present, now)
+        gone = tuple(
+            i for i in found.ids if i.isdigit()
+        )  # Bitrix24's ids are numbers: others are not its own
+        return Deletions(tuple(sorted(gone, key=int)), found.cursor)
 
     def _check_fields(self, mapped: ObjectMap) -> None:
         """A field that `crm.bitrix24.fields` names must exist (`crm.<entity>.fields`): a list method leaves out an

@@ -91,8 +91,8 @@ from storage.crm.mapping import (
     apply_overrides,
     parse_moment,
 )
-from storage.crm.sync import CrmError, Deletions
-from storage.schema import CRM_TABLES, Lead, User
+from storage.crm.sync import CrmError, Deletions, reconciled, reconciliation_due
+from storage.schema import Lead, User
 
 __all__ = [
     "LEAD_STAGES",
@@ -474,17 +474,12 @@ class PipedriveConnector:
         arrive deleted among the changed ones (`status=deleted`)."""
         path = {"organizations": "v2/organizations", "activities": "v2/activities"}.get(mapped.object)
         now = self.clock()
-        last = parse_moment(cursor) if cursor else None
         if path is None or self._engine is None:
             return Deletions((), cursor)
-        if last is not None and now - last < self.settings.crm.pipedrive.reconcile_every:
+        if not reconciliation_due(cursor, self.settings.crm.pipedrive.reconcile_every, now):
             return Deletions((), cursor)
         listed = {str(record["id"]) for record in self.client.cursor_pages(path, {})}
-        model = CRM_TABLES[mapped.table]
-        key = next(iter(model.__table__.primary_key.columns))  # type: ignore[attr-defined]
-        with self._engine.connect() as conn:
-            kept = {str(value) for value in conn.execute(select(key)).scalars()}
-        return Deletions(tuple(sorted(kept - listed)), now.isoformat())
+        return reconciled(self._engine, mapped, listed, now)
 
     def close(self) -> None:
         self.client.close()
