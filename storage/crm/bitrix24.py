@@ -72,10 +72,10 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import httpx
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from storage.config.settings import Settings
-from storage.crm.exports import ExportConnector, ExportDialect
+from storage.crm.exports import ExportConnector, ExportDialect, StoredPeople
 from storage.crm.http import backoff, json_body
 from storage.crm.mapping import (
     CrmMapping,
@@ -87,7 +87,6 @@ from storage.crm.mapping import (
     parse_moment,
 )
 from storage.crm.sync import CrmError, Deletions, reconciled, reconciliation_due
-from storage.schema import User
 
 __all__ = [
     "BITRIX24_LABELS",
@@ -665,22 +664,17 @@ class Bitrix24ExportConnector(ExportConnector):
     """Bitrix24's export files: its responsible users are written by name (`Рита Иванова`), which the users
     already stored turn into ids (a name two users share, or an id in brackets after it, `Рита Иванова [7]`)."""
 
-    _people: dict[str, str | None] | None = None
+    _people: StoredPeople | None = None
 
     def bind(self, engine: Engine) -> None:
-        people: dict[str, str | None] = {}
-        with engine.connect() as conn:
-            for user_id, name in conn.execute(select(User.user_id, User.name)):
-                key = _person(name)
-                people[key] = None if key in people else str(user_id)  # a shared name places no one
-        self._people = people
+        self._people = StoredPeople.load(engine)
 
     def read(self, mapped: ObjectMap, since: datetime | None) -> Iterator[CrmRecord]:
         for record in super().read(mapped, since):
             named = str(record.get("ASSIGNED_BY") or "").strip()
             if named:
                 found = re.search(r"\[(\d+)\]\s*$", named)
-                owner = found.group(1) if found else (self._people or {}).get(_person(named))
+                owner = found.group(1) if found else (self._people.find(named) if self._people else None)
                 record = {**record, "_OWNER": owner}
             yield record
 

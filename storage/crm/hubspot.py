@@ -77,10 +77,10 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import httpx
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from storage.config.settings import Settings
-from storage.crm.exports import ExportConnector
+from storage.crm.exports import ExportConnector, StoredPeople
 from storage.crm.http import backoff, json_body
 from storage.crm.mapping import (
     CrmMapping,
@@ -92,7 +92,6 @@ from storage.crm.mapping import (
     parse_moment,
 )
 from storage.crm.sync import CrmError, Deletions
-from storage.schema import User
 
 __all__ = [
     "LIFECYCLE_STAGES",
@@ -757,23 +756,17 @@ class HubspotExport(ExportConnector):
     """HubSpot's export files read as its API would answer (see the module docstring)."""
 
     def __init__(
-        self, mapping: CrmMapping, files: dict[str, Path], owners: dict[str, str], zone: ZoneInfo, crm: str
+        self, mapping: CrmMapping, files: dict[str, Path], owners: StoredPeople, zone: ZoneInfo, crm: str
     ) -> None:
         super().__init__(crm, mapping, files)
-        self.owners = owners  # a name or email (lower case), or an id → the owner's id
+        self.owners = owners  # an owner as the file names them (name, email or id) → their id
         self.zone = zone
 
     @classmethod
     def for_files(
         cls, engine: Engine, settings: Settings, mapping: CrmMapping, files: dict[str, Path], crm: str
     ) -> HubspotExport:
-        owners: dict[str, str] = {}
-        with engine.connect() as conn:
-            for user_id, name, email in conn.execute(select(User.user_id, User.name, User.email)):
-                owners[str(user_id).lower()] = str(user_id)
-                for key in (name, email):
-                    if key:
-                        owners.setdefault(str(key).strip().lower(), str(user_id))
+        owners = StoredPeople.load(engine)
         zone = ZoneInfo(settings.crm.hubspot.export_timezone or settings.org.timezone)
         return cls(mapping, files, owners, zone, crm)
 
@@ -817,7 +810,7 @@ class HubspotExport(ExportConnector):
                 if name in _MOMENT_PROPERTIES:
                     record[name] = self._moment(str(value))
                 elif name == "hubspot_owner_id":
-                    owner = self.owners.get(str(value).lower())
+                    owner = self.owners.find(value)
                     if owner is None:
                         record["_problem"] = (
                             f"{column}={value!r} is not a kpibot user (run `kpibot sync hubspot` or import users)"

@@ -81,6 +81,7 @@ import httpx
 from sqlalchemy import Engine, select
 
 from storage.config.settings import Settings
+from storage.crm.exports import StoredPeople
 from storage.crm.http import backoff, json_body
 from storage.crm.mapping import (
     CrmMapping,
@@ -92,7 +93,7 @@ from storage.crm.mapping import (
     parse_moment,
 )
 from storage.crm.sync import CrmError, Deletions, reconciled, reconciliation_due
-from storage.schema import Lead, User
+from storage.schema import Lead
 
 __all__ = [
     "LEAD_STAGES",
@@ -663,7 +664,7 @@ class PipedriveRows:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self._owners: dict[str, str] | None = None
+        self._owners: StoredPeople | None = None
         self._engine: Engine | None = None
 
     @classmethod
@@ -675,17 +676,9 @@ class PipedriveRows:
         self._engine = engine
 
     def _owner(self, name: str) -> str:
-        if self._owners is None:
-            self._owners = {}
-            if self._engine is not None:
-                with self._engine.connect() as conn:
-                    for user_id, user_name, email in conn.execute(
-                        select(User.user_id, User.name, User.email)
-                    ):
-                        for key in (user_name, email):
-                            if key:
-                                self._owners.setdefault(str(key).strip().lower(), str(user_id))
-        return self._owners.get(name.strip().lower(), name)
+        if self._owners is None and self._engine is not None:
+            self._owners = StoredPeople.load(self._engine)
+        return (self._owners.find(name) if self._owners else None) or name
 
     def native(self, values: dict[str, Any], mapped: ObjectMap) -> dict[str, Any]:
         """A file row as the API gives it: labels as field names, owners' names as their ids, moments in the org's
