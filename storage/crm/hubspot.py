@@ -755,20 +755,14 @@ def _stage_value(label: str) -> str:
 class HubspotExport(ExportConnector):
     """HubSpot's export files read as its API would answer (see the module docstring)."""
 
-    def __init__(
-        self, mapping: CrmMapping, files: dict[str, Path], owners: StoredPeople, zone: ZoneInfo, crm: str
-    ) -> None:
+    def __init__(self, crm: str, mapping: CrmMapping, files: dict[str, Path], settings: Settings) -> None:
         super().__init__(crm, mapping, files)
-        self.owners = owners  # an owner as the file names them (name, email or id) → their id
-        self.zone = zone
+        self.zone = ZoneInfo(settings.crm.hubspot.export_timezone or settings.org.timezone)
+        self.owners = StoredPeople({})  # an owner as the file names them (name, email or id) → their id
 
-    @classmethod
-    def for_files(
-        cls, engine: Engine, settings: Settings, mapping: CrmMapping, files: dict[str, Path], crm: str
-    ) -> HubspotExport:
-        owners = StoredPeople.load(engine)
-        zone = ZoneInfo(settings.crm.hubspot.export_timezone or settings.org.timezone)
-        return cls(mapping, files, owners, zone, crm)
+    def bind(self, engine: Engine) -> None:
+        """The store, whose users are the owners the files name."""
+        self.owners = StoredPeople.load(engine)
 
     def read(self, mapped: ObjectMap, since: datetime | None) -> Iterator[CrmRecord]:
         for row in super().read(mapped, since):
