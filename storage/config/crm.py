@@ -21,6 +21,12 @@ CRM's mapping overrides (a custom stage field, custom status values, other field
       bitrix24:
         lead_stages: {UC_A1B2C3: sal}  # a portal's own lead status, by id or by name
         reconcile_every: 6h            # how often deleted records are looked for (0: every sync)
+      hubspot:
+        lead_stages: {"1234567": sal}   # a custom lifecycle stage's internal value
+        export_timezone: Europe/Berlin  # the exporting user's time zone, for export files
+      pipedrive:
+        lead_stages: {"Qualified": sql}   # a lead's label name -> a funnel stage
+        managers: {rob@example.com: mia@example.com}
       amocrm:
         lead_stages: {"Квалифицирован": sql, "41234567": mql}   # by status name or id
         group_managers: {"Отдел продаж": mia@example.com}      # a group's users report to its manager
@@ -39,13 +45,26 @@ __all__ = [
     "CrmSettings",
     "CrmOverrides",
     "DynamicsSettings",
+    "HubspotSettings",
     "SalesforceSettings",
     "SugarcrmSettings",
     "Bitrix24Settings",
+    "PipedriveSettings",
     "AmocrmSettings",
     "parse_every",
     "php_to_strptime",
 ]
+
+
+def export_zone(value: str | None, key: str) -> str | None:
+    """An export's time zone as written (None: the org's); one that is not a zone is a ValueError naming `key`."""
+    if value is None:
+        return None
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"{key}: {value!r} is not a time zone (e.g. Europe/Berlin, UTC)") from exc
+    return value
 
 
 def parse_every(text: str | int | float | timedelta) -> timedelta:
@@ -171,15 +190,7 @@ class SugarcrmSettings(CrmOverrides):
     @field_validator("export_timezone")
     @classmethod
     def _zone(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(
-                f"crm.sugarcrm.export_timezone: {value!r} is not a time zone (e.g. Europe/Berlin, UTC)"
-            ) from exc
-        return value
+        return export_zone(value, "crm.sugarcrm.export_timezone")
 
     @field_validator("api_version")
     @classmethod
@@ -214,14 +225,50 @@ class Bitrix24Settings(CrmOverrides):
     @field_validator("export_timezone")
     @classmethod
     def _zone(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(
-                f"crm.bitrix24.export_timezone: {value!r} is not a time zone (e.g. Europe/Moscow)"
-            ) from exc
+        return export_zone(value, "crm.bitrix24.export_timezone")
+
+
+class HubspotSettings(CrmOverrides):
+    """HubSpot: `fields` keyed by object type (`contacts`, `deals`), `lead_stages` by a lifecycle stage's internal
+    value (`marketingqualifiedlead`, or a custom stage's id)."""
+
+    page_size: int = 100  # records per search page asked for (`limit`, at most 200)
+    searches_per_second: float = 4.0  # the search endpoints allow about five a second per account
+    export_timezone: str | None = None  # the exporting user's time zone (export files); by default the org's
+
+    @field_validator("page_size")
+    @classmethod
+    def _page(cls, value: int) -> int:
+        if not 1 <= value <= 200:
+            raise ValueError(f"page_size must be from 1 to 200, not {value}")
+        return value
+
+    @field_validator("export_timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        return export_zone(value, "crm.hubspot.export_timezone")
+
+
+class PipedriveSettings(CrmOverrides):
+    """Pipedrive: `fields` keyed by object (`deals`, `leads`, `activities`, `organizations`, `users`; a custom
+    field by its key), `lead_stages` by a lead's label name (`archived` for an archived lead)."""
+
+    page_size: int = 500  # items per page asked for (`limit`, at most 500)
+    # Pipedrive has no manager field: a user's email -> their manager's email.
+    managers: dict[str, str] = Field(default_factory=dict)
+    # How often organizations and activities deleted in Pipedrive are found (every id listed, compared).
+    reconcile_every: timedelta = timedelta(days=1)
+
+    @field_validator("reconcile_every", mode="before")
+    @classmethod
+    def _every(cls, value: object) -> timedelta:
+        return parse_every(value)  # type: ignore[arg-type]
+
+    @field_validator("page_size")
+    @classmethod
+    def _page(cls, value: int) -> int:
+        if not 1 <= value <= 500:
+            raise ValueError(f"page_size must be from 1 to 500, not {value}")
         return value
 
 
@@ -271,6 +318,8 @@ class CrmSettings(_Section):
     dynamics: DynamicsSettings = Field(default_factory=DynamicsSettings)
     sugarcrm: SugarcrmSettings = Field(default_factory=SugarcrmSettings)
     bitrix24: Bitrix24Settings = Field(default_factory=Bitrix24Settings)
+    hubspot: HubspotSettings = Field(default_factory=HubspotSettings)
+    pipedrive: PipedriveSettings = Field(default_factory=PipedriveSettings)
     amocrm: AmocrmSettings = Field(default_factory=AmocrmSettings)
 
     @field_validator("sync_every", "stale_after", mode="before")

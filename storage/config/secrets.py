@@ -35,6 +35,8 @@ SECRET_SETTINGS = (
     "sugarcrm_password",
     "sugarcrm_client_secret",
     "bitrix24_webhook_url",
+    "hubspot_access_token",
+    "pipedrive_api_token",
     "amocrm_access_token",
     "amocrm_client_secret",
     "amocrm_refresh_token",

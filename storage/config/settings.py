@@ -179,6 +179,11 @@ class Settings(BaseSettings):
     sugarcrm_client_secret: SecretStr | None = None
     sugarcrm_platform: str = "base"
     bitrix24_webhook_url: SecretStr | None = None  # the inbound webhook's address: its secret is in the path
+    hubspot_access_token: SecretStr | None = None
+    hubspot_base_url: str | None = None
+    pipedrive_api_token: SecretStr | None = None
+    pipedrive_company_domain: str | None = None
+    pipedrive_url: str | None = None
     amocrm_url: str | None = None
     amocrm_access_token: SecretStr | None = None
     amocrm_client_id: str | None = None

@@ -37,7 +37,8 @@ by their change (amoCRM sorts them by id, creation or due time): they are read i
 the pages are read moves nothing, and their watermark is held at the server's time (`Date`) when the walk began.
 
 Export: amoCRM's CSV export of leads (Сделки → Экспорт), its Russian columns (`EXPORT_COLUMNS`) read by
-`AmocrmRows` into the records a sync reads, the responsible user matched by name to the users kpibot has.
+`AmocrmRows` into the records a sync reads, the responsible user matched to the users kpibot has (`StoredPeople`: by
+name, email or id).
 
 Deletions: amoCRM has no deleted feed for every entity; the events `lead_deleted` and `company_deleted` are read
 after the records, from the newest one seen before (a `DeletionFeed`). Deleted tasks and notes are not seen
@@ -69,12 +70,12 @@ import httpx
 from sqlalchemy import Engine, insert, select, update
 
 from storage.config.settings import Settings
-from storage.crm.exports import Partition
+from storage.crm.exports import ExportConnector, Partition, StoredPeople
 from storage.crm.http import backoff, json_body, same_origin_path
 from storage.crm.mapping import CrmMapping, CrmRecord, MapContext, ObjectMap, Skip, apply_overrides
 from storage.crm.sync import CrmError, Deletions
 from storage.errors import UserError
-from storage.schema import Account, Deal, Lead, SyncWatermark, User
+from storage.schema import Account, Deal, Lead, SyncWatermark
 
 __all__ = [
     "LEAD_STATUSES",
@@ -83,6 +84,7 @@ __all__ = [
     "AmocrmConnector",
     "AmocrmRows",
     "amocrm_export_files",
+    "amocrm_export_reader",
     "amocrm_mapping",
 ]
 
@@ -790,35 +792,53 @@ _EXPORT_FORMATS = ("%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%d.%m.%Y")
 _STATUS_NAMES = {"успешно реализовано": WON, "закрыто и не реализовано": LOST}
 
 
-def amocrm_export_files(path: Path) -> tuple[dict[str, Path], dict[str, tuple[Partition, ...]]]:
-    """The leads export at `path`: one CSV (whatever amoCRM named it), or every CSV in a folder, all of them leads."""
+def _export_csvs(path: Path) -> list[Path]:
     if path.is_dir():
         found = sorted(p for p in path.iterdir() if p.suffix.lower() == ".csv")
         if not found:
             raise UserError("import.no_export", "{path}: no amoCRM export (.csv) here", path=str(path))
-    elif path.is_file():
-        found = [path]
-    else:
+        return found
+    if not path.is_file():
         raise UserError("import.no_file", "{path}: no such file", path=str(path))
-    return {"leads": found[0]}, {"leads": tuple(Partition(p) for p in found)}
+    return [path]
+
+
+def amocrm_export_files(mapping: CrmMapping, path: Path) -> tuple[dict[str, Path], dict[str, Any]]:
+    """The leads export at `path`: one CSV (whatever amoCRM named it), or every CSV in a folder, all of them
+    leads (`amocrm_export_reader` reads each)."""
+    _export_csvs(path)
+    return {"leads": path}, {}
+
+
+def amocrm_export_reader(
+    name: str, mapping: CrmMapping, files: dict[str, Path], settings: Settings
+) -> ExportConnector:
+    """The export's reader: each CSV at the path `amocrm_export_files` found, its rows read by `AmocrmRows`."""
+    partitions = {"leads": tuple(Partition(p) for p in _export_csvs(files["leads"]))}
+    return ExportConnector(name, mapping, files, None, AmocrmRows(settings), partitions)
 
 
 class AmocrmRows:
-    """A row of amoCRM's leads export as the API's lead: the responsible user by name (a user kpibot has, from a
-    sync or `kpibot import users`), `Бюджет` as a number, dates as the account's time zone writes them
-    (`crm.amocrm.export_timezone`, by default the org's), the closing statuses by their names."""
+    """A row of amoCRM's leads export as the API's lead: the responsible user by name, email or id (a user kpibot
+    has, from a sync or `kpibot import users`; `bind` hands over the store), `Бюджет` as a number, dates as the
+    account's time zone writes them (`crm.amocrm.export_timezone`, by default the org's), the closing statuses by
+    their names."""
 
-    def __init__(self, settings: Settings, users: dict[str, str]) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.users = users
         self.zone = ZoneInfo(settings.crm.amocrm.export_timezone or settings.org.timezone)
         self.connector = AmocrmConnector(settings, None)  # type: ignore[arg-type]  # its mapping, no client
+        self._engine: Engine | None = None
+        self._people: StoredPeople | None = None
 
-    @classmethod
-    def from_store(cls, engine: Engine, settings: Settings) -> AmocrmRows:
-        with engine.connect() as conn:
-            named = conn.execute(select(User.name, User.user_id)).all()
-        return cls(settings, {" ".join(str(n).split()).lower(): str(u) for n, u in named})
+    def bind(self, engine: Engine) -> None:
+        """The store, where the responsible users' names are looked up."""
+        self._engine = engine
+
+    def _owner(self, named: str) -> str:
+        if self._people is None and self._engine is not None:
+            self._people = StoredPeople.load(self._engine)
+        return (self._people.find(named) if self._people else None) or named
 
     def native(self, values: dict[str, Any], mapped: ObjectMap) -> dict[str, Any]:
         record: dict[str, Any] = {}
@@ -855,5 +875,5 @@ class AmocrmRows:
         if name == "price":
             return str(Decimal(text.replace("\xa0", "").replace(" ", "").replace(",", ".")))
         if name == "responsible_user_id":
-            return self.users.get(" ".join(text.split()).lower(), text)
+            return self._owner(text)
         return text

@@ -72,10 +72,10 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import httpx
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from storage.config.settings import Settings
-from storage.crm.exports import ExportConnector, ExportDialect
+from storage.crm.exports import ExportConnector, ExportDialect, StoredPeople
 from storage.crm.http import backoff, json_body
 from storage.crm.mapping import (
     CrmMapping,
@@ -86,8 +86,7 @@ from storage.crm.mapping import (
     apply_overrides,
     parse_moment,
 )
-from storage.crm.sync import CrmError, Deletions
-from storage.schema import CRM_TABLES, User
+from storage.crm.sync import CrmError, Deletions, reconciled, reconciliation_due
 
 __all__ = [
     "BITRIX24_LABELS",
@@ -536,20 +535,18 @@ class Bitrix24Connector:
     def deleted(self, mapped: ObjectMap, cursor: str | None) -> Deletions:
         """The stored ids the portal no longer has, when a reconciliation is due (cursor: when the last one ran)."""
         now = self._now()
-        last = parse_moment(cursor) if cursor else None
-        due = last is None or now - last >= self.reconcile_every or mapped.key in self._read_whole
+        due = reconciliation_due(cursor, self.reconcile_every, now) or mapped.key in self._read_whole
         if self._engine is None or not due:
             return Deletions((), None)
         method, entity_type = _METHODS[mapped.object]
         present = {
             str(r["ID"]) for r in self.client.walk(method, ("ID",), {}, entity_type=entity_type) if "ID" in r
         }
-        model = CRM_TABLES[mapped.table]
-        key = next(iter(model.__table__.primary_key.columns))  # type: ignore[attr-defined]
-        with self._engine.connect() as conn:
-            stored = {str(v) for v in conn.execute(select(key)).scalars()}
-        gone = sorted((i for i in stored - present if i.isdigit()), key=int)  # Bitrix24's ids are numbers
-        return Deletions(tuple(gone), now.isoformat())
+        found = reconciled(self._engine, mapped, present, now)
+        gone = tuple(
+            i for i in found.ids if i.isdigit()
+        )  # Bitrix24's ids are numbers: others are not its own
+        return Deletions(tuple(sorted(gone, key=int)), found.cursor)
 
     def _check_fields(self, mapped: ObjectMap) -> None:
         """A field that `crm.bitrix24.fields` names must exist (`crm.<entity>.fields`): a list method leaves out an
@@ -667,22 +664,17 @@ class Bitrix24ExportConnector(ExportConnector):
     """Bitrix24's export files: its responsible users are written by name (`Рита Иванова`), which the users
     already stored turn into ids (a name two users share, or an id in brackets after it, `Рита Иванова [7]`)."""
 
-    _people: dict[str, str | None] | None = None
+    _people: StoredPeople | None = None
 
     def bind(self, engine: Engine) -> None:
-        people: dict[str, str | None] = {}
-        with engine.connect() as conn:
-            for user_id, name in conn.execute(select(User.user_id, User.name)):
-                key = _person(name)
-                people[key] = None if key in people else str(user_id)  # a shared name places no one
-        self._people = people
+        self._people = StoredPeople.load(engine)
 
     def read(self, mapped: ObjectMap, since: datetime | None) -> Iterator[CrmRecord]:
         for record in super().read(mapped, since):
             named = str(record.get("ASSIGNED_BY") or "").strip()
             if named:
                 found = re.search(r"\[(\d+)\]\s*$", named)
-                owner = found.group(1) if found else (self._people or {}).get(_person(named))
+                owner = found.group(1) if found else (self._people.find(named) if self._people else None)
                 record = {**record, "_OWNER": owner}
             yield record
 

@@ -6,13 +6,15 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 
 from storage.cli import CliContext
 from storage.config.settings import Settings
-from storage.crm.amocrm import AmocrmConnector, AmocrmRows, amocrm_export_files, amocrm_mapping
+from storage.crm.amocrm import AmocrmConnector, amocrm_export_files, amocrm_export_reader, amocrm_mapping
 from storage.crm.bitrix24 import (
     Bitrix24Connector,
     Bitrix24ExportConnector,
@@ -22,15 +24,17 @@ from storage.crm.bitrix24 import (
 )
 from storage.crm.dynamics import DynamicsConnector, dynamics_mapping
 from storage.crm.dynamics_export import LOGICAL_NAMES, DynamicsRows, synapse_link_files
-from storage.crm.exports import DIALECTS, ExportConnector, RowReader, export_files
+from storage.crm.exports import DIALECTS, ExportConnector, ExportDialect, RowReader, export_files
+from storage.crm.hubspot import HubspotConnector, HubspotExport, hubspot_mapping
 from storage.crm.mapping import CrmMapping, apply_overrides
+from storage.crm.pipedrive import PipedriveConnector, PipedriveRows, pipedrive_mapping
 from storage.crm.runs import EXPORT_SUFFIX
 from storage.crm.salesforce import SalesforceConnector, salesforce_mapping
 from storage.crm.sugarcrm import SugarcrmConnector, sugarcrm_mapping
 from storage.crm.sync import Connector, CrmError, SyncResult, sync
 from storage.schema import SyncRejected, SyncRun
 
-__all__ = ["CONNECTORS", "MAPPINGS", "import_export", "register"]
+__all__ = ["CONNECTORS", "EXPORTS", "ExportFormat", "import_export", "register"]
 
 # Each CRM kpibot reads, by the name `kpibot sync` takes.
 CONNECTORS: dict[str, Callable[[Settings], Connector]] = {
@@ -38,26 +42,89 @@ CONNECTORS: dict[str, Callable[[Settings], Connector]] = {
     "dynamics": DynamicsConnector.from_settings,
     "sugarcrm": SugarcrmConnector.from_settings,
     "bitrix24": Bitrix24Connector.from_settings,
+    "hubspot": HubspotConnector.from_settings,
+    "pipedrive": PipedriveConnector.from_settings,
     "amocrm": AmocrmConnector.from_settings,
 }
 # Another name of a CRM kpibot reads (Kommo is amoCRM's international edition, the same API).
 ALIASES = {"kommo": "amocrm"}
-# Each CRM whose export files kpibot reads, with the team's overrides (no credentials needed).
-MAPPINGS: dict[str, Callable[[Settings], CrmMapping]] = {
-    "salesforce": lambda settings: apply_overrides(salesforce_mapping(), settings.crm.salesforce, settings),
-    "sugarcrm": lambda settings: apply_overrides(sugarcrm_mapping(), settings.crm.sugarcrm, settings),
-    "dynamics": lambda settings: apply_overrides(dynamics_mapping(), settings.crm.dynamics, settings),
-    "bitrix24": lambda settings: apply_overrides(bitrix24_export_mapping(), settings.crm.bitrix24, settings),
-    "amocrm": lambda settings: apply_overrides(amocrm_mapping(), settings.crm.amocrm, settings),
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    """How `kpibot import --from <crm>` finds and reads a CRM's export files. The defaults are Salesforce's way: a
+    file per object named after it (or one of `aliases`), its rows read by the CRM's dialect (exports.py)."""
+
+    mapping: Callable[[Settings], CrmMapping]  # the CRM's mapping with the team's overrides (no credentials)
+    aliases: dict[str, str] | None = None  # other names of an object's file (Dataverse's logical names)
+    # Where the files are found another way (a Synapse Link folder's model.json); None: not that way.
+    files: Callable[[CrmMapping, Path], tuple[dict[str, Path], dict[str, Any]] | None] | None = None
+    rows: Callable[[Path], RowReader] | None = (
+        None  # how a file row becomes the API's record, if not Salesforce's
+    )
+    dialect: ExportDialect | None = (
+        None  # dates, numbers, booleans as the export writes them, if not in DIALECTS
+    )
+    reader: Callable[..., Connector] | None = None  # (name, mapping, files, settings) for a reader of its own
+
+    def open(self, crm: str, settings: Settings, path: Path) -> Connector:
+        """The connector reading the export at `path` (a folder or one file); UserError, ValueError, OSError when
+        it is not one."""
+        mapping = self.mapping(settings)
+        found = self.files(mapping, path) if self.files else None
+        files, partitions = found or (export_files(mapping, path, self.aliases), {})
+        name = f"{crm}{EXPORT_SUFFIX}"
+        if self.reader is not None:
+            return self.reader(name, mapping, files, settings)
+        dialect = self.dialect or DIALECTS.get(crm)
+        rows = self.rows(path if path.is_dir() else path.parent) if self.rows else None
+        return ExportConnector(
+            name, mapping, files, dialect.for_settings(settings) if dialect else None, rows, partitions
+        )
+
+
+def _bitrix24_files(mapping: CrmMapping, path: Path) -> tuple[dict[str, Path], dict[str, Any]] | None:
+    found = bitrix24_export_files(mapping, path)
+    return (found, {}) if found else None
+
+
+def _bitrix24_reader(name: str, mapping: CrmMapping, files: dict[str, Path], settings: Settings) -> Connector:
+    return Bitrix24ExportConnector(name, mapping, files, bitrix24_dialect().for_settings(settings))
+
+
+# Each CRM whose export files kpibot reads, by the name `kpibot import --from` takes.
+EXPORTS: dict[str, ExportFormat] = {
+    "salesforce": ExportFormat(
+        lambda settings: apply_overrides(salesforce_mapping(), settings.crm.salesforce, settings)
+    ),
+    "sugarcrm": ExportFormat(
+        lambda settings: apply_overrides(sugarcrm_mapping(), settings.crm.sugarcrm, settings)
+    ),
+    "dynamics": ExportFormat(
+        lambda settings: apply_overrides(dynamics_mapping(), settings.crm.dynamics, settings),
+        aliases=LOGICAL_NAMES,
+        files=synapse_link_files,
+        rows=DynamicsRows.from_folder,
+    ),
+    "bitrix24": ExportFormat(
+        lambda settings: apply_overrides(bitrix24_export_mapping(), settings.crm.bitrix24, settings),
+        files=_bitrix24_files,
+        reader=_bitrix24_reader,
+    ),
+    "hubspot": ExportFormat(
+        lambda settings: apply_overrides(hubspot_mapping(), settings.crm.hubspot, settings),
+        reader=HubspotExport,
+    ),
+    "pipedrive": ExportFormat(
+        lambda settings: apply_overrides(pipedrive_mapping(), settings.crm.pipedrive, settings),
+        rows=PipedriveRows.from_folder,
+    ),
+    "amocrm": ExportFormat(
+        lambda settings: apply_overrides(amocrm_mapping(), settings.crm.amocrm, settings),
+        files=amocrm_export_files,
+        reader=amocrm_export_reader,
+    ),
 }
-# Other names an export file of a CRM may have (Dataverse tables by logical name: `lead.csv` for `leads`).
-EXPORT_ALIASES: dict[str, dict[str, str]] = {"dynamics": LOGICAL_NAMES}
-# How a CRM's export rows become its API's records, where that differs from Salesforce's (the default).
-EXPORT_ROWS: dict[str, Callable[[Path], RowReader]] = {"dynamics": DynamicsRows.from_folder}
-# A CRM whose export files are found (and read) its own way, and its dialect where exports.py has none.
-EXPORT_FILES: dict[str, Callable[[CrmMapping, Path], dict[str, Path]]] = {"bitrix24": bitrix24_export_files}
-EXPORT_DIALECTS = {**DIALECTS, "bitrix24": bitrix24_dialect()}
-EXPORT_CONNECTORS: dict[str, type[ExportConnector]] = {"bitrix24": Bitrix24ExportConnector}
 SHOWN = 50  # rejected records listed on the terminal; `kpibot syncs --rejects` has the rest of a sync's
 
 
@@ -111,27 +178,17 @@ def import_export(ctx: CliContext, crm: str, path: Path, *, skip_invalid: bool =
     from storage.errors import UserError
 
     crm = ALIASES.get(crm, crm)
-    if crm not in MAPPINGS:
+    if crm not in EXPORTS:
         print(
-            f"kpibot import: --from takes one of {', '.join(sorted(MAPPINGS))}, not {crm!r}", file=sys.stderr
+            f"kpibot import: --from takes one of {', '.join(sorted(EXPORTS))}, not {crm!r}", file=sys.stderr
         )
         return 2
     try:
-        mapping = MAPPINGS[crm](ctx.settings)
-        described = synapse_link_files(mapping, path) if crm == "dynamics" else None
-        described = amocrm_export_files(path) if crm == "amocrm" else described
-        found = EXPORT_FILES[crm](mapping, path) if crm in EXPORT_FILES else None
-        files, partitions = described or (found or export_files(mapping, path, EXPORT_ALIASES.get(crm)), {})
-        rows = EXPORT_ROWS[crm](path if path.is_dir() else path.parent) if crm in EXPORT_ROWS else None
+        connector = EXPORTS[crm].open(crm, ctx.settings, path)
     except (UserError, ValueError, OSError, UnicodeDecodeError) as exc:
         print(f"kpibot import: {exc}", file=sys.stderr)
         return 2
     upgrade(ctx.engine)
-    if crm == "amocrm":  # the export names users, not ids: the ones kpibot has
-        rows = AmocrmRows.from_store(ctx.engine, ctx.settings)
-    dialect = EXPORT_DIALECTS[crm].for_settings(ctx.settings) if crm in EXPORT_DIALECTS else None
-    reader = EXPORT_CONNECTORS.get(crm, ExportConnector)
-    connector = reader(f"{crm}{EXPORT_SUFFIX}", mapping, files, dialect, rows, partitions)
     result = sync(
         ctx.engine,
         ctx.settings,

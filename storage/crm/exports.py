@@ -29,14 +29,18 @@ from pathlib import Path
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import Engine, select
+
 from storage.config.crm import SugarcrmSettings, php_to_strptime
 from storage.config.settings import Settings
 from storage.crm.mapping import CrmMapping, CrmRecord, ObjectMap, parse_moment
 from storage.errors import UserError
 from storage.importing.importer import RowError
 from storage.importing.sources import CsvSource, Source, SourceError, open_source
+from storage.schema import User
 
 __all__ = [
+    "StoredPeople",
     "DIALECTS",
     "ExportConnector",
     "ExportDialect",
@@ -332,6 +336,12 @@ class ExportConnector:
         finally:
             source.close()
 
+    def bind(self, engine: Any) -> None:
+        """The store, for a reader that looks rows up there (Pipedrive's owners by name)."""
+        bind = getattr(self.rows, "bind", None)
+        if bind is not None:
+            bind(engine)
+
     def stamp(self, record: CrmRecord, mapped: ObjectMap) -> datetime | None:
         return None  # an export moves no watermark
 
@@ -391,3 +401,29 @@ def _native(values: dict[str, Any], wanted: dict[str, str], dialect: ExportDiale
                     )
         record[name] = value
     return record
+
+
+def _person_key(value: Any) -> str:
+    return " ".join(str(value or "").split()).casefold()
+
+
+@dataclass(frozen=True)
+class StoredPeople:
+    """kpibot's users as a CRM's export names them (an owner, a responsible user): by id, email or name, case and
+    spacing aside. A name two users share places no one (None), as does a name kpibot does not know."""
+
+    by_key: Mapping[str, str | None]
+
+    @classmethod
+    def load(cls, engine: Engine) -> StoredPeople:
+        with engine.connect() as conn:
+            users = conn.execute(select(User.user_id, User.name, User.email)).all()
+        found: dict[str, str | None] = {_person_key(user_id): str(user_id) for user_id, _, _ in users}
+        ids = set(found)
+        for user_id, name, email in users:
+            for key in {_person_key(email), _person_key(name)} - {""} - ids:
+                found[key] = None if key in found and found[key] != str(user_id) else str(user_id)
+        return cls(found)
+
+    def find(self, named: Any) -> str | None:
+        return self.by_key.get(_person_key(named))

@@ -23,14 +23,14 @@ import logging
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from storage.config.settings import Settings
-from storage.crm.mapping import CrmMapping, CrmRecord, MapContext, ObjectMap, Skip
+from storage.crm.mapping import CrmMapping, CrmRecord, MapContext, ObjectMap, Skip, parse_moment
 from storage.crm.source import RowsSource
 from storage.importing.importer import ImportReport, RowError, load_source
 from storage.schema import (
@@ -53,6 +53,8 @@ __all__ = [
     "Deletions",
     "ObjectResult",
     "StoreBound",
+    "reconciled",
+    "reconciliation_due",
     "SyncResult",
     "sync",
     "MAX_REJECTS_KEPT",
@@ -99,6 +101,23 @@ class DeletionFeed(Protocol):
     per object that `deletes`, after its records, with the cursor it handed out last time (None the first time)."""
 
     def deleted(self, mapped: ObjectMap, cursor: str | None) -> Deletions: ...
+
+
+def reconciled(engine: Engine, mapped: ObjectMap, listed: set[str], now: datetime) -> Deletions:
+    """Deletions found by id reconciliation, for a CRM that keeps no deletion feed: the ids of `mapped.table`
+    stored here that the CRM no longer lists (`listed`: every id it lists now), with `now` as the cursor (when the
+    last reconciliation ran). The table mirrors the CRM: a row written by hand with an id the CRM lacks goes too."""
+    model = CRM_TABLES[mapped.table]
+    key = next(iter(model.__table__.primary_key.columns))  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        stored = {str(value) for value in conn.execute(select(key)).scalars()}
+    return Deletions(tuple(sorted(stored - listed)), now.isoformat())
+
+
+def reconciliation_due(cursor: str | None, every: timedelta, now: datetime) -> bool:
+    """Whether ids are to be reconciled again: never yet (no cursor), or the last time `every` ago or more."""
+    last = parse_moment(cursor) if cursor else None
+    return last is None or now - last >= every
 
 
 @runtime_checkable
@@ -373,6 +392,11 @@ def _load_users(
         for manager in sorted(managers)
         if manager in by_id
     ]
+    # A CRM without managers may name each user's team itself (`team_id` and `team_name` on the row).
+    named = {str(row["team_id"]): row.pop("team_name", None) for row in rows if row.get("team_id")}
+    teams += [
+        {"team_id": team, "name": name or team, "manager_id": None} for team, name in sorted(named.items())
+    ]
     for row in rows:
         user_id = str(row["user_id"])
         email = str(row.get("email") or "").lower()
@@ -381,7 +405,7 @@ def _load_users(
         row["team_id"] = (
             f"team-{manager}"
             if manager in managers and manager in by_id
-            else (f"team-{user_id}" if user_id in managers else None)
+            else (f"team-{user_id}" if user_id in managers else row.get("team_id"))
         )
         if row.get("manager_id") and str(row["manager_id"]) not in by_id:
             row["manager_id"] = None  # a manager the CRM did not return (inactive, another org)
