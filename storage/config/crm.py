@@ -27,6 +27,9 @@ CRM's mapping overrides (a custom stage field, custom status values, other field
       pipedrive:
         lead_stages: {"Qualified": sql}   # a lead's label name -> a funnel stage
         managers: {rob@example.com: mia@example.com}
+      amocrm:
+        lead_stages: {"Квалифицирован": sql, "41234567": mql}   # by status name or id
+        group_managers: {"Отдел продаж": mia@example.com}      # a group's users report to its manager
 
 Secrets (client secrets, tokens, private keys) never live here: they come from the environment only.
 """
@@ -47,6 +50,7 @@ __all__ = [
     "SugarcrmSettings",
     "Bitrix24Settings",
     "PipedriveSettings",
+    "AmocrmSettings",
     "parse_every",
     "php_to_strptime",
 ]
@@ -268,6 +272,44 @@ class PipedriveSettings(CrmOverrides):
         return value
 
 
+class AmocrmSettings(CrmOverrides):
+    """amoCRM / Kommo: `fields` keyed by entity (`leads`, `companies`, `tasks`), `lead_stages` by a status's id
+    (`"142"`) or name (`Переговоры`); `group_managers`: a group (отдел, by name or id) → its manager's email."""
+
+    page_size: int = 250  # items per list page (limit, at most 250)
+    requests_per_second: float = 7.0  # amoCRM's limit per integration
+    group_managers: dict[str, str] = Field(default_factory=dict)
+    export_timezone: str | None = None  # the zone of the export's dates (by default the org's)
+
+    @field_validator("page_size")
+    @classmethod
+    def _page(cls, value: int) -> int:
+        if not 1 <= value <= 250:
+            raise ValueError(f"page_size must be from 1 to 250, not {value}")
+        return value
+
+    @field_validator("requests_per_second")
+    @classmethod
+    def _rate(cls, value: float) -> float:
+        if not 0 < value <= 7:
+            raise ValueError(
+                f"requests_per_second must be above 0 and at most 7 (amoCRM's limit), not {value}"
+            )
+        return value
+
+    @field_validator("export_timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError) as exc:
+                raise ValueError(
+                    f"crm.amocrm.export_timezone: {value!r} is not a time zone (e.g. Europe/Moscow)"
+                ) from exc
+        return value
+
+
 class CrmSettings(_Section):
     sync_every: timedelta = timedelta(minutes=15)
     stale_after: timedelta = timedelta(hours=2)  # deprecated, the fallback of `data.stale_after`
@@ -278,6 +320,7 @@ class CrmSettings(_Section):
     bitrix24: Bitrix24Settings = Field(default_factory=Bitrix24Settings)
     hubspot: HubspotSettings = Field(default_factory=HubspotSettings)
     pipedrive: PipedriveSettings = Field(default_factory=PipedriveSettings)
+    amocrm: AmocrmSettings = Field(default_factory=AmocrmSettings)
 
     @field_validator("sync_every", "stale_after", mode="before")
     @classmethod

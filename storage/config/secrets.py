@@ -37,6 +37,9 @@ SECRET_SETTINGS = (
     "bitrix24_webhook_url",
     "hubspot_access_token",
     "pipedrive_api_token",
+    "amocrm_access_token",
+    "amocrm_client_secret",
+    "amocrm_refresh_token",
 )
 
 # Secrets shorter than this are not searched for: blanking every "abc" would garble the text and hide nothing.

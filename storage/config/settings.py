@@ -184,6 +184,12 @@ class Settings(BaseSettings):
     pipedrive_api_token: SecretStr | None = None
     pipedrive_company_domain: str | None = None
     pipedrive_url: str | None = None
+    amocrm_url: str | None = None
+    amocrm_access_token: SecretStr | None = None
+    amocrm_client_id: str | None = None
+    amocrm_client_secret: SecretStr | None = None
+    amocrm_refresh_token: SecretStr | None = None
+    amocrm_redirect_uri: str | None = None
     kpibot_http_port: int = 3000
     kpibot_log_level: str = "WARNING"
     kpibot_log_format: Literal["text", "json"] = "text"  # json: one object a line, for a log shipper

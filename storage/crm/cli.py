@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from storage.cli import CliContext
 from storage.config.settings import Settings
+from storage.crm.amocrm import AmocrmConnector, amocrm_export_files, amocrm_export_reader, amocrm_mapping
 from storage.crm.bitrix24 import (
     Bitrix24Connector,
     Bitrix24ExportConnector,
@@ -43,7 +44,10 @@ CONNECTORS: dict[str, Callable[[Settings], Connector]] = {
     "bitrix24": Bitrix24Connector.from_settings,
     "hubspot": HubspotConnector.from_settings,
     "pipedrive": PipedriveConnector.from_settings,
+    "amocrm": AmocrmConnector.from_settings,
 }
+# Another name of a CRM kpibot reads (Kommo is amoCRM's international edition, the same API).
+ALIASES = {"kommo": "amocrm"}
 
 
 @dataclass(frozen=True)
@@ -115,6 +119,11 @@ EXPORTS: dict[str, ExportFormat] = {
         lambda settings: apply_overrides(pipedrive_mapping(), settings.crm.pipedrive, settings),
         rows=PipedriveRows.from_folder,
     ),
+    "amocrm": ExportFormat(
+        lambda settings: apply_overrides(amocrm_mapping(), settings.crm.amocrm, settings),
+        files=amocrm_export_files,
+        reader=amocrm_export_reader,
+    ),
 }
 SHOWN = 50  # rejected records listed on the terminal; `kpibot syncs --rejects` has the rest of a sync's
 
@@ -128,7 +137,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "as `kpibot import`; a record that fails is listed with its reason and the rest lands. Exit 0 when the "
         "sync completed (even with rejected records), 1 when it could not.",
     )
-    run.add_argument("crm", choices=sorted(CONNECTORS))
+    run.add_argument("crm", choices=sorted([*CONNECTORS, *ALIASES]))
     run.add_argument("--db", default=argparse.SUPPRESS, help="database URL (as the global --db)")
     run.add_argument("--full", action="store_true", help="read every record again, not only what changed")
     run.add_argument(
@@ -146,7 +155,7 @@ def _sync(ctx: CliContext, args: argparse.Namespace) -> int:
     from storage.db import upgrade
 
     try:
-        connector = CONNECTORS[args.crm](ctx.settings)
+        connector = CONNECTORS[ALIASES.get(args.crm, args.crm)](ctx.settings)
     except (CrmError, ValueError) as exc:
         print(f"kpibot: {args.crm}: {ctx.redact(str(exc))}", file=sys.stderr)
         return 2
@@ -168,6 +177,7 @@ def import_export(ctx: CliContext, crm: str, path: Path, *, skip_invalid: bool =
     from storage.db import upgrade
     from storage.errors import UserError
 
+    crm = ALIASES.get(crm, crm)
     if crm not in EXPORTS:
         print(
             f"kpibot import: --from takes one of {', '.join(sorted(EXPORTS))}, not {crm!r}", file=sys.stderr
