@@ -39,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--from",
         dest="from_crm",
         metavar="CRM",
-        help="a CRM's own export files with their native columns: kpibot import --from salesforce|dynamics|sugarcrm|bitrix24|hubspot|pipedrive|amocrm EXPORT_DIR|FILE",
+        help="a CRM's own export files with their native columns: kpibot import --from salesforce|dynamics|sugarcrm|bitrix24|hubspot|pipedrive|amocrm (kommo) EXPORT_DIR|FILE",
     )
     parser.add_argument(
         "--skip-invalid",
