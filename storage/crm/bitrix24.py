@@ -656,10 +656,6 @@ def _export_owner(record: CrmRecord, row: dict[str, Any]) -> None:
     row["owner_id"] = record.get("_OWNER")
 
 
-def _person(name: Any) -> str:
-    return " ".join(str(name or "").split()).casefold()
-
-
 class Bitrix24ExportConnector(ExportConnector):
     """Bitrix24's export files: its responsible users are written by name (`Рита Иванова`), which the users
     already stored turn into ids (a name two users share, or an id in brackets after it, `Рита Иванова [7]`)."""
