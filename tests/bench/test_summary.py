@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from bench.report import verdicts
 from bench.summary import BEGIN, END, rewrite_marked, summary_table
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -104,3 +105,18 @@ def test_measuring_some_parts_again_on_a_fresh_clone_keeps_the_committed_runs(tm
     assert latest_runs(results, here) == [remeasured, postgres]
     header = summary_table({"runs": [remeasured, postgres]}).splitlines()[0]
     assert header.endswith("; A; SQLite commands on B):")
+
+
+def test_a_reply_a_few_milliseconds_over_a_light_sql_meets_the_ratio_target():
+    def row(command: str, reply_ms: float, sql_ms: float) -> dict:
+        return {"command": command, "role": "rep", "reply": {"median_ms": reply_ms},
+                "sql": {"median_ms": sql_ms}, "ratio": round(reply_ms / sql_ms, 2)}  # fmt: skip
+
+    light = row("leaderboard", 1.7, 0.7)  # ×2.43, but 1.0 ms over its SQL: within SQL + 5 ms
+    close = row("funnel", 30.0, 21.0)  # ×1.43
+    heavy = row("retention", 36.1, 14.3)  # ×2.52 and 21.8 ms over
+    target = "each command / its SQL"
+    met = {v[0]: v for v in verdicts({"commands": [light, close]})}[target]
+    assert met[1] == "≤ ×1.5 or SQL + 5 ms" and met[3] is True
+    missed = {v[0]: v for v in verdicts({"commands": [light, close, heavy]})}[target]
+    assert missed[2] == "worst ×2.52 (retention, rep); over: retention (rep)" and missed[3] is False
