@@ -184,7 +184,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.report:
-        write_latest(HERE, json.loads((HERE / "latest.json").read_text())["runs"])  # latest.md's verdicts anew
+        write_latest(
+            HERE, json.loads((HERE / "latest.json").read_text())["runs"]
+        )  # latest.md's verdicts anew
         for path in report(HERE, list(DOCUMENTS)):
             print(f"rewrote the table of {path.name}")
         return 0

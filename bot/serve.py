@@ -26,6 +26,7 @@ from sqlalchemy import Engine
 
 from bot.conversation import Conversation
 from bot.ops.endpoints import add_ops_routes
+from bot.reply.charts import start_chart_workers, stop_chart_workers
 from bot.reply.sender import Sender
 from bot.startup import StartupError, startup_reason
 from storage.config.secrets import Redactor
@@ -98,6 +99,7 @@ async def serve(
         raise StartupError(startup_reason("kpibot", exc, redact)) from exc
     started: list[Service] = []
     site_runner: web.AppRunner | None = None
+    start_chart_workers(runtime.settings.chat.chart_workers)
     telemetry().watch_store(runtime.engine, runtime.clock)
     add_ops_routes(runtime.http, runtime.engine, services, redact, lambda: started)
     try:
@@ -129,3 +131,4 @@ async def serve(
                 await service.stop()
             except Exception:  # one failing stop must not keep the others running
                 log.exception("stopping %s failed", service.name)
+        await asyncio.to_thread(stop_chart_workers)  # after the answers: their charts are drawn by now

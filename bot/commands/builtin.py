@@ -6,11 +6,12 @@ from dataclasses import replace
 
 from sqlalchemy import select, update
 
-from bot.commands.metric import effective_query, render_charts_safely
+from bot.commands.metric import effective_query
 from bot.grammar import parse_arguments
 from bot.identity import PLATFORMS
 from bot.invites import redeem_invite
 from bot.reply.arguments import command_words
+from bot.reply.charts import render_charts_safely
 from bot.reply.command import Command, CommandContext
 from bot.reply.i18n import LOCALES, normalize_locale, translator
 from bot.reply.messages import Line, Reply, Span

@@ -4,26 +4,22 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import replace
-from datetime import datetime
 
 from bot.grammar import Arguments, parse_arguments
 from bot.people import WhichPerson, match_people, person_choices
+from bot.reply.charts import render_charts_safely
 from bot.reply.command import Command, CommandContext
-from bot.reply.formatting import Formatter
-from bot.reply.messages import Chart, Reply
+from bot.reply.messages import Reply
 from bot.reply.render import metric_reply
 from metrics.catalogue import MetricQuery, get_metric, query
 from metrics.periods import default_period
-from metrics.result import MetricResult
 from metrics.scope import Scope, default_scope, visible_people
 from storage.errors import UserError
 from storage.schema import PLAN_METRICS
 
-__all__ = ["METRIC_COMMANDS", "answer_metric_command", "effective_query", "render_charts_safely"]
+__all__ = ["METRIC_COMMANDS", "answer_metric_command", "effective_query"]
 
-log = logging.getLogger(__name__)
 
 METRIC_COMMANDS: tuple[Command, ...] = (
     Command("funnel", "/funnel last month", "help.funnel", "funnel", ("воронка",)),
@@ -49,35 +45,6 @@ METRIC_COMMANDS: tuple[Command, ...] = (
     Command("mrr", "/mrr last month", "help.mrr", "mrr"),
     Command("cs", "/cs last quarter", "help.cs", "cs"),
 )
-
-
-def render_charts_safely(
-    result: MetricResult, fmt: Formatter, *, now: datetime | None = None, measure: str | None = None
-) -> tuple[Chart, ...]:
-    """The result's charts as PNGs in the asker's language and currency, what is still in progress at `now`
-    marked; `measure`: the leaderboard's chart of it. A chart that fails is logged and left out, never blocking
-    the text."""
-    try:
-        from metrics.charts.render import render_charts
-    except ImportError:  # pragma: no cover - the charts module is optional while it is being built
-        return ()
-    try:
-        images = render_charts(
-            result,
-            locale=fmt.locale,
-            translate=lambda text: fmt.t(f"chart.{text}", text),
-            words=lambda key, english: fmt.t(key, english),
-            currency=fmt.currency,
-            now=now,
-            measure=measure,
-        )
-        return tuple(
-            Chart(filename=image.filename, png=image.png, caption=image.title, alt_text=image.title)
-            for image in images
-        )
-    except Exception:
-        log.exception("chart of %s failed to render; sending the text without it", result.metric)
-        return ()
 
 
 def effective_query(

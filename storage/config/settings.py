@@ -85,6 +85,8 @@ class RevenueSettings(_Section):
 class ChatSettings(_Section):
     # Commands a minute each chat user may send (bursts up to half of it); 0 turns the limit off.
     rate_limit_per_minute: int = 30
+    # Processes a server draws its replies' charts in, beside the one answering (0: in the answering thread).
+    chart_workers: int = Field(default=2, ge=0, le=32)
 
 
 class WorkingHours(_Section):
