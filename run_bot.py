@@ -34,7 +34,7 @@ from bot.startup import StartupError, startup_reason
 from metrics import cli as metrics_cli
 from storage import cli as storage_cli
 from storage.cli import CliContext
-from storage.config.settings import load_settings
+from storage.config.settings import config_problem, load_settings
 from storage.crm import cli as crm_cli
 from storage.crm.cli import CONNECTORS as CRM_CONNECTORS
 
@@ -125,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings(args.config)
     except (ValueError, FileNotFoundError) as exc:
-        print(f"kpibot: bad configuration: {exc}", file=sys.stderr)
+        print(f"kpibot: bad configuration: {config_problem(exc)}", file=sys.stderr)
         return 2
     redact = configure_logging(settings, verbose=args.verbose)
     ctx = CliContext(settings=settings, db_url=args.db or settings.database_url, redact=redact)

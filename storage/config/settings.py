@@ -14,7 +14,15 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
@@ -24,6 +32,7 @@ from storage.config.data import DataSettings
 from storage.config.milestones import MilestoneRule
 
 __all__ = [
+    "config_problem",
     "OrgSettings",
     "FunnelSettings",
     "Settings",
@@ -259,7 +268,16 @@ def load_settings(
     path = Path(config_path) if config_path else Path("kpibot.yaml")
     file_values: dict[str, Any] = {}
     if path.exists():
-        file_values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        try:
+            file_values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark
+            at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+            raise ValueError(f"{path}: not valid YAML{at}: {exc.problem}") from None
+        if not isinstance(file_values, dict):
+            raise ValueError(
+                f"{path}: expected sections (org:, digests:, …), found {type(file_values).__name__}"
+            )
         unknown = set(file_values) - _YAML_SECTIONS
         if unknown:
             raise ValueError(
@@ -285,3 +303,16 @@ def load_settings(
         if k.lower() in Settings.model_fields and k.lower() not in _YAML_SECTIONS
     }
     return Settings.model_validate({**env_values, **values})
+
+
+def config_problem(exc: Exception) -> str:
+    """What is wrong with the configuration, in one line: each refused setting by its path and why — never the
+    values around it (pydantic's own message quotes the input, which may hold a secret)."""
+    if isinstance(exc, ValidationError):
+        problems = []
+        for error in exc.errors(include_url=False, include_input=False):
+            message = str(error["msg"]).removeprefix("Value error, ")
+            where = ".".join(str(part) for part in error["loc"])
+            problems.append(message if not where or message.startswith(where) else f"{where}: {message}")
+        return "; ".join(problems)
+    return " ".join(str(exc).split())
