@@ -71,7 +71,7 @@ from sqlalchemy import Engine, insert, select, update
 
 from storage.config.settings import Settings
 from storage.crm.exports import ExportConnector, Partition, StoredPeople
-from storage.crm.http import backoff, json_body, same_origin_path
+from storage.crm.http import Retries, json_body, same_origin_path
 from storage.crm.mapping import CrmMapping, CrmRecord, MapContext, ObjectMap, Skip, apply_overrides
 from storage.crm.sync import CrmError, Deletions
 from storage.errors import UserError
@@ -436,19 +436,14 @@ class AmocrmClient:
         if self.auth.refreshes and (not self._token or time.time() >= self._expires_at):
             self.refresh()
         refreshed = False
-        waits = 0
+        retries = Retries("amoCRM", self.auth.url, self.max_waits, self.sleep)
         while True:
-            self._pace()
-            try:
-                answer = self._http.get(
-                    path, params=params, headers={"Authorization": f"Bearer {self._token}"}
-                )
-            except httpx.TransportError as exc:
-                if waits >= self.max_waits:
-                    raise CrmError(f"cannot reach amoCRM at {self.auth.url}: {type(exc).__name__}") from exc
-                waits += 1
-                self.sleep(backoff(waits, None))
-                continue
+
+            def send() -> httpx.Response:
+                self._pace()
+                return self._http.get(path, params=params, headers={"Authorization": f"Bearer {self._token}"})
+
+            answer = retries.answer(send)
             status = answer.status_code
             self.answered_at = _http_date(answer.headers.get("Date"))
             if status == 204:
@@ -466,11 +461,7 @@ class AmocrmClient:
                     continue
                 what = "the refreshed token" if self.auth.refreshes else "AMOCRM_ACCESS_TOKEN"
                 raise CrmError(f"amoCRM refused {what} (401 {_error(answer)}); make a new one")
-            if (status == 429 or status >= 500) and waits < self.max_waits:
-                waits += 1
-                delay = backoff(waits, answer.headers.get("Retry-After"))
-                log.warning("amocrm: %s on %s; waiting %.0f s", status, path, delay)
-                self.sleep(delay)
+            if (status == 429 or status >= 500) and retries.again(answer, f"on {path}"):
                 continue
             if status == 403:
                 raise CrmError(

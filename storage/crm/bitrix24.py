@@ -76,7 +76,7 @@ from sqlalchemy import Engine
 
 from storage.config.settings import Settings
 from storage.crm.exports import ExportConnector, ExportDialect, StoredPeople
-from storage.crm.http import backoff, json_body
+from storage.crm.http import Retries, json_body
 from storage.crm.mapping import (
     CrmMapping,
     CrmRecord,
@@ -373,28 +373,15 @@ class Bitrix24Client:
 
     def call(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         """One method's whole answer (`result`, `next`, `total`, `time`)."""
-        waits = 0
+        retries = Retries("Bitrix24", self.auth.portal, self.max_waits, self.sleep)
         while True:
-            try:
-                answer = self._http.post(f"{method}.json", json=params)
-            except httpx.TransportError as exc:
-                if waits >= self.max_waits:
-                    raise CrmError(
-                        f"cannot reach Bitrix24 at {self.auth.portal}: {type(exc).__name__}"
-                    ) from exc
-                waits += 1
-                self.sleep(backoff(waits, None))
-                continue
+            answer = retries.answer(lambda: self._http.post(f"{method}.json", json=params))
             body = json_body(answer)
             code = str(body.get("error") or "") if isinstance(body, dict) else ""
             if answer.status_code == 200 and isinstance(body, dict) and not code:
                 return body
             limited = code in _LIMITS or answer.status_code in (429, 503)
-            if (limited or answer.status_code >= 500) and waits < self.max_waits:
-                waits += 1
-                delay = backoff(waits, answer.headers.get("Retry-After"))
-                log.warning("bitrix24: %s %s; waiting %.0f s", answer.status_code, code, delay)
-                self.sleep(delay)
+            if (limited or answer.status_code >= 500) and retries.again(answer, code):
                 continue
             said = _error(body, answer)
             if answer.status_code == 401 or code in _AUTH:

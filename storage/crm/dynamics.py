@@ -41,13 +41,14 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import httpx
 
 from storage.config.settings import Settings
-from storage.crm.http import backoff, json_body, same_origin_path
+from storage.crm.http import Retries, json_body, same_origin_path
 from storage.crm.mapping import (
     CrmMapping,
     CrmRecord,
@@ -492,7 +493,7 @@ class DynamicsClient:
         if self._token is None:
             self._token = self._fetch_token()
         refreshed = False
-        waits = 0
+        retries = Retries("Dynamics", self._origin, self.max_waits, self.sleep)
         while True:
             headers = {
                 "Authorization": f"Bearer {self._token}",
@@ -501,14 +502,7 @@ class DynamicsClient:
                 "OData-MaxVersion": "4.0",
                 "Prefer": prefer,
             }
-            try:
-                answer = self._http.get(url, params=params, headers=headers)
-            except httpx.TransportError as exc:
-                if waits >= self.max_waits:
-                    raise CrmError(f"cannot reach Dynamics at {self._origin}: {type(exc).__name__}") from exc
-                waits += 1
-                self.sleep(backoff(waits, None))
-                continue
+            answer = retries.answer(partial(self._http.get, url, params=params, headers=headers))
             if answer.status_code == 200:
                 body = json_body(answer)
                 if not isinstance(body, dict):
@@ -521,11 +515,7 @@ class DynamicsClient:
                 self._token = self._fetch_token()
                 continue
             limited = answer.status_code in (429, 503)
-            if (limited or answer.status_code >= 500) and waits < self.max_waits:
-                waits += 1
-                delay = backoff(waits, answer.headers.get("Retry-After"))
-                log.warning("dynamics: %s %s; waiting %.0f s", answer.status_code, code, delay)
-                self.sleep(delay)
+            if (limited or answer.status_code >= 500) and retries.again(answer, code):
                 continue
             raise CrmError(
                 f"Dynamics answered {answer.status_code} {code}: {message}".replace("  ", " "),

@@ -81,7 +81,7 @@ from sqlalchemy import Engine
 
 from storage.config.settings import Settings
 from storage.crm.exports import ExportConnector, StoredPeople
-from storage.crm.http import backoff, json_body
+from storage.crm.http import Retries, json_body
 from storage.crm.mapping import (
     CrmMapping,
     CrmRecord,
@@ -521,28 +521,17 @@ class HubspotClient:
     def _request(
         self, method: str, path: str, *, params: dict[str, Any] | None = None, json: Any = None
     ) -> dict[str, Any]:
-        waits = 0
+        retries = Retries("HubSpot", self.auth.base_url, self.max_waits, self.sleep)
         while True:
-            try:
-                answer = self._http.request(method, path, params=params, json=json)
-            except httpx.TransportError as exc:
-                if waits >= self.max_waits:
-                    raise CrmError(
-                        f"cannot reach HubSpot at {self.auth.base_url}: {type(exc).__name__}"
-                    ) from exc
-                waits += 1
-                self.sleep(backoff(waits, None))
-                continue
+            answer = retries.answer(lambda: self._http.request(method, path, params=params, json=json))
             if answer.status_code in (200, 207):  # 207: a batch read with some inputs answered by errors
                 body = json_body(answer)
                 if not isinstance(body, dict):
                     raise CrmError(f"HubSpot answered {path} with something other than a JSON object")
                 return body
-            if (answer.status_code == 429 or answer.status_code >= 500) and waits < self.max_waits:
-                waits += 1
-                delay = backoff(waits, answer.headers.get("Retry-After"))
-                log.warning("hubspot: %s %s; waiting %.0f s", answer.status_code, _error(answer), delay)
-                self.sleep(delay)
+            if (answer.status_code == 429 or answer.status_code >= 500) and retries.again(
+                answer, _error(answer)
+            ):
                 continue
             if answer.status_code == 401:
                 raise CrmError(

@@ -82,7 +82,7 @@ from sqlalchemy import Engine, select
 
 from storage.config.settings import Settings
 from storage.crm.exports import StoredPeople
-from storage.crm.http import backoff, json_body
+from storage.crm.http import Retries, json_body
 from storage.crm.mapping import (
     CrmMapping,
     CrmRecord,
@@ -342,18 +342,9 @@ class PipedriveClient:
 
     def get(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         """One answer of `GET /api/<path>`, its whole JSON body (`success`, `data`, `additional_data`)."""
-        waits = 0
+        retries = Retries("Pipedrive", self.auth.url, self.max_waits, self.sleep)
         while True:
-            try:
-                answer = self._http.get(path, params=params)
-            except httpx.TransportError as exc:
-                if waits >= self.max_waits:
-                    raise CrmError(
-                        f"cannot reach Pipedrive at {self.auth.url}: {type(exc).__name__}"
-                    ) from exc
-                waits += 1
-                self.sleep(backoff(waits, None))
-                continue
+            answer = retries.answer(lambda: self._http.get(path, params=params))
             if answer.status_code == 200:
                 body = json_body(answer)
                 if not isinstance(body, dict) or body.get("success") is False:
@@ -377,11 +368,9 @@ class PipedriveClient:
                     "the next sync after that goes on from here",
                     status=429,
                 )
-            if (answer.status_code == 429 or answer.status_code >= 500) and waits < self.max_waits:
-                waits += 1
-                delay = backoff(waits, hint)
-                log.warning("pipedrive: %s on %s; waiting %.0f s", answer.status_code, path, delay)
-                self.sleep(delay)
+            if (answer.status_code == 429 or answer.status_code >= 500) and retries.again(
+                answer, f"on {path}", retry_after=hint
+            ):
                 continue
             raise CrmError(
                 f"Pipedrive answered {path}: {answer.status_code} {_error(answer)}", status=answer.status_code

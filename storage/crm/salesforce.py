@@ -23,13 +23,14 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
 from storage.config.settings import Settings
-from storage.crm.http import backoff, json_body, same_origin_path
+from storage.crm.http import Retries, json_body, same_origin_path
 from storage.crm.mapping import (
     CrmMapping,
     CrmRecord,
@@ -384,22 +385,13 @@ class SalesforceClient:
         if self._token is None:
             self._token = self._fetch_token()
         refreshed = False
-        waits = 0
+        retries = Retries("Salesforce", self._origin, self.max_waits, self.sleep)
         while True:
             headers = {
                 "Authorization": f"Bearer {self._token}",
                 "Sforce-Query-Options": f"batchSize={self.page_size}",
             }
-            try:
-                answer = self._http.get(url, params=params, headers=headers)
-            except httpx.TransportError as exc:
-                if waits >= self.max_waits:
-                    raise CrmError(
-                        f"cannot reach Salesforce at {self._origin}: {type(exc).__name__}"
-                    ) from exc
-                waits += 1
-                self.sleep(backoff(waits, None))
-                continue
+            answer = retries.answer(partial(self._http.get, url, params=params, headers=headers))
             if answer.status_code == 200:
                 return json_body(answer)
             code = _error_code(answer)
@@ -409,11 +401,7 @@ class SalesforceClient:
                 self._token = self._fetch_token()
                 continue
             limited = answer.status_code in (429, 503) or (answer.status_code == 403 and code in _LIMITS)
-            if (limited or answer.status_code >= 500) and waits < self.max_waits:
-                waits += 1
-                delay = backoff(waits, answer.headers.get("Retry-After"))
-                log.warning("salesforce: %s %s; waiting %.0f s", answer.status_code, code or "", delay)
-                self.sleep(delay)
+            if (limited or answer.status_code >= 500) and retries.again(answer, code or ""):
                 continue
             raise CrmError(
                 f"Salesforce answered {answer.status_code} {code or ''}: {_error_message(answer)}".strip()

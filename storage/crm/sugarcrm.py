@@ -49,7 +49,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from storage.config.settings import Settings
-from storage.crm.http import backoff, json_body
+from storage.crm.http import Retries, json_body
 from storage.crm.mapping import (
     CrmMapping,
     CrmRecord,
@@ -501,16 +501,11 @@ class SugarcrmClient:
         elif time.monotonic() >= self._expires_at:
             self.refresh()
         refreshed = False
-        waits = 0
+        retries = Retries("SugarCRM", self.auth.url, self.max_waits, self.sleep)
         while True:
-            try:
-                answer = self._http.post(path, json=body, headers={"OAuth-Token": self._token or ""})
-            except httpx.TransportError as exc:
-                if waits >= self.max_waits:
-                    raise CrmError(f"cannot reach SugarCRM at {self.auth.url}: {type(exc).__name__}") from exc
-                waits += 1
-                self.sleep(backoff(waits, None))
-                continue
+            answer = retries.answer(
+                lambda: self._http.post(path, json=body, headers={"OAuth-Token": self._token or ""})
+            )
             if answer.status_code == 200:
                 page = json_body(answer)
                 if not isinstance(page, dict):
@@ -522,11 +517,7 @@ class SugarcrmClient:
                 log.info("sugarcrm: the access token expired (%s); refreshing it", code)
                 self.refresh()
                 continue
-            if (answer.status_code in (429, 503) or answer.status_code >= 500) and waits < self.max_waits:
-                waits += 1
-                delay = backoff(waits, answer.headers.get("Retry-After"))
-                log.warning("sugarcrm: %s %s; waiting %.0f s", answer.status_code, code, delay)
-                self.sleep(delay)
+            if (answer.status_code == 429 or answer.status_code >= 500) and retries.again(answer, code):
                 continue
             raise CrmError(f"SugarCRM answered {path}: {answer.status_code} {_error(answer)}")
 
