@@ -56,7 +56,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -803,18 +803,23 @@ def _export_csvs(path: Path) -> list[Path]:
     return [path]
 
 
-def amocrm_export_files(mapping: CrmMapping, path: Path) -> tuple[dict[str, Path], dict[str, Any]]:
+def amocrm_export_files(
+    mapping: CrmMapping, path: Path
+) -> tuple[dict[str, Path], dict[str, tuple[Partition, ...]]]:
     """The leads export at `path`: one CSV (whatever amoCRM named it), or every CSV in a folder, all of them
-    leads (`amocrm_export_reader` reads each)."""
-    _export_csvs(path)
-    return {"leads": path}, {}
+    leads, each a partition of the leads (its rows' errors name it)."""
+    csvs = _export_csvs(path)
+    return {"leads": csvs[0] if len(csvs) == 1 else path}, {"leads": tuple(Partition(p) for p in csvs)}
 
 
 def amocrm_export_reader(
-    name: str, mapping: CrmMapping, files: dict[str, Path], settings: Settings
+    name: str,
+    mapping: CrmMapping,
+    files: dict[str, Path],
+    settings: Settings,
+    partitions: Mapping[str, tuple[Partition, ...]],
 ) -> ExportConnector:
-    """The export's reader: each CSV at the path `amocrm_export_files` found, its rows read by `AmocrmRows`."""
-    partitions = {"leads": tuple(Partition(p) for p in _export_csvs(files["leads"]))}
+    """The export's reader: each CSV `amocrm_export_files` found, its rows read by `AmocrmRows`."""
     return ExportConnector(name, mapping, files, None, AmocrmRows(settings), partitions)
 
 

@@ -277,7 +277,12 @@ class ExportConnector:
         self.partitions = {
             name: (partitions or {}).get(name) or (Partition(file),) for name, file in files.items()
         }
-        self.labels = {m.object: str(files[m.object]) for m in self.mapping.objects}
+        # What a row's error names: the object's file, or its folder when its rows span several (`locate` then
+        # names the file of each).
+        self.labels = {}
+        for m in self.mapping.objects:
+            parts = self.partitions[m.object]
+            self.labels[m.object] = str(parts[0].path if len(parts) == 1 else files[m.object])
         # Where each partition's rows start in the object's running line count: `(first line, partition)`.
         self._starts: dict[str, list[tuple[int, Partition]]] = {}
 
@@ -300,7 +305,8 @@ class ExportConnector:
         starts = self._starts.get(object_name, [])
         if len(starts) < 2 or error.line < 1:
             return error
-        first, partition = max((s for s in starts if s[0] <= error.line), key=lambda s: s[0])
+        # The last partition starting at or before the line: one without rows starts where the next one does.
+        first, partition = [s for s in starts if s[0] <= error.line][-1]
         return replace(error, file=str(partition.path), line=error.line - first + 1)
 
     def _read_file(self, mapped: ObjectMap, partition: Partition) -> Iterator[dict[str, Any]]:

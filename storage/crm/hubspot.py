@@ -68,7 +68,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -80,7 +80,7 @@ import httpx
 from sqlalchemy import Engine
 
 from storage.config.settings import Settings
-from storage.crm.exports import ExportConnector, StoredPeople
+from storage.crm.exports import ExportConnector, Partition, StoredPeople
 from storage.crm.http import backoff, json_body
 from storage.crm.mapping import (
     CrmMapping,
@@ -755,8 +755,15 @@ def _stage_value(label: str) -> str:
 class HubspotExport(ExportConnector):
     """HubSpot's export files read as its API would answer (see the module docstring)."""
 
-    def __init__(self, crm: str, mapping: CrmMapping, files: dict[str, Path], settings: Settings) -> None:
-        super().__init__(crm, mapping, files)
+    def __init__(
+        self,
+        crm: str,
+        mapping: CrmMapping,
+        files: dict[str, Path],
+        settings: Settings,
+        partitions: Mapping[str, tuple[Partition, ...]] | None = None,
+    ) -> None:
+        super().__init__(crm, mapping, files, partitions=partitions)
         self.zone = ZoneInfo(settings.crm.hubspot.export_timezone or settings.org.timezone)
         self.owners = StoredPeople({})  # an owner as the file names them (name, email or id) → their id
 
