@@ -840,10 +840,19 @@ class AmocrmRows:
         """The store, where the responsible users' names are looked up."""
         self._engine = engine
 
-    def _owner(self, named: str) -> str:
+    def _owner(self, column: str, named: str, record: dict[str, Any]) -> str | None:
+        """The responsible user's id; a name kpibot does not know stays as it is (the users check names it), and
+        a name several users share is the row's problem."""
+        if not named:
+            return None
         if self._people is None and self._engine is not None:
             self._people = StoredPeople.load(self._engine)
-        return (self._people.find(named) if self._people else None) or named
+        if self._people is None:
+            return named
+        shared = self._people.shared(column, named)
+        if shared:
+            record["_problem"] = shared
+        return self._people.find(named) or named
 
     def native(self, values: dict[str, Any], mapped: ObjectMap) -> dict[str, Any]:
         record: dict[str, Any] = {}
@@ -852,6 +861,9 @@ class AmocrmRows:
             if name is None:
                 continue
             text = str(value or "").strip()
+            if name == "responsible_user_id":
+                record[name] = self._owner(str(column), text, record)
+                continue
             try:
                 record[name] = self._value(name, text)
             except ValueError as exc:
@@ -879,6 +891,4 @@ class AmocrmRows:
             raise ValueError("not a date (expected DD.MM.YYYY HH:MM:SS)")
         if name == "price":
             return str(Decimal(text.replace("\xa0", "").replace(" ", "").replace(",", ".")))
-        if name == "responsible_user_id":
-            return self._owner(text)
         return text

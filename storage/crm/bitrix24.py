@@ -645,13 +645,14 @@ BITRIX24_LABELS["deal_stage"] = BITRIX24_LABELS["deal"]
 
 def _export_owner(record: CrmRecord, row: dict[str, Any]) -> None:
     """The responsible user: the id `Bitrix24ExportConnector` found for the name in `Ответственный`; a name it
-    could not place rejects the row."""
+    could not place (one kpibot does not know, or one several users share) rejects the row."""
     if row.get("owner_id"):
         return
     named = str(record.get("ASSIGNED_BY") or "").strip()
     if named and not record.get("_OWNER"):
         raise ValueError(
-            f"Ответственный {named!r} is no user kpibot knows by that name: sync or import the users first"
+            record.get("_OWNER_SHARED")
+            or f"Ответственный {named!r} is no user kpibot knows by that name: sync or import the users first"
         )
     row["owner_id"] = record.get("_OWNER")
 
@@ -671,7 +672,8 @@ class Bitrix24ExportConnector(ExportConnector):
             if named:
                 found = re.search(r"\[(\d+)\]\s*$", named)
                 owner = found.group(1) if found else (self._people.find(named) if self._people else None)
-                record = {**record, "_OWNER": owner}
+                shared = self._people.shared("Ответственный", named) if self._people and not owner else None
+                record = {**record, "_OWNER": owner, "_OWNER_SHARED": shared}
             yield record
 
 

@@ -813,7 +813,7 @@ class HubspotExport(ExportConnector):
                 elif name == "hubspot_owner_id":
                     owner = self.owners.find(value)
                     if owner is None:
-                        record["_problem"] = (
+                        record["_problem"] = self.owners.shared(column, value) or (
                             f"{column}={value!r} is not a kpibot user (run `kpibot sync hubspot` or import users)"
                         )
                     record[name] = owner

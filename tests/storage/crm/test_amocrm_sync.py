@@ -510,3 +510,17 @@ def test_a_bad_row_after_a_file_of_no_rows_is_named_in_its_own_file(engine, db_u
     assert f"{export / 'b.csv'}:2 202: owner_id='Нет Такого'" in err and str(export / "a.csv") not in err
     with engine.connect() as conn:
         assert conn.execute(select(Lead.lead_id)).scalars().all() == ["203"]
+
+
+def test_a_responsible_two_users_share_the_name_of_is_named_with_both_and_nothing_is_written(
+    engine, db_url, tmp_path, capsys
+):
+    account_users(engine)
+    export = tmp_path / "leads.csv"
+    write_leads(export, lead("201", "Rob Rep"), lead("202", "Anna Lee"))
+    assert main(["--db", db_url, "import", "--from", "amocrm", str(export)]) == 1
+    err = capsys.readouterr().err
+    assert f"{export}:3 202: " in err
+    assert "Ответственный='Anna Lee' is the name of 1005 and 1006; give the owner's email or id" in err
+    with engine.connect() as conn:
+        assert conn.execute(select(Lead.lead_id)).all() == []

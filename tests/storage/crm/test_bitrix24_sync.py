@@ -407,6 +407,21 @@ def lead_row(lead_id: str, responsible: str) -> list[str]:
     return [lead_id, "В работе", responsible, "02.11.2026 12:00:00", "03.11.2026 12:00:00"]
 
 
+def test_a_responsible_two_users_share_the_name_of_is_named_with_both_and_the_file_not_written(
+    engine, db_url, tmp_path, capsys
+):
+    portal_users(engine)
+    path = tmp_path / "LEAD_20261111.csv"
+    _write(path, [LEAD_HEAD, lead_row("101", "Rob Rep"), lead_row("102", "Anna Lee")], "utf-8-sig")
+    assert main(["--db", db_url, "import", "--from", "bitrix24", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert f"{path}:3 102: " in err
+    assert "Ответственный='Anna Lee' is the name of 5 and 6; give the owner's email or id" in err
+    assert "no user kpibot knows" not in err
+    with engine.connect() as conn:
+        assert conn.execute(select(Lead.lead_id)).all() == []
+
+
 def test_every_lead_file_of_a_folder_is_read_and_a_bad_row_named_in_its_own_file(
     engine, db_url, tmp_path, capsys
 ):
