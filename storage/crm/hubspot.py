@@ -845,6 +845,9 @@ class HubspotExport(ExportConnector):
         self, record: dict[str, Any], key: str, mapped: ObjectMap, stage_field: str
     ) -> Iterator[dict[str, Any]]:
         entries = record.pop(key)
+        if record.get("_problem"):
+            yield record  # a row that cannot be read is one reject, whatever stages it entered
+            return
         for stage, moment in sorted(entries.items(), key=lambda item: item[1]):
             yield {**record, stage_field: stage, "_entered": moment}
         if entries:
@@ -852,8 +855,6 @@ class HubspotExport(ExportConnector):
         current = record.get("dealstage") if mapped.table == "deal_stage_events" else record.get(stage_field)
         if current:  # no entry dates exported: the current stage, at the record's last modification
             yield {**record, stage_field: current, "_entered": record.get(mapped.stamp)}
-        elif record.get("_problem"):
-            yield record  # a row that cannot be read is listed, not dropped
 
 
 def raw_label(column: str, label: str) -> str:

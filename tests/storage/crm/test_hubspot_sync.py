@@ -29,6 +29,7 @@ from sqlalchemy import insert, select
 from metrics.catalogue import MetricQuery, query
 from run_bot import main
 from storage.config.settings import Settings, load_settings
+from storage.crm.cli import EXPORTS
 from storage.crm.hubspot import HubspotAuth, HubspotClient, HubspotConnector
 from storage.crm.sync import CrmError, sync
 from storage.schema import (
@@ -523,6 +524,21 @@ def test_an_owner_two_users_share_the_name_of_is_named_with_both_and_the_file_no
     with engine.connect() as conn:
         assert conn.execute(select(Lead.lead_id)).all() == []
         assert conn.execute(select(LeadStageEvent.lead_id)).all() == []
+
+
+def test_a_contact_with_a_bad_owner_is_one_reject_however_many_stages_it_entered(engine, tmp_path):
+    """P4 entered two lifecycle stages (lead, other), each a column of its row: its unknown owner is one reject
+    of the leads and one of their stage entries, not one per stage."""
+    users_of_the_export(engine)
+    settings = load_settings(env={}, crm={"hubspot": {"export_timezone": "Europe/Berlin"}})
+    folder = write_export(tmp_path / "export", contact_owner_of_p4="Nobody Known")
+    export = EXPORTS["hubspot"].open("hubspot", settings, folder)
+    result = sync(engine, settings, export, skip_invalid=True, watermarks=False)
+    assert {o.table: o.rejected for o in result.objects if o.rejected} == {"leads": 1, "lead_stage_events": 1}
+    assert [(r.line, r.key) for r in result.rejects] == [(5, P4), (5, P4)]
+    with engine.connect() as conn:
+        entered = {lead for (lead,) in conn.execute(select(LeadStageEvent.lead_id))}
+    assert entered == {P1, P2}  # the rest lands (P3, a subscriber, entered no funnel stage)
 
 
 def test_a_wrong_stage_or_page_size_is_refused_naming_its_key(fake):
