@@ -119,7 +119,7 @@ def _measure(results: dict, parts: set[str], backend: str, args, engine, setting
         print(
             f"[{backend}] chat commands (reply without charts, with charts, hand-written SQL) …", flush=True
         )
-        results["commands"] = measure_commands(engine, settings, org, args.reps)
+        results["commands"] = measure_commands(engine, settings, org, args.reps, pandas=not args.skip_pandas)
     if "digests" in parts:
         print(f"[{backend}] morning digests …", flush=True)
         results["digests"] = measure_digests(engine, settings, org, max(1, min(args.reps, 3)))
@@ -167,6 +167,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--reps", type=int, default=5, help="timed runs per measurement (default 5)")
     parser.add_argument("--skip-import", action="store_true", help="leave out the 1 M-lead import")
+    parser.add_argument(
+        "--skip-pandas",
+        action="store_true",
+        help="leave out the pandas baseline of the commands (minutes a command on the large org)",
+    )
     parser.add_argument(
         "--parts",
         help=f"measure only these parts again (comma-separated of {', '.join(PARTS)}); the others are kept "

@@ -24,8 +24,11 @@ from storage.config.settings import DeliverySettings, Settings
 __all__ = ["measure_commands", "measure_digests", "measure_charts", "CHART_SOURCES"]
 
 
-def measure_commands(engine: Engine, settings: Settings, org: BenchOrg, reps: int, log=print) -> list[dict]:
-    """Every command as a rep, a manager and an admin: reply time without and with charts, hand-written SQL time."""
+def measure_commands(
+    engine: Engine, settings: Settings, org: BenchOrg, reps: int, log=print, *, pandas: bool = True
+) -> list[dict]:
+    """Every command as a rep, a manager and an admin: reply time without and with charts, hand-written SQL time,
+    and (`pandas`) the pandas version's."""
     conversation = Conversation(engine, settings, build_registry())
     rows = []
     for role, user in (("rep", org.rep_id), ("manager", org.manager_id), ("admin", org.admin_id)):
@@ -43,7 +46,7 @@ def measure_commands(engine: Engine, settings: Settings, org: BenchOrg, reps: in
                     return hand(conn, params)
 
             sql_time = measure(run_hand, reps, warm_up=False)
-            pandas = _pandas_row(engine, command, result, params, reps)
+            baseline = _pandas_row(engine, command, result, params, reps) if pandas else {}
             row = {
                 "command": command,
                 "text": text,
@@ -55,10 +58,10 @@ def measure_commands(engine: Engine, settings: Settings, org: BenchOrg, reps: in
                 "reply_with_charts": with_charts.as_dict(),
                 "sql": sql_time.as_dict(),
                 "ratio": round(reply_time.median_ms / sql_time.median_ms, 2) if sql_time.median_ms else None,
-                **pandas,
+                **baseline,
             }
-            if "pandas" in pandas and reply_time.median_ms:
-                row["pandas_speedup"] = round(pandas["pandas"]["median_ms"] / reply_time.median_ms, 1)
+            if "pandas" in baseline and reply_time.median_ms:
+                row["pandas_speedup"] = round(baseline["pandas"]["median_ms"] / reply_time.median_ms, 1)
             log(
                 f"  {role:<8} {text:<26} reply {reply_time.median_ms:8.1f} ms   with charts "
                 f"{with_charts.median_ms:8.1f} ms   SQL {sql_time.median_ms:8.1f} ms   ×{row['ratio']}"

@@ -56,7 +56,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -794,18 +794,23 @@ def _export_csvs(path: Path) -> list[Path]:
     return [path]
 
 
-def amocrm_export_files(mapping: CrmMapping, path: Path) -> tuple[dict[str, Path], dict[str, Any]]:
+def amocrm_export_files(
+    mapping: CrmMapping, path: Path
+) -> tuple[dict[str, Path], dict[str, tuple[Partition, ...]]]:
     """The leads export at `path`: one CSV (whatever amoCRM named it), or every CSV in a folder, all of them
-    leads (`amocrm_export_reader` reads each)."""
-    _export_csvs(path)
-    return {"leads": path}, {}
+    leads, each a partition of the leads (its rows' errors name it)."""
+    csvs = _export_csvs(path)
+    return {"leads": csvs[0] if len(csvs) == 1 else path}, {"leads": tuple(Partition(p) for p in csvs)}
 
 
 def amocrm_export_reader(
-    name: str, mapping: CrmMapping, files: dict[str, Path], settings: Settings
+    name: str,
+    mapping: CrmMapping,
+    files: dict[str, Path],
+    settings: Settings,
+    partitions: Mapping[str, tuple[Partition, ...]],
 ) -> ExportConnector:
-    """The export's reader: each CSV at the path `amocrm_export_files` found, its rows read by `AmocrmRows`."""
-    partitions = {"leads": tuple(Partition(p) for p in _export_csvs(files["leads"]))}
+    """The export's reader: each CSV `amocrm_export_files` found, its rows read by `AmocrmRows`."""
     return ExportConnector(name, mapping, files, None, AmocrmRows(settings), partitions)
 
 
@@ -826,10 +831,19 @@ class AmocrmRows:
         """The store, where the responsible users' names are looked up."""
         self._engine = engine
 
-    def _owner(self, named: str) -> str:
+    def _owner(self, column: str, named: str, record: dict[str, Any]) -> str | None:
+        """The responsible user's id; a name kpibot does not know stays as it is (the users check names it), and
+        a name several users share is the row's problem."""
+        if not named:
+            return None
         if self._people is None and self._engine is not None:
             self._people = StoredPeople.load(self._engine)
-        return (self._people.find(named) if self._people else None) or named
+        if self._people is None:
+            return named
+        shared = self._people.shared(column, named)
+        if shared:
+            record["_problem"] = shared
+        return self._people.find(named) or named
 
     def native(self, values: dict[str, Any], mapped: ObjectMap) -> dict[str, Any]:
         record: dict[str, Any] = {}
@@ -838,6 +852,9 @@ class AmocrmRows:
             if name is None:
                 continue
             text = str(value or "").strip()
+            if name == "responsible_user_id":
+                record[name] = self._owner(str(column), text, record)
+                continue
             try:
                 record[name] = self._value(name, text)
             except ValueError as exc:
@@ -865,6 +882,4 @@ class AmocrmRows:
             raise ValueError("not a date (expected DD.MM.YYYY HH:MM:SS)")
         if name == "price":
             return str(Decimal(text.replace("\xa0", "").replace(" ", "").replace(",", ".")))
-        if name == "responsible_user_id":
-            return self._owner(text)
         return text

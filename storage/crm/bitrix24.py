@@ -75,7 +75,7 @@ import httpx
 from sqlalchemy import Engine
 
 from storage.config.settings import Settings
-from storage.crm.exports import ExportConnector, ExportDialect, StoredPeople
+from storage.crm.exports import ExportConnector, ExportDialect, Partition, StoredPeople
 from storage.crm.http import Retries, json_body
 from storage.crm.mapping import (
     CrmMapping,
@@ -632,13 +632,14 @@ BITRIX24_LABELS["deal_stage"] = BITRIX24_LABELS["deal"]
 
 def _export_owner(record: CrmRecord, row: dict[str, Any]) -> None:
     """The responsible user: the id `Bitrix24ExportConnector` found for the name in `Ответственный`; a name it
-    could not place rejects the row."""
+    could not place (one kpibot does not know, or one several users share) rejects the row."""
     if row.get("owner_id"):
         return
     named = str(record.get("ASSIGNED_BY") or "").strip()
     if named and not record.get("_OWNER"):
         raise ValueError(
-            f"Ответственный {named!r} is no user kpibot knows by that name: sync or import the users first"
+            record.get("_OWNER_SHARED")
+            or f"Ответственный {named!r} is no user kpibot knows by that name: sync or import the users first"
         )
     row["owner_id"] = record.get("_OWNER")
 
@@ -658,7 +659,8 @@ class Bitrix24ExportConnector(ExportConnector):
             if named:
                 found = re.search(r"\[(\d+)\]\s*$", named)
                 owner = found.group(1) if found else (self._people.find(named) if self._people else None)
-                record = {**record, "_OWNER": owner}
+                shared = self._people.shared("Ответственный", named) if self._people and not owner else None
+                record = {**record, "_OWNER": owner, "_OWNER_SHARED": shared}
             yield record
 
 
@@ -716,34 +718,39 @@ def bitrix24_export_mapping() -> CrmMapping:
     return CrmMapping("bitrix24", objects, lead_stage_field="STATUS_ID", lead_stages=LEAD_STATUSES)
 
 
-def bitrix24_export_files(mapping: CrmMapping, path: Path) -> dict[str, Path]:
+def bitrix24_export_files(
+    mapping: CrmMapping, path: Path
+) -> tuple[dict[str, Path], dict[str, tuple[Partition, ...]]]:
     """The export files at `path` (a folder, or one file): a file whose name starts with `lead` / `deal` (or
-    `лид` / `сдел`, as saved) is that object's; its stage is read from the same file. A file in Windows-1251 (as
-    Bitrix24 writes CSV for Excel) is read through a UTF-8 copy."""
+    `лид` / `сдел`, as saved) is that object's, several such files (an export saved in parts) its partitions in
+    name order; its stage is read from the same files. A file in Windows-1251 (as Bitrix24 writes CSV for Excel)
+    is read through a UTF-8 copy."""
     from storage.errors import UserError
 
     kinds = {"lead": "lead", "лид": "lead", "deal": "deal", "сдел": "deal"}
     candidates = sorted(path.iterdir()) if path.is_dir() else [path]
     if not path.exists():
         raise UserError("import.no_file", "{path}: no such file", path=str(path))
-    found: dict[str, Path] = {}
+    found: dict[str, list[Path]] = {}
     for file in candidates:
         stem = file.stem.lower()
         kind = next((k for prefix, k in kinds.items() if stem.startswith(prefix)), None)
-        if kind and file.suffix.lower() == ".csv" and kind not in found:
-            found[kind] = _utf8(file)
+        if kind and file.suffix.lower() == ".csv":
+            found.setdefault(kind, []).append(_utf8(file))
     if not found:
         raise UserError(
             "import.no_export", "{path}: no export file of {crm} here (expected {names})",
             path=str(path), crm="bitrix24", names="lead*.csv, deal*.csv",
         )  # fmt: skip
     wanted = {m.object for m in mapping.objects}
-    files = {}
-    for kind, file in found.items():
+    files: dict[str, Path] = {}
+    partitions: dict[str, tuple[Partition, ...]] = {}
+    for kind, parts in found.items():
         for name in (kind, f"{kind}_stage"):
             if name in wanted:
-                files[name] = file
-    return files
+                files[name] = parts[0] if len(parts) == 1 else path
+                partitions[name] = tuple(Partition(part) for part in parts)
+    return files, partitions
 
 
 def _utf8(file: Path) -> Path:

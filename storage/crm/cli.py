@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import select
 
@@ -24,7 +23,7 @@ from storage.crm.bitrix24 import (
 )
 from storage.crm.dynamics import DynamicsConnector, dynamics_mapping
 from storage.crm.dynamics_export import LOGICAL_NAMES, DynamicsRows, synapse_link_files
-from storage.crm.exports import DIALECTS, ExportConnector, ExportDialect, RowReader, export_files
+from storage.crm.exports import DIALECTS, ExportConnector, ExportDialect, Partition, RowReader, export_files
 from storage.crm.hubspot import HubspotConnector, HubspotExport, hubspot_mapping
 from storage.crm.mapping import CrmMapping, apply_overrides
 from storage.crm.pipedrive import PipedriveConnector, PipedriveRows, pipedrive_mapping
@@ -35,6 +34,9 @@ from storage.crm.sync import Connector, CrmError, SyncResult, sync
 from storage.schema import SyncRejected, SyncRun
 
 __all__ = ["CONNECTORS", "EXPORTS", "ExportFormat", "import_export", "register"]
+
+# An export's data files of each object, in order (exports.Partition).
+Partitions = Mapping[str, tuple[Partition, ...]]
 
 # Each CRM kpibot reads, by the name `kpibot sync` takes.
 CONNECTORS: dict[str, Callable[[Settings], Connector]] = {
@@ -57,15 +59,17 @@ class ExportFormat:
 
     mapping: Callable[[Settings], CrmMapping]  # the CRM's mapping with the team's overrides (no credentials)
     aliases: dict[str, str] | None = None  # other names of an object's file (Dataverse's logical names)
-    # Where the files are found another way (a Synapse Link folder's model.json); None: not that way.
-    files: Callable[[CrmMapping, Path], tuple[dict[str, Path], dict[str, Any]] | None] | None = None
+    # Where the files are found another way (a Synapse Link folder's model.json, every CSV of a folder): each
+    # object's file (or folder) and its data files in order; None: not that way.
+    files: Callable[[CrmMapping, Path], tuple[dict[str, Path], Partitions] | None] | None = None
     rows: Callable[[Path], RowReader] | None = (
         None  # how a file row becomes the API's record, if not Salesforce's
     )
     dialect: ExportDialect | None = (
         None  # dates, numbers, booleans as the export writes them, if not in DIALECTS
     )
-    reader: Callable[..., Connector] | None = None  # (name, mapping, files, settings) for a reader of its own
+    # (name, mapping, files, settings, partitions) for a reader of its own
+    reader: Callable[[str, CrmMapping, dict[str, Path], Settings, Partitions], Connector] | None = None
 
     def open(self, crm: str, settings: Settings, path: Path) -> Connector:
         """The connector reading the export at `path` (a folder or one file); UserError, ValueError, OSError when
@@ -75,7 +79,7 @@ class ExportFormat:
         files, partitions = found or (export_files(mapping, path, self.aliases), {})
         name = f"{crm}{EXPORT_SUFFIX}"
         if self.reader is not None:
-            return self.reader(name, mapping, files, settings)
+            return self.reader(name, mapping, files, settings, partitions)
         dialect = self.dialect or DIALECTS.get(crm)
         rows = self.rows(path if path.is_dir() else path.parent) if self.rows else None
         return ExportConnector(
@@ -83,13 +87,16 @@ class ExportFormat:
         )
 
 
-def _bitrix24_files(mapping: CrmMapping, path: Path) -> tuple[dict[str, Path], dict[str, Any]] | None:
-    found = bitrix24_export_files(mapping, path)
-    return (found, {}) if found else None
-
-
-def _bitrix24_reader(name: str, mapping: CrmMapping, files: dict[str, Path], settings: Settings) -> Connector:
-    return Bitrix24ExportConnector(name, mapping, files, bitrix24_dialect().for_settings(settings))
+def _bitrix24_reader(
+    name: str,
+    mapping: CrmMapping,
+    files: dict[str, Path],
+    settings: Settings,
+    partitions: Mapping[str, tuple[Partition, ...]],
+) -> Connector:
+    return Bitrix24ExportConnector(
+        name, mapping, files, bitrix24_dialect().for_settings(settings), partitions=partitions
+    )
 
 
 # Each CRM whose export files kpibot reads, by the name `kpibot import --from` takes.
@@ -108,7 +115,7 @@ EXPORTS: dict[str, ExportFormat] = {
     ),
     "bitrix24": ExportFormat(
         lambda settings: apply_overrides(bitrix24_export_mapping(), settings.crm.bitrix24, settings),
-        files=_bitrix24_files,
+        files=bitrix24_export_files,
         reader=_bitrix24_reader,
     ),
     "hubspot": ExportFormat(

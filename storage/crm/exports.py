@@ -277,7 +277,12 @@ class ExportConnector:
         self.partitions = {
             name: (partitions or {}).get(name) or (Partition(file),) for name, file in files.items()
         }
-        self.labels = {m.object: str(files[m.object]) for m in self.mapping.objects}
+        # What a row's error names: the object's file, or its folder when its rows span several (`locate` then
+        # names the file of each).
+        self.labels = {}
+        for m in self.mapping.objects:
+            parts = self.partitions[m.object]
+            self.labels[m.object] = str(parts[0].path if len(parts) == 1 else files[m.object])
         # Where each partition's rows start in the object's running line count: `(first line, partition)`.
         self._starts: dict[str, list[tuple[int, Partition]]] = {}
 
@@ -300,7 +305,8 @@ class ExportConnector:
         starts = self._starts.get(object_name, [])
         if len(starts) < 2 or error.line < 1:
             return error
-        first, partition = max((s for s in starts if s[0] <= error.line), key=lambda s: s[0])
+        # The last partition starting at or before the line: one without rows starts where the next one does.
+        first, partition = [s for s in starts if s[0] <= error.line][-1]
         return replace(error, file=str(partition.path), line=error.line - first + 1)
 
     def _read_file(self, mapped: ObjectMap, partition: Partition) -> Iterator[dict[str, Any]]:
@@ -410,9 +416,11 @@ def _person_key(value: Any) -> str:
 @dataclass(frozen=True)
 class StoredPeople:
     """kpibot's users as a CRM's export names them (an owner, a responsible user): by id, email or name, case and
-    spacing aside. A name two users share places no one (None), as does a name kpibot does not know."""
+    spacing aside. A name two users share places no one (None), as does a name kpibot does not know; `shared`
+    says which users a shared one names."""
 
     by_key: Mapping[str, str | None]
+    sharing: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # a shared name → its users' ids
 
     @classmethod
     def load(cls, engine: Engine) -> StoredPeople:
@@ -420,10 +428,23 @@ class StoredPeople:
             users = conn.execute(select(User.user_id, User.name, User.email)).all()
         found: dict[str, str | None] = {_person_key(user_id): str(user_id) for user_id, _, _ in users}
         ids = set(found)
+        named: dict[str, set[str]] = {}
         for user_id, name, email in users:
             for key in {_person_key(email), _person_key(name)} - {""} - ids:
-                found[key] = None if key in found and found[key] != str(user_id) else str(user_id)
-        return cls(found)
+                named.setdefault(key, set()).add(str(user_id))
+        for key, users_named in named.items():
+            found[key] = next(iter(users_named)) if len(users_named) == 1 else None
+        sharing = {key: tuple(sorted(both)) for key, both in named.items() if len(both) > 1}
+        return cls(found, sharing)
 
     def find(self, named: Any) -> str | None:
         return self.by_key.get(_person_key(named))
+
+    def shared(self, column: str, named: Any) -> str | None:
+        """Why `named` in `column` places no one when several users have that name (a row's problem, one line);
+        None when it is not such a name."""
+        users = self.sharing.get(_person_key(named))
+        if not users:
+            return None
+        listed = f"{', '.join(users[:-1])} and {users[-1]}"
+        return f"{column}={str(named).strip()!r} is the name of {listed}; give the owner's email or id"

@@ -68,7 +68,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -80,7 +80,7 @@ import httpx
 from sqlalchemy import Engine
 
 from storage.config.settings import Settings
-from storage.crm.exports import ExportConnector, StoredPeople
+from storage.crm.exports import ExportConnector, Partition, StoredPeople
 from storage.crm.http import Retries, json_body
 from storage.crm.mapping import (
     CrmMapping,
@@ -744,8 +744,15 @@ def _stage_value(label: str) -> str:
 class HubspotExport(ExportConnector):
     """HubSpot's export files read as its API would answer (see the module docstring)."""
 
-    def __init__(self, crm: str, mapping: CrmMapping, files: dict[str, Path], settings: Settings) -> None:
-        super().__init__(crm, mapping, files)
+    def __init__(
+        self,
+        crm: str,
+        mapping: CrmMapping,
+        files: dict[str, Path],
+        settings: Settings,
+        partitions: Mapping[str, tuple[Partition, ...]] | None = None,
+    ) -> None:
+        super().__init__(crm, mapping, files, partitions=partitions)
         self.zone = ZoneInfo(settings.crm.hubspot.export_timezone or settings.org.timezone)
         self.owners = StoredPeople({})  # an owner as the file names them (name, email or id) → their id
 
@@ -795,7 +802,7 @@ class HubspotExport(ExportConnector):
                 elif name == "hubspot_owner_id":
                     owner = self.owners.find(value)
                     if owner is None:
-                        record["_problem"] = (
+                        record["_problem"] = self.owners.shared(column, value) or (
                             f"{column}={value!r} is not a kpibot user (run `kpibot sync hubspot` or import users)"
                         )
                     record[name] = owner
@@ -827,6 +834,9 @@ class HubspotExport(ExportConnector):
         self, record: dict[str, Any], key: str, mapped: ObjectMap, stage_field: str
     ) -> Iterator[dict[str, Any]]:
         entries = record.pop(key)
+        if record.get("_problem"):
+            yield record  # a row that cannot be read is one reject, whatever stages it entered
+            return
         for stage, moment in sorted(entries.items(), key=lambda item: item[1]):
             yield {**record, stage_field: stage, "_entered": moment}
         if entries:
@@ -834,8 +844,6 @@ class HubspotExport(ExportConnector):
         current = record.get("dealstage") if mapped.table == "deal_stage_events" else record.get(stage_field)
         if current:  # no entry dates exported: the current stage, at the record's last modification
             yield {**record, stage_field: current, "_entered": record.get(mapped.stamp)}
-        elif record.get("_problem"):
-            yield record  # a row that cannot be read is listed, not dropped
 
 
 def raw_label(column: str, label: str) -> str:

@@ -664,10 +664,17 @@ class PipedriveRows:
         """The store, where the owners' names are looked up."""
         self._engine = engine
 
-    def _owner(self, name: str) -> str:
+    def _owner(self, column: str, name: str, record: dict[str, Any]) -> str:
+        """The owner's id; a name kpibot does not know stays as it is (the users check names it), and a name
+        several users share is the row's problem."""
         if self._owners is None and self._engine is not None:
             self._owners = StoredPeople.load(self._engine)
-        return (self._owners.find(name) if self._owners else None) or name
+        if self._owners is None:
+            return name
+        shared = self._owners.shared(column, name)
+        if shared:
+            record["_problem"] = shared
+        return self._owners.find(name) or name
 
     def native(self, values: dict[str, Any], mapped: ObjectMap) -> dict[str, Any]:
         """A file row as the API gives it: labels as field names, owners' names as their ids, moments in the org's
@@ -684,7 +691,7 @@ class PipedriveRows:
             if text in ("", None):
                 record[name] = None
             elif name in _OWNERS:
-                record[name] = self._owner(str(text))
+                record[name] = self._owner(str(column), str(text), record)
             elif name == "status":
                 record[name] = str(text).lower()
             elif name == "done":

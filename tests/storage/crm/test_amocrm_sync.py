@@ -21,7 +21,7 @@ from datetime import datetime
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import insert, select, text
 
 from run_bot import main
 from storage.config.settings import Settings, load_settings
@@ -459,3 +459,68 @@ def test_the_cli_syncs_and_the_leads_export_csv_imports(engine, db_url, fake, tm
     assert f"{export}:3 202: owner_id='Нет Такого': unknown id: no such row in users" in err
     with engine.connect() as conn:
         assert sorted(conn.execute(select(Lead.lead_id)).scalars()) == ["201", "204", "205"]
+
+
+EXPORT_HEAD = ["ID", "Название сделки", "Бюджет", "Ответственный", "Этап сделки", "Воронка", "Дата создания"]
+
+
+def write_leads(path, *rows: list[str]) -> None:
+    """An amoCRM leads export as the account writes it (`;`, UTF-8 with a byte order mark)."""
+    with path.open("w", newline="", encoding="utf-8-sig") as out:
+        writer = csv.writer(out, delimiter=";")
+        writer.writerow(EXPORT_HEAD)
+        writer.writerows(rows)
+
+
+def lead(lead_id: str, responsible: str) -> list[str]:
+    return [lead_id, f"Сделка #{lead_id}", "500", responsible, "Переговоры", "Продажи", "02.11.2026 09:00:00"]
+
+
+def account_users(engine) -> None:
+    """Rob and Rita as a sync stores them, and two users who share the name Anna Lee."""
+    with engine.begin() as conn:
+        conn.execute(insert(User), [
+            dict(user_id=str(ROB), name="Rob Rep", email="rob@example.com", role="rep"),
+            dict(user_id=str(RITA), name="Рита Реп", email="rita@example.com", role="rep"),
+            dict(user_id="1005", name="Anna Lee", email="anna@example.com", role="rep"),
+            dict(user_id="1006", name="Anna Lee", email="anna.lee@example.com", role="rep"),
+        ])  # fmt: skip
+
+
+def test_a_folder_of_one_export_names_a_bad_row_by_its_file_and_line(engine, db_url, tmp_path, capsys):
+    account_users(engine)
+    export = tmp_path / "exports"
+    export.mkdir()
+    write_leads(export / "leads.csv", lead("201", "Rob Rep"), lead("202", "Нет Такого"))
+    assert main(["--db", db_url, "import", "--from", "amocrm", str(export)]) == 1
+    err = capsys.readouterr().err
+    assert f"{export / 'leads.csv'}:3 202: owner_id='Нет Такого': unknown id: no such row in users" in err
+    with engine.connect() as conn:
+        assert conn.execute(select(Lead.lead_id)).all() == []
+
+
+def test_a_bad_row_after_a_file_of_no_rows_is_named_in_its_own_file(engine, db_url, tmp_path, capsys):
+    account_users(engine)
+    export = tmp_path / "exports"
+    export.mkdir()
+    write_leads(export / "a.csv")  # the header alone
+    write_leads(export / "b.csv", lead("202", "Нет Такого"), lead("203", "Рита Реп"))
+    assert main(["--db", db_url, "import", "--from", "amocrm", str(export), "--skip-invalid"]) == 0
+    err = capsys.readouterr().err
+    assert f"{export / 'b.csv'}:2 202: owner_id='Нет Такого'" in err and str(export / "a.csv") not in err
+    with engine.connect() as conn:
+        assert conn.execute(select(Lead.lead_id)).scalars().all() == ["203"]
+
+
+def test_a_responsible_two_users_share_the_name_of_is_named_with_both_and_nothing_is_written(
+    engine, db_url, tmp_path, capsys
+):
+    account_users(engine)
+    export = tmp_path / "leads.csv"
+    write_leads(export, lead("201", "Rob Rep"), lead("202", "Anna Lee"))
+    assert main(["--db", db_url, "import", "--from", "amocrm", str(export)]) == 1
+    err = capsys.readouterr().err
+    assert f"{export}:3 202: " in err
+    assert "Ответственный='Anna Lee' is the name of 1005 and 1006; give the owner's email or id" in err
+    with engine.connect() as conn:
+        assert conn.execute(select(Lead.lead_id)).all() == []

@@ -21,7 +21,7 @@ import csv
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from run_bot import main
 from storage.config.settings import Settings, load_settings
@@ -387,6 +387,58 @@ def test_an_export_row_whose_responsible_is_no_known_user_is_named_and_its_file_
     assert "Лиды.csv:4 106" in err and "DATE_MODIFY='31.11.2026 12:00:00' is not a date and time" in err
     with engine.connect() as conn:
         assert conn.execute(select(Lead.lead_id)).all() == []
+
+
+def portal_users(engine) -> None:
+    """Rob and Rita as a sync stores them, and two users who share the name Anna Lee."""
+    with engine.begin() as conn:
+        conn.execute(insert(User), [
+            dict(user_id="2", name="Rob Rep", email="rob@example.com", role="rep"),
+            dict(user_id="3", name="Rita Rep", email="rita@example.com", role="rep"),
+            dict(user_id="5", name="Anna Lee", email="anna@example.com", role="rep"),
+            dict(user_id="6", name="Anna Lee", email="anna.lee@example.com", role="rep"),
+        ])  # fmt: skip
+
+
+LEAD_HEAD = ["ID", "Стадия", "Ответственный", "Дата создания", "Дата изменения"]
+
+
+def lead_row(lead_id: str, responsible: str) -> list[str]:
+    return [lead_id, "В работе", responsible, "02.11.2026 12:00:00", "03.11.2026 12:00:00"]
+
+
+def test_a_responsible_two_users_share_the_name_of_is_named_with_both_and_the_file_not_written(
+    engine, db_url, tmp_path, capsys
+):
+    portal_users(engine)
+    path = tmp_path / "LEAD_20261111.csv"
+    _write(path, [LEAD_HEAD, lead_row("101", "Rob Rep"), lead_row("102", "Anna Lee")], "utf-8-sig")
+    assert main(["--db", db_url, "import", "--from", "bitrix24", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert f"{path}:3 102: " in err
+    assert "Ответственный='Anna Lee' is the name of 5 and 6; give the owner's email or id" in err
+    assert "no user kpibot knows" not in err
+    with engine.connect() as conn:
+        assert conn.execute(select(Lead.lead_id)).all() == []
+
+
+def test_every_lead_file_of_a_folder_is_read_and_a_bad_row_named_in_its_own_file(
+    engine, db_url, tmp_path, capsys
+):
+    """A portal's leads exported in two parts: leads 101 and 102, then 103 and 104, whose responsible kpibot does
+    not know. With --skip-invalid three leads land and 104 is named at line 3 of the second file."""
+    portal_users(engine)
+    export = tmp_path / "export"
+    export.mkdir()
+    first, second = export / "leads_1.csv", export / "leads_2.csv"
+    _write(first, [LEAD_HEAD, lead_row("101", "Rob Rep"), lead_row("102", "Rita Rep")], "utf-8")
+    _write(second, [LEAD_HEAD, lead_row("103", "Rita Rep"), lead_row("104", "Некто")], "utf-8")
+    assert main(["--db", db_url, "import", "--from", "bitrix24", str(export), "--skip-invalid"]) == 0
+    err = capsys.readouterr().err
+    assert f"{second}:3 104: " in err and "Ответственный 'Некто' is no user kpibot knows" in err
+    with engine.connect() as conn:
+        assert sorted(conn.execute(select(Lead.lead_id)).scalars()) == ["101", "102", "103"]
+        assert sorted(conn.execute(select(LeadStageEvent.lead_id)).scalars()) == ["101", "102", "103"]
 
 
 def test_a_custom_field_is_read_and_one_the_portal_lacks_is_named(engine, fake):

@@ -8,7 +8,7 @@ from storage.crm.exports import StoredPeople
 from storage.schema import User
 
 
-def test_an_owner_is_found_by_name_email_or_id_and_a_shared_name_places_no_one(engine):
+def test_an_owner_is_found_by_name_email_or_id_and_a_shared_name_places_no_one_but_says_whose_it_is(engine):
     with engine.begin() as conn:
         conn.execute(insert(User), [
             dict(user_id="u-1", name="Рита Иванова", email="Rita@Example.com", role="rep"),
@@ -22,3 +22,8 @@ def test_an_owner_is_found_by_name_email_or_id_and_a_shared_name_places_no_one(e
     assert people.find("anna lee") is None  # two Anna Lees: the export cannot say which
     assert people.find("anna.lee@example.com") == "u-3"
     assert people.find("Nobody Known") is None
+    assert people.shared("Owner", " anna LEE ") == (
+        "Owner='anna LEE' is the name of u-2 and u-3; give the owner's email or id"
+    )
+    assert people.shared("Owner", "Nobody Known") is None
+    assert people.shared("Owner", "anna@example.com") is None  # an email places its one user

@@ -24,11 +24,12 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from metrics.catalogue import MetricQuery, query
 from run_bot import main
 from storage.config.settings import Settings, load_settings
+from storage.crm.cli import EXPORTS
 from storage.crm.hubspot import HubspotAuth, HubspotClient, HubspotConnector
 from storage.crm.sync import CrmError, sync
 from storage.schema import (
@@ -497,6 +498,47 @@ def test_the_same_org_from_export_files_gives_the_same_numbers(
     assert "contacts.csv:5" in err and P4 in err and "Nobody Known" in err
     with engine.connect() as conn:
         assert len(conn.execute(select(Lead.lead_id)).all()) == before
+
+
+def users_of_the_export(engine) -> None:
+    """The users the export names, stored as `kpibot import users` would, and two who share the name Anna Lee."""
+    with engine.begin() as conn:
+        conn.execute(insert(User), [
+            dict(user_id=ROB, name="Rob Rep", email="rob@example.com", role="rep"),
+            dict(user_id=RITA, name="Rita Rep", email="rita@example.com", role="rep"),
+            dict(user_id="505", name="Anna Lee", email="anna@example.com", role="rep"),
+            dict(user_id="506", name="Anna Lee", email="anna.lee@example.com", role="rep"),
+        ])  # fmt: skip
+
+
+def test_an_owner_two_users_share_the_name_of_is_named_with_both_and_the_file_not_written(
+    engine, db_url, tmp_path, capsys
+):
+    users_of_the_export(engine)
+    folder = write_export(tmp_path / "export", contact_owner_of_p4="Anna Lee")
+    assert main(["--db", db_url, "import", "--from", "hubspot", str(folder)]) == 1
+    err = capsys.readouterr().err
+    assert f"{folder / 'contacts.csv'}:5 {P4}: " in err
+    assert "Contact owner='Anna Lee' is the name of 505 and 506; give the owner's email or id" in err
+    assert "kpibot sync hubspot" not in err  # a sync would not tell the two apart
+    with engine.connect() as conn:
+        assert conn.execute(select(Lead.lead_id)).all() == []
+        assert conn.execute(select(LeadStageEvent.lead_id)).all() == []
+
+
+def test_a_contact_with_a_bad_owner_is_one_reject_however_many_stages_it_entered(engine, tmp_path):
+    """P4 entered two lifecycle stages (lead, other), each a column of its row: its unknown owner is one reject
+    of the leads and one of their stage entries, not one per stage."""
+    users_of_the_export(engine)
+    settings = load_settings(env={}, crm={"hubspot": {"export_timezone": "Europe/Berlin"}})
+    folder = write_export(tmp_path / "export", contact_owner_of_p4="Nobody Known")
+    export = EXPORTS["hubspot"].open("hubspot", settings, folder)
+    result = sync(engine, settings, export, skip_invalid=True, watermarks=False)
+    assert {o.table: o.rejected for o in result.objects if o.rejected} == {"leads": 1, "lead_stage_events": 1}
+    assert [(r.line, r.key) for r in result.rejects] == [(5, P4), (5, P4)]
+    with engine.connect() as conn:
+        entered = {lead for (lead,) in conn.execute(select(LeadStageEvent.lead_id))}
+    assert entered == {P1, P2}  # the rest lands (P3, a subscriber, entered no funnel stage)
 
 
 def test_a_wrong_stage_or_page_size_is_refused_naming_its_key(fake):

@@ -422,6 +422,27 @@ def test_pipedrives_export_files_are_read_by_their_own_column_names(engine, db_u
     assert "deals.csv:3 44: owner_id=" in err and "Nobody Known" in err
 
 
+def test_a_deal_owner_two_users_share_the_name_of_is_named_with_both_and_nothing_is_written(
+    engine, db_url, tmp_path, capsys
+):
+    import_canonical(
+        engine, load_settings(env={}), tmp_path,
+        {"users": [{"user_id": ROB, "name": "Rob Rep", "email": "rob@example.com"},
+                   {"user_id": "7", "name": "Anna Lee", "email": "anna@example.com"},
+                   {"user_id": "8", "name": "Anna  Lee", "email": "anna.lee@example.com"}]},
+    )  # fmt: skip
+    head, acme, beta = EXPORT["deals.csv"]
+    acme = [*acme[:12], "", *acme[13:]]  # no organization: only the owner is wrong
+    beta = [*beta[:5], "anna lee", *beta[6:]]
+    export = write_export(tmp_path / "export", {"deals.csv": [head, acme, beta]})
+    assert main(["--db", db_url, "import", "--from", "pipedrive", str(export)]) == 1
+    err = capsys.readouterr().err
+    assert f"{export / 'deals.csv'}:3 42: " in err
+    assert "Deal - Owner='anna lee' is the name of 7 and 8; give the owner's email or id" in err
+    with engine.connect() as conn:
+        assert conn.execute(select(Deal.deal_id)).all() == []
+
+
 def test_a_custom_lead_field_can_carry_the_stage_instead_of_the_labels(engine, fake):
     env = {"PIPEDRIVE_URL": fake.base_url, "PIPEDRIVE_API_TOKEN": fake.token}
     pipedrive = {"lead_stage_field": "9f8e7d", "lead_stages": {"Accepted": "sal", "Ready": "sql"}}
