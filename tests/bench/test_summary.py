@@ -120,3 +120,28 @@ def test_a_reply_a_few_milliseconds_over_a_light_sql_meets_the_ratio_target():
     assert met[1] == "≤ ×1.5 or SQL + 5 ms" and met[3] is True
     missed = {v[0]: v for v in verdicts({"commands": [light, close, heavy]})}[target]
     assert missed[2] == "worst ×2.52 (retention, rep); over: retention (rep)" and missed[3] is False
+
+
+def test_every_commands_full_answer_is_held_to_a_second_and_a_reps_to_300_ms():
+    def row(command: str, role: str, reply_ms: float, with_charts_ms: float) -> dict:
+        return {"command": command, "role": role, "reply": {"median_ms": reply_ms},
+                "reply_with_charts": {"median_ms": with_charts_ms}, "sql": {"median_ms": reply_ms}, "ratio": 1.0}  # fmt: skip
+
+    target = "every command, with its charts"
+    fast = [
+        row("funnel", "rep", 6.3, 80.8),
+        row("retention", "rep", 77.4, 251.1),
+        row("sql", "admin", 1039.5, 994.0),
+    ]
+    met = {v[0]: v for v in verdicts({"commands": fast})}[target]
+    assert met[1:] == (
+        "≤ 1 s, a rep's ≤ 300 ms",
+        "slowest 0.99 s (sql, admin), a rep's 251 ms (retention)",
+        True,
+    )
+    slow = [*fast, row("retention", "admin", 1937.1, 2195.8), row("plan", "rep", 31.9, 310.0)]
+    missed = {v[0]: v for v in verdicts({"commands": slow})}[target]
+    assert missed[2] == (
+        "slowest 2.20 s (retention, admin), a rep's 310 ms (plan); over: retention (admin) 2.20 s, plan (rep) 0.31 s"
+    )
+    assert missed[3] is False

@@ -105,3 +105,26 @@ def test_after_the_workers_stop_charts_are_drawn_in_place(conversation):
     board = ask(conversation, "mgr-a", "/leaderboard calls last month")
     assert [c.caption for c in board.charts] == ["Leaderboard: Calls"]
     assert charts._pool is None
+
+
+def test_every_metric_commands_charts_come_from_a_worker_as_they_are_drawn_in_place(engine):
+    # Each result crosses to the worker pickled: one that cannot would lose its chart to an error in the log.
+    from bot.commands.metric import METRIC_COMMANDS
+
+    seed_org(engine)  # thirty-odd questions in a row: the flood limit off
+    conversation = Conversation(
+        engine, load_settings(env={}, chat={"rate_limit_per_minute": 0}), build_registry()
+    )
+    texts = [command.usage for command in METRIC_COMMANDS] + ["/leaderboard revenue last month"]
+    in_place = {text: ask(conversation, "mgr-a", text).charts for text in texts}
+    charts.start_chart_workers(1)
+    try:
+        drawn = {text: ask(conversation, "mgr-a", text).charts for text in texts}
+    finally:
+        charts.stop_chart_workers()
+    for text in texts:
+        assert [(c.filename, c.png) for c in drawn[text]] == [(c.filename, c.png) for c in in_place[text]], (
+            text
+        )
+    with_charts = sorted(text.split()[0] for text in texts if in_place[text])
+    assert {"/funnel", "/leaderboard", "/revenue", "/sql", "/stages"} <= set(with_charts), with_charts
