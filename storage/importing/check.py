@@ -211,12 +211,13 @@ class RowChecker:
         if value is None or not self._single_key:
             return
         owner = checked.row[self._single_key]
-        holder = holders.get(value)
-        if holder is not None and holder != owner:
+        holder, given = holders.get(value), earlier.get(value)
+        # A holder the file itself gave the value to a batch or more up is named with that line, on every backend:
+        # PostgreSQL has written those rows by now, SQLite merges them only at the end.
+        if holder is not None and holder != owner and not (given and given[0] == holder):
             checked.problems.append((column, value, f"already belongs to {holder}"))
             return
-        first = earlier.get(value) or given_now.setdefault(value, (owner, checked.record.line))
-        first_owner, first_line = first
+        first_owner, first_line = given or given_now.setdefault(value, (owner, checked.record.line))
         if first_owner != owner:
             checked.problems.append((column, value, f"already given to {first_owner} on line {first_line}"))
 

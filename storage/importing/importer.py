@@ -301,7 +301,14 @@ def _load(
                         writer.write(rows, present)
                     written += len(good)
                 bar.update(source.position() - bar.n)
-            writer.close()
+            writer.wait()
+            if errors and not skip_invalid:
+                transaction.rollback()
+                return ImportReport(rules.table, read, 0, rejected, errors, refused=True)
+            if commit() if callable(commit) else commit:  # a callable decides once every record was read
+                writer.commit(transaction)
+            else:
+                transaction.rollback()
         except (SourceError, _Refused) as exc:
             if writer:
                 writer.abandon()
@@ -315,7 +322,9 @@ def _load(
         except BaseException:
             if writer:
                 writer.abandon()
-            transaction.rollback()
+            # SQLite's merge ends the import's transaction first, and rolls back its own.
+            if transaction.is_active:
+                transaction.rollback()
             if rejects:
                 rejects.discard()
             raise
@@ -323,13 +332,8 @@ def _load(
             bar.close()
             if checker:
                 checker.close()
-        if errors and not skip_invalid:
-            transaction.rollback()
-            return ImportReport(rules.table, read, 0, rejected, errors, refused=True)
-        if commit() if callable(commit) else commit:  # a callable decides once every record was read
-            transaction.commit()
-        else:
-            transaction.rollback()
+            if writer:
+                writer.close()
     rejects_path = rejects.finish() if rejects else None
     return ImportReport(rules.table, read, written, rejected, errors, rejects_path)
 

@@ -36,7 +36,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SeenRows", "key_text", "CACHE_KIB"]
+__all__ = ["SeenRows", "key_text", "private_database", "CACHE_KIB"]
 
 # The file's page cache; beyond it, pages come back from the operating system's file cache.
 CACHE_KIB = 4 * 1024
@@ -70,11 +70,7 @@ class SeenRows:
     value. Open for one import; `close()` removes the file."""
 
     def __init__(self, cache_kib: int = CACHE_KIB) -> None:
-        self._folder: tempfile.TemporaryDirectory[str] | None = None
-        name = ""
-        if _temporary_databases_in_memory():
-            self._folder = tempfile.TemporaryDirectory(prefix="kpibot-import-")
-            name = str(Path(self._folder.name) / "seen.db")
+        name, self._folder = private_database("seen.db")
         # isolation_level=None: the transaction below is ours, Python's sqlite3 must not commit it in between.
         self._db = sqlite3.connect(name, isolation_level=None, check_same_thread=False)
         for pragma in (
@@ -147,6 +143,15 @@ class SeenRows:
         self._db.close()
         if self._folder is not None:
             self._folder.cleanup()
+
+
+def private_database(filename: str) -> tuple[str, tempfile.TemporaryDirectory[str] | None]:
+    """What to open as a private on-disk SQLite database: "" (a file SQLite removes with the connection), or, where
+    this SQLite keeps such databases in memory, `filename` in a temporary folder of our own, to clean up after."""
+    if not _temporary_databases_in_memory():
+        return "", None
+    folder = tempfile.TemporaryDirectory(prefix="kpibot-import-")
+    return str(Path(folder.name) / filename), folder
 
 
 def _temporary_databases_in_memory() -> bool:

@@ -111,6 +111,38 @@ def test_json_lines_report_a_broken_line_and_carry_on(anna, tmp_path):
     assert report.errors[0].line == 3 and report.errors[0].reason.startswith("not valid JSON")
 
 
+def test_json_objects_that_name_different_columns_each_update_only_their_own(anna, tmp_path):
+    first = tmp_path / "leads.csv"
+    first.write_text(
+        "lead_id,created_at,owner_id,source,company\n"
+        "l-1,2026-03-05T10:00:00,u-anna,email,Northwind\n"
+        "l-2,2026-03-05T11:00:00,u-anna,referral,Contoso\n",
+        encoding="utf-8",
+    )
+    import_file(anna, MOSCOW, "leads", first)
+    path = tmp_path / "leads.jsonl"
+    objects = [
+        {"lead_id": "l-2", "created_at": "2026-03-05T11:00:00", "source": "ads"},
+        {"lead_id": "l-1", "created_at": "2026-03-05T10:00:00", "company": "Northwind Ltd"},
+        {"lead_id": "l-3", "created_at": "2026-03-06T09:00:00", "source": "web", "company": "Fabrikam"},
+        {"lead_id": "l-4", "created_at": "2026-03-06T10:00:00", "source": "event"},
+    ]
+    path.write_text("".join(json.dumps(o) + "\n" for o in objects), encoding="utf-8")
+
+    report = import_file(anna, MOSCOW, "leads", path)
+
+    assert (report.read, report.written, report.refused) == (4, 4, False)
+    with anna.connect() as conn:
+        query = select(Lead.lead_id, Lead.owner_id, Lead.source, Lead.company).order_by(Lead.lead_id)
+        stored = [tuple(row) for row in conn.execute(query)]
+    assert stored == [
+        ("l-1", "u-anna", "email", "Northwind Ltd"),  # only its company changed
+        ("l-2", "u-anna", "ads", "Contoso"),  # only its source
+        ("l-3", None, "web", "Fabrikam"),
+        ("l-4", None, "event", None),
+    ]
+
+
 def test_a_json_array_reports_objects_by_position(anna, tmp_path):
     rows = [LEADS[0], {**LEADS[1], "owner_id": "u-nobody"}, LEADS[2]]
 

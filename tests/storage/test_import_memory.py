@@ -138,6 +138,27 @@ def test_a_telegram_id_given_batches_earlier_in_the_file_cannot_be_given_again(e
     ]
 
 
+def test_with_skip_invalid_a_telegram_id_taken_batches_later_names_the_line_it_was_given_on(engine, tmp_path):
+    # The good rows are written, and the store's own answer (PostgreSQL writes each batch as it comes; SQLite
+    # merges them all at the end) must not change which line the reason names.
+    path = write(
+        tmp_path / "users.csv",
+        "user_id,name,telegram_user_id\n"
+        "u-carl,Carl,777\n"  # line 2
+        "u-anna,Anna,555\n"  # line 3
+        "u-dina,Dina,777\n"  # line 4: Carl's, from a batch up
+        "u-egor,Egor,555\n",  # line 5: Anna's
+    )
+
+    report = import_file(engine, SETTINGS, "users", path, skip_invalid=True, batch_size=2)
+
+    assert [(e.line, e.column, e.reason) for e in report.errors] == [
+        (4, "telegram_user_id", "already given to u-carl on line 2"),
+        (5, "telegram_user_id", "already given to u-anna on line 3"),
+    ]
+    assert (report.read, report.written, report.rejected) == (4, 2, 2)
+
+
 def _at(text: str):
     from datetime import datetime
 
