@@ -31,14 +31,17 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import (
+    Column,
     ColumnElement,
     CompoundSelect,
     Connection,
     DateTime,
     Engine,
+    MetaData,
     Select,
     String,
     Subquery,
+    Table,
     and_,
     case,
     cast,
@@ -314,13 +317,28 @@ def journey(conn: Connection, settings: Settings, where: LeadWhere) -> Subquery:
     return union_all(fresh.where(lead_journeys.c.lead_id.not_in(waiting)), stale_ones).subquery("journey")
 
 
+# SQLite has one writer: a refresh holds its write lock until it commits. With more leads than this waiting (a
+# million-lead import), `refresh_store` works them out this many at a time, each slice its own transaction, so the
+# bot's and the scheduler's writes get in between; readers take a lead still waiting live meanwhile.
+SQLITE_SLICE = 50_000
+
+
 def refresh_store(engine: Engine, settings: Settings, *, wait: bool = True) -> int:
     """Bring every table kept from the CRM tables up to date (after an import, at start-up, every minute in the
-    bot): the journeys with the leads' stage spans and the deals' stage spans in one transaction, then the
-    account months in one of their own (an orders import still writing holds back only them); how many leads
-    were worked out."""
+    bot): the journeys with the leads' stage spans and the deals' stage spans in one transaction (on SQLite the
+    journeys in slices of `SQLITE_SLICE` leads when more wait), then the account months in one of their own (an
+    orders import still writing holds back only them); how many leads were worked out."""
+    leads = 0
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            current, dirty = journeys_current(conn, settings)
+            waiting = conn.execute(select(func.count()).select_from(lead_journey_dirty)).scalar_one()
+        # The slices there are now, and no more: marks made meanwhile wait for the next refresh.
+        for _ in range(-(-waiting // SQLITE_SLICE) if current and waiting > SQLITE_SLICE else 0):
+            with engine.begin() as conn:
+                leads += refresh_journeys(conn, settings, wait=wait, at_most=SQLITE_SLICE)
     with engine.begin() as conn:
-        leads = refresh_journeys(conn, settings, wait=wait)
+        leads += refresh_journeys(conn, settings, wait=wait)
         refresh_deal_spans(conn, wait=wait)
     with engine.begin() as conn:
         refresh_account_months(conn, settings, wait=wait)
@@ -336,9 +354,13 @@ def refresh_kept(conn: Connection, settings: Settings, *, wait: bool = True) -> 
     return leads
 
 
-def refresh_journeys(conn: Connection, settings: Settings, *, wait: bool = True) -> int:
+def refresh_journeys(
+    conn: Connection, settings: Settings, *, wait: bool = True, at_most: int | None = None
+) -> int:
     """Bring `lead_journeys` and `lead_stage_spans` up to date in the caller's transaction: the waiting leads, or
-    every lead when the stages changed or most leads are waiting; how many leads were worked out.
+    every lead when the stages changed or most leads are waiting; how many leads were worked out. `at_most`: only
+    that many of the waiting leads (the lowest ids), their marks cleared and the others' kept, while the stages
+    are unchanged.
 
     Without `wait`, a writer still marking leads (an import in progress) makes PostgreSQL refuse at once with
     `OperationalError` instead of waiting for it to commit.
@@ -350,13 +372,23 @@ def refresh_journeys(conn: Connection, settings: Settings, *, wait: bool = True)
         return 0
     lock_marks(conn, lead_journey_dirty, wait=wait)
     leads = conn.execute(select(func.count()).select_from(Lead)).scalar_one()
-    waiting = select(lead_journey_dirty.c.lead_id)
+    sliced = at_most is not None and current
+    if sliced:
+        conn.exec_driver_sql("CREATE TEMP TABLE IF NOT EXISTS journey_slice (lead_id VARCHAR PRIMARY KEY)")
+        conn.execute(delete(_journey_slice))
+        conn.execute(
+            insert(_journey_slice).from_select(
+                ["lead_id"],
+                select(lead_journey_dirty.c.lead_id).order_by(lead_journey_dirty.c.lead_id).limit(at_most),
+            )
+        )
+    waiting = select((_journey_slice if sliced else lead_journey_dirty).c.lead_id)
     changed = conn.execute(
         select(func.count()).select_from(Lead).where(Lead.lead_id.in_(waiting))
     ).scalar_one()
     where: list[ColumnElement[bool]] | None = [Lead.lead_id.in_(waiting)]
     # Past a fifth of the leads, one pass over whole tables beats looking each changed lead up.
-    if not current or changed * 5 > leads:
+    if not sliced and (not current or changed * 5 > leads):
         conn.execute(delete(lead_journeys))
         conn.execute(delete(lead_stage_spans))
         conn.execute(delete(lead_journey_state))
@@ -370,8 +402,16 @@ def refresh_journeys(conn: Connection, settings: Settings, *, wait: bool = True)
     conn.execute(insert(lead_journeys).from_select([c.name for c in rows.selected_columns], rows))
     spans = live_lead_spans(settings, None if where is None else waiting).order_by("owner_id", "left_at")
     conn.execute(insert(lead_stage_spans).from_select(list(LEAD_SPAN_COLUMNS), spans))
-    clear_marks(conn, lead_journey_dirty)
+    if sliced:
+        conn.execute(delete(lead_journey_dirty).where(lead_journey_dirty.c.lead_id.in_(waiting)))
+        conn.execute(delete(_journey_slice))
+    else:
+        clear_marks(conn, lead_journey_dirty)
     return int(changed)
+
+
+# The waiting leads one slice works out: a temporary table (SQLite's, this connection's own), made when first used.
+_journey_slice = Table("journey_slice", MetaData(), Column("lead_id", String, primary_key=True))
 
 
 JOURNEY_MARKING = Marking(

@@ -173,3 +173,41 @@ def test_the_bots_minute_pass_does_not_wait_for_an_import_still_writing(crm):
         importing.commit()
     assert refresh_store(crm, SETTINGS, wait=False) == 2
     assert kept(crm) == live(crm)
+
+
+def test_on_sqlite_many_waiting_leads_are_worked_out_a_slice_at_a_time(crm, monkeypatch):
+    # SQLite has one writer: a refresh of a million waiting leads in one transaction held the bot and the scheduler
+    # off for as long as it ran. Past SQLITE_SLICE waiting leads each slice is a transaction of its own.
+    if crm.dialect.name != "sqlite":
+        pytest.skip(
+            "PostgreSQL's writers do not wait for a refresh; it works every lead out in one transaction"
+        )
+    import storage.journeys as journeys
+    from tests.fixtures.kept import kept_and_live_spans
+
+    refresh_store(crm, SETTINGS)
+    with crm.begin() as conn:
+        conn.execute(insert(LeadStageEvent).values(lead_id="L4", stage="won", entered_at=at(11, 26)))
+        conn.execute(update(Deal).where(Deal.deal_id == "D1").values(lead_id="L6"))
+        conn.execute(delete(Lead).where(Lead.lead_id == "L12"))
+        conn.execute(update(Lead).where(Lead.lead_id == "L3").values(owner_id="rep-2"))
+    assert waiting(crm) == {"L4", "L1", "L6", "L12", "L3"}
+    monkeypatch.setattr(journeys, "SQLITE_SLICE", 2)
+    passes: list[tuple[int | None, set[str]]] = []
+    refresh = journeys.refresh_journeys
+
+    def watched(conn, settings, **options):
+        done = refresh(conn, settings, **options)
+        passes.append(
+            (options.get("at_most"), {r[0] for r in conn.execute(select(lead_journey_dirty.c.lead_id))})
+        )
+        return done
+
+    monkeypatch.setattr(journeys, "refresh_journeys", watched)
+    assert refresh_store(crm, SETTINGS) == 4  # L12 is gone: its kept rows go, it is not worked out
+    # Three slices of the lowest ids (L1 L12, L3 L4, L6), each committed with the others' marks kept, then the
+    # usual pass finds nothing left.
+    assert passes == [(2, {"L3", "L4", "L6"}), (2, {"L6"}), (2, set()), (None, set())]
+    assert waiting(crm) == set() and kept(crm) == live(crm) and "L12" not in kept(crm)
+    spans_kept, spans_live = kept_and_live_spans(crm, SETTINGS)
+    assert spans_kept == spans_live
