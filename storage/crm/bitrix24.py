@@ -59,9 +59,9 @@ and lost connections retried with backoff; anything else is a `CrmError`, one li
 
 from __future__ import annotations
 
+import codecs
 import logging
 import re
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -724,19 +724,19 @@ def bitrix24_export_files(
     """The export files at `path` (a folder, or one file): a file whose name starts with `lead` / `deal` (or
     `лид` / `сдел`, as saved) is that object's, several such files (an export saved in parts) its partitions in
     name order; its stage is read from the same files. A file in Windows-1251 (as Bitrix24 writes CSV for Excel)
-    is read through a UTF-8 copy."""
+    is read as such."""
     from storage.errors import UserError
 
     kinds = {"lead": "lead", "лид": "lead", "deal": "deal", "сдел": "deal"}
     candidates = sorted(path.iterdir()) if path.is_dir() else [path]
     if not path.exists():
         raise UserError("import.no_file", "{path}: no such file", path=str(path))
-    found: dict[str, list[Path]] = {}
+    found: dict[str, list[Partition]] = {}
     for file in candidates:
         stem = file.stem.lower()
         kind = next((k for prefix, k in kinds.items() if stem.startswith(prefix)), None)
         if kind and file.suffix.lower() == ".csv":
-            found.setdefault(kind, []).append(_utf8(file))
+            found.setdefault(kind, []).append(Partition(file, encoding=_encoding(file)))
     if not found:
         raise UserError(
             "import.no_export", "{path}: no export file of {crm} here (expected {names})",
@@ -748,21 +748,23 @@ def bitrix24_export_files(
     for kind, parts in found.items():
         for name in (kind, f"{kind}_stage"):
             if name in wanted:
-                files[name] = parts[0] if len(parts) == 1 else path
-                partitions[name] = tuple(Partition(part) for part in parts)
+                files[name] = parts[0].path if len(parts) == 1 else path
+                partitions[name] = tuple(parts)
     return files, partitions
 
 
-def _utf8(file: Path) -> Path:
-    """The file itself when it is UTF-8; else (Windows-1251) a UTF-8 copy of it, under the same name."""
-    raw = file.read_bytes()
+def _encoding(file: Path) -> str:
+    """UTF-8 (with or without its byte-order mark) when the whole file is that, else Windows-1251 (Bitrix24's CSV
+    for Excel); read a megabyte at a time."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
     try:
-        raw.decode("utf-8")
-        return file
+        with file.open("rb") as raw:
+            while chunk := raw.read(1 << 20):
+                decoder.decode(chunk)
+        decoder.decode(b"", final=True)
     except UnicodeDecodeError:
-        copy = Path(tempfile.mkdtemp(prefix="kpibot-bitrix24-")) / file.name
-        copy.write_text(raw.decode("cp1251"), encoding="utf-8")
-        return copy
+        return "cp1251"
+    return "utf-8-sig"
 
 
 _EXPORT_MOMENTS = frozenset({"date_create", "date_modify"})

@@ -206,13 +206,18 @@ class Partition:
     path: Path
     columns: tuple[str, ...] | None = None
     delimiter: str = ","
+    encoding: str = "utf-8-sig"  # a CSV's text (another where its maker writes one: Bitrix24's Windows-1251)
 
     def open(self, table: str) -> Source:
+        if self.columns is None and self.encoding != "utf-8-sig" and self.path.suffix.lower() == ".csv":
+            if not self.path.is_file():
+                raise UserError("import.no_file", "{path}: no such file", path=str(self.path))
+            return CsvSource(self.path, encoding=self.encoding)
         if self.columns is None:
             return open_source(self.path, table)
         if not self.path.is_file():
             raise UserError("import.no_file", "{path}: no such file", path=str(self.path))
-        return CsvSource(self.path, self.columns, self.delimiter)
+        return CsvSource(self.path, self.columns, self.delimiter, self.encoding)
 
 
 class RowReader(Protocol):

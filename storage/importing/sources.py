@@ -51,8 +51,9 @@ class Source:
     header_line = 1
     unit = "B"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, encoding: str = "utf-8-sig") -> None:
         self.path = path
+        self._encoding = encoding
         self._raw = open(path, "rb", buffering=0)  # noqa: SIM115 - closed by close()
         self.size = path.stat().st_size
 
@@ -69,7 +70,7 @@ class Source:
     def _text(self) -> io.TextIOWrapper:
         # Bytes that are not UTF-8 are kept as escapes, so the row that holds them is named by its line.
         return io.TextIOWrapper(
-            io.BufferedReader(self._raw), encoding="utf-8-sig", errors="surrogateescape", newline=""
+            io.BufferedReader(self._raw), encoding=self._encoding, errors="surrogateescape", newline=""
         )
 
 
@@ -136,9 +137,16 @@ class CsvSource(Source):
     a cell that quietly takes in the rows after it (the csv module's lenient default).
     """
 
-    def __init__(self, path: Path, columns: tuple[str, ...] | None = None, delimiter: str = ",") -> None:
-        """`columns`: a file without a header row, its columns named elsewhere (a manifest beside it)."""
-        super().__init__(path)
+    def __init__(
+        self,
+        path: Path,
+        columns: tuple[str, ...] | None = None,
+        delimiter: str = ",",
+        encoding: str = "utf-8-sig",
+    ) -> None:
+        """`columns`: a file without a header row, its columns named elsewhere (a manifest beside it); `encoding`:
+        another than UTF-8, where the file's maker is known to write one (Bitrix24's Windows-1251)."""
+        super().__init__(path, encoding)
         self._stream = self._text()
         self._first = 1 if columns is not None else 2  # the line of the first row
         self._width = "the header has" if columns is None else "its columns are"
@@ -204,7 +212,7 @@ class CsvSource(Source):
     def _open_quote(self, line: int, last: int) -> int | None:
         """Read the broken row's lines again (only then: keeping every row's lines would slow every import). They
         are at most the csv module's field size limit long, or the reader would have stopped sooner."""
-        with open(self.path, encoding="utf-8-sig", errors="surrogateescape", newline="") as again:
+        with open(self.path, encoding=self._encoding, errors="surrogateescape", newline="") as again:
             return _open_quote(islice(enumerate(again, start=1), line - 1, last), self._delimiter)
 
 
