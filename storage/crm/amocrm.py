@@ -56,7 +56,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -70,7 +70,7 @@ import httpx
 from sqlalchemy import Engine, insert, select, update
 
 from storage.config.settings import Settings
-from storage.crm.exports import ExportConnector, Partition, StoredPeople
+from storage.crm.exports import ExportConnector, Partition, Partitions, StoredPeople
 from storage.crm.http import Retries, json_body, same_origin_path
 from storage.crm.mapping import CrmMapping, CrmRecord, MapContext, ObjectMap, Skip, apply_overrides
 from storage.crm.sync import CrmError, Deletions
@@ -794,9 +794,7 @@ def _export_csvs(path: Path) -> list[Path]:
     return [path]
 
 
-def amocrm_export_files(
-    mapping: CrmMapping, path: Path
-) -> tuple[dict[str, Path], dict[str, tuple[Partition, ...]]]:
+def amocrm_export_files(mapping: CrmMapping, path: Path) -> tuple[dict[str, Path], Partitions]:
     """The leads export at `path`: one CSV (whatever amoCRM named it), or every CSV in a folder, all of them
     leads, each a partition of the leads (its rows' errors name it)."""
     csvs = _export_csvs(path)
@@ -808,7 +806,7 @@ def amocrm_export_reader(
     mapping: CrmMapping,
     files: dict[str, Path],
     settings: Settings,
-    partitions: Mapping[str, tuple[Partition, ...]],
+    partitions: Partitions,
 ) -> ExportConnector:
     """The export's reader: each CSV `amocrm_export_files` found, its rows read by `AmocrmRows`."""
     return ExportConnector(name, mapping, files, None, AmocrmRows(settings), partitions)

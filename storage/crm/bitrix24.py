@@ -75,7 +75,7 @@ import httpx
 from sqlalchemy import Engine
 
 from storage.config.settings import Settings
-from storage.crm.exports import ExportConnector, ExportDialect, Partition, StoredPeople
+from storage.crm.exports import ExportConnector, ExportDialect, Partition, Partitions, StoredPeople
 from storage.crm.http import Retries, json_body
 from storage.crm.mapping import (
     CrmMapping,
@@ -718,9 +718,7 @@ def bitrix24_export_mapping() -> CrmMapping:
     return CrmMapping("bitrix24", objects, lead_stage_field="STATUS_ID", lead_stages=LEAD_STATUSES)
 
 
-def bitrix24_export_files(
-    mapping: CrmMapping, path: Path
-) -> tuple[dict[str, Path], dict[str, tuple[Partition, ...]]]:
+def bitrix24_export_files(mapping: CrmMapping, path: Path) -> tuple[dict[str, Path], Partitions]:
     """The export files at `path` (a folder, or one file): a file whose name starts with `lead` / `deal` (or
     `лид` / `сдел`, as saved) is that object's, several such files (an export saved in parts) its partitions in
     name order; its stage is read from the same files. A file in Windows-1251 (as Bitrix24 writes CSV for Excel)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +23,7 @@ from storage.crm.bitrix24 import (
 )
 from storage.crm.dynamics import DynamicsConnector, dynamics_mapping
 from storage.crm.dynamics_export import LOGICAL_NAMES, DynamicsRows, synapse_link_files
-from storage.crm.exports import DIALECTS, ExportConnector, ExportDialect, Partition, RowReader, export_files
+from storage.crm.exports import DIALECTS, ExportConnector, ExportDialect, Partitions, RowReader, export_files
 from storage.crm.hubspot import HubspotConnector, HubspotExport, hubspot_mapping
 from storage.crm.mapping import CrmMapping, apply_overrides
 from storage.crm.pipedrive import PipedriveConnector, PipedriveRows, pipedrive_mapping
@@ -34,9 +34,6 @@ from storage.crm.sync import Connector, CrmError, SyncResult, sync
 from storage.schema import SyncRejected, SyncRun
 
 __all__ = ["CONNECTORS", "EXPORTS", "ExportFormat", "import_export", "register"]
-
-# An export's data files of each object, in order (exports.Partition).
-Partitions = Mapping[str, tuple[Partition, ...]]
 
 # Each CRM kpibot reads, by the name `kpibot sync` takes.
 CONNECTORS: dict[str, Callable[[Settings], Connector]] = {
@@ -92,7 +89,7 @@ def _bitrix24_reader(
     mapping: CrmMapping,
     files: dict[str, Path],
     settings: Settings,
-    partitions: Mapping[str, tuple[Partition, ...]],
+    partitions: Partitions,
 ) -> Connector:
     return Bitrix24ExportConnector(
         name, mapping, files, bitrix24_dialect().for_settings(settings), partitions=partitions

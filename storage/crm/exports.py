@@ -40,6 +40,7 @@ from storage.importing.sources import CsvSource, Source, SourceError, open_sourc
 from storage.schema import User
 
 __all__ = [
+    "Partitions",
     "StoredPeople",
     "DIALECTS",
     "ExportConnector",
@@ -209,15 +210,15 @@ class Partition:
     encoding: str = "utf-8-sig"  # a CSV's text (another where its maker writes one: Bitrix24's Windows-1251)
 
     def open(self, table: str) -> Source:
-        if self.columns is None and self.encoding != "utf-8-sig" and self.path.suffix.lower() == ".csv":
-            if not self.path.is_file():
-                raise UserError("import.no_file", "{path}: no such file", path=str(self.path))
-            return CsvSource(self.path, encoding=self.encoding)
         if self.columns is None:
-            return open_source(self.path, table)
+            return open_source(self.path, table, self.encoding)
         if not self.path.is_file():
             raise UserError("import.no_file", "{path}: no such file", path=str(self.path))
         return CsvSource(self.path, self.columns, self.delimiter, self.encoding)
+
+
+# An export's data files of each object, in order.
+Partitions = Mapping[str, tuple[Partition, ...]]
 
 
 class RowReader(Protocol):
@@ -266,7 +267,7 @@ class ExportConnector:
         files: dict[str, Path],
         dialect: ExportDialect | None = None,
         rows: RowReader | None = None,
-        partitions: Mapping[str, tuple[Partition, ...]] | None = None,
+        partitions: Partitions | None = None,
     ) -> None:
         self.crm = crm
         self.dialect = dialect or DIALECTS.get(mapping.crm) or DIALECTS["salesforce"]

@@ -68,7 +68,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -80,7 +80,7 @@ import httpx
 from sqlalchemy import Engine
 
 from storage.config.settings import Settings
-from storage.crm.exports import ExportConnector, Partition, StoredPeople
+from storage.crm.exports import ExportConnector, Partitions, StoredPeople
 from storage.crm.http import Retries, json_body
 from storage.crm.mapping import (
     CrmMapping,
@@ -750,7 +750,7 @@ class HubspotExport(ExportConnector):
         mapping: CrmMapping,
         files: dict[str, Path],
         settings: Settings,
-        partitions: Mapping[str, tuple[Partition, ...]] | None = None,
+        partitions: Partitions | None = None,
     ) -> None:
         super().__init__(crm, mapping, files, partitions=partitions)
         self.zone = ZoneInfo(settings.crm.hubspot.export_timezone or settings.org.timezone)

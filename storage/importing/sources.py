@@ -363,13 +363,14 @@ def _first_byte(path: Path) -> bytes:
     return head[:1]
 
 
-def open_source(path: Path, table: str) -> Source:
-    """Open `path` with the reader its extension calls for (a .json file may hold an array or JSON lines)."""
+def open_source(path: Path, table: str, encoding: str = "utf-8-sig") -> Source:
+    """Open `path` with the reader its extension calls for (a .json file may hold an array or JSON lines);
+    `encoding`: a CSV's, where its maker is known to write another than UTF-8 (JSON is UTF-8 by its standard)."""
     suffix = path.suffix.lower()
     if not path.is_file():
         raise UserError("import.no_file", "{path}: no such file", path=str(path))
     if suffix in (".csv", ".tsv", ".txt"):
-        return CsvSource(path)
+        return CsvSource(path, encoding=encoding)
     if suffix in (".jsonl", ".ndjson"):
         return JsonLinesSource(path)
     if suffix == ".json":
