@@ -145,7 +145,7 @@ def render_charts_safely(
             _replace_broken(pool)
             raise
         except RuntimeError:  # the workers were stopped between the lookup and the submit: draw in place
-            if _the_pool() is not None:
+            if _pool is pool:
                 raise
             return draw_charts(result, fmt.locale, fmt.currency, now, measure)
     except Exception:
