@@ -189,9 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.report:
-        write_latest(
-            HERE, json.loads((HERE / "latest.json").read_text())["runs"]
-        )  # latest.md's verdicts anew
+        runs = json.loads((HERE / "latest.json").read_text())["runs"]
+        write_latest(HERE, runs)  # latest.md with today's verdicts
         for path in report(HERE, list(DOCUMENTS)):
             print(f"rewrote the table of {path.name}")
         return 0

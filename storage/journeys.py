@@ -27,6 +27,7 @@ stages are kept the same way in storage/deal_spans.py, and `refresh_kept` brings
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -332,9 +333,13 @@ def refresh_store(engine: Engine, settings: Settings, *, wait: bool = True) -> i
     if engine.dialect.name == "sqlite":
         with engine.connect() as conn:
             current, dirty = journeys_current(conn, settings)
-            waiting = conn.execute(select(func.count()).select_from(lead_journey_dirty)).scalar_one()
+            waiting = (
+                conn.execute(select(func.count()).select_from(lead_journey_dirty)).scalar_one()
+                if current and dirty
+                else 0
+            )
         # The slices there are now, and no more: marks made meanwhile wait for the next refresh.
-        for _ in range(-(-waiting // SQLITE_SLICE) if current and waiting > SQLITE_SLICE else 0):
+        for _ in range(math.ceil(waiting / SQLITE_SLICE) if waiting > SQLITE_SLICE else 0):
             with engine.begin() as conn:
                 leads += refresh_journeys(conn, settings, wait=wait, at_most=SQLITE_SLICE)
     with engine.begin() as conn:
