@@ -13,7 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, case, func, literal, select, true
+from sqlalchemy import ColumnElement, Connection, and_, case, func, literal, or_, select, true
 
 from metrics.periods import Period
 from metrics.result import Number, ratio
@@ -26,6 +26,7 @@ __all__ = [
     "MONEY_METRICS",
     "Actual",
     "plan_actual",
+    "plan_totals",
     "plan_actual_by_bucket",
     "bucket_label",
 ]
@@ -143,6 +144,46 @@ def plan_actual(
     if bottom is None:
         return Actual(numerator)
     return Actual(numerator, _by_owner(conn, bottom, start, end, owner_ids))
+
+
+def plan_totals(
+    conn: Connection,
+    settings: Settings,
+    metrics: Sequence[str],
+    start: datetime,
+    end: datetime,
+    owner_ids: Sequence[str] | None,
+) -> dict[str, float]:
+    """The total actual of each plan metric (not an average) on `[start, end)` (naive UTC) over `owner_ids` (None:
+    everyone): one statement for the metrics read from the same rows, as revenue and deals won from won deals, or
+    calls and meetings from done activities, so the table is read once for them."""
+    together: dict[tuple[str, str], list[tuple[str, _Source]]] = {}
+    for metric in metrics:
+        source, denominator = _sources(settings, metric, "")
+        if denominator is not None:
+            raise ValueError(f"{metric!r} is an average; its total means nothing")
+        together.setdefault((str(source.at), str(source.owner)), []).append((metric, source))
+    totals: dict[str, float] = {}
+    for sources in together.values():
+        first = sources[0][1]
+        columns = [
+            func.count(case((source.where, 1)))
+            if source.amount is None
+            else func.sum(case((source.where, source.amount), else_=0))
+            for _metric, source in sources
+        ]
+        row = conn.execute(
+            select(*columns).where(
+                or_(*(source.where for _metric, source in sources)),
+                first.at >= start,
+                first.at < end,
+                _owner_ok(first, owner_ids),
+            )
+        ).one()
+        totals.update(
+            {metric: float(value or 0) for (metric, _source), value in zip(sources, row, strict=True)}
+        )
+    return totals
 
 
 def bucket_label(column: Any, buckets: Sequence[Period]) -> ColumnElement[str]:

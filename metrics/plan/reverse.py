@@ -30,7 +30,7 @@ from sqlalchemy import (
     true,
 )
 
-from metrics.plan.actuals import plan_actual
+from metrics.plan.actuals import plan_totals
 from metrics.result import Table, ratio
 from storage.config.settings import Settings
 from storage.journeys import journey, reached_column
@@ -85,17 +85,14 @@ def trailing(
 ) -> Trailing:
     """Revenue, deals won, meetings, calls and funnel counts of the scope over the 90 days before now."""
     start, end = now_utc - timedelta(days=TRAILING_DAYS), now_utc
-
-    def total(metric: str) -> float:
-        return float(plan_actual(conn, settings, metric, "", start, end, owner_ids).value() or 0)
-
+    total = plan_totals(conn, settings, ("revenue", "deals_won", "meetings", "calls"), start, end, owner_ids)
     return Trailing(
         start=start,
         end=end,
-        revenue=total("revenue"),
-        deals_won=int(total("deals_won")),
-        meetings=int(total("meetings")),
-        calls=int(total("calls")),
+        revenue=total["revenue"],
+        deals_won=int(total["deals_won"]),
+        meetings=int(total["meetings"]),
+        calls=int(total["calls"]),
         funnel=trailing_funnel(conn, settings, start, end, owner_ids, now_utc),
     )
 

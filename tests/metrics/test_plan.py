@@ -23,6 +23,7 @@ import pytest
 from sqlalchemy import insert
 
 from metrics.catalogue import MetricQuery, query
+from metrics.plan.actuals import plan_actual, plan_totals
 from metrics.plan.metric import dynamics_trend
 from metrics.plan.reverse import Trailing, what_it_takes
 from metrics.scope import Scope
@@ -394,3 +395,20 @@ def test_what_it_takes_from_a_deals_won_plan_and_from_a_calls_plan():
     assert table.rows[0][2] == 0.75
     # A calls plan 19.5 short needs 20 calls, 5.0 a day over 4 days: the line's own need.
     assert what_it_takes(19.5, t, stages, 4, start="calls").rows == (("calls", 20, 5.0),)
+
+
+def test_trailing_totals_read_each_table_once_for_its_lines(db):
+    # Rita's 90 days before now, as in what it takes above: 15,000 over 4 won deals, 6 meetings, 20 calls.
+    end = NOW.replace(tzinfo=None)
+    start = end - timedelta(days=90)
+    lines = ("revenue", "deals_won", "meetings", "calls")
+    with db.connect() as conn:
+        totals = plan_totals(conn, SETTINGS, lines, start, end, ["rep-1"])
+        apart = {
+            line: float(plan_actual(conn, SETTINGS, line, "", start, end, ["rep-1"]).value() or 0)
+            for line in lines
+        }
+        with pytest.raises(ValueError, match="average"):
+            plan_totals(conn, SETTINGS, ("avg_deal_size",), start, end, None)
+    assert totals == {"revenue": 15000, "deals_won": 4, "meetings": 6, "calls": 20}
+    assert totals == apart
